@@ -1,0 +1,24 @@
+// moescope convert: a PyTorch .bin (or sharded) checkpoint folder to one model.safetensors.
+#include <iostream>
+
+#include "cli/common.h"
+#include "core/convert.h"
+
+namespace moe::cli {
+
+void RegisterConvert(CLI::App& app) {
+  auto in = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("convert", "Write model.safetensors from any checkpoint");
+  cmd->add_option("input", *in, "Model folder to read")->required();
+  cmd->add_option("output", *out, "Folder to write (config and tokenizer are copied)")->required();
+  cmd->callback([in, out] {
+    g_exit_code = Guarded([&] {
+      ConvertCheckpointToSafetensors(*in, *out);
+      std::cerr << "wrote " << (std::filesystem::path(*out) / "model.safetensors").string()
+                << "\n";
+    });
+  });
+}
+
+}  // namespace moe::cli

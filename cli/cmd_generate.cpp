@@ -1,0 +1,71 @@
+// moescope generate: stream a continuation of a prompt through the KV cache.
+#include <iostream>
+
+#include "cli/common.h"
+#include "core/error.h"
+#include "core/generate.h"
+
+namespace moe::cli {
+namespace {
+
+struct GenerateOptions {
+  ModelOptions model;
+  std::string prompt;
+  std::vector<int32_t> ids;
+  GenerationOptions gen;
+  bool ignore_eos = false;
+};
+
+void Run(const GenerateOptions& o) {
+  const LoadedModel m = OpenModel(o.model);
+  std::vector<int32_t> prompt = o.ids;
+  if (prompt.empty()) {
+    if (o.prompt.empty()) Fail("generate", "the prompt is empty: give --prompt TEXT or --ids");
+    prompt = m.RequireTokenizer().Encode(o.prompt);
+  }
+  GenerationOptions gen = o.gen;
+  gen.stop_at_eos = !o.ignore_eos;
+  // Stream text: decode everything generated so far and print what is new, so multi-piece
+  // characters and leading spaces come out right.
+  std::vector<int32_t> generated;
+  std::string printed;
+  if (m.tokenizer) std::cout << o.prompt << std::flush;
+  const GenerationResult r = Generate(*m.model, prompt, gen,
+                                      [&](int32_t id) {
+                                        generated.push_back(id);
+                                        if (!m.tokenizer) {
+                                          std::cout << id << " " << std::flush;
+                                          return;
+                                        }
+                                        const std::string text = m.tokenizer->Decode(generated);
+                                        if (text.size() > printed.size())
+                                          std::cout << text.substr(printed.size()) << std::flush;
+                                        printed = text;
+                                      });
+  std::cout << "\n";
+  const double decode_rate =
+      r.tokens.size() > 1 ? (r.tokens.size() - 1) / std::max(r.decode_seconds, 1e-9) : 0.0;
+  std::cerr << "prompt " << prompt.size() << " tokens, " << prompt.size() / r.prefill_seconds
+            << " tok/s; generated " << r.tokens.size() << " tokens, " << decode_rate
+            << " tok/s\n";
+}
+
+}  // namespace
+
+void RegisterGenerate(CLI::App& app) {
+  auto o = std::make_shared<GenerateOptions>();
+  CLI::App* cmd = app.add_subcommand("generate", "Generate text from a prompt");
+  AddModelOptions(*cmd, o->model);
+  cmd->add_option("-p,--prompt", o->prompt, "Prompt text (BOS is prepended)");
+  cmd->add_option("--ids", o->ids, "Prompt as token ids instead of text")->delimiter(',');
+  cmd->add_option("-n,--max-new-tokens", o->gen.max_new_tokens, "Tokens to generate")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--temperature", o->gen.sampling.temperature, "0 = greedy");
+  cmd->add_option("--top-k", o->gen.sampling.top_k, "Sample among the k most likely (0 = all)");
+  cmd->add_option("--top-p", o->gen.sampling.top_p, "Nucleus sampling mass");
+  cmd->add_option("--seed", o->gen.sampling.seed, "Random seed");
+  cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep going after EOS");
+  cmd->callback([o] { g_exit_code = Guarded([&] { Run(*o); }); });
+}
+
+}  // namespace moe::cli

@@ -1,0 +1,35 @@
+#pragma once
+// What every subcommand shares: the --model and --threads options and the error convention
+// (one line on stderr, exit code 1).
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+#include "core/model_loader.h"
+
+namespace moe::cli {
+
+struct ModelOptions {
+  std::string model_dir;
+  int threads = 0;  // 0 = all cores
+};
+
+void AddModelOptions(CLI::App& cmd, ModelOptions& options);
+LoadedModel OpenModel(const ModelOptions& options);
+
+// Runs a subcommand body, turning moe::Error and other exceptions into a one-line message.
+int Guarded(const std::function<void()>& body);
+
+// Each subcommand file registers itself; main.cpp calls these.
+void RegisterInfo(CLI::App& app);
+void RegisterGenerate(CLI::App& app);
+void RegisterScore(CLI::App& app);
+void RegisterClassify(CLI::App& app);
+void RegisterAnswer(CLI::App& app);
+void RegisterConvert(CLI::App& app);
+void RegisterForward(CLI::App& app);
+
+// Set by a subcommand's callback; returned by main.
+extern int g_exit_code;
+
+}  // namespace moe::cli

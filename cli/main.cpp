@@ -1,0 +1,19 @@
+// moescope: look inside LLaMA-MoE models. One file per subcommand; the logic lives in core/.
+#include <CLI/CLI.hpp>
+
+#include "cli/common.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"moescope: run LLaMA-MoE models and look at their routing"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("moescope ") + MOESCOPE_VERSION);
+  moe::cli::RegisterInfo(app);
+  moe::cli::RegisterGenerate(app);
+  moe::cli::RegisterScore(app);
+  moe::cli::RegisterClassify(app);
+  moe::cli::RegisterAnswer(app);
+  moe::cli::RegisterConvert(app);
+  moe::cli::RegisterForward(app);
+  CLI11_PARSE(app, argc, argv);
+  return moe::cli::g_exit_code;
+}

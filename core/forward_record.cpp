@@ -1,0 +1,107 @@
+#include "core/forward_record.h"
+
+#include <map>
+#include <string>
+
+#include "core/heads.h"
+#include "core/hooks.h"
+
+namespace moe {
+namespace {
+
+// Collects the requested sites of one forward call into named tensors.
+class Recorder : public RoutingObserver {
+ public:
+  Recorder(const LlamaMoeModel& model, const Batch& batch, bool activations)
+      : model_(model), batch_(batch), activations_(activations) {}
+
+  std::vector<HookRequest> Requests() const override {
+    std::vector<HookRequest> r;
+    if (model_.config().is_moe) {
+      r.insert(r.end(), {{HookSite::kRouterLogits, -1},
+                         {HookSite::kTopkIds, -1},
+                         {HookSite::kTopkWeights, -1},
+                         {HookSite::kExpertLoad, -1}});
+    }
+    if (activations_) {
+      r.insert(r.end(), {{HookSite::kEmbeddings, -1},
+                         {HookSite::kAttentionOutput, -1},
+                         {HookSite::kMoeInput, -1},
+                         {HookSite::kMoeOutput, -1},
+                         {HookSite::kLayerOutput, -1}});
+    }
+    return r;
+  }
+
+  void OnEvent(const HookEvent& e) override {
+    const std::string layer = "layers." + std::to_string(e.layer) + ".";
+    const Shape tokens_by_hidden{batch_.batch_size, batch_.seq_len, e.cols};
+    switch (e.site) {
+      case HookSite::kEmbeddings: Add("embeddings", tokens_by_hidden, e.values); break;
+      case HookSite::kAttentionOutput: Add(layer + "attn_out", tokens_by_hidden, e.values); break;
+      case HookSite::kMoeInput: Add(layer + "moe_in", tokens_by_hidden, e.values); break;
+      case HookSite::kMoeOutput: Add(layer + "moe_out", tokens_by_hidden, e.values); break;
+      case HookSite::kLayerOutput: Add(layer + "hidden_out", tokens_by_hidden, e.values); break;
+      case HookSite::kRouterLogits: Add(layer + "gate_logits", {e.rows, e.cols}, e.values); break;
+      case HookSite::kTopkWeights: Add(layer + "topk_scores", {e.rows, e.cols}, e.values); break;
+      case HookSite::kTopkIds:
+        out_.push_back(MakeI32Tensor(layer + "topk_indices", {e.rows, e.cols}, e.ids));
+        break;
+      case HookSite::kExpertLoad:
+        out_.push_back(MakeI32Tensor(layer + "load", {e.cols}, e.ids));
+        Add(layer + "importance", {e.cols}, e.values);
+        break;
+      default: break;
+    }
+  }
+
+  std::vector<OwnedTensor> Take() { return std::move(out_); }
+
+ private:
+  void Add(const std::string& name, Shape shape, const float* values) {
+    out_.push_back(MakeF32Tensor(name, std::move(shape), values));
+  }
+  const LlamaMoeModel& model_;
+  const Batch& batch_;
+  bool activations_;
+  std::vector<OwnedTensor> out_;
+};
+
+}  // namespace
+
+std::vector<OwnedTensor> RecordForward(const LlamaMoeModel& model, const Batch& batch,
+                                       const ForwardRecordOptions& options) {
+  Recorder recorder(model, batch, options.activations);
+  std::vector<float> hidden;
+  {
+    HookGuard guard = model.hooks().Add(&recorder);
+    hidden = model.Forward(batch);
+  }
+  std::vector<OwnedTensor> out = recorder.Take();
+  const LlamaMoeConfig& c = model.config();
+  const int64_t B = batch.batch_size, S = batch.seq_len;
+  out.push_back(MakeF32Tensor("final_hidden", {B, S, c.hidden_size}, hidden.data()));
+  switch (c.architecture) {
+    case Architecture::kCausalLM: {
+      const std::vector<float> logits = LmLogits(model, hidden.data(), batch.tokens());
+      out.push_back(MakeF32Tensor("logits", {B, S, c.vocab_size}, logits.data()));
+      break;
+    }
+    case Architecture::kModel: break;
+    case Architecture::kSequenceClassification: {
+      const SequenceClassification cls = ClassifySequences(model, batch, hidden);
+      out.push_back(MakeF32Tensor("cls_logits", {B, c.num_labels}, cls.logits.data()));
+      out.push_back(MakeI32Tensor("pooled_index", {B}, cls.pooled_index.data()));
+      break;
+    }
+    case Architecture::kQuestionAnswering: {
+      const QuestionAnswering qa = AnswerLogits(model, batch, hidden);
+      out.push_back(MakeF32Tensor("start_logits", {B, S}, qa.start_logits.data()));
+      out.push_back(MakeF32Tensor("end_logits", {B, S}, qa.end_logits.data()));
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace moe

@@ -1,0 +1,88 @@
+#include "core/llama_moe_model.h"
+
+#include "core/attention.h"
+#include "core/error.h"
+#include "core/linear.h"
+#include "core/moe_layer.h"
+#include "core/ops.h"
+#include "core/rope.h"
+
+namespace moe {
+namespace {
+
+void EmitActivations(const HookRegistry& hooks, HookSite site, int layer, const TokenSpan& span,
+                     int64_t cols, const float* values) {
+  if (!hooks.Wants(site, layer)) return;
+  HookEvent ev;
+  ev.site = site;
+  ev.layer = layer;
+  ev.tokens = &span;
+  ev.rows = span.count;
+  ev.cols = cols;
+  ev.values = values;
+  hooks.Emit(ev);
+}
+
+}  // namespace
+
+LlamaMoeModel::LlamaMoeModel(LlamaMoeConfig config, ModelWeights weights)
+    : config_(std::move(config)),
+      weights_(std::move(weights)),
+      hooks_(config_.num_hidden_layers, config_.is_moe) {}
+
+std::vector<float> LlamaMoeModel::Forward(const Batch& batch, KvCache* cache) const {
+  batch.Validate(config_);
+  const int64_t T = batch.tokens(), H = config_.hidden_size;
+  KvCache local(config_, cache ? 0 : batch.batch_size, cache ? 0 : batch.seq_len);
+  KvCache& kv = cache ? *cache : local;
+  if (kv.batch_size() != batch.batch_size)
+    Fail("forward", "the KV cache holds " + std::to_string(kv.batch_size()) +
+                        " sequences, the batch has " + std::to_string(batch.batch_size));
+  if (kv.length() + batch.seq_len > config_.context_length())
+    Fail("forward", std::to_string(kv.length() + batch.seq_len) +
+                        " tokens exceed the context length of " +
+                        std::to_string(config_.context_length()));
+  if (kv.length() + batch.seq_len > kv.capacity())
+    Fail("forward", "the KV cache has room for " + std::to_string(kv.capacity()) +
+                        " tokens, " + std::to_string(kv.length() + batch.seq_len) + " needed");
+
+  std::vector<uint8_t> real(batch.mask.begin(), batch.mask.end());
+  std::vector<int32_t> sequence(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) sequence[t] = static_cast<int32_t>(t / batch.seq_len);
+  const TokenSpan span{T, sequence.data(), batch.positions.data(), batch.documents.data(),
+                       real.data()};
+
+  std::vector<float> hidden(static_cast<size_t>(T * H));  // [T, H] residual stream
+  for (int64_t t = 0; t < T; ++t) CopyRow(weights_.embed, batch.ids[t], hidden.data() + t * H);
+  EmitActivations(hooks_, HookSite::kEmbeddings, -1, span, H, hidden.data());
+
+  for (int l = 0; l < config_.num_hidden_layers; ++l) Layer(l, batch, span, kv, hidden);
+  kv.Advance(batch.seq_len);
+
+  RmsNorm(hidden.data(), T, H, weights_.final_norm, config_.rms_norm_eps, hidden.data());
+  EmitActivations(hooks_, HookSite::kFinalHidden, -1, span, H, hidden.data());
+  return hidden;
+}
+
+void LlamaMoeModel::Layer(int l, const Batch& batch, const TokenSpan& span, KvCache& cache,
+                          std::vector<float>& hidden) const {
+  const int64_t T = batch.tokens(), H = config_.hidden_size;
+  const LayerWeights& w = weights_.layers[l];
+  std::vector<float> normed(hidden.size());  // [T, H]
+  std::vector<float> delta(hidden.size());   // [T, H] attention or MoE output
+
+  RmsNorm(hidden.data(), T, H, w.input_norm, config_.rms_norm_eps, normed.data());
+  const Rope rope(config_, cache.length() + batch.seq_len);
+  SelfAttention(config_, w, l, normed.data(), batch, rope, cache, delta.data());
+  EmitActivations(hooks_, HookSite::kAttentionOutput, l, span, H, delta.data());
+  for (size_t i = 0; i < hidden.size(); ++i) hidden[i] += delta[i];
+
+  RmsNorm(hidden.data(), T, H, w.post_attention_norm, config_.rms_norm_eps, normed.data());
+  EmitActivations(hooks_, HookSite::kMoeInput, l, span, H, normed.data());
+  MoeLayer(config_, l, w, normed.data(), T, span, hooks_, delta.data());
+  EmitActivations(hooks_, HookSite::kMoeOutput, l, span, H, delta.data());
+  for (size_t i = 0; i < hidden.size(); ++i) hidden[i] += delta[i];
+  EmitActivations(hooks_, HookSite::kLayerOutput, l, span, H, hidden.data());
+}
+
+}  // namespace moe

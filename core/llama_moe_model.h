@@ -1,0 +1,37 @@
+#pragma once
+// The LLaMA-MoE body (LlamaMoEModel): embedding → layers → final norm. Heads live in heads.h.
+#include <vector>
+
+#include "core/batch.h"
+#include "core/config.h"
+#include "core/hooks.h"
+#include "core/kv_cache.h"
+#include "core/model_weights.h"
+
+namespace moe {
+
+class LlamaMoeModel {
+ public:
+  LlamaMoeModel(LlamaMoeConfig config, ModelWeights weights);
+
+  const LlamaMoeConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  HookRegistry& hooks() const { return hooks_; }
+
+  // Final hidden states [B*S, H] (after the final norm). With a cache, the batch continues the
+  // cached sequences (positions and mask must say so) and the cache is advanced; without one,
+  // the batch stands alone. Throws Error for ids outside the vocabulary or sequences past the
+  // context length.
+  std::vector<float> Forward(const Batch& batch, KvCache* cache = nullptr) const;
+
+ private:
+  void Layer(int layer, const Batch& batch, const TokenSpan& span, KvCache& cache,
+             std::vector<float>& hidden) const;
+
+  LlamaMoeConfig config_;
+  ModelWeights weights_;
+  // Observers are attached to a const model too: hooks watch, they do not change the weights.
+  mutable HookRegistry hooks_;
+};
+
+}  // namespace moe

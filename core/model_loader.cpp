@@ -1,0 +1,38 @@
+#include "core/model_loader.h"
+
+#include <cstdlib>
+
+#include "core/error.h"
+
+namespace moe {
+
+const Tokenizer& LoadedModel::RequireTokenizer() const {
+  if (!tokenizer) Fail(dir.string(), "has no tokenizer.model; give token ids instead of text");
+  return *tokenizer;
+}
+
+LoadedModel LoadModel(const std::filesystem::path& dir) {
+  if (!std::filesystem::is_directory(dir)) Fail(dir.string(), "is not a model folder");
+  LoadedModel m;
+  m.dir = dir;
+  LlamaMoeConfig config = LlamaMoeConfig::FromFile(dir / "config.json");
+  m.checkpoint = std::make_unique<Checkpoint>(dir);
+  ModelWeights weights = LoadModelWeights(*m.checkpoint, config);
+  m.model = std::make_unique<LlamaMoeModel>(std::move(config), std::move(weights));
+  if (std::filesystem::exists(dir / "tokenizer.model")) {
+    m.tokenizer = std::make_unique<Tokenizer>(dir / "tokenizer.model");
+    if (m.tokenizer->vocab_size() > m.config().vocab_size)
+      Fail((dir / "tokenizer.model").string(),
+           "has " + std::to_string(m.tokenizer->vocab_size()) +
+               " pieces, more than the model's vocab_size " +
+               std::to_string(m.config().vocab_size));
+  }
+  return m;
+}
+
+std::filesystem::path DefaultModelDir() {
+  if (const char* env = std::getenv("MOESCOPE_MODEL"); env != nullptr && *env != '\0') return env;
+  return MOESCOPE_DEFAULT_MODEL_DIR;
+}
+
+}  // namespace moe

@@ -1,0 +1,29 @@
+#pragma once
+// Opens a Hugging Face model folder: config.json, the checkpoint, and tokenizer.model if any.
+#include <filesystem>
+#include <memory>
+
+#include "core/checkpoint.h"
+#include "core/config.h"
+#include "core/llama_moe_model.h"
+#include "core/tokenizer.h"
+
+namespace moe {
+
+struct LoadedModel {
+  std::filesystem::path dir;
+  std::unique_ptr<Checkpoint> checkpoint;  // owns the mapped weights the model points into
+  std::unique_ptr<LlamaMoeModel> model;
+  std::unique_ptr<Tokenizer> tokenizer;  // null when the folder has no tokenizer.model
+
+  const LlamaMoeConfig& config() const { return model->config(); }
+  // Throws Error naming the folder when it has no tokenizer.model.
+  const Tokenizer& RequireTokenizer() const;
+};
+
+LoadedModel LoadModel(const std::filesystem::path& dir);
+
+// $MOESCOPE_MODEL if set, else the model bundled with moescope.
+std::filesystem::path DefaultModelDir();
+
+}  // namespace moe

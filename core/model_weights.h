@@ -1,0 +1,66 @@
+#pragma once
+// Plain structs of pointers into the checkpoint: nothing here owns or converts weight bytes, so
+// a bf16 checkpoint stays bf16 in memory (DESIGN.md, Numerics).
+#include <string>
+#include <vector>
+
+#include "core/checkpoint.h"
+#include "core/config.h"
+#include "core/tensor.h"
+
+namespace moe {
+
+// A weight matrix as nn.Linear stores it: [rows = out_features, cols = in_features].
+struct Matrix {
+  DType dtype = DType::kF32;
+  const void* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+
+  bool empty() const { return data == nullptr; }
+  size_t nbytes() const { return static_cast<size_t>(rows * cols) * DTypeSize(dtype); }
+};
+
+// A 1-D parameter (norm weight, bias).
+struct Vector {
+  DType dtype = DType::kF32;
+  const void* data = nullptr;
+  int64_t size = 0;
+
+  bool empty() const { return data == nullptr; }
+  float at(int64_t i) const;
+};
+
+struct ExpertWeights {
+  Matrix gate;  // [width, H]  weight_gate.{e}
+  Matrix up;    // [width, H]  weight_up.{e}
+  Matrix down;  // [H, width]  weight_down.{e}
+};
+
+struct LayerWeights {
+  Vector input_norm;  // [H]
+  Matrix q, k, v, o;  // [nh*d, H], [nkv*d, H], [nkv*d, H], [H, nh*d]
+  Vector q_bias, k_bias, v_bias, o_bias;  // only with attention_bias
+  Vector post_attention_norm;             // [H]
+  Matrix router_in;   // [E, H]  gate_network.0 (mlp) or gate_network (linear); empty when dense
+  Matrix router_out;  // [E, E]  gate_network.2 (mlp only)
+  std::vector<ExpertWeights> experts;  // E entries (one for a dense LLaMA layer)
+};
+
+struct ModelWeights {
+  Matrix embed;  // [V, H]
+  std::vector<LayerWeights> layers;
+  Vector final_norm;  // [H]
+  Matrix lm_head;     // [V, H]; = embed when tied; empty for heads without one
+  Matrix score;       // [num_labels, H], sequence classification
+  Matrix qa_outputs;  // [2, H], question answering
+  Vector qa_bias;     // [2]
+};
+
+// Finds every tensor the config calls for, by exact name, checking dtype and shape.
+ModelWeights LoadModelWeights(const Checkpoint& checkpoint, const LlamaMoeConfig& config);
+
+// "model." for most heads, "transformer." for question answering (spec §2.9).
+std::string BodyPrefix(const LlamaMoeConfig& config);
+
+}  // namespace moe

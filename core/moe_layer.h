@@ -1,0 +1,35 @@
+#pragma once
+// The LLaMA-MoE FFN block (spec §2.6): router → top-k on logits → combine weights → tokens
+// grouped by expert, one GEMM chain per expert → weighted scatter-add.
+#include <cstdint>
+#include <vector>
+
+#include "core/config.h"
+#include "core/hooks.h"
+#include "core/model_weights.h"
+
+namespace moe {
+
+// The routing decision of one layer for T tokens.
+struct Routing {
+  int64_t tokens = 0;
+  int k = 0;                   // selections per token (kmax; -1 ids pad shorter rows)
+  std::vector<float> logits;   // [T, E] router logits
+  std::vector<int32_t> ids;    // [T, k] descending weight
+  std::vector<float> weights;  // [T, k] combine weights before the scale factor
+  std::vector<float> scaled;   // [T, k] weights as applied (x scale factor, or 1 when unweighted)
+};
+
+// u: [T, H] post-attention-norm input; out: [T, H]. Hooks of `hooks` see the routing, the
+// per-expert outputs and upstream's load/importance statistics of this call.
+void MoeLayer(const LlamaMoeConfig& config, int layer, const LayerWeights& w, const float* u,
+              int64_t tokens, const TokenSpan& span, const HookRegistry& hooks, float* out);
+
+// The steps of MoeLayer, exposed for tests and analysis.
+void RouterLogits(const LlamaMoeConfig& config, const LayerWeights& w, const float* u,
+                  int64_t tokens, float* logits);
+// Top-k by logit (ties toward the lower expert index), then weights.
+Routing SelectExperts(const LlamaMoeConfig& config, int layer, std::vector<float> logits,
+                      int64_t tokens);
+
+}  // namespace moe

@@ -1,0 +1,218 @@
+// Checkpoint (model folders in every layout) and ConvertCheckpointToSafetensors.
+#include <fstream>
+#include <iterator>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/checkpoint.h"
+#include "core/convert.h"
+#include "core/error.h"
+#include "core/safetensors_file.h"
+#include "tests/unit/test_paths.h"
+
+namespace fs = std::filesystem;
+using Catch::Contains;
+using moe::DType;
+
+namespace {
+
+std::string ReadBytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void WriteText(const fs::path& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+std::vector<float> Values(const moe::TensorView& v) {
+  std::vector<float> out(static_cast<size_t>(v.numel()));
+  moe::ToF32(v.dtype, v.data, out.data(), out.size());
+  return out;
+}
+
+std::vector<std::string> FolderListing(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+moe::OwnedTensor F32(const std::string& name, moe::Shape shape) {
+  std::vector<float> values(static_cast<size_t>(moe::NumElements(shape)));
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.5f;
+  return moe::MakeF32Tensor(name, std::move(shape), values.data());
+}
+
+// The sharded torch fixture against its sidecar of expected values.
+void CheckShardedValues(const moe::Checkpoint& checkpoint) {
+  std::ifstream in(FixtureDir() / "torch_bin" / "sharded.json");
+  const nlohmann::json expected = nlohmann::json::parse(in);
+  REQUIRE(checkpoint.Names().size() == expected.size());
+  for (const auto& [name, want] : expected.items()) {
+    INFO(name);
+    const moe::TensorView v = checkpoint.Require(name, want["shape"].get<moe::Shape>());
+    REQUIRE(moe::DTypeName(v.dtype) == want["dtype"].get<std::string>());
+    REQUIRE(Values(v) == want["values"].get<std::vector<float>>());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint from one model.safetensors: Require checks dtype and shape", "[checkpoint]") {
+  const fs::path dir = TempDir("ckpt-single");
+  const int32_t ids[] = {1, 2};
+  moe::WriteSafetensors((dir / "model.safetensors").string(),
+                        {F32("model.norm.weight", {64}), F32("model.embed_tokens.weight", {4, 64}),
+                         moe::MakeI32Tensor("ids", {2}, ids)});
+  moe::Checkpoint checkpoint(dir);
+  const std::string file = (dir / "model.safetensors").string();
+
+  REQUIRE(checkpoint.Names() ==
+          std::vector<std::string>{"ids", "model.embed_tokens.weight", "model.norm.weight"});
+  REQUIRE(checkpoint.Files() == std::vector<std::string>{"model.safetensors"});
+  REQUIRE(checkpoint.FileOf("model.norm.weight") == file);
+  REQUIRE(checkpoint.FileOf("nope").empty());
+  REQUIRE_FALSE(checkpoint.Find("nope").has_value());
+  REQUIRE(checkpoint.Contains("ids"));
+  REQUIRE(checkpoint.Require("model.embed_tokens.weight", {4, 64}).shape == moe::Shape{4, 64});
+
+  REQUIRE_THROWS_WITH(
+      checkpoint.Require("model.norm.weight", {63}),
+      Contains(file + ": tensor 'model.norm.weight' has shape [64], expected [63]"));
+  REQUIRE_THROWS_WITH(checkpoint.Require("lm_head.weight", {4, 64}),
+                      Contains(file + ": missing tensor 'lm_head.weight'"));
+  REQUIRE_THROWS_WITH(checkpoint.Require("ids", {2}),
+                      Contains(file + ": tensor 'ids' has dtype I32, expected F32, F16 or BF16"));
+
+  // Moving keeps the mapped tensors valid.
+  moe::Checkpoint moved = std::move(checkpoint);
+  REQUIRE(Values(moved.Require("model.norm.weight", {64}))[3] == 1.5f);
+}
+
+TEST_CASE("checkpoint from the golden tiny_mlp_gate folder", "[checkpoint][golden]") {
+  const moe::Checkpoint checkpoint(GoldenDir() / "tiny_mlp_gate");
+  REQUIRE(checkpoint.Names().size() == 71);
+  REQUIRE(checkpoint.Require("lm_head.weight", {257, 64}).dtype == DType::kF32);
+  REQUIRE(checkpoint.Require("model.layers.1.mlp.gate.gate_network.2.weight", {8, 8}).data !=
+          nullptr);
+}
+
+TEST_CASE("checkpoint from sharded safetensors", "[checkpoint]") {
+  const fs::path dir = TempDir("ckpt-sharded");
+  moe::WriteSafetensors((dir / "model-00001-of-00002.safetensors").string(), {F32("a", {2})});
+  moe::WriteSafetensors((dir / "model-00002-of-00002.safetensors").string(),
+                        {F32("b", {3}), F32("unlisted", {1})});
+  const std::string index = (dir / "model.safetensors.index.json").string();
+
+  SECTION("every name in its shard") {
+    WriteText(index, R"({"metadata": {"total_size": 20}, "weight_map": {
+        "b": "model-00002-of-00002.safetensors", "a": "model-00001-of-00002.safetensors"}})");
+    const moe::Checkpoint checkpoint(dir);
+    REQUIRE(checkpoint.Names() == std::vector<std::string>{"a", "b"});
+    REQUIRE(checkpoint.FileOf("b") == (dir / "model-00002-of-00002.safetensors").string());
+    REQUIRE(checkpoint.Files() == std::vector<std::string>{"model.safetensors.index.json",
+                                                           "model-00001-of-00002.safetensors",
+                                                           "model-00002-of-00002.safetensors"});
+    REQUIRE(Values(checkpoint.Require("b", {3})) == std::vector<float>{0, 0.5f, 1});
+    REQUIRE_THROWS_WITH(checkpoint.Require("c", {1}), Contains(index + ": missing tensor 'c'"));
+  }
+  SECTION("a name its shard does not hold") {
+    WriteText(index, R"({"weight_map": {"b": "model-00001-of-00002.safetensors"}})");
+    REQUIRE_THROWS_WITH(moe::Checkpoint(dir),
+                        Contains(index + ": weight_map puts tensor 'b' in " +
+                                 (dir / "model-00001-of-00002.safetensors").string() +
+                                 ", which has no such tensor"));
+  }
+  SECTION("a shard that does not exist") {
+    WriteText(index, R"({"weight_map": {"a": "model-00003-of-00002.safetensors"}})");
+    REQUIRE_THROWS_WITH(moe::Checkpoint(dir),
+                        Contains((dir / "model-00003-of-00002.safetensors").string() +
+                                 ": cannot open: No such file or directory"));
+  }
+  SECTION("a shard outside the folder") {
+    WriteText(index, R"({"weight_map": {"a": "../model.safetensors"}})");
+    REQUIRE_THROWS_WITH(moe::Checkpoint(dir),
+                        Contains(index + ": weight_map entry 'a' is \"../model.safetensors\""));
+  }
+  SECTION("no weight_map") {
+    WriteText(index, R"({"metadata": {}})");
+    REQUIRE_THROWS_WITH(moe::Checkpoint(dir), Contains(index + ": has no \"weight_map\" object"));
+  }
+  SECTION("index not JSON") {
+    WriteText(index, "{");
+    REQUIRE_THROWS_WITH(moe::Checkpoint(dir), Contains(index + ": not valid JSON"));
+  }
+}
+
+TEST_CASE("checkpoint from PyTorch .bin files", "[checkpoint][torch]") {
+  const fs::path fixtures = FixtureDir() / "torch_bin";
+
+  SECTION("single pytorch_model.bin") {
+    const fs::path dir = TempDir("ckpt-bin");
+    fs::copy_file(fixtures / "state_dict.bin", dir / "pytorch_model.bin");
+    const moe::Checkpoint checkpoint(dir);
+    REQUIRE(checkpoint.Files() == std::vector<std::string>{"pytorch_model.bin"});
+    REQUIRE(checkpoint.Require("f16", {2, 2}).dtype == DType::kF16);
+    REQUIRE_THROWS_WITH(checkpoint.Require("f32", {3, 2}),
+                        Contains((dir / "pytorch_model.bin").string() +
+                                 ": tensor 'f32' has shape [2, 3], expected [3, 2]"));
+
+    // With model.safetensors beside it, safetensors wins.
+    moe::WriteSafetensors((dir / "model.safetensors").string(), {F32("x", {1})});
+    REQUIRE(moe::Checkpoint(dir).Names() == std::vector<std::string>{"x"});
+  }
+  SECTION("sharded pytorch_model.bin.index.json") {
+    const moe::Checkpoint checkpoint(fixtures / "sharded");
+    CheckShardedValues(checkpoint);
+    REQUIRE(checkpoint.FileOf("lm_head.weight") ==
+            (fixtures / "sharded" / "pytorch_model-00002-of-00002.bin").string());
+    REQUIRE(checkpoint.Files().size() == 3);
+  }
+}
+
+TEST_CASE("checkpoint folder without weights says what it looked for", "[checkpoint]") {
+  const fs::path dir = TempDir("ckpt-empty");
+  REQUIRE_THROWS_WITH(moe::Checkpoint(dir),
+                      Contains(dir.string() + ": no checkpoint found (looked for "
+                                              "model.safetensors, model.safetensors.index.json, "
+                                              "pytorch_model.bin, pytorch_model.bin.index.json)"));
+  REQUIRE_THROWS_WITH(moe::Checkpoint(dir / "absent"),
+                      Contains((dir / "absent").string() + ": no such folder"));
+}
+
+TEST_CASE("convert sharded .bin to one safetensors file", "[checkpoint][convert]") {
+  const fs::path out = TempDir("convert-bin") / "nested" / "out";
+  moe::ConvertCheckpointToSafetensors(FixtureDir() / "torch_bin" / "sharded", out);
+
+  REQUIRE(FolderListing(out) == std::vector<std::string>{"config.json", "model.safetensors"});
+  REQUIRE(ReadBytes(out / "config.json") ==
+          ReadBytes(FixtureDir() / "torch_bin" / "sharded" / "config.json"));
+  const moe::SafetensorsFile file((out / "model.safetensors").string());
+  REQUIRE(file.metadata() == std::map<std::string, std::string>{{"format", "pt"}});
+  // Name order in the file too: each tensor starts where the previous one ended.
+  const auto names = file.Names();
+  for (size_t i = 1; i < names.size(); ++i) {
+    const moe::TensorView prev = file.Tensor(names[i - 1]);
+    REQUIRE(static_cast<const uint8_t*>(prev.data) + prev.nbytes() == file.Tensor(names[i]).data);
+  }
+  CheckShardedValues(moe::Checkpoint(out));
+}
+
+TEST_CASE("convert of the golden safetensors folder reproduces it byte for byte",
+          "[checkpoint][convert][golden]") {
+  const fs::path in = GoldenDir() / "tiny_mlp_gate";
+  const fs::path out = TempDir("convert-golden");
+  moe::ConvertCheckpointToSafetensors(in, out);
+  REQUIRE(FolderListing(out) == std::vector<std::string>{"config.json", "model.safetensors"});
+  REQUIRE(ReadBytes(out / "model.safetensors") == ReadBytes(in / "model.safetensors"));
+  REQUIRE(ReadBytes(out / "config.json") == ReadBytes(in / "config.json"));
+}
+
+TEST_CASE("convert of a folder without weights creates nothing", "[checkpoint][convert]") {
+  const fs::path dir = TempDir("convert-none");
+  REQUIRE_THROWS_WITH(moe::ConvertCheckpointToSafetensors(dir, dir / "out"),
+                      Contains("no checkpoint found"));
+  REQUIRE_FALSE(fs::exists(dir / "out"));
+}
