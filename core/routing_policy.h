@@ -1,0 +1,69 @@
+#pragma once
+// Interventions on routing, as data (DESIGN.md, Interventions). A policy is applied inside the
+// MoE layer; what the hooks see afterwards is what was executed.
+//
+// Semantics per layer, in order:
+//   1. reroute: disabled experts get logit -inf before top-k, so tokens pick other experts;
+//   2. top-r disable: each token's r best experts (after 1) are excluded, then top-k of the rest
+//      (DeepSeekMoE's ablation);
+//   3. k is the layer's top_k override, or the config's num_selects;
+//   4. forced routes replace the selection of matching tokens;
+//   5. weights: softmax over the selected logits (or the raw logits), as the model does;
+//   6. drop / drop-renormalize: disabled experts that were selected are removed after the
+//      weights were computed; with renormalize the remaining weights are rescaled to their
+//      original sum;
+//   7. the scale factor is the override, or the config's score_scale_factor of the layer.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace moe {
+
+struct LlamaMoeConfig;
+
+enum class DisableMode { kReroute, kDrop, kDropRenormalize };
+const char* DisableModeName(DisableMode mode);  // "reroute", "drop", "drop-renorm"
+
+struct ForcedRoute {
+  int layer = -1;                  // -1 = every layer
+  int32_t token_id = -1;           // match tokens with this id (-1 = any)
+  int32_t position = -1;           // match tokens at this position (-1 = any)
+  std::vector<int32_t> experts;    // the route these tokens take, in this order
+};
+
+struct LayerPolicy {
+  std::vector<int32_t> disabled;  // experts switched off in this layer
+  int top_k = 0;                  // 0 = the config's num_selects
+  int top_r_disable = 0;          // r of step 2
+  std::optional<float> scale_factor;
+};
+
+struct RoutingPolicy {
+  DisableMode mode = DisableMode::kReroute;
+  std::vector<LayerPolicy> layers;  // empty, or one entry per layer
+  std::vector<ForcedRoute> forced;
+
+  bool empty() const;
+  // Throws Error naming the offending entry: layer or expert out of range, every expert of a
+  // layer disabled, k or r out of range, an empty forced route.
+  void Validate(const LlamaMoeConfig& config) const;
+  // Largest number of experts any token can take in any layer under this policy.
+  int MaxSelections(const LlamaMoeConfig& config) const;
+  const LayerPolicy* Layer(int layer) const;
+
+  nlohmann::json ToJson() const;
+  // {"mode": "reroute", "disable": [[layer, expert], ...], "top_k": {"layer"|"*": k},
+  //  "top_r": {"layer"|"*": r}, "scale_factor": {"layer"|"*": f},
+  //  "force": [{"layer": l|"*", "token_id": id, "position": p, "experts": [...]}]}
+  static RoutingPolicy FromJson(const nlohmann::json& j, const LlamaMoeConfig& config,
+                                const std::string& where);
+  // CLI flags: --disable "3:5,3:7" --mode reroute --top-k "12:1" (or "*:1") --top-r "*:1".
+  static RoutingPolicy FromFlags(const std::string& disable, const std::string& mode,
+                                 const std::string& top_k, const std::string& top_r,
+                                 const LlamaMoeConfig& config);
+};
+
+}  // namespace moe
