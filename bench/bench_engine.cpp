@@ -1,1 +1,219 @@
-int main() { return 0; }
+// moescope_bench_engine: prefill and KV-cache decode throughput of the engine on a model folder,
+// measured the way bench/torch_reference_bench.py measures the PyTorch reference, so the two
+// can be compared row by row (bench/run_engine_vs_pytorch.sh does that).
+//
+//   prefill: one forward of a single sequence of P random (seeded) token ids through a fresh
+//            KV cache, plus the lm_head over all P positions (the PyTorch reference computes
+//            logits for every position); also reported with the lm_head of the last position
+//            only (what generation needs) as prefill_last_tok_s.
+//   decode:  after a prompt of --prompt tokens (default 1, as the PyTorch reference), D greedy
+//            steps of one token each through the KV cache (forward + lm_head + argmax); the
+//            prompt is not timed.
+// Each is run once as a warm-up, then R times; the medians are reported as tokens/s.
+// Prints one JSON line per --threads value.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <exception>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/batch.h"
+#include "core/error.h"
+#include "core/heads.h"
+#include "core/kv_cache.h"
+#include "core/linear.h"
+#include "core/llama_moe_model.h"
+#include "core/model_loader.h"
+#include "core/tensor.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// CPU seconds of the whole process (all threads), to tell how much of the wall time the
+// benchmark actually ran on a shared machine.
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double Round2(double x) { return static_cast<double>(static_cast<int64_t>(x * 100.0 + 0.5)) / 100.0; }
+
+// The checkpoint dtype as the PyTorch script names it ("f32", "bf16", "f16").
+std::string WeightDType(const moe::LlamaMoeModel& model) {
+  const moe::Matrix& w = model.weights().layers.empty() ? model.weights().embed
+                                                        : model.weights().layers[0].q;
+  switch (w.dtype) {
+    case moe::DType::kF32: return "f32";
+    case moe::DType::kBF16: return "bf16";
+    case moe::DType::kF16: return "f16";
+    default: return moe::DTypeName(w.dtype);
+  }
+}
+
+std::vector<int32_t> RandomIds(int64_t n, int vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> dist(3, vocab - 1);  // skip pad/bos/eos like PyTorch's
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (auto& id : ids) id = dist(rng);
+  return ids;
+}
+
+int32_t Argmax(const std::vector<float>& logits) {
+  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+struct PrefillTimes {
+  double body = 0, head_all = 0, head_last = 0;
+};
+
+// One prefill: forward of `ids` through a fresh cache, then lm_head over all positions and over
+// the last one, each timed on its own.
+PrefillTimes TimePrefill(const moe::LlamaMoeModel& model, const std::vector<int32_t>& ids,
+                         moe::KvCache& cache) {
+  const int64_t h = model.config().hidden_size, n = static_cast<int64_t>(ids.size());
+  cache.Clear();
+  const moe::Batch batch = moe::Batch::Single(ids);
+  PrefillTimes t;
+  auto start = Clock::now();
+  const std::vector<float> hidden = model.Forward(batch, &cache);
+  t.body = Seconds(start);
+  start = Clock::now();
+  const std::vector<float> all = moe::LmLogits(model, hidden.data(), n);
+  t.head_all = Seconds(start);
+  start = Clock::now();
+  const std::vector<float> last = moe::LmLogits(model, hidden.data() + (n - 1) * h, 1);
+  t.head_last = Seconds(start);
+  if (all.empty() || last.empty()) std::abort();  // keeps the results observable
+  return t;
+}
+
+// Seconds for `steps` greedy decode steps after an untimed prompt.
+double TimeDecode(const moe::LlamaMoeModel& model, const std::vector<int32_t>& prompt, int steps,
+                  moe::KvCache& cache) {
+  cache.Clear();
+  std::vector<float> hidden = model.Forward(moe::Batch::Single(prompt), &cache);
+  const int64_t h = model.config().hidden_size;
+  std::vector<float> logits =
+      moe::LmLogits(model, hidden.data() + (static_cast<int64_t>(prompt.size()) - 1) * h, 1);
+  int32_t token = Argmax(logits);
+  const auto start = Clock::now();
+  for (int s = 0; s < steps; ++s) {
+    hidden = model.Forward(moe::Batch::Single({token}, static_cast<int32_t>(cache.length())),
+                           &cache);
+    logits = moe::LmLogits(model, hidden.data(), 1);
+    token = Argmax(logits);
+  }
+  return Seconds(start);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Prefill and decode tokens/s of the moescope engine (one JSON line per thread count)"};
+  std::string model_dir;
+  std::vector<int> threads{1};
+  int prefill = 512, decode = 64, prompt = 1, repeats = 3;
+  uint64_t seed = 0;
+  app.add_option("--model", model_dir, "model folder (config.json + checkpoint)")->required();
+  app.add_option("--threads", threads, "thread counts to measure, e.g. --threads 1 2 or 1,2")
+      ->delimiter(',');
+  app.add_option("--prefill", prefill, "prefill length P in tokens")->capture_default_str();
+  app.add_option("--decode", decode, "decode steps D")->capture_default_str();
+  app.add_option("--prompt", prompt, "untimed prompt length before decoding")
+      ->capture_default_str();
+  app.add_option("--repeats", repeats, "timed repetitions R after one warm-up")
+      ->capture_default_str();
+  app.add_option("--seed", seed, "seed of the random token ids")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (prefill < 1 || decode < 1 || prompt < 1 || repeats < 1)
+      throw moe::Error("--prefill, --decode, --prompt and --repeats must be >= 1");
+    auto start = Clock::now();
+    const moe::LoadedModel loaded = moe::LoadModel(model_dir);
+    const double load_s = Seconds(start);
+    const moe::LlamaMoeModel& model = *loaded.model;
+    const moe::LlamaMoeConfig& c = model.config();
+    if (model.weights().lm_head.empty())
+      throw moe::Error(model_dir + ": the benchmark needs a causal-LM checkpoint (lm_head)");
+    if (prefill > c.context_length() || prompt + decode > c.context_length())
+      throw moe::Error("--prefill and --prompt + --decode must fit the context length " +
+                       std::to_string(c.context_length()));
+
+    const std::vector<int32_t> prefill_ids = RandomIds(prefill, c.vocab_size, seed);
+    const std::vector<int32_t> prompt_ids = RandomIds(prompt, c.vocab_size, seed + 1);
+    moe::KvCache prefill_cache(c, 1, prefill);
+    moe::KvCache decode_cache(c, 1, prompt + decode);
+    const char* policy = std::getenv("OMP_WAIT_POLICY");
+
+    for (const int n : threads) {
+      if (n < 1) throw moe::Error("--threads must be >= 1");
+      moe::SetNumThreads(n);
+      TimePrefill(model, prefill_ids, prefill_cache);  // warm-up
+      std::vector<double> body_head_all, body_head_last, body;
+      double cpu0 = ProcessCpuSeconds();
+      auto wall0 = Clock::now();
+      for (int r = 0; r < repeats; ++r) {
+        const PrefillTimes t = TimePrefill(model, prefill_ids, prefill_cache);
+        body_head_all.push_back(t.body + t.head_all);
+        body_head_last.push_back(t.body + t.head_last);
+        body.push_back(t.body);
+      }
+      const double prefill_util = (ProcessCpuSeconds() - cpu0) / Seconds(wall0);
+      TimeDecode(model, prompt_ids, decode, decode_cache);  // warm-up
+      std::vector<double> dec;
+      cpu0 = ProcessCpuSeconds();
+      wall0 = Clock::now();
+      for (int r = 0; r < repeats; ++r) dec.push_back(TimeDecode(model, prompt_ids, decode, decode_cache));
+      const double decode_util = (ProcessCpuSeconds() - cpu0) / Seconds(wall0);
+
+      nlohmann::ordered_json out;
+      out["engine"] = "moescope";
+      out["dtype"] = WeightDType(model);
+      out["threads"] = n;
+      out["prefill_tok_s"] = Round2(prefill / Median(body_head_all));
+      out["decode_tok_s"] = Round2(decode / Median(dec));
+      out["prefill_last_tok_s"] = Round2(prefill / Median(body_head_last));
+      out["prefill_body_tok_s"] = Round2(prefill / Median(body));
+      out["omp_wait_policy"] = policy ? policy : "unset";
+      // Process CPU seconds per wall second over the timed repeats (at most `threads`; well
+      // below it when the machine is shared, or when idle threads sleep).
+      out["prefill_cpu_util"] = Round2(prefill_util);
+      out["decode_cpu_util"] = Round2(decode_util);
+      out["prefill_tokens"] = prefill;
+      out["decode_tokens"] = decode;
+      out["prompt_tokens"] = prompt;
+      out["repeats"] = repeats;
+      out["load_s"] = Round2(load_s);
+      out["model"] = model_dir;
+      std::cout << out.dump() << std::endl;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "moescope_bench_engine: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -66,9 +66,13 @@ def time_decode(model, steps, context):
 
 
 def median_rate(fn, tokens):
-    """Tokens/s: one warmup call, then the median of REPEATS timed calls."""
+    """Tokens/s: one warmup call, then the median of REPEATS timed calls; and the process CPU
+    seconds per wall second over the timed calls (below `threads` on a shared machine)."""
     fn()
-    return tokens / statistics.median(fn() for _ in range(REPEATS))
+    cpu, wall = time.process_time(), time.perf_counter()
+    times = [fn() for _ in range(REPEATS)]
+    util = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    return tokens / statistics.median(times), util
 
 
 def autocast_context():
@@ -107,8 +111,12 @@ def main():
     with torch.inference_mode():
         if args.dtype == "bf16":
             result["bf16_mode"], context = pick_bf16_mode(model, args.bf16_mode)
-        result["prefill_tok_s"] = round(median_rate(lambda: time_prefill(model, args.prefill, context), args.prefill), 2)
-        result["decode_tok_s"] = round(median_rate(lambda: time_decode(model, args.decode, context), args.decode), 2)
+        prefill_rate, prefill_util = median_rate(lambda: time_prefill(model, args.prefill, context), args.prefill)
+        decode_rate, decode_util = median_rate(lambda: time_decode(model, args.decode, context), args.decode)
+        result["prefill_tok_s"] = round(prefill_rate, 2)
+        result["decode_tok_s"] = round(decode_rate, 2)
+        result["prefill_cpu_util"] = round(prefill_util, 2)
+        result["decode_cpu_util"] = round(decode_util, 2)
     result.update({"prefill_tokens": args.prefill, "decode_tokens": args.decode,
                    "model": args.model or "random shape S", "torch": torch.__version__})
     print(json.dumps(result))

@@ -18,11 +18,10 @@ void Run(const AnswerOptions& o) {
   const LoadedModel m = OpenModel(o.model);
   const LlamaMoeConfig& c = m.config();
   if (c.architecture != Architecture::kQuestionAnswering)
-    Fail((m.dir / "config.json").string(),
-         "architectures names a " + std::string(ArchitectureName(c.architecture)) +
-             " model; answer needs LlamaMoEForQuestionAnswering");
-  if (o.question.empty() || o.context.empty())
-    Fail("answer", "give both --question and --context");
+    Fail((m.dir / "config.json").string(), "architectures names a " +
+                                               std::string(ArchitectureName(c.architecture)) +
+                                               " model; answer needs LlamaMoEForQuestionAnswering");
+  if (o.question.empty() || o.context.empty()) Fail("answer", "give both --question and --context");
   const Tokenizer& tok = m.RequireTokenizer();
   // Input = BOS question context; the answer is searched in the context tokens only.
   std::vector<int32_t> ids = tok.Encode(o.question);

@@ -25,8 +25,8 @@ void Run(const ClassifyOptions& o) {
     if (text.empty()) Fail("classify", "a --text is empty");
     const Batch batch = Batch::Single(m.RequireTokenizer().Encode(text));
     const SequenceClassification r = ClassifySequences(*m.model, batch, m.model->Forward(batch));
-    const int best = static_cast<int>(std::max_element(r.logits.begin(), r.logits.end()) -
-                                      r.logits.begin());
+    const int best =
+        static_cast<int>(std::max_element(r.logits.begin(), r.logits.end()) - r.logits.begin());
     std::printf("%s\t", c.labels[best].c_str());
     for (int i = 0; i < c.num_labels; ++i)
       std::printf("%s=%.4f%s", c.labels[i].c_str(), r.logits[i], i + 1 < c.num_labels ? " " : "");

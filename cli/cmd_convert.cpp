@@ -15,8 +15,7 @@ void RegisterConvert(CLI::App& app) {
   cmd->callback([in, out] {
     g_exit_code = Guarded([&] {
       ConvertCheckpointToSafetensors(*in, *out);
-      std::cerr << "wrote " << (std::filesystem::path(*out) / "model.safetensors").string()
-                << "\n";
+      std::cerr << "wrote " << (std::filesystem::path(*out) / "model.safetensors").string() << "\n";
     });
   });
 }

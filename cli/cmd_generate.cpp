@@ -30,24 +30,21 @@ void Run(const GenerateOptions& o) {
   std::vector<int32_t> generated;
   std::string printed;
   if (m.tokenizer) std::cout << o.prompt << std::flush;
-  const GenerationResult r = Generate(*m.model, prompt, gen,
-                                      [&](int32_t id) {
-                                        generated.push_back(id);
-                                        if (!m.tokenizer) {
-                                          std::cout << id << " " << std::flush;
-                                          return;
-                                        }
-                                        const std::string text = m.tokenizer->Decode(generated);
-                                        if (text.size() > printed.size())
-                                          std::cout << text.substr(printed.size()) << std::flush;
-                                        printed = text;
-                                      });
+  const GenerationResult r = Generate(*m.model, prompt, gen, [&](int32_t id) {
+    generated.push_back(id);
+    if (!m.tokenizer) {
+      std::cout << id << " " << std::flush;
+      return;
+    }
+    const std::string text = m.tokenizer->Decode(generated);
+    if (text.size() > printed.size()) std::cout << text.substr(printed.size()) << std::flush;
+    printed = text;
+  });
   std::cout << "\n";
   const double decode_rate =
       r.tokens.size() > 1 ? (r.tokens.size() - 1) / std::max(r.decode_seconds, 1e-9) : 0.0;
   std::cerr << "prompt " << prompt.size() << " tokens, " << prompt.size() / r.prefill_seconds
-            << " tok/s; generated " << r.tokens.size() << " tokens, " << decode_rate
-            << " tok/s\n";
+            << " tok/s; generated " << r.tokens.size() << " tokens, " << decode_rate << " tok/s\n";
 }
 
 }  // namespace

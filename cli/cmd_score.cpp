@@ -19,7 +19,8 @@ struct ScoreOptions {
 void Run(const ScoreOptions& o) {
   const LoadedModel m = OpenModel(o.model);
   std::vector<Document> docs;
-  for (size_t i = 0; i < o.texts.size(); ++i) docs.push_back({"text" + std::to_string(i), o.texts[i]});
+  for (size_t i = 0; i < o.texts.size(); ++i)
+    docs.push_back({"text" + std::to_string(i), o.texts[i]});
   if (!o.file.empty()) {
     std::vector<Document> more = ReadDocuments(o.file);
     docs.insert(docs.end(), more.begin(), more.end());

@@ -28,6 +28,7 @@ void RegisterClassify(CLI::App& app);
 void RegisterAnswer(CLI::App& app);
 void RegisterConvert(CLI::App& app);
 void RegisterForward(CLI::App& app);
+void RegisterTrace(CLI::App& app);
 
 // Set by a subcommand's callback; returned by main.
 extern int g_exit_code;

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   moe::cli::RegisterAnswer(app);
   moe::cli::RegisterConvert(app);
   moe::cli::RegisterForward(app);
+  moe::cli::RegisterTrace(app);
   CLI11_PARSE(app, argc, argv);
   return moe::cli::g_exit_code;
 }

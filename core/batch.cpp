@@ -60,12 +60,12 @@ void Batch::Validate(const LlamaMoeConfig& config) const {
     Fail("batch", "arrays do not all hold batch_size x seq_len entries");
   for (size_t t = 0; t < n; ++t) {
     if (ids[t] < 0 || ids[t] >= config.vocab_size)
-      Fail("input_ids[" + std::to_string(t / seq_len) + "][" + std::to_string(t % seq_len) + "]",
-           "= " + std::to_string(ids[t]) + " is outside the vocabulary (0.." +
-               std::to_string(config.vocab_size - 1) + ")");
+      Fail("input", "input_ids[" + std::to_string(t / seq_len) + "][" +
+                        std::to_string(t % seq_len) + "] = " + std::to_string(ids[t]) +
+                        " is outside the vocabulary (0.." + std::to_string(config.vocab_size - 1) +
+                        ")");
     if (positions[t] < 0)
-      Fail("position_ids[" + std::to_string(t / seq_len) + "][" + std::to_string(t % seq_len) +
-               "]",
+      Fail("position_ids[" + std::to_string(t / seq_len) + "][" + std::to_string(t % seq_len) + "]",
            "is negative");
   }
 }

@@ -1,7 +1,7 @@
 #include "core/config.h"
 
-#include <fstream>
 #include <cctype>
+#include <fstream>
 #include <numeric>
 #include <optional>
 #include <set>
@@ -98,7 +98,7 @@ void ReadRopeScaling(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
   const json& s = j.at("rope_scaling");
   if (!s.is_object()) r.Bad("rope_scaling", "must be null or an object, got " + s.dump());
   KeyReader sr(s, "");
-  const std::string type = s.contains("type") ? s.at("type").get<std::string>()
+  const std::string type = s.contains("type")        ? s.at("type").get<std::string>()
                            : s.contains("rope_type") ? s.at("rope_type").get<std::string>()
                                                      : "";
   if (type == "linear") {
@@ -151,15 +151,18 @@ void ReadMoeKeys(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
   c.gate_add_noise = r.Bool("gate_add_noise", false);
   c.multiply_gate_scores = r.Bool("multiply_gate_scores");
 
-  if (!r.Has("score_scale_factor")) r.Bad("score_scale_factor", "is missing");
+  if (!j.contains("score_scale_factor")) r.Bad("score_scale_factor", "is missing");
   const json& sf = j.at("score_scale_factor");
-  if (sf.is_number()) {
+  if (sf.is_null()) {
+    // The transformers port's convention for null: E / K.
+    c.score_scale_factor.assign(layers, static_cast<float>(c.num_experts) / c.num_selects);
+  } else if (sf.is_number()) {
     c.score_scale_factor.assign(layers, sf.get<float>());
   } else if (sf.is_array()) {
     if (static_cast<int>(sf.size()) != layers)
-      r.Bad("score_scale_factor", "has " + std::to_string(sf.size()) +
-                                      " entries, expected num_hidden_layers = " +
-                                      std::to_string(layers));
+      r.Bad("score_scale_factor",
+            "has " + std::to_string(sf.size()) +
+                " entries, expected num_hidden_layers = " + std::to_string(layers));
     for (size_t l = 0; l < sf.size(); ++l) {
       if (!sf[l].is_number())
         r.Bad("score_scale_factor[" + std::to_string(l) + "]", "must be a number");
@@ -172,8 +175,8 @@ void ReadMoeKeys(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
   if (r.Has("size_experts")) {
     const json& se = j.at("size_experts");
     if (!se.is_array() || static_cast<int>(se.size()) != layers)
-      r.Bad("size_experts", "must be a list of num_hidden_layers = " + std::to_string(layers) +
-                                " lists");
+      r.Bad("size_experts",
+            "must be a list of num_hidden_layers = " + std::to_string(layers) + " lists");
     for (int l = 0; l < layers; ++l) {
       const std::string key = "size_experts[" + std::to_string(l) + "]";
       const json& row = se[l];
@@ -193,12 +196,11 @@ void ReadMoeKeys(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
     }
   } else {
     if (c.intermediate_size % c.num_experts != 0)
-      r.Bad("size_experts", "is null but intermediate_size " +
-                                std::to_string(c.intermediate_size) +
-                                " does not divide into num_experts = " +
-                                std::to_string(c.num_experts));
-    c.size_experts.assign(layers, std::vector<int>(c.num_experts,
-                                                   c.intermediate_size / c.num_experts));
+      r.Bad("size_experts",
+            "is null but intermediate_size " + std::to_string(c.intermediate_size) +
+                " does not divide into num_experts = " + std::to_string(c.num_experts));
+    c.size_experts.assign(layers,
+                          std::vector<int>(c.num_experts, c.intermediate_size / c.num_experts));
   }
 }
 
@@ -206,10 +208,14 @@ void ReadMoeKeys(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
 
 const char* ArchitectureName(Architecture a) {
   switch (a) {
-    case Architecture::kCausalLM: return "ForCausalLM";
-    case Architecture::kModel: return "Model";
-    case Architecture::kSequenceClassification: return "ForSequenceClassification";
-    case Architecture::kQuestionAnswering: return "ForQuestionAnswering";
+    case Architecture::kCausalLM:
+      return "ForCausalLM";
+    case Architecture::kModel:
+      return "Model";
+    case Architecture::kSequenceClassification:
+      return "ForSequenceClassification";
+    case Architecture::kQuestionAnswering:
+      return "ForQuestionAnswering";
   }
   return "?";
 }
@@ -245,8 +251,8 @@ LlamaMoeConfig LlamaMoeConfig::FromJson(const json& j, const std::string& where)
   c.num_labels = r.Int("num_labels", c.num_labels);
   for (int i = 0; i < c.num_labels; ++i) {
     const std::string key = std::to_string(i);
-    const bool named = r.Has("id2label") && j.at("id2label").contains(key) &&
-                       j.at("id2label").at(key).is_string();
+    const bool named =
+        r.Has("id2label") && j.at("id2label").contains(key) && j.at("id2label").at(key).is_string();
     c.labels.push_back(named ? j.at("id2label").at(key).get<std::string>() : "LABEL_" + key);
   }
 
@@ -306,9 +312,9 @@ int64_t LlamaMoeConfig::context_length() const {
 
 int64_t LlamaMoeConfig::TotalParameters() const {
   const int64_t h = hidden_size, v = vocab_size, d = head_dim();
-  const int64_t attn = h * d * (num_attention_heads * 2 + num_key_value_heads * 2) +
-                       (attention_bias ? d * (2 * num_attention_heads + 2 * num_key_value_heads)
-                                       : 0);
+  const int64_t attn =
+      h * d * (num_attention_heads * 2 + num_key_value_heads * 2) +
+      (attention_bias ? d * (2 * num_attention_heads + 2 * num_key_value_heads) : 0);
   const int64_t gate = !is_moe ? 0
                        : gate_network == GateNetwork::kMlp
                            ? int64_t{num_experts} * h + int64_t{num_experts} * num_experts

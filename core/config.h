@@ -36,20 +36,20 @@ struct LlamaMoeConfig {
   int bos_token_id = 1;
   int eos_token_id = 2;
   int pad_token_id = 0;
-  bool has_pad_token = true;  // "pad_token_id": null clears it
-  int num_labels = 2;         // sequence classification
+  bool has_pad_token = true;        // "pad_token_id": null clears it
+  int num_labels = 2;               // sequence classification
   std::vector<std::string> labels;  // id2label names, [num_labels] ("LABEL_i" if absent)
 
   // MoE (for model_type "llama" these describe one dense expert per layer).
   bool is_moe = true;
   int num_experts = 1;
-  int num_selects = 1;                           // K
-  std::vector<std::vector<int>> size_experts;    // [layer][expert], always filled
+  int num_selects = 1;                         // K
+  std::vector<std::vector<int>> size_experts;  // [layer][expert], always filled
   GateNetwork gate_network = GateNetwork::kMlp;
   bool gate_use_softmax = true;
-  bool gate_add_noise = false;                   // only decides whether weight_noise exists
+  bool gate_add_noise = false;  // only decides whether weight_noise exists
   bool multiply_gate_scores = true;
-  std::vector<float> score_scale_factor;         // [layer], always filled
+  std::vector<float> score_scale_factor;  // [layer], always filled
   std::string gate_type;
   std::string calculator_type;
 

@@ -16,20 +16,16 @@ class Recorder : public RoutingObserver {
       : model_(model), batch_(batch), activations_(activations) {}
 
   std::vector<HookRequest> Requests() const override {
+    std::vector<HookSite> sites;
+    if (model_.config().is_moe)
+      sites = {HookSite::kRouterLogits, HookSite::kTopkIds, HookSite::kTopkWeights,
+               HookSite::kExpertLoad};
+    if (activations_)
+      for (HookSite s : {HookSite::kEmbeddings, HookSite::kAttentionOutput, HookSite::kMoeInput,
+                         HookSite::kMoeOutput, HookSite::kLayerOutput})
+        sites.push_back(s);
     std::vector<HookRequest> r;
-    if (model_.config().is_moe) {
-      r.insert(r.end(), {{HookSite::kRouterLogits, -1},
-                         {HookSite::kTopkIds, -1},
-                         {HookSite::kTopkWeights, -1},
-                         {HookSite::kExpertLoad, -1}});
-    }
-    if (activations_) {
-      r.insert(r.end(), {{HookSite::kEmbeddings, -1},
-                         {HookSite::kAttentionOutput, -1},
-                         {HookSite::kMoeInput, -1},
-                         {HookSite::kMoeOutput, -1},
-                         {HookSite::kLayerOutput, -1}});
-    }
+    for (HookSite s : sites) r.push_back({s, -1});
     return r;
   }
 
@@ -37,13 +33,27 @@ class Recorder : public RoutingObserver {
     const std::string layer = "layers." + std::to_string(e.layer) + ".";
     const Shape tokens_by_hidden{batch_.batch_size, batch_.seq_len, e.cols};
     switch (e.site) {
-      case HookSite::kEmbeddings: Add("embeddings", tokens_by_hidden, e.values); break;
-      case HookSite::kAttentionOutput: Add(layer + "attn_out", tokens_by_hidden, e.values); break;
-      case HookSite::kMoeInput: Add(layer + "moe_in", tokens_by_hidden, e.values); break;
-      case HookSite::kMoeOutput: Add(layer + "moe_out", tokens_by_hidden, e.values); break;
-      case HookSite::kLayerOutput: Add(layer + "hidden_out", tokens_by_hidden, e.values); break;
-      case HookSite::kRouterLogits: Add(layer + "gate_logits", {e.rows, e.cols}, e.values); break;
-      case HookSite::kTopkWeights: Add(layer + "topk_scores", {e.rows, e.cols}, e.values); break;
+      case HookSite::kEmbeddings:
+        Add("embeddings", tokens_by_hidden, e.values);
+        break;
+      case HookSite::kAttentionOutput:
+        Add(layer + "attn_out", tokens_by_hidden, e.values);
+        break;
+      case HookSite::kMoeInput:
+        Add(layer + "moe_in", tokens_by_hidden, e.values);
+        break;
+      case HookSite::kMoeOutput:
+        Add(layer + "moe_out", tokens_by_hidden, e.values);
+        break;
+      case HookSite::kLayerOutput:
+        Add(layer + "hidden_out", tokens_by_hidden, e.values);
+        break;
+      case HookSite::kRouterLogits:
+        Add(layer + "gate_logits", {e.rows, e.cols}, e.values);
+        break;
+      case HookSite::kTopkWeights:
+        Add(layer + "topk_scores", {e.rows, e.cols}, e.values);
+        break;
       case HookSite::kTopkIds:
         out_.push_back(MakeI32Tensor(layer + "topk_indices", {e.rows, e.cols}, e.ids));
         break;
@@ -51,7 +61,8 @@ class Recorder : public RoutingObserver {
         out_.push_back(MakeI32Tensor(layer + "load", {e.cols}, e.ids));
         Add(layer + "importance", {e.cols}, e.values);
         break;
-      default: break;
+      default:
+        break;
     }
   }
 
@@ -75,7 +86,7 @@ std::vector<OwnedTensor> RecordForward(const LlamaMoeModel& model, const Batch& 
   std::vector<float> hidden;
   {
     HookGuard guard = model.hooks().Add(&recorder);
-    hidden = model.Forward(batch);
+    hidden = model.Forward(batch, nullptr, options.policy);
   }
   std::vector<OwnedTensor> out = recorder.Take();
   const LlamaMoeConfig& c = model.config();
@@ -87,7 +98,8 @@ std::vector<OwnedTensor> RecordForward(const LlamaMoeModel& model, const Batch& 
       out.push_back(MakeF32Tensor("logits", {B, S, c.vocab_size}, logits.data()));
       break;
     }
-    case Architecture::kModel: break;
+    case Architecture::kModel:
+      break;
     case Architecture::kSequenceClassification: {
       const SequenceClassification cls = ClassifySequences(model, batch, hidden);
       out.push_back(MakeF32Tensor("cls_logits", {B, c.num_labels}, cls.logits.data()));

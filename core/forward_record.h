@@ -16,6 +16,7 @@ namespace moe {
 
 struct ForwardRecordOptions {
   bool activations = false;  // also record the residual-stream tensors
+  const RoutingPolicy* policy = nullptr;
 };
 
 std::vector<OwnedTensor> RecordForward(const LlamaMoeModel& model, const Batch& batch,

@@ -24,7 +24,7 @@ GenerationResult Generate(const LlamaMoeModel& model, const std::vector<int32_t>
   using Clock = std::chrono::steady_clock;
 
   auto start = Clock::now();
-  std::vector<float> hidden = model.Forward(Batch::Single(prompt), &cache);
+  std::vector<float> hidden = model.Forward(Batch::Single(prompt), &cache, options.policy);
   const int64_t h = c.hidden_size;
   std::vector<float> logits = LmLogits(model, hidden.data() + (prompt.size() - 1) * h, 1);
   result.prefill_seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -37,7 +37,8 @@ GenerationResult Generate(const LlamaMoeModel& model, const std::vector<int32_t>
     if (on_token) on_token(next);
     if (options.stop_at_eos && next == c.eos_token_id) break;
     if (step + 1 == options.max_new_tokens || cache.length() >= cache.capacity()) break;
-    hidden = model.Forward(Batch::Single({next}, static_cast<int32_t>(cache.length())), &cache);
+    hidden = model.Forward(Batch::Single({next}, static_cast<int32_t>(cache.length())), &cache,
+                           options.policy);
     logits = LmLogits(model, hidden.data(), 1);
   }
   result.decode_seconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -14,10 +14,11 @@ struct GenerationOptions {
   int max_new_tokens = 32;
   SamplingOptions sampling;
   bool stop_at_eos = true;
+  const RoutingPolicy* policy = nullptr;  // interventions applied at every step
 };
 
 struct GenerationResult {
-  std::vector<int32_t> tokens;                // the new tokens (EOS included if produced)
+  std::vector<int32_t> tokens;                  // the new tokens (EOS included if produced)
   std::vector<std::vector<float>> step_logits;  // logits each token was drawn from (if asked)
   double prefill_seconds = 0, decode_seconds = 0;
 };

@@ -75,8 +75,8 @@ QuestionAnswering AnswerLogits(const LlamaMoeModel& model, const Batch& batch,
   return out;
 }
 
-AnswerSpan BestSpan(const float* start_logits, const float* end_logits, int64_t first,
-                    int64_t last, int64_t max_length) {
+AnswerSpan BestSpan(const float* start_logits, const float* end_logits, int64_t first, int64_t last,
+                    int64_t max_length) {
   AnswerSpan best{first, first, -std::numeric_limits<float>::infinity()};
   for (int64_t s = first; s <= last; ++s) {
     for (int64_t e = s; e <= last && e < s + max_length; ++e) {

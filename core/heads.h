@@ -37,7 +37,7 @@ struct AnswerSpan {
   float score = 0;             // start_logit + end_logit
 };
 // Best span with first <= start <= end < first + max_length, within [first, last].
-AnswerSpan BestSpan(const float* start_logits, const float* end_logits, int64_t first,
-                    int64_t last, int64_t max_length);
+AnswerSpan BestSpan(const float* start_logits, const float* end_logits, int64_t first, int64_t last,
+                    int64_t max_length);
 
 }  // namespace moe

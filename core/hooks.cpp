@@ -8,19 +8,32 @@ namespace moe {
 
 const char* HookSiteName(HookSite site) {
   switch (site) {
-    case HookSite::kEmbeddings: return "hook_embed";
-    case HookSite::kAttentionOutput: return "hook_attn_out";
-    case HookSite::kMoeInput: return "hook_moe_in";
-    case HookSite::kRouterLogits: return "hook_router_logits";
-    case HookSite::kTopkIds: return "hook_topk_ids";
-    case HookSite::kTopkWeights: return "hook_topk_weights";
-    case HookSite::kTopkScaledWeights: return "hook_topk_scaled_weights";
-    case HookSite::kExpertLoad: return "hook_expert_load";
-    case HookSite::kExpertOutput: return "hook_expert_out";
-    case HookSite::kMoeOutput: return "hook_moe_out";
-    case HookSite::kLayerOutput: return "hook_resid_post";
-    case HookSite::kFinalHidden: return "hook_final_norm";
-    case HookSite::kCount: break;
+    case HookSite::kEmbeddings:
+      return "hook_embed";
+    case HookSite::kAttentionOutput:
+      return "hook_attn_out";
+    case HookSite::kMoeInput:
+      return "hook_moe_in";
+    case HookSite::kRouterLogits:
+      return "hook_router_logits";
+    case HookSite::kTopkIds:
+      return "hook_topk_ids";
+    case HookSite::kTopkWeights:
+      return "hook_topk_weights";
+    case HookSite::kTopkScaledWeights:
+      return "hook_topk_scaled_weights";
+    case HookSite::kExpertLoad:
+      return "hook_expert_load";
+    case HookSite::kExpertOutput:
+      return "hook_expert_out";
+    case HookSite::kMoeOutput:
+      return "hook_moe_out";
+    case HookSite::kLayerOutput:
+      return "hook_resid_post";
+    case HookSite::kFinalHidden:
+      return "hook_final_norm";
+    case HookSite::kCount:
+      break;
   }
   return "hook_unknown";
 }

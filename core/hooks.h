@@ -9,18 +9,18 @@
 namespace moe {
 
 enum class HookSite : uint8_t {
-  kEmbeddings,          // [T, H] embedding output (layer -1)
-  kAttentionOutput,     // [T, H] attention output after o_proj, before the residual add
-  kMoeInput,            // [T, H] post_attention_layernorm output: input of router and experts
-  kRouterLogits,        // [T, E] router logits before top-k
-  kTopkIds,             // [T, k] executed expert ids, descending weight (int32)
-  kTopkWeights,         // [T, k] combine weights before the score scale factor
-  kTopkScaledWeights,   // [T, k] combine weights as applied (after the scale factor)
-  kExpertLoad,          // upstream's per-forward statistics: ids = load [E], values = importance [E]
-  kExpertOutput,        // [n, H] one expert's outputs for the n tokens it received
-  kMoeOutput,           // [T, H] MoE layer output, before the residual add
-  kLayerOutput,         // [T, H] residual stream after the layer
-  kFinalHidden,         // [T, H] output of the final norm (layer -1)
+  kEmbeddings,         // [T, H] embedding output (layer -1)
+  kAttentionOutput,    // [T, H] attention output after o_proj, before the residual add
+  kMoeInput,           // [T, H] post_attention_layernorm output: input of router and experts
+  kRouterLogits,       // [T, E] router logits before top-k
+  kTopkIds,            // [T, k] executed expert ids, descending weight (int32)
+  kTopkWeights,        // [T, k] combine weights before the score scale factor
+  kTopkScaledWeights,  // [T, k] combine weights as applied (after the scale factor)
+  kExpertLoad,         // upstream's per-forward statistics: ids = load [E], values = importance [E]
+  kExpertOutput,       // [n, H] one expert's outputs for the n tokens it received
+  kMoeOutput,          // [T, H] MoE layer output, before the residual add
+  kLayerOutput,        // [T, H] residual stream after the layer
+  kFinalHidden,        // [T, H] output of the final norm (layer -1)
   kCount
 };
 
@@ -35,6 +35,7 @@ bool IsRoutingSite(HookSite site);
 struct TokenSpan {
   int64_t count = 0;
   const int32_t* sequence = nullptr;  // batch row of the token
+  const int32_t* token_id = nullptr;  // input token id
   const int32_t* position = nullptr;  // position id
   const int32_t* document = nullptr;  // caller's document id, -1 if none was given
   const uint8_t* real = nullptr;      // 1 = real token, 0 = padding
@@ -46,9 +47,9 @@ struct HookEvent {
   const TokenSpan* tokens = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
-  const float* values = nullptr;   // float sites, [rows, cols]
-  const int32_t* ids = nullptr;    // kTopkIds [rows, cols]; kExpertLoad load [cols]
-  int expert = -1;                 // kExpertOutput: which expert
+  const float* values = nullptr;        // float sites, [rows, cols]
+  const int32_t* ids = nullptr;         // kTopkIds [rows, cols]; kExpertLoad load [cols]
+  int expert = -1;                      // kExpertOutput: which expert
   const int32_t* token_rows = nullptr;  // kExpertOutput: the token row of each output row
 };
 

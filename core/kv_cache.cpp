@@ -7,8 +7,8 @@ KvCache::KvCache(const LlamaMoeConfig& c, int64_t batch_size, int64_t capacity)
       capacity_(capacity),
       kv_heads_(c.num_key_value_heads),
       head_dim_(c.head_dim()) {
-  const size_t n = static_cast<size_t>(c.num_hidden_layers) * batch_size * kv_heads_ * capacity *
-                   head_dim_;
+  const size_t n =
+      static_cast<size_t>(c.num_hidden_layers) * batch_size * kv_heads_ * capacity * head_dim_;
   keys_.resize(n);
   values_.resize(n);
   key_mask_.resize(static_cast<size_t>(batch_size * capacity));

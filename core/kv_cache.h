@@ -12,7 +12,7 @@ class KvCache {
  public:
   KvCache(const LlamaMoeConfig& config, int64_t batch_size, int64_t capacity);
 
-  int64_t length() const { return length_; }      // P: tokens already cached per row
+  int64_t length() const { return length_; }  // P: tokens already cached per row
   int64_t capacity() const { return capacity_; }
   int64_t batch_size() const { return batch_size_; }
 

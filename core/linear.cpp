@@ -33,11 +33,12 @@ float Dot16(DType dtype, const uint16_t* w, const float* x, int64_t n) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   if (dtype == DType::kBF16) {
     for (; i + 32 <= n; i += 32) {
-      __m512i a = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
+      __m512i a =
+          _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
       __m512i b =
           _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i + 16)));
-      acc0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(a, 16)),
-                             _mm512_loadu_ps(x + i), acc0);
+      acc0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(a, 16)), _mm512_loadu_ps(x + i),
+                             acc0);
       acc1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(b, 16)),
                              _mm512_loadu_ps(x + i + 16), acc1);
     }
@@ -124,6 +125,8 @@ void SetNumThreads(int threads) {
   openblas_set_num_threads(threads);
 }
 
-int NumThreads() { return omp_get_max_threads(); }
+int NumThreads() {
+  return omp_get_max_threads();
+}
 
 }  // namespace moe

@@ -30,8 +30,10 @@ LlamaMoeModel::LlamaMoeModel(LlamaMoeConfig config, ModelWeights weights)
       weights_(std::move(weights)),
       hooks_(config_.num_hidden_layers, config_.is_moe) {}
 
-std::vector<float> LlamaMoeModel::Forward(const Batch& batch, KvCache* cache) const {
+std::vector<float> LlamaMoeModel::Forward(const Batch& batch, KvCache* cache,
+                                          const RoutingPolicy* policy) const {
   batch.Validate(config_);
+  if (policy != nullptr) policy->Validate(config_);
   const int64_t T = batch.tokens(), H = config_.hidden_size;
   KvCache local(config_, cache ? 0 : batch.batch_size, cache ? 0 : batch.seq_len);
   KvCache& kv = cache ? *cache : local;
@@ -43,20 +45,21 @@ std::vector<float> LlamaMoeModel::Forward(const Batch& batch, KvCache* cache) co
                         " tokens exceed the context length of " +
                         std::to_string(config_.context_length()));
   if (kv.length() + batch.seq_len > kv.capacity())
-    Fail("forward", "the KV cache has room for " + std::to_string(kv.capacity()) +
-                        " tokens, " + std::to_string(kv.length() + batch.seq_len) + " needed");
+    Fail("forward", "the KV cache has room for " + std::to_string(kv.capacity()) + " tokens, " +
+                        std::to_string(kv.length() + batch.seq_len) + " needed");
 
   std::vector<uint8_t> real(batch.mask.begin(), batch.mask.end());
   std::vector<int32_t> sequence(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) sequence[t] = static_cast<int32_t>(t / batch.seq_len);
-  const TokenSpan span{T, sequence.data(), batch.positions.data(), batch.documents.data(),
-                       real.data()};
+  const TokenSpan span{
+      T,          sequence.data(), batch.ids.data(), batch.positions.data(), batch.documents.data(),
+      real.data()};
 
   std::vector<float> hidden(static_cast<size_t>(T * H));  // [T, H] residual stream
   for (int64_t t = 0; t < T; ++t) CopyRow(weights_.embed, batch.ids[t], hidden.data() + t * H);
   EmitActivations(hooks_, HookSite::kEmbeddings, -1, span, H, hidden.data());
 
-  for (int l = 0; l < config_.num_hidden_layers; ++l) Layer(l, batch, span, kv, hidden);
+  for (int l = 0; l < config_.num_hidden_layers; ++l) Layer(l, batch, span, policy, kv, hidden);
   kv.Advance(batch.seq_len);
 
   RmsNorm(hidden.data(), T, H, weights_.final_norm, config_.rms_norm_eps, hidden.data());
@@ -64,7 +67,8 @@ std::vector<float> LlamaMoeModel::Forward(const Batch& batch, KvCache* cache) co
   return hidden;
 }
 
-void LlamaMoeModel::Layer(int l, const Batch& batch, const TokenSpan& span, KvCache& cache,
+void LlamaMoeModel::Layer(int l, const Batch& batch, const TokenSpan& span,
+                          const RoutingPolicy* policy, KvCache& cache,
                           std::vector<float>& hidden) const {
   const int64_t T = batch.tokens(), H = config_.hidden_size;
   const LayerWeights& w = weights_.layers[l];
@@ -79,7 +83,7 @@ void LlamaMoeModel::Layer(int l, const Batch& batch, const TokenSpan& span, KvCa
 
   RmsNorm(hidden.data(), T, H, w.post_attention_norm, config_.rms_norm_eps, normed.data());
   EmitActivations(hooks_, HookSite::kMoeInput, l, span, H, normed.data());
-  MoeLayer(config_, l, w, normed.data(), T, span, hooks_, delta.data());
+  MoeLayer(config_, l, w, normed.data(), span, policy, hooks_, delta.data());
   EmitActivations(hooks_, HookSite::kMoeOutput, l, span, H, delta.data());
   for (size_t i = 0; i < hidden.size(); ++i) hidden[i] += delta[i];
   EmitActivations(hooks_, HookSite::kLayerOutput, l, span, H, hidden.data());

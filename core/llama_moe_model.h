@@ -7,6 +7,7 @@
 #include "core/hooks.h"
 #include "core/kv_cache.h"
 #include "core/model_weights.h"
+#include "core/routing_policy.h"
 
 namespace moe {
 
@@ -21,12 +22,13 @@ class LlamaMoeModel {
   // Final hidden states [B*S, H] (after the final norm). With a cache, the batch continues the
   // cached sequences (positions and mask must say so) and the cache is advanced; without one,
   // the batch stands alone. Throws Error for ids outside the vocabulary or sequences past the
-  // context length.
-  std::vector<float> Forward(const Batch& batch, KvCache* cache = nullptr) const;
+  // context length. A routing policy (validated here) intervenes in every MoE layer.
+  std::vector<float> Forward(const Batch& batch, KvCache* cache = nullptr,
+                             const RoutingPolicy* policy = nullptr) const;
 
  private:
-  void Layer(int layer, const Batch& batch, const TokenSpan& span, KvCache& cache,
-             std::vector<float>& hidden) const;
+  void Layer(int layer, const Batch& batch, const TokenSpan& span, const RoutingPolicy* policy,
+             KvCache& cache, std::vector<float>& hidden) const;
 
   LlamaMoeConfig config_;
   ModelWeights weights_;

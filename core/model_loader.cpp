@@ -22,10 +22,9 @@ LoadedModel LoadModel(const std::filesystem::path& dir) {
   if (std::filesystem::exists(dir / "tokenizer.model")) {
     m.tokenizer = std::make_unique<Tokenizer>(dir / "tokenizer.model");
     if (m.tokenizer->vocab_size() > m.config().vocab_size)
-      Fail((dir / "tokenizer.model").string(),
-           "has " + std::to_string(m.tokenizer->vocab_size()) +
-               " pieces, more than the model's vocab_size " +
-               std::to_string(m.config().vocab_size));
+      Fail((dir / "tokenizer.model").string(), "has " + std::to_string(m.tokenizer->vocab_size()) +
+                                                   " pieces, more than the model's vocab_size " +
+                                                   std::to_string(m.config().vocab_size));
   }
   return m;
 }

@@ -5,8 +5,12 @@
 namespace moe {
 namespace {
 
-Matrix AsMatrix(const TensorView& t) { return {t.dtype, t.data, t.shape[0], t.shape[1]}; }
-Vector AsVector(const TensorView& t) { return {t.dtype, t.data, t.shape[0]}; }
+Matrix AsMatrix(const TensorView& t) {
+  return {t.dtype, t.data, t.shape[0], t.shape[1]};
+}
+Vector AsVector(const TensorView& t) {
+  return {t.dtype, t.data, t.shape[0]};
+}
 
 }  // namespace
 

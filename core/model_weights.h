@@ -38,8 +38,8 @@ struct ExpertWeights {
 };
 
 struct LayerWeights {
-  Vector input_norm;  // [H]
-  Matrix q, k, v, o;  // [nh*d, H], [nkv*d, H], [nkv*d, H], [H, nh*d]
+  Vector input_norm;                      // [H]
+  Matrix q, k, v, o;                      // [nh*d, H], [nkv*d, H], [nkv*d, H], [H, nh*d]
   Vector q_bias, k_bias, v_bias, o_bias;  // only with attention_bias
   Vector post_attention_norm;             // [H]
   Matrix router_in;   // [E, H]  gate_network.0 (mlp) or gate_network (linear); empty when dense

@@ -23,33 +23,88 @@ void RouterLogits(const LlamaMoeConfig& c, const LayerWeights& w, const float* u
   MatMulTransposed(hidden.data(), tokens, w.router_out, logits);
 }
 
+namespace {
+
+bool Matches(const ForcedRoute& f, int layer, const TokenSpan& span, int64_t t) {
+  return (f.layer < 0 || f.layer == layer) &&
+         (f.token_id < 0 || (span.token_id && span.token_id[t] == f.token_id)) &&
+         (f.position < 0 || (span.position && span.position[t] == f.position));
+}
+
+// Selections per token in this layer: the layer's k, or a longer forced route.
+int LayerSelections(const LlamaMoeConfig& c, int layer, const RoutingPolicy* policy) {
+  if (policy == nullptr) return c.num_selects;
+  const LayerPolicy* lp = policy->Layer(layer);
+  int k = lp && lp->top_k ? lp->top_k : c.num_selects;
+  for (const ForcedRoute& f : policy->forced)
+    if (f.layer < 0 || f.layer == layer) k = std::max(k, static_cast<int>(f.experts.size()));
+  return k;
+}
+
+}  // namespace
+
 Routing SelectExperts(const LlamaMoeConfig& c, int layer, std::vector<float> logits,
-                      int64_t tokens) {
-  const int e = c.num_experts, k = c.num_selects;
+                      const TokenSpan& span, const RoutingPolicy* policy) {
+  const int E = c.num_experts;
+  const LayerPolicy* lp = policy ? policy->Layer(layer) : nullptr;
+  const DisableMode mode = policy ? policy->mode : DisableMode::kReroute;
+  std::vector<bool> disabled(E, false);
+  if (lp)
+    for (int32_t e : lp->disabled) disabled[e] = true;
+  const int k = lp && lp->top_k ? lp->top_k : c.num_selects;
+  const int r_skip = lp ? lp->top_r_disable : 0;
+  const float scale = !c.multiply_gate_scores  ? 1.0f
+                      : lp && lp->scale_factor ? *lp->scale_factor
+                                               : c.score_scale_factor[layer];
+
   Routing r;
-  r.tokens = tokens;
-  r.k = k;
+  r.tokens = span.count;
+  r.k = LayerSelections(c, layer, policy);
   r.logits = std::move(logits);
-  r.ids.resize(static_cast<size_t>(tokens * k));
-  r.weights.resize(r.ids.size());
-  r.scaled.resize(r.ids.size());
-  const float scale = c.multiply_gate_scores ? c.score_scale_factor[layer] : 1.0f;
-  std::vector<int32_t> order(e);
-  for (int64_t t = 0; t < tokens; ++t) {
-    const float* row = r.logits.data() + t * e;
-    std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
-      return row[a] > row[b] || (row[a] == row[b] && a < b);
-    });
-    int32_t* ids = r.ids.data() + t * k;
-    float* weights = r.weights.data() + t * k;
-    for (int j = 0; j < k; ++j) {
-      ids[j] = order[j];
-      weights[j] = row[order[j]];
+  r.ids.assign(static_cast<size_t>(r.tokens * r.k), -1);
+  r.weights.assign(r.ids.size(), 0.0f);
+  r.scaled.assign(r.ids.size(), 0.0f);
+
+  std::vector<int32_t> order(E), chosen;
+  std::vector<float> w;
+  for (int64_t t = 0; t < r.tokens; ++t) {
+    const float* row = r.logits.data() + t * E;
+    // Candidates: every expert, minus the disabled ones when re-routing.
+    order.clear();
+    for (int32_t e = 0; e < E; ++e)
+      if (!(mode == DisableMode::kReroute && disabled[e])) order.push_back(e);
+    std::sort(order.begin(), order.end(),
+              [&](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+    const auto first = order.begin() + std::min<size_t>(r_skip, order.size());
+    chosen.assign(first, first + std::min<ptrdiff_t>(k, order.end() - first));
+    if (policy)
+      for (const ForcedRoute& f : policy->forced)
+        if (Matches(f, layer, span, t)) chosen = f.experts;
+
+    w.resize(chosen.size());
+    for (size_t j = 0; j < chosen.size(); ++j) w[j] = row[chosen[j]];
+    if (c.gate_use_softmax) Softmax(w.data(), static_cast<int64_t>(w.size()));
+    if (mode != DisableMode::kReroute) {
+      float before = 0, after = 0;
+      for (size_t j = 0; j < chosen.size(); ++j) {
+        before += w[j];
+        if (disabled[chosen[j]]) w[j] = 0.0f, chosen[j] = -1;
+        after += w[j];
+      }
+      if (mode == DisableMode::kDropRenormalize && after != 0)
+        for (float& x : w) x *= before / after;
     }
-    if (c.gate_use_softmax) Softmax(weights, k);
-    for (int j = 0; j < k; ++j)
-      r.scaled[t * k + j] = c.multiply_gate_scores ? weights[j] * scale : 1.0f;
+    // Record in descending weight (the model's own order for unforced routes).
+    std::vector<size_t> idx;
+    for (size_t j = 0; j < chosen.size(); ++j)
+      if (chosen[j] >= 0) idx.push_back(j);
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return w[a] > w[b]; });
+    for (size_t j = 0; j < idx.size(); ++j) {
+      const size_t at = static_cast<size_t>(t * r.k) + j;
+      r.ids[at] = chosen[idx[j]];
+      r.weights[at] = w[idx[j]];
+      r.scaled[at] = c.multiply_gate_scores ? w[idx[j]] * scale : 1.0f;
+    }
   }
   return r;
 }
@@ -149,7 +204,9 @@ void RunExperts(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const
 }  // namespace
 
 void MoeLayer(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const float* u,
-              int64_t tokens, const TokenSpan& span, const HookRegistry& hooks, float* out) {
+              const TokenSpan& span, const RoutingPolicy* policy, const HookRegistry& hooks,
+              float* out) {
+  const int64_t tokens = span.count;
   Routing r;
   if (!c.is_moe) {
     // A dense LLaMA FFN: the single expert takes every token with weight 1.
@@ -161,7 +218,7 @@ void MoeLayer(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const f
   } else {
     std::vector<float> logits(static_cast<size_t>(tokens * c.num_experts));
     RouterLogits(c, w, u, tokens, logits.data());
-    r = SelectExperts(c, layer, std::move(logits), tokens);
+    r = SelectExperts(c, layer, std::move(logits), span, policy);
     EmitRows(hooks, HookSite::kRouterLogits, layer, span, c.num_experts, r.logits.data());
     EmitRows(hooks, HookSite::kTopkIds, layer, span, r.k, nullptr, r.ids.data());
     EmitRows(hooks, HookSite::kTopkWeights, layer, span, r.k, r.weights.data());

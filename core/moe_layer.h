@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/hooks.h"
 #include "core/model_weights.h"
+#include "core/routing_policy.h"
 
 namespace moe {
 
@@ -20,16 +21,19 @@ struct Routing {
   std::vector<float> scaled;   // [T, k] weights as applied (x scale factor, or 1 when unweighted)
 };
 
-// u: [T, H] post-attention-norm input; out: [T, H]. Hooks of `hooks` see the routing, the
-// per-expert outputs and upstream's load/importance statistics of this call.
+// u: [T, H] post-attention-norm input (T = span.count); out: [T, H]. `policy` may be null.
+// Hooks see the executed routing, the per-expert outputs and upstream's load/importance
+// statistics of this call.
 void MoeLayer(const LlamaMoeConfig& config, int layer, const LayerWeights& w, const float* u,
-              int64_t tokens, const TokenSpan& span, const HookRegistry& hooks, float* out);
+              const TokenSpan& span, const RoutingPolicy* policy, const HookRegistry& hooks,
+              float* out);
 
 // The steps of MoeLayer, exposed for tests and analysis.
 void RouterLogits(const LlamaMoeConfig& config, const LayerWeights& w, const float* u,
                   int64_t tokens, float* logits);
-// Top-k by logit (ties toward the lower expert index), then weights.
+// Top-k by logit (ties toward the lower expert index), then weights, with the policy's
+// interventions applied in the order routing_policy.h documents.
 Routing SelectExperts(const LlamaMoeConfig& config, int layer, std::vector<float> logits,
-                      int64_t tokens);
+                      const TokenSpan& span, const RoutingPolicy* policy);
 
 }  // namespace moe

@@ -28,10 +28,10 @@ enum class DisableMode { kReroute, kDrop, kDropRenormalize };
 const char* DisableModeName(DisableMode mode);  // "reroute", "drop", "drop-renorm"
 
 struct ForcedRoute {
-  int layer = -1;                  // -1 = every layer
-  int32_t token_id = -1;           // match tokens with this id (-1 = any)
-  int32_t position = -1;           // match tokens at this position (-1 = any)
-  std::vector<int32_t> experts;    // the route these tokens take, in this order
+  int layer = -1;                // -1 = every layer
+  int32_t token_id = -1;         // match tokens with this id (-1 = any)
+  int32_t position = -1;         // match tokens at this position (-1 = any)
+  std::vector<int32_t> experts;  // the route these tokens take, in this order
 };
 
 struct LayerPolicy {

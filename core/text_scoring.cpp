@@ -9,14 +9,15 @@
 
 namespace moe {
 
-TextScore ScoreIds(const LlamaMoeModel& model, const std::vector<int32_t>& ids) {
+TextScore ScoreIds(const LlamaMoeModel& model, const std::vector<int32_t>& ids,
+                   const RoutingPolicy* policy) {
   const int64_t window = model.config().context_length();
   TextScore score;
   for (size_t begin = 0; begin < ids.size(); begin += window) {
     const size_t end = std::min(ids.size(), begin + static_cast<size_t>(window));
     if (end - begin < 2) break;
     const Batch batch = Batch::Single(std::vector<int32_t>(ids.begin() + begin, ids.begin() + end));
-    const std::vector<float> hidden = model.Forward(batch);
+    const std::vector<float> hidden = model.Forward(batch, nullptr, policy);
     const std::vector<float> logits = LmLogits(model, hidden.data(), batch.tokens());
     const std::vector<float> nll = NextTokenNll(model, batch, logits);
     for (size_t t = 0; t + 1 < nll.size(); ++t) {
@@ -28,10 +29,10 @@ TextScore ScoreIds(const LlamaMoeModel& model, const std::vector<int32_t>& ids) 
   return score;
 }
 
-TextScore ScoreText(const LlamaMoeModel& model, const Tokenizer& tokenizer,
-                    const std::string& text) {
+TextScore ScoreText(const LlamaMoeModel& model, const Tokenizer& tokenizer, const std::string& text,
+                    const RoutingPolicy* policy) {
   if (text.empty()) Fail("score", "the text is empty");
-  return ScoreIds(model, tokenizer.Encode(text));
+  return ScoreIds(model, tokenizer.Encode(text), policy);
 }
 
 std::vector<Document> ReadDocuments(const std::string& path) {
@@ -58,7 +59,8 @@ std::vector<Document> ReadDocuments(const std::string& path) {
     if (!j.is_object() || !j.contains("text") || !j.at("text").is_string())
       Fail(where, "needs a string field \"text\"");
     std::string id = std::to_string(line_no);
-    if (j.contains("id")) id = j.at("id").is_string() ? j.at("id").get<std::string>() : j.at("id").dump();
+    if (j.contains("id"))
+      id = j.at("id").is_string() ? j.at("id").get<std::string>() : j.at("id").dump();
     docs.push_back({id, j.at("text").get<std::string>()});
   }
   return docs;

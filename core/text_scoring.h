@@ -19,9 +19,10 @@ struct TextScore {
 
 // Texts longer than the context are cut into consecutive windows of the context length, each
 // run on its own; the first token of every window is context only, never predicted.
-TextScore ScoreText(const LlamaMoeModel& model, const Tokenizer& tokenizer,
-                    const std::string& text);
-TextScore ScoreIds(const LlamaMoeModel& model, const std::vector<int32_t>& ids);
+TextScore ScoreText(const LlamaMoeModel& model, const Tokenizer& tokenizer, const std::string& text,
+                    const RoutingPolicy* policy = nullptr);
+TextScore ScoreIds(const LlamaMoeModel& model, const std::vector<int32_t>& ids,
+                   const RoutingPolicy* policy = nullptr);
 
 struct Document {
   std::string id;

@@ -15,8 +15,7 @@ Tokenizer::Tokenizer(const std::filesystem::path& model_file)
 
 Tokenizer::~Tokenizer() = default;
 
-std::vector<int32_t> Tokenizer::Encode(const std::string& text, bool add_bos,
-                                       bool add_eos) const {
+std::vector<int32_t> Tokenizer::Encode(const std::string& text, bool add_bos, bool add_eos) const {
   std::vector<int> pieces;
   const auto status = sp_->Encode(text, &pieces);
   if (!status.ok()) Fail(path_.string(), "cannot encode text: " + status.ToString());
@@ -42,13 +41,18 @@ std::string Tokenizer::Decode(const std::vector<int32_t>& ids) const {
 }
 
 std::string Tokenizer::Piece(int32_t id) const {
-  if (id < 0 || id >= vocab_size())
-    Fail(path_.string(), "no piece with id " + std::to_string(id));
+  if (id < 0 || id >= vocab_size()) Fail(path_.string(), "no piece with id " + std::to_string(id));
   return sp_->IdToPiece(id);
 }
 
-int Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
-int32_t Tokenizer::bos_id() const { return sp_->bos_id() >= 0 ? sp_->bos_id() : 1; }
-int32_t Tokenizer::eos_id() const { return sp_->eos_id() >= 0 ? sp_->eos_id() : 2; }
+int Tokenizer::vocab_size() const {
+  return sp_->GetPieceSize();
+}
+int32_t Tokenizer::bos_id() const {
+  return sp_->bos_id() >= 0 ? sp_->bos_id() : 1;
+}
+int32_t Tokenizer::eos_id() const {
+  return sp_->eos_id() >= 0 ? sp_->eos_id() : 2;
+}
 
 }  // namespace moe

@@ -17,7 +17,10 @@ namespace {
 }
 
 std::string Quoted(std::string_view s) {
-  return "'" + std::string(s) + "'";
+  // Built by appending: `"'" + s` trips a false -Wrestrict warning in GCC 12 at -O3.
+  std::string quoted = "'";
+  quoted.append(s).push_back('\'');
+  return quoted;
 }
 
 // Bounds-checked little-endian reads from a byte range; running off the end is an Error whose
@@ -88,7 +91,9 @@ CentralDirectory FindCentralDirectory(const std::string& path, const uint8_t* by
     const size_t max_distance = kEndOfCentralDirSize + 0xffff;
     const size_t lowest = size > max_distance ? size - max_distance : 0;
     for (size_t pos = size - kEndOfCentralDirSize + 1; pos-- > lowest;) {
-      if (Cursor(bytes, size, pos, path).U32() == kEndOfCentralDirSig) {
+      const uint8_t* p = bytes + pos;
+      const uint32_t sig = p[0] | p[1] << 8 | p[2] << 16 | static_cast<uint32_t>(p[3]) << 24;
+      if (sig == kEndOfCentralDirSig) {
         eocd = pos;
         break;
       }
@@ -401,8 +406,9 @@ class Unpickler {
                     at(pid[0]).text == "storage" && at(pid[1]).kind == Kind::kGlobal &&
                     StorageDType(at(pid[1]).text) && at(pid[2]).kind == Kind::kString &&
                     at(pid[4]).kind == Kind::kInt && at(pid[4]).integer >= 0;
-    if (!ok)
+    if (!ok) {
       Throw("persistent id is not ('storage', <Float|Half|BFloat16>Storage, key, location, numel)");
+    }
     Push(New(
         {Kind::kStorage, at(pid[4]).integer, at(pid[2]).text, *StorageDType(at(pid[1]).text), {}}));
   }
@@ -426,8 +432,9 @@ class Unpickler {
     switch (op) {
       case 0x80: {  // PROTO
         const uint8_t version = in_.U8();
-        if (version < 2 || version > 5)
+        if (version < 2 || version > 5) {
           Throw("uses pickle protocol " + std::to_string(version) + ", expected 2 to 5");
+        }
         break;
       }
       case 0x95:  // FRAME: a size hint only
@@ -609,22 +616,111 @@ std::vector<uint8_t> CopyStrided(const uint8_t* base, size_t elem, const Shape& 
   return out;
 }
 
+struct Archive {
+  const uint8_t* bytes = nullptr;  // the whole mapped file
+  std::unordered_map<std::string, ZipEntry> entries;
+  std::string prefix;  // the folder holding data.pkl and data/<storage key>
+};
+
+Shape IntTuple(const Unpickler& unpickler, Ref r, const std::string& where, const char* what) {
+  const Value& tuple = unpickler.at(r);
+  if (tuple.kind != Kind::kTuple) FailAbout(where, std::string(what) + " is not a tuple");
+  Shape dims;
+  for (Ref d : tuple.items) {
+    const Value& v = unpickler.at(d);
+    if (v.kind != Kind::kInt || v.integer < 0) {
+      FailAbout(where, std::string(what) + " holds something other than a non-negative int");
+    }
+    dims.push_back(v.integer);
+  }
+  return dims;
+}
+
+// One state dict entry, `_rebuild_tensor_v2(storage, storage_offset, size, stride,
+// requires_grad, backward_hooks[, metadata])`, checked against the archive. Returns a view into
+// the mapped storage, or into a row-major copy appended to `copies` when the view is strided.
+TensorView RebuildTensor(const Unpickler& unpickler, const Value& tensor, const Archive& archive,
+                         const std::string& where, std::vector<std::vector<uint8_t>>& copies) {
+  const std::vector<Ref>& args = tensor.items;
+  if (args.size() != 6 && args.size() != 7) {
+    FailAbout(where, "_rebuild_tensor_v2 gets " + std::to_string(args.size()) +
+                         " arguments, expected 6 or 7");
+  }
+  const Value& storage = unpickler.at(args[0]);
+  const Value& offset_value = unpickler.at(args[1]);
+  if (storage.kind != Kind::kStorage) FailAbout(where, "is not built from a storage");
+  if (offset_value.kind != Kind::kInt || offset_value.integer < 0) {
+    FailAbout(where, "has a storage offset that is not a non-negative int");
+  }
+  const int64_t offset = offset_value.integer;
+  const Shape shape = IntTuple(unpickler, args[2], where, "size");
+  const Shape stride = IntTuple(unpickler, args[3], where, "stride");
+  if (shape.size() != stride.size()) {
+    FailAbout(where, "has size " + ShapeString(shape) + " but stride " + ShapeString(stride));
+  }
+
+  const std::string storage_name = archive.prefix + "/data/" + storage.text;
+  auto entry = archive.entries.find(storage_name);
+  if (entry == archive.entries.end()) {
+    FailAbout(where,
+              "uses storage " + Quoted(storage_name) + ", which is missing from the archive");
+  }
+  const size_t elem = DTypeSize(storage.dtype);
+  // Compared by division: a hostile numel times the element size could overflow.
+  if (entry->second.size % elem != 0 ||
+      entry->second.size / elem != static_cast<uint64_t>(storage.integer)) {
+    FailAbout(where, "uses storage " + Quoted(storage_name) + " of " +
+                         std::to_string(entry->second.size) +
+                         " bytes, but the pickle says it holds " + std::to_string(storage.integer) +
+                         " " + DTypeName(storage.dtype) + " elements");
+  }
+
+  // The last element the view touches must lie inside the storage.
+  int64_t numel = 1;
+  int64_t last = offset;
+  bool overflow = false;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    overflow |= __builtin_mul_overflow(numel, shape[d], &numel);
+    int64_t reach = 0;
+    if (shape[d] > 0) {
+      overflow |= __builtin_mul_overflow(shape[d] - 1, stride[d], &reach);
+      overflow |= __builtin_add_overflow(last, reach, &last);
+    }
+  }
+  if (overflow || (numel > 0 && last >= storage.integer)) {
+    FailAbout(where, "with storage offset " + std::to_string(offset) + ", size " +
+                         ShapeString(shape) + " and stride " + ShapeString(stride) +
+                         " runs past the end of storage " + Quoted(storage_name) + " (" +
+                         std::to_string(storage.integer) + " elements)");
+  }
+
+  // An empty tensor may carry any offset; it must not point outside the mapping.
+  const uint8_t* base = archive.bytes + entry->second.data_offset;
+  TensorView view{storage.dtype, shape, numel > 0 ? base + offset * elem : base};
+  if (!IsContiguous(shape, stride)) {
+    copies.push_back(CopyStrided(static_cast<const uint8_t*>(view.data), elem, shape, stride));
+    view.data = copies.back().data();
+  }
+  return view;
+}
+
 }  // namespace
 
 TorchCheckpointFile::TorchCheckpointFile(const std::string& path)
     : file_(std::make_unique<MappedFile>(path)) {
-  const uint8_t* bytes = file_->data();
-  const auto entries = ReadZipEntries(path, bytes, file_->size());
-  const std::string prefix = FindArchivePrefix(path, entries);
-  const ZipEntry& pickle = entries.at(prefix + "/data.pkl");
+  Archive archive;
+  archive.bytes = file_->data();
+  archive.entries = ReadZipEntries(path, file_->data(), file_->size());
+  archive.prefix = FindArchivePrefix(path, archive.entries);
+  const ZipEntry& pickle = archive.entries.at(archive.prefix + "/data.pkl");
 
-  Unpickler unpickler(path + ": " + prefix + "/data.pkl", bytes + pickle.data_offset, pickle.size);
+  Unpickler unpickler(path + ": " + archive.prefix + "/data.pkl",
+                      archive.bytes + pickle.data_offset, pickle.size);
   const Value& root = unpickler.at(unpickler.Run());
   if (root.kind != Kind::kDict) {
     Fail(path, std::string("the pickle holds a ") + KindName(root.kind) +
                    ", expected a state dict (a dict of tensors)");
   }
-
   for (size_t i = 0; i + 1 < root.items.size(); i += 2) {
     const Value& key = unpickler.at(root.items[i]);
     const Value& value = unpickler.at(root.items[i + 1]);
@@ -638,82 +734,7 @@ TorchCheckpointFile::TorchCheckpointFile(const std::string& path)
                            ", not a tensor; only a flat state dict of tensors is supported (not "
                            "nested containers such as {'model': {...}} or optimizer state)");
     }
-
-    // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks
-    // [, metadata])
-    const std::vector<Ref>& args = value.items;
-    auto int_tuple = [&](Ref r, const char* what) {
-      const Value& t = unpickler.at(r);
-      if (t.kind != Kind::kTuple) FailAbout(where, std::string(what) + " is not a tuple");
-      Shape dims;
-      for (Ref d : t.items) {
-        const Value& v = unpickler.at(d);
-        if (v.kind != Kind::kInt || v.integer < 0) {
-          FailAbout(where, std::string(what) + " holds something other than a non-negative int");
-        }
-        dims.push_back(v.integer);
-      }
-      return dims;
-    };
-    if (args.size() != 6 && args.size() != 7) {
-      FailAbout(where, "_rebuild_tensor_v2 gets " + std::to_string(args.size()) +
-                           " arguments, expected 6 or 7");
-    }
-    const Value& storage = unpickler.at(args[0]);
-    const Value& offset_value = unpickler.at(args[1]);
-    if (storage.kind != Kind::kStorage) FailAbout(where, "is not built from a storage");
-    if (offset_value.kind != Kind::kInt || offset_value.integer < 0) {
-      FailAbout(where, "has a storage offset that is not a non-negative int");
-    }
-    const int64_t offset = offset_value.integer;
-    const Shape shape = int_tuple(args[2], "size");
-    const Shape stride = int_tuple(args[3], "stride");
-    if (shape.size() != stride.size()) {
-      FailAbout(where, "has size " + ShapeString(shape) + " but stride " + ShapeString(stride));
-    }
-
-    const std::string storage_name = prefix + "/data/" + storage.text;
-    auto entry = entries.find(storage_name);
-    if (entry == entries.end()) {
-      FailAbout(where,
-                "uses storage " + Quoted(storage_name) + ", which is missing from the archive");
-    }
-    const size_t elem = DTypeSize(storage.dtype);
-    if (entry->second.size / elem != static_cast<uint64_t>(storage.integer) ||
-        entry->second.size % elem != 0) {
-      FailAbout(where,
-                "uses storage " + Quoted(storage_name) + " of " +
-                    std::to_string(entry->second.size) + " bytes, but the pickle says it holds " +
-                    std::to_string(storage.integer) + " " + DTypeName(storage.dtype) + " elements");
-    }
-
-    // The last element the view touches must lie inside the storage.
-    int64_t numel = 1;
-    int64_t last = offset;
-    bool overflow = false;
-    for (size_t d = 0; d < shape.size(); ++d) {
-      overflow |= __builtin_mul_overflow(numel, shape[d], &numel);
-      int64_t reach = 0;
-      if (shape[d] > 0) {
-        overflow |= __builtin_mul_overflow(shape[d] - 1, stride[d], &reach);
-        overflow |= __builtin_add_overflow(last, reach, &last);
-      }
-    }
-    if (overflow || (numel > 0 && last >= storage.integer)) {
-      FailAbout(where, "with storage offset " + std::to_string(offset) + ", size " +
-                           ShapeString(shape) + " and stride " + ShapeString(stride) +
-                           " runs past the end of storage " + Quoted(storage_name) + " (" +
-                           std::to_string(storage.integer) + " elements)");
-    }
-
-    // An empty tensor may carry any offset; it must not point outside the mapping.
-    const uint8_t* base = bytes + entry->second.data_offset;
-    TensorView view{storage.dtype, shape, numel > 0 ? base + offset * elem : base};
-    if (!IsContiguous(shape, stride)) {
-      copies_.push_back(CopyStrided(static_cast<const uint8_t*>(view.data), elem, shape, stride));
-      view.data = copies_.back().data();
-    }
-    tensors_[key.text] = view;
+    tensors_[key.text] = RebuildTensor(unpickler, value, archive, where, copies_);
   }
 }
 

@@ -85,10 +85,10 @@ inline int CheckForwardCase(const std::filesystem::path& dir) {
     const TensorView want = expected.Tensor(t.name);
     // Token-major tensors are compared on real tokens only; upstream's padding rows depend on
     // its mask arithmetic (golden README, "Padding rows").
-    const bool per_token = !want.shape.empty() &&
-                           (want.shape[0] == batch.tokens() ||
-                            (want.shape.size() >= 2 && want.shape[0] == batch.batch_size &&
-                             want.shape[1] == batch.seq_len));
+    const bool per_token =
+        !want.shape.empty() && (want.shape[0] == batch.tokens() ||
+                                (want.shape.size() >= 2 && want.shape[0] == batch.batch_size &&
+                                 want.shape[1] == batch.seq_len));
     ExpectClose(t.name, t.view(), want, per_token ? real : std::vector<uint8_t>{});
     ++compared;
   }

@@ -10,10 +10,10 @@ using namespace moe::testing;
 
 TEST_CASE("reference fixtures match the PyTorch reference", "[fixtures]") {
   // Expected tensors per case: the body's and heads' outputs, every layer's routing.
-  for (const char* name : {"uneven_experts", "rope_linear", "rope_dynamic", "bf16_weights",
-                           "softmax_off", "tied_embeddings", "seq_classification",
-                           "question_answering", "sharded_safetensors", "sharded_bin",
-                           "dense_llama", "generation_gqa"}) {
+  for (const char* name :
+       {"uneven_experts", "rope_linear", "rope_dynamic", "bf16_weights", "softmax_off",
+        "tied_embeddings", "seq_classification", "question_answering", "sharded_safetensors",
+        "sharded_bin", "dense_llama", "generation_gqa"}) {
     SECTION(name) {
       const int compared = CheckForwardCase(FixtureDir() / name);
       CHECK(compared >= 8);
@@ -31,8 +31,7 @@ TEST_CASE("sequence classification pools the token before the first pad", "[fixt
   const auto dir = FixtureDir() / "seq_classification";
   const LoadedModel m = LoadModel(dir);
   const Batch batch = BatchFromInputs(ReadJson(dir / "inputs.json"));
-  const SequenceClassification cls =
-      ClassifySequences(*m.model, batch, m.model->Forward(batch));
+  const SequenceClassification cls = ClassifySequences(*m.model, batch, m.model->Forward(batch));
   const SafetensorsFile expected((dir / "expected.safetensors").string());
   const std::vector<float> want = AsFloats(expected.Tensor("pooled_index"));
   REQUIRE(cls.pooled_index.size() == want.size());
@@ -49,15 +48,15 @@ TEST_CASE("greedy generation with GQA and a linear gate", "[fixtures][generation
   GenerationOptions options;
   options.max_new_tokens = in.at("max_new_tokens").get<int>();
   options.stop_at_eos = false;
-  const GenerationResult r = Generate(
-      *m.model, in.at("input_ids").at(0).get<std::vector<int32_t>>(), options, {}, true);
+  const GenerationResult r =
+      Generate(*m.model, in.at("input_ids").at(0).get<std::vector<int32_t>>(), options, {}, true);
   const std::vector<float> want = AsFloats(expected.Tensor("generated_ids"));
   REQUIRE(r.tokens.size() == want.size());
   for (size_t i = 0; i < want.size(); ++i) CHECK(r.tokens[i] == static_cast<int32_t>(want[i]));
   std::vector<float> steps;
   for (const auto& s : r.step_logits) steps.insert(steps.end(), s.begin(), s.end());
   const OwnedTensor got = MakeF32Tensor(
-      "step_logits",
-      {1, static_cast<int64_t>(r.step_logits.size()), m.config().vocab_size}, steps.data());
+      "step_logits", {1, static_cast<int64_t>(r.step_logits.size()), m.config().vocab_size},
+      steps.data());
   ExpectClose("step_logits", got.view(), expected.Tensor("step_logits"));
 }

@@ -54,8 +54,8 @@ TEST_CASE("golden greedy generation through the KV cache", "[golden][generation]
   const int64_t v = m.config().vocab_size;
   std::vector<float> steps;
   for (const auto& s : r.step_logits) steps.insert(steps.end(), s.begin(), s.end());
-  const OwnedTensor got_steps =
-      MakeF32Tensor("step_logits", {1, static_cast<int64_t>(r.step_logits.size()), v}, steps.data());
+  const OwnedTensor got_steps = MakeF32Tensor(
+      "step_logits", {1, static_cast<int64_t>(r.step_logits.size()), v}, steps.data());
   ExpectClose("step_logits", got_steps.view(), expected.Tensor("step_logits"));
 
   // One forward without cache over the whole sequence gives the same logits.
@@ -64,7 +64,7 @@ TEST_CASE("golden greedy generation through the KV cache", "[golden][generation]
   const Batch batch = Batch::Single(full);
   const std::vector<float> hidden = m.model->Forward(batch);
   const std::vector<float> logits = LmLogits(*m.model, hidden.data(), batch.tokens());
-  const OwnedTensor got_full = MakeF32Tensor(
-      "full_logits", {1, static_cast<int64_t>(full.size()), v}, logits.data());
+  const OwnedTensor got_full =
+      MakeF32Tensor("full_logits", {1, static_cast<int64_t>(full.size()), v}, logits.data());
   ExpectClose("full_logits", got_full.view(), expected.Tensor("full_logits"));
 }

@@ -41,8 +41,8 @@ inline std::filesystem::path FixtureDir() {
 namespace moescope_test {
 // This run's scratch root; removed when the test binary exits, so runs leave nothing behind.
 struct TempRoot {
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("moescope-test-" + std::to_string(::getpid()));
+  std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("moescope-test-" + std::to_string(::getpid()));
   ~TempRoot() {
     std::error_code ignored;
     std::filesystem::remove_all(path, ignored);

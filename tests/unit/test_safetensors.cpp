@@ -118,7 +118,8 @@ TEST_CASE("safetensors round trip keeps every dtype, shape, byte and metadata", 
     REQUIRE(v.dtype == t.dtype);
     REQUIRE(v.shape == t.shape);
     REQUIRE(v.nbytes() == t.bytes.size());
-    REQUIRE(std::memcmp(v.data, t.bytes.data(), t.bytes.size()) == 0);
+    REQUIRE(std::string(static_cast<const char*>(v.data), v.nbytes()) ==
+            std::string(t.bytes.begin(), t.bytes.end()));
   }
 
   // Header padded to a multiple of 8; tensors back to back in the order given.

@@ -1,0 +1,75 @@
+#pragma once
+// Corpora for tracing: JSONL files with one document per line, or plain text files holding one
+// document each, tokenized with the model's tokenizer.
+//
+// JSONL line: {"id": ..., "domain": "code", "text": "..."}  or, pre-tokenized,
+//             {"id": ..., "domain": "code", "input_ids": [1, 415, ...]}
+//   id         optional, string or number; default "<file name>:<line>"
+//   domain     optional when a default domain is given, else required
+//   text       tokenized with BOS prepended (as LLaMA's tokenizer does by default)
+//   input_ids  used as they are (no BOS added), each checked against the vocabulary
+// A file whose name ends in ".jsonl" is JSONL; any other file is one plain-text document whose
+// id is the file name and whose domain is the default domain.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace moe {
+
+class Tokenizer;
+
+struct CorpusDocument {
+  std::string source_id;       // the "id" field, or "<file>:<line>" / the file name
+  int16_t domain = 0;          // index into Corpus::domains
+  std::vector<int32_t> ids;    // tokens, BOS first for text documents
+};
+
+struct Corpus {
+  std::vector<std::string> domains;  // in order of first appearance
+  std::vector<CorpusDocument> documents;
+  // Documents left out, each as "<file>:<line>: <why>" (text of only whitespace, no tokens).
+  std::vector<std::string> skipped;
+
+  int64_t tokens() const;
+  // SHA-256 over every document's id, domain name and token ids, in order: two runs over the
+  // same documents (after filtering) have the same fingerprint.
+  std::string Fingerprint() const;
+};
+
+struct CorpusOptions {
+  std::string default_domain;             // for plain text files and JSONL lines without one
+  std::vector<std::string> only_domains;  // keep only these domains (empty = all)
+};
+
+class CorpusReader {
+ public:
+  // `tokenizer` may be null when every document is pre-tokenized; `vocab_size` bounds input_ids.
+  CorpusReader(const Tokenizer* tokenizer, int vocab_size, CorpusOptions options);
+
+  // Appends the documents of one file. Errors name "<file>:<line>" and the field, e.g.
+  // "web.jsonl:12: field \"text\" must be a string".
+  void Read(const std::filesystem::path& file);
+  // The corpus read so far, with the domain filter applied. Throws Error when the filter names a
+  // domain that no document has.
+  Corpus Finish();
+
+ private:
+  void ReadJsonl(const std::filesystem::path& file);
+  void AddText(const std::string& where, std::string source_id, const std::string& domain,
+               const std::string& text);
+  void Add(const std::string& where, std::string source_id, const std::string& domain,
+           std::vector<int32_t> ids);
+  int16_t DomainIndex(const std::string& where, const std::string& name);
+
+  const Tokenizer* tokenizer_;
+  int vocab_size_;
+  CorpusOptions options_;
+  Corpus corpus_;
+};
+
+// Reads every file in order.
+Corpus ReadCorpus(const std::vector<std::filesystem::path>& files, const Tokenizer* tokenizer,
+                  int vocab_size, const CorpusOptions& options);
+
+}  // namespace moe

@@ -1,0 +1,23 @@
+#pragma once
+// Where a command's routing policy comes from: a JSON file (--policy) or the intervention flags
+// (--disable, --mode, --top-k, --top-r), never both.
+#include <string>
+
+#include "core/routing_policy.h"
+
+namespace moe {
+
+struct PolicySource {
+  std::string file;     // --policy FILE.json
+  std::string disable;  // --disable "3:5,3:7"
+  std::string mode;     // --mode reroute | drop | drop-renorm
+  std::string top_k;    // --top-k "12:1" or "*:1"
+  std::string top_r;    // --top-r "*:1"
+
+  bool has_flags() const { return !disable.empty() || !mode.empty() || !top_k.empty() || !top_r.empty(); }
+};
+
+// The validated policy; empty when nothing was given. Errors name the file or the flag.
+RoutingPolicy MakePolicy(const PolicySource& source, const LlamaMoeConfig& config);
+
+}  // namespace moe

@@ -1,0 +1,82 @@
+// moescope trace: run a model over a corpus and write its routing trace (HDF5); the logic lives
+// in analysis/trace_runner.h.
+#include <unistd.h>
+
+#include <iostream>
+
+#include "analysis/policy_source.h"
+#include "analysis/trace_runner.h"
+#include "cli/common.h"
+
+namespace moe::cli {
+namespace {
+
+struct TraceCommandOptions {
+  ModelOptions model;
+  TraceOptions trace;
+  PolicySource policy;
+};
+
+void Run(TraceCommandOptions& o) {
+  const LoadedModel m = OpenModel(o.model);
+  const RoutingPolicy policy = MakePolicy(o.policy, m.config());
+  o.trace.progress = ::isatty(STDERR_FILENO) == 1;
+  const TraceSummary summary = RunTrace(m, policy, o.trace);
+  std::cerr << FormatSummary(summary) << "\n";
+}
+
+}  // namespace
+
+void RegisterTrace(CLI::App& app) {
+  auto o = std::make_shared<TraceCommandOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "trace", "Run the model over a corpus and record its routing to an HDF5 trace");
+  AddModelOptions(*cmd, o->model);
+  TraceRunSettings& run = o->trace.run;
+  cmd->add_option("--corpus", run.corpus_files,
+                  "JSONL ({\"id\", \"domain\", \"text\" or \"input_ids\"} per line) or plain "
+                  "text files (one document each); repeatable")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("-o,--output", o->trace.output, "Trace file to write (HDF5)")->required();
+  cmd->add_option("--domain", run.default_domain,
+                  "Domain of plain text files and of JSONL lines without one");
+  cmd->add_option("--only-domains", run.only_domains,
+                  "Trace only documents of these domains (comma-separated)")
+      ->delimiter(',');
+  cmd->add_option("--batch-size", o->trace.batch_size, "Windows per forward pass")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-window", run.windows.max_window,
+                  "Longest window run at once; longer documents are split (default: the "
+                  "context length)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--window-stride", run.windows.stride,
+                  "Tokens between window starts (default: --max-window, no overlap; smaller "
+                  "gives later windows max-window - stride tokens of context)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--record-logits", run.record_logits,
+                "Also record all router logits (float16) of sampled tokens");
+  cmd->add_option("--logit-sample-rate", run.logit_sample_rate,
+                  "Fraction of tokens whose logits are recorded (deterministic per token)")
+      ->capture_default_str();
+  cmd->add_option("--commit-tokens", o->trace.commit_tokens,
+                  "Commit (flush, make visible to readers, protect from crashes) after about this "
+                  "many tokens of finished documents, or every 2 s")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--resume", o->trace.resume,
+                "Continue an interrupted trace at --output (same model, corpus and policy)");
+  cmd->add_option("--policy", o->policy.file, "Routing policy JSON (see core/routing_policy.h)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--disable", o->policy.disable,
+                  "Disable experts, LAYER:EXPERT,... (e.g. 3:5,3:7)");
+  cmd->add_option("--mode", o->policy.mode,
+                  "How disabled experts are removed: reroute | drop | drop-renorm");
+  cmd->add_option("--top-k", o->policy.top_k, "Experts per token, LAYER:K,... ('*' = every layer)");
+  cmd->add_option("--top-r", o->policy.top_r,
+                  "Drop each token's r best experts first, LAYER:R,... ('*' = every layer)");
+  cmd->callback([o] { g_exit_code = Guarded([&] { Run(*o); }); });
+}
+
+}  // namespace moe::cli

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything moescope builds and tests with, from Debian 12's archive.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+packages=(
+  build-essential cmake pkg-config clang-format
+  libeigen3-dev libopenblas-dev libhdf5-dev hdf5-tools
+  nlohmann-json3-dev catch2 libsentencepiece-dev sentencepiece libcli11-dev
+  qt6-base-dev libqt6opengl6-dev libimgui-dev xvfb xauth libgl1-mesa-dri
+  python3-torch python3-numpy python3-h5py python3-matplotlib python3-pandas
+  python3-sentencepiece
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""Checks a moescope trace with h5py alone (no moescope code), against docs/trace-format.md and
+against values the C++ TraceReader saw (a JSON file written by the Catch test).
+
+usage: check_trace.py TRACE.h5 TRACE_FORMAT.md [EXPECTED.json] [--swmr]
+Exit status 0 and "OK ..." on success; otherwise a message naming the first mismatch.
+"""
+import json
+import re
+import sys
+
+import h5py
+import numpy as np
+
+DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
+          "float16": np.float16, "float32": np.float32, "float64": np.float64}
+
+
+def fail(message):
+    print("check_trace.py: " + message, file=sys.stderr)
+    sys.exit(1)
+
+
+def doc_tables(path):
+    """(attributes, datasets) rows of the two tables of docs/trace-format.md."""
+    attrs, datasets = {}, {}
+    for line in open(path, encoding="utf-8"):
+        m = re.match(r"^\| `([^`]+)` \| ([^|]+) \|(?: ([^|]+) \|)?", line)
+        if not m:
+            continue
+        name, dtype, shape = m.group(1), m.group(2).strip(), (m.group(3) or "").strip()
+        if name.startswith("/"):
+            datasets[name] = (dtype, shape)
+        else:
+            attrs[name] = dtype
+    return attrs, datasets
+
+
+def check_schema(f, doc):
+    attrs, datasets = doc_tables(doc)
+    if not attrs or not datasets:
+        fail(doc + ": found no attribute or dataset tables")
+    for name in f.attrs:
+        if name not in attrs:
+            fail("root attribute '%s' is not documented in %s" % (name, doc))
+    for name, dtype in attrs.items():
+        if name not in f.attrs:
+            fail("documented root attribute '%s' is missing from the file" % name)
+        value = f.attrs[name]
+        kind = dtype.split()[0]
+        if kind == "string":
+            if not isinstance(value, str):
+                fail("attribute '%s' should be a string, is %r" % (name, type(value)))
+        elif np.asarray(value).dtype != DTYPES[kind]:
+            fail("attribute '%s' should be %s, is %s" % (name, kind, np.asarray(value).dtype))
+    present = set()
+    f.visititems(lambda n, o: present.add("/" + n) if isinstance(o, h5py.Dataset) else None)
+    optional = {"/routing/router_logits", "/routing/logit_token"}
+    for name in present:
+        if name not in datasets:
+            fail("dataset %s is not documented in %s" % (name, doc))
+    for name, (dtype, shape) in datasets.items():
+        if name not in present:
+            if name in optional and not f.attrs["record_logits"]:
+                continue
+            fail("documented dataset %s is missing from the file" % name)
+        ds = f[name]
+        rank = shape.count(",") + 1
+        if ds.ndim != rank:
+            fail("%s has rank %d, the document says %s" % (name, ds.ndim, shape))
+        if dtype == "string":
+            if ds.dtype.kind != "S":
+                fail("%s should hold fixed-length strings, holds %s" % (name, ds.dtype))
+        elif ds.dtype != DTYPES[dtype]:
+            fail("%s has dtype %s, the document says %s" % (name, ds.dtype, dtype))
+
+
+def check_consistency(f):
+    if f.attrs["format"] != "moescope-trace" or f.attrs["format_version"] != 1:
+        fail("format attributes are wrong")
+    off = f["docs/offset"][:]
+    D, N = len(off) - 1, int(off[-1])
+    L, E, K = int(f.attrs["num_layers"]), int(f.attrs["num_experts"]), int(f.attrs["top_k"])
+    M = len(f["domains"])
+    if off[0] != 0 or np.any(np.diff(off) <= 0):
+        fail("/docs/offset must start at 0 and grow (no empty documents)")
+    for name in ("tokens/id", "tokens/position", "tokens/doc", "tokens/nll"):
+        if f[name].shape[0] < N:
+            fail("%s has fewer rows than the committed %d tokens" % (name, N))
+    if f["routing/topk_ids"].shape[1:] != (L, K) or f["routing/topk_weights"].shape[1:] != (L, K):
+        fail("routing shapes do not match num_layers/top_k")
+    if f["stats/load"].shape != (M + 1, L, E) or f["stats/importance"].shape != (M + 1, L, E):
+        fail("stats shapes are not [M+1, L, E]")
+    if len(f["docs/domain"]) < D or len(f["docs/source_id"]) < D:
+        fail("document datasets are shorter than /docs/offset says")
+    doc = f["tokens/doc"][:N]
+    expected_doc = np.repeat(np.arange(D), np.diff(off))
+    if not np.array_equal(doc, expected_doc):
+        fail("/tokens/doc does not follow /docs/offset")
+    ids = f["routing/topk_ids"][:N]
+    if ids.min() < -1 or ids.max() >= E:
+        fail("topk ids outside -1..E-1")
+    weights = f["routing/topk_weights"][:N]
+    if np.any((ids < 0) & (weights != 0)):
+        fail("padded routing slots must have weight 0")
+    nll = f["tokens/nll"][:N]
+    last = off[1:] - 1
+    if not np.all(np.isnan(nll[last])):
+        fail("the last token of every document must have NaN NLL")
+    if f.attrs["complete"]:
+        load = f["stats/load"][:]
+        domains = f["docs/domain"][:D]
+        for m in range(M):
+            rows = np.isin(doc, np.nonzero(domains == m)[0])
+            got = np.stack([np.bincount(ids[rows, l][ids[rows, l] >= 0], minlength=E)
+                            for l in range(L)])
+            if not np.array_equal(load[m], got):
+                fail("/stats/load of domain %d does not match /routing/topk_ids" % m)
+        if not np.array_equal(load[M], load[:M].sum(axis=0)):
+            fail("/stats/load's last row is not the sum over domains")
+    if f.attrs["record_logits"]:
+        lt = f["routing/logit_token"][:]
+        lt = lt[lt < N]
+        if np.any(np.diff(lt) <= 0):
+            fail("/routing/logit_token must ascend")
+        if f["routing/router_logits"].shape[1:] != (L, E):
+            fail("/routing/router_logits is not [R, L, E]")
+    return D, N
+
+
+def check_expected(f, expected):
+    off = f["docs/offset"][:]
+    for key, want in expected.get("attrs", {}).items():
+        got = f.attrs[key]
+        got = got.tolist() if hasattr(got, "tolist") else got
+        if isinstance(want, float) or isinstance(got, float):
+            ok = abs(float(got) - float(want)) <= 1e-6 * max(1.0, abs(float(want)))
+        elif isinstance(want, list):
+            ok = np.allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float))
+        else:
+            ok = got == want
+        if not ok:
+            fail("attribute %s is %r, the C++ reader says %r" % (key, got, want))
+    if "documents" in expected and len(off) - 1 != expected["documents"]:
+        fail("h5py sees %d documents, the C++ reader %d" % (len(off) - 1, expected["documents"]))
+    if "tokens" in expected and off[-1] != expected["tokens"]:
+        fail("h5py sees %d tokens, the C++ reader %d" % (off[-1], expected["tokens"]))
+    if "domains" in expected:
+        got = [d.decode() for d in f["domains"][:]]
+        if got != expected["domains"]:
+            fail("domains %r differ from the C++ reader's %r" % (got, expected["domains"]))
+    if "source_ids" in expected:
+        got = [s.decode() for s in f["docs/source_id"][:len(expected["source_ids"])]]
+        if got != expected["source_ids"]:
+            fail("source ids %r differ from the C++ reader's %r" % (got, expected["source_ids"]))
+    for row in expected.get("token_rows", []):
+        t = row["row"]
+        for name in ("id", "position", "doc"):
+            if int(f["tokens/" + name][t]) != row[name]:
+                fail("/tokens/%s[%d] differs from the C++ reader" % (name, t))
+        if f["routing/topk_ids"][t].tolist() != row["topk_ids"]:
+            fail("/routing/topk_ids[%d] = %s, the C++ reader says %s"
+                 % (t, f["routing/topk_ids"][t].tolist(), row["topk_ids"]))
+        if not np.allclose(f["routing/topk_weights"][t], row["topk_weights"], rtol=0, atol=1e-7):
+            fail("/routing/topk_weights[%d] differs from the C++ reader" % t)
+    for row in expected.get("logit_rows", []):
+        got = f["routing/router_logits"][row["row"]].astype(np.float32)
+        if int(f["routing/logit_token"][row["row"]]) != row["token"]:
+            fail("/routing/logit_token[%d] differs from the C++ reader" % row["row"])
+        if not np.array_equal(got, np.asarray(row["logits"], dtype=np.float32)):
+            fail("/routing/router_logits[%d] (float16) differs from the C++ reader" % row["row"])
+    # The writer's float32 -> float16 rounding must be numpy's.
+    cases = expected.get("float16_cases", [])
+    if cases:
+        values = np.asarray([c[0] for c in cases], dtype=np.float32)
+        bits = np.asarray([c[1] for c in cases], dtype=np.uint16)
+        mine = values.astype(np.float16).view(np.uint16)
+        bad = np.nonzero((mine != bits) & ~np.isnan(values))[0]
+        if len(bad):
+            i = bad[0]
+            fail("float16 of %r: moescope 0x%04x, numpy 0x%04x" % (values[i], bits[i], mine[i]))
+    if "load" in expected:
+        if not np.array_equal(f["stats/load"][:], np.asarray(expected["load"])):
+            fail("/stats/load differs from the C++ reader")
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    swmr = "--swmr" in sys.argv
+    if len(args) < 2:
+        fail(__doc__)
+    try:
+        f = h5py.File(args[0], "r", swmr=swmr)
+    except OSError as e:
+        fail("h5py cannot open %s: %s" % (args[0], e))
+    with f:
+        check_schema(f, args[1])
+        D, N = check_consistency(f)
+        if len(args) > 2:
+            check_expected(f, json.load(open(args[2])))
+        print("OK %s: %d documents, %d tokens, complete=%d" % (args[0], D, N, f.attrs["complete"]))
+
+
+if __name__ == "__main__":
+    main()

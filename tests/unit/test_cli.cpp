@@ -1,0 +1,162 @@
+// The moescope program as a user runs it: bad input gives one line on stderr naming the file
+// and the problem, a non-zero exit code, and no crash.
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/safetensors_file.h"
+#include "test_paths.h"
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+
+namespace {
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+CliResult RunCli(const std::string& args) {
+  const fs::path dir = TempDir("cli-output");
+  const std::string cmd = std::string(MOESCOPE_CLI) + " " + args + " >" + (dir / "out").string() +
+                          " 2>" + (dir / "err").string();
+  const int status = std::system(cmd.c_str());
+  CliResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = Slurp(dir / "out");
+  r.err = Slurp(dir / "err");
+  return r;
+}
+
+// A model folder copied from a fixture, for breaking one file of it.
+fs::path CopyModel(const fs::path& from, const std::string& name) {
+  const fs::path dir = TempDir(name);
+  for (const auto& entry : fs::directory_iterator(from))
+    fs::copy_file(entry.path(), dir / entry.path().filename());
+  return dir;
+}
+
+fs::path DefaultModel() {
+  return fs::path(MOESCOPE_SOURCE_DIR) / "datasets/models/default";
+}
+
+void ExpectCleanFailure(const CliResult& r, const std::string& message) {
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Contains("moescope: error: ") && Contains(message));
+  // One line only.
+  CHECK(r.err.find('\n') == r.err.size() - 1);
+}
+
+}  // namespace
+
+TEST_CASE("info reports the released 3.5B (2/8) shape from its config alone", "[cli]") {
+  const CliResult r =
+      RunCli("info --config " + (FixtureDir() / "configs/llama-moe-v1-3_5b-2_8.json").string());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Contains("6.74B (6740514816) total") && Contains("3.49B"));
+  CHECK_THAT(r.out, Contains("8 per layer, top-2, sizes 1376 each"));
+}
+
+TEST_CASE("every subcommand has --help", "[cli]") {
+  for (const char* cmd :
+       {"info", "generate", "score", "classify", "answer", "convert", "forward"}) {
+    const CliResult r = RunCli(std::string(cmd) + " --help");
+    INFO(cmd);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Contains("--help"));
+  }
+}
+
+TEST_CASE("generate and score run on the bundled model", "[cli]") {
+  const CliResult g = RunCli("generate --prompt 'The license' -n 8 --seed 3 --temperature 0.8");
+  INFO(g.err);
+  CHECK(g.exit_code == 0);
+  CHECK_THAT(g.out, Contains("The license"));
+  CHECK_THAT(g.err, Contains("generated 8 tokens"));
+  const CliResult s = RunCli("score --text 'Permission is hereby granted'");
+  CHECK(s.exit_code == 0);
+  CHECK_THAT(s.out, Contains("ppl"));
+}
+
+TEST_CASE("forward writes the golden tensor names", "[cli]") {
+  const fs::path dir = TempDir("cli-forward");
+  std::ofstream(dir / "in.json") << R"({"input_ids": [[1, 20, 30, 40], [1, 50, 60, 70]]})";
+  const CliResult r = RunCli("forward --input " + (dir / "in.json").string() + " --output " +
+                             (dir / "out.safetensors").string());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const moe::SafetensorsFile out((dir / "out.safetensors").string());
+  CHECK(out.Tensor("logits").shape == moe::Shape{2, 4, 512});
+  CHECK(out.Tensor("layers.1.topk_indices").shape == moe::Shape{8, 2});
+  CHECK(out.Tensor("layers.1.load").dtype == moe::DType::kI32);
+  CHECK(out.Tensor("layers.0.gate_logits").shape == moe::Shape{8, 8});
+}
+
+TEST_CASE("bad input: one clear line, exit 1, nothing written", "[cli][bad-input]") {
+  const fs::path model = DefaultModel();
+  SECTION("truncated safetensors") {
+    const fs::path dir = CopyModel(model, "cli-truncated");
+    fs::resize_file(dir / "model.safetensors", fs::file_size(dir / "model.safetensors") / 2);
+    ExpectCleanFailure(RunCli("generate --model " + dir.string() + " -p hi"), "model.safetensors");
+  }
+  SECTION("header length past the end of the file") {
+    const fs::path dir = CopyModel(model, "cli-header");
+    fs::resize_file(dir / "model.safetensors", 100);
+    ExpectCleanFailure(RunCli("score --model " + dir.string() + " -t hi"), "header");
+  }
+  SECTION("unknown gate type") {
+    const fs::path dir = CopyModel(model, "cli-gate");
+    std::string config = Slurp(dir / "config.json");
+    config.replace(config.find("TopKBalancedNoisyGate"), 21, "SwitchBalancedGate");
+    std::ofstream(dir / "config.json") << config;
+    ExpectCleanFailure(RunCli("info --model " + dir.string()), "gate_type is 'SwitchBalancedGate'");
+  }
+  SECTION("a pickle that asks for another global") {
+    const fs::path dir = TempDir("cli-pickle");
+    fs::copy_file(model / "config.json", dir / "config.json");
+    fs::copy_file(FixtureDir() / "torch_bin/os_system.bin", dir / "pytorch_model.bin");
+    ExpectCleanFailure(RunCli("generate --model " + dir.string() + " -p hi"), "os");
+  }
+  SECTION("missing tensor") {
+    const fs::path dir = CopyModel(FixtureDir() / "tied_embeddings", "cli-missing");
+    std::string config = Slurp(dir / "config.json");
+    const std::string tied = "\"tie_word_embeddings\": true";
+    config.replace(config.find(tied), tied.size(), "\"tie_word_embeddings\": false");
+    std::ofstream(dir / "config.json") << config;
+    ExpectCleanFailure(
+        RunCli("forward --model " + dir.string() + " --input " + (dir / "inputs.json").string() +
+               " --output " + (dir / "never.safetensors").string()),
+        "lm_head.weight");
+    CHECK_FALSE(fs::exists(dir / "never.safetensors"));
+  }
+  SECTION("empty prompt") {
+    ExpectCleanFailure(RunCli("generate -p ''"), "prompt is empty");
+  }
+  SECTION("prompt longer than the context") {
+    std::string ids = "1";
+    for (int i = 0; i < 300; ++i) ids += ",5";
+    ExpectCleanFailure(RunCli("generate --ids " + ids), "longer than the context length of 256");
+  }
+  SECTION("token id outside the vocabulary") {
+    const fs::path dir = TempDir("cli-vocab");
+    std::ofstream(dir / "in.json") << R"({"input_ids": [[1, 9999]]})";
+    ExpectCleanFailure(RunCli("forward --input " + (dir / "in.json").string() + " --output " +
+                              (dir / "out.safetensors").string()),
+                       "input_ids[0][1] = 9999 is outside the vocabulary");
+    CHECK_FALSE(fs::exists(dir / "out.safetensors"));
+  }
+}

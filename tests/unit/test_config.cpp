@@ -1,0 +1,118 @@
+// config.json parsing: every field that changes the forward pass, and clear errors naming the
+// key for unknown or inconsistent values.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "test_paths.h"
+
+using namespace moe;
+using Catch::Matchers::Contains;
+using nlohmann::json;
+
+namespace {
+
+json Released() {
+  std::ifstream in(FixtureDir() / "configs" / "llama-moe-v1-3_5b-2_8.json");
+  return json::parse(in);
+}
+
+LlamaMoeConfig Parse(const json& j) {
+  return LlamaMoeConfig::FromJson(j, "config.json");
+}
+
+}  // namespace
+
+TEST_CASE("the released LLaMA-MoE-v1-3.5B (2/8) config", "[config]") {
+  const LlamaMoeConfig c = Parse(Released());
+  CHECK(c.is_moe);
+  CHECK(c.num_experts == 8);
+  CHECK(c.num_selects == 2);
+  CHECK(c.size_experts.size() == 32);
+  CHECK(c.size_experts[31][7] == 1376);
+  CHECK(c.score_scale_factor == std::vector<float>(32, 4.0f));
+  CHECK(c.gate_network == GateNetwork::kMlp);
+  CHECK(c.head_dim() == 128);
+  CHECK(c.rms_norm_eps == Approx(1e-5f));
+  // Spec §1.2: 6,740,514,816 total, about 3.49B activated per token.
+  CHECK(c.TotalParameters() == 6740514816LL);
+  CHECK(c.ActivatedParameters() == Approx(3.49e9).epsilon(0.005));
+}
+
+TEST_CASE("per-layer score_scale_factor, rope_scaling and GQA", "[config]") {
+  json j = Released();
+  j["num_hidden_layers"] = 2;
+  j["size_experts"] = {std::vector<int>(8, 1376), {1000, 1752, 1376, 1376, 1376, 1376, 1376, 1376}};
+  j["score_scale_factor"] = {1.0, 2.5};
+  j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+  j["num_key_value_heads"] = 8;
+  j["gate_network"] = "Linear";  // upstream lower-cases it
+  const LlamaMoeConfig c = Parse(j);
+  CHECK(c.score_scale_factor == std::vector<float>{1.0f, 2.5f});
+  CHECK(c.size_experts[1][0] == 1000);
+  CHECK(c.rope_scaling == RopeScaling::kDynamic);
+  CHECK(c.context_length() == 8192);
+  CHECK(c.num_key_value_heads == 8);
+  CHECK(c.gate_network == GateNetwork::kLinear);
+}
+
+TEST_CASE("size_experts null splits evenly; dense llama runs one expert", "[config]") {
+  json j = Released();
+  j["size_experts"] = nullptr;
+  CHECK(Parse(j).size_experts[0] == std::vector<int>(8, 1376));
+  json dense = {{"model_type", "llama"},
+                {"vocab_size", 100},
+                {"hidden_size", 16},
+                {"intermediate_size", 40},
+                {"num_hidden_layers", 2},
+                {"num_attention_heads", 2},
+                {"architectures", {"LlamaForCausalLM"}}};
+  const LlamaMoeConfig c = Parse(dense);
+  CHECK_FALSE(c.is_moe);
+  CHECK(c.num_experts == 1);
+  CHECK(c.size_experts[1] == std::vector<int>{40});
+}
+
+TEST_CASE("bad configs name the key and what is wrong", "[config][bad-input]") {
+  auto with = [](const char* key, json value) {
+    json j = Released();
+    j[key] = std::move(value);
+    return j;
+  };
+  CHECK_THROWS_WITH(Parse(with("gate_type", "SwitchBalancedGate")),
+                    Contains("config.json: gate_type is 'SwitchBalancedGate'"));
+  CHECK_THROWS_WITH(Parse(with("gate_network", "conv")), Contains("gate_network is 'conv'"));
+  CHECK_THROWS_WITH(Parse(with("calculator_type", "SwitchDropTokenCalculator")),
+                    Contains("calculator_type"));
+  CHECK_THROWS_WITH(Parse(with("hidden_act", "gelu")), Contains("hidden_act is 'gelu'"));
+  CHECK_THROWS_WITH(Parse(with("rope_scaling", {{"type", "yarn"}, {"factor", 2.0}})),
+                    Contains("rope_scaling.type is 'yarn'"));
+  CHECK_THROWS_WITH(Parse(with("rope_scaling", {{"type", "linear"}, {"factor", 0.5}})),
+                    Contains("rope_scaling.factor must be > 1"));
+  CHECK_THROWS_WITH(Parse(with("num_selects", 9)), Contains("num_selects is 9"));
+  CHECK_THROWS_WITH(Parse(with("score_scale_factor", {1.0, 2.0})),
+                    Contains("score_scale_factor has 2 entries, expected num_hidden_layers = 32"));
+  CHECK_THROWS_WITH(Parse(with("num_key_value_heads", 5)), Contains("num_key_value_heads 5"));
+  CHECK_THROWS_WITH(Parse(with("model_type", "mixtral")), Contains("model_type is 'mixtral'"));
+  CHECK_THROWS_WITH(Parse(with("architectures", {"LlamaMoEForTokenClassification"})),
+                    Contains("unknown class 'LlamaMoEForTokenClassification'"));
+  CHECK_THROWS_WITH(Parse(with("hidden_size", "4096")), Contains("hidden_size must be an integer"));
+
+  json uneven = Released();
+  uneven["size_experts"][3][0] = 1368;
+  CHECK_THROWS_WITH(Parse(uneven),
+                    Contains("size_experts[3] sums to 11000, expected intermediate_size 11008"));
+
+  json missing = Released();
+  missing.erase("num_experts");
+  CHECK_THROWS_WITH(Parse(missing), Contains("num_experts is missing"));
+}
+
+TEST_CASE("a config file that is not JSON", "[config][bad-input]") {
+  const auto dir = TempDir("config");
+  std::ofstream(dir / "config.json") << "{\"model_type\": ";
+  CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "config.json"), Contains("is not valid JSON"));
+  CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "absent.json"), Contains("cannot open"));
+}

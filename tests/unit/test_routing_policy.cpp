@@ -1,0 +1,131 @@
+// Interventions on routing (core/routing_policy.h), worked out by hand on one token with
+// logits [1, 3, 2, 0] over 4 experts, top-2, softmax over the selected logits.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/moe_layer.h"
+#include "core/routing_policy.h"
+
+using namespace moe;
+using Catch::Matchers::Contains;
+
+namespace {
+
+LlamaMoeConfig FourExperts() {
+  LlamaMoeConfig c;
+  c.model_type = "llama_moe";
+  c.vocab_size = 10;
+  c.num_hidden_layers = 2;
+  c.num_experts = 4;
+  c.num_selects = 2;
+  c.gate_use_softmax = true;
+  c.multiply_gate_scores = true;
+  c.score_scale_factor = {1.5f, 1.5f};
+  return c;
+}
+
+struct OneToken {
+  int32_t sequence = 0, token_id = 7, position = 0, document = -1;
+  uint8_t real = 1;
+  TokenSpan span{1, &sequence, &token_id, &position, &document, &real};
+};
+
+Routing Route(const RoutingPolicy* policy, int layer = 0) {
+  static OneToken token;
+  return SelectExperts(FourExperts(), layer, {1, 3, 2, 0}, token.span, policy);
+}
+
+RoutingPolicy Policy(const std::string& json_text) {
+  return RoutingPolicy::FromJson(nlohmann::json::parse(json_text), FourExperts(), "test");
+}
+
+// softmax([a, b])[0] = 1 / (1 + e^(b - a))
+float Pair(float a, float b) {
+  return 1.0f / (1.0f + std::exp(b - a));
+}
+
+}  // namespace
+
+TEST_CASE("no policy: top-2 by logit, softmax over the two, times the scale", "[policy]") {
+  const Routing r = Route(nullptr);
+  REQUIRE(r.k == 2);
+  CHECK(r.ids == std::vector<int32_t>{1, 2});
+  CHECK(r.weights[0] == Approx(Pair(3, 2)));
+  CHECK(r.weights[1] == Approx(1 - Pair(3, 2)));
+  CHECK(r.scaled[0] == Approx(1.5f * Pair(3, 2)));
+}
+
+TEST_CASE("reroute masks disabled experts before top-k", "[policy]") {
+  const RoutingPolicy p = Policy(R"({"mode": "reroute", "disable": [[0, 1]]})");
+  const Routing r = Route(&p);
+  CHECK(r.ids == std::vector<int32_t>{2, 0});
+  CHECK(r.weights[0] == Approx(Pair(2, 1)));
+  // Layer 1 is untouched.
+  CHECK(Route(&p, 1).ids == std::vector<int32_t>{1, 2});
+}
+
+TEST_CASE("drop removes the disabled expert after weighting, renorm rescales", "[policy]") {
+  const RoutingPolicy drop = Policy(R"({"mode": "drop", "disable": [[0, 1]]})");
+  const Routing r = Route(&drop);
+  CHECK(r.ids == std::vector<int32_t>{2, -1});
+  CHECK(r.weights[0] == Approx(1 - Pair(3, 2)));
+  CHECK(r.weights[1] == 0.0f);
+  const RoutingPolicy renorm = Policy(R"({"mode": "drop-renorm", "disable": [[0, 1]]})");
+  const Routing rn = Route(&renorm);
+  CHECK(rn.ids == std::vector<int32_t>{2, -1});
+  CHECK(rn.weights[0] == Approx(1.0f));
+}
+
+TEST_CASE("top-r disable skips each token's r best experts", "[policy]") {
+  const RoutingPolicy p = Policy(R"({"top_r": {"*": 1}})");
+  CHECK(Route(&p).ids == std::vector<int32_t>{2, 0});
+  CHECK(Route(&p, 1).ids == std::vector<int32_t>{2, 0});
+}
+
+TEST_CASE("k per layer, scale override and forced routes", "[policy]") {
+  const RoutingPolicy k1 = Policy(R"({"top_k": {"0": 1}})");
+  const Routing r = Route(&k1);
+  CHECK(r.k == 1);
+  CHECK(r.ids == std::vector<int32_t>{1});
+  CHECK(r.weights[0] == Approx(1.0f));
+
+  const RoutingPolicy scale = Policy(R"({"scale_factor": {"0": 4.0}})");
+  CHECK(Route(&scale).scaled[0] == Approx(4.0f * Pair(3, 2)));
+
+  // Forced [3, 0]: weights softmax(0, 1), recorded in descending weight.
+  const RoutingPolicy forced =
+      Policy(R"({"force": [{"layer": 0, "token_id": 7, "experts": [3, 0]}]})");
+  const Routing f = Route(&forced);
+  CHECK(f.ids == std::vector<int32_t>{0, 3});
+  CHECK(f.weights[0] == Approx(Pair(1, 0)));
+  const RoutingPolicy other = Policy(R"({"force": [{"token_id": 8, "experts": [3]}]})");
+  CHECK(Route(&other).ids == std::vector<int32_t>{1, 2});
+}
+
+TEST_CASE("invalid policies are errors naming what is wrong", "[policy]") {
+  CHECK_THROWS_WITH(Policy(R"({"disable": [[0, 9]]})"), Contains("expert 9 is out of range"));
+  CHECK_THROWS_WITH(Policy(R"({"disable": [[5, 1]]})"), Contains("layer 5 is out of range"));
+  CHECK_THROWS_WITH(Policy(R"({"disable": [[0, 0], [0, 1], [0, 2], [0, 3]]})"),
+                    Contains("disables all 4 experts"));
+  CHECK_THROWS_WITH(Policy(R"({"top_k": {"0": 5}})"), Contains("top_k 5 is out of range"));
+  CHECK_THROWS_WITH(Policy(R"({"mode": "maybe"})"), Contains("mode is 'maybe'"));
+  CHECK_THROWS_WITH(Policy(R"({"disabled": []})"), Contains("unknown key 'disabled'"));
+  CHECK_THROWS_AS(RoutingPolicy::FromFlags("3", "", "", "", FourExperts()), Error);
+  CHECK_THROWS_WITH(RoutingPolicy::FromFlags("1:4", "", "", "", FourExperts()),
+                    Contains("expert 4 is out of range"));
+}
+
+TEST_CASE("flags and JSON describe the same policy", "[policy]") {
+  const RoutingPolicy flags =
+      RoutingPolicy::FromFlags("0:1,1:3", "drop", "1:1", "*:1", FourExperts());
+  const RoutingPolicy json = RoutingPolicy::FromJson(flags.ToJson(), FourExperts(), "round trip");
+  CHECK(json.ToJson() == flags.ToJson());
+  CHECK(json.mode == DisableMode::kDrop);
+  CHECK(json.layers[1].disabled == std::vector<int32_t>{3});
+  CHECK(json.layers[1].top_k == 1);
+  CHECK(json.layers[0].top_r_disable == 1);
+  CHECK(json.MaxSelections(FourExperts()) == 2);
+}

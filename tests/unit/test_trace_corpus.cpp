@@ -1,0 +1,121 @@
+// Corpus input for tracing: JSONL with text or input_ids, plain text files, domains, and every
+// kind of bad line as an error naming file:line and the field.
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "analysis/corpus.h"
+#include "core/error.h"
+#include "core/tokenizer.h"
+#include "trace_test_util.h"
+
+using namespace moe;
+using trace_test::DefaultModel;
+
+namespace {
+
+std::filesystem::path WriteFile(const std::string& dir, const std::string& name,
+                                const std::string& content) {
+  const auto path = TempDir(dir) / name;
+  std::ofstream(path) << content;
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("JSONL corpora: text, input_ids, ids and domains", "[trace][corpus]") {
+  const Tokenizer tok(DefaultModel() / "tokenizer.model");
+  const Corpus c = ReadCorpus({trace_test::TinyCorpus()}, &tok, 512, {});
+  REQUIRE(c.documents.size() == 10);
+  CHECK(c.domains == std::vector<std::string>{"legal", "code", "prose"});
+  CHECK(c.documents[0].source_id == "apache-def");
+  CHECK(c.documents[5].source_id == "7");  // numeric ids as their decimal text
+  CHECK(c.documents[3].domain == 1);
+  CHECK(c.documents[1].ids == tok.Encode(
+                                  "Subject to the terms and conditions of this License, each "
+                                  "Contributor hereby grants to You a perpetual, worldwide, "
+                                  "non-exclusive, no-charge, royalty-free, irrevocable copyright "
+                                  "license."));
+  CHECK(c.documents[1].ids.front() == tok.bos_id());
+  // Pre-tokenized documents are taken as they are.
+  CHECK(c.documents[8].ids ==
+        std::vector<int32_t>{1, 428, 473, 429, 355, 431, 449, 280, 273, 440, 439, 510, 428, 480});
+  CHECK(c.documents[0].ids.size() > 256);  // longer than the default model's context
+  CHECK(c.skipped.empty());
+  CHECK(c.Fingerprint() == ReadCorpus({trace_test::TinyCorpus()}, &tok, 512, {}).Fingerprint());
+}
+
+TEST_CASE("plain text files are one document of the --domain domain", "[trace][corpus]") {
+  const Tokenizer tok(DefaultModel() / "tokenizer.model");
+  const auto file = WriteFile("corpus_plain", "story.txt", "Once upon a time.\n");
+  const Corpus c = ReadCorpus({file}, &tok, 512, {"fiction", {}});
+  REQUIRE(c.documents.size() == 1);
+  CHECK(c.documents[0].source_id == "story.txt");
+  CHECK(c.domains == std::vector<std::string>{"fiction"});
+  CHECK_THROWS_WITH(ReadCorpus({file}, &tok, 512, {}),
+                    Catch::Contains("story.txt") && Catch::Contains("--domain"));
+}
+
+TEST_CASE("bad corpus lines are errors naming file:line and the field", "[trace][corpus]") {
+  const Tokenizer tok(DefaultModel() / "tokenizer.model");
+  const std::string good = R"({"id": "a", "domain": "d", "text": "fine"})";
+  struct Case {
+    std::string line, expect;
+  };
+  const std::vector<Case> cases = {
+      {"{not json", "is not valid JSON"},
+      {R"(["a list"])", "must be a JSON object"},
+      {R"({"domain": "d"})", "needs a field \"text\""},
+      {R"({"domain": "d", "text": 5})", "field \"text\" must be a string"},
+      {R"({"domain": "d", "text": "x", "input_ids": [1]})", "both \"text\" and \"input_ids\""},
+      {R"({"domain": "d", "input_ids": [1, 9999]})", "\"input_ids\"[1] = 9999 is outside"},
+      {R"({"domain": "d", "input_ids": [1, "x"]})", "\"input_ids\"[1] is not an integer"},
+      {R"({"domain": "d", "input_ids": 3})", "must be a list of integers"},
+      {R"({"domain": 3, "text": "x"})", "field \"domain\" must be a non-empty string"},
+      {R"({"text": "x"})", "needs a field \"domain\""},
+      {R"({"id": {"x": 1}, "domain": "d", "text": "x"})", "field \"id\" must be"},
+  };
+  for (const Case& k : cases) {
+    SECTION(k.expect) {
+      const auto file = WriteFile("corpus_bad", "bad.jsonl", good + "\n\n" + k.line + "\n");
+      CHECK_THROWS_WITH(ReadCorpus({file}, &tok, 512, {}),
+                        Catch::Contains("bad.jsonl:3") && Catch::Contains(k.expect));
+    }
+  }
+  SECTION("missing files and folders") {
+    CHECK_THROWS_WITH(ReadCorpus({TempDir("corpus_bad") / "none.jsonl"}, &tok, 512, {}),
+                      Catch::Contains("none.jsonl") && Catch::Contains("cannot open"));
+    CHECK_THROWS_WITH(ReadCorpus({TempDir("corpus_dir")}, &tok, 512, {}),
+                      Catch::Contains("is a folder"));
+  }
+  SECTION("text without a tokenizer") {
+    const auto file = WriteFile("corpus_bad", "t.jsonl", good + "\n");
+    CHECK_THROWS_WITH(ReadCorpus({file}, nullptr, 512, {}), Catch::Contains("tokenizer"));
+  }
+}
+
+TEST_CASE("blank documents are skipped and counted, not traced", "[trace][corpus]") {
+  const Tokenizer tok(DefaultModel() / "tokenizer.model");
+  const auto file = WriteFile("corpus_blank", "b.jsonl",
+                              R"({"domain": "d", "text": "   \n\t "})"
+                              "\n"
+                              R"({"domain": "d", "text": "words"})"
+                              "\n"
+                              R"({"domain": "d", "input_ids": []})"
+                              "\n");
+  const Corpus c = ReadCorpus({file}, &tok, 512, {});
+  CHECK(c.documents.size() == 1);
+  REQUIRE(c.skipped.size() == 2);
+  CHECK_THAT(c.skipped[0], Catch::Contains("b.jsonl:1") && Catch::Contains("whitespace"));
+  CHECK_THAT(c.skipped[1], Catch::Contains("b.jsonl:3"));
+}
+
+TEST_CASE("the domain filter keeps named domains and rejects unknown ones", "[trace][corpus]") {
+  const Tokenizer tok(DefaultModel() / "tokenizer.model");
+  const Corpus c = ReadCorpus({trace_test::TinyCorpus()}, &tok, 512, {"", {"prose", "code"}});
+  CHECK(c.domains == std::vector<std::string>{"code", "prose"});
+  CHECK(c.documents.size() == 7);
+  for (const CorpusDocument& d : c.documents) CHECK(d.domain >= 0);
+  CHECK(c.documents[0].domain == 0);  // "code" is first in corpus order now
+  CHECK_THROWS_WITH(ReadCorpus({trace_test::TinyCorpus()}, &tok, 512, {"", {"poetry"}}),
+                    Catch::Contains("poetry") && Catch::Contains("legal, code, prose"));
+}

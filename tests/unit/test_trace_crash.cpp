@@ -1,0 +1,169 @@
+// `moescope trace` as a process: killed with SIGKILL mid-run it leaves a readable, incomplete
+// prefix of whole documents that --resume completes to exactly the uninterrupted trace; a SWMR
+// reader following a running trace sees a growing, consistent prefix.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
+
+#include "analysis/trace_reader.h"
+#include "core/error.h"
+#include "trace_compare.h"
+#include "trace_test_util.h"
+
+using namespace moe;
+using trace_test::Quote;
+
+namespace {
+
+std::vector<std::string> TraceArgs(const std::filesystem::path& corpus,
+                                   const std::filesystem::path& out) {
+  return {"trace",          "--model",         trace_test::DefaultModel().string(),
+          "--corpus",       corpus.string(),   "--output",
+          out.string(),     "--commit-tokens", "1024",
+          "--batch-size",   "2",               "--record-logits",
+          "--logit-sample-rate", "0.1"};
+}
+
+std::string CommandLine(const std::vector<std::string>& args) {
+  std::string cmd = Quote(trace_test::Cli());
+  for (const std::string& a : args) cmd += " " + Quote(a);
+  return cmd;
+}
+
+bool Exited(pid_t pid, int* status) { return ::waitpid(pid, status, WNOHANG) == pid; }
+
+// Committed documents of a trace being written, or -1 while it cannot be opened yet.
+int64_t CommittedDocuments(const std::filesystem::path& out) {
+  try {
+    return TraceReader(out, /*swmr=*/true).num_documents();
+  } catch (const Error&) {
+    return -1;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("kill -9 leaves a readable prefix and --resume completes it", "[trace][crash]") {
+  const auto dir = TempDir("trace_crash");
+  const auto corpus = dir / "licenses.jsonl";
+  constexpr int kDocs = 300;
+  trace_test::WriteLicenseCorpus(corpus, kDocs);
+  const auto reference = dir / "reference.h5", out = dir / "killed.h5";
+  const trace_test::CommandResult ref = trace_test::RunCommand(CommandLine(TraceArgs(corpus, reference)));
+  INFO(ref.output);
+  REQUIRE(ref.status == 0);
+
+  const pid_t pid = trace_test::SpawnCli(TraceArgs(corpus, out), dir / "killed.log");
+  REQUIRE(pid > 0);
+  int status = 0;
+  bool finished_early = false;
+  for (;;) {  // kill it once a good part, but not all, is committed
+    if (Exited(pid, &status)) {
+      finished_early = true;
+      break;
+    }
+    if (CommittedDocuments(out) >= kDocs / 5) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (finished_early)
+    FAIL("moescope trace finished before it could be killed; log:\n" << trace_test::ReadText(dir / "killed.log"));
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFSIGNALED(status));
+
+  int64_t committed = 0;
+  {
+    const TraceReader r(out);
+    CHECK_FALSE(r.info().complete);
+    committed = r.num_documents();
+    CHECK(committed >= kDocs / 5);
+    CHECK(committed < kDocs);
+    // The prefix is whole documents, identical to the reference's first documents.
+    const TraceReader want(reference);
+    CHECK(r.ReadTokens(0, r.num_tokens()).id == want.ReadTokens(0, r.num_tokens()).id);
+    CHECK(r.SourceIds(0, committed) == want.SourceIds(0, committed));
+  }
+  const trace_test::CommandResult py = trace_test::RunChecker(out, {}, /*swmr=*/true);
+  INFO("python check of the killed trace (h5py, swmr=True):\n" << py.output);
+  CHECK(py.status == 0);
+  CHECK_THAT(py.output, Catch::Contains("complete=0"));
+
+  std::vector<std::string> resume = TraceArgs(corpus, out);
+  resume.push_back("--resume");
+  const trace_test::CommandResult resumed = trace_test::RunCommand(CommandLine(resume));
+  INFO(resumed.output);
+  REQUIRE(resumed.status == 0);
+  CHECK_THAT(resumed.output, Catch::Contains(std::to_string(committed) + " resumed"));
+  trace_test::CheckSameTrace(reference, out);
+  const TraceReader done(out);
+  const std::vector<std::string> ids = done.SourceIds(0, done.num_documents());
+  REQUIRE(ids.size() == static_cast<size_t>(kDocs));
+  for (int d = 0; d < kDocs; ++d) CHECK(ids[d] == "doc-" + std::to_string(d));
+  // A finished trace opens in plain (non-SWMR) mode again.
+  const trace_test::CommandResult plain = trace_test::RunChecker(out);
+  INFO(plain.output);
+  CHECK(plain.status == 0);
+}
+
+TEST_CASE("a SWMR reader follows a growing trace", "[trace][swmr]") {
+  const auto dir = TempDir("trace_swmr");
+  const auto corpus = dir / "licenses.jsonl";
+  constexpr int kDocs = 200;
+  trace_test::WriteLicenseCorpus(corpus, kDocs);
+  const auto out = dir / "growing.h5";
+  const pid_t pid = trace_test::SpawnCli(TraceArgs(corpus, out), dir / "writer.log");
+  REQUIRE(pid > 0);
+
+  std::unique_ptr<TraceReader> reader;
+  int status = 0;
+  bool exited = false;
+  while (!reader && !exited) {  // the file exists once the writer has started SWMR mode
+    try {
+      reader = std::make_unique<TraceReader>(out, /*swmr=*/true);
+    } catch (const Error&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    exited = Exited(pid, &status);
+  }
+  REQUIRE(reader);
+  std::vector<int64_t> seen_offsets = {0};
+  int growing_states = 0;
+  bool python_checked = false;
+  for (;;) {
+    reader->Refresh();
+    const std::vector<int64_t> offsets(reader->doc_offsets().begin(), reader->doc_offsets().end());
+    // The prefix only grows, and what was committed never changes.
+    REQUIRE(offsets.size() >= seen_offsets.size());
+    REQUIRE(std::equal(seen_offsets.begin(), seen_offsets.end(), offsets.begin()));
+    if (offsets.size() > seen_offsets.size() && !reader->info().complete) {
+      ++growing_states;
+      const int64_t n = reader->num_tokens();
+      const TokenRows tokens = reader->ReadTokens(0, n);
+      const RoutingRows routing = reader->ReadRouting(0, n);
+      for (int64_t d = 0; d < reader->num_documents(); ++d)
+        for (int64_t t = offsets[d]; t < offsets[d + 1]; ++t)
+          if (tokens.doc[t] != d) FAIL("token " << t << " is not in document " << d);
+      for (int16_t e : routing.ids) REQUIRE((e >= -1 && e < reader->info().num_experts));
+      if (!python_checked) {
+        const trace_test::CommandResult py = trace_test::RunChecker(out, {}, /*swmr=*/true);
+        INFO("python follower (h5py swmr=True):\n" << py.output);
+        CHECK(py.status == 0);
+        python_checked = true;
+      }
+    }
+    seen_offsets = offsets;
+    if (reader->info().complete || exited) break;
+    exited = Exited(pid, &status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!exited) ::waitpid(pid, &status, 0);
+  INFO(trace_test::ReadText(dir / "writer.log"));
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  reader->Refresh();
+  CHECK(reader->info().complete);
+  CHECK(reader->num_documents() == kDocs);
+  CHECK(growing_states >= 2);
+}

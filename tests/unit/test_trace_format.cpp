@@ -1,0 +1,226 @@
+// The trace file itself: docs/trace-format.md, analysis/trace_format.h and a written file agree;
+// h5py alone reads what the C++ reader reads; damaged or foreign files are clean errors.
+#include <hdf5.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
+#include <set>
+
+#include "analysis/float16.h"
+#include "analysis/hdf5_util.h"
+#include "analysis/trace_format.h"
+#include "analysis/trace_reader.h"
+#include "analysis/trace_runner.h"
+#include "core/error.h"
+#include "trace_test_util.h"
+
+using namespace moe;
+
+namespace {
+
+const LoadedModel& Model() {
+  static const LoadedModel m = LoadModel(trace_test::DefaultModel());
+  return m;
+}
+
+// A finished trace of the tiny corpus with sampled logits, made once per test process.
+std::filesystem::path TinyTrace() {
+  static const std::filesystem::path path = [] {
+    const auto out = TempDir("trace_format") / "tiny.h5";
+    TraceOptions o = trace_test::TinyOptions(out);
+    o.run.record_logits = true;
+    o.run.logit_sample_rate = 0.5;
+    RunTrace(Model(), RoutingPolicy::FromFlags("1:2", "drop", "", "", Model().config()), o);
+    return out;
+  }();
+  return path;
+}
+
+// Names in the first column of the markdown tables: attributes and /datasets.
+std::pair<std::set<std::string>, std::set<std::string>> DocumentedNames() {
+  std::ifstream in(trace_test::FormatDoc());
+  REQUIRE(in);
+  std::set<std::string> attrs, datasets;
+  const std::regex row(R"(^\| `([^`]+)` \|)");
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line))
+    if (std::regex_search(line, m, row)) (m[1].str()[0] == '/' ? datasets : attrs).insert(m[1]);
+  return {attrs, datasets};
+}
+
+herr_t CollectDataset(hid_t, const char* name, const H5O_info_t* info, void* data) {
+  if (info->type == H5O_TYPE_DATASET)
+    static_cast<std::set<std::string>*>(data)->insert(std::string("/") + name);
+  return 0;
+}
+
+std::filesystem::path CopyTo(const std::filesystem::path& from, const std::string& dir,
+                             const std::string& name) {
+  const auto to = TempDir(dir) / name;
+  std::filesystem::copy_file(from, to);
+  return to;
+}
+
+}  // namespace
+
+TEST_CASE("docs/trace-format.md, trace_format.h and a written trace agree", "[trace][format]") {
+  const auto [doc_attrs, doc_datasets] = DocumentedNames();
+  const std::set<std::string> code_attrs(trace::kRootAttributes.begin(),
+                                         trace::kRootAttributes.end());
+  std::set<std::string> code_datasets(trace::kRequiredDatasets.begin(),
+                                      trace::kRequiredDatasets.end());
+  code_datasets.insert(trace::kLogitDatasets.begin(), trace::kLogitDatasets.end());
+  CHECK(doc_attrs == code_attrs);
+  CHECK(doc_datasets == code_datasets);
+
+  h5::SilenceErrors();
+  const hid_t f = H5Fopen(TinyTrace().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  const auto names = h5::AttributeNames(f, {TinyTrace().string(), "/"});
+  CHECK(std::set<std::string>(names.begin(), names.end()) == code_attrs);
+  std::set<std::string> in_file;
+  H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, CollectDataset, &in_file);
+  CHECK(in_file == code_datasets);
+  H5Fclose(f);
+}
+
+TEST_CASE("h5py alone reads what the C++ reader reads", "[trace][format][python]") {
+  const TraceReader r(TinyTrace());
+  nlohmann::json expected;
+  expected["attrs"] = {{"num_layers", r.info().num_layers},
+                       {"num_experts", r.info().num_experts},
+                       {"top_k", r.info().top_k},
+                       {"format_version", r.info().format_version},
+                       {"complete", 1},
+                       {"record_logits", 1},
+                       {"logit_sample_rate", r.info().logit_sample_rate},
+                       {"score_scale_factor", r.info().score_scale_factor},
+                       {"routing_policy", r.info().routing_policy},
+                       {"corpus_sha256", r.info().corpus_sha256},
+                       {"engine_version", MOESCOPE_VERSION}};
+  expected["documents"] = r.num_documents();
+  expected["tokens"] = r.num_tokens();
+  expected["domains"] = r.domains();
+  expected["source_ids"] = r.SourceIds(0, r.num_documents());
+  for (int64_t t : {int64_t{0}, int64_t{300}, r.num_tokens() - 1}) {
+    const TokenRows tok = r.ReadTokens(t, 1);
+    const RoutingRows rt = r.ReadRouting(t, 1);
+    nlohmann::json ids = nlohmann::json::array(), weights = nlohmann::json::array();
+    for (int l = 0; l < rt.layers; ++l) {
+      ids.push_back(std::vector<int>(rt.Ids(0, l).begin(), rt.Ids(0, l).end()));
+      weights.push_back(std::vector<float>(rt.Weights(0, l).begin(), rt.Weights(0, l).end()));
+    }
+    expected["token_rows"].push_back({{"row", t},
+                                      {"id", tok.id[0]},
+                                      {"position", tok.position[0]},
+                                      {"doc", tok.doc[0]},
+                                      {"topk_ids", ids},
+                                      {"topk_weights", weights}});
+  }
+  REQUIRE(r.num_logit_rows() > 10);
+  for (int64_t row : {int64_t{0}, int64_t{7}, r.num_logit_rows() - 1}) {
+    const LogitRows lr = r.ReadRouterLogits(row, 1);
+    nlohmann::json logits = nlohmann::json::array();
+    for (int l = 0; l < lr.layers; ++l)
+      logits.push_back(std::vector<float>(lr.Logits(0, l).begin(), lr.Logits(0, l).end()));
+    expected["logit_rows"].push_back({{"row", row}, {"token", lr.token[0]}, {"logits", logits}});
+  }
+  // Our float16 rounding against numpy's, on values across the whole range.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> exponent(-30.0f, 17.0f);
+  for (int i = 0; i < 5000; ++i) {
+    const float x = (i % 2 ? -1.0f : 1.0f) * std::exp2(exponent(rng));
+    expected["float16_cases"].push_back({x, FloatToHalf(x)});
+  }
+  expected["load"] = nlohmann::json::array();
+  const ExpertStats stats = r.ReadStats();
+  const int L = r.info().num_layers, E = r.info().num_experts;
+  for (size_t m = 0; m <= r.domains().size(); ++m) {
+    nlohmann::json layers = nlohmann::json::array();
+    for (int l = 0; l < L; ++l)
+      layers.push_back(std::vector<int64_t>(stats.load().begin() + (m * L + l) * E,
+                                            stats.load().begin() + (m * L + l + 1) * E));
+    expected["load"].push_back(layers);
+  }
+  const auto expected_file = TempDir("trace_python") / "expected.json";
+  std::ofstream(expected_file) << expected.dump();
+  const trace_test::CommandResult py = trace_test::RunChecker(TinyTrace(), expected_file);
+  INFO("python check (/usr/bin/python3 + h5py) said:\n" << py.output);
+  CHECK(py.status == 0);
+  CHECK_THAT(py.output, Catch::Contains("OK"));
+}
+
+TEST_CASE("damaged and foreign files are errors naming the file", "[trace][format]") {
+  SECTION("missing") {
+    const auto p = TempDir("trace_bad") / "none.h5";
+    CHECK_THROWS_WITH(TraceReader(p), Catch::Contains(p.string()) && Catch::Contains("does not exist"));
+  }
+  SECTION("not HDF5") {
+    const auto p = TempDir("trace_bad") / "garbage.h5";
+    std::ofstream(p) << std::string(4096, 'x');
+    CHECK_THROWS_WITH(TraceReader(p), Catch::Contains(p.string()) && Catch::Contains("not an HDF5 file"));
+  }
+  SECTION("truncated at several lengths") {
+    const auto size = std::filesystem::file_size(TinyTrace());
+    for (double fraction : {0.1, 0.5, 0.9, 0.99}) {
+      const auto p = CopyTo(TinyTrace(), "trace_bad", "cut.h5");
+      std::filesystem::resize_file(p, static_cast<uintmax_t>(size * fraction));
+      INFO("cut to " << fraction << " of " << size << " bytes");
+      try {
+        const TraceReader r(p);
+        // HDF5 may open a file whose metadata survived; reading the data must still fail cleanly.
+        (void)r.ReadRouting(0, r.num_tokens());
+        (void)r.ReadTokens(0, r.num_tokens());
+        FAIL("a truncated trace was read without an error");
+      } catch (const moe::Error& e) {
+        CHECK_THAT(e.what(), Catch::Contains(p.string()));
+      }
+    }
+  }
+  SECTION("bytes overwritten in the middle") {
+    const auto p = CopyTo(TinyTrace(), "trace_bad", "scribbled.h5");
+    {
+      std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(p) / 2));
+      const std::string junk(2048, '\xAB');
+      f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+    }
+    try {
+      const TraceReader r(p);
+      (void)r.ReadRouting(0, r.num_tokens());
+      (void)r.ReadTokens(0, r.num_tokens());
+      (void)r.ReadRouterLogits(0, r.num_logit_rows());
+      (void)r.ComputeStats();
+      SUCCEED("the damage hit bytes the reader does not check");  // raw data has no checksum
+    } catch (const moe::Error& e) {
+      CHECK_THAT(e.what(), Catch::Contains(p.string()));
+    }
+  }
+  SECTION("an HDF5 file that is not a trace") {
+    const auto p = TempDir("trace_bad") / "other.h5";
+    const hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    H5Fclose(f);
+    CHECK_THROWS_WITH(TraceReader(p), Catch::Contains(p.string()) && Catch::Contains("not a moescope trace"));
+  }
+  SECTION("a newer format_version") {
+    const auto p = CopyTo(TinyTrace(), "trace_bad", "v2.h5");
+    const hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(f >= 0);
+    h5::WriteAttribute(f, trace::attr::kFormatVersion, int64_t{2}, {p.string(), "/"});
+    H5Fclose(f);
+    CHECK_THROWS_WITH(TraceReader(p), Catch::Contains(p.string()) &&
+                                          Catch::Contains("format_version 2") &&
+                                          Catch::Contains("upgrade moescope"));
+    const trace_test::CommandResult py = trace_test::RunChecker(p);
+    CHECK(py.status != 0);  // the Python checker refuses it too
+  }
+  SECTION("reads outside the committed prefix") {
+    const TraceReader r(TinyTrace());
+    CHECK_THROWS_WITH(r.ReadTokens(r.num_tokens() - 1, 2), Catch::Contains("outside the committed"));
+    CHECK_THROWS_WITH(r.Document(r.num_documents()), Catch::Contains("outside the committed"));
+  }
+}

@@ -1,0 +1,105 @@
+// --resume in-process: a trace cut back to a committed prefix, with debris of an unfinished commit
+// after it (the state a crash between writing tokens and extending /docs/offset leaves), resumes
+// to exactly the uninterrupted trace; a run that does not match the trace is refused.
+#include <hdf5.h>
+
+#include <catch2/catch.hpp>
+
+#include "analysis/hdf5_util.h"
+#include "analysis/trace_format.h"
+#include "analysis/trace_reader.h"
+#include "analysis/trace_runner.h"
+#include "core/error.h"
+#include "trace_compare.h"
+#include "trace_test_util.h"
+
+using namespace moe;
+
+namespace {
+
+const LoadedModel& Model() {
+  static const LoadedModel m = LoadModel(trace_test::DefaultModel());
+  return m;
+}
+
+TraceOptions Options(const std::filesystem::path& out) {
+  TraceOptions o = trace_test::TinyOptions(out);
+  o.run.record_logits = true;
+  o.run.logit_sample_rate = 0.5;
+  return o;
+}
+
+// A copy of `full` that looks interrupted after `keep` documents: /docs/offset cut back, every
+// other dataset (and /stats) left as it was, complete = 0.
+std::filesystem::path Interrupted(const std::filesystem::path& full, const std::string& name,
+                                  hsize_t keep) {
+  const auto p = TempDir("trace_resume_" + name) / "cut.h5";
+  std::filesystem::copy_file(full, p);
+  h5::SilenceErrors();
+  h5::Handle f(H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+  REQUIRE(f.valid());
+  h5::WriteFlag(f.id(), trace::attr::kComplete, false, {p.string(), "/"});
+  h5::Handle offset = h5::OpenDataset(f.id(), trace::ds::kDocOffset, {p.string(), "offset"});
+  h5::SetRows(offset.id(), keep + 1, {p.string(), "offset"});
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("resume continues an interrupted trace to the uninterrupted result", "[trace][resume]") {
+  const auto full = TempDir("trace_resume") / "full.h5";
+  RunTrace(Model(), RoutingPolicy{}, Options(full));
+  const auto cut = Interrupted(full, "ok", 3);
+  {
+    const TraceReader r(cut);
+    CHECK_FALSE(r.info().complete);
+    CHECK(r.num_documents() == 3);
+    CHECK(r.num_tokens() == TraceReader(full).Document(2).token_end);
+    // The stored statistics ran ahead of the committed prefix; the recomputed ones do not.
+    CHECK(r.ReadStats().load() != r.ComputeStats().load());
+  }
+  TraceOptions o = Options(cut);
+  o.resume = true;
+  const TraceSummary s = RunTrace(Model(), RoutingPolicy{}, o);
+  CHECK(s.resumed_documents == 3);
+  CHECK(s.documents == 10);
+  CHECK_THAT(FormatSummary(s), Catch::Contains("3 resumed"));
+  trace_test::CheckSameTrace(full, cut);
+
+  const TraceSummary again = RunTrace(Model(), RoutingPolicy{}, o);
+  CHECK(again.already_complete);
+  CHECK_THAT(FormatSummary(again), Catch::Contains("already complete"));
+}
+
+TEST_CASE("resume refuses a run that does not match the trace", "[trace][resume]") {
+  const auto full = TempDir("trace_resume_mismatch") / "full.h5";
+  RunTrace(Model(), RoutingPolicy{}, Options(full));
+  const auto cut = Interrupted(full, "mismatch", 2);
+  TraceOptions o = Options(cut);
+  o.resume = true;
+  SECTION("another policy") {
+    const RoutingPolicy other = RoutingPolicy::FromFlags("0:1", "", "", "", Model().config());
+    CHECK_THROWS_WITH(RunTrace(Model(), other, o),
+                      Catch::Contains(cut.string()) && Catch::Contains("routing policy differs"));
+  }
+  SECTION("another corpus") {
+    o.run.only_domains = {"legal", "code"};
+    CHECK_THROWS_WITH(RunTrace(Model(), RoutingPolicy{}, o), Catch::Contains("corpus"));
+  }
+  SECTION("another logit sample rate") {
+    o.run.logit_sample_rate = 0.75;
+    CHECK_THROWS_WITH(RunTrace(Model(), RoutingPolicy{}, o), Catch::Contains("--logit-sample-rate"));
+  }
+  SECTION("other windows") {
+    o.run.windows = {128, 128};
+    CHECK_THROWS_WITH(RunTrace(Model(), RoutingPolicy{}, o), Catch::Contains("windowing differs"));
+  }
+  SECTION("nothing to resume") {
+    o.output = TempDir("trace_resume_none") / "missing.h5";
+    CHECK_THROWS_WITH(RunTrace(Model(), RoutingPolicy{}, o), Catch::Contains("does not exist"));
+  }
+  // A refused resume leaves the trace as it was.
+  const TraceReader r(cut);
+  CHECK(r.num_documents() == 2);
+  CHECK_FALSE(r.info().complete);
+}
