@@ -149,6 +149,9 @@ TraceFile TraceFile::Reopen(const std::filesystem::path& path) {
         "cannot ask HDF5 to clear the file's status flags");
   t.file_ = Handle(Check(H5Fopen(t.path_.c_str(), H5F_ACC_RDWR, fapl.id()), t.path_,
                          "cannot reopen the trace for writing"));
+  // A SWMR writer does not keep the superblock's end-of-allocation current, so after a kill the
+  // file's last chunks lie past it; h5clear -i makes the same repair.
+  Check(H5Fincrement_filesize(t.file_.id(), 0), t.path_, "cannot repair the end of allocation");
   t.OpenDatasets();
 
   // The committed prefix, from /docs/offset.

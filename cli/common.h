@@ -29,6 +29,7 @@ void RegisterAnswer(CLI::App& app);
 void RegisterConvert(CLI::App& app);
 void RegisterForward(CLI::App& app);
 void RegisterTrace(CLI::App& app);
+void RegisterTokenize(CLI::App& app);
 
 // Set by a subcommand's callback; returned by main.
 extern int g_exit_code;

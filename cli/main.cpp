@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   moe::cli::RegisterConvert(app);
   moe::cli::RegisterForward(app);
   moe::cli::RegisterTrace(app);
+  moe::cli::RegisterTokenize(app);
   CLI11_PARSE(app, argc, argv);
   return moe::cli::g_exit_code;
 }

@@ -2,8 +2,10 @@
 // and the problem, a non-zero exit code, and no crash.
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -159,4 +161,36 @@ TEST_CASE("bad input: one clear line, exit 1, nothing written", "[cli][bad-input
                        "input_ids[0][1] = 9999 is outside the vocabulary");
     CHECK_FALSE(fs::exists(dir / "out.safetensors"));
   }
+}
+
+TEST_CASE("tokenize prints the ids the library computes", "[cli][tokenizer]") {
+  const CliResult r = RunCli("tokenize --pieces 'free software'");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.rfind("1 ", 0) == 0);  // BOS first
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 2);
+}
+
+TEST_CASE("convert writes one safetensors file from a sharded .bin checkpoint", "[cli]") {
+  const fs::path out = TempDir("cli-convert") / "model";
+  const CliResult r =
+      RunCli("convert " + (FixtureDir() / "sharded_bin").string() + " " + out.string());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(fs::exists(out / "model.safetensors"));
+  CHECK(fs::exists(out / "config.json"));
+  // The converted folder gives the same forward outputs as the original.
+  const fs::path in_json = FixtureDir() / "sharded_bin/inputs.json";
+  const CliResult a =
+      RunCli("forward --model " + (FixtureDir() / "sharded_bin").string() + " --input " +
+             in_json.string() + " --output " + (out.parent_path() / "a.safetensors").string());
+  const CliResult b = RunCli("forward --model " + out.string() + " --input " + in_json.string() +
+                             " --output " + (out.parent_path() / "b.safetensors").string());
+  REQUIRE(a.exit_code == 0);
+  REQUIRE(b.exit_code == 0);
+  const moe::SafetensorsFile fa((out.parent_path() / "a.safetensors").string());
+  const moe::SafetensorsFile fb((out.parent_path() / "b.safetensors").string());
+  const moe::TensorView la = fa.Tensor("logits"), lb = fb.Tensor("logits");
+  REQUIRE(la.nbytes() == lb.nbytes());
+  CHECK(std::memcmp(la.data, lb.data, la.nbytes()) == 0);
 }

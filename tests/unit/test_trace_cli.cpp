@@ -30,9 +30,9 @@ TEST_CASE("moescope trace --help lists its options", "[trace][cli]") {
 
 TEST_CASE("moescope trace writes a trace and one summary line", "[trace][cli]") {
   const auto out = TempDir("trace_cli") / "t.h5";
-  const auto r = RunCommand(Trace("--corpus " + Quote(trace_test::TinyCorpus().string()) +
-                                  " -o " + Quote(out.string()) +
-                                  " --disable 0:3 --mode drop --top-k '*:1'"));
+  const auto r =
+      RunCommand(Trace("--corpus " + Quote(trace_test::TinyCorpus().string()) + " -o " +
+                       Quote(out.string()) + " --disable 0:3 --mode drop --top-k '*:1'"));
   INFO(r.output);
   CHECK(r.status == 0);
   // Not a terminal: no progress bar, exactly the summary line.
@@ -49,7 +49,10 @@ TEST_CASE("moescope trace writes a trace and one summary line", "[trace][cli]") 
 TEST_CASE("bad input is a one-line error and leaves no trace file", "[trace][cli]") {
   const auto dir = TempDir("trace_cli_bad");
   const auto corpus = dir / "bad.jsonl";
-  std::ofstream(corpus) << R"({"domain": "a", "text": "fine"})" << "\n" << R"({"domain": "a"})" << "\n";
+  std::ofstream(corpus) << R"({"domain": "a", "text": "fine"})"
+                        << "\n"
+                        << R"({"domain": "a"})"
+                        << "\n";
   const auto out = dir / "t.h5";
   auto r = RunCommand(Trace("--corpus " + Quote(corpus.string()) + " -o " + Quote(out.string())));
   CHECK(r.status == 1);

@@ -30,11 +30,11 @@ TEST_CASE("JSONL corpora: text, input_ids, ids and domains", "[trace][corpus]") 
   CHECK(c.documents[0].source_id == "apache-def");
   CHECK(c.documents[5].source_id == "7");  // numeric ids as their decimal text
   CHECK(c.documents[3].domain == 1);
-  CHECK(c.documents[1].ids == tok.Encode(
-                                  "Subject to the terms and conditions of this License, each "
-                                  "Contributor hereby grants to You a perpetual, worldwide, "
-                                  "non-exclusive, no-charge, royalty-free, irrevocable copyright "
-                                  "license."));
+  CHECK(c.documents[1].ids ==
+        tok.Encode("Subject to the terms and conditions of this License, each "
+                   "Contributor hereby grants to You a perpetual, worldwide, "
+                   "non-exclusive, no-charge, royalty-free, irrevocable copyright "
+                   "license."));
   CHECK(c.documents[1].ids.front() == tok.bos_id());
   // Pre-tokenized documents are taken as they are.
   CHECK(c.documents[8].ids ==

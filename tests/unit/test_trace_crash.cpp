@@ -20,11 +20,20 @@ namespace {
 
 std::vector<std::string> TraceArgs(const std::filesystem::path& corpus,
                                    const std::filesystem::path& out) {
-  return {"trace",          "--model",         trace_test::DefaultModel().string(),
-          "--corpus",       corpus.string(),   "--output",
-          out.string(),     "--commit-tokens", "1024",
-          "--batch-size",   "2",               "--record-logits",
-          "--logit-sample-rate", "0.1"};
+  return {"trace",
+          "--model",
+          trace_test::DefaultModel().string(),
+          "--corpus",
+          corpus.string(),
+          "--output",
+          out.string(),
+          "--commit-tokens",
+          "1024",
+          "--batch-size",
+          "2",
+          "--record-logits",
+          "--logit-sample-rate",
+          "0.1"};
 }
 
 std::string CommandLine(const std::vector<std::string>& args) {
@@ -33,7 +42,9 @@ std::string CommandLine(const std::vector<std::string>& args) {
   return cmd;
 }
 
-bool Exited(pid_t pid, int* status) { return ::waitpid(pid, status, WNOHANG) == pid; }
+bool Exited(pid_t pid, int* status) {
+  return ::waitpid(pid, status, WNOHANG) == pid;
+}
 
 // Committed documents of a trace being written, or -1 while it cannot be opened yet.
 int64_t CommittedDocuments(const std::filesystem::path& out) {
@@ -52,7 +63,8 @@ TEST_CASE("kill -9 leaves a readable prefix and --resume completes it", "[trace]
   constexpr int kDocs = 300;
   trace_test::WriteLicenseCorpus(corpus, kDocs);
   const auto reference = dir / "reference.h5", out = dir / "killed.h5";
-  const trace_test::CommandResult ref = trace_test::RunCommand(CommandLine(TraceArgs(corpus, reference)));
+  const trace_test::CommandResult ref =
+      trace_test::RunCommand(CommandLine(TraceArgs(corpus, reference)));
   INFO(ref.output);
   REQUIRE(ref.status == 0);
 
@@ -69,7 +81,8 @@ TEST_CASE("kill -9 leaves a readable prefix and --resume completes it", "[trace]
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (finished_early)
-    FAIL("moescope trace finished before it could be killed; log:\n" << trace_test::ReadText(dir / "killed.log"));
+    FAIL("moescope trace finished before it could be killed; log:\n"
+         << trace_test::ReadText(dir / "killed.log"));
   ::kill(pid, SIGKILL);
   ::waitpid(pid, &status, 0);
   REQUIRE(WIFSIGNALED(status));

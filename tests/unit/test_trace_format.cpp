@@ -157,12 +157,14 @@ TEST_CASE("h5py alone reads what the C++ reader reads", "[trace][format][python]
 TEST_CASE("damaged and foreign files are errors naming the file", "[trace][format]") {
   SECTION("missing") {
     const auto p = TempDir("trace_bad") / "none.h5";
-    CHECK_THROWS_WITH(TraceReader(p), Catch::Contains(p.string()) && Catch::Contains("does not exist"));
+    CHECK_THROWS_WITH(TraceReader(p),
+                      Catch::Contains(p.string()) && Catch::Contains("does not exist"));
   }
   SECTION("not HDF5") {
     const auto p = TempDir("trace_bad") / "garbage.h5";
     std::ofstream(p) << std::string(4096, 'x');
-    CHECK_THROWS_WITH(TraceReader(p), Catch::Contains(p.string()) && Catch::Contains("not an HDF5 file"));
+    CHECK_THROWS_WITH(TraceReader(p),
+                      Catch::Contains(p.string()) && Catch::Contains("not an HDF5 file"));
   }
   SECTION("truncated at several lengths") {
     const auto size = std::filesystem::file_size(TinyTrace());
@@ -204,7 +206,8 @@ TEST_CASE("damaged and foreign files are errors naming the file", "[trace][forma
     const auto p = TempDir("trace_bad") / "other.h5";
     const hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     H5Fclose(f);
-    CHECK_THROWS_WITH(TraceReader(p), Catch::Contains(p.string()) && Catch::Contains("not a moescope trace"));
+    CHECK_THROWS_WITH(TraceReader(p),
+                      Catch::Contains(p.string()) && Catch::Contains("not a moescope trace"));
   }
   SECTION("a newer format_version") {
     const auto p = CopyTo(TinyTrace(), "trace_bad", "v2.h5");
@@ -220,7 +223,8 @@ TEST_CASE("damaged and foreign files are errors naming the file", "[trace][forma
   }
   SECTION("reads outside the committed prefix") {
     const TraceReader r(TinyTrace());
-    CHECK_THROWS_WITH(r.ReadTokens(r.num_tokens() - 1, 2), Catch::Contains("outside the committed"));
+    CHECK_THROWS_WITH(r.ReadTokens(r.num_tokens() - 1, 2),
+                      Catch::Contains("outside the committed"));
     CHECK_THROWS_WITH(r.Document(r.num_documents()), Catch::Contains("outside the committed"));
   }
 }

@@ -33,7 +33,7 @@ TraceOptions Options(const std::filesystem::path& out) {
 // other dataset (and /stats) left as it was, complete = 0.
 std::filesystem::path Interrupted(const std::filesystem::path& full, const std::string& name,
                                   hsize_t keep) {
-  const auto p = TempDir("trace_resume_" + name) / "cut.h5";
+  const auto p = TempDir("trace_cut_" + name) / "cut.h5";
   std::filesystem::copy_file(full, p);
   h5::SilenceErrors();
   h5::Handle f(H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
@@ -88,7 +88,8 @@ TEST_CASE("resume refuses a run that does not match the trace", "[trace][resume]
   }
   SECTION("another logit sample rate") {
     o.run.logit_sample_rate = 0.75;
-    CHECK_THROWS_WITH(RunTrace(Model(), RoutingPolicy{}, o), Catch::Contains("--logit-sample-rate"));
+    CHECK_THROWS_WITH(RunTrace(Model(), RoutingPolicy{}, o),
+                      Catch::Contains("--logit-sample-rate"));
   }
   SECTION("other windows") {
     o.run.windows = {128, 128};

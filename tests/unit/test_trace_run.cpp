@@ -20,9 +20,9 @@ namespace {
 // Routing of one plain forward pass, per layer, as the hooks show it.
 struct DirectRouting : RoutingObserver {
   int layers;
-  std::vector<std::vector<int32_t>> ids;     // [L][T * k]
-  std::vector<std::vector<float>> weights;   // [L][T * k]
-  std::vector<std::vector<float>> logits;    // [L][T * E]
+  std::vector<std::vector<int32_t>> ids;    // [L][T * k]
+  std::vector<std::vector<float>> weights;  // [L][T * k]
+  std::vector<std::vector<float>> logits;   // [L][T * E]
   std::vector<int> k;
   explicit DirectRouting(int l) : layers(l), ids(l), weights(l), logits(l), k(l) {}
   std::vector<HookRequest> Requests() const override {
@@ -47,8 +47,7 @@ const LoadedModel& Model() {
 }
 
 const Corpus& TinyCorpus() {
-  static const Corpus c =
-      ReadCorpus({trace_test::TinyCorpus()}, Model().tokenizer.get(), 512, {});
+  static const Corpus c = ReadCorpus({trace_test::TinyCorpus()}, Model().tokenizer.get(), 512, {});
   return c;
 }
 
@@ -66,8 +65,8 @@ void CheckAgainstDirectForward(const TraceReader& r, int64_t d, const WindowRule
   for (const TraceWindow& w : SplitDocument(d, static_cast<int64_t>(ids.size()), rule)) {
     DirectRouting direct(L);
     const HookGuard guard = model.hooks().Add(&direct);
-    const Batch batch = Batch::Single(
-        std::vector<int32_t>(ids.begin() + w.begin, ids.begin() + w.end));
+    const Batch batch =
+        Batch::Single(std::vector<int32_t>(ids.begin() + w.begin, ids.begin() + w.end));
     const std::vector<float> hidden = model.Forward(batch, nullptr, policy);
     const std::vector<float> lm = LmLogits(model, hidden.data(), batch.tokens());
     for (int64_t i = w.record_begin; i < w.end; ++i) {
@@ -100,7 +99,8 @@ void CheckAgainstDirectForward(const TraceReader& r, int64_t d, const WindowRule
       for (int l = 0; l < L; ++l)
         for (int e = 0; e < E; ++e) {
           const float want = direct.logits[l][(i - w.begin) * E + e];
-          CHECK(logit_rows.Logits(row, l)[e] == Approx(want).margin(2e-3 * std::max(1.0f, std::fabs(want))));
+          CHECK(logit_rows.Logits(row, l)[e] ==
+                Approx(want).margin(2e-3 * std::max(1.0f, std::fabs(want))));
         }
     }
   }
@@ -221,6 +221,7 @@ TEST_CASE("the sampled router logits follow the sample rate deterministically", 
   TraceOptions bad = TinyOptions(dir / "c.h5");
   bad.run.record_logits = true;
   bad.run.logit_sample_rate = 1.5;
-  CHECK_THROWS_WITH(RunTrace(Model(), RoutingPolicy{}, bad), Catch::Contains("--logit-sample-rate"));
+  CHECK_THROWS_WITH(RunTrace(Model(), RoutingPolicy{}, bad),
+                    Catch::Contains("--logit-sample-rate"));
   CHECK_FALSE(std::filesystem::exists(dir / "c.h5"));
 }

@@ -67,7 +67,7 @@ TEST_CASE("float16 conversion rounds like numpy", "[trace]") {
   CHECK(FloatToHalf(std::ldexp(1.0f, -24)) == 0x0001);  // smallest subnormal
   CHECK(FloatToHalf(std::ldexp(1.0f, -25)) == 0x0000);  // tie to even: zero
   CHECK(FloatToHalf(std::ldexp(1.5f, -25)) == 0x0001);
-  CHECK(FloatToHalf(1.0f + std::ldexp(1.0f, -11)) == 0x3c00);  // tie to even (down)
+  CHECK(FloatToHalf(1.0f + std::ldexp(1.0f, -11)) == 0x3c00);      // tie to even (down)
   CHECK(FloatToHalf(1.0f + 3 * std::ldexp(1.0f, -11)) == 0x3c02);  // tie to even (up)
   // Every finite half survives a round trip.
   for (uint32_t h = 0; h < 0x10000; ++h) {
@@ -85,11 +85,12 @@ TEST_CASE("SHA-256 matches the FIPS 180-4 examples", "[trace]") {
   };
   CHECK(hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   CHECK(hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  CHECK(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmjklmnklmnolmnopmnopqnopq") ==
+  CHECK(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   Sha256 pieces;  // the same bytes fed in odd-sized pieces
   const std::string a(1000000, 'a');
-  for (size_t i = 0; i < a.size(); i += 997) pieces.Update(a.data() + i, std::min<size_t>(997, a.size() - i));
+  for (size_t i = 0; i < a.size(); i += 997)
+    pieces.Update(a.data() + i, std::min<size_t>(997, a.size() - i));
   CHECK(pieces.HexDigest() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
   const auto file = TempDir("sha") / "abc.txt";
   std::ofstream(file) << "abc";
@@ -98,7 +99,7 @@ TEST_CASE("SHA-256 matches the FIPS 180-4 examples", "[trace]") {
 }
 
 TEST_CASE("expert statistics count selections per domain and in total", "[trace]") {
-  ExpertStats s(2, 2, 4);  // 2 domains, 2 layers, 4 experts
+  ExpertStats s(2, 2, 4);               // 2 domains, 2 layers, 4 experts
   const int16_t ids[] = {0, 1, 2, -1};  // layer 0: experts 0, 1; layer 1: expert 2 and a pad
   const float w[] = {0.7f, 0.3f, 1.0f, 0.0f};
   s.AddToken(1, ids, w, 2);

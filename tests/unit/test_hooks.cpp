@@ -1,0 +1,116 @@
+// The hook interface: observers get views of exactly the sites they asked for, registration is
+// scoped, and asking for a site the model does not produce is an error.
+#include <catch2/catch.hpp>
+#include <map>
+
+#include "core/error.h"
+#include "core/hooks.h"
+#include "core/model_loader.h"
+#include "test_paths.h"
+
+using namespace moe;
+using Catch::Matchers::Contains;
+
+namespace {
+
+class Counter : public RoutingObserver {
+ public:
+  explicit Counter(std::vector<HookRequest> requests) : requests_(std::move(requests)) {}
+  std::vector<HookRequest> Requests() const override { return requests_; }
+  void OnEvent(const HookEvent& e) override {
+    ++events[{e.site, e.layer}];
+    last = e;
+    if (e.site == HookSite::kTopkIds) ids.assign(e.ids, e.ids + e.rows * e.cols);
+    if (e.site == HookSite::kExpertOutput) expert_rows += e.rows;
+  }
+  std::map<std::pair<HookSite, int>, int> events;
+  HookEvent last;
+  std::vector<int32_t> ids;
+  int64_t expert_rows = 0;
+
+ private:
+  std::vector<HookRequest> requests_;
+};
+
+LoadedModel DefaultModel() {
+  return LoadModel(std::filesystem::path(MOESCOPE_SOURCE_DIR) / "datasets/models/default");
+}
+
+}  // namespace
+
+TEST_CASE("observers see only the sites and layers they asked for", "[hooks]") {
+  const LoadedModel m = DefaultModel();
+  Counter c({{HookSite::kTopkIds, 1}, {HookSite::kExpertOutput, -1}});
+  const Batch batch = Batch::Single({1, 5, 6, 7, 8});
+  {
+    HookGuard guard = m.model->hooks().Add(&c);
+    m.model->Forward(batch);
+  }
+  CHECK(c.events.size() == 1 + 2);  // top-k ids of layer 1; expert outputs of layers 0 and 1
+  CHECK(c.events.count({HookSite::kTopkIds, 1}) == 1);
+  CHECK(c.events.count({HookSite::kTopkIds, 0}) == 0);
+  CHECK(c.ids.size() == 5 * 2);
+  // Every token reaches K experts: the per-expert outputs cover 2 layers x 5 tokens x K rows.
+  CHECK(c.expert_rows == 2 * 5 * 2);
+  // Spans describe the tokens.
+  CHECK(c.last.tokens->count == 5);
+  CHECK(c.last.tokens->token_id[1] == 5);
+  CHECK(c.last.tokens->position[4] == 4);
+}
+
+TEST_CASE("the guard removes its observer", "[hooks]") {
+  const LoadedModel m = DefaultModel();
+  Counter c({{HookSite::kRouterLogits, -1}});
+  {
+    HookGuard guard = m.model->hooks().Add(&c);
+    CHECK_FALSE(m.model->hooks().Empty());
+  }
+  CHECK(m.model->hooks().Empty());
+  m.model->Forward(Batch::Single({1, 5}));
+  CHECK(c.events.empty());
+}
+
+TEST_CASE("asking for a site that is not produced is an error", "[hooks][bad-input]") {
+  const LoadedModel m = DefaultModel();
+  Counter past_end({{HookSite::kRouterLogits, 7}});
+  CHECK_THROWS_WITH(m.model->hooks().Add(&past_end),
+                    Contains("asked for layer 7") && Contains("has 2 layers"));
+  Counter wrong_level({{HookSite::kEmbeddings, 0}});
+  CHECK_THROWS_WITH(m.model->hooks().Add(&wrong_level), Contains("model-level site"));
+  const LoadedModel dense = LoadModel(FixtureDir() / "dense_llama");
+  Counter router({{HookSite::kRouterLogits, -1}});
+  CHECK_THROWS_WITH(dense.model->hooks().Add(&router), Contains("no router"));
+  CHECK(m.model->hooks().Empty());
+}
+
+TEST_CASE("hook point names follow the blocks.{l} convention", "[hooks]") {
+  CHECK(HookPointName(HookSite::kRouterLogits, 3) == "blocks.3.moe.hook_router_logits");
+  CHECK(HookPointName(HookSite::kAttentionOutput, 0) == "blocks.0.attn.hook_attn_out");
+  CHECK(HookPointName(HookSite::kEmbeddings, -1) == "hook_embed");
+}
+
+TEST_CASE("a policy changes what the hooks see", "[hooks][policy]") {
+  const LoadedModel m = DefaultModel();
+  Counter before({{HookSite::kTopkIds, 0}}), after({{HookSite::kTopkIds, 0}});
+  const Batch batch = Batch::Single({1, 5, 6, 7, 8, 9, 10});
+  {
+    HookGuard g = m.model->hooks().Add(&before);
+    m.model->Forward(batch);
+  }
+  // Disable layer 0's most used expert with re-routing: it never appears afterwards.
+  std::map<int32_t, int> use;
+  for (int32_t id : before.ids) ++use[id];
+  const int32_t busiest = std::max_element(use.begin(), use.end(), [](auto& a, auto& b) {
+                            return a.second < b.second;
+                          })->first;
+  RoutingPolicy p;
+  p.layers.resize(2);
+  p.layers[0].disabled = {busiest};
+  {
+    HookGuard g = m.model->hooks().Add(&after);
+    m.model->Forward(batch, nullptr, &p);
+  }
+  REQUIRE(after.ids.size() == before.ids.size());
+  CHECK(std::count(after.ids.begin(), after.ids.end(), busiest) == 0);
+  CHECK(std::count(after.ids.begin(), after.ids.end(), -1) == 0);  // re-routed, still K each
+}
