@@ -44,9 +44,12 @@ void SelfAttention(const LlamaMoeConfig& c, const LayerWeights& w, int layer, co
   const int n_rep = nh / nkv;
   const int64_t P = cache.length(), keys_total = P + S;
 
-  std::vector<float> q(static_cast<size_t>(T * nh * d));   // [T, nh, d]
-  std::vector<float> k(static_cast<size_t>(T * nkv * d));  // [T, nkv, d]
-  std::vector<float> v(static_cast<size_t>(T * nkv * d));  // [T, nkv, d]
+  // Scratch kept per thread across calls: fresh multi-MiB buffers are mmapped, page-faulted
+  // and zeroed on every call, which cost a quarter of prefill time (bench/README.md).
+  thread_local std::vector<float> q, k, v, attn;
+  q.resize(static_cast<size_t>(T * nh * d));   // [T, nh, d]
+  k.resize(static_cast<size_t>(T * nkv * d));  // [T, nkv, d]
+  v.resize(static_cast<size_t>(T * nkv * d));  // [T, nkv, d]
   MatMulTransposed(x, T, w.q, q.data());
   MatMulTransposed(x, T, w.k, k.data());
   MatMulTransposed(x, T, w.v, v.data());
@@ -69,16 +72,20 @@ void SelfAttention(const LlamaMoeConfig& c, const LayerWeights& w, int layer, co
     }
   }
 
-  std::vector<float> attn(static_cast<size_t>(T * nh * d));  // [T, nh, d]
+  attn.resize(static_cast<size_t>(T * nh * d));  // [T, nh, d]
   const float inv_sqrt_d = 1.0f / std::sqrt(static_cast<float>(d));
+  // Inside the parallel region a thread_local name means the worker's own copy; pass pointers.
+  const float* q_all = q.data();
+  float* attn_all = attn.data();
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < B; ++b) {
     for (int h = 0; h < nh; ++h) {
       const int kvh = h / n_rep;
-      StridedConstMap qh(q.data() + (b * S * nh + h) * d, S, d, Eigen::OuterStride<>(nh * d));
+      StridedConstMap qh(q_all + (b * S * nh + h) * d, S, d, Eigen::OuterStride<>(nh * d));
       Eigen::Map<const RowMatrix> kh(cache.keys(layer, b, kvh), keys_total, d);
       Eigen::Map<const RowMatrix> vh(cache.values(layer, b, kvh), keys_total, d);
-      RowMatrix scores = (qh * kh.transpose()) * inv_sqrt_d;  // [S, P+S]
+      thread_local RowMatrix scores;  // [S, P+S]
+      scores.noalias() = (qh * kh.transpose()) * inv_sqrt_d;
       const uint8_t* key_real = cache.key_mask(b);
       for (int64_t s = 0; s < S; ++s) {
         float* row = scores.data() + s * keys_total;
@@ -86,7 +93,7 @@ void SelfAttention(const LlamaMoeConfig& c, const LayerWeights& w, int layer, co
           if (j > P + s || !key_real[j]) row[j] = kMasked;
         MaskedSoftmax(row, keys_total);
       }
-      StridedMap oh(attn.data() + (b * S * nh + h) * d, S, d, Eigen::OuterStride<>(nh * d));
+      StridedMap oh(attn_all + (b * S * nh + h) * d, S, d, Eigen::OuterStride<>(nh * d));
       oh.noalias() = scores * vh;
     }
   }

@@ -32,6 +32,30 @@ LlamaMoeModel::LlamaMoeModel(LlamaMoeConfig config, ModelWeights weights)
 
 std::vector<float> LlamaMoeModel::Forward(const Batch& batch, KvCache* cache,
                                           const RoutingPolicy* policy) const {
+  return Run(batch, 0, config_.num_hidden_layers, {}, cache, policy, /*final_norm=*/true);
+}
+
+std::vector<float> LlamaMoeModel::ResidualBefore(const Batch& batch, int layer,
+                                                 const RoutingPolicy* policy) const {
+  if (layer < 0 || layer > config_.num_hidden_layers)
+    Fail("forward", "layer " + std::to_string(layer) + " is out of range");
+  return Run(batch, 0, layer, {}, nullptr, policy, /*final_norm=*/false);
+}
+
+std::vector<float> LlamaMoeModel::ForwardFrom(const Batch& batch, int layer,
+                                              std::vector<float> residual,
+                                              const RoutingPolicy* policy) const {
+  if (layer < 0 || layer > config_.num_hidden_layers)
+    Fail("forward", "layer " + std::to_string(layer) + " is out of range");
+  if (residual.size() != static_cast<size_t>(batch.tokens() * config_.hidden_size))
+    Fail("forward", "the residual stream does not hold batch tokens x hidden_size values");
+  return Run(batch, layer, config_.num_hidden_layers, std::move(residual), nullptr, policy,
+             /*final_norm=*/true);
+}
+
+std::vector<float> LlamaMoeModel::Run(const Batch& batch, int first, int last,
+                                      std::vector<float> hidden, KvCache* cache,
+                                      const RoutingPolicy* policy, bool final_norm) const {
   batch.Validate(config_);
   if (policy != nullptr) policy->Validate(config_);
   const int64_t T = batch.tokens(), H = config_.hidden_size;
@@ -55,13 +79,14 @@ std::vector<float> LlamaMoeModel::Forward(const Batch& batch, KvCache* cache,
       T,          sequence.data(), batch.ids.data(), batch.positions.data(), batch.documents.data(),
       real.data()};
 
-  std::vector<float> hidden(static_cast<size_t>(T * H));  // [T, H] residual stream
-  for (int64_t t = 0; t < T; ++t) CopyRow(weights_.embed, batch.ids[t], hidden.data() + t * H);
-  EmitActivations(hooks_, HookSite::kEmbeddings, -1, span, H, hidden.data());
-
-  for (int l = 0; l < config_.num_hidden_layers; ++l) Layer(l, batch, span, policy, kv, hidden);
+  if (first == 0) {
+    hidden.resize(static_cast<size_t>(T * H));  // [T, H] residual stream
+    for (int64_t t = 0; t < T; ++t) CopyRow(weights_.embed, batch.ids[t], hidden.data() + t * H);
+    EmitActivations(hooks_, HookSite::kEmbeddings, -1, span, H, hidden.data());
+  }
+  for (int l = first; l < last; ++l) Layer(l, batch, span, policy, kv, hidden);
   kv.Advance(batch.seq_len);
-
+  if (!final_norm) return hidden;  // a residual stream
   RmsNorm(hidden.data(), T, H, weights_.final_norm, config_.rms_norm_eps, hidden.data());
   EmitActivations(hooks_, HookSite::kFinalHidden, -1, span, H, hidden.data());
   return hidden;
@@ -72,8 +97,10 @@ void LlamaMoeModel::Layer(int l, const Batch& batch, const TokenSpan& span,
                           std::vector<float>& hidden) const {
   const int64_t T = batch.tokens(), H = config_.hidden_size;
   const LayerWeights& w = weights_.layers[l];
-  std::vector<float> normed(hidden.size());  // [T, H]
-  std::vector<float> delta(hidden.size());   // [T, H] attention or MoE output
+  // Per-thread scratch reused across layers and calls (see attention.cpp).
+  thread_local std::vector<float> normed, delta;
+  normed.resize(hidden.size());  // [T, H]
+  delta.resize(hidden.size());   // [T, H] attention or MoE output
 
   RmsNorm(hidden.data(), T, H, w.input_norm, config_.rms_norm_eps, normed.data());
   const Rope rope(config_, cache.length() + batch.seq_len);

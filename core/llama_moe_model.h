@@ -26,7 +26,19 @@ class LlamaMoeModel {
   std::vector<float> Forward(const Batch& batch, KvCache* cache = nullptr,
                              const RoutingPolicy* policy = nullptr) const;
 
+  // For ablations that change layers >= l only: the residual stream entering layer l [T, H]
+  // can be computed once and reused. ForwardFrom(batch, l, ResidualBefore(batch, l)) equals
+  // Forward(batch) (no KV cache in either).
+  std::vector<float> ResidualBefore(const Batch& batch, int layer,
+                                    const RoutingPolicy* policy = nullptr) const;
+  std::vector<float> ForwardFrom(const Batch& batch, int layer, std::vector<float> residual,
+                                 const RoutingPolicy* policy = nullptr) const;
+
  private:
+  // Layers [first, last) on `hidden` (the embeddings when first == 0), then the final norm if
+  // asked.
+  std::vector<float> Run(const Batch& batch, int first, int last, std::vector<float> hidden,
+                         KvCache* cache, const RoutingPolicy* policy, bool final_norm) const;
   void Layer(int layer, const Batch& batch, const TokenSpan& span, const RoutingPolicy* policy,
              KvCache& cache, std::vector<float>& hidden) const;
 

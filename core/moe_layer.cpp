@@ -164,7 +164,7 @@ void RunExperts(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const
     }
   }
   std::memset(out, 0, sizeof(float) * static_cast<size_t>(r.tokens * h));
-  std::vector<float> x, gate, up, y;
+  thread_local std::vector<float> x, gate, up, y;  // scratch reused across calls
   for (int e = 0; e < num_experts; ++e) {
     const int64_t n = static_cast<int64_t>(rows[e].size());
     if (n == 0) continue;

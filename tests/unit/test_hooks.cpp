@@ -114,3 +114,15 @@ TEST_CASE("a policy changes what the hooks see", "[hooks][policy]") {
   CHECK(std::count(after.ids.begin(), after.ids.end(), busiest) == 0);
   CHECK(std::count(after.ids.begin(), after.ids.end(), -1) == 0);  // re-routed, still K each
 }
+
+TEST_CASE("resuming from a cached residual stream gives the full forward", "[engine]") {
+  const LoadedModel m = DefaultModel();
+  const Batch batch = Batch::Single({1, 5, 6, 7, 8, 9, 10});
+  const std::vector<float> full = m.model->Forward(batch);
+  for (int layer : {0, 1, 2}) {
+    const std::vector<float> resumed =
+        m.model->ForwardFrom(batch, layer, m.model->ResidualBefore(batch, layer));
+    REQUIRE(resumed.size() == full.size());
+    for (size_t i = 0; i < full.size(); ++i) REQUIRE(resumed[i] == full[i]);
+  }
+}
