@@ -9,7 +9,7 @@ packages=(
   nlohmann-json3-dev catch2 libsentencepiece-dev sentencepiece libcli11-dev
   qt6-base-dev libqt6opengl6-dev libimgui-dev xvfb xauth libgl1-mesa-dri
   python3-torch python3-numpy python3-h5py python3-matplotlib python3-pandas
-  python3-sentencepiece
+  python3-sentencepiece pybind11-dev python3-dev
 )
 missing=()
 for p in "${packages[@]}"; do

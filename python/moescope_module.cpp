@@ -1,0 +1,483 @@
+// The `moescope` Python module (docs/python.md): load a model, tokenize, run forward passes with
+// the routing captured into numpy arrays (core/forward_record.h, the tensors `moescope forward`
+// writes), routing interventions (core/routing_policy.h), scoring and generation.
+//
+// Engine failures (moe::Error) surface as moescope.Error, a RuntimeError carrying the engine's
+// message. The GIL is released while the engine runs; calls on one Model are serialized (the
+// forward recorder attaches to the model's hook registry, which concurrent calls would share).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/forward_record.h"
+#include "core/generate.h"
+#include "core/linear.h"
+#include "core/model_loader.h"
+#include "core/routing_policy.h"
+#include "core/text_scoring.h"
+#include "core/tokenizer.h"
+
+namespace py = pybind11;
+using nlohmann::json;
+
+namespace moe::python {
+namespace {
+
+using Rows = std::vector<std::vector<int32_t>>;
+
+// A loaded model folder and the lock that serializes engine calls on it.
+struct Model {
+  explicit Model(LoadedModel m) : loaded(std::move(m)) {}
+  LoadedModel loaded;
+  std::mutex run;
+
+  const LlamaMoeConfig& config() const { return loaded.config(); }
+};
+
+// A routing policy, validated for the model it was built for (and again by every forward).
+struct Policy {
+  RoutingPolicy policy;
+};
+
+// ---- Python <-> JSON ------------------------------------------------------------------------
+
+json ToJson(py::handle h, const std::string& where) {
+  if (h.is_none()) return nullptr;
+  if (PyBool_Check(h.ptr())) return h.cast<bool>();
+  if (py::isinstance<py::str>(h)) return h.cast<std::string>();
+  if (py::hasattr(h, "tolist")) return ToJson(h.attr("tolist")(), where);  // numpy values
+  if (PyIndex_Check(h.ptr())) {
+    py::int_ i = py::reinterpret_steal<py::int_>(PyNumber_Index(h.ptr()));
+    if (!i) throw py::error_already_set();
+    return i.cast<int64_t>();
+  }
+  if (PyFloat_Check(h.ptr())) return h.cast<double>();
+  if (py::isinstance<py::dict>(h)) {
+    json j = json::object();
+    for (auto item : py::reinterpret_borrow<py::dict>(h)) {
+      const std::string key = py::isinstance<py::str>(item.first)
+                                  ? item.first.cast<std::string>()
+                                  : py::str(item.first).cast<std::string>();
+      j[key] = ToJson(item.second, where);
+    }
+    return j;
+  }
+  if (py::isinstance<py::list>(h) || py::isinstance<py::tuple>(h)) {
+    json j = json::array();
+    for (py::handle item : py::reinterpret_borrow<py::sequence>(h))
+      j.push_back(ToJson(item, where));
+    return j;
+  }
+  if (py::hasattr(h, "__float__")) return h.cast<double>();
+  Fail(where, "cannot express a Python " +
+                  py::str(h.get_type().attr("__name__")).cast<std::string>() + " in JSON");
+}
+
+py::object FromJson(const json& j) {
+  switch (j.type()) {
+    case json::value_t::null:
+      return py::none();
+    case json::value_t::boolean:
+      return py::bool_(j.get<bool>());
+    case json::value_t::number_integer:
+      return py::int_(j.get<int64_t>());
+    case json::value_t::number_unsigned:
+      return py::int_(j.get<uint64_t>());
+    case json::value_t::number_float:
+      return py::float_(j.get<double>());
+    case json::value_t::string:
+      return py::str(j.get<std::string>());
+    case json::value_t::array: {
+      py::list l;
+      for (const json& v : j) l.append(FromJson(v));
+      return l;
+    }
+    case json::value_t::object: {
+      py::dict d;
+      for (const auto& item : j.items()) d[py::str(item.key())] = FromJson(item.value());
+      return d;
+    }
+    default:
+      return py::none();
+  }
+}
+
+// None, a Policy, a dict in the JSON form of core/routing_policy.h, or that JSON as a string.
+std::optional<RoutingPolicy> ResolvePolicy(const Model& m, py::handle policy) {
+  if (policy.is_none()) return std::nullopt;
+  if (py::isinstance<Policy>(policy)) return policy.cast<const Policy&>().policy;
+  json j;
+  if (py::isinstance<py::str>(policy)) {
+    try {
+      j = json::parse(policy.cast<std::string>());
+    } catch (const json::exception& e) {
+      Fail("policy", std::string("is not valid JSON: ") + e.what());
+    }
+  } else if (py::isinstance<py::dict>(policy)) {
+    j = ToJson(policy, "policy");
+  } else {
+    throw py::type_error("policy must be None, a moescope.Policy, a dict or a JSON string");
+  }
+  return RoutingPolicy::FromJson(j, m.config(), "policy");
+}
+
+// ---- arrays ---------------------------------------------------------------------------------
+
+// A 1-D [S] or 2-D [B, S] integer array-like as rows; `one_dim` reports which it was.
+Rows ToRows(py::handle obj, const std::string& name, bool* one_dim = nullptr) {
+  py::array a = py::module_::import("numpy").attr("asarray")(obj);
+  if (a.ndim() != 1 && a.ndim() != 2)
+    Fail(name, "must be 1-D [S] or 2-D [B, S], got " + std::to_string(a.ndim()) + " dimensions");
+  const char kind = a.dtype().kind();
+  if (a.size() > 0 && kind != 'i' && kind != 'u' && kind != 'b')
+    Fail(name, "must hold integers, got dtype " + py::str(a.dtype()).cast<std::string>());
+  const auto values = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+  if (!values) throw py::error_already_set();
+  const int64_t rows = a.ndim() == 1 ? 1 : a.shape(0);
+  const int64_t cols = a.ndim() == 1 ? a.shape(0) : a.shape(1);
+  if (one_dim) *one_dim = a.ndim() == 1;
+  const int64_t* p = values.data();
+  Rows out(rows, std::vector<int32_t>(cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t v = p[r * cols + c];
+      if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
+        Fail(name + "[" + std::to_string(r) + "][" + std::to_string(c) + "]",
+             std::to_string(v) + " does not fit in 32 bits");
+      out[r][c] = static_cast<int32_t>(v);
+    }
+  return out;
+}
+
+std::vector<int32_t> ToIds(py::handle obj, const std::string& name) {
+  bool one_dim = true;
+  Rows rows = ToRows(obj, name, &one_dim);
+  if (!one_dim && rows.size() != 1)
+    Fail(name, "must be one sequence (1-D, or 2-D with one row), got " +
+                   std::to_string(rows.size()) + " rows");
+  return rows.empty() ? std::vector<int32_t>{} : std::move(rows[0]);
+}
+
+py::dtype NumpyType(const OwnedTensor& t) {
+  switch (t.dtype) {
+    case DType::kF32:
+      return py::dtype::of<float>();
+    case DType::kI32:
+      return py::dtype::of<int32_t>();
+    case DType::kI64:
+      return py::dtype::of<int64_t>();
+    case DType::kI16:
+      return py::dtype::of<int16_t>();
+    case DType::kU8:
+      return py::dtype::of<uint8_t>();
+    case DType::kF16:
+      return py::dtype("float16");
+    case DType::kBF16:
+      break;
+  }
+  Fail(t.name, std::string(DTypeName(t.dtype)) + " tensors have no numpy type");
+}
+
+// Hands the tensor's bytes to numpy without a copy.
+py::array ToNumpy(OwnedTensor&& tensor) {
+  auto* t = new OwnedTensor(std::move(tensor));
+  py::capsule owner(t, [](void* p) { delete static_cast<OwnedTensor*>(p); });
+  const py::dtype dtype = NumpyType(*t);
+  const std::vector<py::ssize_t> shape(t->shape.begin(), t->shape.end());
+  return py::array(dtype, shape, t->bytes.data(), owner);
+}
+
+py::array_t<float> ToNumpy(const std::vector<float>& v) {
+  py::array_t<float> a(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+// ---- model ----------------------------------------------------------------------------------
+
+const char* RopeScalingName(RopeScaling r) {
+  switch (r) {
+    case RopeScaling::kLinear:
+      return "linear";
+    case RopeScaling::kDynamic:
+      return "dynamic";
+    default:
+      return "none";
+  }
+}
+
+py::dict ConfigDict(const LlamaMoeConfig& c) {
+  py::dict d;
+  d["model_type"] = c.model_type;
+  d["architecture"] = ArchitectureName(c.architecture);
+  d["vocab_size"] = c.vocab_size;
+  d["hidden_size"] = c.hidden_size;
+  d["intermediate_size"] = c.intermediate_size;
+  d["num_hidden_layers"] = c.num_hidden_layers;
+  d["num_attention_heads"] = c.num_attention_heads;
+  d["num_key_value_heads"] = c.num_key_value_heads;
+  d["head_dim"] = c.head_dim();
+  d["max_position_embeddings"] = c.max_position_embeddings;
+  d["context_length"] = c.context_length();
+  d["rms_norm_eps"] = c.rms_norm_eps;
+  d["rope_theta"] = c.rope_theta;
+  d["rope_scaling"] = RopeScalingName(c.rope_scaling);
+  d["rope_scaling_factor"] = c.rope_scaling_factor;
+  d["attention_bias"] = c.attention_bias;
+  d["tie_word_embeddings"] = c.tie_word_embeddings;
+  d["bos_token_id"] = c.bos_token_id;
+  d["eos_token_id"] = c.eos_token_id;
+  d["pad_token_id"] = c.has_pad_token ? py::object(py::int_(c.pad_token_id)) : py::none();
+  d["num_labels"] = c.num_labels;
+  d["labels"] = c.labels;
+  d["is_moe"] = c.is_moe;
+  d["num_experts"] = c.num_experts;
+  d["num_selects"] = c.num_selects;
+  d["size_experts"] = c.size_experts;
+  d["gate_network"] = c.gate_network == GateNetwork::kMlp ? "mlp" : "linear";
+  d["gate_use_softmax"] = c.gate_use_softmax;
+  d["gate_add_noise"] = c.gate_add_noise;
+  d["multiply_gate_scores"] = c.multiply_gate_scores;
+  d["score_scale_factor"] = c.score_scale_factor;
+  d["gate_type"] = c.gate_type;
+  d["calculator_type"] = c.calculator_type;
+  d["total_parameters"] = c.TotalParameters();
+  d["activated_parameters"] = c.ActivatedParameters();
+  return d;
+}
+
+std::unique_ptr<Model> Load(const std::optional<std::filesystem::path>& path) {
+  const std::filesystem::path dir = path ? *path : DefaultModelDir();
+  py::gil_scoped_release release;
+  return std::make_unique<Model>(LoadModel(dir));
+}
+
+py::dict Forward(Model& m, py::handle input_ids, py::handle attention_mask, py::handle position_ids,
+                 py::handle policy, bool activations) {
+  const std::optional<RoutingPolicy> p = ResolvePolicy(m, policy);
+  Rows ids;
+  if (py::isinstance<py::str>(input_ids))
+    ids = {m.loaded.RequireTokenizer().Encode(input_ids.cast<std::string>())};
+  else
+    ids = ToRows(input_ids, "input_ids");
+  const Rows mask = attention_mask.is_none() ? Rows{} : ToRows(attention_mask, "attention_mask");
+  const Rows positions = position_ids.is_none() ? Rows{} : ToRows(position_ids, "position_ids");
+  std::vector<OwnedTensor> tensors;
+  {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(m.run);
+    // The batch is built exactly as `moescope forward` builds it from its JSON input.
+    const Batch batch = Batch::FromRows(ids, mask, positions);
+    tensors = RecordForward(*m.loaded.model, batch,
+                            {.activations = activations, .policy = p ? &*p : nullptr});
+  }
+  py::dict out;
+  for (OwnedTensor& t : tensors) {
+    const std::string name = t.name;
+    out[py::str(name)] = ToNumpy(std::move(t));
+  }
+  return out;
+}
+
+py::dict Score(Model& m, py::handle text_or_ids, py::handle policy) {
+  const std::optional<RoutingPolicy> p = ResolvePolicy(m, policy);
+  const bool is_text = py::isinstance<py::str>(text_or_ids);
+  std::string text;
+  std::vector<int32_t> ids;
+  if (is_text) {
+    text = text_or_ids.cast<std::string>();
+    ids = m.loaded.RequireTokenizer().Encode(text);
+  } else {
+    ids = ToIds(text_or_ids, "ids");
+  }
+  TextScore s;
+  {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(m.run);
+    const RoutingPolicy* pp = p ? &*p : nullptr;
+    s = is_text ? ScoreText(*m.loaded.model, *m.loaded.tokenizer, text, pp)
+                : ScoreIds(*m.loaded.model, ids, pp);
+  }
+  py::dict out;
+  out["ids"] = ids;
+  out["token_nll"] = ToNumpy(s.token_nll);
+  out["scored_tokens"] = s.scored_tokens;
+  out["total_nll"] = s.total_nll;
+  out["mean_nll"] = s.mean_nll();
+  out["perplexity"] = s.perplexity();
+  return out;
+}
+
+py::dict GenerateTokens(Model& m, py::handle prompt, int max_new_tokens, float temperature,
+                        int top_k, float top_p, uint64_t seed, py::handle policy, bool stop_at_eos,
+                        bool step_logits, py::object on_token) {
+  const std::optional<RoutingPolicy> p = ResolvePolicy(m, policy);
+  const bool is_text = py::isinstance<py::str>(prompt);
+  const std::vector<int32_t> ids =
+      is_text ? m.loaded.RequireTokenizer().Encode(prompt.cast<std::string>())
+              : ToIds(prompt, "prompt");
+  if (ids.empty()) Fail("generate", "the prompt is empty");
+  if (max_new_tokens < 0) Fail("generate", "max_new_tokens must be >= 0");
+  GenerationOptions options;
+  options.max_new_tokens = max_new_tokens;
+  options.sampling = {.temperature = temperature, .top_k = top_k, .top_p = top_p, .seed = seed};
+  options.stop_at_eos = stop_at_eos;
+  options.policy = p ? &*p : nullptr;
+  std::function<void(int32_t)> callback;
+  if (!on_token.is_none())
+    callback = [&on_token](int32_t id) {
+      py::gil_scoped_acquire acquire;
+      on_token(id);
+    };
+  GenerationResult r;
+  {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(m.run);
+    r = Generate(*m.loaded.model, ids, options, callback, step_logits);
+  }
+  py::dict out;
+  out["prompt_ids"] = ids;
+  out["ids"] = r.tokens;
+  out["text"] = m.loaded.tokenizer ? py::object(py::str(m.loaded.tokenizer->Decode(r.tokens)))
+                                   : py::object(py::none());
+  if (step_logits) {
+    const auto n = static_cast<py::ssize_t>(r.step_logits.size());
+    const auto v = static_cast<py::ssize_t>(m.config().vocab_size);
+    py::array_t<float> a({n, v});
+    float* dst = a.mutable_data();
+    for (const std::vector<float>& row : r.step_logits)
+      dst = std::copy(row.begin(), row.end(), dst);
+    out["step_logits"] = a;
+  }
+  out["prefill_seconds"] = r.prefill_seconds;
+  out["decode_seconds"] = r.decode_seconds;
+  return out;
+}
+
+std::string ModelRepr(const Model& m) {
+  const LlamaMoeConfig& c = m.config();
+  std::string s = "<moescope.Model '" + m.loaded.dir.string() + "': " + c.model_type + ", " +
+                  std::to_string(c.num_hidden_layers) + " layers, hidden " +
+                  std::to_string(c.hidden_size);
+  if (c.is_moe)
+    s += ", " + std::to_string(c.num_experts) + " experts top-" + std::to_string(c.num_selects);
+  return s + ">";
+}
+
+void BindTokenizerMethods(py::class_<Tokenizer>& cls) {
+  cls.def("tokenize", &Tokenizer::Encode, py::arg("text"), py::arg("bos") = true,
+          py::arg("eos") = false, "Token ids of a text (BOS prepended unless bos=False)")
+      .def(
+          "detokenize",
+          [](const Tokenizer& t, py::handle ids) { return t.Decode(ToIds(ids, "ids")); },
+          py::arg("ids"), "Text of token ids (BOS, EOS and padding dropped)")
+      .def("piece", &Tokenizer::Piece, py::arg("id"), "The SentencePiece piece of one id")
+      .def(
+          "pieces",
+          [](const Tokenizer& t, py::handle ids) {
+            std::vector<std::string> out;
+            for (int32_t id : ToIds(ids, "ids")) out.push_back(t.Piece(id));
+            return out;
+          },
+          py::arg("ids"), "The pieces of token ids")
+      .def_property_readonly("vocab_size", &Tokenizer::vocab_size)
+      .def_property_readonly("bos_id", &Tokenizer::bos_id)
+      .def_property_readonly("eos_id", &Tokenizer::eos_id);
+}
+
+}  // namespace
+}  // namespace moe::python
+
+PYBIND11_MODULE(moescope, m) {
+  using namespace moe;
+  using namespace moe::python;
+  m.doc() =
+      "moescope: look inside LLaMA-MoE models (forward passes with routing captured into numpy "
+      "arrays, routing interventions, scoring, generation). See docs/python.md.";
+  m.attr("__version__") = MOESCOPE_VERSION;
+  py::register_exception<Error>(m, "Error", PyExc_RuntimeError);
+
+  py::class_<Tokenizer> tokenizer(m, "Tokenizer",
+                                  "LLaMA's SentencePiece tokenizer from a tokenizer.model file");
+  tokenizer.def(py::init<const std::filesystem::path&>(), py::arg("path"));
+  BindTokenizerMethods(tokenizer);
+
+  py::class_<Model>(m, "Model", "A model folder opened with moescope.load()")
+      .def_property_readonly("config", [](const Model& self) { return ConfigDict(self.config()); })
+      .def_property_readonly("path", [](const Model& self) { return self.loaded.dir; })
+      .def_property_readonly(
+          "tokenizer", [](const Model& self) { return self.loaded.tokenizer.get(); },
+          py::return_value_policy::reference_internal,
+          "The folder's Tokenizer, or None when it has no tokenizer.model")
+      .def(
+          "tokenize",
+          [](const Model& self, const std::string& text, bool bos, bool eos) {
+            return self.loaded.RequireTokenizer().Encode(text, bos, eos);
+          },
+          py::arg("text"), py::arg("bos") = true, py::arg("eos") = false,
+          "Token ids of a text (BOS prepended unless bos=False)")
+      .def(
+          "detokenize",
+          [](const Model& self, py::handle ids) {
+            return self.loaded.RequireTokenizer().Decode(ToIds(ids, "ids"));
+          },
+          py::arg("ids"), "Text of token ids (BOS, EOS and padding dropped)")
+      .def("forward", &Forward, py::arg("input_ids"), py::arg("attention_mask") = py::none(),
+           py::arg("position_ids") = py::none(), py::arg("policy") = py::none(),
+           py::arg("activations") = false,
+           "One forward pass; returns {name: numpy array} under the names `moescope forward` "
+           "writes (logits, final_hidden, layers.{l}.gate_logits, topk_indices, topk_scores, "
+           "load, importance; with activations also embeddings and layers.{l}.attn_out, moe_in, "
+           "moe_out, hidden_out). input_ids: [S] or [B, S] integers, or a text.")
+      .def("score", &Score, py::arg("text_or_ids"), py::arg("policy") = py::none(),
+           "Next-token NLL: {ids, token_nll, scored_tokens, total_nll, mean_nll, perplexity}")
+      .def("generate", &GenerateTokens, py::arg("prompt"), py::arg("max_new_tokens") = 32,
+           py::arg("temperature") = 0.0f, py::arg("top_k") = 0, py::arg("top_p") = 1.0f,
+           py::arg("seed") = 0, py::arg("policy") = py::none(), py::arg("stop_at_eos") = true,
+           py::arg("step_logits") = false, py::arg("on_token") = py::none(),
+           "Continue a prompt (text or ids) through the KV cache: {prompt_ids, ids, text, ...}")
+      .def("__repr__", &ModelRepr);
+
+  py::class_<Policy>(m, "Policy", "A routing intervention (core/routing_policy.h)")
+      .def_static(
+          "from_flags",
+          [](const Model& model, const std::string& disable, const std::string& mode,
+             const std::string& top_k, const std::string& top_r) {
+            return Policy{RoutingPolicy::FromFlags(disable, mode, top_k, top_r, model.config())};
+          },
+          py::arg("model"), py::kw_only(), py::arg("disable") = "", py::arg("mode") = "",
+          py::arg("top_k") = "", py::arg("top_r") = "",
+          "From the CLI flags: disable=\"1:3,5:7\", mode=\"reroute\"|\"drop\"|\"drop-renorm\", "
+          "top_k=\"*:1\", top_r=\"*:1\"")
+      .def_static(
+          "from_dict",
+          [](const Model& model, py::handle spec) { return Policy{*ResolvePolicy(model, spec)}; },
+          py::arg("model"), py::arg("spec"),
+          "From the JSON form (a dict or a JSON string): {\"mode\": ..., \"disable\": [[l, e]], "
+          "\"top_k\": {l: k}, \"top_r\": {l: r}, \"scale_factor\": {l: f}, \"force\": [...]}")
+      .def("to_dict", [](const Policy& self) { return FromJson(self.policy.ToJson()); })
+      .def_property_readonly("empty", [](const Policy& self) { return self.policy.empty(); })
+      .def("__repr__", [](const Policy& self) {
+        return "moescope.Policy(" + self.policy.ToJson().dump() + ")";
+      });
+
+  m.def("load", &Load, py::arg("path") = py::none(),
+        "Open a model folder (None: $MOESCOPE_MODEL or the bundled default model)");
+  m.def(
+      "default_model_dir", [] { return DefaultModelDir(); },
+      "$MOESCOPE_MODEL if set, else the model bundled with moescope");
+  m.def("set_num_threads", &SetNumThreads, py::arg("threads"),
+        "Threads of the engine (OpenMP and OpenBLAS together)");
+  m.def("num_threads", &NumThreads);
+}
