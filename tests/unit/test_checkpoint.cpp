@@ -172,7 +172,7 @@ TEST_CASE("checkpoint from PyTorch .bin files", "[checkpoint][torch]") {
   }
 }
 
-TEST_CASE("checkpoint folder without weights says what it looked for", "[checkpoint]") {
+TEST_CASE("checkpoint folder without weights says what it looked for", "[checkpoint][bad-input]") {
   const fs::path dir = TempDir("ckpt-empty");
   REQUIRE_THROWS_WITH(moe::Checkpoint(dir),
                       Contains(dir.string() + ": no checkpoint found (looked for "
@@ -210,7 +210,8 @@ TEST_CASE("convert of the golden safetensors folder reproduces it byte for byte"
   REQUIRE(ReadBytes(out / "config.json") == ReadBytes(in / "config.json"));
 }
 
-TEST_CASE("convert of a folder without weights creates nothing", "[checkpoint][convert]") {
+TEST_CASE("convert of a folder without weights creates nothing",
+          "[checkpoint][convert][bad-input]") {
   const fs::path dir = TempDir("convert-none");
   REQUIRE_THROWS_WITH(moe::ConvertCheckpointToSafetensors(dir, dir / "out"),
                       Contains("no checkpoint found"));

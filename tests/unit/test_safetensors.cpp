@@ -141,7 +141,7 @@ TEST_CASE("safetensors without metadata has no __metadata__ entry", "[safetensor
   REQUIRE(static_cast<const float*>(file.Tensor("w").data)[1] == 2.0f);
 }
 
-TEST_CASE("a failed safetensors write leaves no file behind", "[safetensors]") {
+TEST_CASE("a failed safetensors write leaves no file behind", "[safetensors][bad-input]") {
   const fs::path dir = TempDir("st-fail");
   const float values[] = {1, 2};
   const std::vector<moe::OwnedTensor> twice = {moe::MakeF32Tensor("w", {2}, values),
@@ -164,7 +164,8 @@ TEST_CASE("a failed safetensors write leaves no file behind", "[safetensors]") {
   REQUIRE(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
 }
 
-TEST_CASE("safetensors rejects bad files with the file and the problem named", "[safetensors]") {
+TEST_CASE("safetensors rejects bad files with the file and the problem named",
+          "[safetensors][bad-input]") {
   const fs::path dir = TempDir("st-bad");
   const std::string tensor_a = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
 

@@ -173,7 +173,7 @@ TEST_CASE("torch checkpoint: small, large and shared storages built by hand", "[
   REQUIRE(file.Tensor("tail").data == static_cast<const float*>(file.Tensor("head").data) + 69998);
 }
 
-TEST_CASE("torch checkpoint refuses foreign globals without running them", "[torch]") {
+TEST_CASE("torch checkpoint refuses foreign globals without running them", "[torch][bad-input]") {
   const fs::path path = FixtureDir() / "torch_bin" / "os_system.bin";
   REQUIRE_THROWS_WITH(
       moe::TorchCheckpointFile(path.string()),
@@ -185,7 +185,8 @@ TEST_CASE("torch checkpoint refuses foreign globals without running them", "[tor
                       Contains(int64.string()) && Contains("global 'torch.LongStorage'"));
 }
 
-TEST_CASE("torch checkpoint rejects what it cannot read, naming file and problem", "[torch]") {
+TEST_CASE("torch checkpoint rejects what it cannot read, naming file and problem",
+          "[torch][bad-input]") {
   const fs::path fixtures = FixtureDir() / "torch_bin";
 
   SECTION("compressed entries") {
