@@ -15,7 +15,9 @@ namespace {
 
 using nlohmann::json;
 
-bool IsBlank(const std::string& s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string::npos; }
+bool IsBlank(const std::string& s) {
+  return s.find_first_not_of(" \t\r\n\f\v") == std::string::npos;
+}
 
 std::string IdOf(const json& value, const std::string& where) {
   if (value.is_string()) return value.get<std::string>();
@@ -101,9 +103,9 @@ void CorpusReader::ReadJsonl(const std::filesystem::path& file) {
     if (has_text == has_ids)
       Fail(where, has_text ? "has both \"text\" and \"input_ids\"; give one"
                            : "needs a field \"text\" (or \"input_ids\")");
-    const std::string id =
-        j.contains("id") ? IdOf(j.at("id"), where)
-                         : file.filename().string() + ":" + std::to_string(line_no);
+    const std::string id = j.contains("id")
+                               ? IdOf(j.at("id"), where)
+                               : file.filename().string() + ":" + std::to_string(line_no);
     std::string domain = options_.default_domain;
     if (j.contains("domain")) {
       if (!j.at("domain").is_string() || j.at("domain").get<std::string>().empty())
@@ -159,8 +161,8 @@ Corpus CorpusReader::Finish() {
     if (std::find(all.domains.begin(), all.domains.end(), want) == all.domains.end()) {
       std::string known;
       for (const std::string& d : all.domains) known += (known.empty() ? "" : ", ") + d;
-      Fail("domain filter", "no document has domain '" + want + "' (the corpus has: " + known +
-                                ")");
+      Fail("domain filter",
+           "no document has domain '" + want + "' (the corpus has: " + known + ")");
     }
   }
   Corpus kept;

@@ -20,9 +20,9 @@ namespace moe {
 class Tokenizer;
 
 struct CorpusDocument {
-  std::string source_id;       // the "id" field, or "<file>:<line>" / the file name
-  int16_t domain = 0;          // index into Corpus::domains
-  std::vector<int32_t> ids;    // tokens, BOS first for text documents
+  std::string source_id;     // the "id" field, or "<file>:<line>" / the file name
+  int16_t domain = 0;        // index into Corpus::domains
+  std::vector<int32_t> ids;  // tokens, BOS first for text documents
 };
 
 struct Corpus {

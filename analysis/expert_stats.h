@@ -24,7 +24,7 @@ class ExpertStats {
   int domains() const { return domains_; }
   int layers() const { return layers_; }
   int experts() const { return experts_; }
-  const std::vector<int64_t>& load() const { return load_; }          // [M+1, L, E]
+  const std::vector<int64_t>& load() const { return load_; }             // [M+1, L, E]
   const std::vector<double>& importance() const { return importance_; }  // [M+1, L, E]
   std::vector<int64_t>& load() { return load_; }
   std::vector<double>& importance() { return importance_; }

@@ -14,7 +14,8 @@ herr_t CollectError(unsigned n, const H5E_error2_t* e, void* data) {
   auto* state = static_cast<WalkState*>(data);
   std::string text = e->desc != nullptr ? e->desc : "";
   char minor[256] = {0};
-  if (H5Eget_msg(e->min_num, nullptr, minor, sizeof(minor)) > 0 && text.find(minor) == std::string::npos)
+  if (H5Eget_msg(e->min_num, nullptr, minor, sizeof(minor)) > 0 &&
+      text.find(minor) == std::string::npos)
     text += std::string(text.empty() ? "" : ": ") + minor;
   if (n == 0) state->outermost = text;
   state->innermost = text;
@@ -34,9 +35,9 @@ Handle SelectRows(hid_t dataset, hsize_t begin, hsize_t count, const Place& wher
   std::vector<hsize_t> start(dims.size(), 0), size = dims;
   start[0] = begin;
   size[0] = count;
-  Check(H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start.data(), nullptr, size.data(),
-                            nullptr),
-        where.str(), "cannot select rows");
+  Check(
+      H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start.data(), nullptr, size.data(), nullptr),
+      where.str(), "cannot select rows");
   return space;
 }
 
@@ -48,8 +49,7 @@ Handle MemorySpace(hid_t dataset, hsize_t count, const Place& where) {
 }
 
 Handle OpenAttribute(hid_t object, const std::string& name, const Place& where) {
-  if (H5Aexists(object, name.c_str()) <= 0)
-    Fail(where.str(), "has no attribute '" + name + "'");
+  if (H5Aexists(object, name.c_str()) <= 0) Fail(where.str(), "has no attribute '" + name + "'");
   return Handle(Check(H5Aopen(object, name.c_str(), H5P_DEFAULT), where.str(),
                       "cannot open attribute '" + name + "'"));
 }
@@ -82,7 +82,9 @@ void ReadScalar(hid_t object, const std::string& name, hid_t mem_type, void* out
 
 }  // namespace
 
-void SilenceErrors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+void SilenceErrors() {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
 
 std::string ErrorDetail() {
   WalkState state;
@@ -110,14 +112,30 @@ Handle& Handle::operator=(Handle&& other) noexcept {
 void Handle::Close() {
   if (id_ < 0) return;
   switch (H5Iget_type(id_)) {
-    case H5I_FILE: H5Fclose(id_); break;
-    case H5I_GROUP: H5Gclose(id_); break;
-    case H5I_DATASET: H5Dclose(id_); break;
-    case H5I_DATASPACE: H5Sclose(id_); break;
-    case H5I_DATATYPE: H5Tclose(id_); break;
-    case H5I_ATTR: H5Aclose(id_); break;
-    case H5I_GENPROP_LST: H5Pclose(id_); break;
-    default: H5Idec_ref(id_); break;
+    case H5I_FILE:
+      H5Fclose(id_);
+      break;
+    case H5I_GROUP:
+      H5Gclose(id_);
+      break;
+    case H5I_DATASET:
+      H5Dclose(id_);
+      break;
+    case H5I_DATASPACE:
+      H5Sclose(id_);
+      break;
+    case H5I_DATATYPE:
+      H5Tclose(id_);
+      break;
+    case H5I_ATTR:
+      H5Aclose(id_);
+      break;
+    case H5I_GENPROP_LST:
+      H5Pclose(id_);
+      break;
+    default:
+      H5Idec_ref(id_);
+      break;
   }
   id_ = H5I_INVALID_HID;
 }
@@ -174,9 +192,9 @@ Handle CreateRows(hid_t file, const std::string& path, hid_t type,
     H5Pset_deflate(dcpl.id(), static_cast<unsigned>(deflate_level));
   }
   Handle lcpl = LinkCreationList();
-  return Handle(Check(H5Dcreate2(file, path.c_str(), type, space.id(), lcpl.id(), dcpl.id(),
-                                 H5P_DEFAULT),
-                      where.str(), "cannot create dataset " + path));
+  return Handle(
+      Check(H5Dcreate2(file, path.c_str(), type, space.id(), lcpl.id(), dcpl.id(), H5P_DEFAULT),
+            where.str(), "cannot create dataset " + path));
 }
 
 Handle CreateFixed(hid_t file, const std::string& path, hid_t type,
@@ -184,9 +202,9 @@ Handle CreateFixed(hid_t file, const std::string& path, hid_t type,
   Handle space(Check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                      where.str(), "cannot make the dataspace of " + path));
   Handle lcpl = LinkCreationList();
-  return Handle(Check(H5Dcreate2(file, path.c_str(), type, space.id(), lcpl.id(), H5P_DEFAULT,
-                                 H5P_DEFAULT),
-                      where.str(), "cannot create dataset " + path));
+  return Handle(
+      Check(H5Dcreate2(file, path.c_str(), type, space.id(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT),
+            where.str(), "cannot create dataset " + path));
 }
 
 bool Exists(hid_t file, const std::string& path) {
@@ -200,8 +218,8 @@ bool Exists(hid_t file, const std::string& path) {
 
 Handle OpenDataset(hid_t file, const std::string& path, const Place& where) {
   if (!Exists(file, path)) Fail(where.file, "has no dataset " + path);
-  return Handle(Check(H5Dopen2(file, path.c_str(), H5P_DEFAULT), where.file,
-                      "cannot open dataset " + path));
+  return Handle(
+      Check(H5Dopen2(file, path.c_str(), H5P_DEFAULT), where.file, "cannot open dataset " + path));
 }
 
 std::vector<hsize_t> Dims(hid_t dataset, const Place& where) {
@@ -243,9 +261,8 @@ void ReadRows(hid_t dataset, hid_t mem_type, hsize_t begin, hsize_t count, void*
   if (count == 0) return;
   Handle file_space = SelectRows(dataset, begin, count, where);
   Handle mem_space = MemorySpace(dataset, count, where);
-  Check(H5Dread(dataset, mem_type, mem_space.id(), file_space.id(), H5P_DEFAULT, out),
-        where.str(), "cannot read rows " + std::to_string(begin) + ".." +
-                         std::to_string(begin + count));
+  Check(H5Dread(dataset, mem_type, mem_space.id(), file_space.id(), H5P_DEFAULT, out), where.str(),
+        "cannot read rows " + std::to_string(begin) + ".." + std::to_string(begin + count));
 }
 
 void WriteAll(hid_t dataset, hid_t mem_type, const void* data, const Place& where) {
@@ -301,8 +318,8 @@ static herr_t CollectName(hid_t, const char* name, const H5A_info_t*, void* data
 std::vector<std::string> AttributeNames(hid_t object, const Place& where) {
   std::vector<std::string> names;
   hsize_t index = 0;
-  Check(H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &index, CollectName, &names),
-        where.str(), "cannot list attributes");
+  Check(H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &index, CollectName, &names), where.str(),
+        "cannot list attributes");
   return names;
 }
 
@@ -314,8 +331,7 @@ std::string ReadStringAttribute(hid_t object, const std::string& name, const Pla
   if (H5Tis_variable_str(type.id()) > 0) {
     Handle mem = VariableStringType();
     char* text = nullptr;
-    Check(H5Aread(attr.id(), mem.id(), &text), where.str(),
-          "cannot read attribute '" + name + "'");
+    Check(H5Aread(attr.id(), mem.id(), &text), where.str(), "cannot read attribute '" + name + "'");
     std::string value = text != nullptr ? text : "";
     H5free_memory(text);
     return value;
@@ -341,8 +357,7 @@ double ReadDoubleAttribute(hid_t object, const std::string& name, const Place& w
   return value;
 }
 
-std::vector<float> ReadFloatsAttribute(hid_t object, const std::string& name,
-                                       const Place& where) {
+std::vector<float> ReadFloatsAttribute(hid_t object, const std::string& name, const Place& where) {
   Handle attr = OpenAttribute(object, name, where);
   Handle space(H5Aget_space(attr.id()));
   std::vector<float> value(static_cast<size_t>(H5Sget_simple_extent_npoints(space.id())));

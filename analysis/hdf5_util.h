@@ -47,9 +47,9 @@ class Handle {
 };
 
 // Types the trace stores that HDF5 has no predefined name for.
-Handle Float16Type();                    // IEEE binary16, little-endian (numpy float16)
-Handle FixedStringType(size_t bytes);    // null-padded UTF-8 of at most `bytes` (numpy 'S')
-Handle VariableStringType();             // variable-length UTF-8 (h5py str)
+Handle Float16Type();                  // IEEE binary16, little-endian (numpy float16)
+Handle FixedStringType(size_t bytes);  // null-padded UTF-8 of at most `bytes` (numpy 'S')
+Handle VariableStringType();           // variable-length UTF-8 (h5py str)
 
 // Where messages say the failure happened: "<file>:<object>".
 struct Place {
@@ -101,8 +101,7 @@ std::vector<std::string> AttributeNames(hid_t object, const Place& where);
 std::string ReadStringAttribute(hid_t object, const std::string& name, const Place& where);
 int64_t ReadIntAttribute(hid_t object, const std::string& name, const Place& where);
 double ReadDoubleAttribute(hid_t object, const std::string& name, const Place& where);
-std::vector<float> ReadFloatsAttribute(hid_t object, const std::string& name,
-                                       const Place& where);
+std::vector<float> ReadFloatsAttribute(hid_t object, const std::string& name, const Place& where);
 
 // Fixed-length string rows [rows] of a 1-D dataset, trailing NULs removed.
 std::vector<std::string> ReadStrings(hid_t dataset, hsize_t begin, hsize_t count,

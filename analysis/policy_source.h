@@ -14,7 +14,9 @@ struct PolicySource {
   std::string top_k;    // --top-k "12:1" or "*:1"
   std::string top_r;    // --top-r "*:1"
 
-  bool has_flags() const { return !disable.empty() || !mode.empty() || !top_k.empty() || !top_r.empty(); }
+  bool has_flags() const {
+    return !disable.empty() || !mode.empty() || !top_k.empty() || !top_r.empty();
+  }
 };
 
 // The validated policy; empty when nothing was given. Errors name the file or the flag.

@@ -4,8 +4,8 @@
 
 namespace moe {
 
-ProgressBar::ProgressBar(bool enabled, int64_t total_docs, int64_t total_tokens,
-                         int64_t done_docs, int64_t done_tokens, std::FILE* out)
+ProgressBar::ProgressBar(bool enabled, int64_t total_docs, int64_t total_tokens, int64_t done_docs,
+                         int64_t done_tokens, std::FILE* out)
     : enabled_(enabled),
       out_(out),
       total_docs_(total_docs),
@@ -47,7 +47,8 @@ void ProgressBar::Draw() {
                std::string(static_cast<size_t>(filled), '#').c_str(),
                std::string(static_cast<size_t>(kWidth - filled), '.').c_str(),
                static_cast<int>(fraction * 100), static_cast<long long>(docs_),
-               static_cast<long long>(total_docs_), ShortCount(static_cast<double>(tokens_)).c_str(),
+               static_cast<long long>(total_docs_),
+               ShortCount(static_cast<double>(tokens_)).c_str(),
                ShortCount(static_cast<double>(total_tokens_)).c_str(), ShortCount(rate).c_str(),
                eta.c_str());
   std::fflush(out_);

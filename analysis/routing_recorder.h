@@ -30,10 +30,10 @@ class RoutingRecorder final : public RoutingObserver {
   // Rows of batch row b are [SequenceBegin(b), SequenceBegin(b + 1)).
   int64_t SequenceBegin(int b) const { return sequence_begin_[static_cast<size_t>(b)]; }
 
-  std::span<const int32_t> position() const { return position_; }  // [rows]
-  std::span<const int32_t> document() const { return document_; }  // [rows]
-  std::span<const int16_t> topk_ids() const { return topk_ids_; }           // [rows, L, kmax]
-  std::span<const float> topk_weights() const { return topk_weights_; }     // [rows, L, kmax]
+  std::span<const int32_t> position() const { return position_; }          // [rows]
+  std::span<const int32_t> document() const { return document_; }          // [rows]
+  std::span<const int16_t> topk_ids() const { return topk_ids_; }          // [rows, L, kmax]
+  std::span<const float> topk_weights() const { return topk_weights_; }    // [rows, L, kmax]
   std::span<const float> router_logits() const { return router_logits_; }  // [rows, L, E]
 
   int num_layers() const { return num_layers_; }

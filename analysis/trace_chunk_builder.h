@@ -31,16 +31,18 @@ class TraceChunkBuilder {
   TraceChunk Take();
 
   const ExpertStats& stats() const { return stats_; }
+  size_t routing_width() const { return static_cast<size_t>(layers_) * kmax_; }   // L * kmax
+  size_t logit_width() const { return static_cast<size_t>(layers_) * experts_; }  // L * E
 
  private:
   const Corpus& corpus_;
   int layers_, kmax_, experts_;
   ExpertStats stats_;
-  int64_t next_row_;           // trace row of the next token
-  int64_t open_doc_ = -1;      // document receiving tokens, -1 before the first
-  int64_t open_tokens_ = 0;    // its tokens so far
+  int64_t next_row_;         // trace row of the next token
+  int64_t open_doc_ = -1;    // document receiving tokens, -1 before the first
+  int64_t open_tokens_ = 0;  // its tokens so far
   std::vector<int64_t> finished_docs_, finished_tokens_;
-  TraceChunk pending_;         // token and logit rows not yet taken
+  TraceChunk pending_;  // token and logit rows not yet taken
 };
 
 }  // namespace moe

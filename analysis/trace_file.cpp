@@ -66,8 +66,8 @@ TraceFile TraceFile::Create(const std::filesystem::path& path, const TraceHeader
   t.path_ = path.string();
   const h5::Place root{t.path_, "/"};
   Handle fapl = LatestFormatAccess();
-  t.file_ = Handle(Check(H5Fcreate(t.path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()),
-                         t.path_, "cannot create the trace file"));
+  t.file_ = Handle(Check(H5Fcreate(t.path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()), t.path_,
+                         "cannot create the trace file"));
   const hid_t f = t.file_.id();
 
   // `complete` first, so an interrupted trace always says it is incomplete.
@@ -117,7 +117,8 @@ TraceFile TraceFile::Create(const std::filesystem::path& path, const TraceHeader
         h5::CreateFixed(f, trace::ds::kDomains, domain_type.id(), {M}, t.At(trace::ds::kDomains));
     const std::vector<char> packed =
         PackStrings(h.domains, LongestString(h.domains), t.At(trace::ds::kDomains).str());
-    if (M > 0) h5::WriteAll(domains.id(), domain_type.id(), packed.data(), t.At(trace::ds::kDomains));
+    if (M > 0)
+      h5::WriteAll(domains.id(), domain_type.id(), packed.data(), t.At(trace::ds::kDomains));
   }
   h5::CreateFixed(f, trace::ds::kLoad, H5T_STD_I64LE, {M + 1, L, E}, t.At(trace::ds::kLoad));
   h5::CreateFixed(f, trace::ds::kImportance, H5T_IEEE_F64LE, {M + 1, L, E},
@@ -164,16 +165,15 @@ TraceFile TraceFile::Reopen(const std::filesystem::path& path) {
   auto cut = [&](Handle& dataset, const char* name, int64_t rows) {
     const hsize_t have = h5::Dims(dataset.id(), t.At(name))[0];
     if (have < static_cast<hsize_t>(rows))
-      Fail(t.At(name).str(), "has " + std::to_string(have) + " rows but " +
-                                 std::to_string(rows) + " are committed; the trace is damaged");
+      Fail(t.At(name).str(), "has " + std::to_string(have) + " rows but " + std::to_string(rows) +
+                                 " are committed; the trace is damaged");
     if (have > static_cast<hsize_t>(rows)) h5::SetRows(dataset.id(), rows, t.At(name));
   };
-  for (auto [handle, name] : {std::pair{&t.id_, trace::ds::kTokenId},
-                              std::pair{&t.position_, trace::ds::kTokenPosition},
-                              std::pair{&t.doc_, trace::ds::kTokenDoc},
-                              std::pair{&t.nll_, trace::ds::kTokenNll},
-                              std::pair{&t.topk_ids_, trace::ds::kTopkIds},
-                              std::pair{&t.topk_weights_, trace::ds::kTopkWeights}})
+  for (auto [handle, name] :
+       {std::pair{&t.id_, trace::ds::kTokenId}, std::pair{&t.position_, trace::ds::kTokenPosition},
+        std::pair{&t.doc_, trace::ds::kTokenDoc}, std::pair{&t.nll_, trace::ds::kTokenNll},
+        std::pair{&t.topk_ids_, trace::ds::kTopkIds},
+        std::pair{&t.topk_weights_, trace::ds::kTopkWeights}})
     cut(*handle, name, t.tokens_);
   cut(t.domain_, trace::ds::kDocDomain, t.documents_);
   cut(t.source_id_, trace::ds::kDocSourceId, t.documents_);
@@ -230,14 +230,12 @@ void TraceFile::CheckChunk(const TraceChunk& c) const {
   const size_t stats = static_cast<size_t>(domains_ + 1) * layers_ * experts_;
   int64_t doc_sum = 0;
   for (int64_t t : c.doc_tokens) doc_sum += t;
-  const bool ok = c.position.size() == n && c.doc.size() == n && c.nll.size() == n &&
-                  c.topk_ids.size() == routed && c.topk_weights.size() == routed &&
-                  c.doc_domain.size() == d && c.doc_source_id.size() == d &&
-                  static_cast<size_t>(doc_sum) == n &&
-                  c.router_logits.size() ==
-                      c.logit_token.size() * static_cast<size_t>(layers_) * experts_ &&
-                  (logits_ || c.logit_token.empty()) && c.load.size() == stats &&
-                  c.importance.size() == stats;
+  const bool ok =
+      c.position.size() == n && c.doc.size() == n && c.nll.size() == n &&
+      c.topk_ids.size() == routed && c.topk_weights.size() == routed && c.doc_domain.size() == d &&
+      c.doc_source_id.size() == d && static_cast<size_t>(doc_sum) == n &&
+      c.router_logits.size() == c.logit_token.size() * static_cast<size_t>(layers_) * experts_ &&
+      (logits_ || c.logit_token.empty()) && c.load.size() == stats && c.importance.size() == stats;
   if (!ok) Fail(path_, "internal error: a trace chunk's arrays do not agree in size");
 }
 
@@ -249,8 +247,7 @@ void TraceFile::Commit(const TraceChunk& c) {
                  At(trace::ds::kTokenPosition));
   h5::AppendRows(doc_.id(), H5T_NATIVE_INT32, n, c.doc.data(), At(trace::ds::kTokenDoc));
   h5::AppendRows(nll_.id(), H5T_NATIVE_FLOAT, n, c.nll.data(), At(trace::ds::kTokenNll));
-  h5::AppendRows(topk_ids_.id(), H5T_NATIVE_INT16, n, c.topk_ids.data(),
-                 At(trace::ds::kTopkIds));
+  h5::AppendRows(topk_ids_.id(), H5T_NATIVE_INT16, n, c.topk_ids.data(), At(trace::ds::kTopkIds));
   h5::AppendRows(topk_weights_.id(), H5T_NATIVE_FLOAT, n, c.topk_weights.data(),
                  At(trace::ds::kTopkWeights));
   if (logits_ && !c.logit_token.empty()) {
@@ -262,12 +259,10 @@ void TraceFile::Commit(const TraceChunk& c) {
     logit_rows_ += static_cast<int64_t>(r);
   }
   const hsize_t d = c.doc_tokens.size();
-  h5::AppendRows(domain_.id(), H5T_NATIVE_INT16, d, c.doc_domain.data(),
-                 At(trace::ds::kDocDomain));
+  h5::AppendRows(domain_.id(), H5T_NATIVE_INT16, d, c.doc_domain.data(), At(trace::ds::kDocDomain));
   const std::vector<char> ids =
       PackStrings(c.doc_source_id, source_id_bytes_, At(trace::ds::kDocSourceId).str());
-  h5::AppendRows(source_id_.id(), source_id_type_.id(), d, ids.data(),
-                 At(trace::ds::kDocSourceId));
+  h5::AppendRows(source_id_.id(), source_id_type_.id(), d, ids.data(), At(trace::ds::kDocSourceId));
   h5::WriteAll(load_.id(), H5T_NATIVE_INT64, c.load.data(), At(trace::ds::kLoad));
   h5::WriteAll(importance_.id(), H5T_NATIVE_DOUBLE, c.importance.data(),
                At(trace::ds::kImportance));
@@ -289,9 +284,9 @@ void TraceFile::MarkComplete() {
 }
 
 void TraceFile::Close() {
-  for (Handle* h : {&id_, &position_, &doc_, &nll_, &offset_, &domain_, &source_id_, &topk_ids_,
-                    &topk_weights_, &router_logits_, &logit_token_, &load_, &importance_,
-                    &source_id_type_, &float16_type_})
+  for (Handle* h :
+       {&id_, &position_, &doc_, &nll_, &offset_, &domain_, &source_id_, &topk_ids_, &topk_weights_,
+        &router_logits_, &logit_token_, &load_, &importance_, &source_id_type_, &float16_type_})
     h->Close();
   // Closing the file is where HDF5 writes what is still cached; report it when that fails.
   if (file_.valid()) Check(H5Fclose(file_.release()), path_, "cannot close the trace file");

@@ -25,13 +25,13 @@ struct TraceHeader {
   std::string routing_policy;     // RoutingPolicy::ToJson() text
   int num_layers = 0;
   int num_experts = 0;
-  int top_k = 0;                        // kmax: columns of /routing/topk_*
+  int top_k = 0;                          // kmax: columns of /routing/topk_*
   std::vector<float> score_scale_factor;  // [L] as executed (policy override or config)
-  std::string windowing;                // JSON, see docs/trace-format.md
-  std::string corpus;                   // JSON: files, documents, tokens, skipped
-  std::string corpus_sha256;            // Corpus::Fingerprint()
-  std::vector<std::string> domains;     // [M]
-  size_t source_id_bytes = 1;           // width of /docs/source_id strings
+  std::string windowing;                  // JSON, see docs/trace-format.md
+  std::string corpus;                     // JSON: files, documents, tokens, skipped
+  std::string corpus_sha256;              // Corpus::Fingerprint()
+  std::vector<std::string> domains;       // [M]
+  size_t source_id_bytes = 1;             // width of /docs/source_id strings
   bool record_logits = false;
   double logit_sample_rate = 0;
 };
@@ -39,8 +39,8 @@ struct TraceHeader {
 // Whole documents continuing a trace. Token arrays are parallel, [n] rows; routing rows
 // [n, L, K]; logit rows [r, L, E] with logit_token giving each one's absolute token row.
 struct TraceChunk {
-  std::vector<int64_t> doc_tokens;  // [d] tokens of each new document, in order
-  std::vector<int16_t> doc_domain;  // [d]
+  std::vector<int64_t> doc_tokens;         // [d] tokens of each new document, in order
+  std::vector<int16_t> doc_domain;         // [d]
   std::vector<std::string> doc_source_id;  // [d]
   std::vector<int32_t> id, position, doc;  // [n]
   std::vector<float> nll;                  // [n]

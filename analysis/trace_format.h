@@ -36,37 +36,37 @@ inline constexpr const char* kComplete = "complete";
 }  // namespace attr
 
 inline constexpr std::array<const char*, 19> kRootAttributes = {
-    attr::kFormat,          attr::kFormatVersion,    attr::kEngineVersion,
-    attr::kCreated,         attr::kModelPath,        attr::kModelConfig,
+    attr::kFormat,           attr::kFormatVersion,   attr::kEngineVersion,
+    attr::kCreated,          attr::kModelPath,       attr::kModelConfig,
     attr::kCheckpointSha256, attr::kTokenizerSha256, attr::kRoutingPolicy,
-    attr::kNumLayers,       attr::kNumExperts,       attr::kTopK,
+    attr::kNumLayers,        attr::kNumExperts,      attr::kTopK,
     attr::kScoreScaleFactor, attr::kWindowing,       attr::kCorpus,
-    attr::kCorpusSha256,    attr::kRecordLogits,     attr::kLogitSampleRate,
+    attr::kCorpusSha256,     attr::kRecordLogits,    attr::kLogitSampleRate,
     attr::kComplete};
 
 // Datasets. N tokens, D documents, M domains, L layers, E experts, K = top_k (kmax),
 // R sampled logit rows.
 namespace ds {
-inline constexpr const char* kTokenId = "/tokens/id";              // [N] int32
-inline constexpr const char* kTokenPosition = "/tokens/position";  // [N] int32
-inline constexpr const char* kTokenDoc = "/tokens/doc";            // [N] int32
-inline constexpr const char* kTokenNll = "/tokens/nll";            // [N] float32
-inline constexpr const char* kDocOffset = "/docs/offset";          // [D+1] int64
-inline constexpr const char* kDocDomain = "/docs/domain";          // [D] int16
-inline constexpr const char* kDocSourceId = "/docs/source_id";     // [D] fixed string
-inline constexpr const char* kDomains = "/domains";                // [M] fixed string
-inline constexpr const char* kTopkIds = "/routing/topk_ids";        // [N, L, K] int16
-inline constexpr const char* kTopkWeights = "/routing/topk_weights";  // [N, L, K] float32
+inline constexpr const char* kTokenId = "/tokens/id";                   // [N] int32
+inline constexpr const char* kTokenPosition = "/tokens/position";       // [N] int32
+inline constexpr const char* kTokenDoc = "/tokens/doc";                 // [N] int32
+inline constexpr const char* kTokenNll = "/tokens/nll";                 // [N] float32
+inline constexpr const char* kDocOffset = "/docs/offset";               // [D+1] int64
+inline constexpr const char* kDocDomain = "/docs/domain";               // [D] int16
+inline constexpr const char* kDocSourceId = "/docs/source_id";          // [D] fixed string
+inline constexpr const char* kDomains = "/domains";                     // [M] fixed string
+inline constexpr const char* kTopkIds = "/routing/topk_ids";            // [N, L, K] int16
+inline constexpr const char* kTopkWeights = "/routing/topk_weights";    // [N, L, K] float32
 inline constexpr const char* kRouterLogits = "/routing/router_logits";  // [R, L, E] float16
 inline constexpr const char* kLogitToken = "/routing/logit_token";      // [R] int64
-inline constexpr const char* kLoad = "/stats/load";                // [M+1, L, E] int64
-inline constexpr const char* kImportance = "/stats/importance";    // [M+1, L, E] float64
+inline constexpr const char* kLoad = "/stats/load";                     // [M+1, L, E] int64
+inline constexpr const char* kImportance = "/stats/importance";         // [M+1, L, E] float64
 }  // namespace ds
 
 inline constexpr std::array<const char*, 12> kRequiredDatasets = {
-    ds::kTokenId,    ds::kTokenPosition, ds::kTokenDoc, ds::kTokenNll,
-    ds::kDocOffset,  ds::kDocDomain,     ds::kDocSourceId, ds::kDomains,
-    ds::kTopkIds,    ds::kTopkWeights,   ds::kLoad,     ds::kImportance};
+    ds::kTokenId,   ds::kTokenPosition, ds::kTokenDoc,    ds::kTokenNll,
+    ds::kDocOffset, ds::kDocDomain,     ds::kDocSourceId, ds::kDomains,
+    ds::kTopkIds,   ds::kTopkWeights,   ds::kLoad,        ds::kImportance};
 // Present exactly when record_logits is 1.
 inline constexpr std::array<const char*, 2> kLogitDatasets = {ds::kRouterLogits, ds::kLogitToken};
 

@@ -48,8 +48,8 @@ bool SameJson(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-TraceHeader MakeTraceHeader(const LoadedModel& m, const RoutingPolicy& policy,
-                            const Corpus& corpus, const TraceRunSettings& s) {
+TraceHeader MakeTraceHeader(const LoadedModel& m, const RoutingPolicy& policy, const Corpus& corpus,
+                            const TraceRunSettings& s) {
   const LlamaMoeConfig& c = m.config();
   TraceHeader h;
   h.model_path = std::filesystem::absolute(m.dir).lexically_normal().string();

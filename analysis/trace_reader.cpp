@@ -30,12 +30,14 @@ void TraceReader::Open(bool swmr) {
   if (is_hdf5 == 0) Fail(p, "is not an HDF5 file (no HDF5 signature); not a moescope trace");
   if (is_hdf5 < 0) Check(-1, p, "cannot be read");
   hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDONLY | (swmr ? H5F_ACC_SWMR_READ : 0u), H5P_DEFAULT);
+  swmr_ = swmr;
   if (f < 0 && !swmr) {
     // A writer killed while SWMR writing leaves the file flagged as open for writing; HDF5 still
     // lets SWMR readers in, and the committed prefix is consistent.
     const std::string plain = h5::ErrorDetail();
     H5Eclear2(H5E_DEFAULT);
     f = H5Fopen(p.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+    swmr_ = true;
     if (f < 0) {
       H5Eclear2(H5E_DEFAULT);
       Fail(p, "cannot be opened as a trace; it is damaged or truncated (HDF5: " + plain + ")");
@@ -55,11 +57,10 @@ void TraceReader::ReadHeader() {
                          std::string(trace::kFormatName) + "')");
   const int64_t version = h5::ReadIntAttribute(f, trace::attr::kFormatVersion, root);
   if (version != trace::kFormatVersion)
-    Fail(info_.path, "has trace format_version " + std::to_string(version) +
-                         "; this moescope reads format_version " +
-                         std::to_string(trace::kFormatVersion) +
-                         (version > trace::kFormatVersion ? " (the trace is newer: upgrade moescope)"
-                                                          : ""));
+    Fail(info_.path,
+         "has trace format_version " + std::to_string(version) +
+             "; this moescope reads format_version " + std::to_string(trace::kFormatVersion) +
+             (version > trace::kFormatVersion ? " (the trace is newer: upgrade moescope)" : ""));
   TraceInfo& i = info_;
   i.format_version = static_cast<int>(version);
   auto text = [&](const char* name) { return h5::ReadStringAttribute(f, name, root); };
@@ -110,8 +111,8 @@ void TraceReader::OpenDatasets() {
   const hsize_t L = info_.num_layers, K = info_.top_k, E = info_.num_experts;
   auto expect = [&](const Handle& ds, const char* name, std::vector<hsize_t> tail) {
     std::vector<hsize_t> dims = h5::Dims(ds.id(), At(name));
-    const bool ok = dims.size() == tail.size() + 1 && std::equal(tail.begin(), tail.end(),
-                                                                  dims.begin() + 1);
+    const bool ok =
+        dims.size() == tail.size() + 1 && std::equal(tail.begin(), tail.end(), dims.begin() + 1);
     if (!ok) Fail(At(name).str(), "does not have the shape the header describes; damaged trace");
     return dims[0];
   };
@@ -126,17 +127,26 @@ void TraceReader::OpenDatasets() {
 }
 
 void TraceReader::ReadCommitted() {
+  // While a writer appends, the offsets are read first and every other dataset refreshed after:
+  // the writer flushes token rows before it extends /docs/offset, so the datasets then hold at
+  // least the rows the offsets commit.
   const h5::Place at = At(trace::ds::kDocOffset);
+  if (swmr_) Check(H5Drefresh(offset_.id()), at.str(), "cannot refresh");
   const hsize_t rows = h5::Dims(offset_.id(), at)[0];
   if (rows == 0) Fail(at.str(), "is empty; damaged trace");
   std::vector<int64_t> offsets(rows);
   h5::ReadRows(offset_.id(), H5T_NATIVE_INT64, 0, rows, offsets.data(), at);
+  if (swmr_)
+    for (Handle* ds : {&id_, &position_, &doc_, &nll_, &domain_, &source_id_, &topk_ids_,
+                       &topk_weights_, &router_logits_, &logit_token_ds_, &load_, &importance_})
+      if (ds->valid()) Check(H5Drefresh(ds->id()), info_.path, "cannot refresh a dataset");
   if (offsets[0] != 0) Fail(at.str(), "does not start at 0; damaged trace");
   for (size_t d = 1; d < offsets.size(); ++d)
     if (offsets[d] < offsets[d - 1]) Fail(at.str(), "is not ascending; damaged trace");
   const int64_t n = offsets.back(), docs = static_cast<int64_t>(rows) - 1;
   for (auto [ds, name, need] :
-       {std::tuple{&id_, trace::ds::kTokenId, n}, std::tuple{&position_, trace::ds::kTokenPosition, n},
+       {std::tuple{&id_, trace::ds::kTokenId, n},
+        std::tuple{&position_, trace::ds::kTokenPosition, n},
         std::tuple{&doc_, trace::ds::kTokenDoc, n}, std::tuple{&nll_, trace::ds::kTokenNll, n},
         std::tuple{&topk_ids_, trace::ds::kTopkIds, n},
         std::tuple{&topk_weights_, trace::ds::kTopkWeights, n},
@@ -151,8 +161,8 @@ void TraceReader::ReadCommitted() {
   h5::ReadRows(domain_.id(), H5T_NATIVE_INT16, 0, docs, domain.data(), At(trace::ds::kDocDomain));
   for (int16_t m : domain)
     if (m < 0 || m >= static_cast<int16_t>(domains_.size()))
-      Fail(At(trace::ds::kDocDomain).str(), "holds domain " + std::to_string(m) +
-                                                " outside /domains; damaged trace");
+      Fail(At(trace::ds::kDocDomain).str(),
+           "holds domain " + std::to_string(m) + " outside /domains; damaged trace");
   std::vector<int64_t> logit_token;
   if (info_.record_logits) {
     const h5::Place at_logits = At(trace::ds::kLogitToken);
@@ -172,13 +182,11 @@ void TraceReader::ReadCommitted() {
 }
 
 void TraceReader::Refresh() {
-  for (Handle* ds : {&id_, &position_, &doc_, &nll_, &offset_, &domain_, &source_id_, &topk_ids_,
-                     &topk_weights_, &router_logits_, &logit_token_ds_, &load_, &importance_})
-    if (ds->valid()) Check(H5Drefresh(ds->id()), info_.path, "cannot refresh a dataset");
+  if (!swmr_) return;  // a file nobody is writing does not change
+  // `complete` first: once it reads 1, the offsets read after it are final.
   Handle root(Check(H5Gopen2(file_.id(), "/", H5P_DEFAULT), info_.path, "cannot open /"));
   Check(H5Orefresh(root.id()), info_.path, "cannot refresh the root attributes");
-  info_.complete =
-      h5::ReadIntAttribute(root.id(), trace::attr::kComplete, {info_.path, "/"}) != 0;
+  info_.complete = h5::ReadIntAttribute(root.id(), trace::attr::kComplete, {info_.path, "/"}) != 0;
   ReadCommitted();
 }
 
@@ -234,7 +242,8 @@ RoutingRows TraceReader::ReadRouting(int64_t begin, int64_t count) const {
 }
 
 LogitRows TraceReader::ReadRouterLogits(int64_t begin, int64_t count) const {
-  if (!info_.record_logits) Fail(info_.path, "has no router logits (traced without --record-logits)");
+  if (!info_.record_logits)
+    Fail(info_.path, "has no router logits (traced without --record-logits)");
   CheckRange("logit rows", begin, count, num_logit_rows());
   LogitRows r;
   r.begin = begin;
@@ -255,8 +264,8 @@ ExpertStats TraceReader::ReadStats() const {
   ExpertStats s(static_cast<int>(domains_.size()), info_.num_layers, info_.num_experts);
   h5::ReadRows(load_.id(), H5T_NATIVE_INT64, 0, domains_.size() + 1, s.load().data(),
                At(trace::ds::kLoad));
-  h5::ReadRows(importance_.id(), H5T_NATIVE_DOUBLE, 0, domains_.size() + 1,
-               s.importance().data(), At(trace::ds::kImportance));
+  h5::ReadRows(importance_.id(), H5T_NATIVE_DOUBLE, 0, domains_.size() + 1, s.importance().data(),
+               At(trace::ds::kImportance));
   return s;
 }
 
@@ -271,8 +280,8 @@ ExpertStats TraceReader::ComputeStats() const {
     h5::ReadRows(doc_.id(), H5T_NATIVE_INT32, begin, count, doc.data(), At(trace::ds::kTokenDoc));
     for (int64_t t = 0; t < count; ++t) {
       if (doc[t] < 0 || doc[t] >= num_documents())
-        Fail(At(trace::ds::kTokenDoc).str(), "row " + std::to_string(begin + t) +
-                                                 " names a document outside the trace");
+        Fail(At(trace::ds::kTokenDoc).str(),
+             "row " + std::to_string(begin + t) + " names a document outside the trace");
       s.AddToken(doc_domain_[doc[t]], routing.ids.data() + t * per_token,
                  routing.weights.data() + t * per_token, info_.top_k);
     }

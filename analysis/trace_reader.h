@@ -25,9 +25,9 @@ struct TraceInfo {
   std::string model_config;       // config.json text
   std::string checkpoint_sha256;  // JSON object {file: sha256}
   std::string tokenizer_sha256;
-  std::string routing_policy;     // JSON
-  std::string windowing;          // JSON
-  std::string corpus;             // JSON
+  std::string routing_policy;  // JSON
+  std::string windowing;       // JSON
+  std::string corpus;          // JSON
   std::string corpus_sha256;
   int num_layers = 0, num_experts = 0, top_k = 0;
   std::vector<float> score_scale_factor;  // [L]
@@ -110,7 +110,8 @@ class TraceReader {
   // Load and importance recomputed from the committed routing rows.
   ExpertStats ComputeStats() const;
 
-  // SWMR: re-reads the committed prefix and `complete` from what the writer has flushed.
+  // SWMR: re-reads `complete` and the committed prefix from what the writer has flushed (a no-op
+  // for a trace opened normally).
   void Refresh();
 
  private:
@@ -122,6 +123,7 @@ class TraceReader {
   h5::Place At(const char* object) const { return {info_.path, object}; }
 
   TraceInfo info_;
+  bool swmr_ = false;  // opened in SWMR-read mode: datasets may grow and must be refreshed
   h5::Handle file_;
   h5::Handle id_, position_, doc_, nll_, offset_, domain_, source_id_, domains_ds_, topk_ids_,
       topk_weights_, router_logits_, logit_token_ds_, load_, importance_;

@@ -43,11 +43,83 @@ TraceRunSettings ResolveSettings(const TraceOptions& o, const LlamaMoeConfig& c)
   return run;
 }
 
+// The writer of a new trace, or of an interrupted one continued after its committed prefix
+// (null when that trace is already complete), and the statistics of what it already holds.
+struct OpenedTrace {
+  std::unique_ptr<TraceWriter> writer;
+  ExpertStats stats;
+};
+
+OpenedTrace OpenTrace(const TraceOptions& o, const TraceHeader& header, const Corpus& corpus,
+                      TraceSummary& summary) {
+  OpenedTrace t{nullptr, ExpertStats(static_cast<int>(corpus.domains.size()), header.num_layers,
+                                     header.num_experts)};
+  if (!o.resume) {
+    t.writer = TraceWriter::Create(o.output, header, o.queue_chunks);
+    return t;
+  }
+  {
+    const TraceReader existing(o.output);
+    CheckResumable(existing.info(), existing.domains(), header);
+    summary.resumed_documents = existing.num_documents();
+    summary.resumed_tokens = existing.num_tokens();
+    if (existing.info().complete) return t;
+    t.stats = existing.ComputeStats();  // exact for the committed prefix, unlike stored /stats
+  }
+  t.writer = TraceWriter::Resume(o.output, o.queue_chunks);
+  const int64_t done = t.writer->initial_documents();
+  if (done > static_cast<int64_t>(corpus.documents.size()))
+    Fail(summary.output, "cannot resume: it holds more documents than the corpus");
+  int64_t tokens = 0;
+  for (int64_t d = 0; d < done; ++d)
+    tokens += static_cast<int64_t>(corpus.documents[static_cast<size_t>(d)].ids.size());
+  if (tokens != t.writer->initial_tokens())
+    Fail(summary.output, "cannot resume: its " + std::to_string(done) + " documents hold " +
+                             std::to_string(t.writer->initial_tokens()) + " tokens, the corpus's " +
+                             std::to_string(tokens));
+  return t;
+}
+
+std::vector<TraceWindow> PlanWindows(const Corpus& corpus, int64_t first_doc,
+                                     const WindowRule& rule) {
+  std::vector<TraceWindow> windows;
+  for (int64_t d = first_doc; d < static_cast<int64_t>(corpus.documents.size()); ++d) {
+    const auto split = SplitDocument(
+        d, static_cast<int64_t>(corpus.documents[static_cast<size_t>(d)].ids.size()), rule);
+    windows.insert(windows.end(), split.begin(), split.end());
+  }
+  return windows;
+}
+
+// Hands the recorded rows of each window to the builder in document order, choosing the tokens
+// whose logits are kept; returns the number of tokens added.
+int64_t AddWindows(std::span<const TraceWindow> windows, const std::vector<WindowResult>& results,
+                   const Corpus& corpus, const TraceRunSettings& run, TraceChunkBuilder& builder) {
+  const size_t routed = builder.routing_width(), logit_width = builder.logit_width();
+  int64_t added = 0;
+  for (size_t i = 0; i < windows.size(); ++i) {
+    const TraceWindow& w = windows[i];
+    const WindowResult& r = results[i];
+    const std::vector<int32_t>& ids = corpus.documents[static_cast<size_t>(w.doc)].ids;
+    for (int64_t j = 0; j < w.end - w.record_begin; ++j) {
+      const int64_t token = w.record_begin + j;
+      const bool sampled = run.record_logits && InLogitSample(w.doc, token, run.logit_sample_rate);
+      builder.AddToken(w.doc, ids[static_cast<size_t>(token)], r.position[j], r.nll[j],
+                       r.topk_ids.data() + j * routed, r.topk_weights.data() + j * routed,
+                       sampled ? r.logits.data() + j * logit_width : nullptr);
+    }
+    added += w.end - w.record_begin;
+    if (w.last) builder.EndDocument(w.doc);
+  }
+  return added;
+}
+
 }  // namespace
 
 TraceSummary RunTrace(const LoadedModel& m, const RoutingPolicy& policy, const TraceOptions& o) {
   const LlamaMoeConfig& c = m.config();
-  if (!c.is_moe) Fail(m.dir.string(), "is a dense LLaMA without routers; there is no routing to trace");
+  if (!c.is_moe)
+    Fail(m.dir.string(), "is a dense LLaMA without routers; there is no routing to trace");
   const TraceRunSettings run = ResolveSettings(o, c);
   policy.Validate(c);
   const Corpus corpus = ReadCorpus(
@@ -64,47 +136,23 @@ TraceSummary RunTrace(const LoadedModel& m, const RoutingPolicy& policy, const T
   TraceSummary summary;
   summary.output = o.output.string();
   summary.skipped_documents = static_cast<int64_t>(corpus.skipped.size());
-  ExpertStats stats(static_cast<int>(corpus.domains.size()), L, E);
-  std::unique_ptr<TraceWriter> writer;
-  if (o.resume) {
-    const TraceReader existing(o.output);
-    CheckResumable(existing.info(), existing.domains(), header);
-    summary.resumed_documents = existing.num_documents();
-    summary.resumed_tokens = existing.num_tokens();
-    if (existing.info().complete) {
-      summary.documents = summary.resumed_documents;
-      summary.tokens = summary.resumed_tokens;
-      summary.already_complete = true;
-      return summary;
-    }
-    stats = existing.ComputeStats();  // exact for the committed prefix, unlike stored /stats
+  OpenedTrace opened = OpenTrace(o, header, corpus, summary);
+  if (!opened.writer) {
+    summary.documents = summary.resumed_documents;
+    summary.tokens = summary.resumed_tokens;
+    summary.already_complete = true;
+    return summary;
   }
-  writer = o.resume ? TraceWriter::Resume(o.output, o.queue_chunks)
-                    : TraceWriter::Create(o.output, header, o.queue_chunks);
-  const int64_t first_doc = writer->initial_documents();
-  if (first_doc > static_cast<int64_t>(corpus.documents.size()))
-    Fail(summary.output, "cannot resume: it holds more documents than the corpus");
-  int64_t expected_tokens = 0;
-  for (int64_t d = 0; d < first_doc; ++d)
-    expected_tokens += static_cast<int64_t>(corpus.documents[static_cast<size_t>(d)].ids.size());
-  if (expected_tokens != writer->initial_tokens())
-    Fail(summary.output, "cannot resume: its " + std::to_string(first_doc) + " documents hold " +
-                             std::to_string(writer->initial_tokens()) + " tokens, the corpus's " +
-                             std::to_string(expected_tokens));
-
-  std::vector<TraceWindow> windows;
-  for (int64_t d = first_doc; d < static_cast<int64_t>(corpus.documents.size()); ++d) {
-    const auto split = SplitDocument(
-        d, static_cast<int64_t>(corpus.documents[static_cast<size_t>(d)].ids.size()), run.windows);
-    windows.insert(windows.end(), split.begin(), split.end());
-  }
+  TraceWriter& writer = *opened.writer;
+  const int64_t first_doc = writer.initial_documents();
+  const std::vector<TraceWindow> windows = PlanWindows(corpus, first_doc, run.windows);
 
   WindowRunner runner(*m.model, policy.empty() ? nullptr : &policy, K, run.record_logits,
                       o.batch_size);
-  TraceChunkBuilder builder(corpus, L, K, E, std::move(stats), writer->initial_tokens());
+  TraceChunkBuilder builder(corpus, L, K, E, std::move(opened.stats), writer.initial_tokens());
   ProgressBar bar(o.progress, static_cast<int64_t>(corpus.documents.size()), corpus.tokens(),
-                  first_doc, writer->initial_tokens());
-  int64_t docs_done = first_doc, tokens_done = writer->initial_tokens();
+                  first_doc, writer.initial_tokens());
+  int64_t docs_done = first_doc, tokens_done = writer.initial_tokens();
   int64_t tokens_run = tokens_done, uncommitted = 0;  // run by the model; not yet committed
   auto last_commit = std::chrono::steady_clock::now();
   auto commit = [&] {
@@ -112,41 +160,27 @@ TraceSummary RunTrace(const LoadedModel& m, const RoutingPolicy& policy, const T
     docs_done += static_cast<int64_t>(chunk.doc_tokens.size());
     tokens_done += chunk.tokens();
     summary.logit_rows += static_cast<int64_t>(chunk.logit_token.size());
-    writer->Append(std::move(chunk));
+    writer.Append(std::move(chunk));
     uncommitted = 0;
     last_commit = std::chrono::steady_clock::now();
   };
-  const size_t routed = static_cast<size_t>(L) * K, logit_width = static_cast<size_t>(L) * E;
   // Groups of windows are sorted by length inside WindowRunner; a group is large enough for
   // that to pay off and small enough to keep the rows in memory.
   const size_t group = static_cast<size_t>(o.batch_size) * 8;
   for (size_t first = 0; first < windows.size(); first += group) {
     const auto part = std::span<const TraceWindow>(windows).subspan(
         first, std::min(group, windows.size() - first));
-    const std::vector<WindowResult> results = runner.Run(part, corpus);
-    for (size_t i = 0; i < part.size(); ++i) {
-      const TraceWindow& w = part[i];
-      const WindowResult& r = results[i];
-      const std::vector<int32_t>& ids = corpus.documents[static_cast<size_t>(w.doc)].ids;
-      for (int64_t j = 0; j < w.end - w.record_begin; ++j) {
-        const int64_t token = w.record_begin + j;
-        const bool sampled = run.record_logits && InLogitSample(w.doc, token, run.logit_sample_rate);
-        builder.AddToken(w.doc, ids[static_cast<size_t>(token)], r.position[j], r.nll[j],
-                         r.topk_ids.data() + j * routed, r.topk_weights.data() + j * routed,
-                         sampled ? r.logits.data() + j * logit_width : nullptr);
-      }
-      uncommitted += w.end - w.record_begin;
-      tokens_run += w.end - w.record_begin;
-      if (w.last) builder.EndDocument(w.doc);
-    }
-    const bool due = uncommitted >= o.commit_tokens ||
-                     std::chrono::steady_clock::now() - last_commit >=
-                         std::chrono::duration<double>(o.commit_seconds);
+    const int64_t added = AddWindows(part, runner.Run(part, corpus), corpus, run, builder);
+    uncommitted += added;
+    tokens_run += added;
+    const bool due =
+        uncommitted >= o.commit_tokens || std::chrono::steady_clock::now() - last_commit >=
+                                              std::chrono::duration<double>(o.commit_seconds);
     if (due && builder.has_finished_documents()) commit();
     bar.Update(docs_done, tokens_run);
   }
   if (builder.has_finished_documents()) commit();
-  writer->Finish();
+  writer.Finish();
   bar.Update(docs_done, tokens_done);
   bar.Clear();
   summary.documents = docs_done;
@@ -165,8 +199,8 @@ std::string FormatSummary(const TraceSummary& s) {
   if (s.skipped_documents > 0)
     notes += (notes.empty() ? "" : ", ") + std::to_string(s.skipped_documents) + " skipped";
   if (s.logit_rows > 0)
-    notes += (notes.empty() ? "" : ", ") + ShortCount(static_cast<double>(s.logit_rows)) +
-             " logit rows";
+    notes +=
+        (notes.empty() ? "" : ", ") + ShortCount(static_cast<double>(s.logit_rows)) + " logit rows";
   char rate[64];
   std::snprintf(rate, sizeof(rate), "%.1fs (%s tokens/s)", s.seconds,
                 ShortCount(s.tokens_per_second).c_str());

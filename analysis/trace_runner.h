@@ -15,10 +15,10 @@ namespace moe {
 
 struct TraceOptions {
   std::filesystem::path output;
-  TraceRunSettings run;  // corpus files, domains, windows (0 = the context length), logits
-  int batch_size = 8;    // windows per forward pass
-  bool resume = false;   // continue an interrupted trace at `output`
-  bool progress = false; // draw a progress bar on stderr
+  TraceRunSettings run;   // corpus files, domains, windows (0 = the context length), logits
+  int batch_size = 8;     // windows per forward pass
+  bool resume = false;    // continue an interrupted trace at `output`
+  bool progress = false;  // draw a progress bar on stderr
   size_t queue_chunks = 4;
   // A chunk of finished documents is committed (written and flushed, visible to readers, safe
   // from a crash) once it holds this many tokens or this much time has passed.
@@ -28,13 +28,13 @@ struct TraceOptions {
 
 struct TraceSummary {
   std::string output;
-  int64_t documents = 0, tokens = 0;        // in the finished trace
+  int64_t documents = 0, tokens = 0;                  // in the finished trace
   int64_t resumed_documents = 0, resumed_tokens = 0;  // already there when resuming
-  int64_t skipped_documents = 0;            // blank or empty documents left out
-  int64_t logit_rows = 0;                   // sampled router-logit rows written by this run
+  int64_t skipped_documents = 0;                      // blank or empty documents left out
+  int64_t logit_rows = 0;  // sampled router-logit rows written by this run
   double seconds = 0;
-  double tokens_per_second = 0;             // tokens traced by this run / seconds
-  bool already_complete = false;            // --resume found nothing left to do
+  double tokens_per_second = 0;   // tokens traced by this run / seconds
+  bool already_complete = false;  // --resume found nothing left to do
 };
 
 // Throws Error naming the file, line or flag for bad input, and the trace for resume mismatches.

@@ -15,9 +15,9 @@ namespace moe {
 
 struct TraceWindow {
   int64_t doc = 0;
-  int64_t begin = 0, end = 0;   // tokens run
-  int64_t record_begin = 0;     // first token recorded
-  bool last = false;            // the document's final window
+  int64_t begin = 0, end = 0;  // tokens run
+  int64_t record_begin = 0;    // first token recorded
+  bool last = false;           // the document's final window
   int64_t length() const { return end - begin; }
 };
 

@@ -9,12 +9,8 @@
 #include "core/ops.h"
 
 namespace moe {
-namespace {
-
-// The windows `members` as one right-padded batch; positions restart at 0 in every window
-// (cumsum(mask) - 1), padding gets position 1 and document -1 as in Batch::FromRows.
-Batch MakeBatch(std::span<const TraceWindow> windows, std::span<const size_t> members,
-                const Corpus& corpus, int32_t pad_id) {
+Batch MakeWindowBatch(std::span<const TraceWindow> windows, std::span<const size_t> members,
+                      const Corpus& corpus, int32_t pad_id) {
   Batch b;
   b.batch_size = static_cast<int64_t>(members.size());
   for (size_t m : members) b.seq_len = std::max(b.seq_len, windows[m].length());
@@ -31,6 +27,8 @@ Batch MakeBatch(std::span<const TraceWindow> windows, std::span<const size_t> me
   }
   return b;
 }
+
+namespace {
 
 // -log p(next token | the window up to this token) for every recorded token that has a next
 // token in its document; NaN elsewhere. [B * S], indexed like the batch.
@@ -74,17 +72,15 @@ WindowRunner::WindowRunner(const LlamaMoeModel& model, const RoutingPolicy* poli
       policy_(policy),
       batch_size_(std::max(1, batch_size)),
       record_logits_(record_logits),
-      recorder_(model.config().num_hidden_layers, model.config().num_experts, kmax,
-                record_logits),
+      recorder_(model.config().num_hidden_layers, model.config().num_experts, kmax, record_logits),
       guard_(model.hooks().Add(&recorder_)) {}
 
 std::vector<WindowResult> WindowRunner::Run(std::span<const TraceWindow> windows,
                                             const Corpus& corpus) {
   std::vector<size_t> order(windows.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return windows[a].length() > windows[b].length();
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return windows[a].length() > windows[b].length(); });
   std::vector<WindowResult> results(windows.size());
   for (size_t first = 0; first < order.size(); first += static_cast<size_t>(batch_size_)) {
     const size_t count = std::min(static_cast<size_t>(batch_size_), order.size() - first);
@@ -96,7 +92,8 @@ std::vector<WindowResult> WindowRunner::Run(std::span<const TraceWindow> windows
 void WindowRunner::RunBatch(std::span<const TraceWindow> windows, std::span<const size_t> members,
                             const Corpus& corpus, std::vector<WindowResult>& results) {
   const LlamaMoeConfig& c = model_.config();
-  const Batch batch = MakeBatch(windows, members, corpus, c.has_pad_token ? c.pad_token_id : 0);
+  const Batch batch =
+      MakeWindowBatch(windows, members, corpus, c.has_pad_token ? c.pad_token_id : 0);
   recorder_.Reset();
   const std::vector<float> hidden = model_.Forward(batch, nullptr, policy_);
   recorder_.CheckComplete();

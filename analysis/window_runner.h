@@ -18,12 +18,18 @@ namespace moe {
 
 // Rows of the recorded tokens [record_begin, end) of one window.
 struct WindowResult {
-  std::vector<int32_t> position;   // [n]
-  std::vector<float> nll;          // [n], NaN where the document has no next token
-  std::vector<int16_t> topk_ids;   // [n, L, kmax]
-  std::vector<float> topk_weights; // [n, L, kmax]
-  std::vector<float> logits;       // [n, L, E], only when recording logits
+  std::vector<int32_t> position;    // [n]
+  std::vector<float> nll;           // [n], NaN where the document has no next token
+  std::vector<int16_t> topk_ids;    // [n, L, kmax]
+  std::vector<float> topk_weights;  // [n, L, kmax]
+  std::vector<float> logits;        // [n, L, E], only when recording logits
 };
+
+// The windows `members` as one right-padded batch; positions restart at 0 in every window
+// (cumsum(mask) - 1), padding gets position 1 and document -1 as in Batch::FromRows. Shared
+// with the ablation runner.
+Batch MakeWindowBatch(std::span<const TraceWindow> windows, std::span<const size_t> members,
+                      const Corpus& corpus, int32_t pad_id);
 
 class WindowRunner {
  public:

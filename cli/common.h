@@ -30,6 +30,9 @@ void RegisterConvert(CLI::App& app);
 void RegisterForward(CLI::App& app);
 void RegisterTrace(CLI::App& app);
 void RegisterTokenize(CLI::App& app);
+void RegisterStats(CLI::App& app);
+void RegisterAblate(CLI::App& app);
+void RegisterCompare(CLI::App& app);
 
 // Set by a subcommand's callback; returned by main.
 extern int g_exit_code;

@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
   moe::cli::RegisterForward(app);
   moe::cli::RegisterTrace(app);
   moe::cli::RegisterTokenize(app);
+  moe::cli::RegisterStats(app);
+  moe::cli::RegisterAblate(app);
+  moe::cli::RegisterCompare(app);
   CLI11_PARSE(app, argc, argv);
   return moe::cli::g_exit_code;
 }

@@ -16,6 +16,18 @@ DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int
           "float16": np.float16, "float32": np.float32, "float64": np.float64}
 
 
+SWMR = False
+
+
+def ds(f, name):
+    """The dataset, refreshed when following a trace that is being written (read /docs/offset
+    first: the writer flushes every other dataset before it extends the offsets)."""
+    d = f[name]
+    if SWMR:
+        d.refresh()
+    return d
+
+
 def fail(message):
     print("check_trace.py: " + message, file=sys.stderr)
     sys.exit(1)
@@ -64,52 +76,52 @@ def check_schema(f, doc):
             if name in optional and not f.attrs["record_logits"]:
                 continue
             fail("documented dataset %s is missing from the file" % name)
-        ds = f[name]
+        dset = f[name]
         rank = shape.count(",") + 1
-        if ds.ndim != rank:
-            fail("%s has rank %d, the document says %s" % (name, ds.ndim, shape))
+        if dset.ndim != rank:
+            fail("%s has rank %d, the document says %s" % (name, dset.ndim, shape))
         if dtype == "string":
-            if ds.dtype.kind != "S":
-                fail("%s should hold fixed-length strings, holds %s" % (name, ds.dtype))
-        elif ds.dtype != DTYPES[dtype]:
-            fail("%s has dtype %s, the document says %s" % (name, ds.dtype, dtype))
+            if dset.dtype.kind != "S":
+                fail("%s should hold fixed-length strings, holds %s" % (name, dset.dtype))
+        elif dset.dtype != DTYPES[dtype]:
+            fail("%s has dtype %s, the document says %s" % (name, dset.dtype, dtype))
 
 
 def check_consistency(f):
     if f.attrs["format"] != "moescope-trace" or f.attrs["format_version"] != 1:
         fail("format attributes are wrong")
-    off = f["docs/offset"][:]
+    off = ds(f, "docs/offset")[:]
     D, N = len(off) - 1, int(off[-1])
     L, E, K = int(f.attrs["num_layers"]), int(f.attrs["num_experts"]), int(f.attrs["top_k"])
-    M = len(f["domains"])
+    M = len(ds(f, "domains"))
     if off[0] != 0 or np.any(np.diff(off) <= 0):
         fail("/docs/offset must start at 0 and grow (no empty documents)")
     for name in ("tokens/id", "tokens/position", "tokens/doc", "tokens/nll"):
-        if f[name].shape[0] < N:
+        if ds(f, name).shape[0] < N:
             fail("%s has fewer rows than the committed %d tokens" % (name, N))
-    if f["routing/topk_ids"].shape[1:] != (L, K) or f["routing/topk_weights"].shape[1:] != (L, K):
+    if ds(f, "routing/topk_ids").shape[1:] != (L, K) or ds(f, "routing/topk_weights").shape[1:] != (L, K):
         fail("routing shapes do not match num_layers/top_k")
-    if f["stats/load"].shape != (M + 1, L, E) or f["stats/importance"].shape != (M + 1, L, E):
+    if ds(f, "stats/load").shape != (M + 1, L, E) or ds(f, "stats/importance").shape != (M + 1, L, E):
         fail("stats shapes are not [M+1, L, E]")
-    if len(f["docs/domain"]) < D or len(f["docs/source_id"]) < D:
+    if len(ds(f, "docs/domain")) < D or len(ds(f, "docs/source_id")) < D:
         fail("document datasets are shorter than /docs/offset says")
-    doc = f["tokens/doc"][:N]
+    doc = ds(f, "tokens/doc")[:N]
     expected_doc = np.repeat(np.arange(D), np.diff(off))
     if not np.array_equal(doc, expected_doc):
         fail("/tokens/doc does not follow /docs/offset")
-    ids = f["routing/topk_ids"][:N]
+    ids = ds(f, "routing/topk_ids")[:N]
     if ids.min() < -1 or ids.max() >= E:
         fail("topk ids outside -1..E-1")
-    weights = f["routing/topk_weights"][:N]
+    weights = ds(f, "routing/topk_weights")[:N]
     if np.any((ids < 0) & (weights != 0)):
         fail("padded routing slots must have weight 0")
-    nll = f["tokens/nll"][:N]
+    nll = ds(f, "tokens/nll")[:N]
     last = off[1:] - 1
     if not np.all(np.isnan(nll[last])):
         fail("the last token of every document must have NaN NLL")
     if f.attrs["complete"]:
-        load = f["stats/load"][:]
-        domains = f["docs/domain"][:D]
+        load = ds(f, "stats/load")[:]
+        domains = ds(f, "docs/domain")[:D]
         for m in range(M):
             rows = np.isin(doc, np.nonzero(domains == m)[0])
             got = np.stack([np.bincount(ids[rows, l][ids[rows, l] >= 0], minlength=E)
@@ -119,17 +131,17 @@ def check_consistency(f):
         if not np.array_equal(load[M], load[:M].sum(axis=0)):
             fail("/stats/load's last row is not the sum over domains")
     if f.attrs["record_logits"]:
-        lt = f["routing/logit_token"][:]
+        lt = ds(f, "routing/logit_token")[:]
         lt = lt[lt < N]
         if np.any(np.diff(lt) <= 0):
             fail("/routing/logit_token must ascend")
-        if f["routing/router_logits"].shape[1:] != (L, E):
+        if ds(f, "routing/router_logits").shape[1:] != (L, E):
             fail("/routing/router_logits is not [R, L, E]")
     return D, N
 
 
 def check_expected(f, expected):
-    off = f["docs/offset"][:]
+    off = ds(f, "docs/offset")[:]
     for key, want in expected.get("attrs", {}).items():
         got = f.attrs[key]
         got = got.tolist() if hasattr(got, "tolist") else got
@@ -146,26 +158,26 @@ def check_expected(f, expected):
     if "tokens" in expected and off[-1] != expected["tokens"]:
         fail("h5py sees %d tokens, the C++ reader %d" % (off[-1], expected["tokens"]))
     if "domains" in expected:
-        got = [d.decode() for d in f["domains"][:]]
+        got = [d.decode() for d in ds(f, "domains")[:]]
         if got != expected["domains"]:
             fail("domains %r differ from the C++ reader's %r" % (got, expected["domains"]))
     if "source_ids" in expected:
-        got = [s.decode() for s in f["docs/source_id"][:len(expected["source_ids"])]]
+        got = [s.decode() for s in ds(f, "docs/source_id")[:len(expected["source_ids"])]]
         if got != expected["source_ids"]:
             fail("source ids %r differ from the C++ reader's %r" % (got, expected["source_ids"]))
     for row in expected.get("token_rows", []):
         t = row["row"]
         for name in ("id", "position", "doc"):
-            if int(f["tokens/" + name][t]) != row[name]:
+            if int(ds(f, "tokens/" + name)[t]) != row[name]:
                 fail("/tokens/%s[%d] differs from the C++ reader" % (name, t))
-        if f["routing/topk_ids"][t].tolist() != row["topk_ids"]:
+        if ds(f, "routing/topk_ids")[t].tolist() != row["topk_ids"]:
             fail("/routing/topk_ids[%d] = %s, the C++ reader says %s"
-                 % (t, f["routing/topk_ids"][t].tolist(), row["topk_ids"]))
-        if not np.allclose(f["routing/topk_weights"][t], row["topk_weights"], rtol=0, atol=1e-7):
+                 % (t, ds(f, "routing/topk_ids")[t].tolist(), row["topk_ids"]))
+        if not np.allclose(ds(f, "routing/topk_weights")[t], row["topk_weights"], rtol=0, atol=1e-7):
             fail("/routing/topk_weights[%d] differs from the C++ reader" % t)
     for row in expected.get("logit_rows", []):
-        got = f["routing/router_logits"][row["row"]].astype(np.float32)
-        if int(f["routing/logit_token"][row["row"]]) != row["token"]:
+        got = ds(f, "routing/router_logits")[row["row"]].astype(np.float32)
+        if int(ds(f, "routing/logit_token")[row["row"]]) != row["token"]:
             fail("/routing/logit_token[%d] differs from the C++ reader" % row["row"])
         if not np.array_equal(got, np.asarray(row["logits"], dtype=np.float32)):
             fail("/routing/router_logits[%d] (float16) differs from the C++ reader" % row["row"])
@@ -180,13 +192,14 @@ def check_expected(f, expected):
             i = bad[0]
             fail("float16 of %r: moescope 0x%04x, numpy 0x%04x" % (values[i], bits[i], mine[i]))
     if "load" in expected:
-        if not np.array_equal(f["stats/load"][:], np.asarray(expected["load"])):
+        if not np.array_equal(ds(f, "stats/load")[:], np.asarray(expected["load"])):
             fail("/stats/load differs from the C++ reader")
 
 
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    swmr = "--swmr" in sys.argv
+    global SWMR
+    swmr = SWMR = "--swmr" in sys.argv
     if len(args) < 2:
         fail(__doc__)
     try:

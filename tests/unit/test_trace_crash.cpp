@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
@@ -159,8 +160,9 @@ TEST_CASE("a SWMR reader follows a growing trace", "[trace][swmr]") {
       for (int64_t d = 0; d < reader->num_documents(); ++d)
         for (int64_t t = offsets[d]; t < offsets[d + 1]; ++t)
           if (tokens.doc[t] != d) FAIL("token " << t << " is not in document " << d);
-      for (int16_t e : routing.ids) REQUIRE((e >= -1 && e < reader->info().num_experts));
-      if (!python_checked) {
+      const auto [low, high] = std::minmax_element(routing.ids.begin(), routing.ids.end());
+      CHECK((*low >= -1 && *high < reader->info().num_experts));
+      if (!python_checked && growing_states >= 2) {  // h5py follows too (it takes a while)
         const trace_test::CommandResult py = trace_test::RunChecker(out, {}, /*swmr=*/true);
         INFO("python follower (h5py swmr=True):\n" << py.output);
         CHECK(py.status == 0);
@@ -179,4 +181,5 @@ TEST_CASE("a SWMR reader follows a growing trace", "[trace][swmr]") {
   CHECK(reader->info().complete);
   CHECK(reader->num_documents() == kDocs);
   CHECK(growing_states >= 2);
+  CHECK(python_checked);
 }

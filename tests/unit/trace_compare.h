@@ -15,10 +15,8 @@ inline void CheckSameTrace(const std::filesystem::path& want_path,
   CHECK(got.info().complete);
   REQUIRE(got.num_documents() == want.num_documents());
   REQUIRE(got.num_tokens() == want.num_tokens());
-  CHECK(std::equal(got.doc_offsets().begin(), got.doc_offsets().end(),
-                   want.doc_offsets().begin()));
-  CHECK(std::equal(got.doc_domains().begin(), got.doc_domains().end(),
-                   want.doc_domains().begin()));
+  CHECK(std::equal(got.doc_offsets().begin(), got.doc_offsets().end(), want.doc_offsets().begin()));
+  CHECK(std::equal(got.doc_domains().begin(), got.doc_domains().end(), want.doc_domains().begin()));
   CHECK(got.SourceIds(0, got.num_documents()) == want.SourceIds(0, want.num_documents()));
   const int64_t n = want.num_tokens();
   const moe::TokenRows a = want.ReadTokens(0, n), b = got.ReadTokens(0, n);

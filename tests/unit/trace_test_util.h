@@ -21,12 +21,24 @@ extern char** environ;
 
 namespace trace_test {
 
-inline std::filesystem::path SourceDir() { return MOESCOPE_SOURCE_DIR; }
-inline std::filesystem::path DefaultModel() { return SourceDir() / "datasets/models/default"; }
-inline std::filesystem::path TinyCorpus() { return FixtureDir() / "corpus/tiny.jsonl"; }
-inline std::filesystem::path FormatDoc() { return SourceDir() / "docs/trace-format.md"; }
-inline std::filesystem::path Checker() { return SourceDir() / "tests/python/check_trace.py"; }
-inline std::string Cli() { return MOESCOPE_CLI; }
+inline std::filesystem::path SourceDir() {
+  return MOESCOPE_SOURCE_DIR;
+}
+inline std::filesystem::path DefaultModel() {
+  return SourceDir() / "datasets/models/default";
+}
+inline std::filesystem::path TinyCorpus() {
+  return FixtureDir() / "corpus/tiny.jsonl";
+}
+inline std::filesystem::path FormatDoc() {
+  return SourceDir() / "docs/trace-format.md";
+}
+inline std::filesystem::path Checker() {
+  return SourceDir() / "tests/python/check_trace.py";
+}
+inline std::string Cli() {
+  return MOESCOPE_CLI;
+}
 
 inline std::string Quote(const std::string& s) {
   std::string out = "'";
@@ -55,8 +67,8 @@ inline CommandResult RunCommand(const std::string& command) {
 // saw, or empty.
 inline CommandResult RunChecker(const std::filesystem::path& trace,
                                 const std::filesystem::path& expected = {}, bool swmr = false) {
-  std::string cmd = "/usr/bin/python3 " + Quote(Checker().string()) + " " +
-                    Quote(trace.string()) + " " + Quote(FormatDoc().string());
+  std::string cmd = "/usr/bin/python3 " + Quote(Checker().string()) + " " + Quote(trace.string()) +
+                    " " + Quote(FormatDoc().string());
   if (!expected.empty()) cmd += " " + Quote(expected.string());
   if (swmr) cmd += " --swmr";
   return RunCommand(cmd);
@@ -87,8 +99,7 @@ inline std::string ReadText(const std::filesystem::path& p) {
 // A JSONL corpus of `docs` documents cut from the license texts Debian installs, in five
 // domains; about 300 tokens per document with the default model's tokenizer.
 inline void WriteLicenseCorpus(const std::filesystem::path& out, int docs) {
-  const std::vector<std::string> names = {"Apache-2.0", "GPL-3", "LGPL-2.1", "MPL-2.0",
-                                          "Artistic"};
+  const std::vector<std::string> names = {"Apache-2.0", "GPL-3", "LGPL-2.1", "MPL-2.0", "Artistic"};
   std::vector<std::string> texts;
   for (const std::string& n : names) texts.push_back(ReadText("/usr/share/common-licenses/" + n));
   std::ofstream f(out);

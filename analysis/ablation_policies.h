@@ -1,0 +1,56 @@
+#pragma once
+// The routing policies an ablation sweep runs (routing-analysis.md §2.9, with the semantics
+// named explicitly): single experts disabled in turn (re-route, drop, drop + renormalize), the
+// DeepSeekMoE top-r disable for r = 0..R, k sweeps per layer or global, named expert sets and
+// size-matched random-expert controls. Each policy knows the first layer it changes, so the
+// residual stream below it can be reused.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/routing_policy.h"
+
+namespace moe {
+
+struct AblationPolicy {
+  std::string name;  // unique in a sweep, e.g. "L3E5-reroute", "top-r2", "k1", "L4k1"
+  std::string kind;  // none | single | top_r | k | set | random_control | custom
+  RoutingPolicy policy;
+  int first_layer = 0;  // the lowest layer the policy changes; L when it changes nothing
+  int layer = -1, expert = -1, r = -1, k = -1;  // sweep coordinates, -1 when not applicable
+  std::string control_of;                       // random_control: the set it matches
+};
+
+// The lowest layer whose routing the policy can change (L when it is empty).
+int FirstChangedLayer(const RoutingPolicy& policy, const LlamaMoeConfig& config);
+
+// The baseline itself as a policy ("none"); its ΔNLL is exactly 0.
+AblationPolicy NoAblation(const LlamaMoeConfig& config);
+
+// Each (layer, expert) of `layers` (empty = all) disabled alone.
+std::vector<AblationPolicy> SingleExpertSweep(const LlamaMoeConfig& config, DisableMode mode,
+                                              const std::vector<int>& layers = {});
+
+// DeepSeekMoE §4.5: every token's r best experts disabled (then top-k of the rest) in every
+// layer of `layers` (empty = all), r = 0..max_r.
+std::vector<AblationPolicy> TopRSweep(const LlamaMoeConfig& config, int max_r,
+                                      const std::vector<int>& layers = {});
+
+// Top-k = each of `ks` (empty = 1..E) in every layer (global), or in one layer at a time.
+std::vector<AblationPolicy> KSweep(const LlamaMoeConfig& config, bool per_layer,
+                                   const std::vector<int>& ks = {});
+
+// A named set of (layer, expert) pairs disabled together, parsed from "3:5,3:7".
+AblationPolicy ExpertSet(const LlamaMoeConfig& config, const std::string& name,
+                         const std::string& pairs, DisableMode mode);
+
+// `count` random sets with as many experts disabled in each layer as `set` has, never equal to
+// it, drawn with `seed` (moe-vis's random-expert control, §2.9 "Specificity").
+std::vector<AblationPolicy> RandomControls(const LlamaMoeConfig& config, const AblationPolicy& set,
+                                           int count, uint64_t seed);
+
+// Throws Error naming the duplicate when two policies share a name.
+void CheckUniqueNames(const std::vector<AblationPolicy>& policies);
+
+}  // namespace moe

@@ -1,0 +1,118 @@
+#include "gui/app/export_views.h"
+
+#include <QImage>
+#include <algorithm>
+#include <QOffscreenSurface>
+#include <QOpenGLContext>
+#include <QOpenGLFramebufferObject>
+#include <QOpenGLFunctions>
+#include <fstream>
+#include <iostream>
+
+#include "core/error.h"
+#include "core/model_loader.h"
+#include "core/tokenizer.h"
+#include "gui/app/imgui_renderer.h"
+#include "gui/model/studio_loader.h"
+
+namespace moe::studio {
+
+std::vector<std::filesystem::path> ExportViews(const std::filesystem::path& dir,
+                                               const std::vector<View*>& views,
+                                               const StudioData& data, const Selection& selection,
+                                               const ExportOptions& o) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) Fail(dir.string(), "cannot create the folder: " + ec.message());
+
+  // Our own context, current on an offscreen surface; the caller's is restored afterwards.
+  QOpenGLContext* previous = QOpenGLContext::currentContext();
+  QSurface* previous_surface = previous ? previous->surface() : nullptr;
+  QOffscreenSurface surface;
+  surface.setFormat(QSurfaceFormat::defaultFormat());
+  surface.create();
+  QOpenGLContext context;
+  context.setFormat(QSurfaceFormat::defaultFormat());
+  if (!surface.isValid() || !context.create() || !context.makeCurrent(&surface))
+    Fail("export views",
+         "no OpenGL context (run under an X server, e.g. `xvfb-run -a moescope-studio ...`; "
+         "Qt's offscreen platform has no OpenGL)");
+
+  std::vector<std::filesystem::path> written;
+  {
+    const QSize pixels(static_cast<int>(o.size.width() * o.pixel_ratio),
+                       static_cast<int>(o.size.height() * o.pixel_ratio));
+    QOpenGLFramebufferObject fbo(pixels);
+    if (!fbo.isValid()) Fail("export views", "cannot create a framebuffer object");
+    ImGuiRenderer renderer(o.dark);
+    if (!renderer.InitGl(o.pixel_ratio)) Fail("export views", "OpenGL 3.3 is not available");
+    const ImVec2 size(static_cast<float>(o.size.width()), static_cast<float>(o.size.height()));
+    for (View* view : views) {
+      Selection sel = selection;  // views may adjust it while drawing; exports change nothing
+      fbo.bind();
+      // A few frames: ImGui sizes tables and lays out text on the frames after the first.
+      for (int frame = 0; frame < 3; ++frame)
+        renderer.Frame(size, o.pixel_ratio, 1.0f / 60, [&] {
+          DrawViewWindow(*view, data, sel, ImVec2(0, 0), size);
+        });
+      context.functions()->glFinish();
+      const QImage image = fbo.toImage().convertToFormat(QImage::Format_RGB32);
+      fbo.release();
+      const std::filesystem::path png = dir / (std::string(view->Name()) + ".png");
+      if (!image.save(QString::fromStdString(png.string()), "PNG"))
+        Fail(png.string(), "cannot write the image");
+      written.push_back(png);
+      const std::filesystem::path csv = dir / (std::string(view->Name()) + ".csv");
+      std::ofstream out(csv);
+      view->WriteCsv(data, selection, out);
+      out.close();
+      if (!out) Fail(csv.string(), "cannot write the file");
+      written.push_back(csv);
+    }
+  }
+  context.doneCurrent();
+  if (previous != nullptr && previous_surface != nullptr) previous->makeCurrent(previous_surface);
+  return written;
+}
+
+int RunExportCommand(const ExportCommand& c) {
+  try {
+    LoadOptions lo;
+    std::shared_ptr<LoadedModel> model;
+    if (!c.model_dir.empty()) {
+      model = std::make_shared<LoadedModel>(LoadModel(c.model_dir));
+      if (model->tokenizer)
+        lo.tokenizer = std::shared_ptr<const Tokenizer>(model, model->tokenizer.get());
+      std::ifstream in(c.model_dir / "config.json");
+      const std::string config((std::istreambuf_iterator<char>(in)), {});
+      lo.model = DescribeModel(c.model_dir, config);
+    }
+    lo.first_document = c.document;
+    LoadResult r = LoadStudioData(c.trace, lo);
+    Selection sel;
+    sel.layer = std::clamp(c.layer, 0, std::max(0, r.data.trace.num_layers - 1));
+    sel.document = r.data.document ? r.data.document->index : 0;
+    for (int e : c.experts) {
+      if (e < 0 || e >= r.data.trace.num_experts)
+        Fail("--expert", std::to_string(e) + " is out of range (" +
+                             std::to_string(r.data.trace.num_experts) + " experts)");
+      if (!sel.HasExpert(e)) sel.ToggleExpert(e);
+    }
+    if (!c.domain.empty()) {
+      const auto at = std::find(r.data.domains.begin(), r.data.domains.end(), c.domain);
+      if (at == r.data.domains.end()) Fail("--domain", "the trace has no domain '" + c.domain + "'");
+      sel.domain = static_cast<int>(at - r.data.domains.begin());
+    }
+    std::vector<std::unique_ptr<View>> views = MakeAllViews();
+    std::vector<View*> raw;
+    for (auto& v : views) raw.push_back(v.get());
+    for (const auto& f : ExportViews(c.out_dir, raw, r.data, sel, c.options))
+      std::cout << f.string() << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "moescope-studio: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace moe::studio

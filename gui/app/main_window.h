@@ -1,0 +1,97 @@
+#pragma once
+// moescope-studio's main window: menus, docks (one ImGui view each), status bar with the open
+// model and trace, a progress bar with cancel for the background job that loads a trace, error
+// dialogs for every failure, recent files and window layout in QSettings, light/dark following
+// the system palette.
+#include <QMainWindow>
+#include <QPointer>
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "gui/app/studio_state.h"
+#include "gui/views/view.h"
+
+class QLabel;
+class QMenu;
+class QProgressBar;
+class QPushButton;
+
+namespace moe {
+struct LoadedModel;
+class Tokenizer;
+}  // namespace moe
+
+namespace moe::studio {
+
+class ImGuiWidget;
+
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+ public:
+  MainWindow();
+  ~MainWindow() override;
+
+  // Starts loading a trace in the background; errors open a dialog.
+  void OpenTrace(const QString& path);
+  // Loads a model folder (config.json, checkpoint, tokenizer.model); errors open a dialog.
+  // Returns whether it loaded.
+  bool OpenModel(const QString& dir, bool quiet_errors = false);
+  StudioState& state() { return state_; }
+  bool busy() const { return job_running_; }
+
+  // Scripted runs (--screenshot, the app test): error dialogs open without blocking and are
+  // counted, and each is also printed to stderr.
+  void SetScripted(bool on) { scripted_ = on; }
+  int errors() const { return errors_; }
+  // A selection given on the command line; a domain name that the trace lacks is an error.
+  void ApplySelection(int layer, const std::vector<int>& experts, int64_t document,
+                      const QString& domain);
+
+ Q_SIGNALS:
+  // The background load of OpenTrace ended (ok: the trace is now shown).
+  void traceLoadFinished(bool ok);
+
+ protected:
+  void closeEvent(QCloseEvent* e) override;
+  void changeEvent(QEvent* e) override;
+
+ private:
+  void BuildMenus();
+  void BuildDocks();
+  void BuildStatusBar();
+  void RebuildRecentMenu();
+  void AddRecent(const QString& path);
+  void UpdateStatus();
+  void Error(const QString& title, const QString& message);
+  void OnSelectionChanged();
+  void ExportViewsDialog();
+  void CancelJob();
+  void StepLayer(int delta);
+  void StepDocument(int delta);
+  bool DarkPalette() const;
+
+  StudioState state_;
+  std::vector<std::unique_ptr<View>> views_;
+  std::vector<ImGuiWidget*> widgets_;
+  std::shared_ptr<LoadedModel> model_;
+  std::shared_ptr<const Tokenizer> tokenizer_;  // of the trace's data (model's or trace's own)
+  QString trace_path_;
+
+  QMenu* recent_menu_ = nullptr;
+  QLabel* model_label_ = nullptr;
+  QLabel* trace_label_ = nullptr;
+  QProgressBar* progress_ = nullptr;
+  QPushButton* cancel_ = nullptr;
+
+  // The background load (hotspot's job tracker: a newer job makes older results stale).
+  int job_id_ = 0;
+  bool job_running_ = false;
+  std::shared_ptr<std::atomic<bool>> cancel_flag_;
+
+  bool scripted_ = false;
+  int errors_ = 0;
+};
+
+}  // namespace moe::studio

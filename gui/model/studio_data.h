@@ -1,0 +1,156 @@
+#pragma once
+// What moescope-studio's views read: plain, immutable data prepared from analysis/ and core/
+// results by studio_loader.h. Nothing here computes a statistic; every number was produced by
+// the analysis API (TraceReader, RoutingAccumulator, BuildStatsReport) and is only copied into
+// arrays the views can index directly. This header includes no HDF5, Qt or ImGui, so the views
+// library (and its headless tests) can use it without linking the analysis library.
+//
+// Shapes: M domains, L layers, E experts, K = top_k (kmax), T tokens of one document.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace moe::studio {
+
+inline constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
+
+// The trace's root attributes (docs/trace-format.md) and document table.
+struct TraceFacts {
+  std::string path;
+  int format_version = 0;
+  bool complete = false;
+  std::string engine_version, created, model_path;
+  std::string checkpoint_sha256;  // JSON object {file: sha256}
+  std::string tokenizer_sha256;
+  std::string routing_policy;     // JSON
+  bool policy_empty = true;       // the policy changes nothing (core RoutingPolicy::empty)
+  std::string windowing;          // JSON
+  std::string corpus;             // JSON
+  std::string corpus_sha256;
+  int num_layers = 0, num_experts = 0, top_k = 0;
+  std::vector<float> score_scale_factor;  // [L]
+  bool record_logits = false;
+  double logit_sample_rate = 0;
+  // The model's config.json, flattened to (key, value) rows in file order.
+  std::vector<std::pair<std::string, std::string>> config;
+  int64_t documents = 0, tokens = 0, logit_rows = 0;
+};
+
+// One expert-level metric of the statistics report (analysis/routing_metrics.h), every domain
+// and layer: cells [domain, layer, expert] with domain M = all domains. NaN where the report
+// has no row (e.g. a domain-only metric in the "all" row).
+struct ExpertMetric {
+  std::string name, description;
+  int domains = 0, layers = 0, experts = 0;  // domains = M + 1
+  std::vector<double> value, ci_low, ci_high, baseline, n;
+
+  size_t Index(int domain, int layer, int expert) const {
+    return (static_cast<size_t>(domain) * layers + layer) * experts + expert;
+  }
+  double At(int domain, int layer, int expert) const { return value[Index(domain, layer, expert)]; }
+};
+
+// One per-layer metric: cells [domain, layer].
+struct LayerMetric {
+  std::string name, description;
+  int domains = 0, layers = 0;
+  std::vector<double> value, ci_low, ci_high, baseline;
+
+  size_t Index(int domain, int layer) const { return static_cast<size_t>(domain) * layers + layer; }
+  double At(int domain, int layer) const { return value[Index(domain, layer)]; }
+};
+
+// A token most often routed to an expert (analysis/vocab_stats.h, TopToken).
+struct TopTokenEntry {
+  int32_t token = -1;
+  std::string text;         // display text (decoded piece), or "#id" without a tokenizer
+  int64_t count = 0;        // N_{l,x,e}
+  int64_t occurrences = 0;  // N_x
+  double share = 0;         // VS_l(e, x)
+};
+
+// Vocabulary specialization's top tokens per (layer, expert); empty when the statistics had no
+// vocabulary tables.
+struct TopTokens {
+  int layers = 0, experts = 0, top_n = 0;
+  std::vector<TopTokenEntry> entries;  // [L, E, top_n], unfilled: token -1
+  const TopTokenEntry& At(int layer, int expert, int i) const {
+    return entries[(static_cast<size_t>(layer) * experts + expert) * top_n + i];
+  }
+  bool empty() const { return entries.empty(); }
+};
+
+struct DocumentEntry {
+  int64_t index = 0;
+  int16_t domain = 0;
+  int64_t tokens = 0;
+  std::string source_id;
+};
+
+// The token and routing rows of one document (TraceReader::ReadTokens / ReadRouting).
+struct DocumentRouting {
+  int64_t index = -1;
+  int16_t domain = 0;
+  std::string source_id;
+  int64_t token_begin = 0;  // row of the first token in the trace
+  int layers = 0, kmax = 0;
+  std::vector<int32_t> token_id, position;  // [T]
+  std::vector<float> nll;                   // [T], NaN where nothing was predicted
+  std::vector<std::string> text;            // [T] display text of each token ("" for bytes
+                                            // continuing the character on the token before)
+  std::vector<int16_t> ids;                 // [T, L, K], -1 pads
+  std::vector<float> weights;               // [T, L, K], 0 pads
+
+  int64_t size() const { return static_cast<int64_t>(token_id.size()); }
+  size_t Row(int64_t t, int layer) const {
+    return (static_cast<size_t>(t) * layers + layer) * kmax;
+  }
+  // The first (highest-weight) selection of token t at `layer`, or -1.
+  int Top1(int64_t t, int layer) const { return ids[Row(t, layer)]; }
+};
+
+// The model opened next to the trace (File > Open model), if any.
+struct ModelFacts {
+  std::string dir;               // empty when no model is open
+  std::string tokens_from;       // where token text comes from, or why it is shown as ids
+  std::vector<std::pair<std::string, std::string>> config;
+};
+
+struct StudioData {
+  TraceFacts trace;
+  ModelFacts model;
+  std::vector<std::string> domains;  // [M]
+  std::vector<int64_t> domain_documents, domain_tokens;  // [M]
+  std::vector<DocumentEntry> documents;                 // [D]
+
+  // From the statistics report; every expert-level metric and every per-layer metric.
+  std::vector<ExpertMetric> expert_metrics;
+  std::vector<LayerMetric> layer_metrics;
+  double ci_level = 0;  // of the intervals; 0 when there are none
+  int bootstrap = 0, permutations = 0;
+  TopTokens top_tokens;  // input-token vocabulary specialization
+
+  // The selected document; null until loaded (the shell loads it when the selection moves).
+  std::shared_ptr<const DocumentRouting> document;
+
+  std::vector<std::string> notes;  // what is missing and why
+
+  bool empty() const { return trace.path.empty(); }
+  int num_domains() const { return static_cast<int>(domains.size()); }
+  const ExpertMetric* FindExpertMetric(const std::string& name) const {
+    for (const ExpertMetric& m : expert_metrics)
+      if (m.name == name) return &m;
+    return nullptr;
+  }
+  const LayerMetric* FindLayerMetric(const std::string& name) const {
+    for (const LayerMetric& m : layer_metrics)
+      if (m.name == name) return &m;
+    return nullptr;
+  }
+};
+
+}  // namespace moe::studio

@@ -1,0 +1,354 @@
+#include "gui/model/studio_loader.h"
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "analysis/routing_metrics.h"
+#include "analysis/sha256.h"
+#include "analysis/trace_reader.h"
+#include "analysis/trace_stats.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/routing_policy.h"
+#include "core/tokenizer.h"
+
+namespace moe::studio {
+namespace {
+
+// config.json as (key, value) rows; nested values stay JSON.
+std::vector<std::pair<std::string, std::string>> FlattenConfig(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  if (text.empty()) return rows;
+  nlohmann::ordered_json j;
+  try {
+    j = nlohmann::ordered_json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    rows.emplace_back("(config)", text);
+    return rows;
+  }
+  if (!j.is_object()) {
+    rows.emplace_back("(config)", text);
+    return rows;
+  }
+  for (auto it = j.begin(); it != j.end(); ++it)
+    rows.emplace_back(it.key(), it->is_string() ? it->get<std::string>() : it->dump());
+  return rows;
+}
+
+// Whether the trace's routing policy changes nothing (core's RoutingPolicy::empty).
+bool PolicyIsEmpty(const TraceInfo& i) {
+  if (i.routing_policy.empty() || i.routing_policy == "{}" || i.routing_policy == "null") return true;
+  try {
+    const LlamaMoeConfig config =
+        LlamaMoeConfig::FromJson(nlohmann::json::parse(i.model_config), i.path);
+    return RoutingPolicy::FromJson(nlohmann::json::parse(i.routing_policy), config, i.path).empty();
+  } catch (const std::exception&) {
+    return false;  // shown as written
+  }
+}
+
+TraceFacts Facts(const TraceReader& reader) {
+  const TraceInfo& i = reader.info();
+  TraceFacts f;
+  f.path = i.path;
+  f.format_version = i.format_version;
+  f.complete = i.complete;
+  f.engine_version = i.engine_version;
+  f.created = i.created;
+  f.model_path = i.model_path;
+  f.checkpoint_sha256 = i.checkpoint_sha256;
+  f.tokenizer_sha256 = i.tokenizer_sha256;
+  f.routing_policy = i.routing_policy;
+  f.policy_empty = PolicyIsEmpty(i);
+  f.windowing = i.windowing;
+  f.corpus = i.corpus;
+  f.corpus_sha256 = i.corpus_sha256;
+  f.num_layers = i.num_layers;
+  f.num_experts = i.num_experts;
+  f.top_k = i.top_k;
+  f.score_scale_factor = i.score_scale_factor;
+  f.record_logits = i.record_logits;
+  f.logit_sample_rate = i.logit_sample_rate;
+  f.config = FlattenConfig(i.model_config);
+  f.documents = reader.num_documents();
+  f.tokens = reader.num_tokens();
+  f.logit_rows = reader.num_logit_rows();
+  return f;
+}
+
+// The report's rows as dense arrays, one per metric.
+void CopyMetrics(const StatsReport& report, StudioData& data) {
+  const int M = report.shape.domains, L = report.shape.layers, E = report.shape.experts;
+  const std::vector<MetricDef>& defs = RoutingMetricDefs();
+  std::vector<int> expert_slot(defs.size(), -1), layer_slot(defs.size(), -1);
+  for (size_t m = 0; m < defs.size(); ++m) {
+    if (defs[m].level == MetricLevel::kExpert) {
+      ExpertMetric g;
+      g.name = defs[m].name;
+      g.description = defs[m].description;
+      g.domains = M + 1;
+      g.layers = L;
+      g.experts = E;
+      const size_t cells = static_cast<size_t>(M + 1) * L * E;
+      for (auto* v : {&g.value, &g.ci_low, &g.ci_high, &g.baseline, &g.n}) v->assign(cells, kNoValue);
+      expert_slot[m] = static_cast<int>(data.expert_metrics.size());
+      data.expert_metrics.push_back(std::move(g));
+    } else {
+      LayerMetric g;
+      g.name = defs[m].name;
+      g.description = defs[m].description;
+      g.domains = M + 1;
+      g.layers = L;
+      const size_t cells = static_cast<size_t>(M + 1) * L;
+      for (auto* v : {&g.value, &g.ci_low, &g.ci_high, &g.baseline}) v->assign(cells, kNoValue);
+      layer_slot[m] = static_cast<int>(data.layer_metrics.size());
+      data.layer_metrics.push_back(std::move(g));
+    }
+  }
+  std::vector<bool> seen(defs.size(), false);
+  for (const StatsRow& r : report.rows) {
+    if (r.metric < 0 || r.metric >= static_cast<int>(defs.size())) continue;
+    if (r.domain < 0 || r.domain > M || r.layer < 0 || r.layer >= L) continue;
+    seen[r.metric] = true;
+    if (expert_slot[r.metric] >= 0) {
+      if (r.expert < 0 || r.expert >= E) continue;
+      ExpertMetric& g = data.expert_metrics[expert_slot[r.metric]];
+      const size_t i = g.Index(r.domain, r.layer, r.expert);
+      g.value[i] = r.value;
+      g.ci_low[i] = r.ci_low;
+      g.ci_high[i] = r.ci_high;
+      g.baseline[i] = r.baseline;
+      g.n[i] = r.n;
+    } else if (layer_slot[r.metric] >= 0) {
+      LayerMetric& g = data.layer_metrics[layer_slot[r.metric]];
+      const size_t i = g.Index(r.domain, r.layer);
+      g.value[i] = r.value;
+      g.ci_low[i] = r.ci_low;
+      g.ci_high[i] = r.ci_high;
+      g.baseline[i] = r.baseline;
+    }
+  }
+  // Keep only the metrics the report has (no logits: no entropy; no vocabulary: no vocab_spec).
+  std::erase_if(data.expert_metrics, [&](const ExpertMetric& g) {
+    return !seen[static_cast<size_t>(MetricIndex(g.name))];
+  });
+  std::erase_if(data.layer_metrics, [&](const LayerMetric& g) {
+    return !seen[static_cast<size_t>(MetricIndex(g.name))];
+  });
+}
+
+void CopyTopTokens(const VocabSpecialization& v, const Tokenizer* tokenizer, TopTokens& out) {
+  out.layers = v.layers;
+  out.experts = v.experts;
+  out.top_n = v.top_n;
+  out.entries.resize(v.top.size());
+  for (size_t i = 0; i < v.top.size(); ++i) {
+    const TopToken& t = v.top[i];
+    TopTokenEntry& e = out.entries[i];
+    e.token = t.token;
+    e.count = t.count;
+    e.occurrences = t.occurrences;
+    e.share = t.share;
+    if (t.token >= 0) e.text = TokenDisplayText(tokenizer, t.token);
+  }
+}
+
+}  // namespace
+
+// The byte of a byte-fallback piece "<0xNN>", or -1.
+int BytePiece(const Tokenizer* tokenizer, int32_t id) {
+  if (tokenizer == nullptr || id < 0 || id >= tokenizer->vocab_size()) return -1;
+  const std::string piece = tokenizer->Piece(id);
+  if (piece.size() != 6 || piece.rfind("<0x", 0) != 0 || piece.back() != '>') return -1;
+  return std::stoi(piece.substr(3, 2), nullptr, 16);
+}
+
+std::string TokenDisplayText(const Tokenizer* tokenizer, int32_t id) {
+  if (tokenizer == nullptr || id < 0 || id >= tokenizer->vocab_size())
+    return "#" + std::to_string(id);
+  std::string piece = tokenizer->Piece(id);
+  // Byte-fallback pieces "<0xNN>".
+  if (piece.size() == 6 && piece.rfind("<0x", 0) == 0 && piece.back() == '>') {
+    const int byte = std::stoi(piece.substr(3, 2), nullptr, 16);
+    if (byte == '\n') return "\n";
+    if (byte == '\t') return "\t";
+    if (byte >= 0x20 && byte < 0x7f) return std::string(1, static_cast<char>(byte));
+    return piece;
+  }
+  static const std::string kSpace = "\xe2\x96\x81";  // U+2581, SentencePiece's word boundary
+  std::string out;
+  for (size_t i = 0; i < piece.size();) {
+    if (piece.compare(i, kSpace.size(), kSpace) == 0) {
+      out += ' ';
+      i += kSpace.size();
+    } else {
+      out += piece[i++];
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<const Tokenizer> TraceTokenizer(const TraceFacts& trace, std::string* why) {
+  auto say = [&](const std::string& s) {
+    if (why != nullptr) *why = s;
+    return nullptr;
+  };
+  if (trace.model_path.empty()) return say("the trace names no model folder");
+  const std::filesystem::path file = std::filesystem::path(trace.model_path) / "tokenizer.model";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec))
+    return say(file.string() + " is not there; open the model to see token text");
+  try {
+    if (!trace.tokenizer_sha256.empty() && Sha256OfFile(file) != trace.tokenizer_sha256)
+      return say(file.string() + " is not the tokenizer the trace was made with (SHA-256 differs)");
+    auto t = std::make_shared<const Tokenizer>(file);
+    if (why != nullptr) *why = file.string();
+    return t;
+  } catch (const std::exception& e) {
+    return say(e.what());
+  }
+}
+
+ModelFacts DescribeModel(const std::filesystem::path& dir, const std::string& config_json) {
+  ModelFacts m;
+  m.dir = dir.string();
+  m.config = FlattenConfig(config_json);
+  return m;
+}
+
+std::vector<std::string> DocumentText(const Tokenizer* tokenizer, const std::vector<int32_t>& ids) {
+  std::vector<std::string> text;
+  text.reserve(ids.size());
+  for (int32_t id : ids) text.push_back(TokenDisplayText(tokenizer, id));
+  // Runs of byte pieces that spell one UTF-8 character: the character on the first token.
+  for (size_t t = 0; t < ids.size(); ++t) {
+    const int lead = BytePiece(tokenizer, ids[t]);
+    const size_t n = lead >= 0xF0 && lead <= 0xF7   ? 4
+                     : lead >= 0xE0 && lead <= 0xEF ? 3
+                     : lead >= 0xC2 && lead <= 0xDF ? 2
+                                                    : 0;
+    if (n == 0 || t + n > ids.size()) continue;
+    std::string ch(1, static_cast<char>(lead));
+    for (size_t k = 1; k < n; ++k) {
+      const int b = BytePiece(tokenizer, ids[t + k]);
+      if (b < 0x80 || b > 0xBF) break;
+      ch += static_cast<char>(b);
+    }
+    if (ch.size() != n) continue;
+    text[t] = ch;
+    for (size_t k = 1; k < n; ++k) text[t + k].clear();
+    t += n - 1;
+  }
+  return text;
+}
+
+std::shared_ptr<const DocumentRouting> LoadDocument(const TraceReader& reader, int64_t document,
+                                                    const Tokenizer* tokenizer) {
+  if (document < 0 || document >= reader.num_documents())
+    Fail(reader.info().path, "document " + std::to_string(document) + " is out of range (" +
+                                 std::to_string(reader.num_documents()) + " documents)");
+  const TraceDocument d = reader.Document(document);
+  auto out = std::make_shared<DocumentRouting>();
+  out->index = document;
+  out->domain = d.domain;
+  const std::vector<std::string> ids = reader.SourceIds(document, 1);
+  out->source_id = ids.empty() ? "" : ids.front();
+  out->token_begin = d.token_begin;
+  TokenRows tokens = reader.ReadTokens(d.token_begin, d.tokens());
+  RoutingRows routing = reader.ReadRouting(d.token_begin, d.tokens());
+  out->layers = routing.layers;
+  out->kmax = routing.kmax;
+  out->token_id = std::move(tokens.id);
+  out->position = std::move(tokens.position);
+  out->nll = std::move(tokens.nll);
+  out->ids = std::move(routing.ids);
+  out->weights = std::move(routing.weights);
+  out->text = DocumentText(tokenizer, out->token_id);
+  return out;
+}
+
+std::shared_ptr<const DocumentRouting> LoadDocument(const std::filesystem::path& trace,
+                                                    int64_t document, const Tokenizer* tokenizer) {
+  const TraceReader reader(trace);
+  return LoadDocument(reader, document, tokenizer);
+}
+
+LoadResult LoadStudioData(const std::filesystem::path& trace, const LoadOptions& options) {
+  auto check_cancel = [&] {
+    if (options.cancel != nullptr && options.cancel->load()) throw Cancelled();
+  };
+  LoadResult result;
+  StudioData& data = result.data;
+
+  // Header, documents, token text.
+  const TraceReader reader(trace);
+  data.trace = Facts(reader);
+  data.domains = reader.domains();
+  const int64_t D = reader.num_documents();
+  const std::vector<std::string> source_ids = D > 0 ? reader.SourceIds(0, D) : std::vector<std::string>{};
+  data.documents.reserve(static_cast<size_t>(D));
+  for (int64_t d = 0; d < D; ++d) {
+    const TraceDocument doc = reader.Document(d);
+    data.documents.push_back({d, doc.domain, doc.tokens(),
+                              d < static_cast<int64_t>(source_ids.size()) ? source_ids[d] : ""});
+  }
+  data.model = options.model;
+  result.tokenizer = options.tokenizer;
+  if (result.tokenizer) {
+    data.model.tokens_from = data.model.dir.empty() ? std::string("the open model")
+                                                    : data.model.dir + "/tokenizer.model";
+  } else {
+    std::string why;
+    result.tokenizer = TraceTokenizer(data.trace, &why);
+    data.model.tokens_from = result.tokenizer ? why : "token ids (" + why + ")";
+  }
+  check_cancel();
+
+  // Statistics.
+  const TraceSetInfo set = InspectTraces({trace});
+  TraceStatsRun run;
+  run.progress = [&](int64_t done, int64_t total) {
+    check_cancel();
+    if (options.progress) options.progress(total > 0 ? static_cast<double>(done) / total : 1.0);
+  };
+  const RoutingAccumulator acc = AccumulateTraces(set, options.stats, run);
+  check_cancel();
+  const StatsReport report = BuildStatsReport(acc, set.domains);
+  CopyMetrics(report, data);
+  data.ci_level = options.stats.bootstrap > 0 ? options.stats.ci_level : 0;
+  data.bootstrap = options.stats.bootstrap;
+  data.permutations = options.stats.permutations;
+  if (report.has_vocabulary) CopyTopTokens(report.vocab_input, result.tokenizer.get(), data.top_tokens);
+
+  // Per-domain documents and tokens, from the accumulator's sums.
+  const int M = static_cast<int>(set.domains.size());
+  for (int m = 0; m < M; ++m) {
+    const std::span<const double> s = acc.Slice(m);
+    data.domain_documents.push_back(static_cast<int64_t>(s[SliceLayout::kDocs]));
+    data.domain_tokens.push_back(static_cast<int64_t>(s[SliceLayout::kTokens]));
+  }
+
+  // Notes.
+  if (!data.trace.complete)
+    data.notes.push_back("the trace is incomplete (complete = 0): its committed prefix is shown");
+  if (!report.has_logits)
+    data.notes.push_back(
+        "no router logits were recorded (trace --record-logits): router entropy, top-k mass, "
+        "margin, z-loss and soft load are not available");
+  if (!report.has_vocabulary)
+    data.notes.push_back("no vocabulary specialization (top tokens per expert)" +
+                         (set.vocabulary_note.empty() ? std::string()
+                                                      : ": " + set.vocabulary_note));
+  if (!result.tokenizer) data.notes.push_back("tokens are shown as ids: " + data.model.tokens_from);
+
+  if (D > 0) {
+    const int64_t first = std::clamp<int64_t>(options.first_document, 0, D - 1);
+    data.document = LoadDocument(reader, first, result.tokenizer.get());
+  }
+  if (options.progress) options.progress(1.0);
+  return result;
+}
+
+}  // namespace moe::studio

@@ -1,0 +1,82 @@
+#pragma once
+// Fills the views' data (studio_data.h) from a trace through the analysis API: the header and
+// document table from TraceReader, every statistic from the statistics API (InspectTraces ->
+// AccumulateTraces -> BuildStatsReport), token text from the core Tokenizer. Copies and
+// reshapes; computes nothing itself. Runs on a background thread in the app (no Qt, no ImGui).
+//
+// Every failure is a moe::Error naming the file (TraceReader's messages: not HDF5, not a
+// moescope trace, unknown format_version, damaged datasets).
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "analysis/routing_accumulator.h"
+#include "gui/model/studio_data.h"
+
+namespace moe {
+class Tokenizer;
+class TraceReader;
+}  // namespace moe
+
+namespace moe::studio {
+
+// Thrown by LoadStudioData when LoadOptions::cancel was set.
+class Cancelled : public std::runtime_error {
+ public:
+  Cancelled() : std::runtime_error("cancelled") {}
+};
+
+struct LoadOptions {
+  StatsOptions stats = DefaultStatsOptions();
+  // Token text comes from this tokenizer (the open model's). When null, the trace's own model
+  // folder is tried: <model_path>/tokenizer.model, used only when its SHA-256 equals the trace's
+  // tokenizer_sha256; otherwise tokens are shown as ids.
+  std::shared_ptr<const Tokenizer> tokenizer;
+  ModelFacts model;  // the open model, for the overview (DescribeModel); dir empty when none
+  // Called with the fraction of tokens read (from the loading thread).
+  std::function<void(double)> progress;
+  const std::atomic<bool>* cancel = nullptr;
+  int64_t first_document = 0;  // loaded into StudioData::document
+
+  // Intervals and permutation tests at a size the app can afford on open.
+  static StatsOptions DefaultStatsOptions() {
+    StatsOptions s;
+    s.bootstrap = 100;
+    s.permutations = 100;
+    return s;
+  }
+};
+
+struct LoadResult {
+  StudioData data;
+  std::shared_ptr<const Tokenizer> tokenizer;  // what token text came from (may be null)
+};
+
+LoadResult LoadStudioData(const std::filesystem::path& trace, const LoadOptions& options);
+
+// Display text of token ids: the SentencePiece piece with U+2581 shown as a space and byte
+// pieces <0x0A> and <0x09> as "\n" and "\t" (other bytes as "<0xNN>"); "#id" without a tokenizer.
+std::string TokenDisplayText(const Tokenizer* tokenizer, int32_t id);
+
+// Display text of a document's tokens: TokenDisplayText per token, except that a run of byte
+// pieces spelling one UTF-8 character shows the character on its first token and "" on the rest.
+std::vector<std::string> DocumentText(const Tokenizer* tokenizer, const std::vector<int32_t>& ids);
+
+// One document's tokens and routing.
+std::shared_ptr<const DocumentRouting> LoadDocument(const TraceReader& reader, int64_t document,
+                                                    const Tokenizer* tokenizer);
+std::shared_ptr<const DocumentRouting> LoadDocument(const std::filesystem::path& trace,
+                                                    int64_t document, const Tokenizer* tokenizer);
+
+// The trace model's tokenizer when it is still there and matches the trace; else null with the
+// reason in `why`.
+std::shared_ptr<const Tokenizer> TraceTokenizer(const TraceFacts& trace, std::string* why);
+
+// Model facts for the overview (config.json flattened) of an opened model folder.
+ModelFacts DescribeModel(const std::filesystem::path& dir, const std::string& config_json);
+
+}  // namespace moe::studio

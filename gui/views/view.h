@@ -1,0 +1,43 @@
+#pragma once
+// A moescope-studio view (ImHex's View, tracy's Draw* panels): draws one panel of immutable
+// StudioData with ImGui into the current window, may change the shared Selection, and writes
+// the data it shows as CSV. Views keep only presentation state (chosen metric, scroll, layout
+// caches); every number comes from StudioData.
+#include <imgui.h>
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "gui/model/studio_data.h"
+#include "gui/views/selection.h"
+
+namespace moe::studio {
+
+class View {
+ public:
+  virtual ~View() = default;
+  // File stem and id: "overview", "expert_load", ...
+  virtual const char* Name() const = 0;
+  // Window and dock title.
+  virtual const char* Title() const = 0;
+  // Draws into the current ImGui window (begun by the caller, e.g. DrawViewWindow).
+  virtual void Draw(const StudioData& data, Selection& selection) = 0;
+  // The data behind what Draw shows for `selection`, as CSV with a header row.
+  virtual void WriteCsv(const StudioData& data, const Selection& selection,
+                        std::ostream& out) const = 0;
+};
+
+// Begins a window covering [pos, pos + size) with kViewWindowFlags, draws the view, ends it.
+void DrawViewWindow(View& view, const StudioData& data, Selection& selection, ImVec2 pos,
+                    ImVec2 size);
+
+// Every view, in the order the app docks and exports them: overview, expert_load,
+// specialization, token_map.
+std::vector<std::unique_ptr<View>> MakeAllViews();
+
+// Shown by views when no trace is open.
+void DrawNoTrace();
+
+}  // namespace moe::studio

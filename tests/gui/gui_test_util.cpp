@@ -1,0 +1,200 @@
+#include "gui_test_util.h"
+
+#include <unistd.h>
+
+#include <cfloat>
+#include <cmath>
+#include <imgui_internal.h>
+
+#include "analysis/trace_runner.h"
+#include "core/model_loader.h"
+#include "gui/views/style.h"
+
+namespace gui_test {
+
+using namespace moe::studio;
+
+TempDir::TempDir(const std::string& name) {
+  path_ = std::filesystem::temp_directory_path() /
+          ("moescope-gui-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+Headless::Headless(ImVec2 size) : size_(size) {
+  context_ = ImGui::CreateContext();
+  ImGui::SetCurrentContext(context_);
+  ImGuiIO& io = ImGui::GetIO();
+  io.IniFilename = nullptr;
+  io.LogFilename = nullptr;
+  io.DisplaySize = size;
+  io.DeltaTime = 1.0f / 60;
+  SetupFonts(io, 15, 1);
+  unsigned char* pixels = nullptr;
+  int w = 0, h = 0;
+  io.Fonts->GetTexDataAsRGBA32(&pixels, &w, &h);  // builds the atlas; no texture is made
+  ApplyStyle(true);
+}
+
+Headless::~Headless() { ImGui::DestroyContext(context_); }
+
+void Headless::Frame(View& view, const StudioData& data, Selection& selection, ImVec2 mouse,
+                     bool down, bool ctrl) {
+  ImGui::SetCurrentContext(context_);
+  ImGuiIO& io = ImGui::GetIO();
+  io.MousePos = mouse;
+  io.MouseDown[0] = down;
+  io.KeyCtrl = ctrl;
+  ImGui::NewFrame();
+  DrawViewWindow(view, data, selection, ImVec2(0, 0), size_);
+  ImGui::Render();
+}
+
+std::vector<Quad> SolidQuads() {
+  std::vector<Quad> quads;
+  const ImDrawData* dd = ImGui::GetDrawData();
+  const ImVec2 white = ImGui::GetIO().Fonts->TexUvWhitePixel;
+  if (dd == nullptr) return quads;
+  for (int n = 0; n < dd->CmdListsCount; ++n) {
+    const ImDrawList* dl = dd->CmdLists[n];
+    for (const ImDrawCmd& cmd : dl->CmdBuffer) {
+      const ImDrawIdx* idx = dl->IdxBuffer.Data + cmd.IdxOffset;
+      for (unsigned i = 0; i + 6 <= cmd.ElemCount;) {
+        const unsigned a = idx[i] + cmd.VtxOffset;
+        const bool rect_pattern = idx[i + 1] + cmd.VtxOffset == a + 1 &&
+                                  idx[i + 2] + cmd.VtxOffset == a + 2 &&
+                                  idx[i + 3] + cmd.VtxOffset == a &&
+                                  idx[i + 4] + cmd.VtxOffset == a + 2 &&
+                                  idx[i + 5] + cmd.VtxOffset == a + 3;
+        if (!rect_pattern || a + 3 >= static_cast<unsigned>(dl->VtxBuffer.Size)) {
+          i += 3;
+          continue;
+        }
+        const ImDrawVert* v = dl->VtxBuffer.Data + a;
+        bool solid = true;
+        for (int k = 0; k < 4; ++k)
+          solid &= v[k].col == v[0].col && v[k].uv.x == white.x && v[k].uv.y == white.y;
+        // Axis-aligned: vertices a, (c.x, a.y), c, (a.x, c.y).
+        solid &= v[1].pos.y == v[0].pos.y && v[1].pos.x == v[2].pos.x &&
+                 v[3].pos.x == v[0].pos.x && v[3].pos.y == v[2].pos.y;
+        if (solid) {
+          quads.push_back({v[0].pos, v[2].pos, v[0].col});
+          i += 6;
+        } else {
+          i += 3;
+        }
+      }
+    }
+  }
+  return quads;
+}
+
+std::vector<Quad> QuadsIn(const std::vector<Quad>& quads, ImVec2 min, ImVec2 max) {
+  std::vector<Quad> out;
+  for (const Quad& q : quads) {
+    if (q.min.x >= min.x && q.max.x <= max.x && q.min.y >= min.y && q.max.y <= max.y)
+      out.push_back(q);
+  }
+  return out;
+}
+
+bool TooltipShown() {
+  ImGuiContext& g = *ImGui::GetCurrentContext();
+  for (ImGuiWindow* w : g.Windows)
+    if ((w->Flags & ImGuiWindowFlags_Tooltip) && w->Active) return true;
+  return false;
+}
+
+StudioData MakeData(int M, int L, int E) {
+  StudioData d;
+  d.trace.path = "synthetic.h5";
+  d.trace.num_layers = L;
+  d.trace.num_experts = E;
+  d.trace.top_k = 2;
+  d.trace.documents = 3;
+  d.trace.tokens = 300;
+  d.trace.complete = true;
+  d.trace.format_version = 1;
+  d.trace.config = {{"vocab_size", "512"}, {"num_experts", std::to_string(E)}};
+  for (int m = 0; m < M; ++m) {
+    d.domains.push_back("domain" + std::to_string(m));
+    d.domain_documents.push_back(1);
+    d.domain_tokens.push_back(100);
+  }
+  for (int i = 0; i < 3; ++i) d.documents.push_back({i, static_cast<int16_t>(i % M), 100, "doc" + std::to_string(i)});
+  auto grid = [&](const std::string& name, double base, bool domain_rows_only) {
+    ExpertMetric g;
+    g.name = name;
+    g.description = name;
+    g.domains = M + 1;
+    g.layers = L;
+    g.experts = E;
+    const size_t n = static_cast<size_t>(M + 1) * L * E;
+    for (auto* v : {&g.value, &g.ci_low, &g.ci_high, &g.baseline, &g.n}) v->assign(n, kNoValue);
+    for (int r = 0; r <= M; ++r)
+      for (int l = 0; l < L; ++l)
+        for (int e = 0; e < E; ++e) {
+          if (domain_rows_only && r == M) continue;
+          const size_t i = g.Index(r, l, e);
+          g.value[i] = 0.25 + 0.5 * ((r + l + e) % 4);
+          g.ci_low[i] = g.value[i] * 0.9;
+          g.ci_high[i] = g.value[i] * 1.1;
+          g.baseline[i] = base;
+          g.n[i] = 100;
+        }
+    return g;
+  };
+  d.expert_metrics.push_back(grid("relative_load", 1.0, false));
+  d.expert_metrics.push_back(grid("load_count", 50.0, false));
+  d.expert_metrics.push_back(grid("domain_spec_lift_topk", 1.0, true));
+  ExpertMetric p = grid("domain_spec_perm_p_topk", kNoValue, true);
+  for (double& v : p.value)
+    if (!std::isnan(v)) v = v < 0.5 ? 0.01 : 0.5;  // significant where the lift is 0.25
+  d.expert_metrics.push_back(p);
+  d.bootstrap = 10;
+  d.permutations = 10;
+  d.ci_level = 0.95;
+  return d;
+}
+
+std::shared_ptr<DocumentRouting> MakeDocument(int64_t index, int64_t T, int L, int E) {
+  auto doc = std::make_shared<DocumentRouting>();
+  doc->index = index;
+  doc->layers = L;
+  doc->kmax = 2;
+  for (int64_t t = 0; t < T; ++t) {
+    doc->token_id.push_back(static_cast<int32_t>(t % 500));
+    doc->position.push_back(static_cast<int32_t>(t));
+    doc->nll.push_back(t + 1 < T ? static_cast<float>(t % 5) : NAN);
+    doc->text.push_back("t" + std::to_string(t));
+    for (int l = 0; l < L; ++l) {
+      doc->ids.push_back(static_cast<int16_t>((t + l) % E));
+      doc->ids.push_back(static_cast<int16_t>((t + l + 1) % E));
+      doc->weights.push_back(0.7f);
+      doc->weights.push_back(0.3f);
+    }
+  }
+  return doc;
+}
+
+const std::filesystem::path& SmallTrace() {
+  static TempDir dir("trace");
+  static const std::filesystem::path path = [] {
+    const std::filesystem::path out = dir.path() / "small.h5";
+    const moe::LoadedModel model = moe::LoadModel(DefaultModel());
+    moe::TraceOptions o;
+    o.output = out;
+    o.run.corpus_files = {TinyCorpus().string()};
+    o.batch_size = 4;
+    moe::RunTrace(model, moe::RoutingPolicy{}, o);
+    return out;
+  }();
+  return path;
+}
+
+}  // namespace gui_test

@@ -1,0 +1,76 @@
+#pragma once
+// Shared by the moescope-studio tests: a headless ImGui context (no window, no GPU), a reader of
+// what a frame drew, a small trace made with the analysis API on the bundled model, and
+// hand-made StudioData with known values.
+#include <imgui.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gui/model/studio_data.h"
+#include "gui/views/selection.h"
+#include "gui/views/view.h"
+
+namespace gui_test {
+
+inline std::filesystem::path SourceDir() { return MOESCOPE_SOURCE_DIR; }
+inline std::filesystem::path DefaultModel() { return SourceDir() / "datasets/models/default"; }
+inline std::filesystem::path TinyCorpus() { return SourceDir() / "tests/fixtures/corpus/tiny.jsonl"; }
+inline std::string Studio() { return MOESCOPE_STUDIO; }
+
+// A fresh folder under the system temp dir, removed at exit of the scope.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name);
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// An ImGui context with the studio's fonts and style, a display of `size`, and no renderer:
+// frames are built and their draw lists inspected.
+class Headless {
+ public:
+  explicit Headless(ImVec2 size = ImVec2(1280, 800));
+  ~Headless();
+  // One frame of `view` covering the display. The mouse is at `mouse` (off-screen by default)
+  // with the left button `down`.
+  void Frame(moe::studio::View& view, const moe::studio::StudioData& data,
+             moe::studio::Selection& selection, ImVec2 mouse = ImVec2(-1e6f, -1e6f),
+             bool down = false, bool ctrl = false);
+  ImVec2 size() const { return size_; }
+
+ private:
+  ImGuiContext* context_;
+  ImVec2 size_;
+};
+
+// A filled axis-aligned rectangle of one colour in the last frame's draw data (what
+// ImDrawList::AddRectFilled emits: 4 vertices, 6 indices, the font atlas' white pixel).
+struct Quad {
+  ImVec2 min, max;
+  ImU32 col;
+  ImVec2 center() const { return ImVec2((min.x + max.x) / 2, (min.y + max.y) / 2); }
+};
+std::vector<Quad> SolidQuads();
+// Quads lying inside [min, max] (all four corners).
+std::vector<Quad> QuadsIn(const std::vector<Quad>& quads, ImVec2 min, ImVec2 max);
+// Whether the last frame showed a tooltip.
+bool TooltipShown();
+
+// Hand-made data: M domains, L layers, E experts; relative_load value of (domain row r, layer l,
+// expert e) = 0.25 + 0.5 * ((r + l + e) % 4), baseline 1; the lift metrics the same pattern.
+moe::studio::StudioData MakeData(int M, int L, int E);
+// A document of T tokens "t0", "t1", ...; top-1 expert at layer l = (t + l) % E, second choice
+// (t + l + 1) % E; weights 0.7/0.3; nll[t] = t % 5.
+std::shared_ptr<moe::studio::DocumentRouting> MakeDocument(int64_t index, int64_t T, int L, int E);
+
+// A trace of the tiny test corpus with the bundled model (made once per test run).
+const std::filesystem::path& SmallTrace();
+
+}  // namespace gui_test

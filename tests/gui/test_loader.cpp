@@ -1,0 +1,146 @@
+// StudioData filled from a real trace (the bundled model over the tiny test corpus) through the
+// analysis API, and every view drawn over it headless.
+#include <fstream>
+
+#include "analysis/trace_reader.h"
+#include "core/error.h"
+#include "core/tokenizer.h"
+#include "gui/model/studio_loader.h"
+#include "gui/views/load_view.h"
+#include "gui/views/specialization_view.h"
+#include "gui/views/token_map_view.h"
+#include "gui_test_util.h"
+
+using namespace moe::studio;
+
+TEST_CASE("loader copies the trace's facts and the statistics API's results", "[gui][loader]") {
+  const auto& trace = gui_test::SmallTrace();
+  LoadOptions o;
+  o.stats.bootstrap = 20;
+  o.stats.permutations = 20;
+  const LoadResult r = LoadStudioData(trace, o);
+  const StudioData& d = r.data;
+  const moe::TraceReader reader(trace);
+  CHECK(d.trace.path == trace.string());
+  CHECK(d.trace.complete);
+  CHECK(d.trace.num_layers == reader.info().num_layers);
+  CHECK(d.trace.num_experts == reader.info().num_experts);
+  CHECK(d.trace.tokens == reader.num_tokens());
+  CHECK(d.documents.size() == static_cast<size_t>(reader.num_documents()));
+  CHECK(d.domains == reader.domains());
+  CHECK(!d.trace.config.empty());
+  // The trace's own tokenizer (the bundled model's, hash-checked) gives token text.
+  REQUIRE(r.tokenizer != nullptr);
+  CHECK(d.model.tokens_from.find("tokenizer.model") != std::string::npos);
+
+  // load_count equals TraceReader::ComputeStats' load (the trace's own statistics).
+  const moe::ExpertStats stats = reader.ComputeStats();
+  const ExpertMetric* load = d.FindExpertMetric("load_count");
+  REQUIRE(load != nullptr);
+  const int M = d.num_domains(), L = d.trace.num_layers, E = d.trace.num_experts;
+  REQUIRE(load->domains == M + 1);
+  for (int m = 0; m <= M; ++m)
+    for (int l = 0; l < L; ++l)
+      for (int e = 0; e < E; ++e) {
+        const size_t i = (static_cast<size_t>(m) * L + l) * E + e;
+        CHECK(load->At(m, l, e) == static_cast<double>(stats.load()[i]));
+      }
+  int64_t tokens = 0;
+  for (int64_t t : d.domain_tokens) tokens += t;
+  CHECK(tokens == d.trace.tokens);
+  const ExpertMetric* rel = d.FindExpertMetric("relative_load");
+  REQUIRE(rel != nullptr);
+  CHECK(rel->baseline[0] == 1.0);
+  CHECK(!std::isnan(rel->ci_low[rel->Index(M, 0, 0)]));
+  CHECK(d.FindExpertMetric("domain_spec_lift_topk") != nullptr);
+  CHECK(d.FindExpertMetric("domain_spec_perm_p_topk") != nullptr);
+  CHECK(d.FindLayerMetric("cv_load") != nullptr);
+
+  // The first document, with decoded text.
+  REQUIRE(d.document != nullptr);
+  CHECK(d.document->index == 0);
+  CHECK(d.document->size() == d.documents[0].tokens);
+  CHECK(d.document->layers == L);
+  CHECK(d.document->text.front() == TokenDisplayText(r.tokenizer.get(), d.document->token_id.front()));
+}
+
+TEST_CASE("every view draws over a real trace", "[gui][loader][views]") {
+  LoadOptions o;
+  o.stats.bootstrap = 10;
+  o.stats.permutations = 10;
+  const LoadResult r = LoadStudioData(gui_test::SmallTrace(), o);
+  const StudioData& d = r.data;
+  gui_test::Headless ui(ImVec2(1600, 1000));
+  Selection sel;
+  for (auto& view : MakeAllViews()) {
+    ui.Frame(*view, d, sel);
+    ui.Frame(*view, d, sel);
+    if (auto* load = dynamic_cast<LoadView*>(view.get())) {
+      const auto cells = gui_test::QuadsIn(gui_test::SolidQuads(), load->last_heatmap().grid_min,
+                                           load->last_heatmap().grid_max);
+      CHECK(cells.size() == static_cast<size_t>(d.trace.num_layers * d.trace.num_experts));
+    }
+    if (auto* spec = dynamic_cast<SpecializationView*>(view.get())) {
+      const auto cells = gui_test::QuadsIn(gui_test::SolidQuads(), spec->last_heatmap().grid_min,
+                                           spec->last_heatmap().grid_max);
+      CHECK(cells.size() == static_cast<size_t>(d.num_domains() * d.trace.num_experts));
+    }
+    if (auto* map = dynamic_cast<TokenMapView*>(view.get())) {
+      CHECK(map->last_frame().drawn_tokens == d.document->size());
+      // Each box has the colour of the token's first expert at layer 0.
+      const auto quads = gui_test::SolidQuads();
+      for (int64_t t = 0; t < d.document->size(); ++t) {
+        ImVec2 a, b;
+        REQUIRE(map->TokenRect(t, &a, &b));
+        bool found = false;
+        for (const auto& q : gui_test::QuadsIn(quads, a, b))
+          found |= q.col == ExpertColor(d.document->Top1(t, 0), d.trace.num_experts);
+        CHECK(found);
+      }
+    }
+  }
+}
+
+TEST_CASE("token display text", "[gui][loader]") {
+  const moe::Tokenizer tok(gui_test::DefaultModel() / "tokenizer.model");
+  CHECK(TokenDisplayText(nullptr, 42) == "#42");
+  CHECK(TokenDisplayText(&tok, 100000) == "#100000");
+  // Byte pieces: <0x0A> is a newline.
+  for (int id = 0; id < tok.vocab_size(); ++id)
+    if (tok.Piece(id) == "<0x0A>") CHECK(TokenDisplayText(&tok, id) == "\n");
+  // U+2581 becomes a space.
+  for (int id = 0; id < tok.vocab_size(); ++id) {
+    const std::string p = tok.Piece(id);
+    if (p.rfind("\xe2\x96\x81", 0) == 0 && p.size() > 3) {
+      CHECK(TokenDisplayText(&tok, id) == " " + p.substr(3));
+      break;
+    }
+  }
+}
+
+TEST_CASE("bad traces are errors that name the file, never crashes", "[gui][loader][bad-input]") {
+  gui_test::TempDir dir("bad");
+  const auto text = dir.path() / "not-a-trace.h5";
+  std::ofstream(text) << "this is not HDF5\n";
+  try {
+    LoadStudioData(text, LoadOptions{});
+    FAIL("no error");
+  } catch (const moe::Error& e) {
+    CHECK(std::string(e.what()).find(text.string()) != std::string::npos);
+  }
+  CHECK_THROWS_AS(LoadStudioData(dir.path() / "missing.h5", LoadOptions{}), moe::Error);
+  // A truncated copy of a real trace.
+  const auto cut = dir.path() / "truncated.h5";
+  std::filesystem::copy_file(gui_test::SmallTrace(), cut);
+  std::filesystem::resize_file(cut, std::filesystem::file_size(cut) / 3);
+  CHECK_THROWS_AS(LoadStudioData(cut, LoadOptions{}), moe::Error);
+  // Out-of-range document.
+  CHECK_THROWS_AS(LoadDocument(gui_test::SmallTrace(), 1000, nullptr), moe::Error);
+}
+
+TEST_CASE("loading can be cancelled", "[gui][loader]") {
+  std::atomic<bool> cancel{true};
+  LoadOptions o;
+  o.cancel = &cancel;
+  CHECK_THROWS_AS(LoadStudioData(gui_test::SmallTrace(), o), Cancelled);
+}

@@ -1,0 +1,232 @@
+// Ablations on the bundled model with facts that hold exactly: ablating nothing changes nothing,
+// re-routing around an expert no token selects changes nothing, k = num_selects is the model,
+// the residual-cache path equals a full re-run, and interrupted sweeps resume.
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include "analysis/ablation.h"
+#include "analysis/ablation_file.h"
+#include "analysis/trace_reader.h"
+#include "analysis/trace_runner.h"
+#include "core/error.h"
+#include "trace_test_util.h"
+
+using namespace moe;
+
+namespace {
+
+// The tiny corpus without its one long document (so sweeps stay quick).
+std::filesystem::path SmallCorpus(const std::filesystem::path& dir) {
+  std::ifstream in(trace_test::TinyCorpus());
+  const auto out = dir / "small.jsonl";
+  std::ofstream o(out);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find("\"apache-def\"") == std::string::npos) o << line << "\n";
+  return out;
+}
+
+AblationOptions Options(const std::filesystem::path& corpus, const std::filesystem::path& out) {
+  AblationOptions o;
+  o.run.corpus_files = {corpus.string()};
+  o.output = out;
+  o.batch_size = 4;
+  o.bootstrap = 30;
+  return o;
+}
+
+const AblationResult& Find(const AblationSummary& s, const std::string& name) {
+  for (const AblationResult& r : s.results)
+    if (r.name == name) return r;
+  FAIL("no result named " << name);
+  return s.results.front();
+}
+
+void CheckNoChange(const AblationResult& r) {
+  INFO(r.name);
+  for (const AblationDomainResult& d : r.domains) {
+    CHECK(d.delta_nll.value == 0.0);
+    CHECK(d.kl.value == 0.0);
+    CHECK(d.agreement.value == 1.0);
+    CHECK(d.policy_nll == d.base_nll);
+    CHECK(d.delta_nll.ci_low == 0.0);
+    CHECK(d.delta_nll.ci_high == 0.0);
+  }
+  for (size_t t = 0; t < r.delta_nll.size(); ++t) {
+    CHECK(r.delta_nll[t] == 0.0f);
+    CHECK(r.agree[t] == 1);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("ablating nothing, an unused expert or k = num_selects changes nothing", "[ablate]") {
+  const LoadedModel m = LoadModel(trace_test::DefaultModel());
+  const LlamaMoeConfig& c = m.config();
+  const auto dir = TempDir("ablate-exact");
+  const auto corpus = SmallCorpus(dir);
+  std::vector<AblationPolicy> policies = {NoAblation(c)};
+  for (AblationPolicy& p : KSweep(c, false, {c.num_selects})) policies.push_back(p);
+  for (AblationPolicy& p : TopRSweep(c, 1)) policies.push_back(p);
+  AblationOptions o = Options(corpus, dir / "ablate.h5");
+  const AblationSummary s = RunAblation(m, policies, o);
+  CHECK(s.run == static_cast<int>(policies.size()));
+  REQUIRE(s.results.size() == policies.size());
+  CHECK(Find(s, "none").first_layer == c.num_hidden_layers);
+  CheckNoChange(Find(s, "none"));
+  CheckNoChange(Find(s, "top-r0"));
+  std::string k_name = "k";
+  k_name += std::to_string(c.num_selects);
+  CheckNoChange(Find(s, k_name));
+
+  SECTION("re-routing around an expert no token selects") {
+    // One short document: its few tokens leave experts of layer 1 unselected (trace says which).
+    const auto one = dir / "one.jsonl";
+    std::ofstream(one) << R"({"id": "one", "domain": "x", "text": "int main"})"
+                       << "\n";
+    TraceOptions t = trace_test::TinyOptions(dir / "one.h5");
+    t.run.corpus_files = {one.string()};
+    RunTrace(m, RoutingPolicy{}, t);
+    const TraceReader reader(dir / "one.h5");
+    const ExpertStats load = reader.ComputeStats();
+    std::vector<AblationPolicy> unused;
+    for (AblationPolicy& p : SingleExpertSweep(c, DisableMode::kReroute)) {
+      const size_t all = static_cast<size_t>(reader.domains().size());
+      if (load.load()[(all * c.num_hidden_layers + p.layer) * c.num_experts + p.expert] == 0)
+        unused.push_back(p);
+    }
+    REQUIRE(!unused.empty());
+    const AblationSummary u = RunAblation(m, unused, Options(one, dir / "unused.h5"));
+    REQUIRE(u.results.size() == unused.size());
+    for (const AblationResult& r : u.results) CheckNoChange(r);
+  }
+
+  // A real ablation changes something; its numbers hang together.
+  const AblationResult& top1 = Find(s, "top-r1");
+  const AblationDomainResult& all = top1.domains.back();
+  CHECK(all.delta_nll.value != 0);  // (the toy model may even gain: its sign is not fixed)
+  CHECK(all.kl.value > 0);
+  CHECK(all.agreement.value < 1);
+  CHECK(all.delta_nll.ci_low <= all.delta_nll.value);
+  CHECK(all.delta_nll.ci_high >= all.delta_nll.value);
+  CHECK(all.policy_nll - all.base_nll == Approx(all.delta_nll.value).margin(1e-9));
+  // Overall = token-weighted mean of the domains; per-token values average to the summary.
+  double weighted = 0;
+  int64_t tokens = 0;
+  for (size_t d = 0; d + 1 < top1.domains.size(); ++d) {
+    weighted += top1.domains[d].delta_nll.value * top1.domains[d].tokens;
+    tokens += top1.domains[d].tokens;
+  }
+  CHECK(tokens == all.tokens);
+  CHECK(tokens == s.tokens);
+  CHECK(weighted / tokens == Approx(all.delta_nll.value).epsilon(1e-9));
+  double mean = 0;
+  for (float v : top1.delta_nll) mean += v;
+  CHECK(mean / top1.delta_nll.size() == Approx(all.delta_nll.value).epsilon(1e-5));
+  for (float kl : top1.kl) CHECK(kl >= 0);
+  // The CSV beside the file has 5 metrics per policy and domain.
+  std::ifstream csv(s.csv);
+  int lines = 0;
+  for (std::string line; std::getline(csv, line);) ++lines;
+  const int M = static_cast<int>(s.domains.size());
+  CHECK(lines == 1 + static_cast<int>(policies.size()) * (M + 1) * 5);
+}
+
+TEST_CASE("the residual cache gives the per-token NLL of a full re-run", "[ablate]") {
+  const LoadedModel m = LoadModel(trace_test::DefaultModel());
+  const LlamaMoeConfig& c = m.config();
+  const auto dir = TempDir("ablate-cache");
+  const auto corpus = SmallCorpus(dir);
+  std::vector<AblationPolicy> policies = SingleExpertSweep(c, DisableMode::kDrop, {1});
+  policies.resize(3);
+  for (AblationPolicy& p : SingleExpertSweep(c, DisableMode::kReroute, {0})) {
+    policies.push_back(p);
+    break;
+  }
+  AblationOptions cached = Options(corpus, dir / "cached.h5");
+  cached.bootstrap = 0;
+  AblationOptions full = cached;
+  full.output = dir / "full.h5";
+  full.reuse_residual = false;
+  const AblationSummary a = RunAblation(m, policies, cached), b = RunAblation(m, policies, full);
+  REQUIRE(a.results.size() == b.results.size());
+  for (size_t i = 0; i < a.results.size(); ++i) {
+    INFO(a.results[i].name << " from layer " << a.results[i].first_layer);
+    CHECK(a.results[i].first_layer == (i < 3 ? 1 : 0));
+    REQUIRE(a.results[i].delta_nll.size() == b.results[i].delta_nll.size());
+    for (size_t t = 0; t < a.results[i].delta_nll.size(); ++t)
+      CHECK(a.results[i].delta_nll[t] == Approx(b.results[i].delta_nll[t]).margin(1e-6));
+    CHECK(std::isnan(a.results[i].domains.back().delta_nll.ci_low));  // no bootstrap
+  }
+}
+
+TEST_CASE("an interrupted sweep resumes where it stopped", "[ablate]") {
+  const LoadedModel m = LoadModel(trace_test::DefaultModel());
+  const LlamaMoeConfig& c = m.config();
+  const auto dir = TempDir("ablate-resume");
+  const auto corpus = SmallCorpus(dir);
+  std::vector<AblationPolicy> policies = {NoAblation(c)};
+  const AblationPolicy set = ExpertSet(c, "pair", "1:2,1:5", DisableMode::kReroute);
+  policies.push_back(set);
+  for (AblationPolicy& p : RandomControls(c, set, 2, 7)) {
+    CHECK(p.policy.layers[1].disabled.size() == 2);
+    CHECK(p.policy.layers[0].disabled.empty());
+    CHECK(p.policy.layers[1].disabled != std::vector<int32_t>{2, 5});
+    CHECK(p.control_of == "pair");
+    policies.push_back(p);
+  }
+  AblationOptions o = Options(corpus, dir / "resume.h5");
+  o.group_size = 1;
+  const AblationSummary whole = RunAblation(m, policies, Options(corpus, dir / "whole.h5"));
+
+  std::atomic<bool> stop{true};  // stop before anything runs
+  o.stop = &stop;
+  const AblationSummary none = RunAblation(m, policies, o);
+  CHECK(none.interrupted);
+  CHECK(none.run == 0);
+  // The first two policies only, then everything with --resume.
+  o.stop = nullptr;
+  RunAblation(m, {policies[0], policies[1]}, o);
+  CHECK(AblationFile::CompletedPolicies(o.output).size() == 2);
+  o.resume = true;
+  const AblationSummary rest = RunAblation(m, policies, o);
+  CHECK(rest.skipped == 2);
+  CHECK(rest.run == 2);
+  REQUIRE(rest.results.size() == whole.results.size());
+  for (size_t i = 0; i < whole.results.size(); ++i) {
+    CHECK(rest.results[i].name == whole.results[i].name);
+    CHECK(rest.results[i].domains.back().delta_nll.value ==
+          whole.results[i].domains.back().delta_nll.value);
+    CHECK(rest.results[i].domains.back().delta_nll.ci_high ==
+          whole.results[i].domains.back().delta_nll.ci_high);
+  }
+  // Resuming with other settings is refused, naming the attribute.
+  o.seed = 99;
+  CHECK_THROWS_WITH(RunAblation(m, policies, o),
+                    Catch::Contains("resume.h5") && Catch::Contains("seed"));
+}
+
+TEST_CASE("moescope ablate runs a single-expert sweep from the command line", "[ablate][cli]") {
+  const auto dir = TempDir("ablate-cli");
+  const auto corpus = SmallCorpus(dir);
+  const auto out = dir / "sweep.h5";
+  const auto r = trace_test::RunCommand(trace_test::Quote(trace_test::Cli()) + " ablate --corpus " +
+                                        trace_test::Quote(corpus.string()) +
+                                        " --single-experts --layers 1 --mode drop -o " +
+                                        trace_test::Quote(out.string()) + " --bootstrap 20");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("none") && Catch::Contains("L1E7-drop") &&
+                           Catch::Contains("ran 9 of 9 policies"));
+  CHECK(std::filesystem::exists(dir / "sweep.csv"));
+  const auto results = AblationFile::Read(out);
+  CHECK(results.size() == 9);
+  const auto bad = trace_test::RunCommand(trace_test::Quote(trace_test::Cli()) +
+                                          " ablate --corpus " + trace_test::Quote(corpus.string()) +
+                                          " -o " + trace_test::Quote(out.string()));
+  CHECK(bad.status != 0);
+  CHECK_THAT(bad.output, Catch::Contains("choose a sweep"));
+}

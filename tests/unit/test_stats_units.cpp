@@ -1,0 +1,417 @@
+// Routing statistics on hand-built traces whose answers are worked out here by hand
+// (routing-analysis.md §2), and the resampling pieces they rest on.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include "analysis/resampling.h"
+#include "analysis/routing_metrics.h"
+#include "analysis/trace_reader.h"
+#include "analysis/trace_stats.h"
+#include "core/error.h"
+#include "stats_test_util.h"
+#include "test_paths.h"
+
+using namespace moe;
+using stats_test::HandDoc;
+using stats_test::HandTrace;
+
+namespace {
+
+StatsReport Stats(const std::vector<std::filesystem::path>& paths, StatsOptions o = {}) {
+  const TraceSetInfo set = InspectTraces(paths);
+  return BuildStatsReport(AccumulateTraces(set, o), set.domains);
+}
+
+double Value(const StatsReport& r, const std::string& metric, int layer, int expert, int domain) {
+  const StatsRow* row = r.Find(metric, layer, expert, domain);
+  INFO(metric << " layer " << layer << " expert " << expert << " domain " << domain);
+  REQUIRE(row != nullptr);
+  return row->value;
+}
+
+}  // namespace
+
+TEST_CASE("hashed permutations are bijections and Poisson weights have mean 1", "[stats]") {
+  for (int64_t n : {1, 2, 3, 7, 100, 1000, 4097}) {
+    const HashPermutation p(n, 42, 3);
+    std::set<int64_t> seen;
+    for (int64_t i = 0; i < n; ++i) seen.insert(p.Apply(i));
+    CHECK(static_cast<int64_t>(seen.size()) == n);
+    CHECK(*seen.rbegin() == n - 1);
+  }
+  double sum = 0, zeros = 0;
+  const int draws = 200000;
+  for (int i = 0; i < draws; ++i) {
+    const int w = PoissonWeight(7, i, i % 13);
+    sum += w;
+    zeros += w == 0;
+  }
+  CHECK(sum / draws == Approx(1.0).margin(0.01));
+  CHECK(zeros / draws == Approx(std::exp(-1.0)).margin(0.01));
+  CHECK(PoissonWeight(7, 5, 2) == PoissonWeight(7, 5, 2));  // a hash, not a stream
+  std::vector<double> v = {5, 1, 4, 2, 3, std::nan("")};
+  const auto [lo, hi] = PercentileInterval(v, 0.5);  // quartiles of 1..5, numpy: 2 and 4
+  CHECK(lo == Approx(2.0));
+  CHECK(hi == Approx(4.0));
+}
+
+TEST_CASE("uniform routing has CV 0, lift 1 and shares at their baselines", "[stats]") {
+  // E = 4, K = 2: every one of the 6 pairs twice per document, two domains alike.
+  HandTrace t;
+  const std::vector<std::vector<int16_t>> pairs = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}};
+  for (const char* domain : {"a", "b", "a", "b"}) {
+    auto& d = t.Add(domain, std::vector<int32_t>(12, 5), {0, 1});
+    for (size_t i = 0; i < 12; ++i) d.route[i] = pairs[i % 6];
+  }
+  const auto path = TempDir("stats-uniform") / "t.h5";
+  t.Write(path);
+  const StatsReport r = Stats({path});
+  const int all = 2;
+  for (int m : {0, 1, all}) {
+    const double N = m == all ? 48 : 24;
+    CHECK(Value(r, "tokens", 0, -1, m) == N);
+    CHECK(Value(r, "cv_load", 0, -1, m) == Approx(0).margin(1e-12));
+    CHECK(Value(r, "cv_load_unbiased", 0, -1, m) == Approx(0).margin(1e-12));
+    CHECK(Value(r, "max_over_mean", 0, -1, m) == Approx(1.0));
+    CHECK(Value(r, "maxvio", 0, -1, m) == Approx(0).margin(1e-12));
+    CHECK(Value(r, "dead_fraction", 0, -1, m) == 0);
+    CHECK(Value(r, "load_entropy", 0, -1, m) == Approx(std::log(4.0)));
+    CHECK(Value(r, "diversity", 0, -1, m) == Approx(1.0));
+    for (int e = 0; e < 4; ++e) {
+      CHECK(Value(r, "load_count", 0, e, m) == N * 2 / 4);
+      CHECK(Value(r, "assignment_share", 0, e, m) == Approx(0.25));
+      CHECK(Value(r, "token_coverage", 0, e, m) == Approx(0.5));
+      CHECK(Value(r, "relative_load", 0, e, m) == Approx(1.0));
+      CHECK(r.Find("assignment_share", 0, e, m)->baseline == Approx(0.25));
+      CHECK(r.Find("token_coverage", 0, e, m)->baseline == Approx(0.5));
+      if (m != all) {
+        CHECK(Value(r, "domain_spec_topk", 0, e, m) == Approx(0.5));
+        CHECK(Value(r, "domain_spec_lift_topk", 0, e, m) == Approx(1.0));
+        // Every document routes alike, so no relabelling changes anything: p = 1.
+        CHECK(Value(r, "domain_spec_perm_p_topk", 0, e, m) == Approx(1.0));
+      }
+    }
+  }
+  // First choices 0,0,0,1,1,2 per 6 tokens: top1 shares 1/2, 1/3, 1/6, 0.
+  CHECK(Value(r, "top1_share", 0, 0, all) == Approx(0.5));
+  CHECK(Value(r, "top1_share", 0, 2, all) == Approx(1.0 / 6));
+  CHECK(Value(r, "top1_share", 0, 3, all) == 0);
+  // Every document is identical, so every bootstrap replicate has the same shares: CI = point.
+  const StatsRow* share = r.Find("assignment_share", 0, 1, all);
+  CHECK(share->ci_low == Approx(0.25));
+  CHECK(share->ci_high == Approx(0.25));
+  // Co-activation P(j | i) over all pairs: each i meets each j in 2 of its 6 tokens per 12.
+  const int64_t* co = r.coactivation.data() + static_cast<size_t>(all) * 16;
+  CHECK(co[0 * 4 + 0] == 24);
+  CHECK(co[0 * 4 + 1] == 8);
+  CHECK(co[3 * 4 + 2] == 8);
+  // No router logits: the derived entropy metrics are absent.
+  CHECK(r.Find("router_entropy_derived", 0, -1, all) == nullptr);
+  CHECK_FALSE(r.has_logits);
+}
+
+TEST_CASE("one expert taking every token gives the textbook extremes", "[stats]") {
+  HandTrace t;
+  t.top_k = 1;
+  t.Add("x", {3, 4, 5, 6, 7, 8, 9, 10}, {0});
+  t.Add("x", {3, 4}, {0});
+  const auto path = TempDir("stats-one") / "t.h5";
+  t.Write(path);
+  const StatsReport r = Stats({path});
+  const int all = 1;
+  // c = (10, 0, 0, 0): mean 2.5, population std sqrt((7.5^2 + 3 * 2.5^2)/4) = 2.5 sqrt(3).
+  CHECK(Value(r, "cv_load", 0, -1, all) == Approx(std::sqrt(3.0)));
+  CHECK(Value(r, "cv_load_unbiased", 0, -1, all) == Approx(2.0));  // sqrt(3) * sqrt(4/3)
+  CHECK(Value(r, "max_over_mean", 0, -1, all) == Approx(4.0));
+  CHECK(Value(r, "maxvio", 0, -1, all) == Approx(3.0));
+  CHECK(Value(r, "dead_fraction", 0, -1, all) == Approx(0.75));
+  CHECK(Value(r, "load_entropy", 0, -1, all) == Approx(0).margin(1e-12));
+  CHECK(Value(r, "diversity", 0, -1, all) == Approx(0.25));
+  CHECK(Value(r, "dead", 0, 0, all) == 0);
+  CHECK(Value(r, "dead", 0, 3, all) == 1);
+  CHECK(Value(r, "assignment_share", 0, 0, all) == 1);
+  CHECK(Value(r, "relative_load", 0, 0, all) == Approx(4.0));
+  CHECK(Value(r, "importance", 0, 0, all) == Approx(10.0));  // weight 1 per token (K = 1)
+  CHECK(Value(r, "importance_share", 0, 0, all) == Approx(1.0));
+  // 7 + 1 adjacent pairs inside the two documents, every one repeating expert 0.
+  const StatsRow* rep = r.Find("repeat_first", 0, -1, all);
+  CHECK(rep->n == 8);
+  CHECK(rep->value == 1);
+  CHECK(rep->baseline == Approx(0.25));
+  CHECK(Value(r, "repeat_any", 0, -1, all) == 1);
+  CHECK(r.Find("repeat_any", 0, -1, all)->baseline == Approx(1 - 3.0 / 4));  // 1 - C(3,1)/C(4,1)
+  CHECK(Value(r, "repeat_overlap", 0, -1, all) == 1);
+}
+
+TEST_CASE("two domains on disjoint experts are fully specialized", "[stats]") {
+  HandTrace t;
+  t.layers = 2;
+  for (int d = 0; d < 10; ++d) {
+    t.Add("code", {1, 2, 3, 4, 5}, {0, 1, 2, 3});  // layer 0 {0,1}, layer 1 {2,3}
+    t.Add("prose", {6, 7, 8, 9}, {2, 3, 0, 1});    // layer 0 {2,3}, layer 1 {0,1}
+  }
+  const auto path = TempDir("stats-disjoint") / "t.h5";
+  t.Write(path);
+  StatsOptions o;
+  o.permutations = 200;
+  const StatsReport r = Stats({path}, o);
+  const int code = 0, prose = 1, all = 2;
+  CHECK(Value(r, "domain_spec_topk", 0, 0, code) == 1);
+  CHECK(Value(r, "domain_spec_topk", 0, 1, code) == 1);
+  CHECK(Value(r, "domain_spec_topk", 0, 2, code) == 0);
+  CHECK(Value(r, "domain_spec_topk", 0, 2, prose) == 1);
+  CHECK(Value(r, "domain_spec_lift_topk", 0, 0, code) == Approx(2.0));  // 1 / (K/E) = 1 / 0.5
+  CHECK(Value(r, "domain_spec_lift_topk", 0, 0, prose) == 0);
+  CHECK(Value(r, "domain_spec_top1", 0, 0, code) == 1);  // first choice is always expert 0
+  CHECK(Value(r, "domain_spec_top1", 0, 1, code) == 0);
+  CHECK(Value(r, "domain_spec_lift_top1", 0, 0, code) == Approx(4.0));  // 1 / (1/E)
+  CHECK(Value(r, "domain_spec_topk", 1, 2, code) == 1);
+  // Only the relabelling that keeps every label (or swaps them all) is as extreme: 1/C(20,10)
+  // each, so with 200 permutations p = 1/201.
+  CHECK(Value(r, "domain_spec_perm_p_topk", 0, 0, code) == Approx(1.0 / 201));
+  CHECK(Value(r, "domain_spec_perm_p_top1", 1, 0, prose) == Approx(1.0 / 201));
+  // All domains: 50 code tokens and 40 prose tokens.
+  CHECK(Value(r, "token_coverage", 0, 0, all) == Approx(50.0 / 90));
+  // Co-activation: 0 and 1 always together, never with 2 or 3.
+  const int64_t* co = r.coactivation.data() + static_cast<size_t>(all) * 2 * 16;
+  CHECK(co[0 * 4 + 1] == co[0 * 4 + 0]);
+  CHECK(co[0 * 4 + 2] == 0);
+  // Transitions layer 0 -> 1: expert 0 leads to {2, 3} (code) and never to {0, 1}.
+  const int64_t* tr = r.transitions.data() + static_cast<size_t>(all) * 16;
+  CHECK(tr[0 * 4 + 2] == 50);
+  CHECK(tr[0 * 4 + 3] == 50);
+  CHECK(tr[0 * 4 + 0] == 0);
+  CHECK(tr[2 * 4 + 0] == 40);
+}
+
+TEST_CASE("consecutive-token repetition counts pairs inside documents only", "[stats]") {
+  HandTrace t;
+  // First choices 0 0 1 1 2; sets {0,1} {0,2} {1,3} {1,2} {2,3}.
+  auto& d = t.Add("a", {1, 2, 3, 4, 5}, {0, 1});
+  d.route = {{0, 1}, {0, 2}, {1, 3}, {1, 2}, {2, 3}};
+  // A second document whose first token repeats the first document's last: not a pair.
+  t.Add("a", {1, 2}, {2, 3});
+  const auto path = TempDir("stats-repeat") / "t.h5";
+  t.Write(path);
+  const StatsReport r = Stats({path});
+  const StatsRow* first = r.Find("repeat_first", 0, -1, 1);
+  CHECK(first->n == 5);  // 4 pairs in document 0, 1 in document 1
+  // Same first choice: (0,0), (1,1) in doc 0 and (2,2) in doc 1 = 3 of 5.
+  CHECK(first->value == Approx(3.0 / 5));
+  // Shared experts per pair: {0,1}{0,2}: 1; {0,2}{1,3}: 0; {1,3}{1,2}: 1; {1,2}{2,3}: 1;
+  // doc 1 {2,3}{2,3}: 2. Any: 4/5; mean overlap 5/5.
+  CHECK(Value(r, "repeat_any", 0, -1, 1) == Approx(4.0 / 5));
+  CHECK(Value(r, "repeat_overlap", 0, -1, 1) == Approx(1.0));
+  // Baseline of any overlap for E = 4, K = 2: 1 - C(2,2)/C(4,2) = 5/6; of overlap K^2/E = 1.
+  CHECK(r.Find("repeat_any", 0, -1, 1)->baseline == Approx(5.0 / 6));
+  CHECK(r.Find("repeat_overlap", 0, -1, 1)->baseline == Approx(1.0));
+}
+
+TEST_CASE("vocabulary specialization keeps tokens seen 10 times", "[stats]") {
+  HandTrace t;
+  // Token 5: 10 times on {0,1}: v = 1. Token 6: 10 times alternating {0,1}/{2,3}: v = 0.5.
+  // Token 7: 3 times, filtered out.
+  auto& d = t.Add("a", {}, {0, 1});
+  for (int i = 0; i < 10; ++i) {
+    d.ids.push_back(5);
+    d.route.push_back({0, 1});
+    d.ids.push_back(6);
+    d.route.push_back(i % 2 == 0 ? std::vector<int16_t>{0, 1} : std::vector<int16_t>{2, 3});
+  }
+  for (int i = 0; i < 3; ++i) {
+    d.ids.push_back(7);
+    d.route.push_back({2, 3});
+  }
+  const auto path = TempDir("stats-vocab") / "t.h5";
+  t.Write(path);
+  const StatsReport r = Stats({path});
+  REQUIRE(r.has_vocabulary);
+  CHECK(r.vocab_input.kept_tokens == 2);
+  CHECK(Value(r, "vocab_spec_input_mean", 0, -1, 1) == Approx(0.75));
+  // Both kept tokens have argmax expert 0 (token 6 ties 0..3 at 5; the lowest index wins).
+  CHECK(Value(r, "vocab_spec_input", 0, 0, 1) == Approx(0.75));
+  CHECK(r.Find("vocab_spec_input", 0, 0, 1)->n == 2);
+  CHECK(std::isnan(Value(r, "vocab_spec_input", 0, 2, 1)));
+  // Shuffled baseline: every x takes sets drawn from {0,1} x 15, {2,3} x 8; v >= the larger
+  // share of half-sets, so between 0.5 and 1, and below the observed 1 of token 5 on average.
+  const double shuffled = r.Find("vocab_spec_input_mean", 0, -1, 1)->baseline;
+  CHECK(shuffled >= 0.5);
+  CHECK(shuffled <= 1.0);
+  // Top tokens of expert 0: token 5 (share 1) before token 6 (share 0.5).
+  const TopToken* top = r.vocab_input.top.data();
+  CHECK(top[0].token == 5);
+  CHECK(top[0].share == 1);
+  CHECK(top[1].token == 6);
+  CHECK(top[1].count == 5);
+  // As next tokens: 6 follows 5 ten times (v = 1: 5 always takes {0,1}); 5 is a next token
+  // only 9 times and 7 three times, both filtered.
+  CHECK(r.vocab_next.kept_tokens == 1);
+  CHECK(Value(r, "vocab_spec_next_mean", 0, -1, 1) == Approx(1.0));
+}
+
+TEST_CASE("router entropy, mass and margin of equal logits", "[stats]") {
+  HandTrace t;
+  auto& d = t.Add("a", {1, 2, 3}, {0, 1});
+  d.logits.assign(3, std::vector<float>(4, 0.0f));  // p uniform over 4
+  d.logits[2] = {3.0f, 1.0f, 0.0f, 0.0f};           // margin z_(2) - z_(3) = 1
+  const auto path = TempDir("stats-logits") / "t.h5";
+  t.Write(path);
+  const StatsReport r = Stats({path});
+  REQUIRE(r.has_logits);
+  const double z = std::exp(3.0) + std::exp(1.0) + 2.0;
+  const double p[4] = {std::exp(3.0) / z, std::exp(1.0) / z, 1 / z, 1 / z};
+  double h = 0;
+  for (double v : p) h -= v * std::log(v);
+  CHECK(Value(r, "router_entropy_derived", 0, -1, 1) == Approx((2 * std::log(4.0) + h) / 3));
+  CHECK(Value(r, "router_entropy_norm_derived", 0, -1, 1) ==
+        Approx((2 * std::log(4.0) + h) / 3 / std::log(4.0)));
+  // Top-2 mass: ties at 0 in the uniform rows take all 4 (mass 1); row 3: p0 + p1.
+  CHECK(Value(r, "topk_mass_derived", 0, -1, 1) == Approx((2 * 1.0 + p[0] + p[1]) / 3));
+  CHECK(Value(r, "margin_logit", 0, -1, 1) == Approx(1.0 / 3));
+  CHECK(Value(r, "z_loss_derived", 0, -1, 1) ==
+        Approx((2 * std::pow(std::log(4.0), 2) + std::pow(std::log(z), 2)) / 3));
+  CHECK(Value(r, "soft_load_derived", 0, 0, 1) == Approx((0.25 + 0.25 + p[0]) / 3));
+  // Histograms: two rows at normalized entropy 1 (last bin), margins 0, 0, 1.
+  const int bins = r.options.entropy_bins;
+  CHECK(r.entropy_histogram[static_cast<size_t>(1) * bins + bins - 1] == 2);
+  const int mb = r.options.margin_bins;
+  CHECK(r.margin_histogram[static_cast<size_t>(1) * mb + 0] == 2);
+  CHECK(r.margin_histogram[static_cast<size_t>(1) * mb + 10] == 1);  // 1 / (4 / 40)
+}
+
+namespace {
+
+// A seeded random trace: 41 documents in 3 domains, L = 2, E = 8, K = 2, with logits.
+HandTrace RandomTrace() {
+  HandTrace t;
+  t.layers = 2;
+  t.experts = 8;
+  t.top_k = 2;
+  uint64_t state = 1;
+  auto next = [&] { return MixHash(state++); };
+  for (int d = 0; d < 41; ++d) {
+    const char* domain = d % 3 == 0 ? "legal" : d % 3 == 1 ? "code" : "prose";
+    HandDoc doc{domain, {}, {}, {}};
+    const int n = 1 + static_cast<int>(next() % 30);
+    for (int i = 0; i < n; ++i) {
+      doc.ids.push_back(static_cast<int32_t>(next() % 20));
+      std::vector<int16_t> route;
+      std::vector<float> z;
+      for (int l = 0; l < 2; ++l) {
+        const int a = static_cast<int>(next() % 8), b = (a + 1 + static_cast<int>(next() % 7)) % 8;
+        route.push_back(static_cast<int16_t>(a));
+        route.push_back(static_cast<int16_t>(b));
+        for (int e = 0; e < 8; ++e)
+          z.push_back(e == a ? 2.0f : e == b ? 1.5f : static_cast<float>(next() % 100) / 100);
+      }
+      doc.route.push_back(route);
+      doc.logits.push_back(z);
+    }
+    t.docs.push_back(doc);
+  }
+  return t;
+}
+
+void CheckSameRows(const StatsReport& a, const StatsReport& b, bool exact) {
+  REQUIRE(a.rows.size() == b.rows.size());
+  for (size_t i = 0; i < a.rows.size(); ++i) {
+    const StatsRow &x = a.rows[i], &y = b.rows[i];
+    INFO(RoutingMetricDefs()[x.metric].name << " layer " << x.layer << " expert " << x.expert
+                                            << " domain " << x.domain);
+    REQUIRE((x.metric == y.metric && x.layer == y.layer && x.expert == y.expert &&
+             x.domain == y.domain));
+    for (auto [u, v] : {std::pair{x.value, y.value},
+                        {x.ci_low, y.ci_low},
+                        {x.ci_high, y.ci_high},
+                        {x.baseline, y.baseline},
+                        {x.n, y.n}}) {
+      if (std::isnan(u)) {
+        CHECK(std::isnan(v));
+      } else if (exact) {
+        CHECK(u == v);
+      } else {
+        CHECK(v == Approx(u).epsilon(1e-9).margin(1e-12));
+      }
+    }
+  }
+  CHECK(a.coactivation == b.coactivation);
+  CHECK(a.transitions == b.transitions);
+  CHECK(a.entropy_histogram == b.entropy_histogram);
+  CHECK(a.margin_histogram == b.margin_histogram);
+}
+
+}  // namespace
+
+TEST_CASE("a trace split into two shards gives the statistics of the whole", "[stats]") {
+  HandTrace t = RandomTrace();
+  const auto dir = TempDir("stats-shards");
+  t.Write(dir / "whole.h5");
+  t.Write(dir / "part1.h5", 0, 17);
+  t.Write(dir / "part2.h5", 17);
+  StatsOptions o;
+  o.bootstrap = 50;
+  o.permutations = 50;
+  o.rank_adjacent = true;
+  const StatsReport whole = Stats({dir / "whole.h5"}, o);
+  const StatsReport shards = Stats({dir / "part1.h5", dir / "part2.h5"}, o);
+  CHECK(shards.tokens == whole.tokens);
+  CHECK(shards.documents == 41);
+  // One pass over the shards adds the same numbers in the same order: identical, CIs too.
+  CheckSameRows(whole, shards, true);
+  CHECK(whole.coactivation_adjacent == shards.coactivation_adjacent);
+
+  SECTION("accumulators of separate shards merge to the whole") {
+    const TraceSetInfo set = InspectTraces({dir / "whole.h5"});
+    RoutingAccumulator first(set.shape, o, set.doc_domains), second(set.shape, o, set.doc_domains);
+    const TraceReader reader(dir / "whole.h5");
+    const int64_t n = reader.num_tokens();
+    const TokenRows tokens = reader.ReadTokens(0, n);
+    const RoutingRows routing = reader.ReadRouting(0, n);
+    const LogitRows logits = reader.ReadRouterLogits(0, reader.num_logit_rows());
+    // Documents 0..16 to the first, the rest to the second, fed in the reverse order.
+    for (int pass = 1; pass >= 0; --pass)
+      for (int64_t d = 0; d < reader.num_documents(); ++d) {
+        if ((d < 17) != (pass == 0)) continue;
+        RoutingAccumulator& acc = d < 17 ? first : second;
+        const TraceDocument doc = reader.Document(d);
+        acc.BeginDocument(d, doc.domain);
+        for (int64_t i = doc.token_begin; i < doc.token_end; ++i)
+          acc.AddToken(tokens.id[i], routing.ids.data() + i * 4, routing.weights.data() + i * 4, 2,
+                       logits.logits.data() + i * 16);
+        acc.EndDocument();
+      }
+    first.Merge(second);
+    const StatsReport merged = BuildStatsReport(first, set.domains);
+    CheckSameRows(whole, merged, false);
+    CHECK(merged.vocab_input.expert_tokens == whole.vocab_input.expert_tokens);
+  }
+}
+
+TEST_CASE("statistics refuse traces of different models and bad input", "[stats]") {
+  HandTrace a = RandomTrace(), b;
+  b.Add("x", {1, 2}, {0, 1});
+  const auto dir = TempDir("stats-errors");
+  a.Write(dir / "a.h5");
+  b.Write(dir / "b.h5");
+  CHECK_THROWS_WITH(InspectTraces({dir / "a.h5", dir / "b.h5"}),
+                    Catch::Contains("b.h5") && Catch::Contains("num_layers"));
+  CHECK_THROWS_WITH(InspectTraces({dir / "missing.h5"}), Catch::Contains("missing.h5"));
+  RoutingAccumulator acc({1, 1, 4, 2, 8}, StatsOptions{}, {0});
+  const int16_t ids[2] = {0, 9};
+  const float w[2] = {0.5f, 0.5f};
+  acc.BeginDocument(0, 0);
+  CHECK_THROWS_WITH(acc.AddToken(1, ids, w, 2, nullptr), Catch::Contains("expert 9"));
+  CHECK_THROWS_WITH(acc.AddToken(99, ids, w, 2, nullptr), Catch::Contains("token id 99"));
+}
+
+TEST_CASE("every metric is documented in docs/stats-format.md", "[stats]") {
+  std::ifstream in(std::string(MOESCOPE_SOURCE_DIR) + "/docs/stats-format.md");
+  REQUIRE(in);
+  const std::string doc((std::istreambuf_iterator<char>(in)), {});
+  for (const MetricDef& d : RoutingMetricDefs()) {
+    INFO(d.name);
+    CHECK(doc.find(std::string("| `") + d.name + "` |") != std::string::npos);
+  }
+}
