@@ -62,6 +62,7 @@ RoutingAccumulator::RoutingAccumulator(const StatsShape& shape, const StatsOptio
   previous_.assign(static_cast<size_t>(L) * K, -1);
   current_.assign(previous_.size(), -1);
   probabilities_.assign(static_cast<size_t>(E), 0.0);
+  sorted_.assign(static_cast<size_t>(E), 0.0f);
 }
 
 std::span<const double> RoutingAccumulator::Slice(int domain) const {
@@ -200,7 +201,7 @@ void RoutingAccumulator::Logits(const float* logits) {
   const int L = shape_.layers, E = shape_.experts, K = shape_.top_k;
   const SliceLayout& s = layout_;
   Add(SliceLayout::kLogitRows, 1.0);
-  std::vector<float> sorted(static_cast<size_t>(E));
+  std::vector<float>& sorted = sorted_;
   const int eb = options_.entropy_bins, mb = options_.margin_bins;
   for (int l = 0; l < L; ++l) {
     const float* z = logits + static_cast<size_t>(l) * E;

@@ -120,6 +120,7 @@ class RoutingAccumulator {
   std::vector<int16_t> previous_;      // [L, K] the previous token's selected experts, -1 pads
   std::vector<int16_t> current_;       // [L, K]
   std::vector<double> probabilities_;  // [E] scratch
+  std::vector<float> sorted_;          // [E] scratch
 };
 
 }  // namespace moe
