@@ -25,19 +25,23 @@ void Run(const GenerateOptions& o) {
   }
   GenerationOptions gen = o.gen;
   gen.stop_at_eos = !o.ignore_eos;
-  // Stream text: decode everything generated so far and print what is new, so multi-piece
-  // characters and leading spaces come out right.
-  std::vector<int32_t> generated;
+  // Stream text: decode the prompt and everything generated so far and print what is new, so
+  // multi-piece characters and the spaces SentencePiece attaches to pieces come out right.
+  std::vector<int32_t> all = prompt;
   std::string printed;
-  if (m.tokenizer) std::cout << o.prompt << std::flush;
+  if (m.tokenizer) {
+    printed = m.tokenizer->Decode(prompt);
+    std::cout << printed << std::flush;
+  }
   const GenerationResult r = Generate(*m.model, prompt, gen, [&](int32_t id) {
-    generated.push_back(id);
+    all.push_back(id);
     if (!m.tokenizer) {
       std::cout << id << " " << std::flush;
       return;
     }
-    const std::string text = m.tokenizer->Decode(generated);
-    if (text.size() > printed.size()) std::cout << text.substr(printed.size()) << std::flush;
+    const std::string text = m.tokenizer->Decode(all);
+    if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0)
+      std::cout << text.substr(printed.size()) << std::flush;
     printed = text;
   });
   std::cout << "\n";

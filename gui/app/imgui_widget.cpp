@@ -1,5 +1,6 @@
 #include "gui/app/imgui_widget.h"
 
+#include <QApplication>
 #include <QKeyEvent>
 #include <QMouseEvent>
 #include <QWheelEvent>
@@ -90,6 +91,8 @@ void ImGuiWidget::paintGL() {
   QElapsedTimer frame;
   frame.start();
   const float dt = static_cast<float>(clock_.restart()) / 1000.0f;
+  ImGui::SetCurrentContext(renderer_->context());
+  ApplyMouse();
   const Selection before = state_->selection();
   const ImVec2 size(static_cast<float>(width()), static_cast<float>(height()));
   renderer_->Frame(size, static_cast<float>(devicePixelRatioF()), std::min(dt, 0.25f), [&] {
@@ -104,6 +107,7 @@ void ImGuiWidget::paintGL() {
     default: unsetCursor(); break;
   }
   last_frame_ms_ = frame.nsecsElapsed() / 1e6;
+  ++frames_;
   if (!(state_->selection() == before)) state_->NotifySelectionEdited(this);
   // Keep drawing while ImGui animates or settles; otherwise sleep until the next event.
   if (frames_left_ > 0) {
@@ -120,22 +124,35 @@ void ImGuiWidget::Modifiers(Qt::KeyboardModifiers m) {
   io.KeySuper = m & Qt::MetaModifier;
 }
 
+void ImGuiWidget::QueueMouse(const MouseInput& input) {
+  mouse_.push_back(input);
+  Wake(3);
+}
+
+void ImGuiWidget::ApplyMouse() {
+  ImGuiIO& io = ImGui::GetIO();
+  bool button_applied = false;
+  while (!mouse_.empty()) {
+    const MouseInput& m = mouse_.front();
+    if (m.button >= 0 && button_applied) break;  // the next button change gets its own frame
+    io.MousePos = m.pos;
+    Modifiers(m.modifiers);
+    if (m.button >= 0) {
+      io.MouseDown[m.button] = m.down;
+      button_applied = true;
+    }
+    mouse_.pop_front();
+  }
+  if (!mouse_.empty()) frames_left_ = std::max(frames_left_, 2);
+}
+
 void ImGuiWidget::mouseMoveEvent(QMouseEvent* e) {
-  if (!renderer_) return;
-  ImGui::SetCurrentContext(renderer_->context());
   const QPointF p = e->position();
-  ImGui::GetIO().MousePos = ImVec2(static_cast<float>(p.x()), static_cast<float>(p.y()));
-  Modifiers(e->modifiers());
-  Wake();
+  QueueMouse({ImVec2(static_cast<float>(p.x()), static_cast<float>(p.y())), -1, false,
+              e->modifiers()});
 }
 
 void ImGuiWidget::MouseButton(QMouseEvent* e, bool down) {
-  if (!renderer_) return;
-  ImGui::SetCurrentContext(renderer_->context());
-  ImGuiIO& io = ImGui::GetIO();
-  const QPointF p = e->position();
-  io.MousePos = ImVec2(static_cast<float>(p.x()), static_cast<float>(p.y()));
-  Modifiers(e->modifiers());
   int button = -1;
   switch (e->button()) {
     case Qt::LeftButton: button = 0; break;
@@ -143,23 +160,16 @@ void ImGuiWidget::MouseButton(QMouseEvent* e, bool down) {
     case Qt::MiddleButton: button = 2; break;
     case Qt::BackButton: button = 3; break;
     case Qt::ForwardButton: button = 4; break;
-    default: break;
+    default: return;
   }
-  if (button >= 0) io.MouseDown[button] = down;
-  // A press and release inside one frame must both be seen: draw the press now.
-  Wake(3);
-  if (!down) repaint();
+  const QPointF p = e->position();
+  QueueMouse({ImVec2(static_cast<float>(p.x()), static_cast<float>(p.y())), button, down,
+              e->modifiers()});
 }
 
-void ImGuiWidget::mousePressEvent(QMouseEvent* e) {
-  MouseButton(e, true);
-  repaint();
-}
+void ImGuiWidget::mousePressEvent(QMouseEvent* e) { MouseButton(e, true); }
 void ImGuiWidget::mouseReleaseEvent(QMouseEvent* e) { MouseButton(e, false); }
-void ImGuiWidget::mouseDoubleClickEvent(QMouseEvent* e) {
-  MouseButton(e, true);
-  repaint();
-}
+void ImGuiWidget::mouseDoubleClickEvent(QMouseEvent* e) { MouseButton(e, true); }
 
 void ImGuiWidget::wheelEvent(QWheelEvent* e) {
   if (!renderer_) return;
@@ -195,11 +205,7 @@ void ImGuiWidget::keyPressEvent(QKeyEvent* e) {
 void ImGuiWidget::keyReleaseEvent(QKeyEvent* e) { Key(e, false); }
 
 void ImGuiWidget::leaveEvent(QEvent* e) {
-  if (renderer_) {
-    ImGui::SetCurrentContext(renderer_->context());
-    ImGui::GetIO().MousePos = ImVec2(-FLT_MAX, -FLT_MAX);
-    Wake();
-  }
+  QueueMouse({ImVec2(-FLT_MAX, -FLT_MAX), -1, false, QApplication::keyboardModifiers()});
   QOpenGLWidget::leaveEvent(e);
 }
 
@@ -209,6 +215,7 @@ void ImGuiWidget::focusOutEvent(QFocusEvent* e) {
     ImGuiIO& io = ImGui::GetIO();
     for (bool& k : io.KeysDown) k = false;
     for (bool& b : io.MouseDown) b = false;
+    mouse_.clear();
     io.KeyCtrl = io.KeyShift = io.KeyAlt = io.KeySuper = false;
     Wake();
   }

@@ -167,7 +167,7 @@ int BytePiece(const Tokenizer* tokenizer, int32_t id) {
 
 std::string TokenDisplayText(const Tokenizer* tokenizer, int32_t id) {
   if (tokenizer == nullptr || id < 0 || id >= tokenizer->vocab_size())
-    return "#" + std::to_string(id);
+    return std::string("#").append(std::to_string(id));
   std::string piece = tokenizer->Piece(id);
   // Byte-fallback pieces "<0xNN>".
   if (piece.size() == 6 && piece.rfind("<0x", 0) == 0 && piece.back() == '>') {

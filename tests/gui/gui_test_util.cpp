@@ -1,5 +1,10 @@
 #include "gui_test_util.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cfloat>
@@ -9,6 +14,7 @@
 #include "analysis/trace_runner.h"
 #include "core/model_loader.h"
 #include "gui/views/style.h"
+
 
 namespace gui_test {
 
@@ -171,7 +177,7 @@ std::shared_ptr<DocumentRouting> MakeDocument(int64_t index, int64_t T, int L, i
     doc->token_id.push_back(static_cast<int32_t>(t % 500));
     doc->position.push_back(static_cast<int32_t>(t));
     doc->nll.push_back(t + 1 < T ? static_cast<float>(t % 5) : NAN);
-    doc->text.push_back("t" + std::to_string(t));
+    doc->text.push_back(std::string("t").append(std::to_string(t)));
     for (int l = 0; l < L; ++l) {
       doc->ids.push_back(static_cast<int16_t>((t + l) % E));
       doc->ids.push_back(static_cast<int16_t>((t + l + 1) % E));
@@ -195,6 +201,66 @@ const std::filesystem::path& SmallTrace() {
     return out;
   }();
   return path;
+}
+
+namespace {
+
+class XServer {
+ public:
+  XServer() {
+    int fds[2];
+    if (::pipe(fds) != 0) return;
+    const std::string fd = std::to_string(fds[1]);
+    std::vector<std::string> args = {"Xvfb", "-displayfd", fd, "-screen", "0", "1600x1200x24",
+                                     "-nolisten", "tcp"};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    // fork + exec rather than posix_spawn: the server must die with this process even when a
+    // test aborts (PR_SET_PDEATHSIG).
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(1);
+      ::close(fds[0]);
+      const int null = ::open("/dev/null", O_WRONLY);
+      if (null >= 0) ::dup2(null, 2);
+      ::execvp("Xvfb", argv.data());
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    if (pid_ < 0) {
+      ::close(fds[0]);
+      return;
+    }
+    // Xvfb writes the display number it chose, then a newline, once it accepts clients.
+    std::string number;
+    pollfd p{fds[0], POLLIN, 0};
+    char c;
+    while (::poll(&p, 1, 20000) > 0 && ::read(fds[0], &c, 1) == 1 && c != '\n') number += c;
+    ::close(fds[0]);
+    if (!number.empty()) display_ = ":" + number;
+  }
+  ~XServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  const std::string& display() const { return display_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string display_;
+};
+
+}  // namespace
+
+const std::string& TestDisplay() {
+  static XServer server;
+  if (server.display().empty()) FAIL("could not start Xvfb (install xvfb)");
+  return server.display();
 }
 
 }  // namespace gui_test

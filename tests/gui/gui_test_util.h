@@ -73,4 +73,9 @@ std::shared_ptr<moe::studio::DocumentRouting> MakeDocument(int64_t index, int64_
 // A trace of the tiny test corpus with the bundled model (made once per test run).
 const std::filesystem::path& SmallTrace();
 
+// The X display of an Xvfb server this test process started (once; stopped at exit), e.g.
+// ":12". One server per process instead of xvfb-run per command: xvfb-run's clean-up races
+// (exit status 5) when many run in a row.
+const std::string& TestDisplay();
+
 }  // namespace gui_test

@@ -1,4 +1,4 @@
-// The whole app under xvfb-run: moescope-studio opens a trace, a selection is driven from the
+// The whole app on an Xvfb display: moescope-studio opens a trace, a selection is driven from the
 // command line (--layer/--expert/--document), the window is captured (--screenshot) and checked
 // not to be blank; bad input opens an error dialog and the app keeps running (exit code 3 after
 // the capture, never a crash).
@@ -35,12 +35,12 @@ Run Shell(const std::string& command) {
 
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
-// The app with its settings in `dir` (not the user's), under Xvfb.
+// The app with its settings in `dir` (not the user's), on the test's Xvfb display.
 Run Studio(const gui_test::TempDir& dir, const std::string& args) {
   const auto config = dir.path() / "config";
   std::filesystem::create_directories(config);
-  return Shell("XDG_CONFIG_HOME=" + Quote(config.string()) +
-               " xvfb-run -a -s '-screen 0 1600x1100x24' " + Quote(gui_test::Studio()) + " " + args);
+  return Shell("XDG_CONFIG_HOME=" + Quote(config.string()) + " QT_QPA_PLATFORM=xcb DISPLAY=" + gui_test::TestDisplay() +
+               " " + Quote(gui_test::Studio()) + " " + args);
 }
 
 size_t Colours(const QImage& image) {

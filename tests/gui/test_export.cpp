@@ -1,4 +1,4 @@
-// `moescope-studio --export-views` under xvfb-run: every view to PNG (checked not blank) and CSV.
+// `moescope-studio --export-views` on an Xvfb display: every view to PNG (checked not blank) and CSV.
 #include <sys/wait.h>
 
 #include <QImage>
@@ -35,7 +35,7 @@ TEST_CASE("moescope-studio --export-views renders every view to a non-blank PNG 
           "[gui][export][xvfb]") {
   gui_test::TempDir dir("export");
   const auto out = dir.path() / "views";
-  const Run r = Shell("xvfb-run -a -s '-screen 0 1600x1200x24' " + Quote(gui_test::Studio()) +
+  const Run r = Shell("QT_QPA_PLATFORM=xcb DISPLAY=" + gui_test::TestDisplay() + " " + Quote(gui_test::Studio()) +
                       " --export-views " + Quote(out.string()) + " " +
                       Quote(gui_test::SmallTrace().string()) + " --size 1000x700");
   INFO(r.output);
@@ -62,7 +62,8 @@ TEST_CASE("moescope-studio --export-views renders every view to a non-blank PNG 
 
 TEST_CASE("moescope-studio --export-views at 2x scale doubles the pixels", "[gui][export][xvfb]") {
   gui_test::TempDir dir("export2x");
-  const Run r = Shell("xvfb-run -a " + Quote(gui_test::Studio()) + " --export-views " +
+  const Run r = Shell("QT_QPA_PLATFORM=xcb DISPLAY=" + gui_test::TestDisplay() + " " + Quote(gui_test::Studio()) +
+                      " --export-views " +
                       Quote(dir.path().string()) + " " + Quote(gui_test::SmallTrace().string()) +
                       " --size 640x400 --scale 2 --layer 1");
   INFO(r.output);

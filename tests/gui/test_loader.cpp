@@ -112,7 +112,7 @@ TEST_CASE("token display text", "[gui][loader]") {
   for (int id = 0; id < tok.vocab_size(); ++id) {
     const std::string p = tok.Piece(id);
     if (p.rfind("\xe2\x96\x81", 0) == 0 && p.size() > 3) {
-      CHECK(TokenDisplayText(&tok, id) == " " + p.substr(3));
+      CHECK(TokenDisplayText(&tok, id) == std::string(" ").append(p.substr(3)));
       break;
     }
   }
