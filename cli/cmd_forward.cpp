@@ -16,6 +16,7 @@ struct ForwardOptions {
   ModelOptions model;
   std::string input, output;
   bool activations = false;
+  PolicySource policy;
 };
 
 using Rows = std::vector<std::vector<int32_t>>;
@@ -44,8 +45,10 @@ void Run(const ForwardOptions& o) {
   const Batch batch = Batch::FromRows(ids, ReadRows(j, "attention_mask", o.input),
                                       ReadRows(j, "position_ids", o.input));
   const LoadedModel m = OpenModel(o.model);
+  const RoutingPolicy policy = MakePolicy(o.policy, m.config());
   const std::vector<OwnedTensor> tensors =
-      RecordForward(*m.model, batch, {.activations = o.activations});
+      RecordForward(*m.model, batch,
+                    {.activations = o.activations, .policy = policy.empty() ? nullptr : &policy});
   WriteSafetensors(o.output, tensors, {{"format", "pt"}, {"producer", "moescope forward"}});
   std::cerr << "wrote " << tensors.size() << " tensors to " << o.output << "\n";
 }
@@ -63,6 +66,7 @@ void RegisterForward(CLI::App& app) {
   cmd->add_option("--output", o->output, "safetensors file to write")->required();
   cmd->add_flag("--activations", o->activations,
                 "Also write embeddings and per-layer attn_out, moe_in, moe_out, hidden_out");
+  AddPolicyOptions(*cmd, o->policy);
   cmd->callback([o] { g_exit_code = Guarded([&] { Run(*o); }); });
 }
 

@@ -14,6 +14,7 @@ struct GenerateOptions {
   std::vector<int32_t> ids;
   GenerationOptions gen;
   bool ignore_eos = false;
+  PolicySource policy;
 };
 
 void Run(const GenerateOptions& o) {
@@ -25,6 +26,8 @@ void Run(const GenerateOptions& o) {
   }
   GenerationOptions gen = o.gen;
   gen.stop_at_eos = !o.ignore_eos;
+  const RoutingPolicy policy = MakePolicy(o.policy, m.config());
+  if (!policy.empty()) gen.policy = &policy;
   // Stream text: decode the prompt and everything generated so far and print what is new, so
   // multi-piece characters and the spaces SentencePiece attaches to pieces come out right.
   std::vector<int32_t> all = prompt;
@@ -66,6 +69,7 @@ void RegisterGenerate(CLI::App& app) {
   cmd->add_option("--top-p", o->gen.sampling.top_p, "Nucleus sampling mass");
   cmd->add_option("--seed", o->gen.sampling.seed, "Random seed");
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep going after EOS");
+  AddPolicyOptions(*cmd, o->policy, "--route-top-k");
   cmd->callback([o] { g_exit_code = Guarded([&] { Run(*o); }); });
 }
 

@@ -14,6 +14,7 @@ struct ScoreOptions {
   ModelOptions model;
   std::vector<std::string> texts;
   std::string file;
+  PolicySource policy;
 };
 
 void Run(const ScoreOptions& o) {
@@ -26,10 +27,12 @@ void Run(const ScoreOptions& o) {
     docs.insert(docs.end(), more.begin(), more.end());
   }
   if (docs.empty()) Fail("score", "nothing to score: give --text TEXT or --file FILE");
+  const RoutingPolicy policy = MakePolicy(o.policy, m.config());
   double total_nll = 0;
   int64_t total_tokens = 0;
   for (const Document& d : docs) {
-    const TextScore s = ScoreText(*m.model, m.RequireTokenizer(), d.text);
+    const TextScore s =
+        ScoreText(*m.model, m.RequireTokenizer(), d.text, policy.empty() ? nullptr : &policy);
     std::printf("%-24s tokens %6lld  nll %.4f  ppl %.3f\n", d.id.c_str(),
                 static_cast<long long>(s.scored_tokens), s.mean_nll(), s.perplexity());
     total_nll += s.total_nll;
@@ -50,6 +53,7 @@ void RegisterScore(CLI::App& app) {
   cmd->add_option("-t,--text", o->texts, "Text to score (repeatable)");
   cmd->add_option("-f,--file", o->file,
                   "Plain text file (one document) or JSONL with a \"text\" field per line");
+  AddPolicyOptions(*cmd, o->policy);
   cmd->callback([o] { g_exit_code = Guarded([&] { Run(*o); }); });
 }
 

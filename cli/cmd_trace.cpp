@@ -67,15 +67,7 @@ void RegisterTrace(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--resume", o->trace.resume,
                 "Continue an interrupted trace at --output (same model, corpus and policy)");
-  cmd->add_option("--policy", o->policy.file, "Routing policy JSON (see core/routing_policy.h)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--disable", o->policy.disable,
-                  "Disable experts, LAYER:EXPERT,... (e.g. 3:5,3:7)");
-  cmd->add_option("--mode", o->policy.mode,
-                  "How disabled experts are removed: reroute | drop | drop-renorm");
-  cmd->add_option("--top-k", o->policy.top_k, "Experts per token, LAYER:K,... ('*' = every layer)");
-  cmd->add_option("--top-r", o->policy.top_r,
-                  "Drop each token's r best experts first, LAYER:R,... ('*' = every layer)");
+  AddPolicyOptions(*cmd, o->policy);
   cmd->callback([o] { g_exit_code = Guarded([&] { Run(*o); }); });
 }
 

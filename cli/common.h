@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 
+#include "analysis/policy_source.h"
 #include "core/model_loader.h"
 
 namespace moe::cli {
@@ -16,6 +17,11 @@ struct ModelOptions {
 
 void AddModelOptions(CLI::App& cmd, ModelOptions& options);
 LoadedModel OpenModel(const ModelOptions& options);
+
+// The intervention flags (--policy, --disable, --mode, --top-k, --top-r). top_k_flag renames
+// --top-k where a command already uses it for sampling.
+void AddPolicyOptions(CLI::App& cmd, PolicySource& source,
+                      const std::string& top_k_flag = "--top-k");
 
 // Runs a subcommand body, turning moe::Error and other exceptions into a one-line message.
 int Guarded(const std::function<void()>& body);
