@@ -192,7 +192,7 @@ const std::filesystem::path& SmallTrace() {
   static TempDir dir("trace");
   static const std::filesystem::path path = [] {
     const std::filesystem::path out = dir.path() / "small.h5";
-    const moe::LoadedModel model = moe::LoadModel(DefaultModel());
+    const moe::LoadedModel model = moe::LoadModel(TinyModel());
     moe::TraceOptions o;
     o.output = out;
     o.run.corpus_files = {TinyCorpus().string()};

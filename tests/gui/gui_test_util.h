@@ -17,7 +17,7 @@
 namespace gui_test {
 
 inline std::filesystem::path SourceDir() { return MOESCOPE_SOURCE_DIR; }
-inline std::filesystem::path DefaultModel() { return SourceDir() / "datasets/models/default"; }
+inline std::filesystem::path TinyModel() { return SourceDir() / "tests/fixtures/tiny_moe"; }
 inline std::filesystem::path TinyCorpus() { return SourceDir() / "tests/fixtures/corpus/tiny.jsonl"; }
 inline std::string Studio() { return MOESCOPE_STUDIO; }
 

@@ -102,7 +102,7 @@ TEST_CASE("every view draws over a real trace", "[gui][loader][views]") {
 }
 
 TEST_CASE("token display text", "[gui][loader]") {
-  const moe::Tokenizer tok(gui_test::DefaultModel() / "tokenizer.model");
+  const moe::Tokenizer tok(gui_test::TinyModel() / "tokenizer.model");
   CHECK(TokenDisplayText(nullptr, 42) == "#42");
   CHECK(TokenDisplayText(&tok, 100000) == "#100000");
   // Byte pieces: <0x0A> is a newline.

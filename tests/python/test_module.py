@@ -38,8 +38,8 @@ def _golden_dir():
 
 GOLDEN = _golden_dir()
 CLI = os.environ.get("MOESCOPE_CLI", os.path.join(SOURCE, "build-py", "cli", "moescope"))
-# The bundled model, named explicitly so that $MOESCOPE_MODEL does not change what is tested.
-BUNDLED = os.path.join(SOURCE, "datasets", "models", "default")
+# The tests' small fixed model, named explicitly so that $MOESCOPE_MODEL does not change what is tested.
+BUNDLED = os.path.join(SOURCE, "tests", "fixtures", "tiny_moe")
 FORWARD_CASES = ["tiny_mlp_gate", "gqa_linear_gate", "batch_padding"]
 TEXT = (
     "The llama is a domesticated South American camelid, widely used as a meat and pack "

@@ -1,7 +1,7 @@
-"""Write the bundled default model, datasets/models/default/: an untrained, seeded random tiny
+"""Write the test model tests/fixtures/tiny_moe/: an untrained, seeded random tiny
 LLaMA-MoE with its own small SentencePiece BPE tokenizer.
 
-Usage: /usr/bin/python3 tests/reference/make_default_model.py [--out datasets/models/default]
+Usage: /usr/bin/python3 tests/reference/make_default_model.py [--out tests/fixtures/tiny_moe]
 
 Tokenizer: SentencePiece BPE, 512 pieces, byte fallback, unk 0 / bos 1 / eos 2 / no pad, trained
 on the regular files (symlinks skipped) under /usr/share/common-licenses/, concatenated in name

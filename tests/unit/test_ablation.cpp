@@ -64,7 +64,7 @@ void CheckNoChange(const AblationResult& r) {
 }  // namespace
 
 TEST_CASE("ablating nothing, an unused expert or k = num_selects changes nothing", "[ablate]") {
-  const LoadedModel m = LoadModel(trace_test::DefaultModel());
+  const LoadedModel m = LoadModel(trace_test::TinyModel());
   const LlamaMoeConfig& c = m.config();
   const auto dir = TempDir("ablate-exact");
   const auto corpus = SmallCorpus(dir);
@@ -136,7 +136,7 @@ TEST_CASE("ablating nothing, an unused expert or k = num_selects changes nothing
 }
 
 TEST_CASE("the residual cache gives the per-token NLL of a full re-run", "[ablate]") {
-  const LoadedModel m = LoadModel(trace_test::DefaultModel());
+  const LoadedModel m = LoadModel(trace_test::TinyModel());
   const LlamaMoeConfig& c = m.config();
   const auto dir = TempDir("ablate-cache");
   const auto corpus = SmallCorpus(dir);
@@ -164,7 +164,7 @@ TEST_CASE("the residual cache gives the per-token NLL of a full re-run", "[ablat
 }
 
 TEST_CASE("an interrupted sweep resumes where it stopped", "[ablate]") {
-  const LoadedModel m = LoadModel(trace_test::DefaultModel());
+  const LoadedModel m = LoadModel(trace_test::TinyModel());
   const LlamaMoeConfig& c = m.config();
   const auto dir = TempDir("ablate-resume");
   const auto corpus = SmallCorpus(dir);

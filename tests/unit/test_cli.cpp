@@ -50,8 +50,8 @@ fs::path CopyModel(const fs::path& from, const std::string& name) {
   return dir;
 }
 
-fs::path DefaultModel() {
-  return fs::path(MOESCOPE_SOURCE_DIR) / "datasets/models/default";
+fs::path TinyModel() {
+  return fs::path(MOESCOPE_SOURCE_DIR) / "tests/fixtures/tiny_moe";
 }
 
 void ExpectCleanFailure(const CliResult& r, const std::string& message) {
@@ -97,8 +97,9 @@ TEST_CASE("generate and score run on the bundled model", "[cli]") {
 TEST_CASE("forward writes the golden tensor names", "[cli]") {
   const fs::path dir = TempDir("cli-forward");
   std::ofstream(dir / "in.json") << R"({"input_ids": [[1, 20, 30, 40], [1, 50, 60, 70]]})";
-  const CliResult r = RunCli("forward --input " + (dir / "in.json").string() + " --output " +
-                             (dir / "out.safetensors").string());
+  const CliResult r =
+      RunCli("forward --model " + TinyModel().string() + " --input " + (dir / "in.json").string() +
+             " --output " + (dir / "out.safetensors").string());
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   const moe::SafetensorsFile out((dir / "out.safetensors").string());
@@ -109,7 +110,7 @@ TEST_CASE("forward writes the golden tensor names", "[cli]") {
 }
 
 TEST_CASE("bad input: one clear line, exit 1, nothing written", "[cli][bad-input]") {
-  const fs::path model = DefaultModel();
+  const fs::path model = TinyModel();
   SECTION("truncated safetensors") {
     const fs::path dir = CopyModel(model, "cli-truncated");
     fs::resize_file(dir / "model.safetensors", fs::file_size(dir / "model.safetensors") / 2);

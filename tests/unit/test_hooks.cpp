@@ -32,14 +32,14 @@ class Counter : public RoutingObserver {
   std::vector<HookRequest> requests_;
 };
 
-LoadedModel DefaultModel() {
-  return LoadModel(std::filesystem::path(MOESCOPE_SOURCE_DIR) / "datasets/models/default");
+LoadedModel TinyModel() {
+  return LoadModel(std::filesystem::path(MOESCOPE_SOURCE_DIR) / "tests/fixtures/tiny_moe");
 }
 
 }  // namespace
 
 TEST_CASE("observers see only the sites and layers they asked for", "[hooks]") {
-  const LoadedModel m = DefaultModel();
+  const LoadedModel m = TinyModel();
   Counter c({{HookSite::kTopkIds, 1}, {HookSite::kExpertOutput, -1}});
   const Batch batch = Batch::Single({1, 5, 6, 7, 8});
   {
@@ -59,7 +59,7 @@ TEST_CASE("observers see only the sites and layers they asked for", "[hooks]") {
 }
 
 TEST_CASE("the guard removes its observer", "[hooks]") {
-  const LoadedModel m = DefaultModel();
+  const LoadedModel m = TinyModel();
   Counter c({{HookSite::kRouterLogits, -1}});
   {
     HookGuard guard = m.model->hooks().Add(&c);
@@ -71,7 +71,7 @@ TEST_CASE("the guard removes its observer", "[hooks]") {
 }
 
 TEST_CASE("asking for a site that is not produced is an error", "[hooks][bad-input]") {
-  const LoadedModel m = DefaultModel();
+  const LoadedModel m = TinyModel();
   Counter past_end({{HookSite::kRouterLogits, 7}});
   CHECK_THROWS_WITH(m.model->hooks().Add(&past_end),
                     Contains("asked for layer 7") && Contains("has 2 layers"));
@@ -90,7 +90,7 @@ TEST_CASE("hook point names follow the blocks.{l} convention", "[hooks]") {
 }
 
 TEST_CASE("a policy changes what the hooks see", "[hooks][policy]") {
-  const LoadedModel m = DefaultModel();
+  const LoadedModel m = TinyModel();
   Counter before({{HookSite::kTopkIds, 0}}), after({{HookSite::kTopkIds, 0}});
   const Batch batch = Batch::Single({1, 5, 6, 7, 8, 9, 10});
   {
@@ -116,7 +116,7 @@ TEST_CASE("a policy changes what the hooks see", "[hooks][policy]") {
 }
 
 TEST_CASE("resuming from a cached residual stream gives the full forward", "[engine]") {
-  const LoadedModel m = DefaultModel();
+  const LoadedModel m = TinyModel();
   const Batch batch = Batch::Single({1, 5, 6, 7, 8, 9, 10});
   const std::vector<float> full = m.model->Forward(batch);
   for (int layer : {0, 1, 2}) {

@@ -30,7 +30,7 @@ TEST_CASE("the LLaMA-2 tokenizer reproduces the original's ids", "[tokenizer][go
 
 TEST_CASE("encode and decode round-trip on the bundled tokenizer", "[tokenizer]") {
   const Tokenizer tok(std::filesystem::path(MOESCOPE_SOURCE_DIR) /
-                      "datasets/models/default/tokenizer.model");
+                      "tests/fixtures/tiny_moe/tokenizer.model");
   for (const std::string text : {"Permission is hereby granted, free of charge.",
                                  "tabs\tand\nnewlines", "Übergrößen 镇 🦙"}) {
     const std::vector<int32_t> ids = tok.Encode(text, /*add_bos=*/true, /*add_eos=*/true);

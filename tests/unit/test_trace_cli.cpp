@@ -13,7 +13,7 @@ using trace_test::RunCommand;
 namespace {
 
 std::string Trace(const std::string& args) {
-  return Quote(trace_test::Cli()) + " trace --model " + Quote(trace_test::DefaultModel().string()) +
+  return Quote(trace_test::Cli()) + " trace --model " + Quote(trace_test::TinyModel().string()) +
          " " + args;
 }
 

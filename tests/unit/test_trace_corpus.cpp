@@ -9,7 +9,7 @@
 #include "trace_test_util.h"
 
 using namespace moe;
-using trace_test::DefaultModel;
+using trace_test::TinyModel;
 
 namespace {
 
@@ -23,7 +23,7 @@ std::filesystem::path WriteFile(const std::string& dir, const std::string& name,
 }  // namespace
 
 TEST_CASE("JSONL corpora: text, input_ids, ids and domains", "[trace][corpus]") {
-  const Tokenizer tok(DefaultModel() / "tokenizer.model");
+  const Tokenizer tok(TinyModel() / "tokenizer.model");
   const Corpus c = ReadCorpus({trace_test::TinyCorpus()}, &tok, 512, {});
   REQUIRE(c.documents.size() == 10);
   CHECK(c.domains == std::vector<std::string>{"legal", "code", "prose"});
@@ -45,7 +45,7 @@ TEST_CASE("JSONL corpora: text, input_ids, ids and domains", "[trace][corpus]") 
 }
 
 TEST_CASE("plain text files are one document of the --domain domain", "[trace][corpus]") {
-  const Tokenizer tok(DefaultModel() / "tokenizer.model");
+  const Tokenizer tok(TinyModel() / "tokenizer.model");
   const auto file = WriteFile("corpus_plain", "story.txt", "Once upon a time.\n");
   const Corpus c = ReadCorpus({file}, &tok, 512, {"fiction", {}});
   REQUIRE(c.documents.size() == 1);
@@ -56,7 +56,7 @@ TEST_CASE("plain text files are one document of the --domain domain", "[trace][c
 }
 
 TEST_CASE("bad corpus lines are errors naming file:line and the field", "[trace][corpus]") {
-  const Tokenizer tok(DefaultModel() / "tokenizer.model");
+  const Tokenizer tok(TinyModel() / "tokenizer.model");
   const std::string good = R"({"id": "a", "domain": "d", "text": "fine"})";
   struct Case {
     std::string line, expect;
@@ -94,7 +94,7 @@ TEST_CASE("bad corpus lines are errors naming file:line and the field", "[trace]
 }
 
 TEST_CASE("blank documents are skipped and counted, not traced", "[trace][corpus]") {
-  const Tokenizer tok(DefaultModel() / "tokenizer.model");
+  const Tokenizer tok(TinyModel() / "tokenizer.model");
   const auto file = WriteFile("corpus_blank", "b.jsonl",
                               R"({"domain": "d", "text": "   \n\t "})"
                               "\n"
@@ -110,7 +110,7 @@ TEST_CASE("blank documents are skipped and counted, not traced", "[trace][corpus
 }
 
 TEST_CASE("the domain filter keeps named domains and rejects unknown ones", "[trace][corpus]") {
-  const Tokenizer tok(DefaultModel() / "tokenizer.model");
+  const Tokenizer tok(TinyModel() / "tokenizer.model");
   const Corpus c = ReadCorpus({trace_test::TinyCorpus()}, &tok, 512, {"", {"prose", "code"}});
   CHECK(c.domains == std::vector<std::string>{"code", "prose"});
   CHECK(c.documents.size() == 7);

@@ -23,7 +23,7 @@ std::vector<std::string> TraceArgs(const std::filesystem::path& corpus,
                                    const std::filesystem::path& out) {
   return {"trace",
           "--model",
-          trace_test::DefaultModel().string(),
+          trace_test::TinyModel().string(),
           "--corpus",
           corpus.string(),
           "--output",

@@ -22,7 +22,7 @@ using namespace moe;
 namespace {
 
 const LoadedModel& Model() {
-  static const LoadedModel m = LoadModel(trace_test::DefaultModel());
+  static const LoadedModel m = LoadModel(trace_test::TinyModel());
   return m;
 }
 

@@ -42,7 +42,7 @@ struct DirectRouting : RoutingObserver {
 };
 
 const LoadedModel& Model() {
-  static const LoadedModel m = LoadModel(trace_test::DefaultModel());
+  static const LoadedModel m = LoadModel(trace_test::TinyModel());
   return m;
 }
 

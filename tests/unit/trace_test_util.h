@@ -24,8 +24,8 @@ namespace trace_test {
 inline std::filesystem::path SourceDir() {
   return MOESCOPE_SOURCE_DIR;
 }
-inline std::filesystem::path DefaultModel() {
-  return SourceDir() / "datasets/models/default";
+inline std::filesystem::path TinyModel() {
+  return SourceDir() / "tests/fixtures/tiny_moe";
 }
 inline std::filesystem::path TinyCorpus() {
   return FixtureDir() / "corpus/tiny.jsonl";
