@@ -53,11 +53,13 @@ class CorpusReader {
   // The corpus read so far, with the domain filter applied. Throws Error when the filter names a
   // domain that no document has.
   Corpus Finish();
+  // Appends one text document (BOS first); `where` names it in errors. Whitespace-only text is
+  // counted as skipped.
+  void AddText(const std::string& where, std::string source_id, const std::string& domain,
+               const std::string& text);
 
  private:
   void ReadJsonl(const std::filesystem::path& file);
-  void AddText(const std::string& where, std::string source_id, const std::string& domain,
-               const std::string& text);
   void Add(const std::string& where, std::string source_id, const std::string& domain,
            std::vector<int32_t> ids);
   int16_t DomainIndex(const std::string& where, const std::string& name);

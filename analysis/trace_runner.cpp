@@ -80,17 +80,6 @@ OpenedTrace OpenTrace(const TraceOptions& o, const TraceHeader& header, const Co
   return t;
 }
 
-std::vector<TraceWindow> PlanWindows(const Corpus& corpus, int64_t first_doc,
-                                     const WindowRule& rule) {
-  std::vector<TraceWindow> windows;
-  for (int64_t d = first_doc; d < static_cast<int64_t>(corpus.documents.size()); ++d) {
-    const auto split = SplitDocument(
-        d, static_cast<int64_t>(corpus.documents[static_cast<size_t>(d)].ids.size()), rule);
-    windows.insert(windows.end(), split.begin(), split.end());
-  }
-  return windows;
-}
-
 // Hands the recorded rows of each window to the builder in document order, choosing the tokens
 // whose logits are kept; returns the number of tokens added.
 int64_t AddWindows(std::span<const TraceWindow> windows, const std::vector<WindowResult>& results,
@@ -164,9 +153,7 @@ TraceSummary RunTrace(const LoadedModel& m, const RoutingPolicy& policy, const T
     uncommitted = 0;
     last_commit = std::chrono::steady_clock::now();
   };
-  // Groups of windows are sorted by length inside WindowRunner; a group is large enough for
-  // that to pay off and small enough to keep the rows in memory.
-  const size_t group = static_cast<size_t>(o.batch_size) * 8;
+  const size_t group = static_cast<size_t>(o.batch_size) * kBatchesPerWindowGroup;
   for (size_t first = 0; first < windows.size(); first += group) {
     const auto part = std::span<const TraceWindow>(windows).subspan(
         first, std::min(group, windows.size() - first));

@@ -28,10 +28,25 @@ Batch MakeWindowBatch(std::span<const TraceWindow> windows, std::span<const size
   return b;
 }
 
-namespace {
+std::vector<TraceWindow> PlanWindows(const Corpus& corpus, int64_t first_doc,
+                                     const WindowRule& rule) {
+  std::vector<TraceWindow> windows;
+  for (int64_t d = first_doc; d < static_cast<int64_t>(corpus.documents.size()); ++d) {
+    const auto split = SplitDocument(
+        d, static_cast<int64_t>(corpus.documents[static_cast<size_t>(d)].ids.size()), rule);
+    windows.insert(windows.end(), split.begin(), split.end());
+  }
+  return windows;
+}
 
-// -log p(next token | the window up to this token) for every recorded token that has a next
-// token in its document; NaN elsewhere. [B * S], indexed like the batch.
+std::vector<size_t> LongestFirst(std::span<const TraceWindow> windows) {
+  std::vector<size_t> order(windows.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return windows[a].length() > windows[b].length(); });
+  return order;
+}
+
 std::vector<float> BatchNll(const LlamaMoeModel& model, const Batch& batch,
                             const std::vector<float>& hidden, std::span<const TraceWindow> windows,
                             std::span<const size_t> members, const Corpus& corpus) {
@@ -64,8 +79,6 @@ std::vector<float> BatchNll(const LlamaMoeModel& model, const Batch& batch,
   return nll;
 }
 
-}  // namespace
-
 WindowRunner::WindowRunner(const LlamaMoeModel& model, const RoutingPolicy* policy, int kmax,
                            bool record_logits, int batch_size)
     : model_(model),
@@ -77,10 +90,7 @@ WindowRunner::WindowRunner(const LlamaMoeModel& model, const RoutingPolicy* poli
 
 std::vector<WindowResult> WindowRunner::Run(std::span<const TraceWindow> windows,
                                             const Corpus& corpus) {
-  std::vector<size_t> order(windows.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return windows[a].length() > windows[b].length(); });
+  const std::vector<size_t> order = LongestFirst(windows);
   std::vector<WindowResult> results(windows.size());
   for (size_t first = 0; first < order.size(); first += static_cast<size_t>(batch_size_)) {
     const size_t count = std::min(static_cast<size_t>(batch_size_), order.size() - first);

@@ -31,6 +31,23 @@ struct WindowResult {
 Batch MakeWindowBatch(std::span<const TraceWindow> windows, std::span<const size_t> members,
                       const Corpus& corpus, int32_t pad_id);
 
+// Corpus runs sort windows by length within groups of this many batches: large enough for
+// similar lengths to meet, small enough to keep a group's result rows in memory.
+constexpr size_t kBatchesPerWindowGroup = 8;
+
+// The windows of documents first_doc.. of the corpus, in document order.
+std::vector<TraceWindow> PlanWindows(const Corpus& corpus, int64_t first_doc,
+                                     const WindowRule& rule);
+
+// Window indices, longest first (stable): consecutive runs of batch_size form the batches.
+std::vector<size_t> LongestFirst(std::span<const TraceWindow> windows);
+
+// -log p(next token | the window up to this token) for every recorded token of the batch's
+// windows that has a next token in its document; NaN elsewhere. [B * S], indexed like the batch.
+std::vector<float> BatchNll(const LlamaMoeModel& model, const Batch& batch,
+                            const std::vector<float>& hidden, std::span<const TraceWindow> windows,
+                            std::span<const size_t> members, const Corpus& corpus);
+
 class WindowRunner {
  public:
   // Registers its recorder on the model's hooks for its lifetime. `policy` may be null.

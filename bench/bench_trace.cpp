@@ -1,0 +1,125 @@
+// moescope_bench_trace: what recording a routing trace costs. The same corpus is run, in the
+// same windows and padded batches, four ways:
+//   score           ScoreCorpus: forward + next-token NLL, no hook attached (the baseline);
+//   trace           RunTrace to an HDF5 file: routing hook, chunk builder, writer thread;
+//   trace+logits    as trace, every token's router logits recorded (--record-logits);
+//   trace+logits/4  as trace, logits of a quarter of the tokens (--logit-sample-rate 0.25).
+// Rounds interleave the four so that machine load hits them alike; each reports the median
+// tokens/s over rounds and its ratio to the baseline of the same run. Corpus reading
+// (tokenization) is inside every timing, as in `moescope score` and `moescope trace`.
+//
+//   moescope_bench_trace [--model DIR] [--corpus FILES...] [--rounds R] [--batch-size B]
+//                        [--threads N] [--output-dir DIR]
+// Defaults: the bundled model and sample corpus (datasets/sample/*.jsonl), 3 rounds, batch 8.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "analysis/corpus_scoring.h"
+#include "analysis/trace_runner.h"
+#include "core/error.h"
+#include "core/linear.h"
+#include "core/model_loader.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Variant {
+  const char* name;
+  bool trace;
+  bool logits;
+  double sample_rate;
+  std::vector<double> rates;  // tokens/s per round
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+std::vector<std::filesystem::path> SampleCorpus() {
+  std::vector<std::filesystem::path> files;
+  const std::filesystem::path dir = std::filesystem::path(MOESCOPE_SOURCE_DIR) / "datasets/sample";
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ".jsonl") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("Tracing overhead: scoring a corpus with and without recording its routing");
+  std::string model_dir,
+      out_dir = (std::filesystem::temp_directory_path() / "moescope_bench_trace").string();
+  std::vector<std::string> corpus_files;
+  int rounds = 3, batch_size = 8, threads = 0;
+  app.add_option("--model", model_dir, "Model folder (default: the bundled model)");
+  app.add_option("--corpus", corpus_files, "Corpus files (default: datasets/sample/*.jsonl)");
+  app.add_option("--rounds", rounds, "Timed rounds of each variant")->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", batch_size, "Windows per forward pass")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "Worker threads (default: all cores)");
+  app.add_option("--output-dir", out_dir, "Where the traces are written (overwritten)");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (threads > 0) moe::SetNumThreads(threads);
+    const moe::LoadedModel m = moe::LoadModel(model_dir.empty() ? moe::DefaultModelDir()
+                                                                : std::filesystem::path(model_dir));
+    std::vector<std::filesystem::path> files(corpus_files.begin(), corpus_files.end());
+    if (files.empty()) files = SampleCorpus();
+    std::filesystem::create_directories(out_dir);
+    const moe::LlamaMoeConfig& c = m.config();
+    const int64_t ctx = c.context_length();
+
+    std::vector<Variant> variants = {{"score", false, false, 1.0, {}},
+                                     {"trace", true, false, 1.0, {}},
+                                     {"trace+logits", true, true, 1.0, {}},
+                                     {"trace+logits/4", true, true, 0.25, {}}};
+    int64_t tokens = 0;
+    for (int round = -1; round < rounds; ++round) {  // round -1 warms caches and is not kept
+      for (Variant& v : variants) {
+        const auto start = Clock::now();
+        int64_t n = 0;
+        if (!v.trace) {
+          const moe::Corpus corpus = moe::ReadCorpus(files, m.tokenizer.get(), c.vocab_size, {});
+          n = moe::ScoreCorpus(*m.model, corpus, {ctx, ctx}, batch_size).tokens;
+        } else {
+          moe::TraceOptions o;
+          o.output = std::filesystem::path(out_dir) /
+                     ("variant" + std::to_string(&v - &variants[0]) + ".h5");
+          std::filesystem::remove(o.output);
+          o.batch_size = batch_size;
+          for (const auto& f : files) o.run.corpus_files.push_back(f.string());
+          o.run.record_logits = v.logits;
+          o.run.logit_sample_rate = v.sample_rate;
+          n = moe::RunTrace(m, moe::RoutingPolicy{}, o).tokens;
+        }
+        const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        tokens = n;
+        if (round >= 0) v.rates.push_back(static_cast<double>(n) / seconds);
+      }
+    }
+    const double base = Median(variants[0].rates);
+    std::printf(
+        "model %s, %lld tokens, batch %d, threads %d, %d rounds (medians), OMP_WAIT_POLICY=%s\n",
+        m.dir.string().c_str(), static_cast<long long>(tokens), batch_size, moe::NumThreads(),
+        rounds, std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "(unset)");
+    for (const Variant& v : variants) {
+      const double rate = Median(v.rates);
+      std::printf("%-16s %10.0f tokens/s  ratio %.3f  overhead %+.1f%%\n", v.name, rate,
+                  rate / base, (base / rate - 1.0) * 100.0);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "moescope_bench_trace: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
