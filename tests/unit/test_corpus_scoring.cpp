@@ -1,0 +1,44 @@
+// Batched corpus scoring (moescope score) gives what a trace records and what scoring each
+// document alone gives.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "analysis/corpus_scoring.h"
+#include "analysis/trace_reader.h"
+#include "core/text_scoring.h"
+#include "trace_test_util.h"
+
+using namespace moe;
+
+TEST_CASE("batched corpus scores equal the trace's NLL and single-document scoring",
+          "[score][model]") {
+  const LoadedModel m = LoadModel(trace_test::TinyModel());
+  const Corpus corpus =
+      ReadCorpus({trace_test::TinyCorpus()}, m.tokenizer.get(), m.config().vocab_size, {});
+  const int64_t ctx = m.config().context_length();
+  const CorpusScore s = ScoreCorpus(*m.model, corpus, {ctx, ctx}, 3);
+  REQUIRE(s.documents.size() == corpus.documents.size());
+  CHECK(s.tokens == corpus.tokens());
+
+  const auto out = TempDir("corpus_scoring") / "tiny.h5";
+  RunTrace(m, RoutingPolicy{}, trace_test::TinyOptions(out));
+  const TraceReader r(out);
+  for (size_t d = 0; d < corpus.documents.size(); ++d) {
+    INFO("document " << d);
+    const TraceDocument doc = r.Document(static_cast<int64_t>(d));
+    const TokenRows rows = r.ReadTokens(doc.token_begin, doc.tokens());
+    double traced = 0;
+    int64_t predicted = 0;
+    for (float x : rows.nll)
+      if (!std::isnan(x)) traced += x, ++predicted;
+    CHECK(s.documents[d].predicted == predicted);
+    CHECK(s.documents[d].total_nll == Approx(traced).epsilon(1e-5));
+    // A document that fits one window scores as it does alone (no padding, no batch).
+    const std::vector<int32_t>& ids = corpus.documents[d].ids;
+    if (static_cast<int64_t>(ids.size()) <= ctx) {
+      const TextScore alone = ScoreIds(*m.model, ids);
+      CHECK(s.documents[d].predicted == alone.scored_tokens);
+      CHECK(s.documents[d].total_nll == Approx(alone.total_nll).epsilon(1e-4));
+    }
+  }
+}
