@@ -14,6 +14,7 @@
 #include "analysis/corpus.h"
 #include "analysis/progress_bar.h"
 #include "analysis/resampling.h"
+#include "analysis/trace_corpus.h"
 #include "analysis/trace_windows.h"
 #include "analysis/window_runner.h"
 #include "core/error.h"
@@ -211,9 +212,17 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
   if (run.windows.stride == 0) run.windows.stride = run.windows.max_window;
   run.windows.Validate(c.context_length());
   run.record_logits = false;
-  const Corpus corpus = ReadCorpus(
-      std::vector<std::filesystem::path>(run.corpus_files.begin(), run.corpus_files.end()),
-      m.tokenizer.get(), c.vocab_size, {run.default_domain, run.only_domains});
+  if (!o.trace.empty() && !run.corpus_files.empty())
+    Fail("ablate", "give corpus files or a trace, not both");
+  if (o.trace.empty() && run.corpus_files.empty())
+    Fail("ablate", "nothing to run over: give corpus files (--corpus) or a trace (--trace)");
+  if (!o.trace.empty()) run.corpus_files = {o.trace.string()};
+  const Corpus corpus =
+      o.trace.empty()
+          ? ReadCorpus(std::vector<std::filesystem::path>(run.corpus_files.begin(),
+                                                          run.corpus_files.end()),
+                       m.tokenizer.get(), c.vocab_size, {run.default_domain, run.only_domains})
+          : CorpusFromTrace(o.trace, c.vocab_size, {run.default_domain, run.only_domains});
   if (corpus.documents.empty()) Fail("corpus", "has no documents");
   const int M = static_cast<int>(corpus.domains.size());
   const int64_t D = static_cast<int64_t>(corpus.documents.size());

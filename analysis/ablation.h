@@ -26,6 +26,7 @@ namespace moe {
 
 struct AblationOptions {
   TraceRunSettings run;          // corpus files, domains, windows (record_logits is ignored)
+  std::filesystem::path trace;   // when set: the documents of this trace instead of corpus files
   std::filesystem::path output;  // results file (HDF5); the CSV goes to <output>.csv
   int batch_size = 8;            // windows per forward pass
   int group_size = 16;           // policies per pass over the corpus

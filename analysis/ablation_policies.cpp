@@ -1,6 +1,9 @@
 #include "analysis/ablation_policies.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -194,6 +197,46 @@ void CheckUniqueNames(const std::vector<AblationPolicy>& policies) {
   std::set<std::string> seen;
   for (const AblationPolicy& p : policies)
     if (!seen.insert(p.name).second) Fail("ablation", "two policies are named '" + p.name + "'");
+}
+
+std::vector<AblationPolicy> BuildSweep(const SweepRequest& o, const LlamaMoeConfig& c) {
+  std::vector<AblationPolicy> out = {NoAblation(c)};
+  auto add = [&](std::vector<AblationPolicy> more) {
+    out.insert(out.end(), more.begin(), more.end());
+  };
+  if (o.single_experts) add(SingleExpertSweep(c, o.mode, o.layers));
+  if (o.top_r_max >= 0) add(TopRSweep(c, o.top_r_max, o.layers));
+  if (!o.k_sweep.empty()) {
+    if (o.k_sweep != "global" && o.k_sweep != "per-layer")
+      Fail("--k-sweep", "is '" + o.k_sweep + "', expected global or per-layer");
+    add(KSweep(c, o.k_sweep == "per-layer", o.k_values));
+  }
+  for (const std::string& s : o.sets) {
+    const size_t eq = s.find('=');
+    if (eq == std::string::npos) Fail("--set", "'" + s + "' must look like NAME=LAYER:EXPERT,...");
+    const AblationPolicy set = ExpertSet(c, s.substr(0, eq), s.substr(eq + 1), o.mode);
+    out.push_back(set);
+    add(RandomControls(c, set, o.random_controls, o.seed));
+  }
+  for (const std::string& file : o.policy_files) {
+    std::ifstream in(file);
+    if (!in) Fail(file, "cannot be read");
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      Fail(file, std::string("is not valid JSON (") + e.what() + ")");
+    }
+    AblationPolicy p;
+    p.name = std::filesystem::path(file).stem().string();
+    p.kind = "custom";
+    p.policy = RoutingPolicy::FromJson(j, c, file);
+    p.first_layer = FirstChangedLayer(p.policy, c);
+    out.push_back(std::move(p));
+  }
+  if (out.size() == 1)
+    Fail("ablate", "choose a sweep: --single-experts, --top-r-max, --k-sweep, --set or --policy");
+  return out;
 }
 
 }  // namespace moe

@@ -50,6 +50,22 @@ AblationPolicy ExpertSet(const LlamaMoeConfig& config, const std::string& name,
 std::vector<AblationPolicy> RandomControls(const LlamaMoeConfig& config, const AblationPolicy& set,
                                            int count, uint64_t seed);
 
+// A whole sweep as the CLI and the app ask for it: the baseline first, then every requested part.
+struct SweepRequest {
+  bool single_experts = false;
+  DisableMode mode = DisableMode::kReroute;  // of single experts and sets
+  std::vector<int> layers;                   // of the single-expert and top-r sweeps; empty = all
+  int top_r_max = -1;                        // -1 = no top-r sweep
+  std::string k_sweep;                       // "", "global" or "per-layer"
+  std::vector<int> k_values;                 // empty = 1..E
+  std::vector<std::string> sets;             // "NAME=LAYER:EXPERT,..."
+  int random_controls = 0;                   // per set
+  uint64_t seed = 0;                         // of the random controls
+  std::vector<std::string> policy_files;     // routing policy JSON files, named by their stem
+};
+// Throws Error naming the flag or file at fault, or when nothing but the baseline was asked for.
+std::vector<AblationPolicy> BuildSweep(const SweepRequest& request, const LlamaMoeConfig& config);
+
 // Throws Error naming the duplicate when two policies share a name.
 void CheckUniqueNames(const std::vector<AblationPolicy>& policies);
 

@@ -117,7 +117,7 @@ void CorpusReader::ReadJsonl(const std::filesystem::path& file) {
       if (!j.at("text").is_string()) Fail(where, "field \"text\" must be a string");
       AddText(where, id, domain, j.at("text").get<std::string>());
     } else {
-      Add(where, id, domain, IdsOf(j.at("input_ids"), vocab_size_, where));
+      AddIds(where, id, domain, IdsOf(j.at("input_ids"), vocab_size_, where));
     }
   }
   if (in.bad()) Fail(name, "read error");
@@ -131,15 +131,19 @@ void CorpusReader::AddText(const std::string& where, std::string source_id,
   }
   if (tokenizer_ == nullptr)
     Fail(where, "has \"text\" but the model has no tokenizer.model; give \"input_ids\"");
-  Add(where, std::move(source_id), domain, tokenizer_->Encode(text));
+  AddIds(where, std::move(source_id), domain, tokenizer_->Encode(text));
 }
 
-void CorpusReader::Add(const std::string& where, std::string source_id, const std::string& domain,
-                       std::vector<int32_t> ids) {
+void CorpusReader::AddIds(const std::string& where, std::string source_id,
+                          const std::string& domain, std::vector<int32_t> ids) {
   if (ids.empty()) {
     corpus_.skipped.push_back(where + ": no tokens");
     return;
   }
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] < 0 || ids[i] >= vocab_size_)
+      Fail(where, "token " + std::to_string(i) + " = " + std::to_string(ids[i]) +
+                      " is outside the vocabulary (0.." + std::to_string(vocab_size_ - 1) + ")");
   const int16_t d = DomainIndex(where, domain);
   corpus_.documents.push_back({std::move(source_id), d, std::move(ids)});
 }

@@ -57,11 +57,12 @@ class CorpusReader {
   // counted as skipped.
   void AddText(const std::string& where, std::string source_id, const std::string& domain,
                const std::string& text);
+  // Appends one pre-tokenized document; ids outside the vocabulary are an error naming `where`.
+  void AddIds(const std::string& where, std::string source_id, const std::string& domain,
+              std::vector<int32_t> ids);
 
  private:
   void ReadJsonl(const std::filesystem::path& file);
-  void Add(const std::string& where, std::string source_id, const std::string& domain,
-           std::vector<int32_t> ids);
   int16_t DomainIndex(const std::string& where, const std::string& name);
 
   const Tokenizer* tokenizer_;

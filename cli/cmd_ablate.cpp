@@ -5,9 +5,7 @@
 
 #include <atomic>
 #include <csignal>
-#include <fstream>
 #include <iostream>
-#include <nlohmann/json.hpp>
 
 #include "analysis/ablation.h"
 #include "cli/common.h"
@@ -26,68 +24,15 @@ void OnInterrupt(int) {
 struct AblateCommandOptions {
   ModelOptions model;
   AblationOptions ablation;
-  bool single = false;
+  SweepRequest sweep;
   std::string mode = "reroute";
-  std::vector<int> layers;
-  int top_r_max = -1;
-  std::string k_sweep;  // "", "global" or "per-layer"
-  std::vector<int> k_values;
-  std::vector<std::string> sets;  // NAME=L:E,L:E
-  int random_controls = 0;
-  std::vector<std::string> policy_files;
 };
-
-DisableMode ParseMode(const std::string& s) {
-  if (s == "reroute") return DisableMode::kReroute;
-  if (s == "drop") return DisableMode::kDrop;
-  if (s == "drop-renorm") return DisableMode::kDropRenormalize;
-  Fail("--mode", "is '" + s + "', expected reroute, drop or drop-renorm");
-}
-
-std::vector<AblationPolicy> Policies(const AblateCommandOptions& o, const LlamaMoeConfig& c) {
-  std::vector<AblationPolicy> out = {NoAblation(c)};
-  const DisableMode mode = ParseMode(o.mode);
-  auto add = [&](std::vector<AblationPolicy> more) {
-    out.insert(out.end(), more.begin(), more.end());
-  };
-  if (o.single) add(SingleExpertSweep(c, mode, o.layers));
-  if (o.top_r_max >= 0) add(TopRSweep(c, o.top_r_max, o.layers));
-  if (!o.k_sweep.empty()) {
-    if (o.k_sweep != "global" && o.k_sweep != "per-layer")
-      Fail("--k-sweep", "is '" + o.k_sweep + "', expected global or per-layer");
-    add(KSweep(c, o.k_sweep == "per-layer", o.k_values));
-  }
-  for (const std::string& s : o.sets) {
-    const size_t eq = s.find('=');
-    if (eq == std::string::npos) Fail("--set", "'" + s + "' must look like NAME=LAYER:EXPERT,...");
-    const AblationPolicy set = ExpertSet(c, s.substr(0, eq), s.substr(eq + 1), mode);
-    out.push_back(set);
-    add(RandomControls(c, set, o.random_controls, o.ablation.seed));
-  }
-  for (const std::string& file : o.policy_files) {
-    std::ifstream in(file);
-    if (!in) Fail(file, "cannot be read");
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      Fail(file, std::string("is not valid JSON (") + e.what() + ")");
-    }
-    AblationPolicy p;
-    p.name = std::filesystem::path(file).stem().string();
-    p.kind = "custom";
-    p.policy = RoutingPolicy::FromJson(j, c, file);
-    p.first_layer = FirstChangedLayer(p.policy, c);
-    out.push_back(std::move(p));
-  }
-  if (out.size() == 1)
-    Fail("ablate", "choose a sweep: --single-experts, --top-r-max, --k-sweep, --set or --policy");
-  return out;
-}
 
 void Run(AblateCommandOptions& o) {
   const LoadedModel m = OpenModel(o.model);
-  const std::vector<AblationPolicy> policies = Policies(o, m.config());
+  o.sweep.mode = ParseDisableMode(o.mode, "--mode");
+  o.sweep.seed = o.ablation.seed;
+  const std::vector<AblationPolicy> policies = BuildSweep(o.sweep, m.config());
   o.ablation.progress = ::isatty(STDERR_FILENO) == 1;
   g_stop = false;
   o.ablation.stop = &g_stop;
@@ -107,9 +52,15 @@ void RegisterAblate(CLI::App& app) {
       "ablate", "Disable experts or change k over a corpus; report ΔNLL, KL and top-1 agreement");
   AddModelOptions(*cmd, o->model);
   TraceRunSettings& run = o->ablation.run;
-  cmd->add_option("--corpus", run.corpus_files, "JSONL or plain text files, as for trace")
-      ->required()
-      ->check(CLI::ExistingFile);
+  CLI::Option* corpus =
+      cmd->add_option("--corpus", run.corpus_files, "JSONL or plain text files, as for trace")
+          ->check(CLI::ExistingFile);
+  CLI::Option* trace =
+      cmd->add_option("--trace", o->ablation.trace,
+                      "Run over the documents of this trace instead (the same token ids)")
+          ->check(CLI::ExistingFile)
+          ->excludes(corpus);
+  corpus->excludes(trace);
   cmd->add_option("-o,--output", o->ablation.output,
                   "Results file (HDF5); the tidy CSV is written beside it with .csv")
       ->required();
@@ -121,27 +72,29 @@ void RegisterAblate(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--window-stride", run.windows.stride, "Tokens between window starts")
       ->check(CLI::PositiveNumber);
-  cmd->add_flag("--single-experts", o->single,
+  cmd->add_flag("--single-experts", o->sweep.single_experts,
                 "Sweep: every (layer, expert) disabled alone (see --mode, --layers)");
   cmd->add_option("--mode", o->mode,
                   "How disabled experts are removed: reroute (mask, then top-k of the rest) | "
                   "drop (weight 0) | drop-renorm (weight 0, others rescaled)")
       ->capture_default_str();
-  cmd->add_option("--layers", o->layers,
+  cmd->add_option("--layers", o->sweep.layers,
                   "Layers of the single-expert and top-r sweeps (default all)")
       ->delimiter(',');
-  cmd->add_option("--top-r-max", o->top_r_max,
+  cmd->add_option("--top-r-max", o->sweep.top_r_max,
                   "Sweep (DeepSeekMoE): each token's r best experts disabled, r = 0..R")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--k-sweep", o->k_sweep, "Sweep top-k: global | per-layer (see --k-values)");
-  cmd->add_option("--k-values", o->k_values, "k values of the k sweep (default 1..E)")
+  cmd->add_option("--k-sweep", o->sweep.k_sweep,
+                  "Sweep top-k: global | per-layer (see --k-values)");
+  cmd->add_option("--k-values", o->sweep.k_values, "k values of the k sweep (default 1..E)")
       ->delimiter(',');
-  cmd->add_option("--set", o->sets,
+  cmd->add_option("--set", o->sweep.sets,
                   "A named expert set disabled together, NAME=LAYER:EXPERT,... (repeatable)");
-  cmd->add_option("--random-controls", o->random_controls,
+  cmd->add_option("--random-controls", o->sweep.random_controls,
                   "Random sets of the same size per layer for every --set (seeded)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--policy", o->policy_files, "A routing policy JSON file to run (repeatable)")
+  cmd->add_option("--policy", o->sweep.policy_files,
+                  "A routing policy JSON file to run (repeatable)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--batch-size", o->ablation.batch_size, "Windows per forward pass")
       ->capture_default_str()

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   moe::cli::RegisterStats(app);
   moe::cli::RegisterAblate(app);
   moe::cli::RegisterCompare(app);
+  moe::cli::RegisterSplit(app);
   CLI11_PARSE(app, argc, argv);
   return moe::cli::g_exit_code;
 }

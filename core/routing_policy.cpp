@@ -8,16 +8,17 @@
 #include "core/error.h"
 
 namespace moe {
-namespace {
 
-using nlohmann::json;
-
-DisableMode ParseMode(const std::string& s, const std::string& where) {
+DisableMode ParseDisableMode(const std::string& s, const std::string& where) {
   if (s == "reroute") return DisableMode::kReroute;
   if (s == "drop") return DisableMode::kDrop;
   if (s == "drop-renorm" || s == "drop_renorm") return DisableMode::kDropRenormalize;
   Fail(where, "mode is '" + s + "', expected reroute, drop or drop-renorm");
 }
+
+namespace {
+
+using nlohmann::json;
 
 // "3" -> {3}; "*" -> every layer.
 std::vector<int> ParseLayers(const std::string& key, int num_layers, const std::string& where) {
@@ -184,7 +185,7 @@ RoutingPolicy RoutingPolicy::FromJson(const json& j, const LlamaMoeConfig& c,
   RoutingPolicy p;
   p.layers.resize(L);
   try {
-    if (j.contains("mode")) p.mode = ParseMode(j.at("mode").get<std::string>(), where);
+    if (j.contains("mode")) p.mode = ParseDisableMode(j.at("mode").get<std::string>(), where);
     if (j.contains("disable")) {
       for (const json& pair : j.at("disable")) {
         if (!pair.is_array() || pair.size() != 2)
@@ -229,7 +230,7 @@ RoutingPolicy RoutingPolicy::FromFlags(const std::string& disable, const std::st
   const int L = c.num_hidden_layers;
   RoutingPolicy p;
   p.layers.resize(L);
-  if (!mode.empty()) p.mode = ParseMode(mode, "--mode");
+  if (!mode.empty()) p.mode = ParseDisableMode(mode, "--mode");
   for (const auto& [layer, expert] : ParsePairs(disable, "--disable"))
     for (int l : ParseLayers(layer, L, "--disable"))
       p.layers[l].disabled.push_back(AsInt(expert, "--disable " + layer));

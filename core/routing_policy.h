@@ -26,6 +26,8 @@ struct LlamaMoeConfig;
 
 enum class DisableMode { kReroute, kDrop, kDropRenormalize };
 const char* DisableModeName(DisableMode mode);  // "reroute", "drop", "drop-renorm"
+// The inverse of DisableModeName; an unknown name is an Error naming `where`.
+DisableMode ParseDisableMode(const std::string& name, const std::string& where);
 
 struct ForcedRoute {
   int layer = -1;                // -1 = every layer
