@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "core/checkpoint.h"
@@ -37,23 +40,79 @@ void CopyFileAtomically(const fs::path& from, const fs::path& to) {
   }
 }
 
+// `t` as `dtype` (a float type), into `storage`.
+TensorView Cast(const TensorView& t, DType dtype, std::vector<uint8_t>& storage) {
+  const size_t n = static_cast<size_t>(t.numel());
+  std::vector<float> f32(n);
+  ToF32(t.dtype, t.data, f32.data(), n);
+  storage.resize(n * DTypeSize(dtype));
+  if (dtype == DType::kF32) {
+    std::memcpy(storage.data(), f32.data(), storage.size());
+  } else {
+    auto* out = reinterpret_cast<uint16_t*>(storage.data());
+    for (size_t i = 0; i < n; ++i)
+      out[i] = dtype == DType::kBF16 ? F32ToBF16(f32[i]) : F32ToF16(f32[i]);
+  }
+  return {dtype, t.shape, storage.data()};
+}
+
+bool IsFloat(DType d) {
+  return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16;
+}
+
+const char* TorchDtypeName(DType d) {
+  return d == DType::kF32 ? "float32" : d == DType::kF16 ? "float16" : "bfloat16";
+}
+
+// config.json with torch_dtype set, written atomically.
+void WriteConfigWithDtype(const fs::path& from, const fs::path& to, DType dtype) {
+  std::ifstream in(from);
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    Fail(from.string(), std::string("is not valid JSON: ") + e.what());
+  }
+  config["torch_dtype"] = TorchDtypeName(dtype);
+  const fs::path temp = to.string() + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream out(temp);
+    out << config.dump(2) << "\n";
+    if (!out) Fail(temp.string(), "cannot be written");
+  }
+  std::error_code ec;
+  fs::rename(temp, to, ec);
+  if (ec) Fail(to.string(), "cannot rename " + temp.string() + " into place: " + ec.message());
+}
+
 }  // namespace
 
-void ConvertCheckpointToSafetensors(const fs::path& in_dir, const fs::path& out_dir) {
+void ConvertCheckpointToSafetensors(const fs::path& in_dir, const fs::path& out_dir,
+                                    std::optional<DType> dtype) {
+  if (dtype && !IsFloat(*dtype))
+    Fail("--dtype", std::string("is ") + DTypeName(*dtype) + ", expected F32, F16 or BF16");
   const Checkpoint checkpoint(in_dir);
 
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) Fail(out_dir.string(), "cannot create folder: " + ec.message());
 
+  const std::vector<std::string> names = checkpoint.Names();
   std::vector<NamedView> tensors;
-  for (const std::string& name : checkpoint.Names()) {
-    tensors.push_back({name, *checkpoint.Find(name)});
+  std::vector<std::vector<uint8_t>> cast(names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    TensorView view = *checkpoint.Find(names[i]);
+    if (dtype && IsFloat(view.dtype) && view.dtype != *dtype) view = Cast(view, *dtype, cast[i]);
+    tensors.push_back({names[i], view});
   }
   WriteSafetensors((out_dir / "model.safetensors").string(), tensors, {{"format", "pt"}});
 
   for (const char* file : kCompanionFiles) {
-    if (fs::exists(in_dir / file)) CopyFileAtomically(in_dir / file, out_dir / file);
+    if (!fs::exists(in_dir / file)) continue;
+    if (dtype && std::string(file) == "config.json")
+      WriteConfigWithDtype(in_dir / file, out_dir / file, *dtype);
+    else
+      CopyFileAtomically(in_dir / file, out_dir / file);
   }
 }
 

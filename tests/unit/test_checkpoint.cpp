@@ -217,3 +217,31 @@ TEST_CASE("convert of a folder without weights creates nothing",
                       Contains("no checkpoint found"));
   REQUIRE_FALSE(fs::exists(dir / "out"));
 }
+
+TEST_CASE("convert --dtype BF16 rounds every float tensor and says so in the config",
+          "[checkpoint][convert][golden]") {
+  const fs::path in = GoldenDir() / "tiny_mlp_gate";
+  const fs::path out = TempDir("convert-bf16");
+  moe::ConvertCheckpointToSafetensors(in, out, moe::DType::kBF16);
+  const moe::SafetensorsFile original((in / "model.safetensors").string());
+  const moe::SafetensorsFile converted((out / "model.safetensors").string());
+  REQUIRE(converted.Names() == original.Names());
+  for (const std::string& name : original.Names()) {
+    INFO(name);
+    const moe::TensorView a = original.Tensor(name), b = converted.Tensor(name);
+    REQUIRE(a.dtype == moe::DType::kF32);
+    REQUIRE(b.dtype == moe::DType::kBF16);
+    REQUIRE(a.shape == b.shape);
+    const auto* f = static_cast<const float*>(a.data);
+    const auto* h = static_cast<const uint16_t*>(b.data);
+    for (int64_t i = 0; i < a.numel(); ++i) REQUIRE(h[i] == moe::F32ToBF16(f[i]));
+  }
+  std::ifstream ci(in / "config.json"), co(out / "config.json");
+  nlohmann::json want = nlohmann::json::parse(ci), got = nlohmann::json::parse(co);
+  CHECK(got["torch_dtype"] == "bfloat16");
+  want["torch_dtype"] = "bfloat16";
+  CHECK(got == want);
+  REQUIRE_THROWS_WITH(moe::ConvertCheckpointToSafetensors(in, out / "int", moe::DType::kI32),
+                      Contains("--dtype") && Contains("I32"));
+  REQUIRE_FALSE(fs::exists(out / "int"));
+}

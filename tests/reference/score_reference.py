@@ -1,0 +1,69 @@
+#!/usr/bin/python3
+"""Per-domain next-token NLL of corpus files with the PyTorch reference, in the evaluation protocol
+of datasets/training_common.py and of `moescope score`: every document is [BOS] + SentencePiece ids
+(no EOS; `moescope score` adds none), cut into windows of at most C + 1 tokens with stride C (C =
+max_position_embeddings), each window run alone from position 0; every token but the leading BOS
+is predicted exactly once. Weights of any dtype are computed in float32.
+
+usage: score_reference.py MODEL_DIR FILE.jsonl... [--json OUT.json]
+Prints one line per domain and "all": tokens, mean NLL, perplexity.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+import sentencepiece as spm
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from llama_moe_reference import LlamaMoEReference  # noqa: E402
+
+
+def documents(files):
+    for path in files:
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    doc = json.loads(line)
+                    yield doc.get("domain", "text"), doc["text"]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model_dir")
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--json", help="also write {domain: {tokens, nll_sum}} here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = LlamaMoEReference.from_dir(args.model_dir)
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(args.model_dir, "tokenizer.model"))
+    context = model.config.max_position_embeddings
+    sums = {}
+    with torch.no_grad():
+        for domain, text in documents(args.files):
+            if not text.strip():
+                continue
+            ids = [sp.bos_id()] + sp.encode(text)
+            nll_sum, tokens = sums.setdefault(domain, [0.0, 0])
+            for start in range(0, len(ids) - 1, context):
+                window = ids[start:start + context + 1]
+                inputs = torch.tensor([window[:-1]])
+                logits = model.forward(inputs)["logits"][0].double()
+                targets = torch.tensor(window[1:])
+                nll = torch.nn.functional.cross_entropy(logits, targets, reduction="sum").item()
+                nll_sum += nll
+                tokens += len(window) - 1
+            sums[domain] = [nll_sum, tokens]
+    total = [sum(v[0] for v in sums.values()), sum(v[1] for v in sums.values())]
+    for name, (nll_sum, tokens) in sorted(sums.items()) + [("all", total)]:
+        mean = nll_sum / max(tokens, 1)
+        print(f"{name:16s} tokens {tokens:8d}  nll {mean:.6f}  ppl {math.exp(mean):.4f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({k: {"tokens": v[1], "nll_sum": v[0]} for k, v in sums.items()}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
