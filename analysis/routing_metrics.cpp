@@ -372,24 +372,24 @@ StatsReport BuildStatsReport(const RoutingAccumulator& acc, std::vector<std::str
   // Vocabulary specialization (§2.5), all domains.
   rep.has_vocabulary = !acc.vocab_input().empty();
   if (rep.has_vocabulary) {
-    rep.vocab_input =
-        ComputeVocabSpecialization(acc.vocab_input(), acc.input_occurrences(), acc.set_counts(), L,
-                                   E, opt.vocab_min_count, opt.top_tokens, opt.seed);
-    rep.vocab_next =
-        ComputeVocabSpecialization(acc.vocab_next(), acc.next_occurrences(), acc.set_counts(), L, E,
-                                   opt.vocab_min_count, opt.top_tokens, opt.seed + 1);
+    rep.vocab_input = ComputeVocabSpecialization(
+        acc.vocab_input(), acc.input_occurrences(), acc.set_counts(), L, E, opt.vocab_min_count,
+        opt.top_tokens, opt.seed, opt.bootstrap, opt.ci_level);
+    rep.vocab_next = ComputeVocabSpecialization(
+        acc.vocab_next(), acc.next_occurrences(), acc.set_counts(), L, E, opt.vocab_min_count,
+        opt.top_tokens, opt.seed + 1, opt.bootstrap, opt.ci_level);
     for (auto [v, name] : {std::pair{&rep.vocab_input, "input"}, {&rep.vocab_next, "next"}}) {
       const int em = MetricIndex(std::string("vocab_spec_") + name);
       const int lm = MetricIndex(std::string("vocab_spec_") + name + "_mean");
       for (int l = 0; l < L; ++l) {
         for (int e = 0; e < E; ++e) {
           const size_t cell = static_cast<size_t>(l) * E + e;
-          rep.rows.push_back({l, e, M, em, v->expert_mean[cell], kNan, kNan,
-                              v->expert_shuffled[cell],
+          rep.rows.push_back({l, e, M, em, v->expert_mean[cell], v->expert_ci_low[cell],
+                              v->expert_ci_high[cell], v->expert_shuffled[cell],
                               static_cast<double>(v->expert_tokens[cell])});
         }
-        rep.rows.push_back({l, -1, M, lm, v->layer_mean[l], kNan, kNan, v->layer_shuffled[l],
-                            static_cast<double>(v->kept_tokens)});
+        rep.rows.push_back({l, -1, M, lm, v->layer_mean[l], v->layer_ci_low[l], v->layer_ci_high[l],
+                            v->layer_shuffled[l], static_cast<double>(v->kept_tokens)});
       }
     }
   }

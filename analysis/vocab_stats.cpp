@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "analysis/resampling.h"
 #include "core/error.h"
@@ -36,12 +37,28 @@ class SetSampler {
   std::vector<int64_t> cumulative_;
 };
 
+// Percentile interval of the mean of `values` over `replicates` resamples with replacement.
+std::pair<double, double> BootstrapMean(const std::vector<double>& values, int replicates,
+                                        double level, uint64_t seed) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (replicates <= 0 || values.empty()) return {nan, nan};
+  const uint64_t n = values.size();
+  std::vector<double> means(static_cast<size_t>(replicates));
+  for (int b = 0; b < replicates; ++b) {
+    double sum = 0;
+    for (uint64_t i = 0; i < n; ++i)
+      sum += values[static_cast<size_t>(HashUnit(MixHash3(seed, b, i)) * static_cast<double>(n))];
+    means[static_cast<size_t>(b)] = sum / static_cast<double>(n);
+  }
+  return PercentileInterval(means, level);
+}
+
 }  // namespace
 
 VocabSpecialization ComputeVocabSpecialization(
     const std::vector<uint32_t>& table, const std::vector<int64_t>& occurrences,
     const std::vector<std::unordered_map<uint64_t, int64_t>>& sets, int L, int E, int min_count,
-    int top_n, uint64_t seed) {
+    int top_n, uint64_t seed, int bootstrap, double ci_level) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const int64_t V = static_cast<int64_t>(occurrences.size());
   if (table.size() != static_cast<size_t>(L) * V * E)
@@ -53,6 +70,10 @@ VocabSpecialization ComputeVocabSpecialization(
   const size_t le = static_cast<size_t>(L) * E;
   r.layer_mean.assign(L, nan);
   r.layer_shuffled.assign(L, nan);
+  r.layer_ci_low.assign(L, nan);
+  r.layer_ci_high.assign(L, nan);
+  r.expert_ci_low.assign(le, nan);
+  r.expert_ci_high.assign(le, nan);
   r.expert_mean.assign(le, 0.0);
   r.expert_shuffled.assign(le, 0.0);
   r.expert_tokens.assign(le, 0);
@@ -63,6 +84,8 @@ VocabSpecialization ComputeVocabSpecialization(
     const SetSampler sampler(
         sets.size() > static_cast<size_t>(l) ? sets[l] : std::unordered_map<uint64_t, int64_t>{});
     double sum = 0, sum_shuffled = 0;
+    std::vector<std::vector<double>> cell_values(static_cast<size_t>(E));  // v_l(x) by argmax e
+    std::vector<double> layer_values;
     for (int64_t x = 0; x < V; ++x) {
       const int64_t n = occurrences[x];
       if (n < min_count || n == 0) continue;
@@ -87,6 +110,8 @@ VocabSpecialization ComputeVocabSpecialization(
       sum_shuffled += shuffled;
       const size_t cell = static_cast<size_t>(l) * E + best;
       r.expert_mean[cell] += v;
+      cell_values[static_cast<size_t>(best)].push_back(v);
+      layer_values.push_back(v);
       r.expert_shuffled[cell] += shuffled;
       ++r.expert_tokens[cell];
     }
@@ -94,8 +119,13 @@ VocabSpecialization ComputeVocabSpecialization(
       r.layer_mean[l] = sum / static_cast<double>(r.kept_tokens);
       r.layer_shuffled[l] = sum_shuffled / static_cast<double>(r.kept_tokens);
     }
+    const uint64_t ci_seed = MixHash3(seed, 0x76636900ull, static_cast<uint64_t>(l));
+    std::tie(r.layer_ci_low[l], r.layer_ci_high[l]) =
+        BootstrapMean(layer_values, bootstrap, ci_level, ci_seed);
     for (int e = 0; e < E; ++e) {
       const size_t cell = static_cast<size_t>(l) * E + e;
+      std::tie(r.expert_ci_low[cell], r.expert_ci_high[cell]) =
+          BootstrapMean(cell_values[static_cast<size_t>(e)], bootstrap, ci_level, ci_seed + 1 + e);
       const double k = static_cast<double>(r.expert_tokens[cell]);
       r.expert_mean[cell] = k > 0 ? r.expert_mean[cell] / k : nan;
       r.expert_shuffled[cell] = k > 0 ? r.expert_shuffled[cell] / k : nan;

@@ -13,6 +13,11 @@
 // the layer's pooled set distribution. Computed by seeded Monte Carlo (with replacement, which
 // for N_x much smaller than N is the shuffle); tokens with N_x > kMaxDraws use kMaxDraws draws
 // (their chance level is then a little overstated: by about sqrt(f(1-f)/kMaxDraws)).
+//
+// Confidence intervals: a percentile bootstrap over the kept token types x (the units the means
+// average over), B seeded resamples with replacement of each cell's v_l(x) values. The document
+// bootstrap of the other metrics would need a V x E table per replicate; token types are the
+// natural unit here (OLMoE reports the statistic per token type).
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
@@ -28,13 +33,15 @@ struct TopToken {
 
 struct VocabSpecialization {
   int layers = 0, experts = 0, top_n = 0;
-  int64_t kept_tokens = 0;              // distinct x with N_x >= min_count
-  std::vector<double> layer_mean;       // [L] mean v_l(x); NaN when no x is kept
-  std::vector<double> layer_shuffled;   // [L] the same, shuffled
-  std::vector<double> expert_mean;      // [L, E]
-  std::vector<double> expert_shuffled;  // [L, E] shuffled v_l(x) of the same x
-  std::vector<int64_t> expert_tokens;   // [L, E] kept x whose argmax is e
-  std::vector<TopToken> top;            // [L, E, top_n], fewer filled: token -1
+  int64_t kept_tokens = 0;                            // distinct x with N_x >= min_count
+  std::vector<double> layer_mean;                     // [L] mean v_l(x); NaN when no x is kept
+  std::vector<double> layer_shuffled;                 // [L] the same, shuffled
+  std::vector<double> layer_ci_low, layer_ci_high;    // [L], NaN without bootstrap
+  std::vector<double> expert_mean;                    // [L, E]
+  std::vector<double> expert_ci_low, expert_ci_high;  // [L, E], NaN without bootstrap
+  std::vector<double> expert_shuffled;                // [L, E] shuffled v_l(x) of the same x
+  std::vector<int64_t> expert_tokens;                 // [L, E] kept x whose argmax is e
+  std::vector<TopToken> top;                          // [L, E, top_n], fewer filled: token -1
 };
 
 inline constexpr int64_t kMaxDraws = 20000;
@@ -43,6 +50,6 @@ inline constexpr int64_t kMaxDraws = 20000;
 VocabSpecialization ComputeVocabSpecialization(
     const std::vector<uint32_t>& table, const std::vector<int64_t>& occurrences,
     const std::vector<std::unordered_map<uint64_t, int64_t>>& sets, int layers, int experts,
-    int min_count, int top_n, uint64_t seed);
+    int min_count, int top_n, uint64_t seed, int bootstrap = 0, double ci_level = 0.95);
 
 }  // namespace moe

@@ -415,3 +415,28 @@ TEST_CASE("every metric is documented in docs/stats-format.md", "[stats]") {
     CHECK(doc.find(std::string("| `") + d.name + "` |") != std::string::npos);
   }
 }
+
+TEST_CASE("vocabulary specialization intervals: bootstrap over kept token types", "[stats]") {
+  // One layer, two experts, K = 1, vocabulary of 4; every token occurs 10 times.
+  //   x=0: 10 x e0 -> v = 1.0;  x=1: 10 x e0 -> v = 1.0  (e0's tokens all have v = 1)
+  //   x=2: 6 x e1, 4 x e0 -> v = 0.6;  x=3: 9 x e1, 1 x e0 -> v = 0.9  (e1: mean 0.75)
+  const int L = 1, E = 2;
+  const std::vector<uint32_t> table = {10, 0, 10, 0, 4, 6, 1, 9};  // [L, V, E]
+  const std::vector<int64_t> occurrences = {10, 10, 10, 10};
+  const std::vector<std::unordered_map<uint64_t, int64_t>> sets = {{{1, 25}, {2, 15}}};
+  const VocabSpecialization with = ComputeVocabSpecialization(table, occurrences, sets, L, E, 10,
+                                                              3, 7, 400, 0.95);
+  CHECK(with.expert_mean[0] == Approx(1.0));
+  CHECK(with.expert_ci_low[0] == Approx(1.0));  // identical values: a point interval
+  CHECK(with.expert_ci_high[0] == Approx(1.0));
+  CHECK(with.expert_mean[1] == Approx(0.75));
+  // Resampling two values {0.6, 0.9}: means 0.6, 0.75 or 0.9, so the 95% interval is their range.
+  CHECK(with.expert_ci_low[1] == Approx(0.6));
+  CHECK(with.expert_ci_high[1] == Approx(0.9));
+  CHECK(with.layer_ci_low[0] < with.layer_mean[0]);
+  CHECK(with.layer_ci_high[0] > with.layer_mean[0]);
+  const VocabSpecialization without =
+      ComputeVocabSpecialization(table, occurrences, sets, L, E, 10, 3, 7);
+  CHECK(std::isnan(without.expert_ci_low[1]));
+  CHECK(without.expert_mean[1] == with.expert_mean[1]);
+}
