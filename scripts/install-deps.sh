@@ -10,6 +10,7 @@ packages=(
   qt6-base-dev libqt6opengl6-dev libimgui-dev xvfb xauth libgl1-mesa-dri
   python3-torch python3-numpy python3-h5py python3-matplotlib python3-pandas
   python3-sentencepiece pybind11-dev python3-dev
+  python3-nbconvert python3-ipykernel python3-nbformat
 )
 missing=()
 for p in "${packages[@]}"; do
