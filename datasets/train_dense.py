@@ -26,7 +26,7 @@ machine is contended (the log's eta uses the current wall rate).
 Resumable: every --checkpoint-minutes the model, optimizer, step, schedule and RNG states go to
 datasets/work/dense_ckpt.pt (atomic rename); a restarted run resumes from it. Logs:
 datasets/work/train_dense.log (text) and train_dense_metrics.jsonl (loss per step, eval loss per
-domain). At the end: full per-domain eval, and the HF LLaMA folder datasets/models/dense/
+domain). At the end: full per-domain eval, and the HF LLaMA folder datasets/work/dense/ (float32; datasets/ship_models.sh stores it in bf16 as datasets/models/dense/)
 (config.json, generation_config.json, model.safetensors F32, tokenizer.model, train_summary.json).
 """
 
@@ -117,7 +117,7 @@ def bench(args, config):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tokenizer", default=os.path.join(tc.WORK, "tokenizer.model"))
-    parser.add_argument("--out", default=os.path.join(tc.HERE, "models", "dense"))
+    parser.add_argument("--out", default=os.path.join(tc.HERE, "work", "dense"))
     parser.add_argument("--ckpt", default=os.path.join(tc.WORK, "dense_ckpt.pt"))
     parser.add_argument("--log", default=os.path.join(tc.WORK, "train_dense.log"))
     parser.add_argument("--batch", type=int, default=16)

@@ -3,9 +3,9 @@
 step 5; shared/reference/llama-moe-spec.md sections 2.6 and 5.5).
 
 Usage (from the repository root):
-    # the split checkpoint: `moescope split` (C++), or until then the Python reference split
-    /usr/bin/python3 tests/reference/split_reference.py datasets/models/dense datasets/work/moe_split \\
-        --experts 8 --top-k 2 --seed 0
+    # the split checkpoint (bit-identical to tests/reference/split_reference.py with the same flags)
+    build/cli/moescope split --method random --experts 8 --top-k 2 --seed 0 \\
+        datasets/work/dense datasets/work/moe_split
     nohup nice -n 10 /usr/bin/python3 datasets/train_moe.py --init datasets/work/moe_split \\
         > datasets/work/train_moe.out 2>&1 &
 
@@ -35,7 +35,7 @@ data stream (same seed, starting at the step where the dense run stopped, read f
 tokens per CPU second so that training takes --target-minutes (default 25) of CPU time.
 Resumable: datasets/work/moe_ckpt.pt every --checkpoint-minutes (model, optimizer, step, RNG);
 restart to resume. Logs: datasets/work/train_moe.log and train_moe_metrics.jsonl (loss, balance
-loss, per-layer load cv, eval loss per domain). Output: datasets/models/moe/ (HF LLaMA-MoE folder:
+loss, per-layer load cv, eval loss per domain). Output: datasets/work/moe/ (float32 HF LLaMA-MoE folder, shipped in bf16 as datasets/models/default/ by datasets/ship_models.sh:
 config.json, generation_config.json, model.safetensors F32, tokenizer.model, train_summary.json
 with per-domain eval and per-domain expert loads).
 """
@@ -203,10 +203,10 @@ def routing_by_domain(model, windows_by_domain, limit=None, batch=16):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--init", default=os.path.join(tc.WORK, "moe_split"), help="split LLaMA-MoE folder")
-    parser.add_argument("--dense", default=os.path.join(tc.HERE, "models", "dense"),
+    parser.add_argument("--dense", default=os.path.join(tc.HERE, "work", "dense"),
                         help="dense folder whose train_summary.json gives the data offset")
     parser.add_argument("--tokenizer", default=None, help="default: <init>/tokenizer.model")
-    parser.add_argument("--out", default=os.path.join(tc.HERE, "models", "moe"))
+    parser.add_argument("--out", default=os.path.join(tc.HERE, "work", "moe"))
     parser.add_argument("--ckpt", default=os.path.join(tc.WORK, "moe_ckpt.pt"))
     parser.add_argument("--log", default=os.path.join(tc.WORK, "train_moe.log"))
     parser.add_argument("--batch", type=int, default=16)
