@@ -39,7 +39,7 @@ std::vector<std::string> TraceArgs(const std::filesystem::path& corpus,
 
 std::string CommandLine(const std::vector<std::string>& args) {
   std::string cmd = Quote(trace_test::Cli());
-  for (const std::string& a : args) cmd += " " + Quote(a);
+  for (const std::string& a : args) cmd.append(" ").append(Quote(a));
   return cmd;
 }
 

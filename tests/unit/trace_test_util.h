@@ -67,9 +67,11 @@ inline CommandResult RunCommand(const std::string& command) {
 // saw, or empty.
 inline CommandResult RunChecker(const std::filesystem::path& trace,
                                 const std::filesystem::path& expected = {}, bool swmr = false) {
-  std::string cmd = "/usr/bin/python3 " + Quote(Checker().string()) + " " + Quote(trace.string()) +
-                    " " + Quote(FormatDoc().string());
-  if (!expected.empty()) cmd += " " + Quote(expected.string());
+  // append(), not operator+: GCC 12 warns falsely (-Wrestrict) on " " + std::string temporaries.
+  std::string cmd = "/usr/bin/python3";
+  for (const std::string& a : {Checker().string(), trace.string(), FormatDoc().string()})
+    cmd.append(" ").append(Quote(a));
+  if (!expected.empty()) cmd.append(" ").append(Quote(expected.string()));
   if (swmr) cmd += " --swmr";
   return RunCommand(cmd);
 }
