@@ -386,8 +386,10 @@ TEST_CASE("the same seed gives identical files, another seed another split", "[s
   }
 }
 
-TEST_CASE("--calibrate sets per-layer factors that match the dense output-to-residual ratio",
-          "[split]") {
+TEST_CASE(
+    "calibration (--calibrate) sets per-layer factors that match the dense output-to-residual "
+    "ratio",
+    "[split]") {
   const fs::path corpus = WriteCorpus(TempDir("split-corpus-4"), 10, 8);
   const fs::path out = TempDir("split-calibrated");
   moe::ExpertSplitOptions o = Options(moe::SplitMethod::kRandom, 4, 2, 5);
