@@ -409,6 +409,7 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
           }
         }
         evaluated += R;
+        if (o.on_progress) o.on_progress(evaluated, static_cast<int64_t>(pending.size()) * T);
         progress.Update(evaluated, "policies " + std::to_string(g0 + summary.skipped) + "-" +
                                        std::to_string(g1 + summary.skipped) + "/" +
                                        std::to_string(summary.policies) + "  batch " +

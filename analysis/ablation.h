@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct AblationOptions {
   bool progress = false;       // progress line on stderr
   bool reuse_residual = true;  // false: every policy runs the whole model (for checks)
   const std::atomic<bool>* stop = nullptr;
+  // Called after each batch with the predictions scored so far and in all (for a GUI's progress
+  // bar), on the running thread.
+  std::function<void(int64_t done, int64_t total)> on_progress;
 };
 
 struct AblationSummary {

@@ -24,7 +24,9 @@
 #include "core/tokenizer.h"
 #include "gui/app/export_views.h"
 #include "gui/app/imgui_widget.h"
+#include "gui/model/ablation_job.h"
 #include "gui/model/studio_loader.h"
+#include "gui/views/ablation_view.h"
 
 namespace moe::studio {
 namespace {
@@ -47,21 +49,54 @@ MainWindow::MainWindow() {
   BuildDocks();
   BuildMenus();
   BuildStatusBar();
+  ConnectAblation();
   connect(&state_, &StudioState::selectionChanged, this, [this] { OnSelectionChanged(); });
   QSettings settings;
   if (!restoreGeometry(settings.value("window/geometry").toByteArray())) resize(1600, 1000);
   if (!restoreState(settings.value("window/state").toByteArray())) {
     // First start: overview narrow on the left, the heatmaps wide on the right.
-    QList<QDockWidget*> left, right;
-    for (QDockWidget* d : findChildren<QDockWidget*>())
-      (dockWidgetArea(d) == Qt::LeftDockWidgetArea ? left : right).push_back(d);
+    QList<QDockWidget*> left, right, bottom;
+    for (QDockWidget* d : findChildren<QDockWidget*>()) {
+      const Qt::DockWidgetArea area = dockWidgetArea(d);
+      if (area == Qt::LeftDockWidgetArea)
+        left.push_back(d);
+      else if (area == Qt::BottomDockWidgetArea)
+        bottom.push_back(d);
+      else
+        right.push_back(d);
+    }
     resizeDocks(left, QList<int>(left.size(), 340), Qt::Horizontal);
     resizeDocks(right, QList<int>(right.size(), 560), Qt::Horizontal);
+    resizeDocks(bottom, QList<int>(bottom.size(), 200), Qt::Vertical);
   }
   UpdateStatus();
 }
 
-MainWindow::~MainWindow() { CancelJob(); }
+MainWindow::~MainWindow() {
+  CancelJob();
+  ablation_job_.reset();  // cancels and joins before the views go
+}
+
+void MainWindow::ConnectAblation() {
+  ablation_job_ = std::make_unique<AblationJob>();
+  for (ImGuiWidget* w : widgets_) {
+    auto* panel = dynamic_cast<AblationView*>(w->view());
+    if (panel == nullptr) continue;
+    AblationJob* job = ablation_job_.get();
+    panel->set_job({[job](const AblationRequest& r) { job->Start(r); }, [job] { job->Cancel(); },
+                    [job] { return job->Status(); }});
+    // Progress and the result arrive from the job's thread: poll while it runs, and once more
+    // after it ends.
+    auto* timer = new QTimer(w);
+    auto was_running = std::make_shared<bool>(false);
+    connect(timer, &QTimer::timeout, w, [w, job, was_running] {
+      const bool running = job->Status().running;
+      if (running || *was_running) w->Wake();
+      *was_running = running;
+    });
+    timer->start(150);
+  }
+}
 
 bool MainWindow::DarkPalette() const {
   return QApplication::palette().color(QPalette::Window).lightness() < 128;
@@ -70,6 +105,11 @@ bool MainWindow::DarkPalette() const {
 void MainWindow::BuildDocks() {
   const bool dark = DarkPalette();
   // The token map is the central widget; the others dock around it.
+  // The side columns run the full height; the bottom area (the ablation panel) stays under the
+  // token map, so the heatmaps keep their room.
+  setCorner(Qt::BottomLeftCorner, Qt::LeftDockWidgetArea);
+  setCorner(Qt::BottomRightCorner, Qt::RightDockWidgetArea);
+  QDockWidget* specialization = nullptr;
   for (auto& view : views_) {
     auto* w = new ImGuiWidget(view.get(), &state_, dark);
     widgets_.push_back(w);
@@ -81,8 +121,17 @@ void MainWindow::BuildDocks() {
     auto* dock = new QDockWidget(QString::fromUtf8(view->Title()), this);
     dock->setObjectName("dock_" + name);  // for saveState
     dock->setWidget(w);
-    if (name == "overview") addDockWidget(Qt::LeftDockWidgetArea, dock);
-    else addDockWidget(Qt::RightDockWidgetArea, dock);
+    if (name == "overview") {
+      addDockWidget(Qt::LeftDockWidgetArea, dock);
+    } else if (name == "ablation") {
+      addDockWidget(Qt::BottomDockWidgetArea, dock);  // a wide table under the token map
+    } else if (name == "coactivation" && specialization != nullptr) {
+      tabifyDockWidget(specialization, dock);  // square heatmaps share the specialization's room
+      specialization->raise();
+    } else {
+      addDockWidget(Qt::RightDockWidgetArea, dock);
+      if (name == "specialization") specialization = dock;
+    }
   }
 }
 

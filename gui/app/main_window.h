@@ -25,6 +25,7 @@ class Tokenizer;
 
 namespace moe::studio {
 
+class AblationJob;
 class ImGuiWidget;
 
 class MainWindow : public QMainWindow {
@@ -68,6 +69,8 @@ class MainWindow : public QMainWindow {
   void OnSelectionChanged();
   void ExportViewsDialog();
   void CancelJob();
+  // Connects the ablation panel to its background job; a timer redraws it while the job runs.
+  void ConnectAblation();
   void StepLayer(int delta);
   void StepDocument(int delta);
   bool DarkPalette() const;
@@ -89,6 +92,7 @@ class MainWindow : public QMainWindow {
   int job_id_ = 0;
   bool job_running_ = false;
   std::shared_ptr<std::atomic<bool>> cancel_flag_;
+  std::unique_ptr<AblationJob> ablation_job_;
 
   bool scripted_ = false;
   int errors_ = 0;

@@ -84,6 +84,35 @@ struct TopTokens {
   bool empty() const { return entries.empty(); }
 };
 
+// The statistics report's expert-pair tables (routing-analysis.md §2.7) for every domain row
+// (M = all domains), with their conditional rates (analysis/expert_pair_rates.h) and seriation
+// orders (analysis/seriation.h) computed by the loader.
+struct PairTables {
+  int domains = 0, layers = 0, experts = 0;  // domains = M + 1
+  std::vector<int64_t> coactivation;         // [d, L, E, E] tokens with i and j; diagonal c_i
+  std::vector<double> coactivation_rate;     // [d, L, E, E] P(j | i), NaN on the diagonal
+  std::vector<int> coactivation_order;       // [d, L, E] experts by Ochiai similarity
+  std::vector<int64_t> transitions;          // [d, L-1, E, E] tokens with i at l, j at l+1
+  std::vector<double> transition_rate;       // [d, L-1, E, E] P(j at l+1 | i at l)
+  std::vector<int> transition_row_order;     // [d, L-1, E] rows by cosine of their rates
+  std::vector<int> transition_col_order;     // [d, L-1, E] columns likewise
+
+  bool empty() const { return coactivation.empty(); }
+  // Offset of the [E, E] block of (domain row, layer) in the co-activation arrays, and of
+  // (domain row, layer -> layer + 1) in the transition arrays.
+  size_t CoBlock(int d, int l) const {
+    return (static_cast<size_t>(d) * layers + l) * experts * experts;
+  }
+  size_t TransitionBlock(int d, int l) const {
+    return (static_cast<size_t>(d) * (layers - 1) + l) * experts * experts;
+  }
+  // Offset of the [E] order of (domain row, layer) in the *_order arrays.
+  size_t CoOrder(int d, int l) const { return (static_cast<size_t>(d) * layers + l) * experts; }
+  size_t TransitionOrder(int d, int l) const {
+    return (static_cast<size_t>(d) * (layers - 1) + l) * experts;
+  }
+};
+
 struct DocumentEntry {
   int64_t index = 0;
   int16_t domain = 0;
@@ -133,6 +162,7 @@ struct StudioData {
   double ci_level = 0;  // of the intervals; 0 when there are none
   int bootstrap = 0, permutations = 0;
   TopTokens top_tokens;  // input-token vocabulary specialization
+  PairTables pairs;      // co-activation and transitions
 
   // The selected document; null until loaded (the shell loads it when the selection moves).
   std::shared_ptr<const DocumentRouting> document;

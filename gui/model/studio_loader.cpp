@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <sstream>
 
+#include "analysis/expert_pair_rates.h"
 #include "analysis/routing_metrics.h"
+#include "analysis/seriation.h"
 #include "analysis/sha256.h"
 #include "analysis/trace_reader.h"
 #include "analysis/trace_stats.h"
@@ -153,6 +156,35 @@ void CopyTopTokens(const VocabSpecialization& v, const Tokenizer* tokenizer, Top
     e.share = t.share;
     if (t.token >= 0) e.text = TokenDisplayText(tokenizer, t.token);
   }
+}
+
+// The report's co-activation and transition counts, their rates and seriation orders.
+void CopyPairTables(const StatsReport& report, PairTables& out) {
+  const int D = report.shape.domains + 1, L = report.shape.layers, E = report.shape.experts;
+  const size_t block = static_cast<size_t>(E) * E;
+  if (L <= 0 || E <= 0 || report.coactivation.size() != static_cast<size_t>(D) * L * block) return;
+  out.domains = D;
+  out.layers = L;
+  out.experts = E;
+  out.coactivation = report.coactivation;
+  out.transitions = report.transitions;
+  for (int d = 0; d < D; ++d)
+    for (int l = 0; l < L; ++l) {
+      const std::span<const int64_t> co(report.coactivation.data() + out.CoBlock(d, l), block);
+      const std::vector<double> rate = CoactivationRates(co, E);
+      out.coactivation_rate.insert(out.coactivation_rate.end(), rate.begin(), rate.end());
+      const std::vector<int> order = SeriationOrder(CoactivationSimilarity(co, E), E);
+      out.coactivation_order.insert(out.coactivation_order.end(), order.begin(), order.end());
+      if (l + 1 == L || report.transitions.size() < out.TransitionBlock(d, l) + block) continue;
+      const std::span<const int64_t> tr(report.transitions.data() + out.TransitionBlock(d, l),
+                                        block);
+      const std::vector<double> t = TransitionRates(tr, co, E);
+      out.transition_rate.insert(out.transition_rate.end(), t.begin(), t.end());
+      const std::vector<int> rows = SeriationOrder(CosineSimilarity(t, E, E), E);
+      const std::vector<int> cols = SeriationOrder(CosineSimilarity(t, E, E, true), E);
+      out.transition_row_order.insert(out.transition_row_order.end(), rows.begin(), rows.end());
+      out.transition_col_order.insert(out.transition_col_order.end(), cols.begin(), cols.end());
+    }
 }
 
 }  // namespace
@@ -320,6 +352,7 @@ LoadResult LoadStudioData(const std::filesystem::path& trace, const LoadOptions&
   data.ci_level = options.stats.bootstrap > 0 ? options.stats.ci_level : 0;
   data.bootstrap = options.stats.bootstrap;
   data.permutations = options.stats.permutations;
+  CopyPairTables(report, data.pairs);
   if (report.has_vocabulary) CopyTopTokens(report.vocab_input, result.tokenizer.get(), data.top_tokens);
 
   // Per-domain documents and tokens, from the accumulator's sums.

@@ -1,5 +1,7 @@
 #include "gui/views/view.h"
 
+#include "gui/views/ablation_view.h"
+#include "gui/views/coactivation_view.h"
 #include "gui/views/load_view.h"
 #include "gui/views/overview_view.h"
 #include "gui/views/specialization_view.h"
@@ -22,6 +24,8 @@ std::vector<std::unique_ptr<View>> MakeAllViews() {
   v.push_back(std::make_unique<LoadView>());
   v.push_back(std::make_unique<SpecializationView>());
   v.push_back(std::make_unique<TokenMapView>());
+  v.push_back(std::make_unique<CoactivationView>());
+  v.push_back(std::make_unique<AblationView>());
   return v;
 }
 

@@ -162,6 +162,36 @@ StudioData MakeData(int M, int L, int E) {
   for (double& v : p.value)
     if (!std::isnan(v)) v = v < 0.5 ? 0.01 : 0.5;  // significant where the lift is 0.25
   d.expert_metrics.push_back(p);
+  // Pair tables: every expert got 100 tokens; off-diagonal counts follow a pattern; the
+  // seriation orders are made-up permutations (reversed rows, columns rotated by one) so that a
+  // view that ignores them draws different cells.
+  PairTables& t = d.pairs;
+  t.domains = M + 1;
+  t.layers = L;
+  t.experts = E;
+  for (int r = 0; r <= M; ++r) {
+    for (int l = 0; l < L; ++l) {
+      for (int i = 0; i < E; ++i)
+        for (int j = 0; j < E; ++j) {
+          const int64_t c = i == j ? 100 : 10 + ((i + j) * 7 + l + r) % 20;
+          t.coactivation.push_back(c);
+          t.coactivation_rate.push_back(i == j ? kNoValue : c / 100.0);
+        }
+      for (int k = 0; k < E; ++k) t.coactivation_order.push_back(E - 1 - k);
+    }
+    for (int l = 0; l + 1 < L; ++l) {
+      for (int i = 0; i < E; ++i)
+        for (int j = 0; j < E; ++j) {
+          const int64_t c = 5 + (i * 3 + j * 5 + l + r) % 30;
+          t.transitions.push_back(c);
+          t.transition_rate.push_back(c / 100.0);
+        }
+      for (int k = 0; k < E; ++k) {
+        t.transition_row_order.push_back(E - 1 - k);
+        t.transition_col_order.push_back((k + 1) % E);
+      }
+    }
+  }
   d.bootstrap = 10;
   d.permutations = 10;
   d.ci_level = 0.95;

@@ -40,7 +40,7 @@ TEST_CASE("moescope-studio --export-views renders every view to a non-blank PNG 
                       Quote(gui_test::SmallTrace().string()) + " --size 1000x700");
   INFO(r.output);
   REQUIRE(r.status == 0);
-  for (const char* view : {"overview", "expert_load", "specialization", "token_map"}) {
+  for (const char* view : {"overview", "expert_load", "specialization", "token_map", "coactivation"}) {
     INFO(view);
     const auto png = out / (std::string(view) + ".png");
     const auto csv = out / (std::string(view) + ".csv");

@@ -1,11 +1,13 @@
 // StudioData filled from a real trace (the bundled model over the tiny test corpus) through the
 // analysis API, and every view drawn over it headless.
+#include <algorithm>
 #include <fstream>
 
 #include "analysis/trace_reader.h"
 #include "core/error.h"
 #include "core/tokenizer.h"
 #include "gui/model/studio_loader.h"
+#include "gui/views/coactivation_view.h"
 #include "gui/views/load_view.h"
 #include "gui/views/specialization_view.h"
 #include "gui/views/token_map_view.h"
@@ -56,6 +58,36 @@ TEST_CASE("loader copies the trace's facts and the statistics API's results", "[
   CHECK(d.FindExpertMetric("domain_spec_perm_p_topk") != nullptr);
   CHECK(d.FindLayerMetric("cv_load") != nullptr);
 
+  // Pair tables: the report's counts; rates P(j | i) = count / c_i; orders are permutations.
+  const PairTables& t = d.pairs;
+  REQUIRE(!t.empty());
+  CHECK(t.domains == M + 1);
+  CHECK(t.coactivation.size() == static_cast<size_t>(M + 1) * L * E * E);
+  CHECK(t.transitions.size() == static_cast<size_t>(M + 1) * (L - 1) * E * E);
+  for (int l = 0; l < L; ++l)
+    for (int e = 0; e < E; ++e)  // the diagonal is the load
+      CHECK(t.coactivation[t.CoBlock(M, l) + static_cast<size_t>(e) * E + e] ==
+            static_cast<int64_t>(load->At(M, l, e)));
+  const size_t b = t.CoBlock(M, 0);
+  if (t.coactivation[b] > 0)
+    CHECK(t.coactivation_rate[b + 1] == Approx(static_cast<double>(t.coactivation[b + 1]) /
+                                               static_cast<double>(t.coactivation[b])));
+  auto is_permutation = [E](const int* order) {
+    std::vector<int> v(order, order + E);
+    std::sort(v.begin(), v.end());
+    for (int k = 0; k < E; ++k)
+      if (v[k] != k) return false;
+    return true;
+  };
+  for (int m = 0; m <= M; ++m)
+    for (int l = 0; l < L; ++l) {
+      CHECK(is_permutation(t.coactivation_order.data() + t.CoOrder(m, l)));
+      if (l + 1 < L) {
+        CHECK(is_permutation(t.transition_row_order.data() + t.TransitionOrder(m, l)));
+        CHECK(is_permutation(t.transition_col_order.data() + t.TransitionOrder(m, l)));
+      }
+    }
+
   // The first document, with decoded text.
   REQUIRE(d.document != nullptr);
   CHECK(d.document->index == 0);
@@ -84,6 +116,11 @@ TEST_CASE("every view draws over a real trace", "[gui][loader][views]") {
       const auto cells = gui_test::QuadsIn(gui_test::SolidQuads(), spec->last_heatmap().grid_min,
                                            spec->last_heatmap().grid_max);
       CHECK(cells.size() == static_cast<size_t>(d.num_domains() * d.trace.num_experts));
+    }
+    if (auto* pairs = dynamic_cast<CoactivationView*>(view.get())) {
+      const auto cells = gui_test::QuadsIn(gui_test::SolidQuads(), pairs->last_heatmap().grid_min,
+                                           pairs->last_heatmap().grid_max);
+      CHECK(cells.size() == static_cast<size_t>(d.trace.num_experts * d.trace.num_experts));
     }
     if (auto* map = dynamic_cast<TokenMapView*>(view.get())) {
       CHECK(map->last_frame().drawn_tokens == d.document->size());

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "gui/views/coactivation_view.h"
 #include "gui/views/colors.h"
 #include "gui/views/load_view.h"
 #include "gui/views/overview_view.h"
@@ -267,6 +268,101 @@ TEST_CASE("token map draws the document's tokens coloured by their first expert"
     view.WriteCsv(data, sel, out);
     const std::string csv = out.str();
     CHECK(std::count(csv.begin(), csv.end(), '\n') == 1 + doc->size() * L * 2);
+  }
+}
+
+TEST_CASE("co-activation and transition heatmaps draw E x E cells in the seriation order",
+          "[gui][views]") {
+  const int M = 2, L = 3, E = 5;
+  const StudioData data = gui_test::MakeData(M, L, E);
+  const PairTables& t = data.pairs;
+  Headless ui;
+  CoactivationView view;
+  Selection sel;
+  sel.layer = 1;
+  using Mode = CoactivationView::Mode;
+
+  // Reads the cells drawn and checks each against the rate of its (row, column) experts.
+  auto check_cells = [&](Mode mode, int domain_row, const std::vector<int>& rows,
+                         const std::vector<int>& cols) {
+    const HeatmapHit& grid = view.last_heatmap();
+    const std::vector<Quad> cells =
+        gui_test::QuadsIn(gui_test::SolidQuads(), grid.grid_min, grid.grid_max);
+    REQUIRE(cells.size() == static_cast<size_t>(E * E));
+    const ColorScale scale = CoactivationView::ScaleFor(t, mode, domain_row, 1);
+    const float cw = (grid.grid_max.x - grid.grid_min.x) / E;
+    const float ch = (grid.grid_max.y - grid.grid_min.y) / E;
+    for (const Quad& q : cells) {
+      const int r = static_cast<int>((q.center().y - grid.grid_min.y) / ch);
+      const int c = static_cast<int>((q.center().x - grid.grid_min.x) / cw);
+      INFO("row " << r << " col " << c);
+      CHECK(q.col == scale.Map(CoactivationView::Rate(t, mode, domain_row, 1, rows[r], cols[c])));
+    }
+  };
+  auto is_permutation = [](std::vector<int> v) {
+    std::sort(v.begin(), v.end());
+    for (int k = 0; k < static_cast<int>(v.size()); ++k)
+      if (v[k] != k) return false;
+    return true;
+  };
+
+  // Co-activation, seriated: rows and columns both follow the (reversed) order.
+  ui.Frame(view, data, sel);
+  CHECK(view.shown_layer() == 1);
+  REQUIRE(is_permutation(view.row_experts()));
+  const std::vector<int> co_order(t.coactivation_order.begin() + t.CoOrder(M, 1),
+                                  t.coactivation_order.begin() + t.CoOrder(M, 1) + E);
+  CHECK(view.row_experts() == co_order);
+  CHECK(view.col_experts() == co_order);
+  CHECK(view.row_experts() == std::vector<int>{4, 3, 2, 1, 0});
+  check_cells(Mode::kCoactivation, M, view.row_experts(), view.col_experts());
+
+  // Seriation off: natural order, different cells.
+  view.set_seriate(false);
+  ui.Frame(view, data, sel);
+  CHECK(view.row_experts() == std::vector<int>{0, 1, 2, 3, 4});
+  check_cells(Mode::kCoactivation, M, {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4});
+  view.set_seriate(true);
+
+  // Transitions of domain 0: rows and columns have their own orders.
+  view.set_mode(Mode::kTransitions);
+  sel.domain = 0;
+  ui.Frame(view, data, sel);
+  REQUIRE(is_permutation(view.row_experts()));
+  REQUIRE(is_permutation(view.col_experts()));
+  CHECK(view.row_experts() == std::vector<int>{4, 3, 2, 1, 0});
+  CHECK(view.col_experts() == std::vector<int>{1, 2, 3, 4, 0});
+  check_cells(Mode::kTransitions, 0, view.row_experts(), view.col_experts());
+
+  SECTION("hover shows a tooltip; a click selects the row's expert, ctrl+click adds") {
+    const HeatmapHit grid = view.last_heatmap();
+    const ImVec2 p = Center(grid.grid_min, grid.grid_max, E, E, 0, 2);  // row 0 = expert 4
+    ui.Frame(view, data, sel, p);
+    CHECK(view.last_heatmap().hovered);
+    CHECK(gui_test::TooltipShown());
+    ui.Frame(view, data, sel, p, true);
+    CHECK(sel.layer == 1);
+    CHECK(sel.experts == std::vector<int>{4});
+    ui.Frame(view, data, sel, p, false);
+    const ImVec2 q = Center(grid.grid_min, grid.grid_max, E, E, 3, 2);  // row 3 = expert 1
+    ui.Frame(view, data, sel, q, false, true);
+    ui.Frame(view, data, sel, q, true, true);
+    CHECK(sel.experts == std::vector<int>{1, 4});
+  }
+
+  SECTION("CSV: both tables, every domain row and layer, with seriation positions") {
+    std::ostringstream out;
+    view.WriteCsv(data, sel, out);
+    const std::string csv = out.str();
+    CHECK(csv.rfind("table,domain,layer_from,layer_to,expert_i,expert_j,order_i,order_j,count,"
+                    "count_i,p_j_given_i\n",
+                    0) == 0);
+    CHECK(std::count(csv.begin(), csv.end(), '\n') ==
+          1 + (M + 1) * L * E * (E - 1) + (M + 1) * (L - 1) * E * E);
+    // Expert 4 is first in the reversed co-activation order; in the transitions' columns expert
+    // 0 is last (position 4).
+    CHECK(csv.find("coactivation,all,1,1,4,0,0,4,") != std::string::npos);
+    CHECK(csv.find("transitions,domain0,1,2,0,0,4,4,") != std::string::npos);
   }
 }
 

@@ -1,0 +1,54 @@
+#pragma once
+// What the ablation panel asks for and what it shows: plain data shared by the panel
+// (gui/views/ablation_view.h, no analysis or Qt) and the job that runs it
+// (gui/model/ablation_job.h, the analysis API's RunAblation). Every number here was produced by
+// RunAblation; the panel only draws it.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moe::studio {
+
+// One ablation run: the baseline and one policy over the open trace's documents.
+struct AblationRequest {
+  enum class Target { kExperts, kTopR, kTopK };
+  Target target = Target::kExperts;
+  int layer = 0;                 // kExperts: the layer of `experts`
+  std::vector<int> experts;      // kExperts: disabled together
+  int r = 1;                     // kTopR: every token's r best experts disabled in every layer
+  int k = 1;                     // kTopK: top-k = k in every layer
+  std::string mode = "reroute";  // kExperts: reroute | drop | drop-renorm (core DisableMode)
+  std::string trace;             // the trace whose documents are run
+  std::string domain;            // only this domain's documents; empty = all
+  std::string model_dir;         // the model to run (the open one, or the trace's model_path)
+  int bootstrap = 200;           // replicates of the confidence intervals (over documents)
+};
+
+// One policy's results per domain (rows M domains, then all domains).
+struct AblationPolicyResult {
+  std::string name, kind;
+  std::vector<int64_t> tokens;                           // scored predictions
+  std::vector<double> base_nll, policy_nll;              // mean NLL in nats
+  std::vector<double> delta_nll, delta_low, delta_high;  // ΔNLL and its interval
+  std::vector<double> kl, agreement;                     // mean KL, top-1 agreement
+};
+
+struct AblationOutcome {
+  std::vector<std::string> domains;  // M names; the row after them is "all"
+  double ci_level = 0;
+  int64_t documents = 0, tokens = 0;
+  double seconds = 0;
+  std::vector<AblationPolicyResult> policies;  // the baseline ("none") first
+};
+
+// The job as the panel sees it, polled once per frame.
+struct AblationStatus {
+  bool running = false;
+  double progress = 0;  // fraction of predictions scored
+  std::string error;    // why the last run failed; empty when it did not
+  bool cancelled = false;
+  std::shared_ptr<const AblationOutcome> outcome;  // the last finished run, or null
+};
+
+}  // namespace moe::studio

@@ -1,0 +1,60 @@
+#pragma once
+// The ablation panel's background job: turns an AblationRequest into routing policies
+// (analysis/ablation_policies.h: NoAblation, ExpertSet, TopRSweep, KSweep) and runs them with
+// the analysis API (RunAblation over the trace's documents, AblationOptions.trace), on its own
+// thread with progress and cancel. No Qt: the shell polls Status() from a timer, tests call
+// RunAblationRequest directly.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "analysis/ablation_policies.h"
+#include "gui/model/ablation_data.h"
+
+namespace moe::studio {
+
+// The baseline ("none") and the requested policy. Throws moe::Error for an empty expert set or
+// an r or k out of range.
+std::vector<AblationPolicy> AblationPolicies(const AblationRequest& request,
+                                             const LlamaMoeConfig& config);
+
+// Loads the request's model and runs the policies over the trace's documents (those of
+// request.domain when set). The results file is a temporary, removed afterwards. `progress`
+// gets the fraction scored; a set `stop` ends the run after the current batch and throws
+// Cancelled (studio_loader.h).
+AblationOutcome RunAblationRequest(const AblationRequest& request,
+                                   const std::atomic<bool>* stop = nullptr,
+                                   const std::function<void(double)>& progress = {});
+
+// One run at a time on a background thread.
+class AblationJob {
+ public:
+  AblationJob() = default;
+  ~AblationJob();  // cancels and joins
+  AblationJob(const AblationJob&) = delete;
+  AblationJob& operator=(const AblationJob&) = delete;
+
+  // Cancels a run in progress (waiting for it) and starts this one.
+  void Start(const AblationRequest& request);
+  void Cancel();
+  // Waits for the run to end (tests).
+  void Wait();
+  AblationStatus Status() const;
+
+ private:
+  void Join();
+
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> running_{false};
+  std::atomic<int> per_mille_{0};
+  mutable std::mutex mutex_;  // guards the fields below
+  std::string error_;
+  bool cancelled_ = false;
+  std::shared_ptr<const AblationOutcome> outcome_;
+};
+
+}  // namespace moe::studio
