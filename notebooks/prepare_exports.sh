@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Writes the exports the notebooks read (notebooks/README.md):
+#   trace.h5              moescope trace of the bundled sample corpus, router logits for 1/4 of the tokens
+#   stats/                moescope stats of that trace (stats.h5, stats.csv, ...)
+#   ablate_top_r.h5/.csv  moescope ablate --top-r-max R (DeepSeekMoE top-r sweep) over the same documents,
+#                         each cut to its first 1200 characters (ablate_corpus/)
+#   splits/               expert_construction.ipynb: the dense model split three ways (moescope split),
+#                         each scored and traced on 3 documents per domain (co-activations measured on
+#                         1 other), the dense model scored
+#                         (skipped, with a SKIPPED file, when `moescope split --help` fails)
+#   prepare.json          what was run, on which model, and how long each step took
+#
+# Usage: notebooks/prepare_exports.sh [--model DIR] [--dense DIR] MOESCOPE_BIN [OUT_DIR]
+#   --model DIR   LLaMA-MoE model to trace and ablate (default: moescope's default, the bundled model)
+#   --dense DIR   dense LLaMA to split for expert_construction.ipynb (default: datasets/models/dense)
+#   OUT_DIR       default: notebooks/data (gitignored); the notebooks read $MOESCOPE_NOTEBOOK_DATA
+# Env: MOESCOPE_NB_TOP_R_MAX  largest r of the top-r sweep (default: E - K, at most 4)
+#      MOESCOPE_NB_ABLATE_CHARS characters kept of each document for the sweep (default 1200)
+#      MOESCOPE_NB_SPLIT_DOCS documents per domain the split models are run on (default 3)
+#      MOESCOPE_NB_COACT_DOCS further documents per domain for the co-activation split (default 1)
+#      MOESCOPE_NB_SPLIT_EXPERTS, MOESCOPE_NB_SPLIT_TOP_K  experts and top-k of the splits (8, 2)
+# Everything runs on one thread (--threads 1, OMP_WAIT_POLICY=PASSIVE): about 2.5 minutes of CPU time.
+set -euo pipefail
+
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+die() { echo "prepare_exports: $*" >&2; exit 1; }
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODEL=""
+DENSE="$ROOT/datasets/models/dense"
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --model) [ $# -ge 2 ] || usage; MODEL="$2"; shift 2 ;;
+        --dense) [ $# -ge 2 ] || usage; DENSE="$2"; shift 2 ;;
+        -h|--help) usage 0 ;;
+        -*) echo "prepare_exports: unknown option $1" >&2; usage ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+[ ${#args[@]} -ge 1 ] && [ ${#args[@]} -le 2 ] || usage
+BIN="${args[0]}"
+OUT="${args[1]:-$ROOT/notebooks/data}"
+[ -x "$BIN" ] || die "moescope binary '$BIN' is not an executable file"
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+PY=/usr/bin/python3
+[ -x "$PY" ] || die "$PY (Debian's Python, with h5py) is needed"
+
+export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+MODEL_ARGS=()
+if [ -n "$MODEL" ]; then
+    [ -f "$MODEL/config.json" ] || die "--model $MODEL: no config.json there"
+    MODEL="$(cd "$MODEL" && pwd)"
+    MODEL_ARGS=(--model "$MODEL")
+fi
+shopt -s nullglob
+CORPUS=("$ROOT"/datasets/sample/*.jsonl)
+[ ${#CORPUS[@]} -gt 0 ] || die "no sample corpus in $ROOT/datasets/sample/*.jsonl"
+
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+cd "$ROOT"   # corpus paths are recorded relative to the repository root
+CORPUS=("${CORPUS[@]#"$ROOT/"}")
+
+TIMES="$OUT/.prepare_times.tsv"
+: > "$TIMES"
+t_all=$EPOCHREALTIME
+step() {   # step NAME CMD... : runs CMD, records its wall time
+    local name="$1"; shift
+    echo "== $name: $*" >&2
+    local t0=$EPOCHREALTIME
+    "$@"
+    printf '%s\t%s\n' "$name" "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')" >> "$TIMES"
+}
+
+# --- trace + stats (trace_tour, load_and_specialization, routing_consistency) --------------------
+rm -rf "$OUT/trace.h5" "$OUT/stats"
+step trace "$BIN" trace "${MODEL_ARGS[@]}" --threads 1 --corpus "${CORPUS[@]}" -o "$OUT/trace.h5" \
+    --record-logits --logit-sample-rate 0.25
+step stats "$BIN" stats "$OUT/trace.h5" -o "$OUT/stats"
+
+# --- top-r ablation sweep (ablations) --------------------------------------------------------------
+# Every policy reruns the model over the corpus, so the sweep runs on the sample documents cut to
+# their first ABLATE_CHARS characters (at a line or word end): all 56 documents stay (the intervals
+# are bootstrapped over documents) at a fraction of the tokens.
+read -r E K < <("$PY" -c 'import h5py,sys; f=h5py.File(sys.argv[1]); print(int(f.attrs["num_experts"]), int(f.attrs["top_k"]))' "$OUT/trace.h5")
+R="${MOESCOPE_NB_TOP_R_MAX:-$(( E - K < 4 ? E - K : 4 ))}"
+[ "$R" -ge 1 ] || R=1
+ABLATE_CHARS="${MOESCOPE_NB_ABLATE_CHARS:-1200}"
+rm -rf "$OUT/ablate_top_r.h5" "$OUT/ablate_top_r.csv" "$OUT/ablate_corpus"
+mkdir -p "$OUT/ablate_corpus"
+"$PY" - "$ABLATE_CHARS" "$OUT/ablate_corpus" "${CORPUS[@]}" <<'PYEOF'
+import json, os, sys
+limit, out = int(sys.argv[1]), sys.argv[2]
+for path in sys.argv[3:]:
+    with open(path, encoding="utf-8") as src, open(os.path.join(out, os.path.basename(path)), "w", encoding="utf-8") as dst:
+        for line in src:
+            doc = json.loads(line)
+            text = doc["text"]
+            if len(text) > limit:
+                cut = text.rfind("\n", 0, limit)
+                if cut < limit // 2:
+                    cut = text.rfind(" ", 0, limit)
+                doc["text"] = text[: cut if cut > 0 else limit]
+            dst.write(json.dumps(doc, ensure_ascii=False) + "\n")
+PYEOF
+ABLATE_CORPUS=()
+for f in "${CORPUS[@]}"; do ABLATE_CORPUS+=("$OUT/ablate_corpus/$(basename "$f")"); done
+step ablate "$BIN" ablate "${MODEL_ARGS[@]}" --threads 1 --corpus "${ABLATE_CORPUS[@]}" \
+    -o "$OUT/ablate_top_r.h5" --top-r-max "$R"
+
+# --- expert construction (expert_construction) ------------------------------------------------------
+# `moescope split --method M` turns the dense model into SPLIT_E experts (top-SPLIT_K) three ways. Each
+# MoE, and the dense model itself, is scored with `moescope score` on the first SPLIT_DOCS documents of
+# every domain (same windows for all: perplexity), and each MoE is traced and its statistics computed
+# (specialization).
+SPLITS="$OUT/splits"
+rm -rf "$SPLITS"
+mkdir -p "$SPLITS"
+split_help="$("$BIN" split --help 2>&1)" && split_rc=0 || split_rc=$?
+# An unknown subcommand with --help prints the top-level help and exits 0, so look for split's options.
+if [ "$split_rc" -ne 0 ] || ! grep -q -- '--method' <<<"$split_help"; then
+    reason="'$BIN split --help' failed (this moescope has no split command), so the expert-construction exports were not made"
+    echo "prepare_exports: SKIPPED expert construction: $reason" >&2
+    printf '%s\n' "$reason" > "$SPLITS/SKIPPED"
+    split_status="skipped"
+else
+    [ -f "$DENSE/config.json" ] || die "dense model $DENSE not found (datasets/train_dense.py writes it; --dense DIR)"
+    SPLIT_E="${MOESCOPE_NB_SPLIT_EXPERTS:-8}"
+    SPLIT_K="${MOESCOPE_NB_SPLIT_TOP_K:-2}"
+    DOCS="${MOESCOPE_NB_SPLIT_DOCS:-3}"
+    COACT_DOCS="${MOESCOPE_NB_COACT_DOCS:-1}"   # measuring co-activations costs ~0.4 CPU s per window
+    # Evaluation documents: the first DOCS of every domain. The co-activation split measures its
+    # neuron co-activations on the next COACT_DOCS documents of every domain (held out from the
+    # evaluation).
+    mkdir -p "$SPLITS/corpus" "$SPLITS/coactivation_corpus"
+    SUB=()
+    COACT=()
+    for f in "${CORPUS[@]}"; do
+        head -n "$DOCS" "$f" > "$SPLITS/corpus/$(basename "$f")"
+        SUB+=("$SPLITS/corpus/$(basename "$f")")
+        awk -v a="$DOCS" -v b="$COACT_DOCS" 'NR > a && NR <= a + b' "$f" > "$SPLITS/coactivation_corpus/$(basename "$f")"
+        [ -s "$SPLITS/coactivation_corpus/$(basename "$f")" ] && COACT+=("$SPLITS/coactivation_corpus/$(basename "$f")")
+    done
+    [ ${#COACT[@]} -gt 0 ] || die "no sample documents left after the first $DOCS of each domain for the co-activation split"
+    printf 'model\tdomain\ttokens\tnll\tppl\n' > "$SPLITS/scores.tsv"
+    score_model() {   # NAME DIR: one `moescope score` per domain file, its "all" line
+        local name="$1" dir="$2" f d line
+        for f in "${SUB[@]}"; do
+            d="$(basename "$f" .jsonl)"
+            line="$("$BIN" score --model "$dir" --threads 1 -f "$f" | awk '$1 == "all" && $2 == "tokens" && $4 == "nll" { print $3 "\t" $5 "\t" $7 }')"
+            [ -n "$line" ] || die "moescope score --model $dir -f $f printed no 'all tokens N nll X ppl Y' line"
+            printf '%s\t%s\t%s\n' "$name" "$d" "$line" >> "$SPLITS/scores.tsv"
+        done
+    }
+    step score_dense score_model dense "$DENSE"
+    for m in random clustering coactivation; do
+        extra=()
+        [ "$m" = coactivation ] && extra=(--corpus "${COACT[@]}")
+        step "split_$m" "$BIN" split --method "$m" --experts "$SPLIT_E" --top-k "$SPLIT_K" --seed 0 \
+            --threads 1 "${extra[@]}" "$DENSE" "$SPLITS/$m/model"
+        step "score_$m" score_model "$m" "$SPLITS/$m/model"
+        step "trace_$m" "$BIN" trace --model "$SPLITS/$m/model" --threads 1 --corpus "${SUB[@]}" \
+            -o "$SPLITS/$m/trace.h5"
+        step "stats_$m" "$BIN" stats "$SPLITS/$m/trace.h5" -o "$SPLITS/$m/stats"
+    done
+    split_status="done"
+fi
+
+# --- provenance ----------------------------------------------------------------------------------
+total="$(awk -v a="$t_all" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')"
+"$PY" - "$OUT/prepare.json" "$TIMES" "$BIN" "$("$BIN" --version 2>&1)" "${MODEL:-default}" "$DENSE" \
+    "$R" "$split_status" "$total" <<'PYEOF'
+import json, sys
+out, times, binary, version, model, dense, r, splits, total = sys.argv[1:]
+seconds = {k: float(v) for k, v in (line.split("\t") for line in open(times).read().splitlines())}
+json.dump({"moescope": binary, "version": version, "model": model, "dense": dense,
+           "corpus": "datasets/sample/*.jsonl", "top_r_max": int(r), "splits": splits,
+           "seconds": seconds, "total_seconds": float(total)}, open(out, "w"), indent=1)
+PYEOF
+rm -f "$TIMES"
+echo "prepare_exports: wrote $OUT in $total s" >&2
