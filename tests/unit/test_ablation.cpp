@@ -230,3 +230,29 @@ TEST_CASE("moescope ablate runs a single-expert sweep from the command line", "[
   CHECK(bad.status != 0);
   CHECK_THAT(bad.output, Catch::Contains("choose a sweep"));
 }
+
+TEST_CASE("an ablation over a trace's documents equals one over the traced corpus", "[ablate]") {
+  const LoadedModel m = LoadModel(trace_test::TinyModel());
+  const LlamaMoeConfig& c = m.config();
+  const auto dir = TempDir("ablate-trace");
+  const auto corpus = SmallCorpus(dir);
+  TraceOptions t = trace_test::TinyOptions(dir / "corpus.h5");
+  t.run.corpus_files = {corpus.string()};
+  RunTrace(m, RoutingPolicy{}, t);
+  const std::vector<AblationPolicy> policies = {NoAblation(c),
+                                                ExpertSet(c, "s", "1:3", DisableMode::kReroute)};
+  const AblationSummary from_files = RunAblation(m, policies, Options(corpus, dir / "files.h5"));
+  AblationOptions o = Options(corpus, dir / "trace.h5");
+  o.run.corpus_files.clear();
+  o.trace = dir / "corpus.h5";
+  const AblationSummary from_trace = RunAblation(m, policies, o);
+  CHECK(from_trace.documents == from_files.documents);
+  CHECK(from_trace.tokens == from_files.tokens);
+  CHECK(from_trace.domains == from_files.domains);
+  const AblationResult &a = Find(from_files, "s"), &b = Find(from_trace, "s");
+  CHECK(b.delta_nll == a.delta_nll);
+  CHECK(b.agree == a.agree);
+  // Both at once is an error, and so is neither.
+  o.run.corpus_files = {corpus.string()};
+  CHECK_THROWS_WITH(RunAblation(m, policies, o), Catch::Contains("not both"));
+}
