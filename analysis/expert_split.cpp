@@ -1,7 +1,5 @@
 #include "analysis/expert_split.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -15,6 +13,7 @@
 #include "analysis/scale_calibration.h"
 #include "analysis/split_corpus.h"
 #include "analysis/split_random.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/model_loader.h"
 #include "core/model_weights.h"
@@ -126,43 +125,6 @@ json ReadJsonFile(const fs::path& path) {
     return json::parse(in);
   } catch (const json::exception& e) {
     Fail(path.string(), std::string("is not valid JSON (") + e.what() + ")");
-  }
-}
-
-// Through a temporary name and a rename, so a failure never leaves a half file.
-void WriteFileAtomically(const fs::path& path, const std::string& text) {
-  const fs::path temp = path.string() + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(temp, ignored);
-      Fail(path.string(), "cannot be written");
-    }
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(temp, ignored);
-    Fail(path.string(), "cannot rename " + temp.string() + " into place: " + ec.message());
-  }
-}
-
-void CopyFileAtomically(const fs::path& from, const fs::path& to) {
-  const fs::path temp = to.string() + ".tmp-" + std::to_string(::getpid());
-  std::error_code ec;
-  if (!fs::copy_file(from, temp, fs::copy_options::overwrite_existing, ec)) {
-    fs::remove(temp, ec);
-    Fail(to.string(), "cannot copy from " + from.string() + ": " + ec.message());
-  }
-  fs::rename(temp, to, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(temp, ignored);
-    Fail(to.string(), "cannot rename " + temp.string() + " into place: " + ec.message());
   }
 }
 

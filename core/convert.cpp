@@ -1,12 +1,11 @@
 #include "core/convert.h"
 
-#include <unistd.h>
-
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "core/atomic_file.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/safetensors_file.h"
@@ -21,24 +20,6 @@ namespace {
 constexpr const char* kCompanionFiles[] = {"config.json", "generation_config.json",
                                            "tokenizer.model", "tokenizer_config.json",
                                            "special_tokens_map.json"};
-
-// Copies through a temporary name and renames, like WriteSafetensors, so a failed copy never
-// leaves a truncated config behind.
-void CopyFileAtomically(const fs::path& from, const fs::path& to) {
-  std::error_code ec;
-  if (fs::equivalent(from, to, ec)) return;  // converting a folder in place
-  const fs::path temp = to.string() + ".tmp-" + std::to_string(::getpid());
-  if (!fs::copy_file(from, temp, fs::copy_options::overwrite_existing, ec)) {
-    fs::remove(temp, ec);
-    Fail(to.string(), "cannot copy from " + from.string() + ": " + ec.message());
-  }
-  fs::rename(temp, to, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(temp, ignored);
-    Fail(to.string(), "cannot rename " + temp.string() + " into place: " + ec.message());
-  }
-}
 
 // `t` as `dtype` (a float type), into `storage`.
 TensorView Cast(const TensorView& t, DType dtype, std::vector<uint8_t>& storage) {
@@ -64,7 +45,7 @@ const char* TorchDtypeName(DType d) {
   return d == DType::kF32 ? "float32" : d == DType::kF16 ? "float16" : "bfloat16";
 }
 
-// config.json with torch_dtype set, written atomically.
+// config.json with torch_dtype set.
 void WriteConfigWithDtype(const fs::path& from, const fs::path& to, DType dtype) {
   std::ifstream in(from);
   nlohmann::json config;
@@ -74,15 +55,7 @@ void WriteConfigWithDtype(const fs::path& from, const fs::path& to, DType dtype)
     Fail(from.string(), std::string("is not valid JSON: ") + e.what());
   }
   config["torch_dtype"] = TorchDtypeName(dtype);
-  const fs::path temp = to.string() + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(temp);
-    out << config.dump(2) << "\n";
-    if (!out) Fail(temp.string(), "cannot be written");
-  }
-  std::error_code ec;
-  fs::rename(temp, to, ec);
-  if (ec) Fail(to.string(), "cannot rename " + temp.string() + " into place: " + ec.message());
+  WriteFileAtomically(to, config.dump(2) + "\n");
 }
 
 }  // namespace

@@ -25,34 +25,12 @@
 #include "core/model_loader.h"
 #include "core/safetensors_file.h"
 #include "test_paths.h"
+#include "trace_test_util.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-struct CommandResult {
-  int status = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult Run(const std::string& command) {
-  CommandResult r;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) r.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 fs::path Dense() {
   return FixtureDir() / "dense_llama";
@@ -193,10 +171,10 @@ TEST_CASE("random split equals the Python reference bit for bit", "[split]") {
     const fs::path dir = TempDir("split-reference-" + std::to_string(c.experts));
     const fs::path ref = dir / "dense_llama_ref", cpp = dir / "cpp";
     const std::string py = std::string(MOESCOPE_SOURCE_DIR) + "/tests/reference/split_reference.py";
-    const CommandResult r =
-        Run("/usr/bin/python3 " + Quote(py) + " " + Quote(Dense().string()) + " " +
-            Quote(ref.string()) + " --experts " + std::to_string(c.experts) + " --top-k " +
-            std::to_string(c.top_k) + " --seed " + std::to_string(c.seed) + c.extra);
+    const trace_test::CommandResult r = trace_test::RunCommand(
+        "/usr/bin/python3 " + trace_test::Quote(py) + " " + trace_test::Quote(Dense().string()) +
+        " " + trace_test::Quote(ref.string()) + " --experts " + std::to_string(c.experts) +
+        " --top-k " + std::to_string(c.top_k) + " --seed " + std::to_string(c.seed) + c.extra);
     INFO(r.output);
     REQUIRE(r.status == 0);
     moe::ExpertSplitOptions o = Options(moe::SplitMethod::kRandom, c.experts, c.top_k, c.seed);
@@ -215,12 +193,14 @@ TEST_CASE("random split equals the Python reference bit for bit", "[split]") {
 TEST_CASE("moescope split on the command line writes the reference's checkpoint", "[split][cli]") {
   const fs::path dir = TempDir("split-cli");
   const std::string py = std::string(MOESCOPE_SOURCE_DIR) + "/tests/reference/split_reference.py";
-  const CommandResult ref = Run("/usr/bin/python3 " + Quote(py) + " " + Quote(Dense().string()) +
-                                " " + Quote((dir / "ref").string()) + " --experts 4 --top-k 2");
+  const trace_test::CommandResult ref = trace_test::RunCommand(
+      "/usr/bin/python3 " + trace_test::Quote(py) + " " + trace_test::Quote(Dense().string()) +
+      " " + trace_test::Quote((dir / "ref").string()) + " --experts 4 --top-k 2");
   INFO(ref.output);
   REQUIRE(ref.status == 0);
-  const CommandResult cli = Run(Quote(MOESCOPE_CLI) + " split --experts 4 --top-k 2 " +
-                                Quote(Dense().string()) + " " + Quote((dir / "cpp").string()));
+  const trace_test::CommandResult cli = trace_test::RunCommand(
+      trace_test::Quote(MOESCOPE_CLI) + " split --experts 4 --top-k 2 " +
+      trace_test::Quote(Dense().string()) + " " + trace_test::Quote((dir / "cpp").string()));
   INFO(cli.output);
   REQUIRE(cli.status == 0);
   CHECK_THAT(cli.output, Catch::Contains("random split, 4 experts of 64"));
@@ -491,15 +471,17 @@ TEST_CASE("split reports bad inputs with the file and field", "[split][bad-input
                Catch::Contains("config.json") && Catch::Contains("does not exist"));
   }
   SECTION("the command line: one line, exit code 1") {
-    const CommandResult r = Run(Quote(MOESCOPE_CLI) + " split --experts 7 --top-k 2 " +
-                                Quote(Dense().string()) + " " + Quote(out.string()));
+    const trace_test::CommandResult r = trace_test::RunCommand(
+        trace_test::Quote(MOESCOPE_CLI) + " split --experts 7 --top-k 2 " +
+        trace_test::Quote(Dense().string()) + " " + trace_test::Quote(out.string()));
     CHECK(r.status == 1);
     CHECK_THAT(r.output,
                Catch::StartsWith("moescope: error: ") && Catch::Contains("intermediate_size 256"));
-    const CommandResult m = Run(Quote(MOESCOPE_CLI) +
-                                " split --method kmeans --experts 4 "
-                                "--top-k 2 " +
-                                Quote(Dense().string()) + " " + Quote(out.string()));
+    const trace_test::CommandResult m = trace_test::RunCommand(
+        trace_test::Quote(MOESCOPE_CLI) +
+        " split --method kmeans --experts 4 "
+        "--top-k 2 " +
+        trace_test::Quote(Dense().string()) + " " + trace_test::Quote(out.string()));
     CHECK(m.status == 1);
     CHECK_THAT(m.output, Catch::Contains("--method"));
   }
