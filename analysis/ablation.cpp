@@ -221,8 +221,8 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
       o.trace.empty()
           ? ReadCorpus(std::vector<std::filesystem::path>(run.corpus_files.begin(),
                                                           run.corpus_files.end()),
-                       m.tokenizer.get(), c.vocab_size, {run.default_domain, run.only_domains})
-          : CorpusFromTrace(o.trace, c.vocab_size, {run.default_domain, run.only_domains});
+                       m.tokenizer.get(), c.vocab_size, CorpusOptionsOf(run))
+          : CorpusFromTrace(o.trace, c.vocab_size, CorpusOptionsOf(run));
   if (corpus.documents.empty()) Fail("corpus", "has no documents");
   const int M = static_cast<int>(corpus.domains.size());
   const int64_t D = static_cast<int64_t>(corpus.documents.size());

@@ -140,6 +140,9 @@ void CorpusReader::AddIds(const std::string& where, std::string source_id,
     corpus_.skipped.push_back(where + ": no tokens");
     return;
   }
+  if (options_.max_tokens_per_document > 0 &&
+      static_cast<int64_t>(ids.size()) > options_.max_tokens_per_document)
+    ids.resize(static_cast<size_t>(options_.max_tokens_per_document));
   for (size_t i = 0; i < ids.size(); ++i)
     if (ids[i] < 0 || ids[i] >= vocab_size_)
       Fail(where, "token " + std::to_string(i) + " = " + std::to_string(ids[i]) +
@@ -160,6 +163,12 @@ int16_t CorpusReader::DomainIndex(const std::string& where, const std::string& n
 Corpus CorpusReader::Finish() {
   Corpus all = std::move(corpus_);
   corpus_ = Corpus{};
+  if (options_.max_documents_per_domain > 0) {
+    std::vector<int64_t> count(all.domains.size(), 0);
+    std::erase_if(all.documents, [&](const CorpusDocument& doc) {
+      return ++count[static_cast<size_t>(doc.domain)] > options_.max_documents_per_domain;
+    });
+  }
   if (options_.only_domains.empty()) return all;
   for (const std::string& want : options_.only_domains) {
     if (std::find(all.domains.begin(), all.domains.end(), want) == all.domains.end()) {

@@ -40,6 +40,8 @@ struct Corpus {
 struct CorpusOptions {
   std::string default_domain;             // for plain text files and JSONL lines without one
   std::vector<std::string> only_domains;  // keep only these domains (empty = all)
+  int64_t max_documents_per_domain = 0;   // keep each domain's first N documents (0 = all)
+  int64_t max_tokens_per_document = 0;    // keep each document's first N tokens (0 = all)
 };
 
 class CorpusReader {

@@ -31,6 +31,8 @@ std::string CorpusDescription(const Corpus& corpus, const TraceRunSettings& s) {
   json j = {{"files", s.corpus_files},
             {"default_domain", s.default_domain},
             {"only_domains", s.only_domains},
+            {"max_documents_per_domain", s.max_documents_per_domain},
+            {"max_tokens_per_document", s.max_tokens_per_document},
             {"documents", corpus.documents.size()},
             {"tokens", corpus.tokens()},
             {"skipped_count", corpus.skipped.size()},
@@ -108,6 +110,10 @@ void CheckResumable(const TraceInfo& e, const std::vector<std::string>& existing
                 std::to_string(e.top_k),
             std::to_string(now.num_layers) + "x" + std::to_string(now.num_experts) + " k" +
                 std::to_string(now.top_k));
+}
+
+CorpusOptions CorpusOptionsOf(const TraceRunSettings& s) {
+  return {s.default_domain, s.only_domains, s.max_documents_per_domain, s.max_tokens_per_document};
 }
 
 }  // namespace moe

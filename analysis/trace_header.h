@@ -16,10 +16,15 @@ struct TraceRunSettings {
   std::vector<std::string> corpus_files;
   std::string default_domain;
   std::vector<std::string> only_domains;
+  int64_t max_documents_per_domain = 0;  // 0 = every document
+  int64_t max_tokens_per_document = 0;   // 0 = whole documents
   WindowRule windows;
   bool record_logits = false;
   double logit_sample_rate = 1.0;
 };
+
+// How the corpus reader is to read `settings`' files.
+CorpusOptions CorpusOptionsOf(const TraceRunSettings& settings);
 
 // Hashes the checkpoint and tokenizer files (SHA-256) and describes the run.
 TraceHeader MakeTraceHeader(const LoadedModel& model, const RoutingPolicy& policy,

@@ -113,7 +113,7 @@ TraceSummary RunTrace(const LoadedModel& m, const RoutingPolicy& policy, const T
   policy.Validate(c);
   const Corpus corpus = ReadCorpus(
       std::vector<std::filesystem::path>(run.corpus_files.begin(), run.corpus_files.end()),
-      m.tokenizer.get(), c.vocab_size, {run.default_domain, run.only_domains});
+      m.tokenizer.get(), c.vocab_size, CorpusOptionsOf(run));
   if (corpus.documents.empty())
     Fail("corpus", "has no documents to trace (" + std::to_string(corpus.skipped.size()) +
                        " skipped as empty)");

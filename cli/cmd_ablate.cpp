@@ -52,9 +52,7 @@ void RegisterAblate(CLI::App& app) {
       "ablate", "Disable experts or change k over a corpus; report ΔNLL, KL and top-1 agreement");
   AddModelOptions(*cmd, o->model);
   TraceRunSettings& run = o->ablation.run;
-  CLI::Option* corpus =
-      cmd->add_option("--corpus", run.corpus_files, "JSONL or plain text files, as for trace")
-          ->check(CLI::ExistingFile);
+  CLI::Option* corpus = AddCorpusOptions(*cmd, run);
   CLI::Option* trace =
       cmd->add_option("--trace", o->ablation.trace,
                       "Run over the documents of this trace instead (the same token ids)")
@@ -64,14 +62,6 @@ void RegisterAblate(CLI::App& app) {
   cmd->add_option("-o,--output", o->ablation.output,
                   "Results file (HDF5); the tidy CSV is written beside it with .csv")
       ->required();
-  cmd->add_option("--domain", run.default_domain, "Domain of documents without one");
-  cmd->add_option("--only-domains", run.only_domains, "Only these domains (comma-separated)")
-      ->delimiter(',');
-  cmd->add_option("--max-window", run.windows.max_window,
-                  "Longest window run at once (default: the context length)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--window-stride", run.windows.stride, "Tokens between window starts")
-      ->check(CLI::PositiveNumber);
   cmd->add_flag("--single-experts", o->sweep.single_experts,
                 "Sweep: every (layer, expert) disabled alone (see --mode, --layers)");
   cmd->add_option("--mode", o->mode,

@@ -33,27 +33,10 @@ void RegisterTrace(CLI::App& app) {
       "trace", "Run the model over a corpus and record its routing to an HDF5 trace");
   AddModelOptions(*cmd, o->model);
   TraceRunSettings& run = o->trace.run;
-  cmd->add_option("--corpus", run.corpus_files,
-                  "JSONL ({\"id\", \"domain\", \"text\" or \"input_ids\"} per line) or plain "
-                  "text files (one document each); repeatable")
-      ->required()
-      ->check(CLI::ExistingFile);
+  AddCorpusOptions(*cmd, run)->required();
   cmd->add_option("-o,--output", o->trace.output, "Trace file to write (HDF5)")->required();
-  cmd->add_option("--domain", run.default_domain,
-                  "Domain of plain text files and of JSONL lines without one");
-  cmd->add_option("--only-domains", run.only_domains,
-                  "Trace only documents of these domains (comma-separated)")
-      ->delimiter(',');
   cmd->add_option("--batch-size", o->trace.batch_size, "Windows per forward pass")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--max-window", run.windows.max_window,
-                  "Longest window run at once; longer documents are split (default: the "
-                  "context length)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--window-stride", run.windows.stride,
-                  "Tokens between window starts (default: --max-window, no overlap; smaller "
-                  "gives later windows max-window - stride tokens of context)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--record-logits", run.record_logits,
                 "Also record all router logits (float16) of sampled tokens");

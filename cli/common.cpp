@@ -17,6 +17,34 @@ void AddModelOptions(CLI::App& cmd, ModelOptions& options) {
       ->check(CLI::NonNegativeNumber);
 }
 
+CLI::Option* AddCorpusOptions(CLI::App& cmd, TraceRunSettings& run) {
+  CLI::Option* corpus =
+      cmd.add_option("--corpus", run.corpus_files,
+                     "JSONL ({\"id\", \"domain\", \"text\" or \"input_ids\"} per line) or plain "
+                     "text files (one document each); repeatable")
+          ->check(CLI::ExistingFile);
+  cmd.add_option("--domain", run.default_domain,
+                 "Domain of plain text files and of JSONL lines without one");
+  cmd.add_option("--only-domains", run.only_domains,
+                 "Only documents of these domains (comma-separated)")
+      ->delimiter(',');
+  cmd.add_option("--max-documents-per-domain", run.max_documents_per_domain,
+                 "Only each domain's first N documents")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--max-tokens-per-document", run.max_tokens_per_document,
+                 "Only each document's first N tokens")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--max-window", run.windows.max_window,
+                 "Longest window run at once; longer documents are split (default: the "
+                 "context length)")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--window-stride", run.windows.stride,
+                 "Tokens between window starts (default: --max-window, no overlap; smaller "
+                 "gives later windows max-window - stride tokens of context)")
+      ->check(CLI::PositiveNumber);
+  return corpus;
+}
+
 void AddPolicyOptions(CLI::App& cmd, PolicySource& source, const std::string& top_k_flag) {
   cmd.add_option("--policy", source.file, "Routing policy JSON (see docs/engine.md)")
       ->check(CLI::ExistingFile);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "analysis/policy_source.h"
+#include "analysis/trace_header.h"
 #include "core/model_loader.h"
 
 namespace moe::cli {
@@ -17,6 +18,11 @@ struct ModelOptions {
 
 void AddModelOptions(CLI::App& cmd, ModelOptions& options);
 LoadedModel OpenModel(const ModelOptions& options);
+
+// The corpus flags of trace and ablate: --corpus (returned, so a command can make it required or
+// exclusive), --domain, --only-domains, --max-documents-per-domain, --max-tokens-per-document,
+// --max-window, --window-stride.
+CLI::Option* AddCorpusOptions(CLI::App& cmd, TraceRunSettings& run);
 
 // The intervention flags (--policy, --disable, --mode, --top-k, --top-r). top_k_flag renames
 // --top-k where a command already uses it for sampling.

@@ -119,3 +119,25 @@ TEST_CASE("the domain filter keeps named domains and rejects unknown ones", "[tr
   CHECK_THROWS_WITH(ReadCorpus({trace_test::TinyCorpus()}, &tok, 512, {"", {"poetry"}}),
                     Catch::Contains("poetry") && Catch::Contains("legal, code, prose"));
 }
+
+TEST_CASE("corpus caps keep each domain's first documents and each document's first tokens",
+          "[trace][corpus]") {
+  const Tokenizer tok(TinyModel() / "tokenizer.model");
+  const Corpus all = ReadCorpus({trace_test::TinyCorpus()}, &tok, 512, {});
+  CorpusOptions o;
+  o.max_documents_per_domain = 2;
+  o.max_tokens_per_document = 20;
+  const Corpus capped = ReadCorpus({trace_test::TinyCorpus()}, &tok, 512, o);
+  CHECK(capped.domains == all.domains);
+  std::vector<size_t> kept;  // indices into `all` of the first two documents of each domain
+  std::vector<int> seen(all.domains.size(), 0);
+  for (size_t d = 0; d < all.documents.size(); ++d)
+    if (seen[static_cast<size_t>(all.documents[d].domain)]++ < 2) kept.push_back(d);
+  REQUIRE(capped.documents.size() == kept.size());
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const std::vector<int32_t>& full = all.documents[kept[i]].ids;
+    const size_t n = std::min<size_t>(full.size(), 20);
+    CHECK(capped.documents[i].source_id == all.documents[kept[i]].source_id);
+    CHECK(capped.documents[i].ids == std::vector<int32_t>(full.begin(), full.begin() + n));
+  }
+}
