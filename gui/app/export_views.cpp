@@ -1,11 +1,11 @@
 #include "gui/app/export_views.h"
 
 #include <QImage>
-#include <algorithm>
 #include <QOffscreenSurface>
 #include <QOpenGLContext>
 #include <QOpenGLFramebufferObject>
 #include <QOpenGLFunctions>
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 
@@ -13,7 +13,9 @@
 #include "core/model_loader.h"
 #include "core/tokenizer.h"
 #include "gui/app/imgui_renderer.h"
+#include "gui/model/prompt_job.h"
 #include "gui/model/studio_loader.h"
+#include "gui/views/prompt_view.h"
 
 namespace moe::studio {
 
@@ -52,9 +54,8 @@ std::vector<std::filesystem::path> ExportViews(const std::filesystem::path& dir,
       fbo.bind();
       // A few frames: ImGui sizes tables and lays out text on the frames after the first.
       for (int frame = 0; frame < 3; ++frame)
-        renderer.Frame(size, o.pixel_ratio, 1.0f / 60, [&] {
-          DrawViewWindow(*view, data, sel, ImVec2(0, 0), size);
-        });
+        renderer.Frame(size, o.pixel_ratio, 1.0f / 60,
+                       [&] { DrawViewWindow(*view, data, sel, ImVec2(0, 0), size); });
       context.functions()->glFinish();
       const QImage image = fbo.toImage().convertToFormat(QImage::Format_RGB32);
       fbo.release();
@@ -100,10 +101,41 @@ int RunExportCommand(const ExportCommand& c) {
     }
     if (!c.domain.empty()) {
       const auto at = std::find(r.data.domains.begin(), r.data.domains.end(), c.domain);
-      if (at == r.data.domains.end()) Fail("--domain", "the trace has no domain '" + c.domain + "'");
+      if (at == r.data.domains.end())
+        Fail("--domain", "the trace has no domain '" + c.domain + "'");
       sel.domain = static_cast<int>(at - r.data.domains.begin());
     }
     std::vector<std::unique_ptr<View>> views = MakeAllViews();
+    // The live prompt view runs its default prompt synchronously: on the --model model, else
+    // the trace's model when it is still there, else the bundled one; the selected experts of
+    // the layer are disabled, so the export shows how the predictions change.
+    std::filesystem::path prompt_model = c.model_dir;
+    if (prompt_model.empty()) prompt_model = r.data.trace.model_path;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(prompt_model / "config.json", ec))
+      prompt_model = DefaultModelDir();
+    auto prompt_outcome = std::make_shared<PromptStatus>();
+    std::shared_ptr<LoadedModel> prompt_loaded;
+    for (auto& v : views)
+      if (auto* prompt = dynamic_cast<PromptView*>(v.get())) {
+        prompt->set_job({[&](const PromptRequest& req) {
+                           try {
+                             if (!prompt_loaded)
+                               prompt_loaded =
+                                   std::make_shared<LoadedModel>(LoadModel(req.model_dir));
+                             prompt_outcome->outcome = std::make_shared<const PromptOutcome>(
+                                 RunPromptRequest(*prompt_loaded, req));
+                             prompt_outcome->error.clear();
+                           } catch (const std::exception& e) {
+                             prompt_outcome->error = e.what();
+                           }
+                         },
+                         [prompt_outcome] { return *prompt_outcome; },
+                         [prompt_model] { return prompt_model.string(); }});
+        std::vector<std::pair<int, int>> disabled;
+        for (int e : sel.experts) disabled.emplace_back(sel.layer, e);
+        prompt->set_disabled(std::move(disabled));
+      }
     std::vector<View*> raw;
     for (auto& v : views) raw.push_back(v.get());
     for (const auto& f : ExportViews(c.out_dir, raw, r.data, sel, c.options))

@@ -1,5 +1,5 @@
 // moescope-studio: the desktop app for routing inspection (DESIGN.md, GUI).
-//   moescope-studio [TRACE.h5] [--model DIR]
+//   moescope-studio [TRACE.h5] [--model DIR]   (neither: the bundled model and its sample trace)
 //   moescope-studio --export-views OUT_DIR TRACE.h5 [--model DIR] [--size WxH] [--scale S]
 //                   [--document N] [--layer L] [--expert E,...] [--domain NAME] [--dark]
 #include <QApplication>
@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
       bool ok_e = false;
       experts.push_back(e.toInt(&ok_e));
       if (!ok_e) {
-        std::cerr << "moescope-studio: --expert takes expert numbers, got " << e.toStdString() << "\n";
+        std::cerr << "moescope-studio: --expert takes expert numbers, got " << e.toStdString()
+                  << "\n";
         return 2;
       }
     }
@@ -84,7 +85,8 @@ int main(int argc, char** argv) {
 
   if (parser.isSet(export_opt)) {
     if (args.isEmpty()) {
-      std::cerr << "moescope-studio: --export-views needs a trace: --export-views OUT_DIR TRACE.h5\n";
+      std::cerr
+          << "moescope-studio: --export-views needs a trace: --export-views OUT_DIR TRACE.h5\n";
       return 2;
     }
     moe::studio::ExportCommand c;
@@ -119,8 +121,16 @@ int main(int argc, char** argv) {
     // The bundled model (or $MOESCOPE_MODEL), quietly: token text and the model's facts.
     const std::filesystem::path dir = moe::DefaultModelDir();
     std::error_code ec;
-    if (std::filesystem::is_directory(dir, ec)) window.OpenModel(QString::fromStdString(dir.string()), true);
+    if (std::filesystem::is_directory(dir, ec))
+      window.OpenModel(QString::fromStdString(dir.string()), true);
   }
+  // No trace and no model given: the bundled model's trace of the bundled sample corpus (made
+  // once, in the user's cache folder), so a first start shows something.
+  bool opening = !args.isEmpty();
+  if (opening)
+    window.OpenTrace(args.front());
+  else if (!parser.isSet(model_opt))
+    opening = window.OpenBundledTrace();
   if (screenshot) {
     const QString path = parser.value(shot_opt);
     auto shoot = [&window, path] {
@@ -129,11 +139,13 @@ int main(int argc, char** argv) {
         QPixmap image = window.errors() > 0 && window.screen() != nullptr
                             ? window.screen()->grabWindow(0)
                             : window.grab();
-        if (!image.save(path)) std::cerr << "moescope-studio: cannot write " << path.toStdString() << "\n";
+        if (!image.save(path))
+          std::cerr << "moescope-studio: cannot write " << path.toStdString() << "\n";
         QApplication::exit(window.errors() > 0 ? 3 : 0);
       });
     };
-    if (!args.isEmpty()) {
+    if (opening) {
+      // The trace loads in the background and reports back through the event loop.
       const int layer = parser.value(layer_opt).toInt();
       const qlonglong document = parser.value(doc_opt).toLongLong();
       const QString domain = parser.value(domain_opt);
@@ -146,6 +158,5 @@ int main(int argc, char** argv) {
       shoot();
     }
   }
-  if (!args.isEmpty()) window.OpenTrace(args.front());
   return app.exec();
 }

@@ -13,6 +13,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
+#include <QStandardPaths>
 #include <QStatusBar>
 #include <QThread>
 #include <QTimer>
@@ -25,8 +26,11 @@
 #include "gui/app/export_views.h"
 #include "gui/app/imgui_widget.h"
 #include "gui/model/ablation_job.h"
+#include "gui/model/prompt_job.h"
+#include "gui/model/sample_trace.h"
 #include "gui/model/studio_loader.h"
 #include "gui/views/ablation_view.h"
+#include "gui/views/prompt_view.h"
 
 namespace moe::studio {
 namespace {
@@ -50,6 +54,7 @@ MainWindow::MainWindow() {
   BuildMenus();
   BuildStatusBar();
   ConnectAblation();
+  ConnectPrompt();
   connect(&state_, &StudioState::selectionChanged, this, [this] { OnSelectionChanged(); });
   QSettings settings;
   if (!restoreGeometry(settings.value("window/geometry").toByteArray())) resize(1600, 1000);
@@ -67,7 +72,7 @@ MainWindow::MainWindow() {
     }
     resizeDocks(left, QList<int>(left.size(), 340), Qt::Horizontal);
     resizeDocks(right, QList<int>(right.size(), 560), Qt::Horizontal);
-    resizeDocks(bottom, QList<int>(bottom.size(), 200), Qt::Vertical);
+    resizeDocks(bottom, QList<int>(bottom.size(), 320), Qt::Vertical);
   }
   UpdateStatus();
 }
@@ -75,6 +80,29 @@ MainWindow::MainWindow() {
 MainWindow::~MainWindow() {
   CancelJob();
   ablation_job_.reset();  // cancels and joins before the views go
+  prompt_job_.reset();
+}
+
+void MainWindow::ConnectPrompt() {
+  prompt_job_ = std::make_unique<PromptJob>();
+  for (ImGuiWidget* w : widgets_) {
+    auto* panel = dynamic_cast<PromptView*>(w->view());
+    if (panel == nullptr) continue;
+    PromptJob* job = prompt_job_.get();
+    panel->set_job({[job](const PromptRequest& r) { job->Start(r); },
+                    [job] { return job->Status(); },
+                    [this] { return model_ ? model_->dir.string() : std::string(); }});
+    // The debounce and the job's result need frames without input: poll, and wake the widget
+    // while the panel waits, and once more after.
+    auto* timer = new QTimer(w);
+    auto was_waiting = std::make_shared<bool>(false);
+    connect(timer, &QTimer::timeout, w, [w, panel, was_waiting] {
+      const bool waiting = panel->WantsFrames();
+      if (waiting || *was_waiting) w->Wake();
+      *was_waiting = waiting;
+    });
+    timer->start(100);
+  }
 }
 
 void MainWindow::ConnectAblation() {
@@ -110,6 +138,7 @@ void MainWindow::BuildDocks() {
   setCorner(Qt::BottomLeftCorner, Qt::LeftDockWidgetArea);
   setCorner(Qt::BottomRightCorner, Qt::RightDockWidgetArea);
   QDockWidget* specialization = nullptr;
+  QDockWidget* ablation = nullptr;
   for (auto& view : views_) {
     auto* w = new ImGuiWidget(view.get(), &state_, dark);
     widgets_.push_back(w);
@@ -125,6 +154,10 @@ void MainWindow::BuildDocks() {
       addDockWidget(Qt::LeftDockWidgetArea, dock);
     } else if (name == "ablation") {
       addDockWidget(Qt::BottomDockWidgetArea, dock);  // a wide table under the token map
+      ablation = dock;
+    } else if (name == "prompt" && ablation != nullptr) {
+      tabifyDockWidget(ablation, dock);  // both run the model; the prompt works without a trace
+      dock->raise();
     } else if (name == "coactivation" && specialization != nullptr) {
       tabifyDockWidget(specialization, dock);  // square heatmaps share the specialization's room
       specialization->raise();
@@ -139,9 +172,9 @@ void MainWindow::BuildMenus() {
   QMenu* file = menuBar()->addMenu("&File");
   QAction* open = file->addAction("&Open trace...", this, [this] {
     QSettings s;
-    const QString path = QFileDialog::getOpenFileName(
-        this, "Open trace", s.value("dirs/trace").toString(),
-        "moescope traces (*.h5 *.hdf5);;All files (*)");
+    const QString path =
+        QFileDialog::getOpenFileName(this, "Open trace", s.value("dirs/trace").toString(),
+                                     "moescope traces (*.h5 *.hdf5);;All files (*)");
     if (path.isEmpty()) return;
     s.setValue("dirs/trace", QFileInfo(path).absolutePath());
     OpenTrace(path);
@@ -279,8 +312,10 @@ void MainWindow::ApplySelection(int layer, const std::vector<int>& experts, int6
   s.document = document;
   if (!domain.isEmpty()) {
     const auto at = std::find(d.domains.begin(), d.domains.end(), domain.toStdString());
-    if (at == d.domains.end()) Error("Select domain", "The trace has no domain '" + domain + "'.");
-    else s.domain = static_cast<int>(at - d.domains.begin());
+    if (at == d.domains.end())
+      Error("Select domain", "The trace has no domain '" + domain + "'.");
+    else
+      s.domain = static_cast<int>(at - d.domains.begin());
   }
   state_.NotifySelectionEdited(nullptr);
 }
@@ -315,7 +350,8 @@ void MainWindow::OpenTrace(const QString& path) {
   if (model_ && model_->tokenizer) {
     options.tokenizer = std::shared_ptr<const Tokenizer>(model_, model_->tokenizer.get());
     std::ifstream in(model_->dir / "config.json");
-    options.model = DescribeModel(model_->dir, std::string((std::istreambuf_iterator<char>(in)), {}));
+    options.model =
+        DescribeModel(model_->dir, std::string((std::istreambuf_iterator<char>(in)), {}));
   } else if (model_) {
     options.model.dir = model_->dir.string();
   }
@@ -335,13 +371,10 @@ void MainWindow::OpenTrace(const QString& path) {
     }
   });
   thread->setParent(this);
-  job_running_ = true;
-  progress_->setValue(0);
-  progress_->setVisible(true);
-  cancel_->setVisible(true);
-  statusBar()->showMessage("Loading " + path + " ...");
+  ShowJobProgress("Loading " + path + " ...");
   auto* timer = new QTimer(thread);
-  connect(timer, &QTimer::timeout, this, [this, result] { progress_->setValue(result->per_mille); });
+  connect(timer, &QTimer::timeout, this,
+          [this, result] { progress_->setValue(result->per_mille); });
   timer->start(100);
   connect(thread, &QThread::finished, this, [this, thread, result, id, path] {
     thread->deleteLater();
@@ -371,11 +404,80 @@ void MainWindow::OpenTrace(const QString& path) {
   thread->start();
 }
 
+void MainWindow::ShowJobProgress(const QString& message) {
+  job_running_ = true;
+  progress_->setValue(0);
+  progress_->setVisible(true);
+  cancel_->setVisible(true);
+  statusBar()->showMessage(message);
+}
+
+bool MainWindow::OpenBundledTrace() {
+  if (!model_) return false;  // nothing to trace with
+  CancelJob();
+  const int id = ++job_id_;
+  cancel_flag_ = std::make_shared<std::atomic<bool>>(false);
+  SampleTraceRequest request;
+  request.model_dir = model_->dir;
+  request.corpus_dir = SampleCorpusDir();
+  request.output =
+      std::filesystem::path(
+          QStandardPaths::writableLocation(QStandardPaths::GenericCacheLocation).toStdString()) /
+      "moescope" / "sample_trace.h5";
+  // Reused as it is: open it at once, without a thread.
+  if (SampleTraceUpToDate(request)) {
+    OpenTrace(QString::fromStdString(request.output.string()));
+    return true;
+  }
+  struct Result {
+    QString error;
+    bool cancelled = false;
+    std::atomic<int> per_mille{0};
+  };
+  auto result = std::make_shared<Result>();
+  auto flag = cancel_flag_;
+  QThread* thread = QThread::create([result, request, flag] {
+    try {
+      EnsureSampleTrace(request, flag.get(),
+                        [result](double f) { result->per_mille = static_cast<int>(f * 1000); });
+    } catch (const Cancelled&) {
+      result->cancelled = true;
+    } catch (const std::exception& e) {
+      result->error = QString::fromUtf8(e.what());
+    }
+  });
+  thread->setParent(this);
+  ShowJobProgress("Tracing the bundled model over the sample corpus (once) ...");
+  auto* timer = new QTimer(thread);
+  connect(timer, &QTimer::timeout, this,
+          [this, result] { progress_->setValue(result->per_mille); });
+  timer->start(100);
+  const QString path = QString::fromStdString(request.output.string());
+  connect(thread, &QThread::finished, this, [this, thread, result, id, path] {
+    thread->deleteLater();
+    if (id != job_id_) return;  // a newer job replaced this one
+    job_running_ = false;
+    progress_->setVisible(false);
+    cancel_->setVisible(false);
+    statusBar()->clearMessage();
+    if (result->cancelled) {
+      statusBar()->showMessage("Tracing cancelled; the next start continues it", 5000);
+      Q_EMIT traceLoadFinished(false);
+    } else if (!result->error.isEmpty()) {
+      Error("Cannot make the sample trace", result->error);
+      Q_EMIT traceLoadFinished(false);
+    } else {
+      OpenTrace(path);
+    }
+  });
+  thread->start();
+  return true;
+}
+
 void MainWindow::OnSelectionChanged() {
   const StudioData& d = state_.data();
   Selection& s = state_.selection();
-  if (!d.empty() && !d.documents.empty() &&
-      (!d.document || d.document->index != s.document)) {
+  if (!d.empty() && !d.documents.empty() && (!d.document || d.document->index != s.document)) {
     s.document = std::clamp<int64_t>(s.document, 0, static_cast<int64_t>(d.documents.size()) - 1);
     try {
       state_.SetDocument(LoadDocument(trace_path_.toStdString(), s.document, tokenizer_.get()));

@@ -26,6 +26,7 @@ class Tokenizer;
 namespace moe::studio {
 
 class AblationJob;
+class PromptJob;
 class ImGuiWidget;
 
 class MainWindow : public QMainWindow {
@@ -36,6 +37,11 @@ class MainWindow : public QMainWindow {
 
   // Starts loading a trace in the background; errors open a dialog.
   void OpenTrace(const QString& path);
+  // No trace given: builds (or reuses) the bundled model's trace of the bundled sample corpus in
+  // the user's cache folder (gui/model/sample_trace.h) in the background, with the status bar's
+  // progress and Cancel, then opens it (traceLoadFinished reports the end). Returns false, doing
+  // nothing, when no model is open.
+  bool OpenBundledTrace();
   // Loads a model folder (config.json, checkpoint, tokenizer.model); errors open a dialog.
   // Returns whether it loaded.
   bool OpenModel(const QString& dir, bool quiet_errors = false);
@@ -71,6 +77,11 @@ class MainWindow : public QMainWindow {
   void CancelJob();
   // Connects the ablation panel to its background job; a timer redraws it while the job runs.
   void ConnectAblation();
+  // Connects the live prompt view to its job; a timer redraws it while an edit waits for its
+  // debounce or a run is in flight.
+  void ConnectPrompt();
+  // Shows the status bar's progress and Cancel for a background job.
+  void ShowJobProgress(const QString& message);
   void StepLayer(int delta);
   void StepDocument(int delta);
   bool DarkPalette() const;
@@ -93,6 +104,7 @@ class MainWindow : public QMainWindow {
   bool job_running_ = false;
   std::shared_ptr<std::atomic<bool>> cancel_flag_;
   std::unique_ptr<AblationJob> ablation_job_;
+  std::unique_ptr<PromptJob> prompt_job_;
 
   bool scripted_ = false;
   int errors_ = 0;

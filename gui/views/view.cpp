@@ -4,6 +4,7 @@
 #include "gui/views/coactivation_view.h"
 #include "gui/views/load_view.h"
 #include "gui/views/overview_view.h"
+#include "gui/views/prompt_view.h"
 #include "gui/views/specialization_view.h"
 #include "gui/views/style.h"
 #include "gui/views/token_map_view.h"
@@ -26,6 +27,7 @@ std::vector<std::unique_ptr<View>> MakeAllViews() {
   v.push_back(std::make_unique<TokenMapView>());
   v.push_back(std::make_unique<CoactivationView>());
   v.push_back(std::make_unique<AblationView>());
+  v.push_back(std::make_unique<PromptView>());
   return v;
 }
 

@@ -34,7 +34,7 @@ void DrawViewWindow(View& view, const StudioData& data, Selection& selection, Im
                     ImVec2 size);
 
 // Every view, in the order the app docks and exports them: overview, expert_load,
-// specialization, token_map, coactivation, ablation.
+// specialization, token_map, coactivation, ablation, prompt.
 std::vector<std::unique_ptr<View>> MakeAllViews();
 
 // Shown by views when no trace is open.

@@ -36,10 +36,11 @@ Run Shell(const std::string& command) {
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
 // The app with its settings in `dir` (not the user's), on the test's Xvfb display.
-Run Studio(const gui_test::TempDir& dir, const std::string& args) {
+// `env`: more variables ("NAME=value ").
+Run Studio(const gui_test::TempDir& dir, const std::string& args, const std::string& env = "") {
   const auto config = dir.path() / "config";
   std::filesystem::create_directories(config);
-  return Shell("XDG_CONFIG_HOME=" + Quote(config.string()) + " QT_QPA_PLATFORM=xcb DISPLAY=" + gui_test::TestDisplay() +
+  return Shell(env + "XDG_CONFIG_HOME=" + Quote(config.string()) + " QT_QPA_PLATFORM=xcb DISPLAY=" + gui_test::TestDisplay() +
                " " + Quote(gui_test::Studio()) + " " + args);
 }
 
@@ -130,4 +131,30 @@ TEST_CASE("the loader rejects a trace of a newer format version", "[gui][loader]
   } catch (const moe::Error& e) {
     CHECK(std::string(e.what()).find("format_version 99") != std::string::npos);
   }
+}
+
+TEST_CASE("started without a trace, the app makes the bundled sample trace and opens it",
+          "[gui][app][xvfb][sample-trace]") {
+  gui_test::TempDir dir("app-bundled");
+  const auto cache = dir.path() / "cache";
+  const auto shot = dir.path() / "bundled.png";
+  // The tiny test corpus stands in for datasets/sample, so the test stays quick.
+  const std::string env = "XDG_CACHE_HOME=" + Quote(cache.string()) +
+                          " MOESCOPE_SAMPLE_CORPUS=" +
+                          Quote(gui_test::TinyCorpus().parent_path().string()) + " ";
+  const Run r = Studio(dir, "--screenshot " + Quote(shot.string()) + " --size 1400x900", env);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto trace = cache / "moescope/sample_trace.h5";
+  REQUIRE(std::filesystem::exists(trace));
+  const moe::studio::LoadResult loaded = moe::studio::LoadStudioData(trace, {});
+  CHECK(loaded.data.trace.complete);
+  CHECK(loaded.data.trace.documents > 0);
+  CHECK(Colours(QImage(QString::fromStdString(shot.string()))) > 50);
+  // A second start reuses it.
+  const auto made = std::filesystem::last_write_time(trace);
+  const Run again = Studio(dir, "--screenshot " + Quote(shot.string()), env);
+  INFO(again.output);
+  CHECK(again.status == 0);
+  CHECK(std::filesystem::last_write_time(trace) == made);
 }
