@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates gui/screenshots/ (shown in docs/gui.md): a trace of the bundled model over five
 # eval domains of datasets/corpus, every view exported with --export-views, and the whole window
-# with --screenshot. Needs xvfb-run. BUILD: the build folder (default build-gui); TRACE: reuse
+# with --screenshot. Needs xvfb-run. BUILD: the build folder (default build); TRACE: reuse
 # this trace instead of making one (it takes a few minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${BUILD:-build-gui}
+build=${BUILD:-build}
 studio="$build/gui/moescope-studio"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
