@@ -4,7 +4,8 @@
 //   trace           RunTrace to an HDF5 file: routing hook, chunk builder, writer thread;
 //   trace+logits    as trace, every token's router logits recorded (--record-logits);
 //   trace+logits/4  as trace, logits of a quarter of the tokens (--logit-sample-rate 0.25).
-// Rounds interleave the four so that machine load hits them alike; each reports the median
+// Rounds interleave the four, each round in a rotated order, so that machine load and the
+// page-cache writeback of the previous variant's file hit them alike; each reports the median
 // tokens/s over rounds and its ratio to the baseline of the same run. Corpus reading
 // (tokenization) is inside every timing, as in `moescope score` and `moescope trace`.
 //
@@ -85,7 +86,9 @@ int main(int argc, char** argv) {
                                      {"trace+logits/4", true, true, 0.25, {}}};
     int64_t tokens = 0;
     for (int round = -1; round < rounds; ++round) {  // round -1 warms caches and is not kept
-      for (Variant& v : variants) {
+      // Each round starts one variant later, so none always follows the largest write.
+      for (size_t i = 0; i < variants.size(); ++i) {
+        Variant& v = variants[(i + static_cast<size_t>(round + 1)) % variants.size()];
         const auto start = Clock::now();
         int64_t n = 0;
         if (!v.trace) {
