@@ -7,16 +7,34 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cfloat>
-#include <cmath>
 #include <imgui_internal.h>
+#include <cfloat>
+#include <cstdio>
+#include <cmath>
 
 #include "analysis/trace_runner.h"
 #include "core/model_loader.h"
 #include "gui/views/style.h"
 
-
 namespace gui_test {
+
+ShellRun Shell(const std::string& command) {
+  ShellRun r;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) r.output.append(buf, n);
+  const int status = ::pclose(pipe);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out.append(c == '\'' ? "'\\''" : std::string(1, c));
+  return out.append("'");
+}
 
 using namespace moe::studio;
 
@@ -47,7 +65,9 @@ Headless::Headless(ImVec2 size) : size_(size) {
   ApplyStyle(true);
 }
 
-Headless::~Headless() { ImGui::DestroyContext(context_); }
+Headless::~Headless() {
+  ImGui::DestroyContext(context_);
+}
 
 void Headless::Frame(View& view, const StudioData& data, Selection& selection, ImVec2 mouse,
                      bool down, bool ctrl) {
@@ -72,11 +92,10 @@ std::vector<Quad> SolidQuads() {
       const ImDrawIdx* idx = dl->IdxBuffer.Data + cmd.IdxOffset;
       for (unsigned i = 0; i + 6 <= cmd.ElemCount;) {
         const unsigned a = idx[i] + cmd.VtxOffset;
-        const bool rect_pattern = idx[i + 1] + cmd.VtxOffset == a + 1 &&
-                                  idx[i + 2] + cmd.VtxOffset == a + 2 &&
-                                  idx[i + 3] + cmd.VtxOffset == a &&
-                                  idx[i + 4] + cmd.VtxOffset == a + 2 &&
-                                  idx[i + 5] + cmd.VtxOffset == a + 3;
+        const bool rect_pattern =
+            idx[i + 1] + cmd.VtxOffset == a + 1 && idx[i + 2] + cmd.VtxOffset == a + 2 &&
+            idx[i + 3] + cmd.VtxOffset == a && idx[i + 4] + cmd.VtxOffset == a + 2 &&
+            idx[i + 5] + cmd.VtxOffset == a + 3;
         if (!rect_pattern || a + 3 >= static_cast<unsigned>(dl->VtxBuffer.Size)) {
           i += 3;
           continue;
@@ -86,8 +105,8 @@ std::vector<Quad> SolidQuads() {
         for (int k = 0; k < 4; ++k)
           solid &= v[k].col == v[0].col && v[k].uv.x == white.x && v[k].uv.y == white.y;
         // Axis-aligned: vertices a, (c.x, a.y), c, (a.x, c.y).
-        solid &= v[1].pos.y == v[0].pos.y && v[1].pos.x == v[2].pos.x &&
-                 v[3].pos.x == v[0].pos.x && v[3].pos.y == v[2].pos.y;
+        solid &= v[1].pos.y == v[0].pos.y && v[1].pos.x == v[2].pos.x && v[3].pos.x == v[0].pos.x &&
+                 v[3].pos.y == v[2].pos.y;
         if (solid) {
           quads.push_back({v[0].pos, v[2].pos, v[0].col});
           i += 6;
@@ -132,7 +151,8 @@ StudioData MakeData(int M, int L, int E) {
     d.domain_documents.push_back(1);
     d.domain_tokens.push_back(100);
   }
-  for (int i = 0; i < 3; ++i) d.documents.push_back({i, static_cast<int16_t>(i % M), 100, "doc" + std::to_string(i)});
+  for (int i = 0; i < 3; ++i)
+    d.documents.push_back({i, static_cast<int16_t>(i % M), 100, "doc" + std::to_string(i)});
   auto grid = [&](const std::string& name, double base, bool domain_rows_only) {
     ExpertMetric g;
     g.name = name;
@@ -241,8 +261,8 @@ class XServer {
     int fds[2];
     if (::pipe(fds) != 0) return;
     const std::string fd = std::to_string(fds[1]);
-    std::vector<std::string> args = {"Xvfb", "-displayfd", fd, "-screen", "0", "1600x1200x24",
-                                     "-nolisten", "tcp"};
+    std::vector<std::string> args = {"Xvfb", "-displayfd",   fd,          "-screen",
+                                     "0",    "1600x1200x24", "-nolisten", "tcp"};
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

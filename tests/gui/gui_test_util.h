@@ -16,10 +16,27 @@
 
 namespace gui_test {
 
-inline std::filesystem::path SourceDir() { return MOESCOPE_SOURCE_DIR; }
-inline std::filesystem::path TinyModel() { return SourceDir() / "tests/fixtures/tiny_moe"; }
-inline std::filesystem::path TinyCorpus() { return SourceDir() / "tests/fixtures/corpus/tiny.jsonl"; }
-inline std::string Studio() { return MOESCOPE_STUDIO; }
+inline std::filesystem::path SourceDir() {
+  return MOESCOPE_SOURCE_DIR;
+}
+inline std::filesystem::path TinyModel() {
+  return SourceDir() / "tests/fixtures/tiny_moe";
+}
+inline std::filesystem::path TinyCorpus() {
+  return SourceDir() / "tests/fixtures/corpus/tiny.jsonl";
+}
+inline std::string Studio() {
+  return MOESCOPE_STUDIO;
+}
+
+// A shell command's exit status (-1 when it did not exit normally) and its stdout and stderr.
+struct ShellRun {
+  int status = -1;
+  std::string output;
+};
+ShellRun Shell(const std::string& command);
+// `s` as one single-quoted shell word.
+std::string Quote(const std::string& s);
 
 // A fresh folder under the system temp dir, removed at exit of the scope.
 class TempDir {

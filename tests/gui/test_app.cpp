@@ -2,8 +2,6 @@
 // command line (--layer/--expert/--document), the window is captured (--screenshot) and checked
 // not to be blank; bad input opens an error dialog and the app keeps running (exit code 3 after
 // the capture, never a crash).
-#include <sys/wait.h>
-
 #include <QImage>
 #include <cstdio>
 #include <fstream>
@@ -16,24 +14,9 @@
 
 namespace {
 
-struct Run {
-  int status = -1;
-  std::string output;
-};
-
-Run Shell(const std::string& command) {
-  Run r;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) r.output.append(buf, n);
-  const int status = ::pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-std::string Quote(const std::string& s) { return "'" + s + "'"; }
+using gui_test::Quote;
+using gui_test::Shell;
+using Run = gui_test::ShellRun;
 
 // The app with its settings in `dir` (not the user's), on the test's Xvfb display.
 // `env`: more variables ("NAME=value ").
