@@ -379,10 +379,7 @@ void MainWindow::OpenTrace(const QString& path) {
   connect(thread, &QThread::finished, this, [this, thread, result, id, path] {
     thread->deleteLater();
     if (id != job_id_) return;  // a newer job replaced this one
-    job_running_ = false;
-    progress_->setVisible(false);
-    cancel_->setVisible(false);
-    statusBar()->clearMessage();
+    HideJobProgress();
     if (result->cancelled) {
       statusBar()->showMessage("Loading cancelled", 3000);
       Q_EMIT traceLoadFinished(false);
@@ -410,6 +407,13 @@ void MainWindow::ShowJobProgress(const QString& message) {
   progress_->setVisible(true);
   cancel_->setVisible(true);
   statusBar()->showMessage(message);
+}
+
+void MainWindow::HideJobProgress() {
+  job_running_ = false;
+  progress_->setVisible(false);
+  cancel_->setVisible(false);
+  statusBar()->clearMessage();
 }
 
 bool MainWindow::OpenBundledTrace() {
@@ -456,10 +460,7 @@ bool MainWindow::OpenBundledTrace() {
   connect(thread, &QThread::finished, this, [this, thread, result, id, path] {
     thread->deleteLater();
     if (id != job_id_) return;  // a newer job replaced this one
-    job_running_ = false;
-    progress_->setVisible(false);
-    cancel_->setVisible(false);
-    statusBar()->clearMessage();
+    HideJobProgress();
     if (result->cancelled) {
       statusBar()->showMessage("Tracing cancelled; the next start continues it", 5000);
       Q_EMIT traceLoadFinished(false);

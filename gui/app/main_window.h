@@ -82,6 +82,8 @@ class MainWindow : public QMainWindow {
   void ConnectPrompt();
   // Shows the status bar's progress and Cancel for a background job.
   void ShowJobProgress(const QString& message);
+  // Its inverse, when the job has ended (finished, failed or cancelled).
+  void HideJobProgress();
   void StepLayer(int delta);
   void StepDocument(int delta);
   bool DarkPalette() const;
