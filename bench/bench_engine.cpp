@@ -5,21 +5,30 @@
 //   prefill: one forward of a single sequence of P random (seeded) token ids through a fresh
 //            KV cache, plus the lm_head over all P positions (the PyTorch reference computes
 //            logits for every position); also reported with the lm_head of the last position
-//            only (what generation needs) as prefill_last_tok_s.
-//   decode:  after a prompt of --prompt tokens (default 1, as the PyTorch reference), D greedy
-//            steps of one token each through the KV cache (forward + lm_head + argmax); the
-//            prompt is not timed.
+//            only (what generation needs) as prefill_last_tok_s. All three come from the same
+//            forward, so the variants cost one extra lm_head row, not extra prefills.
+//   decode:  after a prompt of --prompt-tokens random tokens (default 1, as the PyTorch
+//            reference), D greedy steps of one token each through the KV cache (forward +
+//            lm_head + argmax); the prompt is not timed.
+// With --prompt TEXT (needs tokenizer.model in the model folder) the text's token ids replace
+// the random ones: prefill runs over them (repeated up to P tokens, or cut to P) and decode
+// continues the whole text; the greedy continuation is printed as "continuation".
 // Each is run once as a warm-up, then R times; the medians are reported as tokens/s.
-// Prints one JSON line per --threads value.
+// Prints one JSON line per --threads value, with the load time of the (mmap) checkpoint and the
+// process's peak resident memory so far.
 #include <CLI/CLI.hpp>
+
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <exception>
+#include <fstream>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -36,6 +45,7 @@
 #include "core/llama_moe_model.h"
 #include "core/model_loader.h"
 #include "core/tensor.h"
+#include "core/tokenizer.h"
 
 namespace {
 
@@ -59,18 +69,41 @@ double Median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-double Round2(double x) { return static_cast<double>(static_cast<int64_t>(x * 100.0 + 0.5)) / 100.0; }
+double Round2(double x) {
+  return static_cast<double>(static_cast<int64_t>(x * 100.0 + 0.5)) / 100.0;
+}
 
 // The checkpoint dtype as the PyTorch script names it ("f32", "bf16", "f16").
 std::string WeightDType(const moe::LlamaMoeModel& model) {
-  const moe::Matrix& w = model.weights().layers.empty() ? model.weights().embed
-                                                        : model.weights().layers[0].q;
+  const moe::Matrix& w =
+      model.weights().layers.empty() ? model.weights().embed : model.weights().layers[0].q;
   switch (w.dtype) {
-    case moe::DType::kF32: return "f32";
-    case moe::DType::kBF16: return "bf16";
-    case moe::DType::kF16: return "f16";
-    default: return moe::DTypeName(w.dtype);
+    case moe::DType::kF32:
+      return "f32";
+    case moe::DType::kBF16:
+      return "bf16";
+    case moe::DType::kF16:
+      return "f16";
+    default:
+      return moe::DTypeName(w.dtype);
   }
+}
+
+// Resident memory in GiB from /proc/self/status: `field` is "VmRSS" (now) or "VmHWM" (peak).
+// The mmapped checkpoint counts only with the pages actually touched, which is what tells
+// whether a model "fits": the weights a forward reads plus the activations and KV cache.
+double ResidentGiB(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field + ":", 0) == 0) {
+      return std::strtod(line.c_str() + field.size() + 1, nullptr) / (1024.0 * 1024.0);  // kB
+    }
+  }
+  // No procfs: getrusage's peak (kB on Linux) is the best there is, for either field.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / (1024.0 * 1024.0);
 }
 
 std::vector<int32_t> RandomIds(int64_t n, int vocab, uint64_t seed) {
@@ -81,18 +114,45 @@ std::vector<int32_t> RandomIds(int64_t n, int vocab, uint64_t seed) {
   return ids;
 }
 
+// `text` (which starts with BOS) repeated without its BOS and cut to n ids, so a short text still
+// fills a prefill of the requested length and the measured work does not depend on the text.
+std::vector<int32_t> RepeatToLength(const std::vector<int32_t>& text, int64_t n, int32_t bos) {
+  const size_t skip = !text.empty() && text[0] == bos ? 1 : 0;
+  if (text.size() <= skip) throw moe::Error("--prompt encodes to no tokens");
+  std::vector<int32_t> ids(text.begin(), text.begin() + static_cast<int64_t>(skip));
+  for (size_t i = 0; static_cast<int64_t>(ids.size()) < n; ++i)
+    ids.push_back(text[skip + i % (text.size() - skip)]);
+  ids.resize(static_cast<size_t>(n));
+  return ids;
+}
+
 int32_t Argmax(const std::vector<float>& logits) {
   return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
+
+// Whether the benchmark computed numbers at all: random weights that blow up through many layers
+// would give inf/NaN logits and timings of meaningless work.
+struct LogitCheck {
+  bool finite = true;
+  float max_abs = 0;
+  void Add(const std::vector<float>& logits) {
+    for (const float x : logits) {
+      if (!std::isfinite(x))
+        finite = false;
+      else
+        max_abs = std::max(max_abs, std::fabs(x));
+    }
+  }
+};
 
 struct PrefillTimes {
   double body = 0, head_all = 0, head_last = 0;
 };
 
 // One prefill: forward of `ids` through a fresh cache, then lm_head over all positions and over
-// the last one, each timed on its own.
+// the last one, each timed on its own. `check` (untimed) inspects the logits.
 PrefillTimes TimePrefill(const moe::LlamaMoeModel& model, const std::vector<int32_t>& ids,
-                         moe::KvCache& cache) {
+                         moe::KvCache& cache, LogitCheck* check = nullptr) {
   const int64_t h = model.config().hidden_size, n = static_cast<int64_t>(ids.size());
   cache.Clear();
   const moe::Batch batch = moe::Batch::Single(ids);
@@ -107,24 +167,31 @@ PrefillTimes TimePrefill(const moe::LlamaMoeModel& model, const std::vector<int3
   const std::vector<float> last = moe::LmLogits(model, hidden.data() + (n - 1) * h, 1);
   t.head_last = Seconds(start);
   if (all.empty() || last.empty()) std::abort();  // keeps the results observable
+  if (check != nullptr) check->Add(all);
   return t;
 }
 
-// Seconds for `steps` greedy decode steps after an untimed prompt.
+// Seconds for `steps` greedy decode steps after an untimed prompt. `tokens` (if given) receives
+// the steps + 1 greedy ids that follow the prompt, and `check` inspects every step's logits.
 double TimeDecode(const moe::LlamaMoeModel& model, const std::vector<int32_t>& prompt, int steps,
-                  moe::KvCache& cache) {
+                  moe::KvCache& cache, std::vector<int32_t>* tokens = nullptr,
+                  LogitCheck* check = nullptr) {
   cache.Clear();
   std::vector<float> hidden = model.Forward(moe::Batch::Single(prompt), &cache);
   const int64_t h = model.config().hidden_size;
   std::vector<float> logits =
       moe::LmLogits(model, hidden.data() + (static_cast<int64_t>(prompt.size()) - 1) * h, 1);
   int32_t token = Argmax(logits);
+  if (tokens != nullptr) *tokens = {token};
   const auto start = Clock::now();
   for (int s = 0; s < steps; ++s) {
-    hidden = model.Forward(moe::Batch::Single({token}, static_cast<int32_t>(cache.length())),
-                           &cache);
+    hidden =
+        model.Forward(moe::Batch::Single({token}, static_cast<int32_t>(cache.length())), &cache);
     logits = moe::LmLogits(model, hidden.data(), 1);
     token = Argmax(logits);
+    // Only the warm-up asks for these; they cost microseconds against a step's milliseconds.
+    if (tokens != nullptr) tokens->push_back(token);
+    if (check != nullptr) check->Add(logits);
   }
   return Seconds(start);
 }
@@ -132,39 +199,55 @@ double TimeDecode(const moe::LlamaMoeModel& model, const std::vector<int32_t>& p
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Prefill and decode tokens/s of the moescope engine (one JSON line per thread count)"};
-  std::string model_dir;
+  CLI::App app{
+      "Prefill and decode tokens/s of the moescope engine (one JSON line per thread count)"};
+  std::string model_dir, text;
   std::vector<int> threads{1};
-  int prefill = 512, decode = 64, prompt = 1, repeats = 3;
+  int prefill = 512, decode = 64, prompt_tokens = 1, repeats = 3;
   uint64_t seed = 0;
   app.add_option("--model", model_dir, "model folder (config.json + checkpoint)")->required();
   app.add_option("--threads", threads, "thread counts to measure, e.g. --threads 1 2 or 1,2")
       ->delimiter(',');
   app.add_option("--prefill", prefill, "prefill length P in tokens")->capture_default_str();
   app.add_option("--decode", decode, "decode steps D")->capture_default_str();
-  app.add_option("--prompt", prompt, "untimed prompt length before decoding")
-      ->capture_default_str();
+  auto* random_prompt = app.add_option("--prompt-tokens", prompt_tokens,
+                                       "untimed random prompt length before decoding")
+                            ->capture_default_str();
+  app.add_option("--prompt", text,
+                 "text to run instead of random ids (tokenized with the folder's tokenizer.model)")
+      ->excludes(random_prompt);
   app.add_option("--repeats", repeats, "timed repetitions R after one warm-up")
       ->capture_default_str();
   app.add_option("--seed", seed, "seed of the random token ids")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (prefill < 1 || decode < 1 || prompt < 1 || repeats < 1)
-      throw moe::Error("--prefill, --decode, --prompt and --repeats must be >= 1");
+    if (prefill < 1 || decode < 1 || prompt_tokens < 1 || repeats < 1)
+      throw moe::Error("--prefill, --decode, --prompt-tokens and --repeats must be >= 1");
+    const double rss_before_load = ResidentGiB("VmRSS");
     auto start = Clock::now();
     const moe::LoadedModel loaded = moe::LoadModel(model_dir);
     const double load_s = Seconds(start);
+    const double load_rss = ResidentGiB("VmRSS") - rss_before_load;
     const moe::LlamaMoeModel& model = *loaded.model;
     const moe::LlamaMoeConfig& c = model.config();
     if (model.weights().lm_head.empty())
       throw moe::Error(model_dir + ": the benchmark needs a causal-LM checkpoint (lm_head)");
-    if (prefill > c.context_length() || prompt + decode > c.context_length())
-      throw moe::Error("--prefill and --prompt + --decode must fit the context length " +
-                       std::to_string(c.context_length()));
 
-    const std::vector<int32_t> prefill_ids = RandomIds(prefill, c.vocab_size, seed);
-    const std::vector<int32_t> prompt_ids = RandomIds(prompt, c.vocab_size, seed + 1);
+    std::vector<int32_t> prefill_ids, prompt_ids;
+    if (!text.empty()) {
+      const moe::Tokenizer& tokenizer = loaded.RequireTokenizer();
+      prompt_ids = tokenizer.Encode(text);
+      prefill_ids = RepeatToLength(prompt_ids, prefill, tokenizer.bos_id());
+    } else {
+      prefill_ids = RandomIds(prefill, c.vocab_size, seed);
+      prompt_ids = RandomIds(prompt_tokens, c.vocab_size, seed + 1);
+    }
+    const int64_t prompt = static_cast<int64_t>(prompt_ids.size());
+    if (prefill > c.context_length() || prompt + decode > c.context_length())
+      throw moe::Error("--prefill and the prompt (" + std::to_string(prompt) +
+                       " tokens) + --decode must fit the context length " +
+                       std::to_string(c.context_length()));
     moe::KvCache prefill_cache(c, 1, prefill);
     moe::KvCache decode_cache(c, 1, prompt + decode);
     const char* policy = std::getenv("OMP_WAIT_POLICY");
@@ -172,7 +255,10 @@ int main(int argc, char** argv) {
     for (const int n : threads) {
       if (n < 1) throw moe::Error("--threads must be >= 1");
       moe::SetNumThreads(n);
-      TimePrefill(model, prefill_ids, prefill_cache);  // warm-up
+      // The warm-up runs also check the logits (untimed); the first one also faults the mmapped
+      // weights in, so a cold page cache does not reach the timed repeats.
+      LogitCheck check;
+      TimePrefill(model, prefill_ids, prefill_cache, &check);
       std::vector<double> body_head_all, body_head_last, body;
       double cpu0 = ProcessCpuSeconds();
       auto wall0 = Clock::now();
@@ -183,11 +269,13 @@ int main(int argc, char** argv) {
         body.push_back(t.body);
       }
       const double prefill_util = (ProcessCpuSeconds() - cpu0) / Seconds(wall0);
-      TimeDecode(model, prompt_ids, decode, decode_cache);  // warm-up
+      std::vector<int32_t> continuation;
+      TimeDecode(model, prompt_ids, decode, decode_cache, &continuation, &check);  // warm-up
       std::vector<double> dec;
       cpu0 = ProcessCpuSeconds();
       wall0 = Clock::now();
-      for (int r = 0; r < repeats; ++r) dec.push_back(TimeDecode(model, prompt_ids, decode, decode_cache));
+      for (int r = 0; r < repeats; ++r)
+        dec.push_back(TimeDecode(model, prompt_ids, decode, decode_cache));
       const double decode_util = (ProcessCpuSeconds() - cpu0) / Seconds(wall0);
 
       nlohmann::ordered_json out;
@@ -206,10 +294,24 @@ int main(int argc, char** argv) {
       out["prefill_tokens"] = prefill;
       out["decode_tokens"] = decode;
       out["prompt_tokens"] = prompt;
+      out["prompt_source"] = text.empty() ? "random" : "text";
       out["repeats"] = repeats;
       out["load_s"] = Round2(load_s);
+      // What loading itself made resident (small for an mmapped checkpoint), and the process's
+      // peak so far (weights touched + activations + KV caches; with several --threads values
+      // it grows only with the first).
+      out["load_rss_gib"] = Round2(load_rss);
+      out["peak_rss_gib"] = Round2(ResidentGiB("VmHWM"));
+      out["logits_finite"] = check.finite;
+      out["logits_max_abs"] = Round2(check.max_abs);
+      if (!text.empty()) out["continuation"] = loaded.RequireTokenizer().Decode(continuation);
+      out["layers"] = c.num_hidden_layers;
+      out["hidden_size"] = c.hidden_size;
       out["model"] = model_dir;
       std::cout << out.dump() << std::endl;
+      if (!check.finite)
+        std::cerr << "moescope_bench_engine: warning: non-finite logits; the timings are of "
+                     "meaningless numbers\n";
     }
   } catch (const std::exception& e) {
     std::cerr << "moescope_bench_engine: " << e.what() << "\n";

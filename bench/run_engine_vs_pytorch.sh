@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Engine vs PyTorch reference on benchmark shape S: prefill and decode tokens/s for f32 and
+# Engine vs PyTorch reference on the benchmark shapes: prefill and decode tokens/s for f32 and
 # bf16 weights at 1 and 2 threads, with the ratio engine/PyTorch per row (see bench/README.md).
 #
 #   bench/run_engine_vs_pytorch.sh [--out FILE.jsonl] [--build DIR] [--wait-policy POLICY]
-#                                  [--dtypes "f32 bf16"] [--threads "1 2"]
-#                                  [--prefill 512] [--decode 64] [--repeats 3]
+#                                  [--shapes "S M"] [--dtypes "f32 bf16"] [--threads "1 2"]
+#                                  [--prefill 512] [--decode 64] [--repeats 3] [--torch-full]
 #
-# 1. makes bench/models/shape-s-{f32,bf16} with bench/make_bench_model.py when missing;
+# 1. makes bench/models/shape-{s,m,full}-{f32,bf16} with bench/make_bench_model.py when missing
+#    (shape full exists in bf16 only: its f32 rows are skipped);
 # 2. builds moescope_bench_engine in the build folder (default build-bench) when missing;
-# 3. for every dtype and thread count runs the engine, then PyTorch (interleaved, so both see
-#    the same machine load), with OMP_WAIT_POLICY set explicitly (--wait-policy, else
-#    $OMP_WAIT_POLICY, else PASSIVE);
-# 4. prints a table and appends every result (plus the 1-minute load average after the run) as
-#    JSON lines to --out (default bench/models/engine_vs_pytorch.jsonl, overwritten).
+# 3. for every shape, dtype and thread count runs the engine, then PyTorch (interleaved, so both
+#    see the same machine load; separate processes, one at a time, so they never hold a model
+#    in memory together), with OMP_WAIT_POLICY set explicitly (--wait-policy, else
+#    $OMP_WAIT_POLICY, else PASSIVE). PyTorch runs on shape full only with --torch-full (it
+#    then maps the checkpoint, --load mmap, instead of copying it to float32: 25 GiB);
+# 4. prints a table and appends every result (plus the shape and the 1-minute load average
+#    after the run) as JSON lines to --out (default bench/models/engine_vs_pytorch.jsonl,
+#    overwritten).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,23 +24,27 @@ PYTHON="${PYTHON:-/usr/bin/python3}"
 OUT="$ROOT/bench/models/engine_vs_pytorch.jsonl"
 BUILD="$ROOT/build-bench"
 POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+SHAPES="S M"
 DTYPES="f32 bf16"
 THREADS="1 2"
 PREFILL=512
 DECODE=64
 REPEATS=3
+TORCH_FULL=0
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) OUT="$2"; shift 2 ;;
     --build) BUILD="$2"; shift 2 ;;
     --wait-policy) POLICY="$2"; shift 2 ;;
+    --shapes) SHAPES="$2"; shift 2 ;;
     --dtypes) DTYPES="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
     --prefill) PREFILL="$2"; shift 2 ;;
     --decode) DECODE="$2"; shift 2 ;;
     --repeats) REPEATS="$2"; shift 2 ;;
+    --torch-full) TORCH_FULL=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_engine_vs_pytorch.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -46,14 +54,35 @@ case "$POLICY" in
   *) echo "run_engine_vs_pytorch.sh: --wait-policy must be PASSIVE or ACTIVE, got '$POLICY'" >&2; exit 2 ;;
 esac
 export OMP_WAIT_POLICY="$POLICY"
+SHAPES="${SHAPES,,}"  # S, M, full in any case; the folders are lower-case
+for shape in $SHAPES; do
+  case "$shape" in
+    s|m|full) ;;
+    *) echo "run_engine_vs_pytorch.sh: --shapes takes S, M and full, got '$shape'" >&2; exit 2 ;;
+  esac
+done
+for dtype in $DTYPES; do
+  case "$dtype" in
+    f32|bf16) ;;
+    *) echo "run_engine_vs_pytorch.sh: --dtypes takes f32 and bf16, got '$dtype'" >&2; exit 2 ;;
+  esac
+done
 
 MODELS="$ROOT/bench/models"
 mkdir -p "$MODELS" "$(dirname "$OUT")"
-for dtype in $DTYPES; do
-  if [[ ! -f "$MODELS/shape-s-$dtype/model.safetensors" ]]; then
-    echo "== making $MODELS/shape-s-$dtype" >&2
-    "$PYTHON" "$ROOT/bench/make_bench_model.py" "$MODELS/shape-s-$dtype" --dtype "$dtype" >&2
-  fi
+# Shape full is bf16 only (f32 would not fit in memory; make_bench_model.py refuses it).
+runs_dtype() { [[ "$1" != full || "$2" == bf16 ]]; }
+# A complete folder has its single checkpoint or its index; the generator writes the index last.
+have_model() { [[ -f "$1/model.safetensors" || -f "$1/model.safetensors.index.json" ]]; }
+for shape in $SHAPES; do
+  for dtype in $DTYPES; do
+    runs_dtype "$shape" "$dtype" || continue
+    model="$MODELS/shape-$shape-$dtype"
+    if ! have_model "$model"; then
+      echo "== making $model (shape full: about 13.5 GB, several minutes)" >&2
+      "$PYTHON" "$ROOT/bench/make_bench_model.py" "$model" --shape "$shape" --dtype "$dtype" >&2
+    fi
+  done
 done
 
 ENGINE="$BUILD/bench/moescope_bench_engine"
@@ -64,47 +93,71 @@ if [[ ! -x "$ENGINE" ]]; then
 fi
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
-# Appends a JSON line with load1 added.
+# Appends a JSON line with the shape, load1 and (for PyTorch) the wait policy added.
 record() {
-  "$PYTHON" -c 'import json,sys; r=json.loads(sys.argv[1]); r["load1"]=float(sys.argv[2]); print(json.dumps(r))' "$1" "$2" >> "$OUT"
+  "$PYTHON" -c '
+import json, sys
+r = json.loads(sys.argv[1])
+r["shape"], r["load1"] = sys.argv[2], float(sys.argv[3])
+r.setdefault("omp_wait_policy", sys.argv[4])
+print(json.dumps(r))' "$1" "$2" "$3" "$OMP_WAIT_POLICY" >> "$OUT"
 }
 
 : > "$OUT"
-echo "== OMP_WAIT_POLICY=$OMP_WAIT_POLICY, prefill $PREFILL, decode $DECODE, repeats $REPEATS; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-for dtype in $DTYPES; do
-  model="$MODELS/shape-s-$dtype"
-  for t in $THREADS; do
-    echo "== $dtype, $t thread(s): engine" >&2
-    line="$("$ENGINE" --model "$model" --threads "$t" --prefill "$PREFILL" --decode "$DECODE" --repeats "$REPEATS" | tail -n 1)"
-    record "$line" "$(load1)"
-    echo "== $dtype, $t thread(s): pytorch" >&2
-    line="$("$PYTHON" "$ROOT/bench/torch_reference_bench.py" --model "$model" --dtype "$dtype" --threads "$t" --prefill "$PREFILL" --decode "$DECODE" | tail -n 1)"
-    line="$("$PYTHON" -c 'import json,sys; r=json.loads(sys.argv[1]); r["omp_wait_policy"]=sys.argv[2]; print(json.dumps(r))' "$line" "$OMP_WAIT_POLICY")"
-    record "$line" "$(load1)"
+echo "== OMP_WAIT_POLICY=$OMP_WAIT_POLICY, shapes $SHAPES, prefill $PREFILL, decode $DECODE, repeats $REPEATS; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+for shape in $SHAPES; do
+  for dtype in $DTYPES; do
+    if ! runs_dtype "$shape" "$dtype"; then
+      echo "== $shape, $dtype: skipped (shape full is bf16 only)" >&2
+      continue
+    fi
+    model="$MODELS/shape-$shape-$dtype"
+    for t in $THREADS; do
+      echo "== $shape, $dtype, $t thread(s): engine" >&2
+      line="$("$ENGINE" --model "$model" --threads "$t" --prefill "$PREFILL" --decode "$DECODE" --repeats "$REPEATS" | tail -n 1)"
+      record "$line" "$shape" "$(load1)"
+      if [[ "$shape" == full && "$TORCH_FULL" != 1 ]]; then
+        echo "== $shape, $dtype, $t thread(s): pytorch skipped (give --torch-full)" >&2
+        continue
+      fi
+      # Copying shape full to float32 would need 25 GiB; mapping it needs none beyond the
+      # page cache. S and M keep the reference's own loader, as in earlier runs.
+      load=copy
+      [[ "$shape" == full ]] && load=mmap
+      echo "== $shape, $dtype, $t thread(s): pytorch (--load $load)" >&2
+      line="$("$PYTHON" "$ROOT/bench/torch_reference_bench.py" --model "$model" --dtype "$dtype" --threads "$t" --prefill "$PREFILL" --decode "$DECODE" --load "$load" | tail -n 1)"
+      record "$line" "$shape" "$(load1)"
+    done
   done
 done
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-"$PYTHON" - "$OUT" <<'EOF'
+"$PYTHON" - "$OUT" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 by = {}
 for r in rows:
-    by.setdefault((r["dtype"], r["threads"]), {})[r["engine"]] = r
+    by.setdefault((r["shape"], r["dtype"], r["threads"]), {})[r["engine"]] = r
 policy = rows[0].get("omp_wait_policy", "?") if rows else "?"
-print(f"OMP_WAIT_POLICY={policy}; tokens/s, medians; ratio = engine / PyTorch; load = 1-min load average after each run (engine/pytorch)")
-head = ("dtype", "thr", "engine prefill", "torch prefill", "ratio", "engine decode", "torch decode", "ratio", "load")
+print(f"OMP_WAIT_POLICY={policy}; tokens/s, medians; ratio = engine / PyTorch; load s, peak RSS GiB "
+      "and the 1-min load average after each run as engine/PyTorch")
+head = ("shape", "dtype", "thr", "engine prefill", "torch prefill", "ratio", "engine decode", "torch decode",
+        "ratio", "load s", "peak RSS GiB", "load1")
 print("| " + " | ".join(head) + " |")
 print("|" + "|".join("---" for _ in head) + "|")
-for (dtype, threads), pair in by.items():
+for (shape, dtype, threads), pair in by.items():
     e, p = pair.get("moescope", {}), pair.get("pytorch", {})
     def cell(d, k):
         return f"{d[k]:.1f}" if k in d else "-"
+    def both(k, digits):
+        return "/".join(f"{d[k]:.{digits}f}" if k in d else "-" for d in (e, p))
     def ratio(k):
         return f"{e[k] / p[k]:.2f}" if k in e and k in p and p[k] else "-"
     mode = f" ({p['bf16_mode']})" if "bf16_mode" in p else ""
-    print(f"| {dtype} | {threads} | {cell(e, 'prefill_tok_s')} | {cell(p, 'prefill_tok_s')}{mode} | {ratio('prefill_tok_s')} "
+    finite = "" if e.get("logits_finite", True) else " (non-finite logits!)"
+    print(f"| {shape.upper() if shape != 'full' else shape} | {dtype} | {threads} "
+          f"| {cell(e, 'prefill_tok_s')}{finite} | {cell(p, 'prefill_tok_s')}{mode} | {ratio('prefill_tok_s')} "
           f"| {cell(e, 'decode_tok_s')} | {cell(p, 'decode_tok_s')} | {ratio('decode_tok_s')} "
-          f"| {e.get('load1', '-')}/{p.get('load1', '-')} |")
-EOF
+          f"| {both('load_s', 2)} | {both('peak_rss_gib', 1)} | {both('load1', 2)} |")
+PY
 echo "results: $OUT" >&2

@@ -3,6 +3,7 @@ the project's reference model (tests/reference/llama_moe_reference.py) on CPU.
 
 Usage: /usr/bin/python3 bench/torch_reference_bench.py [--model DIR] [--dtype f32|bf16]
            [--threads N] [--prefill 512] [--decode 64] [--bf16-mode auto|direct|autocast]
+           [--load copy|mmap]
 
 Without --model, builds benchmark shape S (bench/make_bench_model.py) with seeded random weights.
 Prefill: one forward over `--prefill` tokens, tokens/s as the median of 3 runs after a warmup.
@@ -10,30 +11,89 @@ Decode: after prefilling a 1-token prompt, `--decode` greedy steps one token at 
 the KV cache, tokens/s over all steps (median of 3 after a warmup).
 bf16: weights cast to bfloat16 and either run directly in bf16 ("direct") or under
 torch.autocast('cpu', dtype=torch.bfloat16) ("autocast"); "auto" times a short probe of both and
-keeps the faster. Prints one JSON line.
+keeps the faster. Prints one JSON line, with the load time and the process's peak resident
+memory.
+Loading: "copy" (the default) is the reference's own from_dir, which reads every tensor into
+float32 numpy arrays and then converts them (a bf16 checkpoint needs 3x its size in memory);
+"mmap" maps the safetensors files and wraps each tensor as a torch tensor in place, converting
+only tensors stored in another dtype than --dtype. Both give the same values; mmap is what makes
+the full shape (12.6 GiB bf16, 25 GiB as float32) fit in memory, as the engine does.
 """
 
 import argparse
 import contextlib
 import json
+import mmap
 import os
+import resource
 import statistics
 import sys
 import time
+import warnings
 
 import torch
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "reference"))
 sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
+import safetensors_io  # noqa: E402
 from llama_moe_reference import LlamaMoEReference  # noqa: E402
 
 REPEATS = 3
 
 
-def build_model(model_dir, dtype):
+class MappedReference(LlamaMoEReference):
+    """The reference model on weights that are already torch tensors (LlamaMoEReference's own
+    constructor takes numpy arrays, and numpy has no bfloat16)."""
+
+    def __init__(self, config, weights, dtype):
+        super().__init__(config, {}, dtype)
+        self.weights = weights
+
+
+_TORCH_DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}
+
+
+def load_mapped(model_dir, dtype):
+    """{name: tensor} viewing the memory-mapped safetensors checkpoint of model_dir (a single
+    model.safetensors or shards named by model.safetensors.index.json). The maps stay open for
+    the life of the tensors (torch.frombuffer keeps a reference to them)."""
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    if os.path.exists(os.path.join(model_dir, "model.safetensors")):
+        files = ["model.safetensors"]
+    elif os.path.exists(index):
+        with open(index) as f:
+            files = sorted(set(json.load(f)["weight_map"].values()))
+    else:
+        sys.exit(f"torch_reference_bench.py: --load mmap needs safetensors weights in {model_dir}")
+    weights = {}
+    for file in files:
+        path = os.path.join(model_dir, file)
+        header, _, start = safetensors_io.read_header(path)
+        with open(path, "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        for name, info in header.items():
+            stored = _TORCH_DTYPES.get(info["dtype"])
+            if stored is None:  # integer buffers: the reference keeps only float tensors
+                continue
+            begin, end = info["data_offsets"]
+            with warnings.catch_warnings():
+                # The map is read-only and the reference never writes to its weights.
+                warnings.filterwarnings("ignore", message="The given buffer is not writable")
+                count = (end - begin) * 8 // torch.finfo(stored).bits
+                t = torch.frombuffer(mapped, dtype=stored, count=count, offset=start + begin)
+            t = t.view(info["shape"])
+            weights[name] = t if stored == dtype else t.to(dtype)
+    return weights
+
+
+def build_model(model_dir, dtype, load="copy"):
     """The reference model from a folder, or shape S with random weights."""
     if model_dir:
+        if load == "mmap":
+            with open(os.path.join(model_dir, "config.json")) as f:
+                config = json.load(f)
+            return MappedReference(config, load_mapped(model_dir, dtype), dtype)
         return LlamaMoEReference.from_dir(model_dir, dtype)
     from make_bench_model import shape_s_config, shape_s_weights
 
@@ -102,10 +162,14 @@ def main():
     parser.add_argument("--prefill", type=int, default=512, help="prefill length in tokens")
     parser.add_argument("--decode", type=int, default=64, help="decode steps")
     parser.add_argument("--bf16-mode", choices=["auto", "direct", "autocast"], default="auto")
+    parser.add_argument("--load", choices=["copy", "mmap"], default="copy",
+                        help="how a --model folder is loaded (see the header)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    model = build_model(args.model, torch.bfloat16 if args.dtype == "bf16" else torch.float32)
+    start = time.perf_counter()
+    model = build_model(args.model, torch.bfloat16 if args.dtype == "bf16" else torch.float32, args.load)
+    load_s = time.perf_counter() - start
     result = {"engine": "pytorch", "dtype": args.dtype, "threads": args.threads}
     context = contextlib.nullcontext
     with torch.inference_mode():
@@ -118,6 +182,10 @@ def main():
         result["prefill_cpu_util"] = round(prefill_util, 2)
         result["decode_cpu_util"] = round(decode_util, 2)
     result.update({"prefill_tokens": args.prefill, "decode_tokens": args.decode,
+                   "load_s": round(load_s, 2), "load": args.load,
+                   # ru_maxrss is in KiB on Linux; like the engine's, it counts mapped weights
+                   # only as far as they were touched.
+                   "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
                    "model": args.model or "random shape S", "torch": torch.__version__})
     print(json.dumps(result))
 
