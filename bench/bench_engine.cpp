@@ -37,6 +37,10 @@
 
 #include <nlohmann/json.hpp>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "core/batch.h"
 #include "core/error.h"
 #include "core/heads.h"
@@ -145,6 +149,59 @@ struct LogitCheck {
   }
 };
 
+// Bytes one decode step must read: every attention and router matrix, the num_selects experts
+// a token uses (at the mean expert size), the lm_head, one embedding row, and the KV cache up to
+// the mean decode position (fp32). Norm vectors are left out (a few KiB).
+double DecodeBytesPerToken(const moe::LlamaMoeModel& model, double mean_position) {
+  const moe::LlamaMoeConfig& c = model.config();
+  const moe::ModelWeights& w = model.weights();
+  double bytes = 0;
+  for (const moe::LayerWeights& l : w.layers) {
+    bytes += static_cast<double>(l.q.nbytes() + l.k.nbytes() + l.v.nbytes() + l.o.nbytes() +
+                                 l.router_in.nbytes() + l.router_out.nbytes());
+    double experts = 0;
+    for (const moe::ExpertWeights& e : l.experts)
+      experts += static_cast<double>(e.gate.nbytes() + e.up.nbytes() + e.down.nbytes());
+    const int active = c.is_moe ? c.num_selects : 1;
+    bytes += experts / static_cast<double>(l.experts.size()) * active;
+  }
+  bytes += static_cast<double>(w.lm_head.nbytes());
+  bytes += static_cast<double>(w.embed.nbytes()) / static_cast<double>(w.embed.rows);
+  bytes += 2.0 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim() * mean_position * 4;
+  return bytes;
+}
+
+// The read bandwidth decoding is bound by, measured here with the same thread count: the best of
+// five passes summing a 1 GiB buffer (far larger than any cache). Each thread reads eight
+// streams at once, as a matrix-vector product over many weight rows does; one stream reaches
+// only about 70 % of that on these machines.
+double ReadBandwidthGBs() {
+  constexpr size_t kStreams = 8;
+  const size_t n = size_t{1} << 28;  // floats
+  const size_t chunk = n / kStreams;
+  std::vector<float> buffer(n, 1.0f);
+  double best = 0;
+  for (int pass = 0; pass < 5; ++pass) {
+    const auto start = Clock::now();
+    float total = 0;
+#pragma omp parallel for reduction(+ : total) schedule(static)
+    for (size_t i = 0; i < chunk; i += 32) {
+      for (size_t s = 0; s < kStreams; ++s) {
+        const float* p = buffer.data() + s * chunk + i;
+#if defined(__AVX512F__)
+        total += _mm512_reduce_add_ps(_mm512_add_ps(_mm512_loadu_ps(p), _mm512_loadu_ps(p + 16)));
+#else
+        for (size_t j = 0; j < 32; ++j) total += p[j];
+#endif
+      }
+    }
+    const double s = Seconds(start);
+    if (total < 0) std::abort();  // keeps the loop observable
+    best = std::max(best, static_cast<double>(n * sizeof(float)) / s / 1e9);
+  }
+  return best;
+}
+
 struct PrefillTimes {
   double body = 0, head_all = 0, head_last = 0;
 };
@@ -160,8 +217,12 @@ PrefillTimes TimePrefill(const moe::LlamaMoeModel& model, const std::vector<int3
   auto start = Clock::now();
   const std::vector<float> hidden = model.Forward(batch, &cache);
   t.body = Seconds(start);
+  // The logits go into one buffer reused across repeats, as a serving loop would keep it; a
+  // fresh 64 MiB vector per call would time the page faults of zeroing it.
+  thread_local std::vector<float> all;
+  all.resize(static_cast<size_t>(n * model.config().vocab_size));
   start = Clock::now();
-  const std::vector<float> all = moe::LmLogits(model, hidden.data(), n);
+  moe::LmLogits(model, hidden.data(), n, all.data());
   t.head_all = Seconds(start);
   start = Clock::now();
   const std::vector<float> last = moe::LmLogits(model, hidden.data() + (n - 1) * h, 1);
@@ -219,7 +280,15 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", repeats, "timed repetitions R after one warm-up")
       ->capture_default_str();
   app.add_option("--seed", seed, "seed of the random token ids")->capture_default_str();
+  std::string activations = "f32";
+  app.add_option("--activations", activations,
+                 "f32: bf16 GEMMs keep fp32 accuracy (the default of every command); bf16: "
+                 "activations rounded to bf16 as in PyTorch's bf16 runs")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  moe::SetActivationPrecision(activations == "bf16" ? moe::ActivationPrecision::kBF16
+                                                    : moe::ActivationPrecision::kF32);
 
   try {
     if (prefill < 1 || decode < 1 || prompt_tokens < 1 || repeats < 1)
@@ -282,6 +351,7 @@ int main(int argc, char** argv) {
       out["engine"] = "moescope";
       out["dtype"] = WeightDType(model);
       out["threads"] = n;
+      out["activations"] = activations;
       out["prefill_tok_s"] = Round2(prefill / Median(body_head_all));
       out["decode_tok_s"] = Round2(decode / Median(dec));
       out["prefill_last_tok_s"] = Round2(prefill / Median(body_head_last));
@@ -291,6 +361,14 @@ int main(int argc, char** argv) {
       // below it when the machine is shared, or when idle threads sleep).
       out["prefill_cpu_util"] = Round2(prefill_util);
       out["decode_cpu_util"] = Round2(decode_util);
+      // Roofline of decoding: the measured read bandwidth over the bytes a step reads.
+      const double bytes_per_token = DecodeBytesPerToken(model, prompt + decode / 2.0);
+      const double read_gbs = ReadBandwidthGBs();
+      const double roofline = read_gbs * 1e9 / bytes_per_token;
+      out["decode_mib_per_token"] = Round2(bytes_per_token / (1024.0 * 1024.0));
+      out["read_gb_s"] = Round2(read_gbs);
+      out["decode_roofline_tok_s"] = Round2(roofline);
+      out["decode_of_roofline"] = Round2(decode / Median(dec) / roofline);
       out["prefill_tokens"] = prefill;
       out["decode_tokens"] = decode;
       out["prompt_tokens"] = prompt;

@@ -1,12 +1,14 @@
 #include "core/attention.h"
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
 
 #include "core/linear.h"
+#include "core/scratch_buffer.h"
 
 namespace moe {
 namespace {
@@ -15,24 +17,29 @@ using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 using StridedConstMap = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
 using StridedMap = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
 
-// Upstream sets forbidden scores to finfo(float32).min rather than -inf. A query with no
-// allowed key (a left-padding row) then sees a row of equal scores and attends uniformly to
-// every key; we reproduce that so routing statistics over padding rows match upstream.
-constexpr float kMasked = std::numeric_limits<float>::lowest();
+// Queries handled together: their scores against the keys they may see form one GEMM.
+constexpr int64_t kQueryBlock = 64;
 
-void MaskedSoftmax(float* row, int64_t n) {
-  float m = kMasked;
-  for (int64_t j = 0; j < n; ++j) m = std::max(m, row[j]);
-  if (m == kMasked) {
-    for (int64_t j = 0; j < n; ++j) row[j] = 1.0f / static_cast<float>(n);
-    return;
-  }
+// Softmax of one query's scores over keys [0, visible) with the padding keys left out, in place;
+// keys from `visible` on get probability 0. Returns false when no key is allowed.
+//
+// Upstream sets forbidden scores to finfo(float32).min rather than -inf, so a query with no
+// allowed key (a left-padding row) sees a row of equal scores and attends uniformly to every key;
+// the caller reproduces that, so routing statistics over padding rows match upstream.
+bool CausalSoftmax(float* row, int64_t visible, const uint8_t* key_real) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < visible; ++j)
+    if (key_real[j]) m = std::max(m, row[j]);
+  if (m == -std::numeric_limits<float>::infinity()) return false;
+  Eigen::Map<Eigen::ArrayXf> r(row, visible);
+  r = (r - m).exp();
   float sum = 0.0f;
-  for (int64_t j = 0; j < n; ++j) {
-    row[j] = row[j] == kMasked ? 0.0f : std::exp(row[j] - m);
+  for (int64_t j = 0; j < visible; ++j) {
+    if (!key_real[j]) row[j] = 0.0f;
     sum += row[j];
   }
-  for (int64_t j = 0; j < n; ++j) row[j] /= sum;
+  r /= sum;
+  return true;
 }
 
 }  // namespace
@@ -46,18 +53,18 @@ void SelfAttention(const LlamaMoeConfig& c, const LayerWeights& w, int layer, co
 
   // Scratch kept per thread across calls: fresh multi-MiB buffers are mmapped, page-faulted
   // and zeroed on every call, which cost a quarter of prefill time (bench/README.md).
-  thread_local std::vector<float> q, k, v, attn;
-  q.resize(static_cast<size_t>(T * nh * d));   // [T, nh, d]
-  k.resize(static_cast<size_t>(T * nkv * d));  // [T, nkv, d]
-  v.resize(static_cast<size_t>(T * nkv * d));  // [T, nkv, d]
-  MatMulTransposed(x, T, w.q, q.data());
-  MatMulTransposed(x, T, w.k, k.data());
-  MatMulTransposed(x, T, w.v, v.data());
-  AddBias(q.data(), T, w.q_bias);
-  AddBias(k.data(), T, w.k_bias);
-  AddBias(v.data(), T, w.v_bias);
-  rope.Apply(q.data(), T, nh, batch.positions.data());
-  rope.Apply(k.data(), T, nkv, batch.positions.data());
+  thread_local ScratchBuffer<float> q_buffer, k_buffer, v_buffer, attn_buffer;
+  float* q = q_buffer.Get(static_cast<size_t>(T * nh * d));   // [T, nh, d]
+  float* k = k_buffer.Get(static_cast<size_t>(T * nkv * d));  // [T, nkv, d]
+  float* v = v_buffer.Get(static_cast<size_t>(T * nkv * d));  // [T, nkv, d]
+  MatMulTransposed(x, T, w.q, q);
+  MatMulTransposed(x, T, w.k, k);
+  MatMulTransposed(x, T, w.v, v);
+  AddBias(q, T, w.q_bias);
+  AddBias(k, T, w.k_bias);
+  AddBias(v, T, w.v_bias);
+  rope.Apply(q, T, nh, batch.positions.data());
+  rope.Apply(k, T, nkv, batch.positions.data());
 
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t s = 0; s < S; ++s) cache.key_mask(b)[P + s] = batch.mask[b * S + s] != 0;
@@ -66,38 +73,49 @@ void SelfAttention(const LlamaMoeConfig& c, const LayerWeights& w, int layer, co
       float* vc = cache.values(layer, b, h);
       for (int64_t s = 0; s < S; ++s) {
         const size_t src = static_cast<size_t>(((b * S + s) * nkv + h) * d);
-        std::memcpy(kc + (P + s) * d, k.data() + src, sizeof(float) * d);
-        std::memcpy(vc + (P + s) * d, v.data() + src, sizeof(float) * d);
+        std::memcpy(kc + (P + s) * d, k + src, sizeof(float) * d);
+        std::memcpy(vc + (P + s) * d, v + src, sizeof(float) * d);
       }
     }
   }
 
-  attn.resize(static_cast<size_t>(T * nh * d));  // [T, nh, d]
+  float* attn = attn_buffer.Get(static_cast<size_t>(T * nh * d));  // [T, nh, d]
   const float inv_sqrt_d = 1.0f / std::sqrt(static_cast<float>(d));
   // Inside the parallel region a thread_local name means the worker's own copy; pass pointers.
-  const float* q_all = q.data();
-  float* attn_all = attn.data();
+  const float* q_all = q;
+  float* attn_all = attn;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < B; ++b) {
     for (int h = 0; h < nh; ++h) {
       const int kvh = h / n_rep;
-      StridedConstMap qh(q_all + (b * S * nh + h) * d, S, d, Eigen::OuterStride<>(nh * d));
-      Eigen::Map<const RowMatrix> kh(cache.keys(layer, b, kvh), keys_total, d);
-      Eigen::Map<const RowMatrix> vh(cache.values(layer, b, kvh), keys_total, d);
-      thread_local RowMatrix scores;  // [S, P+S]
-      scores.noalias() = (qh * kh.transpose()) * inv_sqrt_d;
+      const float* kh = cache.keys(layer, b, kvh);    // [keys_total, d]
+      const float* vh = cache.values(layer, b, kvh);  // [keys_total, d]
       const uint8_t* key_real = cache.key_mask(b);
-      for (int64_t s = 0; s < S; ++s) {
-        float* row = scores.data() + s * keys_total;
-        for (int64_t j = 0; j < keys_total; ++j)
-          if (j > P + s || !key_real[j]) row[j] = kMasked;
-        MaskedSoftmax(row, keys_total);
+      thread_local ScratchBuffer<float> score_buffer;
+      for (int64_t s0 = 0; s0 < S; s0 += kQueryBlock) {
+        const int64_t rows = std::min(kQueryBlock, S - s0);
+        const int64_t keys = P + s0 + rows;  // the last query of the block sees this many
+        StridedConstMap qb(q_all + ((b * S + s0) * nh + h) * d, rows, d,
+                           Eigen::OuterStride<>(nh * d));
+        Eigen::Map<RowMatrix> scores(score_buffer.Get(static_cast<size_t>(rows * keys)), rows,
+                                     keys);
+        scores.noalias() = (qb * Eigen::Map<const RowMatrix>(kh, keys, d).transpose()) * inv_sqrt_d;
+        StridedMap ob(attn_all + ((b * S + s0) * nh + h) * d, rows, d,
+                      Eigen::OuterStride<>(nh * d));
+        std::vector<int64_t> no_allowed_key;
+        for (int64_t i = 0; i < rows; ++i) {
+          float* row = scores.data() + i * keys;
+          const int64_t visible = P + s0 + i + 1;
+          if (!CausalSoftmax(row, visible, key_real)) no_allowed_key.push_back(i);
+          std::fill(row + visible, row + keys, 0.0f);
+        }
+        ob.noalias() = scores * Eigen::Map<const RowMatrix>(vh, keys, d);
+        for (int64_t i : no_allowed_key)
+          ob.row(i) = Eigen::Map<const RowMatrix>(vh, keys_total, d).colwise().mean();
       }
-      StridedMap oh(attn_all + (b * S * nh + h) * d, S, d, Eigen::OuterStride<>(nh * d));
-      oh.noalias() = scores * vh;
     }
   }
-  MatMulTransposed(attn.data(), T, w.o, out);
+  MatMulTransposed(attn, T, w.o, out);
   AddBias(out, T, w.o_bias);
 }
 

@@ -9,11 +9,15 @@
 
 namespace moe {
 
-std::vector<float> LmLogits(const LlamaMoeModel& model, const float* hidden, int64_t rows) {
+void LmLogits(const LlamaMoeModel& model, const float* hidden, int64_t rows, float* out) {
   const Matrix& head = model.weights().lm_head;
   if (head.empty()) Fail("lm_head", "this checkpoint has no language-model head");
-  std::vector<float> logits(static_cast<size_t>(rows * head.rows));
-  MatMulTransposed(hidden, rows, head, logits.data());
+  MatMulTransposed(hidden, rows, head, out);
+}
+
+std::vector<float> LmLogits(const LlamaMoeModel& model, const float* hidden, int64_t rows) {
+  std::vector<float> logits(static_cast<size_t>(rows * model.config().vocab_size));
+  LmLogits(model, hidden, rows, logits.data());
   return logits;
 }
 

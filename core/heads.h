@@ -10,6 +10,9 @@ namespace moe {
 
 // lm_head: logits [rows, V] of hidden [rows, H].
 std::vector<float> LmLogits(const LlamaMoeModel& model, const float* hidden, int64_t rows);
+// The same into out[rows, vocab], for callers that reuse one buffer (a fresh [512, 32000]
+// vector is 64 MiB to page-fault in and zero).
+void LmLogits(const LlamaMoeModel& model, const float* hidden, int64_t rows, float* out);
 
 // -log p(ids[t+1] | ids[..t]) for every real position t whose successor is real, in a
 // single-sequence batch; nll[t] = NaN where there is no successor.

@@ -4,7 +4,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
+
+#include "core/bf16_matmul.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -14,6 +17,8 @@ extern "C" void openblas_set_num_threads(int);
 
 namespace moe {
 namespace {
+
+std::atomic<ActivationPrecision> g_activation_precision{ActivationPrecision::kF32};
 
 // Rows of a 16-bit weight matrix widened per GEMM call; 256 rows of a 4096-wide matrix are 4 MiB.
 constexpr int64_t kWidenBlockRows = 256;
@@ -102,6 +107,8 @@ void MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y, b
     }
   } else if (rows <= kStreamingMaxRows) {
     StreamingMatMul16(x, rows, w, y, accumulate);
+  } else if (w.dtype == DType::kBF16 && Bf16MatMulAvailable()) {
+    Bf16MatMulTransposed(x, rows, w, y, accumulate, g_activation_precision.load());
   } else {
     WidenedMatMul16(x, rows, w, y, accumulate);
   }
@@ -118,6 +125,14 @@ void AddBias(float* y, int64_t rows, const Vector& b) {
 void CopyRow(const Matrix& w, int64_t row, float* out) {
   const auto* base = static_cast<const uint8_t*>(w.data) + row * w.cols * DTypeSize(w.dtype);
   ToF32(w.dtype, base, out, static_cast<size_t>(w.cols));
+}
+
+void SetActivationPrecision(ActivationPrecision precision) {
+  g_activation_precision.store(precision);
+}
+
+ActivationPrecision GetActivationPrecision() {
+  return g_activation_precision.load();
 }
 
 void SetNumThreads(int threads) {

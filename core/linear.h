@@ -1,12 +1,20 @@
 #pragma once
-// y = x · Wᵀ for weights in their checkpoint dtype. F32 goes straight to OpenBLAS; BF16/F16
-// weights are widened inside the kernel (a few rows at a time for GEMMs, on the fly for
-// matrix-vector products), never as a whole fp32 copy.
+// y = x · Wᵀ for weights in their checkpoint dtype. F32 goes straight to OpenBLAS. BF16 GEMMs
+// run on the CPU's bf16 units through oneDNN (core/bf16_matmul.h); F16 GEMMs, and BF16 ones on
+// CPUs without bf16 instructions, widen a few weight rows at a time for sgemm. Matrix-vector
+// products (decode) stream 16-bit weights through dot kernels. No whole fp32 copy is ever made.
 #include <cstdint>
 
 #include "core/model_weights.h"
 
 namespace moe {
+
+// How fp32 activations meet bf16 weights in GEMMs (core/bf16_matmul.h). kF32 (the default) keeps
+// fp32 accuracy; kBF16 rounds the activations to bf16 as PyTorch's bf16 runs do, for about twice
+// the speed. Process-wide, like the thread count.
+enum class ActivationPrecision { kF32, kBF16 };
+void SetActivationPrecision(ActivationPrecision precision);
+ActivationPrecision GetActivationPrecision();
 
 // y[rows, w.rows] = x[rows, w.cols] · wᵀ, overwriting y. accumulate = true adds instead.
 void MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y,

@@ -6,6 +6,7 @@
 #include "core/moe_layer.h"
 #include "core/ops.h"
 #include "core/rope.h"
+#include "core/scratch_buffer.h"
 
 namespace moe {
 namespace {
@@ -98,20 +99,20 @@ void LlamaMoeModel::Layer(int l, const Batch& batch, const TokenSpan& span,
   const int64_t T = batch.tokens(), H = config_.hidden_size;
   const LayerWeights& w = weights_.layers[l];
   // Per-thread scratch reused across layers and calls (see attention.cpp).
-  thread_local std::vector<float> normed, delta;
-  normed.resize(hidden.size());  // [T, H]
-  delta.resize(hidden.size());   // [T, H] attention or MoE output
+  thread_local ScratchBuffer<float> normed_buffer, delta_buffer;
+  float* normed = normed_buffer.Get(hidden.size());  // [T, H]
+  float* delta = delta_buffer.Get(hidden.size());    // [T, H] attention or MoE output
 
-  RmsNorm(hidden.data(), T, H, w.input_norm, config_.rms_norm_eps, normed.data());
+  RmsNorm(hidden.data(), T, H, w.input_norm, config_.rms_norm_eps, normed);
   const Rope rope(config_, cache.length() + batch.seq_len);
-  SelfAttention(config_, w, l, normed.data(), batch, rope, cache, delta.data());
-  EmitActivations(hooks_, HookSite::kAttentionOutput, l, span, H, delta.data());
+  SelfAttention(config_, w, l, normed, batch, rope, cache, delta);
+  EmitActivations(hooks_, HookSite::kAttentionOutput, l, span, H, delta);
   for (size_t i = 0; i < hidden.size(); ++i) hidden[i] += delta[i];
 
-  RmsNorm(hidden.data(), T, H, w.post_attention_norm, config_.rms_norm_eps, normed.data());
-  EmitActivations(hooks_, HookSite::kMoeInput, l, span, H, normed.data());
-  MoeLayer(config_, l, w, normed.data(), span, policy, hooks_, delta.data());
-  EmitActivations(hooks_, HookSite::kMoeOutput, l, span, H, delta.data());
+  RmsNorm(hidden.data(), T, H, w.post_attention_norm, config_.rms_norm_eps, normed);
+  EmitActivations(hooks_, HookSite::kMoeInput, l, span, H, normed);
+  MoeLayer(config_, l, w, normed, span, policy, hooks_, delta);
+  EmitActivations(hooks_, HookSite::kMoeOutput, l, span, H, delta);
   for (size_t i = 0; i < hidden.size(); ++i) hidden[i] += delta[i];
   EmitActivations(hooks_, HookSite::kLayerOutput, l, span, H, hidden.data());
 }

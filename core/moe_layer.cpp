@@ -7,6 +7,7 @@
 
 #include "core/linear.h"
 #include "core/ops.h"
+#include "core/scratch_buffer.h"
 
 namespace moe {
 
@@ -164,22 +165,21 @@ void RunExperts(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const
     }
   }
   std::memset(out, 0, sizeof(float) * static_cast<size_t>(r.tokens * h));
-  thread_local std::vector<float> x, gate, up, y;  // scratch reused across calls
+  thread_local ScratchBuffer<float> x_buffer, gate_buffer, up_buffer, y_buffer;
   for (int e = 0; e < num_experts; ++e) {
     const int64_t n = static_cast<int64_t>(rows[e].size());
     if (n == 0) continue;
     const ExpertWeights& ew = w.experts[e];
     const int64_t width = ew.gate.rows;
-    x.resize(static_cast<size_t>(n * h));  // [n, H] gathered inputs
-    for (int64_t i = 0; i < n; ++i)
-      std::memcpy(x.data() + i * h, u + rows[e][i] * h, sizeof(float) * h);
-    gate.resize(static_cast<size_t>(n * width));  // [n, width]
-    up.resize(gate.size());
-    y.resize(x.size());  // [n, H]
-    MatMulTransposed(x.data(), n, ew.gate, gate.data());
-    MatMulTransposed(x.data(), n, ew.up, up.data());
-    SiluMul(gate.data(), up.data(), n * width);
-    MatMulTransposed(gate.data(), n, ew.down, y.data());
+    float* x = x_buffer.Get(static_cast<size_t>(n * h));            // [n, H] gathered inputs
+    float* gate = gate_buffer.Get(static_cast<size_t>(n * width));  // [n, width]
+    float* up = up_buffer.Get(static_cast<size_t>(n * width));
+    float* y = y_buffer.Get(static_cast<size_t>(n * h));  // [n, H]
+    for (int64_t i = 0; i < n; ++i) std::memcpy(x + i * h, u + rows[e][i] * h, sizeof(float) * h);
+    MatMulTransposed(x, n, ew.gate, gate);
+    MatMulTransposed(x, n, ew.up, up);
+    SiluMul(gate, up, n * width);
+    MatMulTransposed(gate, n, ew.down, y);
     if (hooks.Wants(HookSite::kExpertOutput, layer)) {
       HookEvent ev;
       ev.site = HookSite::kExpertOutput;
@@ -187,14 +187,14 @@ void RunExperts(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const
       ev.tokens = &span;
       ev.rows = n;
       ev.cols = h;
-      ev.values = y.data();
+      ev.values = y;
       ev.expert = e;
       ev.token_rows = rows[e].data();
       hooks.Emit(ev);
     }
     for (int64_t i = 0; i < n; ++i) {
       float* dst = out + rows[e][i] * h;
-      const float* src = y.data() + i * h;
+      const float* src = y + i * h;
       const float s = coef[e][i];
       for (int64_t j = 0; j < h; ++j) dst[j] += s * src[j];
     }

@@ -5,7 +5,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 packages=(
   build-essential cmake pkg-config clang-format
-  libeigen3-dev libopenblas-dev libhdf5-dev hdf5-tools
+  libeigen3-dev libopenblas-dev libdnnl-dev libhdf5-dev hdf5-tools
   nlohmann-json3-dev catch2 libsentencepiece-dev sentencepiece libcli11-dev
   qt6-base-dev libqt6opengl6-dev libimgui-dev xvfb xauth libgl1-mesa-dri
   python3-torch python3-numpy python3-h5py python3-matplotlib python3-pandas

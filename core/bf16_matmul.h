@@ -1,0 +1,27 @@
+#pragma once
+// y = x · Wᵀ for bf16 weights on the CPU's bf16 dot-product units (AVX512_BF16, or AMX where the
+// CPU has it), through oneDNN's matmul. The weights are read as they lie in the checkpoint; no
+// widened copy is made.
+//
+// The units multiply bf16 by bf16 and accumulate in fp32, so the fp32 activations must become
+// bf16 first. Two ways (ActivationPrecision in core/linear.h):
+//   kF32:  x = hi + lo with hi = bf16(x), lo = bf16(x - hi); the two products are exact in fp32
+//          and their sum is within about 2^-17 |x| of the fp32 product, i.e. as accurate as an
+//          fp32 GEMM, at twice the bf16 cost (still about 2x the fp32 sgemm rate).
+//   kBF16: x rounded to bf16 once, as PyTorch's bf16 runs do.
+#include <cstdint>
+
+#include "core/model_weights.h"
+
+namespace moe {
+
+enum class ActivationPrecision;
+
+// Whether oneDNN has a native bf16 kernel for this CPU (otherwise callers widen the weights).
+bool Bf16MatMulAvailable();
+
+// y[rows, w.rows] = x[rows, w.cols] · wᵀ (accumulate: y +=). w.dtype must be BF16.
+void Bf16MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y, bool accumulate,
+                          ActivationPrecision precision);
+
+}  // namespace moe

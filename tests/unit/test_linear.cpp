@@ -1,0 +1,122 @@
+// MatMulTransposed on 16-bit weights against a double-precision product of the same numbers:
+// the bf16 GEMM path (oneDNN, core/bf16_matmul.cpp) in both activation precisions, the
+// matrix-vector path used by decoding, and the f16 path.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/bf16_matmul.h"
+#include "core/linear.h"
+#include "core/tensor.h"
+
+namespace {
+
+struct Case {
+  int64_t rows, n, k;
+};
+
+struct Weights16 {
+  std::vector<uint16_t> bits;
+  std::vector<float> values;  // the same numbers, widened
+  moe::Matrix matrix;
+};
+
+Weights16 RandomWeights(moe::DType dtype, int64_t n, int64_t k, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, 0.05f);
+  Weights16 w;
+  w.bits.resize(static_cast<size_t>(n * k));
+  w.values.resize(w.bits.size());
+  for (size_t i = 0; i < w.bits.size(); ++i) {
+    const float v = dist(rng);
+    w.bits[i] = dtype == moe::DType::kBF16 ? moe::F32ToBF16(v) : moe::F32ToF16(v);
+    w.values[i] = dtype == moe::DType::kBF16 ? moe::BF16ToF32(w.bits[i]) : moe::F16ToF32(w.bits[i]);
+  }
+  w.matrix.dtype = dtype;
+  w.matrix.rows = n;
+  w.matrix.cols = k;
+  w.matrix.data = w.bits.data();
+  return w;
+}
+
+// Largest |y - exact| / Σ|x||w| over all outputs (the error relative to the product's scale).
+double WorstRelativeError(const std::vector<float>& x, const Weights16& w, const Case& c,
+                          const std::vector<float>& y, const std::vector<float>& y0) {
+  double worst = 0.0;
+  for (int64_t r = 0; r < c.rows; ++r) {
+    for (int64_t o = 0; o < c.n; ++o) {
+      double exact = y0[r * c.n + o], scale = 0.0;
+      for (int64_t i = 0; i < c.k; ++i) {
+        exact += static_cast<double>(x[r * c.k + i]) * w.values[o * c.k + i];
+        scale += std::fabs(static_cast<double>(x[r * c.k + i]) * w.values[o * c.k + i]);
+      }
+      worst = std::max(worst, std::fabs(y[r * c.n + o] - exact) / scale);
+    }
+  }
+  return worst;
+}
+
+double RunCase(moe::DType dtype, const Case& c, bool accumulate, std::mt19937& rng) {
+  const Weights16 w = RandomWeights(dtype, c.n, c.k, rng);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(c.rows * c.k)), y(static_cast<size_t>(c.rows * c.n));
+  for (float& v : x) v = dist(rng);
+  std::vector<float> y0(y.size(), 0.0f);
+  if (accumulate)
+    for (float& v : y0) v = dist(rng);
+  y = y0;
+  moe::MatMulTransposed(x.data(), c.rows, w.matrix, y.data(), accumulate);
+  return WorstRelativeError(x, w, c, y, y0);
+}
+
+// Restores the process-wide setting when a test ends, pass or fail.
+struct PrecisionScope {
+  moe::ActivationPrecision saved = moe::GetActivationPrecision();
+  explicit PrecisionScope(moe::ActivationPrecision p) { moe::SetActivationPrecision(p); }
+  ~PrecisionScope() { moe::SetActivationPrecision(saved); }
+};
+
+// Row counts on both sides of the matrix-vector/GEMM switch and of the 16-row padding.
+const std::vector<Case> kCases = {{1, 64, 256},  {5, 37, 100},  {9, 64, 256},
+                                  {17, 300, 37}, {100, 7, 512}, {64, 352, 1024}};
+
+}  // namespace
+
+TEST_CASE("bf16 weights with fp32 activations match the exact product to fp32 accuracy",
+          "[linear]") {
+  REQUIRE(moe::Bf16MatMulAvailable());  // this project's machines all have AVX512_BF16
+  PrecisionScope scope(moe::ActivationPrecision::kF32);
+  std::mt19937 rng(7);
+  for (const Case& c : kCases) {
+    for (bool accumulate : {false, true}) {
+      INFO("rows " << c.rows << " n " << c.n << " k " << c.k << " accumulate " << accumulate);
+      // hi + lo leaves each input off by at most 2^-17 (7.6e-6) of itself.
+      CHECK(RunCase(moe::DType::kBF16, c, accumulate, rng) < 1e-5);
+    }
+  }
+}
+
+TEST_CASE("bf16 activations round the GEMM inputs to bf16, and only GEMM inputs", "[linear]") {
+  PrecisionScope scope(moe::ActivationPrecision::kBF16);
+  std::mt19937 rng(11);
+  for (const Case& c : kCases) {
+    INFO("rows " << c.rows << " n " << c.n << " k " << c.k);
+    const double err = RunCase(moe::DType::kBF16, c, /*accumulate=*/true, rng);
+    // bf16 keeps 8 significant bits: each input is off by at most 2^-9 of itself.
+    CHECK(err < 1.0 / 512);
+    // GEMMs (more than 8 rows) must show that rounding; matrix-vector products stay fp32.
+    if (c.rows > 8)
+      CHECK(err > 5e-5);
+    else
+      CHECK(err < 1e-5);
+  }
+}
+
+TEST_CASE("f16 weights match the exact product to fp32 accuracy", "[linear]") {
+  std::mt19937 rng(3);
+  for (const Case& c : kCases) {
+    INFO("rows " << c.rows << " n " << c.n << " k " << c.k);
+    CHECK(RunCase(moe::DType::kF16, c, /*accumulate=*/false, rng) < 1e-5);
+  }
+}
