@@ -15,6 +15,9 @@ void AddModelOptions(CLI::App& cmd, ModelOptions& options) {
                  "$MOESCOPE_MODEL or the bundled model");
   cmd.add_option("--threads", options.threads, "Worker threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
+  cmd.add_flag("--bf16-activations", options.bf16_activations,
+               "With bf16 weights, round activations to bf16 before each GEMM as PyTorch's bf16 "
+               "runs do: about 2x faster prefill, no longer fp32-accurate (default: off)");
 }
 
 CLI::Option* AddCorpusOptions(CLI::App& cmd, TraceRunSettings& run) {
@@ -58,6 +61,8 @@ void AddPolicyOptions(CLI::App& cmd, PolicySource& source, const std::string& to
 
 LoadedModel OpenModel(const ModelOptions& options) {
   if (options.threads > 0) SetNumThreads(options.threads);
+  SetActivationPrecision(options.bf16_activations ? ActivationPrecision::kBF16
+                                                  : ActivationPrecision::kF32);
   return LoadModel(options.model_dir.empty() ? DefaultModelDir()
                                              : std::filesystem::path(options.model_dir));
 }

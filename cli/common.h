@@ -13,7 +13,8 @@ namespace moe::cli {
 
 struct ModelOptions {
   std::string model_dir;
-  int threads = 0;  // 0 = all cores
+  int threads = 0;                // 0 = all cores
+  bool bf16_activations = false;  // ActivationPrecision::kBF16 (core/linear.h)
 };
 
 void AddModelOptions(CLI::App& cmd, ModelOptions& options);

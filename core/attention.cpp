@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/linear.h"
+#include "core/ops.h"
 #include "core/scratch_buffer.h"
 
 namespace moe {
@@ -31,14 +32,14 @@ bool CausalSoftmax(float* row, int64_t visible, const uint8_t* key_real) {
   for (int64_t j = 0; j < visible; ++j)
     if (key_real[j]) m = std::max(m, row[j]);
   if (m == -std::numeric_limits<float>::infinity()) return false;
-  Eigen::Map<Eigen::ArrayXf> r(row, visible);
-  r = (r - m).exp();
+  ExpShifted(row, visible, m);
   float sum = 0.0f;
   for (int64_t j = 0; j < visible; ++j) {
     if (!key_real[j]) row[j] = 0.0f;
     sum += row[j];
   }
-  r /= sum;
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
   return true;
 }
 
