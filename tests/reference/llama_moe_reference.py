@@ -293,7 +293,8 @@ class LlamaMoEReference:
                 continue
             y = swiglu(rows[token], self.body(p + f"weight_gate.{e}"), self.body(p + f"weight_up.{e}"),
                        self.body(p + f"weight_down.{e}"))
-            out.index_add_(0, token, y * weights[token, slot][:, None])
+            # .to(): under bf16 autocast y is bf16 while out keeps the residual's dtype.
+            out.index_add_(0, token, (y * weights[token, slot][:, None]).to(out.dtype))
         if record is not None:
             for name, value in routing.items():
                 record[f"layers.{layer}.{name}"] = value

@@ -3,12 +3,15 @@
 of datasets/training_common.py and of `moescope score`: every document is [BOS] + SentencePiece ids
 (no EOS; `moescope score` adds none), cut into windows of at most C + 1 tokens with stride C (C =
 max_position_embeddings), each window run alone from position 0; every token but the leading BOS
-is predicted exactly once. Weights of any dtype are computed in float32.
+is predicted exactly once. Weights of any dtype are computed in float32; with --bf16 the forward
+runs under torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's own bf16 inference, which rounds
+the inputs (and outputs) of every matmul to bf16 (compare `moescope score --bf16-activations`).
 
-usage: score_reference.py MODEL_DIR FILE.jsonl... [--json OUT.json]
+usage: score_reference.py MODEL_DIR FILE.jsonl... [--json OUT.json] [--bf16]
 Prints one line per domain and "all": tokens, mean NLL, perplexity.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -35,13 +38,16 @@ def main():
     parser.add_argument("model_dir")
     parser.add_argument("files", nargs="+")
     parser.add_argument("--json", help="also write {domain: {tokens, nll_sum}} here")
+    parser.add_argument("--bf16", action="store_true", help="run under bf16 autocast")
     args = parser.parse_args()
+    precision = (torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16
+                 else contextlib.nullcontext())
     torch.set_num_threads(1)
     model = LlamaMoEReference.from_dir(args.model_dir)
     sp = spm.SentencePieceProcessor(model_file=os.path.join(args.model_dir, "tokenizer.model"))
     context = model.config.max_position_embeddings
     sums = {}
-    with torch.no_grad():
+    with torch.no_grad(), precision:
         for domain, text in documents(args.files):
             if not text.strip():
                 continue
@@ -50,7 +56,7 @@ def main():
             for start in range(0, len(ids) - 1, context):
                 window = ids[start:start + context + 1]
                 inputs = torch.tensor([window[:-1]])
-                logits = model.forward(inputs)["logits"][0].double()
+                logits = model.forward(inputs)["logits"][0].float().double()
                 targets = torch.tensor(window[1:])
                 nll = torch.nn.functional.cross_entropy(logits, targets, reduction="sum").item()
                 nll_sum += nll
