@@ -113,9 +113,15 @@ for shape in $SHAPES; do
     fi
     model="$MODELS/shape-$shape-$dtype"
     for t in $THREADS; do
-      echo "== $shape, $dtype, $t thread(s): engine" >&2
-      line="$("$ENGINE" --model "$model" --threads "$t" --prefill "$PREFILL" --decode "$DECODE" --repeats "$REPEATS" | tail -n 1)"
-      record "$line" "$shape" "$(load1)"
+      # bf16 weights run twice: fp32-accurate activations (every command's default) and
+      # activations rounded to bf16 (--activations bf16), which is what PyTorch's bf16 run does.
+      acts=f32
+      [[ "$dtype" == bf16 ]] && acts="f32 bf16"
+      for act in $acts; do
+        echo "== $shape, $dtype, $t thread(s): engine, $act activations" >&2
+        line="$("$ENGINE" --model "$model" --threads "$t" --prefill "$PREFILL" --decode "$DECODE" --repeats "$REPEATS" --activations "$act" | tail -n 1)"
+        record "$line" "$shape" "$(load1)"
+      done
       if [[ "$shape" == full && "$TORCH_FULL" != 1 ]]; then
         echo "== $shape, $dtype, $t thread(s): pytorch skipped (give --torch-full)" >&2
         continue
@@ -135,18 +141,24 @@ echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$PYTHON" - "$OUT" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-by = {}
+torch, engine = {}, []
 for r in rows:
-    by.setdefault((r["shape"], r["dtype"], r["threads"]), {})[r["engine"]] = r
+    key = (r["shape"], r["dtype"], r["threads"])
+    if r["engine"] == "pytorch":
+        torch[key] = r
+    else:
+        engine.append((key, r))
 policy = rows[0].get("omp_wait_policy", "?") if rows else "?"
-print(f"OMP_WAIT_POLICY={policy}; tokens/s, medians; ratio = engine / PyTorch; load s, peak RSS GiB "
+print(f"OMP_WAIT_POLICY={policy}; tokens/s, medians; ratio = engine / PyTorch; act = the engine's "
+      "activations with bf16 weights (f32: fp32-accurate, bf16: rounded like PyTorch's bf16); "
+      "roofline = decode / (measured read bandwidth / bytes a step reads); load s, peak RSS GiB "
       "and the 1-min load average after each run as engine/PyTorch")
-head = ("shape", "dtype", "thr", "engine prefill", "torch prefill", "ratio", "engine decode", "torch decode",
-        "ratio", "load s", "peak RSS GiB", "load1")
+head = ("shape", "dtype", "act", "thr", "engine prefill", "torch prefill", "ratio", "engine decode",
+        "torch decode", "ratio", "of roofline", "load s", "peak RSS GiB", "load1")
 print("| " + " | ".join(head) + " |")
 print("|" + "|".join("---" for _ in head) + "|")
-for (shape, dtype, threads), pair in by.items():
-    e, p = pair.get("moescope", {}), pair.get("pytorch", {})
+for (shape, dtype, threads), e in engine:
+    p = torch.get((shape, dtype, threads), {})
     def cell(d, k):
         return f"{d[k]:.1f}" if k in d else "-"
     def both(k, digits):
@@ -155,9 +167,10 @@ for (shape, dtype, threads), pair in by.items():
         return f"{e[k] / p[k]:.2f}" if k in e and k in p and p[k] else "-"
     mode = f" ({p['bf16_mode']})" if "bf16_mode" in p else ""
     finite = "" if e.get("logits_finite", True) else " (non-finite logits!)"
-    print(f"| {shape.upper() if shape != 'full' else shape} | {dtype} | {threads} "
+    roof = f"{e['decode_of_roofline']:.2f}" if "decode_of_roofline" in e else "-"
+    print(f"| {shape.upper() if shape != 'full' else shape} | {dtype} | {e.get('activations', 'f32')} | {threads} "
           f"| {cell(e, 'prefill_tok_s')}{finite} | {cell(p, 'prefill_tok_s')}{mode} | {ratio('prefill_tok_s')} "
-          f"| {cell(e, 'decode_tok_s')} | {cell(p, 'decode_tok_s')} | {ratio('decode_tok_s')} "
+          f"| {cell(e, 'decode_tok_s')} | {cell(p, 'decode_tok_s')} | {ratio('decode_tok_s')} | {roof} "
           f"| {both('load_s', 2)} | {both('peak_rss_gib', 1)} | {both('load1', 2)} |")
 PY
 echo "results: $OUT" >&2

@@ -1,6 +1,6 @@
-// MatMulTransposed on 16-bit weights against a double-precision product of the same numbers:
-// the bf16 GEMM path (oneDNN, core/bf16_matmul.cpp) in both activation precisions, the
-// matrix-vector path used by decoding, and the f16 path.
+// MatMulTransposed against a double-precision product of the same numbers: the bf16 GEMM path
+// (oneDNN, core/bf16_matmul.cpp) in both activation precisions, the streaming path decoding uses
+// (up to 8 rows, every dtype), the f16 GEMM path and OpenBLAS for f32.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -17,31 +17,37 @@ struct Case {
   int64_t rows, n, k;
 };
 
-struct Weights16 {
-  std::vector<uint16_t> bits;
-  std::vector<float> values;  // the same numbers, widened
+struct Weights {
+  std::vector<uint16_t> bits;  // 16-bit dtypes
+  std::vector<float> values;   // the numbers as fp32 (the weights themselves for F32)
   moe::Matrix matrix;
 };
 
-Weights16 RandomWeights(moe::DType dtype, int64_t n, int64_t k, std::mt19937& rng) {
+Weights RandomWeights(moe::DType dtype, int64_t n, int64_t k, std::mt19937& rng) {
   std::normal_distribution<float> dist(0.0f, 0.05f);
-  Weights16 w;
-  w.bits.resize(static_cast<size_t>(n * k));
-  w.values.resize(w.bits.size());
-  for (size_t i = 0; i < w.bits.size(); ++i) {
+  Weights w;
+  w.values.resize(static_cast<size_t>(n * k));
+  if (dtype != moe::DType::kF32) w.bits.resize(w.values.size());
+  for (size_t i = 0; i < w.values.size(); ++i) {
     const float v = dist(rng);
-    w.bits[i] = dtype == moe::DType::kBF16 ? moe::F32ToBF16(v) : moe::F32ToF16(v);
-    w.values[i] = dtype == moe::DType::kBF16 ? moe::BF16ToF32(w.bits[i]) : moe::F16ToF32(w.bits[i]);
+    if (dtype == moe::DType::kF32) {
+      w.values[i] = v;
+    } else {
+      w.bits[i] = dtype == moe::DType::kBF16 ? moe::F32ToBF16(v) : moe::F32ToF16(v);
+      w.values[i] =
+          dtype == moe::DType::kBF16 ? moe::BF16ToF32(w.bits[i]) : moe::F16ToF32(w.bits[i]);
+    }
   }
   w.matrix.dtype = dtype;
   w.matrix.rows = n;
   w.matrix.cols = k;
-  w.matrix.data = w.bits.data();
+  w.matrix.data = dtype == moe::DType::kF32 ? static_cast<const void*>(w.values.data())
+                                            : static_cast<const void*>(w.bits.data());
   return w;
 }
 
 // Largest |y - exact| / Σ|x||w| over all outputs (the error relative to the product's scale).
-double WorstRelativeError(const std::vector<float>& x, const Weights16& w, const Case& c,
+double WorstRelativeError(const std::vector<float>& x, const Weights& w, const Case& c,
                           const std::vector<float>& y, const std::vector<float>& y0) {
   double worst = 0.0;
   for (int64_t r = 0; r < c.rows; ++r) {
@@ -58,7 +64,7 @@ double WorstRelativeError(const std::vector<float>& x, const Weights16& w, const
 }
 
 double RunCase(moe::DType dtype, const Case& c, bool accumulate, std::mt19937& rng) {
-  const Weights16 w = RandomWeights(dtype, c.n, c.k, rng);
+  const Weights w = RandomWeights(dtype, c.n, c.k, rng);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> x(static_cast<size_t>(c.rows * c.k)), y(static_cast<size_t>(c.rows * c.n));
   for (float& v : x) v = dist(rng);
@@ -113,10 +119,15 @@ TEST_CASE("bf16 activations round the GEMM inputs to bf16, and only GEMM inputs"
   }
 }
 
-TEST_CASE("f16 weights match the exact product to fp32 accuracy", "[linear]") {
+TEST_CASE("f16 and f32 weights match the exact product to fp32 accuracy", "[linear]") {
   std::mt19937 rng(3);
-  for (const Case& c : kCases) {
-    INFO("rows " << c.rows << " n " << c.n << " k " << c.k);
-    CHECK(RunCase(moe::DType::kF16, c, /*accumulate=*/false, rng) < 1e-5);
+  for (const moe::DType dtype : {moe::DType::kF16, moe::DType::kF32}) {
+    for (const Case& c : kCases) {
+      for (bool accumulate : {false, true}) {
+        INFO(moe::DTypeName(dtype)
+             << " rows " << c.rows << " n " << c.n << " k " << c.k << " accumulate " << accumulate);
+        CHECK(RunCase(dtype, c, accumulate, rng) < 1e-5);
+      }
+    }
   }
 }
