@@ -14,6 +14,7 @@
 #include "analysis/corpus.h"
 #include "analysis/progress_bar.h"
 #include "analysis/resampling.h"
+#include "analysis/routing_recorder.h"
 #include "analysis/trace_corpus.h"
 #include "analysis/trace_windows.h"
 #include "analysis/window_runner.h"
@@ -77,6 +78,7 @@ struct PolicyRun {
   std::vector<double> doc_sums;  // [D, kSums]
   std::vector<float> delta, kl;  // [T] when token values are kept
   std::vector<int8_t> agree;
+  AblationDiff diff;  // when the run keeps token-level differences
 };
 
 struct ScoredRow {
@@ -217,12 +219,11 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
   if (o.trace.empty() && run.corpus_files.empty())
     Fail("ablate", "nothing to run over: give corpus files (--corpus) or a trace (--trace)");
   if (!o.trace.empty()) run.corpus_files = {o.trace.string()};
-  const Corpus corpus =
-      o.trace.empty()
-          ? ReadCorpus(std::vector<std::filesystem::path>(run.corpus_files.begin(),
-                                                          run.corpus_files.end()),
-                       m.tokenizer.get(), c.vocab_size, CorpusOptionsOf(run))
-          : CorpusFromTrace(o.trace, c.vocab_size, CorpusOptionsOf(run));
+  const Corpus corpus = o.trace.empty()
+                            ? ReadCorpus(std::vector<std::filesystem::path>(
+                                             run.corpus_files.begin(), run.corpus_files.end()),
+                                         m.tokenizer.get(), c.vocab_size, CorpusOptionsOf(run))
+                            : CorpusFromTrace(o.trace, c.vocab_size, CorpusOptionsOf(run));
   if (corpus.documents.empty()) Fail("corpus", "has no documents");
   const int M = static_cast<int>(corpus.domains.size());
   const int64_t D = static_cast<int64_t>(corpus.documents.size());
@@ -297,6 +298,7 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
       weights[static_cast<size_t>(b) * D + d] = static_cast<uint8_t>(PoissonWeight(o.seed, d, b));
 
   const int64_t V = c.vocab_size, H = c.hidden_size;
+  const int L = c.num_hidden_layers, E = c.num_experts;
   const int32_t pad = c.has_pad_token ? c.pad_token_id : 0;
   std::vector<float> base_nll(static_cast<size_t>(T), std::nanf(""));
   Progress progress(o.progress, static_cast<int64_t>(pending.size()) * T);
@@ -316,6 +318,10 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
         r.delta.assign(static_cast<size_t>(T), std::nanf(""));
         r.kl.assign(static_cast<size_t>(T), std::nanf(""));
         r.agree.assign(static_cast<size_t>(T), 0);
+      }
+      if (o.diff) {
+        r.diff.policy = pending[i]->name;
+        r.diff.routing = RoutingDiff(L, E);
       }
       group.push_back(std::move(r));
       if (std::find(layers.begin(), layers.end(), pending[i]->first_layer) == layers.end())
@@ -345,11 +351,21 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
       if (rows.empty()) continue;
       const int64_t R = static_cast<int64_t>(rows.size());
       ResidualCapture capture(layers);
+      // Routing of both runs for the diff; E columns hold any policy's selections.
+      RoutingRecorder base_routing(L, E, E, false), policy_routing(L, E, E, false);
       std::vector<float> base_hidden;
       {
         const HookGuard guard = m.model->hooks().Add(&capture);
+        HookGuard routing_guard;
+        if (o.diff) routing_guard = m.model->hooks().Add(&base_routing);
         base_hidden = m.model->Forward(batch);
       }
+      // The recorders' row of a scored row: rows are grouped by batch row, padding dropped.
+      auto routing_row = [&](const RoutingRecorder& rec, const ScoredRow& row) {
+        const int64_t b = row.batch_row / batch.seq_len, s = row.batch_row % batch.seq_len;
+        return rec.SequenceBegin(static_cast<int>(b)) + s;
+      };
+      std::vector<int16_t> policy_ids(static_cast<size_t>(L) * E);
       // Baseline log-probabilities of the scored rows [R, V] (memory: batch tokens x V x 8 bytes).
       std::vector<double> base(static_cast<size_t>(R * V));
       std::vector<int64_t> base_top(static_cast<size_t>(R));
@@ -375,10 +391,18 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
       }
       for (PolicyRun& pr : group) {
         const AblationPolicy& p = *pr.policy;
+        HookGuard routing_guard;
+        if (o.diff) {
+          policy_routing.Reset();
+          routing_guard = m.model->hooks().Add(&policy_routing);
+        }
         const std::vector<float> hidden =
             o.reuse_residual ? m.model->ForwardFrom(batch, p.first_layer,
                                                     capture.Residual(p.first_layer), &p.policy)
                              : m.model->Forward(batch, nullptr, &p.policy);
+        routing_guard.Release();
+        // Layers below the first one the policy changes ran only in the baseline (and equally).
+        const int unchanged_layers = o.reuse_residual ? p.first_layer : 0;
         for (int64_t first = 0; first < R; first += kLmBlock) {
           const int64_t n = std::min(kLmBlock, R - first);
           const std::vector<float> z = logits_of(hidden, first, n);
@@ -392,8 +416,37 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
             for (int64_t v = 0; v < V; ++v)
               kl += std::exp(b[v]) * (b[v] - lp[static_cast<size_t>(v)]);
             kl = std::max(kl, 0.0);
-            const bool agree = ArgMax(lp.data(), V) == base_top[static_cast<size_t>(first + j)];
+            const int64_t top = ArgMax(lp.data(), V);
+            const bool agree = top == base_top[static_cast<size_t>(first + j)];
             const double delta = nll - nll_base;
+            if (o.diff) {
+              AblationDiff& diff = pr.diff;
+              ++diff.predictions;
+              if (!agree) {
+                ++diff.changed_predictions;
+                const size_t t = static_cast<size_t>(row.token), d = static_cast<size_t>(row.doc);
+                diff.changes.push_back(
+                    {row.token, row.doc, h.doc_source[d], h.doc_domain[d], h.token_position[t],
+                     h.token_id[t], row.target,
+                     static_cast<int32_t>(base_top[static_cast<size_t>(first + j)]),
+                     static_cast<int32_t>(top), nll_base, nll});
+                // Bounded memory: only the largest max_changes can be kept in the end.
+                if (diff.changes.size() >= 2 * std::max<size_t>(o.max_changes, 1))
+                  KeepLargestChanges(diff.changes, o.max_changes);
+              }
+              const size_t row_size = static_cast<size_t>(L) * E;
+              const int16_t* base_ids =
+                  base_routing.topk_ids().data() + routing_row(base_routing, row) * row_size;
+              const size_t kept = static_cast<size_t>(unchanged_layers) * E;
+              std::copy(base_ids, base_ids + kept, policy_ids.begin());
+              if (kept < row_size) {  // a policy changing no layer (first_layer L) records none
+                const int16_t* changed_ids =
+                    policy_routing.topk_ids().data() + routing_row(policy_routing, row) * row_size;
+                std::copy(changed_ids + kept, changed_ids + row_size,
+                          policy_ids.begin() + static_cast<ptrdiff_t>(kept));
+              }
+              diff.routing.AddToken(base_ids, E, policy_ids.data(), E);
+            }
             double* s = pr.doc_sums.data() + row.doc * kSums;
             s[0] += 1;
             s[1] += nll_base;
@@ -420,10 +473,14 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
       evaluated = group_start;
       break;
     }
-    for (const PolicyRun& pr : group) {
+    for (PolicyRun& pr : group) {
       AblationFile::WritePolicy(
           o.output, Summarize(pr, h.doc_domain, M, weights, o.bootstrap, o.ci_level), base_nll);
       ++summary.run;
+      if (o.diff) {
+        KeepLargestChanges(pr.diff.changes, o.max_changes);
+        summary.diffs.push_back(std::move(pr.diff));
+      }
     }
   }
   progress.Clear();

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/ablation_diff.h"
 #include "analysis/ablation_policies.h"
 #include "analysis/ablation_result.h"
 #include "analysis/trace_header.h"
@@ -35,6 +36,11 @@ struct AblationOptions {
   uint64_t seed = 0;
   double ci_level = 0.95;
   bool token_values = true;  // per-token ΔNLL, KL and agreement in the file
+  // Token-level differences of every policy this run finishes (ablation_diff.h: predictions
+  // whose top-1 changed, routing moves per layer), in AblationSummary::diffs. Kept in memory,
+  // not written to the results file; costs a routing recorder on every forward pass.
+  bool diff = false;
+  size_t max_changes = 10000;  // changed predictions kept per policy, the largest |ΔNLL|
   bool resume = false;
   bool progress = false;       // progress line on stderr
   bool reuse_residual = true;  // false: every policy runs the whole model (for checks)
@@ -54,6 +60,7 @@ struct AblationSummary {
   bool interrupted = false;
   std::vector<std::string> domains;
   std::vector<AblationResult> results;  // every finished policy in the file, in sweep order
+  std::vector<AblationDiff> diffs;      // with options.diff: the policies this run finished
 };
 
 AblationSummary RunAblation(const LoadedModel& model, const std::vector<AblationPolicy>& policies,

@@ -154,7 +154,12 @@ TraceSummary RunTrace(const LoadedModel& m, const RoutingPolicy& policy, const T
     last_commit = std::chrono::steady_clock::now();
   };
   const size_t group = static_cast<size_t>(o.batch_size) * kBatchesPerWindowGroup;
+  if (o.on_progress) o.on_progress(tokens_run, corpus.tokens());
   for (size_t first = 0; first < windows.size(); first += group) {
+    if (o.stop != nullptr && o.stop->load()) {
+      summary.interrupted = true;
+      break;
+    }
     const auto part = std::span<const TraceWindow>(windows).subspan(
         first, std::min(group, windows.size() - first));
     const int64_t added = AddWindows(part, runner.Run(part, corpus), corpus, run, builder);
@@ -165,9 +170,14 @@ TraceSummary RunTrace(const LoadedModel& m, const RoutingPolicy& policy, const T
                                               std::chrono::duration<double>(o.commit_seconds);
     if (due && builder.has_finished_documents()) commit();
     bar.Update(docs_done, tokens_run);
+    if (o.on_progress) o.on_progress(tokens_run, corpus.tokens());
   }
+  // Whole documents only: a document cut by the stop is not committed and runs again on resume.
   if (builder.has_finished_documents()) commit();
-  writer.Finish();
+  if (summary.interrupted)
+    writer.Close();
+  else
+    writer.Finish();
   bar.Update(docs_done, tokens_done);
   bar.Clear();
   summary.documents = docs_done;

@@ -3,8 +3,10 @@
 // format; docs/trace-format.md). Documents are cut into windows (trace_windows.h), windows are
 // batched with right padding, routing comes from a RoutingRecorder hook, per-token NLL from the
 // LM head, and whole documents go to a TraceWriter thread. Padding never reaches the trace.
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "analysis/trace_header.h"
@@ -24,6 +26,13 @@ struct TraceOptions {
   // from a crash) once it holds this many tokens or this much time has passed.
   int64_t commit_tokens = 8192;
   double commit_seconds = 2.0;
+  // Called on the running thread after each group of batches with the corpus tokens run so far
+  // (those of a resumed prefix included) and in all (for a GUI's progress bar).
+  std::function<void(int64_t tokens_done, int64_t tokens_total)> on_progress;
+  // When set, the run stops after the current group of batches: finished documents are
+  // committed, the trace is closed with complete = 0 (`resume` continues it) and the summary
+  // says interrupted.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct TraceSummary {
@@ -35,6 +44,7 @@ struct TraceSummary {
   double seconds = 0;
   double tokens_per_second = 0;   // tokens traced by this run / seconds
   bool already_complete = false;  // --resume found nothing left to do
+  bool interrupted = false;       // options.stop ended the run; the trace is incomplete
 };
 
 // Throws Error naming the file, line or flag for bad input, and the trace for resume mismatches.

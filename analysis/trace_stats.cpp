@@ -56,6 +56,8 @@ TraceSetInfo InspectTraces(const std::vector<std::filesystem::path>& paths,
       map.push_back(static_cast<int16_t>(at - set.domains.begin()));
     }
     for (int16_t m : reader.doc_domains()) set.doc_domains.push_back(map[static_cast<size_t>(m)]);
+    set.trace_documents.push_back(reader.num_documents());
+    set.trace_tokens.push_back(reader.num_tokens());
     set.documents += reader.num_documents();
     set.tokens += reader.num_tokens();
     set.logit_rows += reader.num_logit_rows();
@@ -79,9 +81,16 @@ RoutingAccumulator AccumulateTraces(const TraceSetInfo& set, const StatsOptions&
   RoutingAccumulator acc(set.shape, opt,
                          opt.permutations > 0 ? set.doc_domains : std::vector<int16_t>{});
   const int L = set.shape.layers, E = set.shape.experts;
+  if (set.trace_documents.size() != set.paths.size() || set.trace_tokens.size() != set.paths.size())
+    Fail("stats", "internal error: the trace set was not made by InspectTraces");
   int64_t doc_base = 0, done = 0;
-  for (const std::string& path : set.paths) {
+  for (size_t i = 0; i < set.paths.size(); ++i) {
+    const std::string& path = set.paths[i];
     const TraceReader reader(path);
+    // The prefix InspectTraces saw; a trace being written may have committed more since.
+    const int64_t docs = set.trace_documents[i], tokens_in = set.trace_tokens[i];
+    if (reader.num_documents() < docs || reader.num_tokens() < tokens_in)
+      Fail(path, "has fewer committed documents than when it was inspected; was it rewritten?");
     const int K = reader.info().top_k;
     const size_t routed = static_cast<size_t>(L) * K, logit_width = static_cast<size_t>(L) * E;
     const int64_t per_row = static_cast<int64_t>(16 + routed * 6);
@@ -92,8 +101,8 @@ RoutingAccumulator AccumulateTraces(const TraceSetInfo& set, const StatsOptions&
       map.push_back(static_cast<int16_t>(std::find(set.domains.begin(), set.domains.end(), name) -
                                          set.domains.begin()));
     int64_t open_doc = -1;
-    for (int64_t begin = 0; begin < reader.num_tokens(); begin += block) {
-      const int64_t count = std::min(block, reader.num_tokens() - begin);
+    for (int64_t begin = 0; begin < tokens_in; begin += block) {
+      const int64_t count = std::min(block, tokens_in - begin);
       const TokenRows tokens = reader.ReadTokens(begin, count);
       const RoutingRows routing = reader.ReadRouting(begin, count);
       LogitRows logits;
@@ -109,8 +118,7 @@ RoutingAccumulator AccumulateTraces(const TraceSetInfo& set, const StatsOptions&
       for (int64_t t = 0; t < count; ++t) {
         const int64_t doc = tokens.doc[t];
         if (doc != open_doc) {
-          if (doc < open_doc || doc >= reader.num_documents() ||
-              reader.Document(doc).token_begin != begin + t)
+          if (doc < open_doc || doc >= docs || reader.Document(doc).token_begin != begin + t)
             Fail(path, "/tokens/doc row " + std::to_string(begin + t) +
                            " does not follow /docs/offset; damaged trace");
           if (open_doc >= 0) acc.EndDocument();
@@ -132,11 +140,11 @@ RoutingAccumulator AccumulateTraces(const TraceSetInfo& set, const StatsOptions&
       if (run.progress) run.progress(done, set.tokens);
     }
     if (open_doc >= 0) acc.EndDocument();
-    for (int64_t empty = open_doc + 1; empty < reader.num_documents(); ++empty) {
+    for (int64_t empty = open_doc + 1; empty < docs; ++empty) {
       acc.BeginDocument(doc_base + empty, map[reader.doc_domains()[empty]]);
       acc.EndDocument();
     }
-    doc_base += reader.num_documents();
+    doc_base += docs;
   }
   return acc;
 }

@@ -20,6 +20,10 @@ struct TraceSetInfo {
   StatsShape shape;                  // top_k: the largest of the traces'
   std::vector<int16_t> doc_domains;  // [D] global domain index of every document
   int64_t documents = 0, tokens = 0, logit_rows = 0;
+  // Per trace, the committed documents and tokens seen here. A trace still being written grows
+  // between InspectTraces and AccumulateTraces; the statistics cover this prefix only, so they
+  // match doc_domains and the counts above (a consistent snapshot of a growing trace).
+  std::vector<int64_t> trace_documents, trace_tokens;
   std::vector<std::string> incomplete;  // traces with complete = 0 (their committed prefix counts)
   std::string vocabulary_note;          // why vocabulary tables are off, or ""
   std::string model_path;               // of the first trace
@@ -37,7 +41,7 @@ struct TraceStatsRun {
   int64_t block_bytes = 16 << 20;  // size of the token rows read at once
 };
 
-// Feeds every committed token of every trace to a new accumulator.
+// Feeds every token of every trace's prefix seen by InspectTraces to a new accumulator.
 RoutingAccumulator AccumulateTraces(const TraceSetInfo& info, const StatsOptions& options,
                                     const TraceStatsRun& run = {});
 

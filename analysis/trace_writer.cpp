@@ -81,6 +81,12 @@ void TraceWriter::Drain() {
   if (error_) std::rethrow_exception(error_);
 }
 
+void TraceWriter::Close() {
+  Drain();
+  h5::SilenceErrors();
+  file_.Close();
+}
+
 void TraceWriter::Finish() {
   Drain();
   h5::SilenceErrors();

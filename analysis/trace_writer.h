@@ -36,6 +36,9 @@ class TraceWriter {
   void Append(TraceChunk chunk);
   // Writes everything queued, sets complete = 1 and closes the file.
   void Finish();
+  // Writes everything queued and closes the file with complete = 0 (a stopped run, resumable);
+  // unlike the destructor it reports a failed commit.
+  void Close();
 
   // Documents and tokens already in the file when it was opened (non-zero after Resume).
   int64_t initial_documents() const { return initial_documents_; }

@@ -13,8 +13,10 @@
 #include "core/model_loader.h"
 #include "core/tokenizer.h"
 #include "gui/app/imgui_renderer.h"
+#include "gui/model/ablation_job.h"
 #include "gui/model/prompt_job.h"
 #include "gui/model/studio_loader.h"
+#include "gui/views/ablation_view.h"
 #include "gui/views/prompt_view.h"
 
 namespace moe::studio {
@@ -63,12 +65,18 @@ std::vector<std::filesystem::path> ExportViews(const std::filesystem::path& dir,
       if (!image.save(QString::fromStdString(png.string()), "PNG"))
         Fail(png.string(), "cannot write the image");
       written.push_back(png);
-      const std::filesystem::path csv = dir / (std::string(view->Name()) + ".csv");
-      std::ofstream out(csv);
-      view->WriteCsv(data, selection, out);
-      out.close();
-      if (!out) Fail(csv.string(), "cannot write the file");
-      written.push_back(csv);
+      auto write_csv = [&](const std::string& stem, const auto& write) {
+        const std::filesystem::path csv = dir / (stem + ".csv");
+        std::ofstream out(csv);
+        write(out);
+        out.close();
+        if (!out) Fail(csv.string(), "cannot write the file");
+        written.push_back(csv);
+      };
+      write_csv(view->Name(), [&](std::ostream& out) { view->WriteCsv(data, selection, out); });
+      for (const std::string& table : view->ExtraCsvTables())
+        write_csv(std::string(view->Name()) + "_" + table,
+                  [&](std::ostream& out) { view->WriteExtraCsv(table, data, selection, out); });
     }
   }
   context.doneCurrent();
@@ -80,23 +88,17 @@ int RunExportCommand(const ExportCommand& c) {
   try {
     LoadOptions lo;
     std::shared_ptr<LoadedModel> model;
-    if (!c.model_dir.empty()) {
-      model = std::make_shared<LoadedModel>(LoadModel(c.model_dir));
-      if (model->tokenizer)
-        lo.tokenizer = std::shared_ptr<const Tokenizer>(model, model->tokenizer.get());
-      std::ifstream in(c.model_dir / "config.json");
-      const std::string config((std::istreambuf_iterator<char>(in)), {});
-      lo.model = DescribeModel(c.model_dir, config);
-    }
+    if (!c.model_dir.empty()) model = std::make_shared<LoadedModel>(LoadModel(c.model_dir));
+    UseModel(lo, model);
     lo.first_document = c.document;
     LoadResult r = LoadStudioData(c.trace, lo);
     Selection sel;
-    sel.layer = std::clamp(c.layer, 0, std::max(0, r.data.trace.num_layers - 1));
+    sel.layer = std::clamp(c.layer, 0, std::max(0, r.data.trace.info.num_layers - 1));
     sel.document = r.data.document ? r.data.document->index : 0;
     for (int e : c.experts) {
-      if (e < 0 || e >= r.data.trace.num_experts)
+      if (e < 0 || e >= r.data.trace.info.num_experts)
         Fail("--expert", std::to_string(e) + " is out of range (" +
-                             std::to_string(r.data.trace.num_experts) + " experts)");
+                             std::to_string(r.data.trace.info.num_experts) + " experts)");
       if (!sel.HasExpert(e)) sel.ToggleExpert(e);
     }
     if (!c.domain.empty()) {
@@ -110,7 +112,7 @@ int RunExportCommand(const ExportCommand& c) {
     // the trace's model when it is still there, else the bundled one; the selected experts of
     // the layer are disabled, so the export shows how the predictions change.
     std::filesystem::path prompt_model = c.model_dir;
-    if (prompt_model.empty()) prompt_model = r.data.trace.model_path;
+    if (prompt_model.empty()) prompt_model = r.data.trace.info.model_path;
     std::error_code ec;
     if (!std::filesystem::is_regular_file(prompt_model / "config.json", ec))
       prompt_model = DefaultModelDir();
@@ -120,9 +122,7 @@ int RunExportCommand(const ExportCommand& c) {
       if (auto* prompt = dynamic_cast<PromptView*>(v.get())) {
         prompt->set_job({[&](const PromptRequest& req) {
                            try {
-                             if (!prompt_loaded)
-                               prompt_loaded =
-                                   std::make_shared<LoadedModel>(LoadModel(req.model_dir));
+                             prompt_loaded = JobModel(req.model_dir, "prompt", prompt_loaded);
                              prompt_outcome->outcome = std::make_shared<const PromptOutcome>(
                                  RunPromptRequest(*prompt_loaded, req));
                              prompt_outcome->error.clear();
@@ -135,6 +135,15 @@ int RunExportCommand(const ExportCommand& c) {
         std::vector<std::pair<int, int>> disabled;
         for (int e : sel.experts) disabled.emplace_back(sel.layer, e);
         prompt->set_disabled(std::move(disabled));
+      }
+    // The ablation panel: with --ablate its request for this selection runs now, on the panel's
+    // model (the --model one, else the trace's), and the panel draws the outcome.
+    auto ablation = std::make_shared<AblationStatus>();
+    for (auto& v : views)
+      if (auto* panel = dynamic_cast<AblationView*>(v.get()); panel != nullptr && c.ablate) {
+        ablation->outcome = std::make_shared<const AblationOutcome>(
+            RunAblationRequest(panel->MakeRequest(r.data, sel)));
+        panel->set_job({nullptr, nullptr, [ablation] { return *ablation; }});
       }
     std::vector<View*> raw;
     for (auto& v : views) raw.push_back(v.get());

@@ -16,8 +16,8 @@
 namespace moe::studio {
 
 struct ExportOptions {
-  QSize size{1280, 800};    // logical pixels of each view
-  float pixel_ratio = 1.0f; // PNG pixels per logical pixel (2 for print)
+  QSize size{1280, 800};     // logical pixels of each view
+  float pixel_ratio = 1.0f;  // PNG pixels per logical pixel (2 for print)
   bool dark = false;
 };
 
@@ -34,6 +34,9 @@ struct ExportCommand {
   int layer = 0;
   std::vector<int> experts;  // selected experts of `layer`
   std::string domain;        // selected domain facet; empty = all domains
+  // Run the ablation panel's request for this selection first (synchronously), so its PNG and
+  // CSVs show results; without it the panel exports its controls only.
+  bool ablate = false;
   ExportOptions options;
 };
 // --export-views: loads the trace (and the model's tokenizer, if given), exports every view,

@@ -2,6 +2,7 @@
 //   moescope-studio [TRACE.h5] [--model DIR]   (neither: the bundled model and its sample trace)
 //   moescope-studio --export-views OUT_DIR TRACE.h5 [--model DIR] [--size WxH] [--scale S]
 //                   [--document N] [--layer L] [--expert E,...] [--domain NAME] [--dark]
+//                   [--ablate]
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QPixmap>
@@ -45,13 +46,17 @@ int main(int argc, char** argv) {
   const QCommandLineOption expert_opt("expert", "Export: selected experts of the layer (E,E,...).",
                                       "E");
   const QCommandLineOption domain_opt("domain", "Export: selected domain facet.", "NAME");
+  const QCommandLineOption ablate_opt(
+      "ablate",
+      "Export: run the ablation panel's default request (the selected experts of the layer, "
+      "re-routed, over the selected domain's documents) before rendering it.");
   const QCommandLineOption shot_opt(
       "screenshot",
       "Open the window (and TRACE, applying --layer/--expert/--document/--domain), save a "
       "screenshot to PATH once it is shown, and exit: 0, or 3 when an error dialog opened.",
       "PATH");
   parser.addOptions({model_opt, export_opt, size_opt, scale_opt, doc_opt, layer_opt, dark_opt,
-                     expert_opt, domain_opt, shot_opt});
+                     expert_opt, domain_opt, ablate_opt, shot_opt});
   parser.addPositionalArgument("trace", "Trace file (HDF5) to open.", "[TRACE.h5]");
   parser.process(app);
   const QStringList args = parser.positionalArguments();
@@ -105,6 +110,7 @@ int main(int argc, char** argv) {
     c.layer = parser.value(layer_opt).toInt();
     c.experts = experts;
     if (parser.isSet(domain_opt)) c.domain = parser.value(domain_opt).toStdString();
+    c.ablate = parser.isSet(ablate_opt);
     return moe::studio::RunExportCommand(c);
   }
 

@@ -17,7 +17,6 @@
 #include <QStatusBar>
 #include <QThread>
 #include <QTimer>
-#include <fstream>
 #include <iostream>
 #include <optional>
 
@@ -29,6 +28,7 @@
 #include "gui/model/prompt_job.h"
 #include "gui/model/sample_trace.h"
 #include "gui/model/studio_loader.h"
+#include "gui/model/trace_watch.h"
 #include "gui/views/ablation_view.h"
 #include "gui/views/prompt_view.h"
 
@@ -55,6 +55,8 @@ MainWindow::MainWindow() {
   BuildStatusBar();
   ConnectAblation();
   ConnectPrompt();
+  refresh_timer_ = new QTimer(this);
+  connect(refresh_timer_, &QTimer::timeout, this, [this] { PollTrace(); });
   connect(&state_, &StudioState::selectionChanged, this, [this] { OnSelectionChanged(); });
   QSettings settings;
   if (!restoreGeometry(settings.value("window/geometry").toByteArray())) resize(1600, 1000);
@@ -83,6 +85,19 @@ MainWindow::~MainWindow() {
   prompt_job_.reset();
 }
 
+void MainWindow::WakeWhile(ImGuiWidget* w, int milliseconds, std::function<bool()> busy) {
+  // Frames are drawn on input only; what a background job changes needs a poll. Once more after
+  // `busy` ends, so its last state is drawn.
+  auto* timer = new QTimer(w);
+  auto was_busy = std::make_shared<bool>(false);
+  connect(timer, &QTimer::timeout, w, [w, busy = std::move(busy), was_busy] {
+    const bool now = busy();
+    if (now || *was_busy) w->Wake();
+    *was_busy = now;
+  });
+  timer->start(milliseconds);
+}
+
 void MainWindow::ConnectPrompt() {
   prompt_job_ = std::make_unique<PromptJob>();
   for (ImGuiWidget* w : widgets_) {
@@ -92,16 +107,8 @@ void MainWindow::ConnectPrompt() {
     panel->set_job({[job](const PromptRequest& r) { job->Start(r); },
                     [job] { return job->Status(); },
                     [this] { return model_ ? model_->dir.string() : std::string(); }});
-    // The debounce and the job's result need frames without input: poll, and wake the widget
-    // while the panel waits, and once more after.
-    auto* timer = new QTimer(w);
-    auto was_waiting = std::make_shared<bool>(false);
-    connect(timer, &QTimer::timeout, w, [w, panel, was_waiting] {
-      const bool waiting = panel->WantsFrames();
-      if (waiting || *was_waiting) w->Wake();
-      *was_waiting = waiting;
-    });
-    timer->start(100);
+    // The debounce and the job's result need frames without input.
+    WakeWhile(w, 100, [panel] { return panel->WantsFrames(); });
   }
 }
 
@@ -113,16 +120,8 @@ void MainWindow::ConnectAblation() {
     AblationJob* job = ablation_job_.get();
     panel->set_job({[job](const AblationRequest& r) { job->Start(r); }, [job] { job->Cancel(); },
                     [job] { return job->Status(); }});
-    // Progress and the result arrive from the job's thread: poll while it runs, and once more
-    // after it ends.
-    auto* timer = new QTimer(w);
-    auto was_running = std::make_shared<bool>(false);
-    connect(timer, &QTimer::timeout, w, [w, job, was_running] {
-      const bool running = job->Status().running;
-      if (running || *was_running) w->Wake();
-      *was_running = running;
-    });
-    timer->start(150);
+    // Progress and the result arrive from the job's thread.
+    WakeWhile(w, 150, [job] { return job->Status().running; });
   }
 }
 
@@ -189,6 +188,15 @@ void MainWindow::BuildMenus() {
     if (OpenModel(dir) && !trace_path_.isEmpty()) OpenTrace(trace_path_);  // token text
   });
   model->setShortcut(QKeySequence("Ctrl+M"));
+  QAction* refresh = file->addAction("Re&fresh trace", this, [this] { RefreshTrace(); });
+  refresh->setShortcut(QKeySequence::Refresh);
+  auto_refresh_ = file->addAction("&Auto-refresh a trace being written");
+  auto_refresh_->setCheckable(true);
+  auto_refresh_->setChecked(QSettings().value("trace/auto_refresh", true).toBool());
+  connect(auto_refresh_, &QAction::toggled, this, [this](bool on) {
+    QSettings().setValue("trace/auto_refresh", on);
+    WatchTrace();
+  });
   recent_menu_ = file->addMenu("&Recent files");
   RebuildRecentMenu();
   file->addSeparator();
@@ -279,10 +287,12 @@ void MainWindow::UpdateStatus() {
     for (int e : s.experts) experts += (experts.isEmpty() ? "" : ",") + QString::number(e);
     trace_label_->setText(
         QString("trace: %1 (%2 documents, %3 tokens%4)   layer %5%6   document %7")
-            .arg(QString::fromStdString(d.trace.path))
+            .arg(QString::fromStdString(d.trace.info.path))
             .arg(d.trace.documents)
             .arg(d.trace.tokens)
-            .arg(d.trace.complete ? "" : ", incomplete")
+            .arg(d.trace.info.complete ? ""
+                 : watch_              ? ", incomplete: auto-refresh on"
+                                       : ", incomplete")
             .arg(s.layer)
             .arg(experts.isEmpty() ? QString() : "   experts " + experts)
             .arg(s.document));
@@ -305,10 +315,10 @@ void MainWindow::ApplySelection(int layer, const std::vector<int>& experts, int6
                                 const QString& domain) {
   const StudioData& d = state_.data();
   Selection& s = state_.selection();
-  s.layer = std::clamp(layer, 0, std::max(0, d.trace.num_layers - 1));
+  s.layer = std::clamp(layer, 0, std::max(0, d.trace.info.num_layers - 1));
   s.experts.clear();
   for (int e : experts)
-    if (e >= 0 && e < d.trace.num_experts && !s.HasExpert(e)) s.ToggleExpert(e);
+    if (e >= 0 && e < d.trace.info.num_experts && !s.HasExpert(e)) s.ToggleExpert(e);
   s.document = document;
   if (!domain.isEmpty()) {
     const auto at = std::find(d.domains.begin(), d.domains.end(), domain.toStdString());
@@ -341,21 +351,57 @@ bool MainWindow::OpenModel(const QString& dir, bool quiet_errors) {
 }
 
 void MainWindow::OpenTrace(const QString& path) {
+  LoadTrace(path, false);
+}
+
+void MainWindow::RefreshTrace() {
+  if (trace_path_.isEmpty() || job_running_) return;
+  LoadTrace(trace_path_, true);
+}
+
+void MainWindow::WatchTrace() {
+  const StudioData& d = state_.data();
+  const bool follow = !d.empty() && !d.trace.info.complete && auto_refresh_->isChecked();
+  if (!follow) {
+    watch_.reset();
+    refresh_timer_->stop();
+    return;
+  }
+  try {
+    if (watch_)
+      watch_->Shown(d.trace.documents, d.trace.info.complete);
+    else
+      watch_ =
+          std::make_unique<TraceWatch>(d.trace.info.path, d.trace.documents, d.trace.info.complete);
+    refresh_timer_->start(kRefreshMilliseconds);
+  } catch (const std::exception& e) {
+    watch_.reset();
+    refresh_timer_->stop();
+    statusBar()->showMessage("Cannot follow the trace: " + QString::fromUtf8(e.what()), 5000);
+  }
+}
+
+void MainWindow::PollTrace() {
+  if (!watch_ || job_running_) return;  // a load in progress: ask again on the next tick
+  try {
+    if (watch_->Changed()) RefreshTrace();
+  } catch (const std::exception& e) {
+    watch_.reset();
+    refresh_timer_->stop();
+    Error("Cannot refresh trace", QString::fromUtf8(e.what()));
+  }
+}
+
+void MainWindow::LoadTrace(const QString& path, bool refresh) {
   CancelJob();
   const int id = ++job_id_;
   cancel_flag_ = std::make_shared<std::atomic<bool>>(false);
   auto result = std::make_shared<JobResult>();
 
   LoadOptions options;
-  if (model_ && model_->tokenizer) {
-    options.tokenizer = std::shared_ptr<const Tokenizer>(model_, model_->tokenizer.get());
-    std::ifstream in(model_->dir / "config.json");
-    options.model =
-        DescribeModel(model_->dir, std::string((std::istreambuf_iterator<char>(in)), {}));
-  } else if (model_) {
-    options.model.dir = model_->dir.string();
-  }
+  UseModel(options, model_);
   options.cancel = cancel_flag_.get();
+  if (refresh) options.first_document = state_.selection().document;
   options.progress = [result](double f) { result->per_mille = static_cast<int>(f * 1000); };
   auto flag = cancel_flag_;  // kept alive by the thread
   const std::string file = path.toStdString();
@@ -371,12 +417,12 @@ void MainWindow::OpenTrace(const QString& path) {
     }
   });
   thread->setParent(this);
-  ShowJobProgress("Loading " + path + " ...");
+  ShowJobProgress((refresh ? "Refreshing " : "Loading ") + path + " ...");
   auto* timer = new QTimer(thread);
   connect(timer, &QTimer::timeout, this,
           [this, result] { progress_->setValue(result->per_mille); });
   timer->start(100);
-  connect(thread, &QThread::finished, this, [this, thread, result, id, path] {
+  connect(thread, &QThread::finished, this, [this, thread, result, id, path, refresh] {
     thread->deleteLater();
     if (id != job_id_) return;  // a newer job replaced this one
     HideJobProgress();
@@ -386,14 +432,25 @@ void MainWindow::OpenTrace(const QString& path) {
       return;
     }
     if (!result->loaded) {
-      Error("Cannot open trace", result->error);
+      Error(refresh ? "Cannot refresh trace" : "Cannot open trace", result->error);
+      if (refresh) {  // the shown data stays; do not try again every tick
+        watch_.reset();
+        refresh_timer_->stop();
+      }
       Q_EMIT traceLoadFinished(false);
       return;
     }
     tokenizer_ = result->loaded->tokenizer;
     trace_path_ = path;
-    state_.SetData(std::make_shared<StudioData>(std::move(result->loaded->data)));
-    AddRecent(path);
+    auto data = std::make_shared<StudioData>(std::move(result->loaded->data));
+    if (refresh) {
+      state_.RefreshData(std::move(data));
+    } else {
+      watch_.reset();  // another trace, or the same one opened anew
+      state_.SetData(std::move(data));
+      AddRecent(path);
+    }
+    WatchTrace();
     setWindowTitle("moescope-studio - " + QFileInfo(path).fileName());
     UpdateStatus();
     Q_EMIT traceLoadFinished(true);
@@ -491,7 +548,7 @@ void MainWindow::OnSelectionChanged() {
 }
 
 void MainWindow::StepLayer(int delta) {
-  const int L = state_.data().trace.num_layers;
+  const int L = state_.data().trace.info.num_layers;
   if (L == 0) return;
   Selection& s = state_.selection();
   s.layer = std::clamp(s.layer + delta, 0, L - 1);

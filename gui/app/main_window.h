@@ -7,16 +7,19 @@
 #include <QPointer>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "gui/app/studio_state.h"
 #include "gui/views/view.h"
 
+class QAction;
 class QLabel;
 class QMenu;
 class QProgressBar;
 class QPushButton;
+class QTimer;
 
 namespace moe {
 struct LoadedModel;
@@ -26,6 +29,7 @@ class Tokenizer;
 namespace moe::studio {
 
 class AblationJob;
+class TraceWatch;
 class PromptJob;
 class ImGuiWidget;
 
@@ -37,6 +41,11 @@ class MainWindow : public QMainWindow {
 
   // Starts loading a trace in the background; errors open a dialog.
   void OpenTrace(const QString& path);
+  // Loads the open trace again in the background, keeping the selection: a trace still being
+  // written (SWMR) shows what was committed since. Auto-refresh does this every
+  // kRefreshSeconds while the trace is incomplete and has grown (File > Auto-refresh).
+  void RefreshTrace();
+  static constexpr int kRefreshMilliseconds = 2000;
   // No trace given: builds (or reuses) the bundled model's trace of the bundled sample corpus in
   // the user's cache folder (gui/model/sample_trace.h) in the background, with the status bar's
   // progress and Cancel, then opens it (traceLoadFinished reports the end). Returns false, doing
@@ -65,6 +74,12 @@ class MainWindow : public QMainWindow {
   void changeEvent(QEvent* e) override;
 
  private:
+  // OpenTrace and RefreshTrace: a refresh keeps the selection and the recent files as they are.
+  void LoadTrace(const QString& path, bool refresh);
+  // Follows the shown trace while it is incomplete (gui/model/trace_watch.h); stops otherwise.
+  void WatchTrace();
+  // The auto-refresh timer: reloads when the watched trace has grown.
+  void PollTrace();
   void BuildMenus();
   void BuildDocks();
   void BuildStatusBar();
@@ -75,6 +90,8 @@ class MainWindow : public QMainWindow {
   void OnSelectionChanged();
   void ExportViewsDialog();
   void CancelJob();
+  // Wakes widget `w` every `milliseconds` while `busy()` holds, and once after.
+  void WakeWhile(ImGuiWidget* w, int milliseconds, std::function<bool()> busy);
   // Connects the ablation panel to its background job; a timer redraws it while the job runs.
   void ConnectAblation();
   // Connects the live prompt view to its job; a timer redraws it while an edit waits for its
@@ -94,6 +111,10 @@ class MainWindow : public QMainWindow {
   std::shared_ptr<LoadedModel> model_;
   std::shared_ptr<const Tokenizer> tokenizer_;  // of the trace's data (model's or trace's own)
   QString trace_path_;
+
+  std::unique_ptr<TraceWatch> watch_;  // while the shown trace is incomplete
+  QTimer* refresh_timer_ = nullptr;
+  QAction* auto_refresh_ = nullptr;
 
   QMenu* recent_menu_ = nullptr;
   QLabel* model_label_ = nullptr;

@@ -20,6 +20,9 @@ class StudioState : public QObject {
 
   // Replaces everything (a trace was opened); resets the selection to fit the new data.
   void SetData(std::shared_ptr<StudioData> data);
+  // Replaces everything with a newer load of the same trace (a trace still being written was
+  // refreshed): the selection stays, clamped to what the new data holds.
+  void RefreshData(std::shared_ptr<StudioData> data);
   // Replaces the loaded document (the token map's rows).
   void SetDocument(std::shared_ptr<const DocumentRouting> document);
   // A widget changed the selection during its frame.

@@ -25,13 +25,39 @@ struct AblationRequest {
   int bootstrap = 200;           // replicates of the confidence intervals (over documents)
 };
 
-// One policy's results per domain (rows M domains, then all domains).
+// A prediction whose top-1 changed (analysis/ablation_diff.h, PredictionChange), with the
+// display text of its tokens.
+struct AblationChangeRow {
+  int64_t document = -1;  // the document's index in the open trace (-1 when unknown)
+  std::string source_id;
+  int32_t position = 0;  // of the input token in its document
+  // Token ids of the input, the true next token, and the top-1 prediction before and after,
+  // and their display text (two ids may show alike, e.g. a piece and a byte).
+  int32_t token_id = -1, target_id = -1, before_id = -1, after_id = -1;
+  std::string token, target, before, after;
+  double delta_nll = 0;
+};
+
+// One policy's results per domain (rows M domains, then all domains), and what it changed
+// token by token.
 struct AblationPolicyResult {
   std::string name, kind;
   std::vector<int64_t> tokens;                           // scored predictions
   std::vector<double> base_nll, policy_nll;              // mean NLL in nats
   std::vector<double> delta_nll, delta_low, delta_high;  // ΔNLL and its interval
   std::vector<double> kl, agreement;                     // mean KL, top-1 agreement
+
+  int64_t predictions = 0, changed_predictions = 0;  // compared; with another top-1 (all)
+  std::vector<AblationChangeRow> changes;            // the largest |ΔNLL| first (capped)
+  // Routing diff (RoutingDiff): moves from expert i to expert j per layer, E = "none".
+  int layers = 0, experts = 0;         // 0 when the run kept no diff
+  int64_t routed_tokens = 0;           // tokens compared
+  std::vector<int64_t> moved;          // [L, E + 1, E + 1]
+  std::vector<int64_t> changed;        // [L] tokens whose experts at the layer differ
+  std::vector<int64_t> first_changed;  // [L] tokens whose first expert differs
+  int64_t Moved(int layer, int from, int to) const {
+    return moved[(static_cast<size_t>(layer) * (experts + 1) + from) * (experts + 1) + to];
+  }
 };
 
 struct AblationOutcome {

@@ -7,12 +7,59 @@
 
 #include "analysis/ablation.h"
 #include "analysis/ablation_policies.h"
+#include "analysis/trace_reader.h"
 #include "core/error.h"
 #include "core/model_loader.h"
 #include "core/routing_policy.h"
+#include "core/tokenizer.h"
 #include "gui/model/studio_loader.h"
 
 namespace moe::studio {
+namespace {
+
+// Trace document index of each document of the ablation's corpus (CorpusFromTrace keeps the
+// trace's order, filtered by domain).
+std::vector<int64_t> TraceDocuments(const std::string& trace, const std::string& domain) {
+  const TraceReader reader(trace);
+  std::vector<int64_t> out;
+  const std::span<const int16_t> domains = reader.doc_domains();
+  for (size_t d = 0; d < domains.size(); ++d)
+    if (domain.empty() || reader.domains()[static_cast<size_t>(domains[d])] == domain)
+      out.push_back(static_cast<int64_t>(d));
+  return out;
+}
+
+void CopyDiff(const AblationDiff& diff, const Tokenizer* tok, const std::vector<int64_t>& docs,
+              AblationPolicyResult& p) {
+  p.predictions = diff.predictions;
+  p.changed_predictions = diff.changed_predictions;
+  for (const PredictionChange& c : diff.changes) {
+    AblationChangeRow row;
+    row.document =
+        c.document < static_cast<int64_t>(docs.size()) ? docs[static_cast<size_t>(c.document)] : -1;
+    row.source_id = c.source_id;
+    row.position = c.position;
+    row.token_id = c.token_id;
+    row.target_id = c.target;
+    row.before_id = c.base_top1;
+    row.after_id = c.policy_top1;
+    row.token = TokenDisplayText(tok, c.token_id);
+    row.target = TokenDisplayText(tok, c.target);
+    row.before = TokenDisplayText(tok, c.base_top1);
+    row.after = TokenDisplayText(tok, c.policy_top1);
+    row.delta_nll = c.delta_nll();
+    p.changes.push_back(std::move(row));
+  }
+  const RoutingDiff& r = diff.routing;
+  p.layers = r.layers();
+  p.experts = r.experts();
+  p.routed_tokens = r.tokens();
+  p.moved = r.moved();
+  p.changed = r.changed();
+  p.first_changed = r.first_changed();
+}
+
+}  // namespace
 
 std::vector<AblationPolicy> AblationPolicies(const AblationRequest& r, const LlamaMoeConfig& c) {
   std::vector<AblationPolicy> out = {NoAblation(c)};
@@ -46,10 +93,8 @@ std::vector<AblationPolicy> AblationPolicies(const AblationRequest& r, const Lla
 AblationOutcome RunAblationRequest(const AblationRequest& r, const std::atomic<bool>* stop,
                                    const std::function<void(double)>& progress) {
   if (r.trace.empty()) Fail("ablation", "open a trace first");
-  if (r.model_dir.empty()) Fail("ablation", "no model to run: open one (File > Open model)");
-  // The panel's own copy of the model: RunAblation installs hooks on it, which must not meet
-  // another user of the app's model.
-  const LoadedModel model = LoadModel(r.model_dir);
+  const std::shared_ptr<const LoadedModel> loaded = JobModel(r.model_dir, "ablation");
+  const LoadedModel& model = *loaded;
   const std::vector<AblationPolicy> policies = AblationPolicies(r, model.config());
 
   static std::atomic<int> serial{0};
@@ -71,6 +116,8 @@ AblationOutcome RunAblationRequest(const AblationRequest& r, const std::atomic<b
   if (!r.domain.empty()) o.run.only_domains = {r.domain};
   o.bootstrap = r.bootstrap;
   o.token_values = false;
+  o.diff = true;
+  o.max_changes = kMaxChangeRows;
   o.stop = stop;
   if (progress)
     o.on_progress = [&](int64_t done, int64_t total) {
@@ -79,6 +126,7 @@ AblationOutcome RunAblationRequest(const AblationRequest& r, const std::atomic<b
   const AblationSummary s = RunAblation(model, policies, o);
   if (s.interrupted) throw Cancelled();
 
+  const std::vector<int64_t> docs = TraceDocuments(r.trace, r.domain);
   AblationOutcome out;
   out.domains = s.domains;
   out.ci_level = o.ci_level;
@@ -99,6 +147,8 @@ AblationOutcome RunAblationRequest(const AblationRequest& r, const std::atomic<b
       p.kl.push_back(d.kl.value);
       p.agreement.push_back(d.agreement.value);
     }
+    for (const AblationDiff& diff : s.diffs)
+      if (diff.policy == a.name) CopyDiff(diff, model.tokenizer.get(), docs, p);
     out.policies.push_back(std::move(p));
   }
   if (progress) progress(1.0);

@@ -21,10 +21,13 @@ namespace moe::studio {
 std::vector<AblationPolicy> AblationPolicies(const AblationRequest& request,
                                              const LlamaMoeConfig& config);
 
+// Changed predictions kept per policy (the largest |ΔNLL|): what a table can show.
+inline constexpr size_t kMaxChangeRows = 2000;
+
 // Loads the request's model and runs the policies over the trace's documents (those of
-// request.domain when set). The results file is a temporary, removed afterwards. `progress`
-// gets the fraction scored; a set `stop` ends the run after the current batch and throws
-// Cancelled (studio_loader.h).
+// request.domain when set), keeping each policy's token-level diff (analysis/ablation_diff.h). The
+// results file is a temporary, removed afterwards. `progress` gets the fraction scored; a set
+// `stop` ends the run after the current batch and throws Cancelled (studio_loader.h).
 AblationOutcome RunAblationRequest(const AblationRequest& request,
                                    const std::atomic<bool>* stop = nullptr,
                                    const std::function<void(double)>& progress = {});

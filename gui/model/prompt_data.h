@@ -11,12 +11,23 @@
 
 namespace moe::studio {
 
-// One prompt run: the unmodified model, and, when experts are disabled, the model with them
-// re-routed (core DisableMode reroute).
+// A forced route of the live prompt: the token at `position` takes `experts` at `layer` (core
+// ForcedRoute), whatever its router says.
+struct PromptForcedRoute {
+  int layer = 0;
+  int position = 0;          // token index in the prompt (BOS = 0)
+  std::vector<int> experts;  // in this order; the first gets the highest weight
+  bool operator==(const PromptForcedRoute&) const = default;
+};
+
+// One prompt run: the unmodified model, and, when experts are disabled or routes forced, the
+// model with that routing policy (core routing_policy.h).
 struct PromptRequest {
   std::string model_dir;
   std::string text;
   std::vector<std::pair<int, int>> disabled;  // (layer, expert), ascending
+  std::string mode = "reroute";  // of the disabled experts: reroute | drop | drop-renorm
+  std::vector<PromptForcedRoute> forced;
   int top_n = 5;
   int64_t serial = 0;  // the view's number for this request; echoed in the outcome
 };
@@ -46,7 +57,7 @@ struct PromptRun {
 struct PromptOutcome {
   PromptRequest request;
   PromptRun base;                      // the unmodified model
-  std::shared_ptr<PromptRun> ablated;  // with request.disabled re-routed; null when none
+  std::shared_ptr<PromptRun> ablated;  // with the request's policy; null when it has none
   double seconds = 0;
 };
 

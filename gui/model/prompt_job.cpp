@@ -27,6 +27,31 @@ PromptRun Reshape(const PromptProbe& p, const Tokenizer& tok, int experts) {
 
 }  // namespace
 
+RoutingPolicy PromptPolicy(const PromptRequest& request, const LlamaMoeConfig& config) {
+  RoutingPolicy policy;
+  policy.mode = ParseDisableMode(request.mode, "prompt semantics");
+  if (!request.disabled.empty()) {
+    policy.layers.resize(static_cast<size_t>(config.num_hidden_layers));
+    for (const auto& [layer, expert] : request.disabled) {
+      if (layer < 0 || layer >= static_cast<int>(policy.layers.size()))
+        Fail("prompt", "layer " + std::to_string(layer) + " is out of range");
+      policy.layers[static_cast<size_t>(layer)].disabled.push_back(expert);
+    }
+  }
+  for (const PromptForcedRoute& f : request.forced) {
+    if (f.layer < 0 || f.layer >= config.num_hidden_layers)
+      Fail("prompt", "forced route: layer " + std::to_string(f.layer) + " is out of range");
+    ForcedRoute route;
+    route.layer = f.layer;
+    route.position = f.position;
+    route.experts.assign(f.experts.begin(), f.experts.end());
+    policy.forced.push_back(std::move(route));
+  }
+  // Validate (inside Probe) names an expert out of range, a layer with every expert off or an
+  // empty forced route.
+  return policy;
+}
+
 PromptOutcome RunPromptRequest(const LoadedModel& model, const PromptRequest& request) {
   const auto start = std::chrono::steady_clock::now();
   const Tokenizer& tok = model.RequireTokenizer();
@@ -34,16 +59,8 @@ PromptOutcome RunPromptRequest(const LoadedModel& model, const PromptRequest& re
   PromptOutcome out;
   out.request = request;
   out.base = Reshape(Probe(model, request.text, nullptr, request.top_n), tok, E);
-  if (!request.disabled.empty()) {
-    RoutingPolicy policy;
-    policy.mode = DisableMode::kReroute;
-    policy.layers.resize(static_cast<size_t>(model.config().num_hidden_layers));
-    for (const auto& [layer, expert] : request.disabled) {
-      if (layer < 0 || layer >= static_cast<int>(policy.layers.size()))
-        Fail("prompt", "layer " + std::to_string(layer) + " is out of range");
-      policy.layers[static_cast<size_t>(layer)].disabled.push_back(expert);
-    }
-    // Validate (inside Probe) names an expert out of range or a layer with every expert off.
+  if (!request.disabled.empty() || !request.forced.empty()) {
+    const RoutingPolicy policy = PromptPolicy(request, model.config());
     out.ablated = std::make_shared<PromptRun>(
         Reshape(Probe(model, request.text, &policy, request.top_n), tok, E));
   }
@@ -98,10 +115,7 @@ void PromptJob::Loop() {
     std::shared_ptr<const PromptOutcome> outcome;
     std::string error;
     try {
-      if (request.model_dir.empty())
-        Fail("prompt", "no model to run: open one (File > Open model)");
-      if (!model || model->dir != request.model_dir)
-        model = std::make_shared<LoadedModel>(LoadModel(request.model_dir));
+      model = JobModel(request.model_dir, "prompt", std::move(model));
       outcome = std::make_shared<const PromptOutcome>(RunPromptRequest(*model, request));
     } catch (const std::exception& e) {
       error = e.what();

@@ -1,9 +1,10 @@
 #pragma once
 // The live prompt view's background job: runs a PromptRequest with the analysis API
-// (analysis/prompt_probe.h: Probe, once unmodified and once with the disabled experts
-// re-routed) on its own thread. Typing sends many requests; only the newest waiting one runs
-// (older ones are dropped), so the view follows the text without a queue building up. No Qt:
-// the shell polls Status() from a timer, tests call RunPromptRequest directly.
+// (analysis/prompt_probe.h: Probe, once unmodified and once with the request's routing policy:
+// disabled experts re-routed or dropped, forced routes) on its own thread. Typing sends many
+// requests; only the newest waiting one runs (older ones are dropped), so the view follows the text
+// without a queue building up. No Qt: the shell polls Status() from a timer, tests call
+// RunPromptRequest directly.
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -14,9 +15,15 @@
 
 namespace moe {
 struct LoadedModel;
-}
+struct LlamaMoeConfig;
+struct RoutingPolicy;
+}  // namespace moe
 
 namespace moe::studio {
+
+// The routing policy of a request: its disabled experts with its semantics (mode) and its forced
+// routes. Throws moe::Error for an unknown mode or a layer out of range.
+RoutingPolicy PromptPolicy(const PromptRequest& request, const LlamaMoeConfig& config);
 
 // Runs `request` on `model` (whose hooks it uses for the call). Throws moe::Error for a model
 // without a tokenizer or a disabled expert out of range.

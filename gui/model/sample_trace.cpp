@@ -6,13 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "analysis/corpus.h"
 #include "analysis/sha256.h"
 #include "analysis/trace_reader.h"
 #include "analysis/trace_runner.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
-#include "core/hooks.h"
 #include "core/model_loader.h"
 #include "gui/model/studio_loader.h"
 
@@ -37,28 +35,6 @@ nlohmann::json CheckpointHashes(const std::filesystem::path& model_dir) {
   for (const std::string& f : checkpoint.Files()) files[f] = Sha256OfFile(model_dir / f);
   return files;
 }
-
-// RunTrace reports neither progress nor takes a stop flag, but every forward pass goes through
-// the model's hooks: counting the tokens of layer 0's routing gives the progress, and throwing
-// from the hook ends the run (the trace keeps its committed prefix and can be resumed).
-class TraceProgress : public RoutingObserver {
- public:
-  TraceProgress(int64_t total, const std::atomic<bool>* stop,
-                const std::function<void(double)>& progress)
-      : total_(std::max<int64_t>(1, total)), stop_(stop), progress_(progress) {}
-  std::vector<HookRequest> Requests() const override { return {{HookSite::kTopkIds, 0}}; }
-  void OnEvent(const HookEvent& ev) override {
-    if (stop_ != nullptr && stop_->load()) throw Cancelled();
-    const uint8_t* real = ev.tokens != nullptr ? ev.tokens->real : nullptr;
-    for (int64_t t = 0; t < ev.rows; ++t) done_ += real == nullptr || real[t] != 0;
-    if (progress_) progress_(std::min(1.0, static_cast<double>(done_) / total_));
-  }
-
- private:
-  int64_t total_, done_ = 0;
-  const std::atomic<bool>* stop_;
-  const std::function<void(double)>& progress_;
-};
 
 }  // namespace
 
@@ -110,22 +86,24 @@ std::filesystem::path EnsureSampleTrace(const SampleTraceRequest& r, const std::
       std::filesystem::remove(r.output);
   }
 
-  const Corpus corpus = ReadCorpus(
-      std::vector<std::filesystem::path>(o.run.corpus_files.begin(), o.run.corpus_files.end()),
-      model.tokenizer.get(), model.config().vocab_size, {});
-  TraceProgress counter(corpus.tokens(), stop, progress);
-  HookGuard guard = model.model->hooks().Add(&counter);
+  // A stop ends the run after its current batches with the finished documents committed; the
+  // next start resumes the incomplete trace.
+  o.stop = stop;
+  if (progress)
+    o.on_progress = [&progress](int64_t done, int64_t total) {
+      progress(total > 0 ? std::min(1.0, static_cast<double>(done) / total) : 1.0);
+    };
+  TraceSummary summary;
   try {
-    RunTrace(model, RoutingPolicy{}, o);
-  } catch (const Cancelled&) {
-    throw;
+    summary = RunTrace(model, RoutingPolicy{}, o);
   } catch (const Error&) {
     if (!o.resume) throw;
     // The interrupted trace was of another run (corpus or settings changed): start over.
     std::filesystem::remove(r.output);
     o.resume = false;
-    RunTrace(model, RoutingPolicy{}, o);
+    summary = RunTrace(model, RoutingPolicy{}, o);
   }
+  if (summary.interrupted) throw Cancelled();
   if (progress) progress(1.0);
   return r.output;
 }

@@ -26,8 +26,9 @@ bool SampleTraceUpToDate(const SampleTraceRequest& request);
 // Returns `output` once it is a complete trace of the model's checkpoint: as it is when
 // SampleTraceUpToDate, else resumed (an interrupted build of the same model and corpus) or made
 // anew. `progress` gets the fraction of corpus tokens traced; a set `stop` ends the build after
-// the current forward pass and throws Cancelled (studio_loader.h), leaving a trace the next
-// start resumes. Errors are moe::Errors naming the file.
+// RunTrace's current group of batches (TraceOptions::stop: finished documents are committed)
+// and throws Cancelled (studio_loader.h), leaving an incomplete trace the next start resumes.
+// Errors are moe::Errors naming the file.
 std::filesystem::path EnsureSampleTrace(const SampleTraceRequest& request,
                                         const std::atomic<bool>* stop = nullptr,
                                         const std::function<void(double)>& progress = {});

@@ -14,29 +14,21 @@
 #include <utility>
 #include <vector>
 
+#include "analysis/trace_info.h"
+
 namespace moe::studio {
 
 inline constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
 
-// The trace's root attributes (docs/trace-format.md) and document table.
+// The trace's root attributes (docs/trace-format.md) and what the loader derived from them.
 struct TraceFacts {
-  std::string path;
-  int format_version = 0;
-  bool complete = false;
-  std::string engine_version, created, model_path;
-  std::string checkpoint_sha256;  // JSON object {file: sha256}
-  std::string tokenizer_sha256;
-  std::string routing_policy;     // JSON
-  bool policy_empty = true;       // the policy changes nothing (core RoutingPolicy::empty)
-  std::string windowing;          // JSON
-  std::string corpus;             // JSON
-  std::string corpus_sha256;
-  int num_layers = 0, num_experts = 0, top_k = 0;
-  std::vector<float> score_scale_factor;  // [L]
-  bool record_logits = false;
-  double logit_sample_rate = 0;
-  // The model's config.json, flattened to (key, value) rows in file order.
+  // As TraceReader reads them, except `complete`: whether the trace was complete when the
+  // statistics were read (a trace still being written may complete while it loads).
+  TraceInfo info;
+  bool policy_empty = true;  // the policy changes nothing (core RoutingPolicy::empty)
+  // The model's config.json (info.model_config), flattened to (key, value) rows in file order.
   std::vector<std::pair<std::string, std::string>> config;
+  // The committed prefix the statistics cover.
   int64_t documents = 0, tokens = 0, logit_rows = 0;
 };
 
@@ -144,17 +136,17 @@ struct DocumentRouting {
 
 // The model opened next to the trace (File > Open model), if any.
 struct ModelFacts {
-  std::string dir;               // empty when no model is open
-  std::string tokens_from;       // where token text comes from, or why it is shown as ids
+  std::string dir;          // empty when no model is open
+  std::string tokens_from;  // where token text comes from, or why it is shown as ids
   std::vector<std::pair<std::string, std::string>> config;
 };
 
 struct StudioData {
   TraceFacts trace;
   ModelFacts model;
-  std::vector<std::string> domains;  // [M]
+  std::vector<std::string> domains;                      // [M]
   std::vector<int64_t> domain_documents, domain_tokens;  // [M]
-  std::vector<DocumentEntry> documents;                 // [D]
+  std::vector<DocumentEntry> documents;                  // [D]
 
   // From the statistics report; every expert-level metric and every per-layer metric.
   std::vector<ExpertMetric> expert_metrics;
@@ -169,7 +161,7 @@ struct StudioData {
 
   std::vector<std::string> notes;  // what is missing and why
 
-  bool empty() const { return trace.path.empty(); }
+  bool empty() const { return trace.info.path.empty(); }
   int num_domains() const { return static_cast<int>(domains.size()); }
   const ExpertMetric* FindExpertMetric(const std::string& name) const {
     for (const ExpertMetric& m : expert_metrics)

@@ -14,6 +14,7 @@
 #include "analysis/trace_stats.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "core/model_loader.h"
 #include "core/routing_policy.h"
 #include "core/tokenizer.h"
 
@@ -42,7 +43,8 @@ std::vector<std::pair<std::string, std::string>> FlattenConfig(const std::string
 
 // Whether the trace's routing policy changes nothing (core's RoutingPolicy::empty).
 bool PolicyIsEmpty(const TraceInfo& i) {
-  if (i.routing_policy.empty() || i.routing_policy == "{}" || i.routing_policy == "null") return true;
+  if (i.routing_policy.empty() || i.routing_policy == "{}" || i.routing_policy == "null")
+    return true;
   try {
     const LlamaMoeConfig config =
         LlamaMoeConfig::FromJson(nlohmann::json::parse(i.model_config), i.path);
@@ -52,32 +54,17 @@ bool PolicyIsEmpty(const TraceInfo& i) {
   }
 }
 
-TraceFacts Facts(const TraceReader& reader) {
-  const TraceInfo& i = reader.info();
+// The reader's header with the counts of the statistics' snapshot `set` (the reader, opened
+// later, may already see more of a trace being written).
+TraceFacts Facts(const TraceReader& reader, const TraceSetInfo& set) {
   TraceFacts f;
-  f.path = i.path;
-  f.format_version = i.format_version;
-  f.complete = i.complete;
-  f.engine_version = i.engine_version;
-  f.created = i.created;
-  f.model_path = i.model_path;
-  f.checkpoint_sha256 = i.checkpoint_sha256;
-  f.tokenizer_sha256 = i.tokenizer_sha256;
-  f.routing_policy = i.routing_policy;
-  f.policy_empty = PolicyIsEmpty(i);
-  f.windowing = i.windowing;
-  f.corpus = i.corpus;
-  f.corpus_sha256 = i.corpus_sha256;
-  f.num_layers = i.num_layers;
-  f.num_experts = i.num_experts;
-  f.top_k = i.top_k;
-  f.score_scale_factor = i.score_scale_factor;
-  f.record_logits = i.record_logits;
-  f.logit_sample_rate = i.logit_sample_rate;
-  f.config = FlattenConfig(i.model_config);
-  f.documents = reader.num_documents();
-  f.tokens = reader.num_tokens();
-  f.logit_rows = reader.num_logit_rows();
+  f.info = reader.info();
+  f.info.complete = set.incomplete.empty();
+  f.policy_empty = PolicyIsEmpty(f.info);
+  f.config = FlattenConfig(f.info.model_config);
+  f.documents = set.documents;
+  f.tokens = set.tokens;
+  f.logit_rows = set.logit_rows;
   return f;
 }
 
@@ -95,7 +82,8 @@ void CopyMetrics(const StatsReport& report, StudioData& data) {
       g.layers = L;
       g.experts = E;
       const size_t cells = static_cast<size_t>(M + 1) * L * E;
-      for (auto* v : {&g.value, &g.ci_low, &g.ci_high, &g.baseline, &g.n}) v->assign(cells, kNoValue);
+      for (auto* v : {&g.value, &g.ci_low, &g.ci_high, &g.baseline, &g.n})
+        v->assign(cells, kNoValue);
       expert_slot[m] = static_cast<int>(data.expert_metrics.size());
       data.expert_metrics.push_back(std::move(g));
     } else {
@@ -227,13 +215,14 @@ std::shared_ptr<const Tokenizer> TraceTokenizer(const TraceFacts& trace, std::st
     if (why != nullptr) *why = s;
     return nullptr;
   };
-  if (trace.model_path.empty()) return say("the trace names no model folder");
-  const std::filesystem::path file = std::filesystem::path(trace.model_path) / "tokenizer.model";
+  if (trace.info.model_path.empty()) return say("the trace names no model folder");
+  const std::filesystem::path file =
+      std::filesystem::path(trace.info.model_path) / "tokenizer.model";
   std::error_code ec;
   if (!std::filesystem::is_regular_file(file, ec))
     return say(file.string() + " is not there; open the model to see token text");
   try {
-    if (!trace.tokenizer_sha256.empty() && Sha256OfFile(file) != trace.tokenizer_sha256)
+    if (!trace.info.tokenizer_sha256.empty() && Sha256OfFile(file) != trace.info.tokenizer_sha256)
       return say(file.string() + " is not the tokenizer the trace was made with (SHA-256 differs)");
     auto t = std::make_shared<const Tokenizer>(file);
     if (why != nullptr) *why = file.string();
@@ -248,6 +237,21 @@ ModelFacts DescribeModel(const std::filesystem::path& dir, const std::string& co
   m.dir = dir.string();
   m.config = FlattenConfig(config_json);
   return m;
+}
+
+void UseModel(LoadOptions& options, const std::shared_ptr<const LoadedModel>& model) {
+  if (!model) return;
+  if (model->tokenizer)
+    options.tokenizer = std::shared_ptr<const Tokenizer>(model, model->tokenizer.get());
+  std::ifstream in(model->dir / "config.json");
+  options.model = DescribeModel(model->dir, std::string((std::istreambuf_iterator<char>(in)), {}));
+}
+
+std::shared_ptr<LoadedModel> JobModel(const std::string& dir, const std::string& job,
+                                      std::shared_ptr<LoadedModel> reuse) {
+  if (dir.empty()) Fail(job, "no model to run: open one (File > Open model)");
+  if (reuse && reuse->dir == dir) return reuse;
+  return std::make_shared<LoadedModel>(LoadModel(dir));
 }
 
 std::vector<std::string> DocumentText(const Tokenizer* tokenizer, const std::vector<int32_t>& ids) {
@@ -314,12 +318,15 @@ LoadResult LoadStudioData(const std::filesystem::path& trace, const LoadOptions&
   LoadResult result;
   StudioData& data = result.data;
 
-  // Header, documents, token text.
+  // The statistics' snapshot first: a trace still being written is read up to the documents
+  // InspectTraces saw, so the document table, the facts and the statistics agree.
+  const TraceSetInfo set = InspectTraces({trace});
   const TraceReader reader(trace);
-  data.trace = Facts(reader);
+  data.trace = Facts(reader, set);
   data.domains = reader.domains();
-  const int64_t D = reader.num_documents();
-  const std::vector<std::string> source_ids = D > 0 ? reader.SourceIds(0, D) : std::vector<std::string>{};
+  const int64_t D = set.documents;
+  const std::vector<std::string> source_ids =
+      D > 0 ? reader.SourceIds(0, D) : std::vector<std::string>{};
   data.documents.reserve(static_cast<size_t>(D));
   for (int64_t d = 0; d < D; ++d) {
     const TraceDocument doc = reader.Document(d);
@@ -339,7 +346,6 @@ LoadResult LoadStudioData(const std::filesystem::path& trace, const LoadOptions&
   check_cancel();
 
   // Statistics.
-  const TraceSetInfo set = InspectTraces({trace});
   TraceStatsRun run;
   run.progress = [&](int64_t done, int64_t total) {
     check_cancel();
@@ -353,7 +359,8 @@ LoadResult LoadStudioData(const std::filesystem::path& trace, const LoadOptions&
   data.bootstrap = options.stats.bootstrap;
   data.permutations = options.stats.permutations;
   CopyPairTables(report, data.pairs);
-  if (report.has_vocabulary) CopyTopTokens(report.vocab_input, result.tokenizer.get(), data.top_tokens);
+  if (report.has_vocabulary)
+    CopyTopTokens(report.vocab_input, result.tokenizer.get(), data.top_tokens);
 
   // Per-domain documents and tokens, from the accumulator's sums.
   const int M = static_cast<int>(set.domains.size());
@@ -364,16 +371,16 @@ LoadResult LoadStudioData(const std::filesystem::path& trace, const LoadOptions&
   }
 
   // Notes.
-  if (!data.trace.complete)
+  if (!data.trace.info.complete)
     data.notes.push_back("the trace is incomplete (complete = 0): its committed prefix is shown");
   if (!report.has_logits)
     data.notes.push_back(
         "no router logits were recorded (trace --record-logits): router entropy, top-k mass, "
         "margin, z-loss and soft load are not available");
   if (!report.has_vocabulary)
-    data.notes.push_back("no vocabulary specialization (top tokens per expert)" +
-                         (set.vocabulary_note.empty() ? std::string()
-                                                      : ": " + set.vocabulary_note));
+    data.notes.push_back(
+        "no vocabulary specialization (top tokens per expert)" +
+        (set.vocabulary_note.empty() ? std::string() : ": " + set.vocabulary_note));
   if (!result.tokenizer) data.notes.push_back("tokens are shown as ids: " + data.model.tokens_from);
 
   if (D > 0) {

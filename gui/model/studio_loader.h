@@ -18,6 +18,7 @@
 #include "gui/model/studio_data.h"
 
 namespace moe {
+struct LoadedModel;
 class Tokenizer;
 class TraceReader;
 }  // namespace moe
@@ -78,5 +79,16 @@ std::shared_ptr<const Tokenizer> TraceTokenizer(const TraceFacts& trace, std::st
 
 // Model facts for the overview (config.json flattened) of an opened model folder.
 ModelFacts DescribeModel(const std::filesystem::path& dir, const std::string& config_json);
+
+// Points `options` at an opened model (the app's File > Open model, --model): token text from
+// its tokenizer (kept alive by `model`) and its facts from its config.json. A null model leaves
+// `options` as it is.
+void UseModel(LoadOptions& options, const std::shared_ptr<const LoadedModel>& model);
+
+// A background job's own copy of the model in `dir`: a job's runs install hooks on its model,
+// which must not meet another user of the app's model. `reuse` is returned when it is already
+// that folder's. Throws moe::Error naming `job` when no model is open, and LoadModel's errors.
+std::shared_ptr<LoadedModel> JobModel(const std::string& dir, const std::string& job,
+                                      std::shared_ptr<LoadedModel> reuse = nullptr);
 
 }  // namespace moe::studio

@@ -7,16 +7,12 @@
 #include <string>
 
 #include "gui/views/csv.h"
-#include "gui/views/load_view.h"
+#include "gui/views/disable_mode_combo.h"
+#include "gui/views/domains.h"
+#include "gui/views/token_text.h"
 
 namespace moe::studio {
 namespace {
-
-constexpr const char* kModes[] = {"reroute", "drop", "drop-renorm"};
-constexpr const char* kModeHelp[] = {
-    "the disabled experts are skipped and each token takes its next-best experts",
-    "the disabled experts' outputs are dropped; the other weights stay as they were",
-    "the disabled experts' outputs are dropped and the remaining weights renormalized"};
 
 std::string RowName(const AblationOutcome& o, size_t row) {
   return row < o.domains.size() ? o.domains[row] : std::string("all domains");
@@ -24,7 +20,7 @@ std::string RowName(const AblationOutcome& o, size_t row) {
 
 // The model the panel runs: the open one, else the one the trace was made with.
 std::string ModelDir(const StudioData& d) {
-  return d.model.dir.empty() ? d.trace.model_path : d.model.dir;
+  return d.model.dir.empty() ? d.trace.info.model_path : d.model.dir;
 }
 
 }  // namespace
@@ -36,8 +32,8 @@ AblationRequest AblationView::MakeRequest(const StudioData& d, const Selection& 
   r.experts = sel.experts;
   r.r = r_;
   r.k = k_;
-  r.mode = kModes[mode_];
-  r.trace = d.trace.path;
+  r.mode = DisableModeLabel(mode_);
+  r.trace = d.trace.info.path;
   if (sel.domain >= 0 && sel.domain < d.num_domains()) r.domain = d.domains[sel.domain];
   r.model_dir = ModelDir(d);
   return r;
@@ -46,7 +42,7 @@ AblationRequest AblationView::MakeRequest(const StudioData& d, const Selection& 
 void AblationView::DrawControls(const StudioData& d, const Selection& sel,
                                 const AblationStatus& status) {
   using Target = AblationRequest::Target;
-  const int E = std::max(1, d.trace.num_experts);
+  const int E = std::max(1, d.trace.info.num_experts);
   int target = static_cast<int>(target_);
   ImGui::RadioButton("selected experts", &target, static_cast<int>(Target::kExperts));
   ImGui::SameLine();
@@ -65,14 +61,7 @@ void AblationView::DrawControls(const StudioData& d, const Selection& sel,
                     list.c_str());
       }
       ImGui::SameLine();
-      ImGui::SetNextItemWidth(140);
-      if (ImGui::BeginCombo("semantics", kModes[mode_])) {
-        for (int m = 0; m < 3; ++m) {
-          if (ImGui::Selectable(kModes[m], m == mode_)) mode_ = m;
-          if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", kModeHelp[m]);
-        }
-        ImGui::EndCombo();
-      }
+      DisableModeCombo("semantics", &mode_);
       break;
     }
     case Target::kTopR:
@@ -113,7 +102,7 @@ void AblationView::DrawControls(const StudioData& d, const Selection& sel,
     ImGui::TextDisabled("cancelled");
 }
 
-void AblationView::DrawResults(const AblationOutcome& o) {
+void AblationView::DrawResults(const AblationOutcome& o, Selection& sel) {
   drawn_rows_ = 0;
   if (o.policies.size() < 2) return;
   const int last = static_cast<int>(o.policies.size()) - 1;
@@ -216,10 +205,185 @@ void AblationView::DrawResults(const AblationOutcome& o) {
                 text, buf);
   }
   ImGui::Dummy(ImVec2(label_w + width, bottom - p0.y + ImGui::GetTextLineHeight() + 4));
+
+  if (p.experts <= 0) return;  // the run kept no token-level diff
+  ImGui::Separator();
+  if (ImGui::BeginTable("diff", 2, ImGuiTableFlags_SizingStretchSame)) {
+    ImGui::TableNextColumn();
+    DrawChanges(p, sel);
+    ImGui::TableNextColumn();
+    DrawRoutingDiff(p, sel);
+    ImGui::EndTable();
+  }
+}
+
+void AblationView::DrawChanges(const AblationPolicyResult& p, Selection& sel) {
+  ImGui::Text("Changed predictions: %lld of %lld (%.1f%%)",
+              static_cast<long long>(p.changed_predictions), static_cast<long long>(p.predictions),
+              p.predictions > 0 ? 100.0 * p.changed_predictions / p.predictions : 0.0);
+  if (static_cast<int64_t>(p.changes.size()) < p.changed_predictions) {
+    ImGui::SameLine();
+    ImGui::TextDisabled("(the %zu largest |\xce\x94NLL|)", p.changes.size());
+  }
+  if (p.changes.empty()) return;
+  const ImGuiTableFlags flags = ImGuiTableFlags_Borders | ImGuiTableFlags_RowBg |
+                                ImGuiTableFlags_ScrollY | ImGuiTableFlags_SizingFixedFit;
+  const float height = ImGui::GetTextLineHeightWithSpacing() * 12;
+  if (!ImGui::BeginTable("changes", 5, flags, ImVec2(0, height))) return;
+  ImGui::TableSetupScrollFreeze(0, 1);
+  // The document last: source ids are long, the token columns must stay in view.
+  for (const char* h : std::initializer_list<const char*>{
+           "\xce\x94NLL", "token", "top-1 before \xe2\x86\x92 after (true next)", "pos",
+           "document"})
+    ImGui::TableSetupColumn(h);
+  ImGui::TableHeadersRow();
+  ImGuiListClipper clipper;
+  clipper.Begin(static_cast<int>(p.changes.size()));
+  while (clipper.Step())
+    for (int i = clipper.DisplayStart; i < clipper.DisplayEnd; ++i) {
+      const AblationChangeRow& c = p.changes[static_cast<size_t>(i)];
+      ImGui::TableNextRow();
+      ImGui::TableNextColumn();
+      ImGui::PushID(i);
+      const bool selected = c.document == sel.document && sel.token_begin == c.position &&
+                            sel.token_end == c.position + 1;
+      char delta[32];
+      std::snprintf(delta, sizeof(delta), "%+.3f", c.delta_nll);
+      ImGui::PushStyleColor(ImGuiCol_Text, c.delta_nll > 0 ? ImVec4(0.84f, 0.38f, 0.30f, 1)
+                                                           : ImVec4(0.26f, 0.58f, 0.76f, 1));
+      // A row selects its token: the token map shows the document with the token selected.
+      const bool clicked = ImGui::Selectable(delta, selected, ImGuiSelectableFlags_SpanAllColumns);
+      ImGui::PopStyleColor();
+      if (clicked && c.document >= 0) {
+        sel.document = c.document;
+        sel.token_begin = c.position;
+        sel.token_end = c.position + 1;
+      }
+      if (ImGui::IsItemHovered())
+        ImGui::SetTooltip(
+            "token id %d; top-1 id %d \xe2\x86\x92 %d; true next id %d\nclick: show it in "
+            "the token map",
+            c.token_id, c.before_id, c.after_id, c.target_id);
+      ImGui::PopID();
+      ImGui::TableNextColumn();
+      ImGui::Text("'%s'", ShownToken(c.token).c_str());
+      ImGui::TableNextColumn();
+      ImGui::Text("'%s' \xe2\x86\x92 '%s'  ('%s')", ShownToken(c.before).c_str(),
+                  ShownToken(c.after).c_str(), ShownToken(c.target).c_str());
+      ImGui::TableNextColumn();
+      ImGui::Text("%d", c.position);
+      ImGui::TableNextColumn();
+      ImGui::TextUnformatted(c.source_id.c_str());
+      ++drawn_change_rows_;
+    }
+  ImGui::EndTable();
+}
+
+double AblationView::RoutingCell(const AblationPolicyResult& p, int layer, int from, int to) {
+  if (from == to) return kNoValue;  // an expert kept is no move; none -> none is nothing
+  return static_cast<double>(p.Moved(layer, from, to));
+}
+
+ColorScale AblationView::RoutingScale(const AblationPolicyResult& p, int layer) {
+  ColorScale s;
+  s.min = 0;
+  s.max = 1;
+  for (int i = 0; i <= p.experts; ++i)
+    for (int j = 0; j <= p.experts; ++j)
+      if (i != j) s.max = std::max(s.max, static_cast<double>(p.Moved(layer, i, j)));
+  return s;
+}
+
+void AblationView::DrawRoutingDiff(const AblationPolicyResult& p, Selection& sel) {
+  const int L = p.layers, E = p.experts;
+  int layer = std::clamp(sel.layer, 0, L - 1);
+  routing_layer_ = layer;
+  ImGui::Text("Routing diff at layer %d: tokens moved from expert (row) to expert (column)", layer);
+  ImGui::TextDisabled("%lld tokens compared; 'none': the policy selects fewer (or more) experts",
+                      static_cast<long long>(p.routed_tokens));
+  std::vector<std::string> labels;
+  for (int e = 0; e < E; ++e) labels.push_back(std::string("e").append(std::to_string(e)));
+  labels.push_back("none");
+  const ColorScale scale = RoutingScale(p, layer);
+  HeatmapSpec spec;
+  spec.id = "moves";
+  spec.rows = spec.cols = E + 1;
+  spec.value = [&](int r, int c) { return RoutingCell(p, layer, r, c); };
+  spec.scale = scale;
+  // The per-layer table goes beside the matrix when both fit with cells of at least 24 pixels
+  // (room for counts), else under it.
+  const ImVec2 start = ImGui::GetCursorScreenPos();
+  const float avail = std::max(120.0f, ImGui::GetContentRegionAvail().x);
+  const float table_w = ImGui::CalcTextSize("L00 | 000000 (00.0%) | 000000 (00.0%) |").x + 40;
+  const float label_w = ImGui::CalcTextSize("none").x + 12;
+  const float beside_cell = (avail - table_w - 24 - label_w) / static_cast<float>(E + 1);
+  const bool beside = beside_cell >= 24;
+  const float size =
+      std::clamp(beside ? beside_cell : (avail - label_w) / static_cast<float>(E + 1), 8.0f, 40.0f);
+  spec.cell = ImVec2(size, size);
+  spec.row_labels = labels;
+  spec.col_labels = labels;
+  spec.value_format = "%.0f";
+  spec.selected = [&](int r, int) { return r < E && sel.HasExpert(r); };
+  routing_grid_ = DrawHeatmap(spec);
+  if (routing_grid_.hovered && routing_grid_.row >= 0 && routing_grid_.col >= 0) {
+    const int from = routing_grid_.row, to = routing_grid_.col;
+    ImGui::BeginTooltip();
+    ImGui::Text("layer %d: %s \xe2\x86\x92 %s", layer, labels[static_cast<size_t>(from)].c_str(),
+                labels[static_cast<size_t>(to)].c_str());
+    if (from == to)
+      ImGui::TextDisabled("no move");
+    else
+      ImGui::Text("%lld tokens", static_cast<long long>(p.Moved(layer, from, to)));
+    ImGui::EndTooltip();
+  }
+  if (routing_grid_.clicked && routing_grid_.row >= 0 && routing_grid_.row < E)
+    ClickExpert(sel, layer, routing_grid_.row);
+  DrawLegend(scale, std::clamp(routing_grid_.grid_max.x - routing_grid_.grid_min.x, 160.0f, 320.0f),
+             kNoValue, "", "%.0f");
+
+  // Per layer: tokens whose experts changed; a row selects the layer.
+  if (beside)
+    ImGui::SetCursorScreenPos(ImVec2(routing_grid_.grid_max.x + 24, start.y));
+  else
+    ImGui::Spacing();
+  const ImGuiTableFlags flags =
+      ImGuiTableFlags_Borders | ImGuiTableFlags_RowBg | ImGuiTableFlags_SizingFixedFit;
+  ImGui::BeginGroup();
+  if (ImGui::BeginTable("per_layer", 3, flags)) {
+    ImGui::TableSetupColumn("layer");
+    ImGui::TableSetupColumn("moved");
+    ImGui::TableSetupColumn("1st changed");
+    ImGui::TableHeadersRow();
+    for (int l = 0; l < L; ++l) {
+      ImGui::TableNextRow();
+      ImGui::TableNextColumn();
+      char name[16];
+      std::snprintf(name, sizeof(name), "L%d", l);
+      if (ImGui::Selectable(name, l == layer, ImGuiSelectableFlags_SpanAllColumns) &&
+          l != sel.layer) {
+        sel.layer = l;
+        sel.experts.clear();
+      }
+      const double n = p.routed_tokens > 0 ? static_cast<double>(p.routed_tokens) : 1.0;
+      ImGui::TableNextColumn();
+      ImGui::Text("%lld (%.1f%%)", static_cast<long long>(p.changed[static_cast<size_t>(l)]),
+                  100.0 * p.changed[static_cast<size_t>(l)] / n);
+      ImGui::TableNextColumn();
+      ImGui::Text("%lld (%.1f%%)", static_cast<long long>(p.first_changed[static_cast<size_t>(l)]),
+                  100.0 * p.first_changed[static_cast<size_t>(l)] / n);
+      ++drawn_layer_rows_;
+    }
+    ImGui::EndTable();
+  }
+  ImGui::TextDisabled("moved: the layer's experts differ;\n1st changed: its first expert");
+  ImGui::EndGroup();
 }
 
 void AblationView::Draw(const StudioData& d, Selection& sel) {
-  drawn_rows_ = 0;
+  drawn_rows_ = drawn_change_rows_ = drawn_layer_rows_ = 0;
+  routing_grid_ = HeatmapHit{};
+  routing_layer_ = -1;
   if (d.empty()) {
     DrawNoTrace();
     return;
@@ -227,7 +391,39 @@ void AblationView::Draw(const StudioData& d, Selection& sel) {
   const AblationStatus status = job_.status ? job_.status() : AblationStatus{};
   DrawControls(d, sel, status);
   shown_ = status.outcome;
-  if (shown_) DrawResults(*shown_);
+  if (shown_) DrawResults(*shown_, sel);
+}
+
+const AblationPolicyResult* AblationView::ShownPolicy() const {
+  if (!shown_ || shown_->policies.size() < 2) return nullptr;
+  const int last = static_cast<int>(shown_->policies.size()) - 1;
+  return &shown_->policies[static_cast<size_t>(policy_ < 1 || policy_ > last ? last : policy_)];
+}
+
+void AblationView::WriteExtraCsv(const std::string& table, const StudioData&, const Selection&,
+                                 std::ostream& out) const {
+  const AblationPolicyResult* p = ShownPolicy();
+  if (table == "changes") {
+    out << "policy,document,source_id,position,token_id,token,target_id,target,before_id,before,"
+           "after_id,after,delta_nll\n";
+    if (p == nullptr) return;
+    for (const AblationChangeRow& c : p->changes)
+      out << CsvField(p->name) << ',' << c.document << ',' << CsvField(c.source_id) << ','
+          << c.position << ',' << c.token_id << ',' << CsvField(c.token) << ',' << c.target_id
+          << ',' << CsvField(c.target) << ',' << c.before_id << ',' << CsvField(c.before) << ','
+          << c.after_id << ',' << CsvField(c.after) << ',' << CsvNumber(c.delta_nll) << '\n';
+  } else if (table == "routing") {
+    out << "policy,layer,from,to,tokens\n";
+    if (p == nullptr) return;
+    const int E = p->experts;
+    auto name = [E](int e) { return e == E ? std::string("none") : std::to_string(e); };
+    for (int l = 0; l < p->layers; ++l)
+      for (int i = 0; i <= E; ++i)
+        for (int j = 0; j <= E; ++j)
+          if (const int64_t n = p->Moved(l, i, j); n > 0)
+            out << CsvField(p->name) << ',' << l << ',' << name(i) << ',' << name(j) << ',' << n
+                << '\n';
+  }
 }
 
 void AblationView::WriteCsv(const StudioData&, const Selection&, std::ostream& out) const {

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "gui/views/csv.h"
-#include "gui/views/load_view.h"
+#include "gui/views/domains.h"
 
 namespace moe::studio {
 namespace {
@@ -64,13 +64,7 @@ void CoactivationView::DrawControls(const StudioData& d, Selection& sel) {
     sel.experts.clear();  // experts are of one layer
   }
   ImGui::SameLine();
-  ImGui::SetNextItemWidth(160);
-  if (ImGui::BeginCombo("domain", DomainName(d, DomainRow(d, sel.domain)).c_str())) {
-    if (ImGui::Selectable("all domains", sel.domain < 0)) sel.domain = -1;
-    for (int m = 0; m < d.num_domains(); ++m)
-      if (ImGui::Selectable(d.domains[m].c_str(), sel.domain == m)) sel.domain = m;
-    ImGui::EndCombo();
-  }
+  DomainCombo(d, sel);
   ImGui::SameLine();
   ImGui::Checkbox("seriate", &seriate_);
   if (ImGui::IsItemHovered())
@@ -172,15 +166,10 @@ void CoactivationView::Draw(const StudioData& d, Selection& sel) {
   if (last_.hovered) {
     const int i = rows_[last_.row], j = cols_[last_.col];
     DrawTooltip(d, row, i, j);
-    if (last_.clicked) {
-      if (ImGui::GetIO().KeyCtrl && sel.layer == layer_)
-        sel.ToggleExpert(i);
-      else
-        sel.SelectExpert(layer_, i);
-    }
+    if (last_.clicked) ClickExpert(sel, layer_, i);
   }
   ImGui::Spacing();
-  DrawLegend(scale, std::clamp(last_.grid_max.x - last_.grid_min.x, 200.0f, 420.0f), kNoValue, "");
+  DrawLegend(scale, LegendWidth(last_), kNoValue, "");
 }
 
 void CoactivationView::WriteCsv(const StudioData& d, const Selection&, std::ostream& out) const {

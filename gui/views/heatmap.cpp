@@ -37,7 +37,8 @@ HeatmapHit DrawHeatmap(const HeatmapSpec& s) {
   const ImVec2 grid(origin.x + label_w, origin.y + line + 2);
   // Column labels: as many as fit without overlapping.
   float widest = 0;
-  for (int c = 0; c < s.cols; ++c) widest = std::max(widest, ImGui::CalcTextSize(col_label(c).c_str()).x);
+  for (int c = 0; c < s.cols; ++c)
+    widest = std::max(widest, ImGui::CalcTextSize(col_label(c).c_str()).x);
   const int col_step = std::max(1, static_cast<int>(std::ceil((widest + 4) / s.cell.x)));
   for (int c = 0; c < s.cols; c += col_step) {
     const std::string t = col_label(c);
@@ -73,8 +74,8 @@ HeatmapHit DrawHeatmap(const HeatmapSpec& s) {
         // With a significance dot the value moves to the cell's lower part.
         const float y = mark ? a.y + s.cell.y - gap - ts.y - 1 : a.y + (s.cell.y - gap - ts.y) / 2;
         if (mark && s.cell.y < 2 * ts.y + 4) continue;
-        dl->AddText(ImVec2(a.x + (s.cell.x - gap - ts.x) / 2, y),
-                    ContrastText(s.scale.Map(v)), buf);
+        dl->AddText(ImVec2(a.x + (s.cell.x - gap - ts.x) / 2, y), ContrastText(s.scale.Map(v)),
+                    buf);
       }
   }
   // Marks and selection on top.
@@ -90,8 +91,10 @@ HeatmapHit DrawHeatmap(const HeatmapSpec& s) {
         dl->AddCircleFilled(ImVec2((a.x + b.x) / 2, cy), radius, ContrastText(fill), 8);
       }
       if (s.selected && s.selected(r, c)) {
-        dl->AddRect(ImVec2(a.x - 1, a.y - 1), ImVec2(b.x + 1, b.y + 1), IM_COL32(0, 0, 0, 255), 0, 0, 3);
-        dl->AddRect(ImVec2(a.x - 1, a.y - 1), ImVec2(b.x + 1, b.y + 1), IM_COL32(255, 255, 255, 255), 0, 0, 1.5f);
+        dl->AddRect(ImVec2(a.x - 1, a.y - 1), ImVec2(b.x + 1, b.y + 1), IM_COL32(0, 0, 0, 255), 0,
+                    0, 3);
+        dl->AddRect(ImVec2(a.x - 1, a.y - 1), ImVec2(b.x + 1, b.y + 1),
+                    IM_COL32(255, 255, 255, 255), 0, 0, 1.5f);
       }
     }
 
@@ -153,11 +156,22 @@ void DrawLegend(const ColorScale& scale, float width, double baseline, const cha
     std::snprintf(buf, sizeof(buf), format, baseline);
     const std::string label = std::string("\xe2\x96\xb2 ") + baseline_label + " = " + buf;
     const float tw = ImGui::CalcTextSize(label.c_str()).x;
-    dl->AddText(ImVec2(std::clamp(x - tw / 2, p.x, p.x + width - tw), p.y + bar_h + 3 + line),
-                text, label.c_str());
+    dl->AddText(ImVec2(std::clamp(x - tw / 2, p.x, p.x + width - tw), p.y + bar_h + 3 + line), text,
+                label.c_str());
     height += line;
   }
   ImGui::Dummy(ImVec2(width, height + 2));
+}
+
+float LegendWidth(const HeatmapHit& hit) {
+  return std::clamp(hit.grid_max.x - hit.grid_min.x, 200.0f, 420.0f);
+}
+
+void ClickExpert(Selection& sel, int layer, int expert) {
+  if (ImGui::GetIO().KeyCtrl && sel.layer == layer)
+    sel.ToggleExpert(expert);
+  else
+    sel.SelectExpert(layer, expert);
 }
 
 }  // namespace moe::studio

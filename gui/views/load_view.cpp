@@ -18,13 +18,9 @@ const ExpertMetric* Metric(const StudioData& d, const std::string& name) {
 
 }  // namespace
 
-std::string DomainName(const StudioData& d, int row) {
-  return row >= 0 && row < d.num_domains() ? d.domains[row] : std::string("all domains");
-}
-
 const std::vector<std::string>& LoadView::MetricNames() {
   static const std::vector<std::string> names = {
-      "relative_load", "assignment_share", "token_coverage", "load_count", "importance_share",
+      "relative_load", "assignment_share", "token_coverage",    "load_count", "importance_share",
       "importance",    "top1_share",       "soft_load_derived", "dead"};
   return names;
 }
@@ -41,8 +37,10 @@ ColorScale LoadView::ScaleFor(const ExpertMetric& m, const std::vector<int>& row
         lo = std::min(lo, v);
         hi = std::max(hi, v);
         const double b = m.baseline[i];
-        if (std::isnan(base)) base = b;
-        else if (!(std::abs(b - base) <= 1e-12 * std::max(1.0, std::abs(base)))) constant_base = false;
+        if (std::isnan(base))
+          base = b;
+        else if (!(std::abs(b - base) <= 1e-12 * std::max(1.0, std::abs(base))))
+          constant_base = false;
       }
   ColorScale s;
   if (!std::isfinite(lo)) {
@@ -67,11 +65,6 @@ ColorScale LoadView::ScaleFor(const ExpertMetric& m, const std::vector<int>& row
   return s;
 }
 
-void LoadView::Click(Selection& sel, int layer, int expert) const {
-  if (ImGui::GetIO().KeyCtrl && sel.layer == layer) sel.ToggleExpert(expert);
-  else sel.SelectExpert(layer, expert);
-}
-
 void LoadView::DrawControls(const StudioData& d, Selection& sel) {
   ImGui::SetNextItemWidth(180);
   if (ImGui::BeginCombo("metric", metric_.c_str())) {
@@ -84,13 +77,7 @@ void LoadView::DrawControls(const StudioData& d, Selection& sel) {
     ImGui::EndCombo();
   }
   ImGui::SameLine();
-  ImGui::SetNextItemWidth(160);
-  if (ImGui::BeginCombo("domain", DomainName(d, DomainRow(d, sel.domain)).c_str())) {
-    if (ImGui::Selectable("all domains", sel.domain < 0)) sel.domain = -1;
-    for (int m = 0; m < d.num_domains(); ++m)
-      if (ImGui::Selectable(d.domains[m].c_str(), sel.domain == m)) sel.domain = m;
-    ImGui::EndCombo();
-  }
+  DomainCombo(d, sel);
   ImGui::SameLine();
   ImGui::Checkbox("facet by domain", &facets_);
   ImGui::SameLine();
@@ -108,8 +95,10 @@ void LoadView::DrawTooltip(const StudioData& d, const ExpertMetric& m, int row, 
     if (!std::isnan(x.ci_low[i]))
       std::snprintf(ci, sizeof(ci), "  [%.4g, %.4g] %.0f%% CI", x.ci_low[i], x.ci_high[i],
                     d.ci_level * 100);
-    if (bold) ImGui::Text("%s = %.4g%s", x.name.c_str(), x.value[i], ci);
-    else ImGui::TextDisabled("%s = %.4g%s", x.name.c_str(), x.value[i], ci);
+    if (bold)
+      ImGui::Text("%s = %.4g%s", x.name.c_str(), x.value[i], ci);
+    else
+      ImGui::TextDisabled("%s = %.4g%s", x.name.c_str(), x.value[i], ci);
     if (bold && !std::isnan(x.baseline[i])) ImGui::Text("uniform baseline = %.4g", x.baseline[i]);
   };
   line(m, true);
@@ -148,7 +137,8 @@ void LoadView::DrawLayerBars(const StudioData& d, const ExpertMetric& m, int row
   const ImVec2 mouse = ImGui::GetIO().MousePos;
   for (int e = 0; e < m.experts; ++e) {
     const size_t i = m.Index(row, layer, e);
-    const float x0 = p.x + left + e * slot + slot * 0.15f, x1 = p.x + left + (e + 1) * slot - slot * 0.15f;
+    const float x0 = p.x + left + e * slot + slot * 0.15f,
+                x1 = p.x + left + (e + 1) * slot - slot * 0.15f;
     const double v = std::isnan(m.value[i]) ? 0 : m.value[i];
     dl->AddRectFilled(ImVec2(x0, y_of(v)), ImVec2(x1, p.y + height), ExpertColor(e, m.experts));
     if (!std::isnan(m.ci_low[i])) {
@@ -178,7 +168,7 @@ void LoadView::DrawLayerBars(const StudioData& d, const ExpertMetric& m, int row
   ImGui::InvisibleButton("bars", ImVec2(width, height + label_h + 2));
   if (hovered >= 0 && ImGui::IsItemHovered()) {
     DrawTooltip(d, m, row, layer, hovered);
-    if (ImGui::IsItemClicked(ImGuiMouseButton_Left)) Click(sel, layer, hovered);
+    if (ImGui::IsItemClicked(ImGuiMouseButton_Left)) ClickExpert(sel, layer, hovered);
   }
 }
 
@@ -212,8 +202,9 @@ void LoadView::Draw(const StudioData& d, Selection& sel) {
       if (col > 0) ImGui::SameLine();
       ImGui::BeginGroup();
       const bool current = r == DomainRow(d, sel.domain);
-      ImGui::TextColored(current ? ImVec4(1, 0.8f, 0.2f, 1) : ImGui::GetStyleColorVec4(ImGuiCol_Text),
-                         "%s", DomainName(d, r).c_str());
+      ImGui::TextColored(
+          current ? ImVec4(1, 0.8f, 0.2f, 1) : ImGui::GetStyleColorVec4(ImGuiCol_Text), "%s",
+          DomainName(d, r).c_str());
       HeatmapSpec spec;
       const std::string id = "facet" + std::to_string(r);
       spec.id = id.c_str();
@@ -230,14 +221,14 @@ void LoadView::Draw(const StudioData& d, Selection& sel) {
         DrawTooltip(d, *m, r, hit.row, hit.col);
         if (hit.clicked) {
           sel.domain = r == d.num_domains() ? -1 : r;
-          Click(sel, hit.row, hit.col);
+          ClickExpert(sel, hit.row, hit.col);
         }
       }
       ImGui::EndGroup();
       col = (col + 1) % per_line;
     }
-    DrawLegend(scale, std::min(avail, 360.0f), m->baseline[m->Index(DomainRow(d, sel.domain), 0, 0)],
-               "uniform");
+    DrawLegend(scale, std::min(avail, 360.0f),
+               m->baseline[m->Index(DomainRow(d, sel.domain), 0, 0)], "uniform");
   } else {
     const int row = DomainRow(d, sel.domain);
     const ColorScale scale = ScaleFor(*m, {row});
@@ -255,11 +246,10 @@ void LoadView::Draw(const StudioData& d, Selection& sel) {
     last_ = DrawHeatmap(spec);
     if (last_.hovered) {
       DrawTooltip(d, *m, row, last_.row, last_.col);
-      if (last_.clicked) Click(sel, last_.row, last_.col);
+      if (last_.clicked) ClickExpert(sel, last_.row, last_.col);
     }
     ImGui::Spacing();
-    DrawLegend(scale, std::clamp(last_.grid_max.x - last_.grid_min.x, 200.0f, 420.0f),
-               m->baseline[m->Index(row, 0, 0)], "uniform");
+    DrawLegend(scale, LegendWidth(last_), m->baseline[m->Index(row, 0, 0)], "uniform");
   }
   ImGui::Separator();
   DrawLayerBars(d, *m, DomainRow(d, sel.domain), sel);

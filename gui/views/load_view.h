@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gui/views/colors.h"
+#include "gui/views/domains.h"
 #include "gui/views/heatmap.h"
 #include "gui/views/view.h"
 
@@ -34,20 +35,14 @@ class LoadView : public View {
 
  private:
   void DrawControls(const StudioData& data, Selection& sel);
-  void DrawTooltip(const StudioData& data, const ExpertMetric& m, int row, int layer, int expert) const;
+  void DrawTooltip(const StudioData& data, const ExpertMetric& m, int row, int layer,
+                   int expert) const;
   void DrawLayerBars(const StudioData& data, const ExpertMetric& m, int row, Selection& sel);
-  void Click(Selection& sel, int layer, int expert) const;
 
   std::string metric_ = "relative_load";
   bool diverging_ = true;  // diverging around the baseline when the metric has one
   bool facets_ = false;    // one heatmap per domain
   HeatmapHit last_;
 };
-
-// Domain row of the statistics for a selection's domain (-1 -> the "all domains" row M).
-inline int DomainRow(const StudioData& d, int domain) {
-  return domain < 0 || domain >= d.num_domains() ? d.num_domains() : domain;
-}
-std::string DomainName(const StudioData& d, int row);
 
 }  // namespace moe::studio

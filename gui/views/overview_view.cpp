@@ -26,7 +26,7 @@ std::string Num(double v) {
 
 std::string Policy(const TraceFacts& t) {
   if (t.policy_empty) return "none (the model's own routing)";
-  return t.routing_policy;
+  return t.info.routing_policy;
 }
 
 }  // namespace
@@ -34,31 +34,32 @@ std::string Policy(const TraceFacts& t) {
 std::vector<OverviewRow> OverviewRows(const StudioData& d) {
   std::vector<OverviewRow> r;
   const TraceFacts& t = d.trace;
+  const TraceInfo& i = t.info;
   auto add = [&](const char* section, const char* key, std::string value) {
     r.push_back({section, key, std::move(value)});
   };
-  add("trace", "file", t.path);
-  add("trace", "complete", t.complete ? "yes" : "no (committed prefix)");
-  add("trace", "format version", std::to_string(t.format_version));
-  add("trace", "engine version", t.engine_version);
-  add("trace", "created", t.created);
+  add("trace", "file", i.path);
+  add("trace", "complete", i.complete ? "yes" : "no (committed prefix)");
+  add("trace", "format version", std::to_string(i.format_version));
+  add("trace", "engine version", i.engine_version);
+  add("trace", "created", i.created);
   add("trace", "documents", std::to_string(t.documents));
   add("trace", "tokens", std::to_string(t.tokens));
   add("trace", "domains", std::to_string(d.domains.size()));
-  add("trace", "layers", std::to_string(t.num_layers));
-  add("trace", "experts", std::to_string(t.num_experts));
-  add("trace", "top_k", std::to_string(t.top_k));
-  add("trace", "score_scale_factor", Join(t.score_scale_factor));
+  add("trace", "layers", std::to_string(i.num_layers));
+  add("trace", "experts", std::to_string(i.num_experts));
+  add("trace", "top_k", std::to_string(i.top_k));
+  add("trace", "score_scale_factor", Join(i.score_scale_factor));
   add("trace", "router logits",
-      t.record_logits ? std::to_string(t.logit_rows) + " rows (sample rate " +
-                            Num(t.logit_sample_rate) + ")"
-                      : "not recorded");
+      i.record_logits
+          ? std::to_string(t.logit_rows) + " rows (sample rate " + Num(i.logit_sample_rate) + ")"
+          : "not recorded");
   add("trace", "routing policy", Policy(t));
-  add("trace", "windowing", t.windowing);
-  add("hashes", "checkpoint sha256", t.checkpoint_sha256);
-  add("hashes", "tokenizer sha256", t.tokenizer_sha256);
-  add("hashes", "corpus sha256", t.corpus_sha256);
-  add("model", "traced model", t.model_path);
+  add("trace", "windowing", i.windowing);
+  add("hashes", "checkpoint sha256", i.checkpoint_sha256);
+  add("hashes", "tokenizer sha256", i.tokenizer_sha256);
+  add("hashes", "corpus sha256", i.corpus_sha256);
+  add("model", "traced model", i.model_path);
   add("model", "open model", d.model.dir.empty() ? "none" : d.model.dir);
   add("model", "token text", d.model.tokens_from);
   add("statistics", "bootstrap replicates", std::to_string(d.bootstrap));
@@ -81,8 +82,8 @@ void OverviewView::Draw(const StudioData& data, Selection& sel) {
     return;
   }
   const std::vector<OverviewRow> rows = OverviewRows(data);
-  const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV |
-                                ImGuiTableFlags_SizingStretchProp;
+  const ImGuiTableFlags flags =
+      ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_SizingStretchProp;
   auto section = [&](const char* name, const char* title, bool open) {
     ImGui::SetNextItemOpen(open, ImGuiCond_Once);
     if (!ImGui::CollapsingHeader(title)) return;
@@ -104,9 +105,9 @@ void OverviewView::Draw(const StudioData& data, Selection& sel) {
   // Domains: a selectable table (the domain facet of every view).
   ImGui::SetNextItemOpen(true, ImGuiCond_Once);
   if (ImGui::CollapsingHeader("Domains") &&
-      ImGui::BeginTable("domains", 3,
-                        ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV |
-                            ImGuiTableFlags_SizingFixedFit)) {
+      ImGui::BeginTable(
+          "domains", 3,
+          ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_SizingFixedFit)) {
     ImGui::TableSetupColumn("domain");
     ImGui::TableSetupColumn("documents");
     ImGui::TableSetupColumn("tokens");
@@ -119,10 +120,11 @@ void OverviewView::Draw(const StudioData& data, Selection& sel) {
       if (ImGui::Selectable(label.c_str(), sel.domain == m, ImGuiSelectableFlags_SpanAllColumns))
         sel.domain = m;
       ImGui::TableNextColumn();
-      ImGui::Text("%lld", static_cast<long long>(m < 0 ? data.trace.documents
-                                                       : data.domain_documents[m]));
+      ImGui::Text("%lld",
+                  static_cast<long long>(m < 0 ? data.trace.documents : data.domain_documents[m]));
       ImGui::TableNextColumn();
-      ImGui::Text("%lld", static_cast<long long>(m < 0 ? data.trace.tokens : data.domain_tokens[m]));
+      ImGui::Text("%lld",
+                  static_cast<long long>(m < 0 ? data.trace.tokens : data.domain_tokens[m]));
     }
     ImGui::EndTable();
   }

@@ -6,6 +6,8 @@
 
 #include "gui/views/colors.h"
 #include "gui/views/csv.h"
+#include "gui/views/disable_mode_combo.h"
+#include "gui/views/token_text.h"
 
 namespace moe::studio {
 namespace {
@@ -15,13 +17,6 @@ namespace {
 constexpr const char* kDefaultPrompt = "Article 5. The parties shall";
 constexpr size_t kMaxPromptBytes = 8192;
 constexpr float kPadX = 2, kPadY = 2, kGap = 2;
-
-// A newline shows as U+21B5 and ends the line, as in the token map.
-std::string Shown(const std::string& s) {
-  if (s == "\n") return "\xe2\x86\xb5";
-  if (s == "\t") return "\xe2\x86\x92";
-  return s;
-}
 
 void ExpertSwatch(int e, int E) {
   ImGui::PushStyleColor(ImGuiCol_Text, ExpertColor(e, E));
@@ -79,11 +74,39 @@ void PromptView::set_disabled(std::vector<std::pair<int, int>> disabled) {
   dirty_ = send_now_ = true;
 }
 
+void PromptView::set_mode(const std::string& mode) {
+  for (int m = 0; m < kDisableModes; ++m)
+    if (mode == DisableModeLabel(m) && m != mode_) {
+      mode_ = m;
+      dirty_ = send_now_ = true;
+    }
+}
+
+std::string PromptView::mode() const {
+  return DisableModeLabel(mode_);
+}
+
+void PromptView::set_forced(std::vector<PromptForcedRoute> forced) {
+  // One route per (layer, token): the last one given wins.
+  std::vector<PromptForcedRoute> kept;
+  for (auto it = forced.rbegin(); it != forced.rend(); ++it)
+    if (!it->experts.empty() &&
+        std::none_of(kept.begin(), kept.end(), [&](const PromptForcedRoute& k) {
+          return k.layer == it->layer && k.position == it->position;
+        }))
+      kept.push_back(*it);
+  std::reverse(kept.begin(), kept.end());
+  forced_ = std::move(kept);
+  dirty_ = send_now_ = true;
+}
+
 void PromptView::Send(const std::string& model_dir) {
   PromptRequest r;
   r.model_dir = model_dir;
   r.text = text_;
   r.disabled = disabled_;
+  r.mode = DisableModeLabel(mode_);
+  r.forced = forced_;
   r.top_n = 5;
   r.serial = ++serial_;
   sent_model_ = model_dir;
@@ -103,7 +126,7 @@ void PromptView::DrawTokens(const PromptRun& run, const PromptRun* base, int lay
   float x = 0, y = 0;
   int64_t hovered = -1;
   for (int64_t t = 0; t < run.size(); ++t) {
-    const std::string shown = Shown(run.text[static_cast<size_t>(t)]);
+    const std::string shown = ShownToken(run.text[static_cast<size_t>(t)]);
     const float w = shown.empty() ? 4 : ImGui::CalcTextSize(shown.c_str()).x + 2 * kPadX;
     if (x > 0 && x + w > wrap) {
       x = 0;
@@ -116,6 +139,9 @@ void PromptView::DrawTokens(const PromptRun& run, const PromptRun* base, int lay
     dl->AddText(ImVec2(a.x + kPadX, a.y + kPadY * 0.5f), ContrastText(bg), shown.c_str());
     drawn_top1_.push_back(top1);
     ++drawn_tokens_;
+    if (t == pick_token_)
+      dl->AddRect(ImVec2(a.x - 1, a.y - 1), ImVec2(b.x + 1, b.y + 1),
+                  ImGui::GetColorU32(ImGuiCol_Text), 0, 0, 2);
     if (hovered_window && mouse.x >= a.x && mouse.x < b.x + kGap && mouse.y >= a.y &&
         mouse.y < a.y + line_h)
       hovered = t;
@@ -127,16 +153,21 @@ void PromptView::DrawTokens(const PromptRun& run, const PromptRun* base, int lay
   }
   ImGui::Dummy(ImVec2(wrap, y + line_h));
   if (hovered < 0) return;
+  // A click picks the token for a forced route.
+  if (ImGui::IsMouseClicked(ImGuiMouseButton_Left) && static_cast<int>(hovered) != pick_token_) {
+    pick_token_ = static_cast<int>(hovered);
+    pick_experts_.clear();
+  }
   const size_t i = static_cast<size_t>(hovered);
   ImGui::BeginTooltip();
-  ImGui::Text("'%s'  id %d, token %lld of %lld", Shown(run.text[i]).c_str(), run.token_id[i],
+  ImGui::Text("'%s'  id %d, token %lld of %lld", ShownToken(run.text[i]).c_str(), run.token_id[i],
               static_cast<long long>(hovered), static_cast<long long>(run.size()));
   ImGui::Separator();
   if (ImGui::BeginTable("topk", base ? 3 : 2,
                         ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_RowBg)) {
     if (base) {
       ImGui::TableSetupColumn("layer");
-      ImGui::TableSetupColumn("experts disabled");
+      ImGui::TableSetupColumn("modified routing");
       ImGui::TableSetupColumn("unmodified");
       ImGui::TableHeadersRow();
     }
@@ -166,7 +197,7 @@ void PromptView::DrawPredictions(const PromptOutcome& o) {
   ImGui::TableSetupColumn("unmodified");
   ImGui::TableSetupColumn("p", ImGuiTableColumnFlags_WidthFixed, 150);
   if (ablated) {
-    ImGui::TableSetupColumn("experts disabled");
+    ImGui::TableSetupColumn("modified routing");
     ImGui::TableSetupColumn("p ", ImGuiTableColumnFlags_WidthFixed, 150);
   }
   ImGui::TableHeadersRow();
@@ -184,7 +215,7 @@ void PromptView::DrawPredictions(const PromptOutcome& o) {
     if (other)
       for (const PromptPrediction& q : other->next) elsewhere |= q.id == p.id;
     std::string shown(1, '\'');  // appended: "'" + string trips GCC 12's false -Wrestrict
-    shown += Shown(p.text);
+    shown += ShownToken(p.text);
     shown += '\'';
     if (elsewhere)
       ImGui::TextUnformatted(shown.c_str());
@@ -215,7 +246,9 @@ void PromptView::DrawPredictions(const PromptOutcome& o) {
 }
 
 void PromptView::DrawGrid(int layers, int experts, const Selection& sel) {
-  ImGui::TextUnformatted("Experts (unchecked = disabled, re-routed)");
+  ImGui::TextUnformatted("Experts (unchecked = disabled)");
+  ImGui::SameLine();
+  if (DisableModeCombo("semantics", &mode_, 130)) dirty_ = send_now_ = true;
   ImGui::SameLine();
   const bool can_disable = !sel.experts.empty() && sel.layer < layers;
   ImGui::BeginDisabled(!can_disable);
@@ -265,6 +298,67 @@ void PromptView::DrawGrid(int layers, int experts, const Selection& sel) {
   }
   ImGui::PopStyleVar();
   ImGui::EndTable();
+}
+
+void PromptView::DrawForced(const PromptRun& run, int layer) {
+  ImGui::TextUnformatted("Forced routes");
+  ImGui::SameLine();
+  ImGui::TextDisabled("click a token, choose its experts at layer %d, Force", layer);
+  if (pick_token_ >= run.size()) pick_token_ = -1;  // the prompt got shorter
+  if (pick_token_ < 0) {
+    ImGui::TextDisabled("no token picked");
+  } else {
+    ImGui::Text("token %d '%s' at layer %d takes:", pick_token_,
+                ShownToken(run.text[static_cast<size_t>(pick_token_)]).c_str(), layer);
+    for (int e = 0; e < run.experts; ++e) {
+      ImGui::SameLine();
+      const auto at = std::find(pick_experts_.begin(), pick_experts_.end(), e);
+      bool on = at != pick_experts_.end();
+      ImGui::PushID(1000 + e);
+      ImGui::PushStyleColor(ImGuiCol_CheckMark, ExpertColor(e, run.experts));
+      char name[16];
+      std::snprintf(name, sizeof(name), "e%d", e);
+      if (ImGui::Checkbox(name, &on)) {
+        if (on)
+          pick_experts_.push_back(e);  // in the order chosen: the first gets the most weight
+        else
+          pick_experts_.erase(at);
+      }
+      ImGui::PopStyleColor();
+      ImGui::PopID();
+    }
+    ImGui::SameLine();
+    ImGui::BeginDisabled(pick_experts_.empty());
+    if (ImGui::SmallButton("Force")) {
+      auto f = forced_;
+      f.push_back({layer, pick_token_, pick_experts_});
+      set_forced(std::move(f));
+    }
+    ImGui::EndDisabled();
+  }
+  int remove = -1;
+  for (size_t i = 0; i < forced_.size(); ++i) {
+    const PromptForcedRoute& f = forced_[i];
+    std::string experts;
+    for (int e : f.experts) {
+      experts += experts.empty() ? "e" : ", e";
+      experts += std::to_string(e);
+    }
+    const std::string token = f.position < run.size()
+                                  ? ShownToken(run.text[static_cast<size_t>(f.position)])
+                                  : std::string("(past the prompt)");
+    ImGui::BulletText("layer %d, token %d '%s' \xe2\x86\x92 %s", f.layer, f.position, token.c_str(),
+                      experts.c_str());
+    ImGui::SameLine();
+    ImGui::PushID(static_cast<int>(i));
+    if (ImGui::SmallButton("remove")) remove = static_cast<int>(i);
+    ImGui::PopID();
+  }
+  if (remove >= 0) {
+    auto f = forced_;
+    f.erase(f.begin() + remove);
+    set_forced(std::move(f));
+  }
 }
 
 void PromptView::Draw(const StudioData&, Selection& sel) {
@@ -323,7 +417,7 @@ void PromptView::Draw(const StudioData&, Selection& sel) {
     ImGui::SameLine();
     ImGui::TextDisabled("%lld tokens; box colour: first expert at layer %d%s; %.0f ms",
                         static_cast<long long>(run.size()), layer,
-                        o.ablated ? " with the experts disabled" : "", o.seconds * 1000);
+                        o.ablated ? " with the modified routing" : "", o.seconds * 1000);
     ImGui::Separator();
     DrawTokens(run, o.ablated ? &o.base : nullptr, layer);
   }
@@ -331,6 +425,10 @@ void PromptView::Draw(const StudioData&, Selection& sel) {
   DrawPredictions(o);
   ImGui::Separator();
   DrawGrid(L, run.experts, sel);
+  if (L > 0) {
+    ImGui::Separator();
+    DrawForced(o.base, std::clamp(sel.layer, 0, L - 1));
+  }
 }
 
 void PromptView::WriteCsv(const StudioData&, const Selection&, std::ostream& out) const {

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "gui/views/csv.h"
-#include "gui/views/load_view.h"
+#include "gui/views/domains.h"
 
 namespace moe::studio {
 
@@ -68,7 +68,8 @@ void SpecializationView::Draw(const StudioData& d, Selection& sel) {
   spec.row_labels = d.domains;
   const ImVec2 avail = ImGui::GetContentRegionAvail();
   float label_w = 0;
-  for (const std::string& n : d.domains) label_w = std::max(label_w, ImGui::CalcTextSize(n.c_str()).x);
+  for (const std::string& n : d.domains)
+    label_w = std::max(label_w, ImGui::CalcTextSize(n.c_str()).x);
   spec.cell = FitCells(ImVec2(avail.x, avail.y * 0.55f), M, E, label_w + 8, 6, 44);
   spec.selected = [&](int m, int e) { return m == sel.domain && sel.HasExpert(e); };
   if (p != nullptr)
@@ -91,7 +92,8 @@ void SpecializationView::Draw(const StudioData& d, Selection& sel) {
     const char* ds_name = top1_ ? "domain_spec_top1" : "domain_spec_topk";
     if (const ExpertMetric* ds = d.FindExpertMetric(ds_name))
       ImGui::Text("%s = %.4f (uniform %.4f)", ds_name, ds->value[i], ds->baseline[i]);
-    if (p != nullptr) ImGui::Text("permutation p = %.4f (%d permutations)", p->value[i], d.permutations);
+    if (p != nullptr)
+      ImGui::Text("permutation p = %.4f (%d permutations)", p->value[i], d.permutations);
     ImGui::TextDisabled("click: select this expert and domain");
     ImGui::EndTooltip();
     if (last_.clicked) {
@@ -100,8 +102,7 @@ void SpecializationView::Draw(const StudioData& d, Selection& sel) {
     }
   }
   ImGui::Spacing();
-  DrawLegend(spec.scale, std::clamp(last_.grid_max.x - last_.grid_min.x, 200.0f, 420.0f), 1.0,
-             "no specialization");
+  DrawLegend(spec.scale, LegendWidth(last_), 1.0, "no specialization");
   if (p != nullptr) {
     ImGui::TextDisabled("dot: permutation p < %.3g (domain labels shuffled %d times)", alpha_,
                         d.permutations);
@@ -151,9 +152,9 @@ void SpecializationView::DrawTopTokens(const StudioData& d, const Selection& sel
         ImGui::TableNextColumn();
         std::string shown;
         for (char c : x.text)
-          shown += c == '\n'   ? std::string("\xe2\x86\xb5")   // U+21B5
-                   : c == '\t' ? std::string("\xe2\x87\xa5")   // U+21E5
-                                : std::string(1, c);
+          shown += c == '\n'   ? std::string("\xe2\x86\xb5")  // U+21B5
+                   : c == '\t' ? std::string("\xe2\x87\xa5")  // U+21E5
+                               : std::string(1, c);
         ImGui::Text("'%s'  #%d", shown.c_str(), x.token);
         ImGui::TableNextColumn();
         ImGui::Text("%lld", static_cast<long long>(x.count));

@@ -6,7 +6,7 @@
 
 #include "gui/views/colors.h"
 #include "gui/views/csv.h"
-#include "gui/views/load_view.h"
+#include "gui/views/domains.h"
 
 namespace moe::studio {
 namespace {
@@ -28,8 +28,8 @@ std::string DocumentLabel(const StudioData& d, const DocumentEntry& e) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "#%lld  ", static_cast<long long>(e.index));
   std::string s = buf + e.source_id + "  (" +
-                  (e.domain >= 0 && e.domain < d.num_domains() ? d.domains[e.domain] : "?") +
-                  ", " + std::to_string(e.tokens) + " tokens)";
+                  (e.domain >= 0 && e.domain < d.num_domains() ? d.domains[e.domain] : "?") + ", " +
+                  std::to_string(e.tokens) + " tokens)";
   return s;
 }
 
@@ -123,13 +123,13 @@ void TokenMapView::DrawHeader(const StudioData& d, Selection& sel) {
     ImGui::EndCombo();
   }
   ImGui::SameLine();
-  const int L = std::max(1, d.trace.num_layers);
+  const int L = std::max(1, d.trace.info.num_layers);
   ImGui::SetNextItemWidth(140);
   sel.layer = std::clamp(sel.layer, 0, L - 1);
   ImGui::SliderInt("layer", &sel.layer, 0, L - 1);
 
   // Expert legend: a swatch per expert; click selects, Ctrl+click adds.
-  const int E = d.trace.num_experts;
+  const int E = d.trace.info.num_experts;
   ImGui::TextUnformatted("first expert:");
   const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
   for (int e = 0; e < E; ++e) {
@@ -148,9 +148,12 @@ void TokenMapView::DrawHeader(const StudioData& d, Selection& sel) {
       ImGui::PushStyleColor(ImGuiCol_Border, ImGui::GetColorU32(ImGuiCol_Text));
     }
     if (ImGui::SmallButton(label)) {
-      if (ImGui::GetIO().KeyCtrl) sel.ToggleExpert(e);
-      else if (selected && sel.experts.size() == 1) sel.experts.clear();
-      else sel.experts = {e};
+      if (ImGui::GetIO().KeyCtrl)
+        sel.ToggleExpert(e);
+      else if (selected && sel.experts.size() == 1)
+        sel.experts.clear();
+      else
+        sel.experts = {e};
     }
     if (selected) {
       ImGui::PopStyleVar();
@@ -176,7 +179,7 @@ void TokenMapView::DrawTokenTooltip(const StudioData& d, const DocumentRouting& 
     ImGui::Text("surprisal -log p(this token) = %.3f nats", doc.nll[i - 1]);
   if (!std::isnan(doc.nll[i])) ImGui::TextDisabled("NLL of the next token = %.3f", doc.nll[i]);
   ImGui::Separator();
-  const int E = d.trace.num_experts;
+  const int E = d.trace.info.num_experts;
   if (ImGui::BeginTable("topk", 2, ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_RowBg)) {
     for (int l = 0; l < doc.layers; ++l) {
       ImGui::TableNextRow();
@@ -217,13 +220,13 @@ void TokenMapView::Draw(const StudioData& d, Selection& sel) {
     ImGui::TextDisabled("Loading document %lld ...", static_cast<long long>(sel.document));
     return;
   }
-  const int L = doc->layers, E = d.trace.num_experts;
+  const int L = doc->layers, E = d.trace.info.num_experts;
   const int layer = std::clamp(sel.layer, 0, std::max(0, L - 1));
   const double full = UniformSurprisal(d);
-  ImGui::TextDisabled("%s, %lld tokens; box colour: first expert at layer %d; underline: "
-                      "surprisal (full red = ln V = %.1f nats)",
-                      DomainName(d, doc->domain).c_str(), static_cast<long long>(doc->size()),
-                      layer, full);
+  ImGui::TextDisabled(
+      "%s, %lld tokens; box colour: first expert at layer %d; underline: "
+      "surprisal (full red = ln V = %.1f nats)",
+      DomainName(d, doc->domain).c_str(), static_cast<long long>(doc->size()), layer, full);
 
   ImGui::BeginChild("tokens", ImVec2(0, 0), true);
   const float wrap = std::max(50.0f, ImGui::GetContentRegionAvail().x);
@@ -271,10 +274,13 @@ void TokenMapView::Draw(const StudioData& d, Selection& sel) {
         if (t > 0 && !std::isnan(doc->nll[i - 1])) {
           const double s = std::clamp(doc->nll[i - 1] / full, 0.0, 1.0);
           const ImU32 u = IM_COL32(230, 30, 30, static_cast<int>(std::lround(40 + 215 * s)));
-          dl->AddRectFilled(ImVec2(a.x, b.y + 1), ImVec2(b.x, b.y + 1 + kUnderline * static_cast<float>(0.34 + 0.66 * s)), u);
+          dl->AddRectFilled(ImVec2(a.x, b.y + 1),
+                            ImVec2(b.x, b.y + 1 + kUnderline * static_cast<float>(0.34 + 0.66 * s)),
+                            u);
         }
         if (sel.HasTokens() && t >= sel.token_begin && t < sel.token_end)
-          dl->AddRect(ImVec2(a.x - 1, a.y - 1), ImVec2(b.x + 1, b.y + kUnderline + 2), text_col, 0, 0, 2);
+          dl->AddRect(ImVec2(a.x - 1, a.y - 1), ImVec2(b.x + 1, b.y + kUnderline + 2), text_col, 0,
+                      0, 2);
         if (child_hovered && mouse.x >= a.x && mouse.x < b.x + kGap && mouse.y >= origin.y &&
             mouse.y < origin.y + line_h)
           hovered = t;

@@ -27,6 +27,11 @@ class View {
   // The data behind what Draw shows for `selection`, as CSV with a header row.
   virtual void WriteCsv(const StudioData& data, const Selection& selection,
                         std::ostream& out) const = 0;
+  // Further tables a view shows that do not fit WriteCsv's columns, exported as
+  // <view>_<table>.csv beside <view>.csv; none by default.
+  virtual std::vector<std::string> ExtraCsvTables() const { return {}; }
+  virtual void WriteExtraCsv(const std::string& /*table*/, const StudioData& /*data*/,
+                             const Selection& /*selection*/, std::ostream& /*out*/) const {}
 };
 
 // Begins a window covering [pos, pos + size) with kViewWindowFlags, draws the view, ends it.

@@ -9,9 +9,12 @@
 
 #include <imgui_internal.h>
 #include <cfloat>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 
+#include "analysis/expert_stats.h"
+#include "analysis/trace_file.h"
+#include "analysis/trace_reader.h"
 #include "analysis/trace_runner.h"
 #include "core/model_loader.h"
 #include "gui/views/style.h"
@@ -137,14 +140,14 @@ bool TooltipShown() {
 
 StudioData MakeData(int M, int L, int E) {
   StudioData d;
-  d.trace.path = "synthetic.h5";
-  d.trace.num_layers = L;
-  d.trace.num_experts = E;
-  d.trace.top_k = 2;
+  d.trace.info.path = "synthetic.h5";
+  d.trace.info.num_layers = L;
+  d.trace.info.num_experts = E;
+  d.trace.info.top_k = 2;
   d.trace.documents = 3;
   d.trace.tokens = 300;
-  d.trace.complete = true;
-  d.trace.format_version = 1;
+  d.trace.info.complete = true;
+  d.trace.info.format_version = 1;
   d.trace.config = {{"vocab_size", "512"}, {"num_experts", std::to_string(E)}};
   for (int m = 0; m < M; ++m) {
     d.domains.push_back("domain" + std::to_string(m));
@@ -251,6 +254,131 @@ const std::filesystem::path& SmallTrace() {
     return out;
   }();
   return path;
+}
+
+namespace {
+
+// The header of an existing trace, to write its documents again.
+moe::TraceHeader HeaderOf(const moe::TraceReader& r) {
+  const moe::TraceInfo& i = r.info();
+  moe::TraceHeader h;
+  h.model_path = i.model_path;
+  h.model_config = i.model_config;
+  h.checkpoint_sha256 = i.checkpoint_sha256;
+  h.tokenizer_sha256 = i.tokenizer_sha256;
+  h.routing_policy = i.routing_policy;
+  h.num_layers = i.num_layers;
+  h.num_experts = i.num_experts;
+  h.top_k = i.top_k;
+  h.score_scale_factor = i.score_scale_factor;
+  h.windowing = i.windowing;
+  h.corpus = i.corpus;
+  h.corpus_sha256 = i.corpus_sha256;
+  h.domains = r.domains();
+  for (const std::string& s : r.SourceIds(0, r.num_documents()))
+    h.source_id_bytes = std::max(h.source_id_bytes, s.size() + 1);
+  return h;
+}
+
+// Documents [first, last) of `r` as one chunk; `stats` holds the /stats of everything before.
+moe::TraceChunk ChunkOf(const moe::TraceReader& r, int64_t first, int64_t last,
+                        moe::ExpertStats& stats) {
+  moe::TraceChunk c;
+  const int64_t begin = r.Document(first).token_begin, end = r.Document(last - 1).token_end;
+  const std::vector<std::string> ids = r.SourceIds(first, last - first);
+  for (int64_t d = first; d < last; ++d) {
+    c.doc_tokens.push_back(r.Document(d).tokens());
+    c.doc_domain.push_back(r.Document(d).domain);
+    c.doc_source_id.push_back(ids[static_cast<size_t>(d - first)]);
+  }
+  const moe::TokenRows tokens = r.ReadTokens(begin, end - begin);
+  const moe::RoutingRows routing = r.ReadRouting(begin, end - begin);
+  c.id = tokens.id;
+  c.position = tokens.position;
+  c.doc = tokens.doc;
+  c.nll = tokens.nll;
+  c.topk_ids = routing.ids;
+  c.topk_weights = routing.weights;
+  const size_t per_token = static_cast<size_t>(routing.layers) * routing.kmax;
+  for (int64_t t = 0; t < end - begin; ++t)
+    stats.AddToken(r.doc_domains()[static_cast<size_t>(tokens.doc[static_cast<size_t>(t)])],
+                   routing.ids.data() + t * per_token, routing.weights.data() + t * per_token,
+                   routing.kmax);
+  c.load = stats.load();
+  c.importance = stats.importance();
+  return c;
+}
+
+// One byte through a pipe: the two processes take turns.
+bool Send(int fd) {
+  const char b = 1;
+  return ::write(fd, &b, 1) == 1;
+}
+bool Receive(int fd) {
+  char b = 0;
+  return ::read(fd, &b, 1) == 1;
+}
+
+}  // namespace
+
+GrowingTrace::GrowingTrace(const std::filesystem::path& path, int64_t first) : first_(first) {
+  const moe::TraceReader source(SmallTrace());
+  documents_ = source.num_documents();
+  REQUIRE(first > 0);
+  REQUIRE(first < documents_);
+  moe::ExpertStats stats(static_cast<int>(source.domains().size()), source.info().num_layers,
+                         source.info().num_experts);
+  const moe::TraceHeader header = HeaderOf(source);
+  const moe::TraceChunk part1 = ChunkOf(source, 0, first, stats);
+  const moe::TraceChunk part2 = ChunkOf(source, first, documents_, stats);
+  int to[2], from[2];
+  REQUIRE(::pipe(to) == 0);
+  REQUIRE(::pipe(from) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {  // the writer: commit part 1, wait, commit part 2, wait, complete
+    int status = 1;
+    try {
+      moe::TraceFile f = moe::TraceFile::Create(path, header);
+      f.Commit(part1);
+      if (Send(from[1]) && Receive(to[0])) {
+        f.Commit(part2);
+        if (Send(from[1]) && Receive(to[0])) {
+          f.MarkComplete();
+          f.Close();
+          status = 0;
+        }
+      }
+    } catch (...) {
+    }
+    ::_exit(status);
+  }
+  ::close(to[0]);
+  ::close(from[1]);
+  pid_ = pid;
+  to_writer_ = to[1];
+  from_writer_ = from[0];
+  REQUIRE(Receive(from_writer_));  // part 1 is committed; the writer keeps the file open
+}
+
+GrowingTrace::~GrowingTrace() {
+  ::close(to_writer_);  // a writer still waiting ends
+  ::close(from_writer_);
+  int status = 0;
+  if (pid_ > 0) ::waitpid(pid_, &status, 0);
+}
+
+void GrowingTrace::Grow() {
+  REQUIRE(Send(to_writer_));
+  REQUIRE(Receive(from_writer_));
+}
+
+bool GrowingTrace::Complete() {
+  REQUIRE(Send(to_writer_));
+  int status = 0;
+  REQUIRE(::waitpid(pid_, &status, 0) == pid_);
+  pid_ = -1;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 namespace {

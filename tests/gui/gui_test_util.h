@@ -90,6 +90,30 @@ std::shared_ptr<moe::studio::DocumentRouting> MakeDocument(int64_t index, int64_
 // A trace of the tiny test corpus with the bundled model (made once per test run).
 const std::filesystem::path& SmallTrace();
 
+// A trace another process writes step by step, as `moescope trace` does (HDF5 SWMR, with the
+// analysis writer API TraceFile): the documents [0, first) of SmallTrace() are committed before
+// the constructor returns, the rest on Grow(); Complete() marks the trace complete and waits
+// for the writer to exit. The writer ends (leaving the trace incomplete) when this goes away.
+class GrowingTrace {
+ public:
+  GrowingTrace(const std::filesystem::path& path, int64_t first);
+  ~GrowingTrace();
+  GrowingTrace(const GrowingTrace&) = delete;
+  GrowingTrace& operator=(const GrowingTrace&) = delete;
+
+  // Commits the remaining documents; returns once they are committed.
+  void Grow();
+  // Marks the trace complete; returns whether the writer then exited with status 0.
+  bool Complete();
+  int64_t documents() const { return documents_; }  // of the whole trace
+  int64_t first() const { return first_; }
+
+ private:
+  int to_writer_ = -1, from_writer_ = -1;
+  int pid_ = -1;
+  int64_t documents_ = 0, first_ = 0;
+};
+
 // The X display of an Xvfb server this test process started (once; stopped at exit), e.g.
 // ":12". One server per process instead of xvfb-run per command: xvfb-run's clean-up races
 // (exit status 5) when many run in a row.

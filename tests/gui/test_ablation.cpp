@@ -19,23 +19,42 @@ StudioData SmallTraceData() {
   return LoadStudioData(gui_test::SmallTrace(), o).data;
 }
 
+// Rows of a CSV text: line ends outside quoted fields (token text may hold a newline).
+int64_t CsvRows(const std::string& csv) {
+  int64_t rows = 0;
+  bool quoted = false;
+  for (char c : csv) {
+    if (c == '"') quoted = !quoted;
+    rows += c == '\n' && !quoted;
+  }
+  return rows;
+}
+
+// The panel connected to its job as the shell does, with experts 0 and 2 of layer 1 selected.
+struct AblationBench {
+  AblationJob job;
+  AblationView view;
+  Selection sel;
+  AblationBench() {
+    view.set_job({[this](const AblationRequest& r) { job.Start(r); }, [this] { job.Cancel(); },
+                  [this] { return job.Status(); }});
+    sel.layer = 1;
+    sel.experts = {0, 2};
+  }
+};
+
 }  // namespace
 
 TEST_CASE("ablation panel: the job gives ΔNLL 0 for the baseline, one row per domain",
           "[gui][ablation]") {
   const StudioData d = SmallTraceData();
   const int M = d.num_domains();
-  AblationJob job;
-  AblationView view;
-  view.set_job({[&](const AblationRequest& r) { job.Start(r); }, [&] { job.Cancel(); },
-                [&] { return job.Status(); }});
-  Selection sel;
-  sel.layer = 1;
-  sel.experts = {0, 2};
+  AblationBench b;
+  auto& [job, view, sel] = b;
   // No model is open: the trace's own model runs.
   const AblationRequest request = view.MakeRequest(d, sel);
-  CHECK(request.trace == d.trace.path);
-  CHECK(request.model_dir == d.trace.model_path);
+  CHECK(request.trace == d.trace.info.path);
+  CHECK(request.model_dir == d.trace.info.model_path);
   CHECK(request.experts == std::vector<int>{0, 2});
   CHECK(request.mode == "reroute");
 
@@ -130,4 +149,90 @@ TEST_CASE("ablation job: cancel and errors", "[gui][ablation]") {
   job.Start(no_model);
   job.Wait();
   CHECK(job.Status().error.find("no model") != std::string::npos);
+}
+
+TEST_CASE("ablation panel: changed predictions and the routing diff of a run", "[gui][ablation]") {
+  const StudioData d = SmallTraceData();
+  const int L = d.trace.info.num_layers, E = d.trace.info.num_experts;
+  AblationBench b;
+  auto& [job, view, sel] = b;
+  job.Start(view.MakeRequest(d, sel));
+  job.Wait();
+  const AblationStatus status = job.Status();
+  INFO(status.error);
+  REQUIRE(status.outcome != nullptr);
+  const AblationPolicyResult& none = status.outcome->policies[0];
+  const AblationPolicyResult& p = status.outcome->policies[1];
+  // The analysis API's diff, copied: the baseline changes nothing; re-routing layer 1's experts
+  // 0 and 2 moves tokens at layer 1 only, away from 0 and 2.
+  CHECK(none.changed_predictions == 0);
+  CHECK(none.changes.empty());
+  REQUIRE(p.layers == L);
+  REQUIRE(p.experts == E);
+  CHECK(p.predictions == p.tokens.back());
+  CHECK(p.routed_tokens == p.predictions);
+  CHECK(p.changed_predictions > 0);
+  CHECK(p.changes.size() == static_cast<size_t>(std::min<int64_t>(
+                                p.changed_predictions, static_cast<int64_t>(kMaxChangeRows))));
+  CHECK(p.changed[0] == 0);
+  CHECK(p.changed[1] > 0);
+  for (int from = 0; from <= E; ++from)
+    for (int to = 0; to <= E; ++to) {
+      CHECK(p.Moved(0, from, to) == 0);
+      if (p.Moved(1, from, to) > 0) CHECK((from == 0 || from == 2));
+    }
+  for (const AblationChangeRow& c : p.changes) {
+    REQUIRE(c.document >= 0);
+    REQUIRE(c.document < static_cast<int64_t>(d.documents.size()));
+    CHECK(c.source_id == d.documents[static_cast<size_t>(c.document)].source_id);
+    CHECK(c.before_id != c.after_id);
+    CHECK(!c.token.empty());
+  }
+
+  // Drawn: the changed rows (a scrolled table shows the visible ones), a row per layer, and an
+  // (E + 1) x (E + 1) matrix coloured by the moves at the selected layer.
+  gui_test::Headless ui(ImVec2(1280, 1400));
+  ui.Frame(view, d, sel);
+  ui.Frame(view, d, sel);
+  CHECK(view.drawn_change_rows() > 0);
+  CHECK(view.drawn_change_rows() <= static_cast<int>(p.changes.size()));
+  CHECK(view.drawn_layer_rows() == L);
+  CHECK(view.routing_layer() == 1);
+  const HeatmapHit& grid = view.last_routing_grid();
+  const std::vector<gui_test::Quad> cells =
+      gui_test::QuadsIn(gui_test::SolidQuads(), grid.grid_min, grid.grid_max);
+  REQUIRE(cells.size() == static_cast<size_t>((E + 1) * (E + 1)));
+  const ColorScale scale = AblationView::RoutingScale(p, 1);
+  const float cw = (grid.grid_max.x - grid.grid_min.x) / (E + 1),
+              ch = (grid.grid_max.y - grid.grid_min.y) / (E + 1);
+  for (const gui_test::Quad& q : cells) {
+    const int r = static_cast<int>((q.center().y - grid.grid_min.y) / ch);
+    const int c = static_cast<int>((q.center().x - grid.grid_min.x) / cw);
+    INFO("from " << r << " to " << c);
+    CHECK(q.col == scale.Map(AblationView::RoutingCell(p, 1, r, c)));
+  }
+
+  // Clicking a changed prediction selects its token in its document.
+  const AblationChangeRow& first = p.changes.front();
+  sel.document = -1;
+  // The table's first body row sits one row below its header, under the routing matrix's top.
+  for (float y = grid.grid_min.y - 80; y < grid.grid_max.y && sel.document < 0; y += 4) {
+    ui.Frame(view, d, sel, ImVec2(40, y), true);
+    ui.Frame(view, d, sel, ImVec2(40, y), false);
+  }
+  CHECK(sel.document == first.document);
+  CHECK(sel.token_begin == first.position);
+  CHECK(sel.token_end == first.position + 1);
+
+  // Both extra tables: a header and one row per change, or per non-zero move.
+  REQUIRE(view.ExtraCsvTables() == std::vector<std::string>{"changes", "routing"});
+  std::ostringstream changes, routing;
+  view.WriteExtraCsv("changes", d, sel, changes);
+  view.WriteExtraCsv("routing", d, sel, routing);
+  const std::string ct = changes.str(), rt = routing.str();
+  CHECK(CsvRows(ct) == 1 + static_cast<int64_t>(p.changes.size()));
+  int64_t cells_moved = 0;
+  for (int64_t v : p.moved) cells_moved += v > 0;
+  CHECK(std::count(rt.begin(), rt.end(), '\n') == 1 + cells_moved);
+  CHECK(rt.rfind("policy,layer,from,to,tokens\n", 0) == 0);
 }

@@ -2,10 +2,10 @@
 // command line (--layer/--expert/--document), the window is captured (--screenshot) and checked
 // not to be blank; bad input opens an error dialog and the app keeps running (exit code 3 after
 // the capture, never a crash).
+#include <hdf5.h>
 #include <QImage>
 #include <cstdio>
 #include <fstream>
-#include <hdf5.h>
 #include <set>
 
 #include "core/error.h"
@@ -23,8 +23,8 @@ using Run = gui_test::ShellRun;
 Run Studio(const gui_test::TempDir& dir, const std::string& args, const std::string& env = "") {
   const auto config = dir.path() / "config";
   std::filesystem::create_directories(config);
-  return Shell(env + "XDG_CONFIG_HOME=" + Quote(config.string()) + " QT_QPA_PLATFORM=xcb DISPLAY=" + gui_test::TestDisplay() +
-               " " + Quote(gui_test::Studio()) + " " + args);
+  return Shell(env + "XDG_CONFIG_HOME=" + Quote(config.string()) + " QT_QPA_PLATFORM=xcb DISPLAY=" +
+               gui_test::TestDisplay() + " " + Quote(gui_test::Studio()) + " " + args);
 }
 
 size_t Colours(const QImage& image) {
@@ -55,9 +55,9 @@ TEST_CASE("the app opens a trace, follows a selection and captures its window",
           "[gui][app][xvfb]") {
   gui_test::TempDir dir("app");
   const auto shot = dir.path() / "app.png";
-  const Run r = Studio(dir, Quote(gui_test::SmallTrace().string()) + " --screenshot " +
-                                Quote(shot.string()) +
-                                " --size 1400x900 --layer 1 --expert 2,5 --document 1");
+  const Run r =
+      Studio(dir, Quote(gui_test::SmallTrace().string()) + " --screenshot " + Quote(shot.string()) +
+                      " --size 1400x900 --layer 1 --expert 2,5 --document 1");
   INFO(r.output);
   REQUIRE(r.status == 0);
   QImage image(QString::fromStdString(shot.string()));
@@ -76,8 +76,8 @@ TEST_CASE("bad input opens a dialog with the reason and the app keeps running",
   SECTION("a file that is not HDF5") {
     const auto bad = dir.path() / "text.h5";
     std::ofstream(bad) << "not hdf5";
-    const Run r = Studio(dir, Quote(bad.string()) + " --screenshot " +
-                                  Quote((dir.path() / "shot.png").string()));
+    const Run r = Studio(
+        dir, Quote(bad.string()) + " --screenshot " + Quote((dir.path() / "shot.png").string()));
     INFO(r.output);
     CHECK(r.status == 3);
     CHECK(r.output.find("Cannot open trace: " + bad.string()) != std::string::npos);
@@ -86,8 +86,8 @@ TEST_CASE("bad input opens a dialog with the reason and the app keeps running",
   }
   SECTION("a trace of a newer format version") {
     const auto newer = NewerTrace(dir);
-    const Run r = Studio(dir, Quote(newer.string()) + " --screenshot " +
-                                  Quote((dir.path() / "shot.png").string()));
+    const Run r = Studio(
+        dir, Quote(newer.string()) + " --screenshot " + Quote((dir.path() / "shot.png").string()));
     INFO(r.output);
     CHECK(r.status == 3);
     CHECK(r.output.find("format_version 99") != std::string::npos);
@@ -122,8 +122,7 @@ TEST_CASE("started without a trace, the app makes the bundled sample trace and o
   const auto cache = dir.path() / "cache";
   const auto shot = dir.path() / "bundled.png";
   // The tiny test corpus stands in for datasets/sample, so the test stays quick.
-  const std::string env = "XDG_CACHE_HOME=" + Quote(cache.string()) +
-                          " MOESCOPE_SAMPLE_CORPUS=" +
+  const std::string env = "XDG_CACHE_HOME=" + Quote(cache.string()) + " MOESCOPE_SAMPLE_CORPUS=" +
                           Quote(gui_test::TinyCorpus().parent_path().string()) + " ";
   const Run r = Studio(dir, "--screenshot " + Quote(shot.string()) + " --size 1400x900", env);
   INFO(r.output);
@@ -131,7 +130,7 @@ TEST_CASE("started without a trace, the app makes the bundled sample trace and o
   const auto trace = cache / "moescope/sample_trace.h5";
   REQUIRE(std::filesystem::exists(trace));
   const moe::studio::LoadResult loaded = moe::studio::LoadStudioData(trace, {});
-  CHECK(loaded.data.trace.complete);
+  CHECK(loaded.data.trace.info.complete);
   CHECK(loaded.data.trace.documents > 0);
   CHECK(Colours(QImage(QString::fromStdString(shot.string()))) > 50);
   // A second start reuses it.

@@ -23,10 +23,10 @@ TEST_CASE("loader copies the trace's facts and the statistics API's results", "[
   const LoadResult r = LoadStudioData(trace, o);
   const StudioData& d = r.data;
   const moe::TraceReader reader(trace);
-  CHECK(d.trace.path == trace.string());
-  CHECK(d.trace.complete);
-  CHECK(d.trace.num_layers == reader.info().num_layers);
-  CHECK(d.trace.num_experts == reader.info().num_experts);
+  CHECK(d.trace.info.path == trace.string());
+  CHECK(d.trace.info.complete);
+  CHECK(d.trace.info.num_layers == reader.info().num_layers);
+  CHECK(d.trace.info.num_experts == reader.info().num_experts);
   CHECK(d.trace.tokens == reader.num_tokens());
   CHECK(d.documents.size() == static_cast<size_t>(reader.num_documents()));
   CHECK(d.domains == reader.domains());
@@ -39,7 +39,7 @@ TEST_CASE("loader copies the trace's facts and the statistics API's results", "[
   const moe::ExpertStats stats = reader.ComputeStats();
   const ExpertMetric* load = d.FindExpertMetric("load_count");
   REQUIRE(load != nullptr);
-  const int M = d.num_domains(), L = d.trace.num_layers, E = d.trace.num_experts;
+  const int M = d.num_domains(), L = d.trace.info.num_layers, E = d.trace.info.num_experts;
   REQUIRE(load->domains == M + 1);
   for (int m = 0; m <= M; ++m)
     for (int l = 0; l < L; ++l)
@@ -93,7 +93,8 @@ TEST_CASE("loader copies the trace's facts and the statistics API's results", "[
   CHECK(d.document->index == 0);
   CHECK(d.document->size() == d.documents[0].tokens);
   CHECK(d.document->layers == L);
-  CHECK(d.document->text.front() == TokenDisplayText(r.tokenizer.get(), d.document->token_id.front()));
+  CHECK(d.document->text.front() ==
+        TokenDisplayText(r.tokenizer.get(), d.document->token_id.front()));
 }
 
 TEST_CASE("every view draws over a real trace", "[gui][loader][views]") {
@@ -110,17 +111,19 @@ TEST_CASE("every view draws over a real trace", "[gui][loader][views]") {
     if (auto* load = dynamic_cast<LoadView*>(view.get())) {
       const auto cells = gui_test::QuadsIn(gui_test::SolidQuads(), load->last_heatmap().grid_min,
                                            load->last_heatmap().grid_max);
-      CHECK(cells.size() == static_cast<size_t>(d.trace.num_layers * d.trace.num_experts));
+      CHECK(cells.size() ==
+            static_cast<size_t>(d.trace.info.num_layers * d.trace.info.num_experts));
     }
     if (auto* spec = dynamic_cast<SpecializationView*>(view.get())) {
       const auto cells = gui_test::QuadsIn(gui_test::SolidQuads(), spec->last_heatmap().grid_min,
                                            spec->last_heatmap().grid_max);
-      CHECK(cells.size() == static_cast<size_t>(d.num_domains() * d.trace.num_experts));
+      CHECK(cells.size() == static_cast<size_t>(d.num_domains() * d.trace.info.num_experts));
     }
     if (auto* pairs = dynamic_cast<CoactivationView*>(view.get())) {
       const auto cells = gui_test::QuadsIn(gui_test::SolidQuads(), pairs->last_heatmap().grid_min,
                                            pairs->last_heatmap().grid_max);
-      CHECK(cells.size() == static_cast<size_t>(d.trace.num_experts * d.trace.num_experts));
+      CHECK(cells.size() ==
+            static_cast<size_t>(d.trace.info.num_experts * d.trace.info.num_experts));
     }
     if (auto* map = dynamic_cast<TokenMapView*>(view.get())) {
       CHECK(map->last_frame().drawn_tokens == d.document->size());
@@ -131,7 +134,7 @@ TEST_CASE("every view draws over a real trace", "[gui][loader][views]") {
         REQUIRE(map->TokenRect(t, &a, &b));
         bool found = false;
         for (const auto& q : gui_test::QuadsIn(quads, a, b))
-          found |= q.col == ExpertColor(d.document->Top1(t, 0), d.trace.num_experts);
+          found |= q.col == ExpertColor(d.document->Top1(t, 0), d.trace.info.num_experts);
         CHECK(found);
       }
     }

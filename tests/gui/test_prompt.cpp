@@ -29,20 +29,31 @@ void Settle(gui_test::Headless& ui, PromptView& view, PromptJob& job, const Stud
   ui.Frame(view, d, sel);
 }
 
+// The view connected to its job on the tiny test model, with the test prompt and layer 1
+// selected, and a headless ImGui to draw it.
+struct PromptBench {
+  PromptJob job;
+  PromptView view;
+  std::string model = gui_test::TinyModel().string();
+  StudioData d;  // no trace: the view needs only a model
+  Selection sel;
+  gui_test::Headless ui;
+
+  explicit PromptBench(ImVec2 size = ImVec2(1280, 800)) : ui(size) {
+    view.set_job({[this](const PromptRequest& r) { job.Start(r); }, [this] { return job.Status(); },
+                  [this] { return model; }});
+    view.set_text(kPrompt);
+    sel.layer = 1;
+  }
+  void Settle() { ::Settle(ui, view, job, d, sel); }
+};
+
 }  // namespace
 
 TEST_CASE("live prompt: a prompt yields one box per token and 5 predictions", "[gui][prompt]") {
-  PromptJob job;
-  PromptView view;
-  const std::string model = gui_test::TinyModel().string();
-  view.set_job({[&](const PromptRequest& r) { job.Start(r); }, [&] { return job.Status(); },
-                [&] { return model; }});
-  view.set_text(kPrompt);
-  StudioData d;  // no trace: the view needs only a model
-  Selection sel;
-  sel.layer = 1;
-  gui_test::Headless ui(ImVec2(1280, 800));
-  Settle(ui, view, job, d, sel);
+  PromptBench b;
+  auto& [job, view, model, d, sel, ui] = b;
+  b.Settle();
   const PromptStatus status = job.Status();
   INFO(status.error);
   REQUIRE(status.error.empty());
@@ -71,23 +82,15 @@ TEST_CASE("live prompt: a prompt yields one box per token and 5 predictions", "[
 
 TEST_CASE("live prompt: a disabled expert never appears, and predictions are compared",
           "[gui][prompt]") {
-  PromptJob job;
-  PromptView view;
-  const std::string model = gui_test::TinyModel().string();
-  view.set_job({[&](const PromptRequest& r) { job.Start(r); }, [&] { return job.Status(); },
-                [&] { return model; }});
-  view.set_text(kPrompt);
-  StudioData d;
-  Selection sel;
-  sel.layer = 1;
-  gui_test::Headless ui(ImVec2(1280, 800));
-  Settle(ui, view, job, d, sel);
+  PromptBench b;
+  auto& [job, view, model, d, sel, ui] = b;
+  b.Settle();
   REQUIRE(job.Status().outcome != nullptr);
   const int expert = job.Status().outcome->base.Top1(1, 1);  // in use at layer 1
 
   // The shared selection's "disable selected", as the button does it.
   view.set_disabled({{1, expert}});
-  Settle(ui, view, job, d, sel);
+  b.Settle();
   const PromptStatus status = job.Status();
   INFO(status.error);
   REQUIRE(status.outcome != nullptr);
@@ -105,9 +108,103 @@ TEST_CASE("live prompt: a disabled expert never appears, and predictions are com
 
   // Typing is debounced: an edit is sent only after the pause.
   view.set_disabled({});
-  Settle(ui, view, job, d, sel);
+  b.Settle();
   CHECK(job.Status().outcome->ablated == nullptr);
   CHECK(!view.WantsFrames());
+}
+
+TEST_CASE("live prompt: drop and drop-renorm semantics, and forced routes", "[gui][prompt]") {
+  PromptBench b(ImVec2(1280, 900));
+  auto& [job, view, model, d, sel, ui] = b;
+  b.Settle();
+  REQUIRE(job.Status().outcome != nullptr);
+  const PromptRun base = job.Status().outcome->base;
+  const int expert = base.Top1(1, 1);
+  auto has = [](const PromptRun& r, int64_t t, int layer, int e) {
+    for (int k = 0; k < r.kmax; ++k)
+      if (r.ids[r.Row(t, layer) + k] == e) return true;
+    return false;
+  };
+  auto count = [](const PromptRun& r, int64_t t, int layer) {
+    int n = 0;
+    for (int k = 0; k < r.kmax; ++k) n += r.ids[r.Row(t, layer) + k] >= 0;
+    return n;
+  };
+  auto weight = [](const PromptRun& r, int64_t t, int layer) {
+    double w = 0;
+    for (int k = 0; k < r.kmax; ++k) w += r.weights[r.Row(t, layer) + k];
+    return w;
+  };
+
+  // Drop: the expert's tokens keep their other experts only (one fewer), with their weights.
+  view.set_disabled({{1, expert}});
+  view.set_mode("drop");
+  CHECK(view.mode() == "drop");
+  b.Settle();
+  PromptStatus status = job.Status();
+  INFO(status.error);
+  REQUIRE(status.outcome != nullptr);
+  CHECK(status.outcome->request.mode == "drop");
+  REQUIRE(status.outcome->ablated != nullptr);
+  const PromptRun drop = *status.outcome->ablated;
+  int dropped = 0;
+  for (int64_t t = 0; t < base.size(); ++t) {
+    CHECK(!has(drop, t, 1, expert));
+    if (!has(base, t, 1, expert)) continue;
+    ++dropped;
+    CHECK(count(drop, t, 1) == count(base, t, 1) - 1);
+    CHECK(weight(drop, t, 1) < weight(base, t, 1));
+  }
+  CHECK(dropped > 0);
+
+  // Drop and renormalize: the remaining weights sum to what all of them did.
+  view.set_mode("drop-renorm");
+  b.Settle();
+  status = job.Status();
+  REQUIRE(status.outcome != nullptr);
+  REQUIRE(status.outcome->ablated != nullptr);
+  CHECK(status.outcome->request.mode == "drop-renorm");
+  const PromptRun& renorm = *status.outcome->ablated;
+  for (int64_t t = 0; t < base.size(); ++t)
+    if (has(base, t, 1, expert) && count(base, t, 1) > 1) {
+      CHECK(count(renorm, t, 1) == count(base, t, 1) - 1);
+      CHECK(weight(renorm, t, 1) == Approx(weight(base, t, 1)).epsilon(1e-4));
+    }
+  CHECK(view.drawn_tokens() == base.size());
+
+  // A forced route: token 2 takes two experts it did not choose at layer 1; tokens before it
+  // are untouched (the model is causal); no expert is disabled.
+  view.set_disabled({});
+  view.set_mode("reroute");
+  std::vector<int> forced;
+  for (int e = 0; e < base.experts && forced.size() < 2; ++e)
+    if (!has(base, 2, 1, e)) forced.push_back(e);
+  REQUIRE(forced.size() == 2);
+  view.set_forced({{1, 2, forced}, {0, 3, {0}}, {0, 3, {1}}});  // the last route of a token wins
+  REQUIRE(view.forced().size() == 2);
+  CHECK(view.forced()[1].experts == std::vector<int>{1});
+  b.Settle();
+  status = job.Status();
+  INFO(status.error);
+  REQUIRE(status.outcome != nullptr);
+  REQUIRE(status.outcome->ablated != nullptr);
+  CHECK(status.outcome->request.forced.size() == 2);
+  const PromptRun& routed = *status.outcome->ablated;
+  CHECK(count(routed, 2, 1) == 2);
+  for (int e : forced) CHECK(has(routed, 2, 1, e));
+  CHECK(count(routed, 3, 0) == 1);
+  CHECK(routed.Top1(3, 0) == 1);
+  for (int64_t t = 0; t < 2; ++t)
+    for (int l = 0; l < base.layers; ++l)
+      for (int k = 0; k < base.kmax; ++k)
+        CHECK(routed.ids[routed.Row(t, l) + k] == base.ids[base.Row(t, l) + k]);
+  CHECK(view.drawn_top1()[2] == routed.Top1(2, 1));
+
+  // An unknown semantics is an error of the request, shown by the view.
+  PromptRequest bad = status.outcome->request;
+  bad.mode = "sideways";
+  const moe::LoadedModel m = moe::LoadModel(gui_test::TinyModel());
+  CHECK_THROWS_WITH(PromptPolicy(bad, m.config()), Catch::Contains("sideways"));
 }
 
 TEST_CASE("live prompt: errors are shown, not thrown", "[gui][prompt]") {

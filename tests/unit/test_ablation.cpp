@@ -256,3 +256,98 @@ TEST_CASE("an ablation over a trace's documents equals one over the traced corpu
   o.run.corpus_files = {corpus.string()};
   CHECK_THROWS_WITH(RunAblation(m, policies, o), Catch::Contains("not both"));
 }
+
+TEST_CASE("routing moves pair the experts left with the experts taken, in rank order",
+          "[ablate][diff]") {
+  RoutingDiff diff(2, 4);
+  // Layer 0: {1, 2} -> {1, 3}: 2 moved to 3. Layer 1: {0, 2} -> {3} (one fewer): 0 -> 3 and
+  // 2 -> none.
+  const int16_t base[] = {1, 2, 0, 2};
+  const int16_t policy[] = {1, 3, -1, 3, -1, -1};  // 3 columns, -1 pads
+  diff.AddToken(base, 2, policy, 3);
+  CHECK(diff.tokens() == 1);
+  CHECK(diff.Moved(0, 2, 3) == 1);
+  CHECK(diff.Moved(1, 0, 3) == 1);
+  CHECK(diff.Moved(1, 2, 4) == 1);  // to "none"
+  int64_t total = 0;
+  for (int64_t v : diff.moved()) total += v;
+  CHECK(total == 3);
+  CHECK(diff.changed() == std::vector<int64_t>{1, 1});
+  CHECK(diff.first_changed() == std::vector<int64_t>{0, 1});
+  // The same selection in another order is no move; a top-1 swap is counted as such.
+  const int16_t swapped[] = {2, 1, 2, 0};
+  diff.AddToken(base, 2, swapped, 2);
+  CHECK(diff.changed() == std::vector<int64_t>{1, 1});
+  CHECK(diff.first_changed() == std::vector<int64_t>{1, 2});
+
+  std::vector<PredictionChange> changes(5);
+  for (int i = 0; i < 5; ++i) {
+    changes[i].token = 10 - i;
+    changes[i].policy_nll = i == 2 ? -3.0 : i;  // |ΔNLL| 0, 1, 3, 3, 4
+  }
+  changes[3].policy_nll = 3.0;
+  KeepLargestChanges(changes, 3);
+  REQUIRE(changes.size() == 3);
+  CHECK(changes[0].token == 6);  // |4|
+  CHECK(changes[1].token == 7);  // |3|, lower token index first
+  CHECK(changes[2].token == 8);
+}
+
+TEST_CASE("an ablation's diff lists the changed predictions and the routing moves",
+          "[ablate][diff]") {
+  const LoadedModel m = LoadModel(trace_test::TinyModel());
+  const LlamaMoeConfig& c = m.config();
+  const auto dir = TempDir("ablate-diff");
+  const auto corpus = SmallCorpus(dir);
+  const std::vector<AblationPolicy> policies = {
+      NoAblation(c), ExpertSet(c, "L1E0+2", "1:0,1:2", DisableMode::kReroute),
+      ExpertSet(c, "L0E3-drop", "0:3", DisableMode::kDrop)};
+  AblationOptions o = Options(corpus, dir / "diff.h5");
+  o.diff = true;
+  o.max_changes = 5;
+  const AblationSummary s = RunAblation(m, policies, o);
+  REQUIRE(s.diffs.size() == policies.size());
+  const int L = c.num_hidden_layers, E = c.num_experts;
+  for (size_t i = 0; i < policies.size(); ++i) {
+    const AblationDiff& d = s.diffs[i];
+    const AblationResult& r = Find(s, d.policy);
+    INFO(d.policy);
+    CHECK(d.predictions == s.tokens);
+    CHECK(d.routing.tokens() == s.tokens);
+    // Changed predictions are the tokens whose top-1 disagrees.
+    int64_t disagree = 0;
+    for (int8_t a : r.agree) disagree += a == 0;
+    CHECK(d.changed_predictions == disagree);
+    CHECK(d.changes.size() == static_cast<size_t>(std::min<int64_t>(disagree, 5)));
+    for (const PredictionChange& ch : d.changes) {
+      CHECK(ch.base_top1 != ch.policy_top1);
+      CHECK(ch.delta_nll() == Approx(r.delta_nll[static_cast<size_t>(ch.token)]).margin(1e-4));
+      CHECK(!ch.source_id.empty());
+    }
+    for (size_t k = 1; k < d.changes.size(); ++k)
+      CHECK(std::abs(d.changes[k - 1].delta_nll()) >= std::abs(d.changes[k].delta_nll()));
+  }
+  // No policy: no change at all.
+  CHECK(s.diffs[0].changed_predictions == 0);
+  for (int64_t v : s.diffs[0].routing.moved()) CHECK(v == 0);
+  // Re-routing experts 0 and 2 of layer 1: layer 0 is untouched; at layer 1 every move leaves 0
+  // or 2 for another expert, never for "none".
+  const RoutingDiff& reroute = s.diffs[1].routing;
+  CHECK(reroute.changed()[0] == 0);
+  CHECK(reroute.changed()[1] > 0);
+  int64_t moves = 0;
+  for (int from = 0; from <= E; ++from)
+    for (int to = 0; to <= E; ++to) {
+      const int64_t n = reroute.Moved(1, from, to);
+      if (n == 0) continue;
+      moves += n;
+      CHECK((from == 0 || from == 2));
+      CHECK((to != 0 && to != 2 && to != E));
+    }
+  CHECK(moves >= reroute.changed()[1]);
+  // Dropping expert 3 of layer 0: its tokens lose it for nothing there.
+  const RoutingDiff& drop = s.diffs[2].routing;
+  CHECK(drop.changed()[0] > 0);
+  CHECK(drop.Moved(0, 3, E) == drop.changed()[0]);
+  (void)L;
+}

@@ -3,6 +3,8 @@
 // to exactly the uninterrupted trace; a run that does not match the trace is refused.
 #include <hdf5.h>
 
+#include <atomic>
+
 #include <catch2/catch.hpp>
 
 #include "analysis/hdf5_util.h"
@@ -103,4 +105,49 @@ TEST_CASE("resume refuses a run that does not match the trace", "[trace][resume]
   const TraceReader r(cut);
   CHECK(r.num_documents() == 2);
   CHECK_FALSE(r.info().complete);
+}
+
+TEST_CASE("a stopped trace reports progress, stays resumable and resumes to the whole trace",
+          "[trace][resume][stop]") {
+  const auto dir = TempDir("trace_stop");
+  const auto full = dir / "full.h5";
+  TraceOptions whole = Options(full);
+  whole.batch_size = 1;  // groups of 8 windows: the tiny corpus takes several
+  RunTrace(Model(), RoutingPolicy{}, whole);
+
+  const auto stopped = dir / "stopped.h5";
+  TraceOptions o = whole;
+  o.output = stopped;
+  o.commit_tokens = 1;  // commit after every group
+  std::atomic<bool> stop{false};
+  std::vector<std::pair<int64_t, int64_t>> calls;
+  o.stop = &stop;
+  o.on_progress = [&](int64_t done, int64_t total) {
+    calls.emplace_back(done, total);
+    if (done > 0) stop = true;  // after the first group
+  };
+  const TraceSummary s = RunTrace(Model(), RoutingPolicy{}, o);
+  CHECK(s.interrupted);
+  REQUIRE(calls.size() == 2);  // at the start and after the one group run
+  const int64_t total = TraceReader(full).num_tokens();
+  CHECK(calls[0] == std::pair<int64_t, int64_t>{0, total});
+  CHECK(calls[1].first > 0);
+  CHECK(calls[1].first < total);
+  CHECK(calls[1].second == total);
+  {
+    const TraceReader r(stopped);
+    CHECK_FALSE(r.info().complete);
+    CHECK(r.num_documents() == s.documents);
+    CHECK(r.num_documents() < 10);
+    CHECK(r.num_tokens() <= calls[1].first);  // whole documents only
+  }
+
+  o.stop = nullptr;
+  o.on_progress = nullptr;
+  o.resume = true;
+  const TraceSummary resumed = RunTrace(Model(), RoutingPolicy{}, o);
+  CHECK_FALSE(resumed.interrupted);
+  CHECK(resumed.resumed_documents == s.documents);
+  CHECK(resumed.documents == 10);
+  trace_test::CheckSameTrace(full, stopped);
 }
