@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include <omp.h>
 #include <nlohmann/json.hpp>
 
 #if defined(__AVX512F__)
@@ -184,16 +185,28 @@ double ReadBandwidthGBs() {
   for (int pass = 0; pass < 5; ++pass) {
     const auto start = Clock::now();
     float total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static)
-    for (size_t i = 0; i < chunk; i += 32) {
-      for (size_t s = 0; s < kStreams; ++s) {
-        const float* p = buffer.data() + s * chunk + i;
+#pragma omp parallel reduction(+ : total)
+    {
+      const size_t threads = static_cast<size_t>(omp_get_num_threads());
+      const size_t id = static_cast<size_t>(omp_get_thread_num());
+      const size_t begin = chunk * id / threads / 16 * 16,
+                   end = chunk * (id + 1) / threads / 16 * 16;
 #if defined(__AVX512F__)
-        total += _mm512_reduce_add_ps(_mm512_add_ps(_mm512_loadu_ps(p), _mm512_loadu_ps(p + 16)));
-#else
-        for (size_t j = 0; j < 32; ++j) total += p[j];
-#endif
+      // One accumulator per stream, summed once at the end: the loop is loads and adds only.
+      __m512 acc[kStreams];
+      for (__m512& a : acc) a = _mm512_setzero_ps();
+      for (size_t i = begin; i < end; i += 16)
+        for (size_t s = 0; s < kStreams; ++s)
+          acc[s] = _mm512_add_ps(acc[s], _mm512_loadu_ps(buffer.data() + s * chunk + i));
+      alignas(64) float lanes[16];
+      for (size_t s = 0; s < kStreams; ++s) {
+        _mm512_store_ps(lanes, acc[s]);
+        for (float x : lanes) total += x;
       }
+#else
+      for (size_t i = begin; i < end; ++i)
+        for (size_t s = 0; s < kStreams; ++s) total += buffer[s * chunk + i];
+#endif
     }
     const double s = Seconds(start);
     if (total < 0) std::abort();  // keeps the loop observable

@@ -58,9 +58,7 @@ void SelfAttention(const LlamaMoeConfig& c, const LayerWeights& w, int layer, co
   float* q = q_buffer.Get(static_cast<size_t>(T * nh * d));   // [T, nh, d]
   float* k = k_buffer.Get(static_cast<size_t>(T * nkv * d));  // [T, nkv, d]
   float* v = v_buffer.Get(static_cast<size_t>(T * nkv * d));  // [T, nkv, d]
-  MatMulTransposed(x, T, w.q, q);
-  MatMulTransposed(x, T, w.k, k);
-  MatMulTransposed(x, T, w.v, v);
+  MatMulTransposedMany(x, T, {{&w.q, q}, {&w.k, k}, {&w.v, v}});
   AddBias(q, T, w.q_bias);
   AddBias(k, T, w.k_bias);
   AddBias(v, T, w.v_bias);
@@ -85,7 +83,9 @@ void SelfAttention(const LlamaMoeConfig& c, const LayerWeights& w, int layer, co
   // Inside the parallel region a thread_local name means the worker's own copy; pass pointers.
   const float* q_all = q;
   float* attn_all = attn;
-#pragma omp parallel for collapse(2) schedule(static)
+  // A decode step's few scores per head are quicker on one thread than worth waking another.
+  const bool parallel = B * nh * S * keys_total * d >= (int64_t{1} << 20);
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
   for (int64_t b = 0; b < B; ++b) {
     for (int h = 0; h < nh; ++h) {
       const int kvh = h / n_rep;

@@ -38,6 +38,16 @@ float WeightAt(const void* row, int64_t i) {
 }
 
 #if defined(__AVX512F__)
+// The sum of a register's 16 lanes. (GCC 12's _mm512_reduce_add_ps trips its own
+// -Wuninitialized inside loops.)
+float HorizontalSum(__m512 v) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, v);
+  float sum = 0.0f;
+  for (float x : lanes) sum += x;
+  return sum;
+}
+
 // Weight elements i..i+15 of a 16-bit row, widened to fp32 (bf16 is the upper half of fp32).
 template <DType D>
 __m512 Load16(const void* row, int64_t i) {
@@ -50,9 +60,9 @@ __m512 Load16(const void* row, int64_t i) {
 #endif
 
 // dot(row, x) over `cols` elements of a 16-bit weight row in dtype D. Two accumulators over 32
-// elements per step keep the FMA latency hidden; the row is read front to back, so consecutive rows
-// form one sequential stream for the hardware prefetcher (reading several rows side by side was
-// measured slower).
+// elements per step keep the FMA latency hidden. Rows are read front to back and a thread takes
+// consecutive rows, so its reads form one sequential stream (reading four stretches of rows side
+// by side measured no faster on the project machine).
 template <DType D>
 float DotRow(const void* row, int64_t cols, const float* x) {
   int64_t i = 0;
@@ -63,33 +73,56 @@ float DotRow(const void* row, int64_t cols, const float* x) {
     acc0 = _mm512_fmadd_ps(Load16<D>(row, i), _mm512_loadu_ps(x + i), acc0);
     acc1 = _mm512_fmadd_ps(Load16<D>(row, i + 16), _mm512_loadu_ps(x + i + 16), acc1);
   }
-  sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  sum = HorizontalSum(_mm512_add_ps(acc0, acc1));
 #endif
   for (; i < cols; ++i) sum += WeightAt<D>(row, i) * x[i];
   return sum;
 }
 
-// y = x · Wᵀ for a few activation rows: every weight row is read from memory once and stays in
-// L1 while each activation row passes; no scratch, no widened copy.
+// Below this many weight elements a product runs on the calling thread alone: waking the others
+// would cost more than reading the matrix (a router's 8 x 1024 weights, say).
+constexpr int64_t kParallelMinElements = int64_t{1} << 15;
+
+// y_j = x · W_jᵀ for a few activation rows and every target j (all of dtype D and one width).
+// Each weight row is read from memory once and stays in L1 while each activation row passes; no
+// scratch, no widened copy. The targets' output rows are shared out among the threads together.
 template <DType D>
-void StreamingMatMul(const float* x, int64_t rows, const Matrix& w, float* y, bool accumulate) {
-  const size_t row_bytes = static_cast<size_t>(w.cols) * DTypeSize(D);
-#pragma omp parallel for schedule(static)
-  for (int64_t o = 0; o < w.rows; ++o) {
-    const void* row = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(o) * row_bytes;
+void StreamingMatMul(const float* x, int64_t rows, std::initializer_list<MatMulTarget> targets,
+                     bool accumulate) {
+  const int64_t cols = targets.begin()->w->cols;
+  const size_t row_bytes = static_cast<size_t>(cols) * DTypeSize(D);
+  std::vector<int64_t> first{0};  // first[j]: output row where target j starts
+  for (const MatMulTarget& t : targets) first.push_back(first.back() + t.w->rows);
+  const int64_t total = first.back();
+  // Output row o of all targets together: its weight row and where its result goes.
+  const auto locate = [&](int64_t o, const void** w, float** y, int64_t* stride) {
+    const size_t j =
+        static_cast<size_t>(std::upper_bound(first.begin(), first.end(), o) - first.begin() - 1);
+    const MatMulTarget& t = targets.begin()[j];
+    *w = static_cast<const uint8_t*>(t.w->data) + static_cast<size_t>(o - first[j]) * row_bytes;
+    *y = t.y + (o - first[j]);
+    *stride = t.w->rows;
+  };
+#pragma omp parallel for schedule(static) if (total * cols >= kParallelMinElements)
+  for (int64_t o = 0; o < total; ++o) {
+    const void* w;
+    float* y;
+    int64_t stride;
+    locate(o, &w, &y, &stride);
     for (int64_t r = 0; r < rows; ++r) {
-      const float v = DotRow<D>(row, w.cols, x + r * w.cols);
-      float& out = y[r * w.rows + o];
+      const float v = DotRow<D>(w, cols, x + r * cols);
+      float& out = y[r * stride];
       out = accumulate ? out + v : v;
     }
   }
 }
 
-void StreamingMatMul16(const float* x, int64_t rows, const Matrix& w, float* y, bool accumulate) {
-  if (w.dtype == DType::kBF16)
-    StreamingMatMul<DType::kBF16>(x, rows, w, y, accumulate);
+void StreamingMatMul16(const float* x, int64_t rows, std::initializer_list<MatMulTarget> targets,
+                       bool accumulate) {
+  if (targets.begin()->w->dtype == DType::kBF16)
+    StreamingMatMul<DType::kBF16>(x, rows, targets, accumulate);
   else
-    StreamingMatMul<DType::kF16>(x, rows, w, y, accumulate);
+    StreamingMatMul<DType::kF16>(x, rows, targets, accumulate);
 }
 
 void WidenedMatMul16(const float* x, int64_t rows, const Matrix& w, float* y, bool accumulate) {
@@ -124,11 +157,25 @@ void MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y, b
                   static_cast<int>(w.rows));
     }
   } else if (rows <= kStreamingMaxRows) {
-    StreamingMatMul16(x, rows, w, y, accumulate);
+    StreamingMatMul16(x, rows, {{&w, y}}, accumulate);
   } else if (w.dtype == DType::kBF16 && Bf16MatMulAvailable()) {
     Bf16MatMulTransposed(x, rows, w, y, accumulate, g_activation_precision.load());
   } else {
     WidenedMatMul16(x, rows, w, y, accumulate);
+  }
+}
+
+void MatMulTransposedMany(const float* x, int64_t rows,
+                          std::initializer_list<MatMulTarget> targets) {
+  if (rows == 0 || targets.size() == 0) return;
+  const Matrix& w0 = *targets.begin()->w;
+  bool streams = rows <= kStreamingMaxRows && w0.dtype != DType::kF32;
+  for (const MatMulTarget& t : targets)
+    streams = streams && t.w->dtype == w0.dtype && t.w->cols == w0.cols;
+  if (streams) {
+    StreamingMatMul16(x, rows, targets, /*accumulate=*/false);
+  } else {
+    for (const MatMulTarget& t : targets) MatMulTransposed(x, rows, *t.w, t.y);
   }
 }
 

@@ -4,6 +4,7 @@
 // CPUs without bf16 instructions, widen a few weight rows at a time for sgemm. Matrix-vector
 // products (decode) stream 16-bit weights through dot kernels. No whole fp32 copy is ever made.
 #include <cstdint>
+#include <initializer_list>
 
 #include "core/model_weights.h"
 
@@ -19,6 +20,17 @@ ActivationPrecision GetActivationPrecision();
 // y[rows, w.rows] = x[rows, w.cols] · wᵀ, overwriting y. accumulate = true adds instead.
 void MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y,
                       bool accumulate = false);
+
+// y_i = x · W_iᵀ for several matrices of the same width applied to the same input (q, k and v; an
+// expert's gate and up). With few rows (decoding) one pass of the worker threads serves all of
+// them: each fork and join of the threads costs tens of microseconds when idle threads sleep
+// (OMP_WAIT_POLICY=PASSIVE), as much as reading a small matrix.
+struct MatMulTarget {
+  const Matrix* w;
+  float* y;
+};
+void MatMulTransposedMany(const float* x, int64_t rows,
+                          std::initializer_list<MatMulTarget> targets);
 
 // y[r, :] += b for every row r.
 void AddBias(float* y, int64_t rows, const Vector& b);

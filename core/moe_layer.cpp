@@ -176,8 +176,7 @@ void RunExperts(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const
     float* up = up_buffer.Get(static_cast<size_t>(n * width));
     float* y = y_buffer.Get(static_cast<size_t>(n * h));  // [n, H]
     for (int64_t i = 0; i < n; ++i) std::memcpy(x + i * h, u + rows[e][i] * h, sizeof(float) * h);
-    MatMulTransposed(x, n, ew.gate, gate);
-    MatMulTransposed(x, n, ew.up, up);
+    MatMulTransposedMany(x, n, {{&ew.gate, gate}, {&ew.up, up}});
     SiluMul(gate, up, n * width);
     MatMulTransposed(gate, n, ew.down, y);
     if (hooks.Wants(HookSite::kExpertOutput, layer)) {

@@ -13,8 +13,13 @@
 #include "gui/model/studio_data.h"
 #include "gui/views/selection.h"
 #include "gui/views/view.h"
+#include "headless_views.h"
 
 namespace gui_test {
+
+using moe::studio::Headless;
+using moe::studio::MakeData;
+using moe::studio::MakeDocument;
 
 inline std::filesystem::path SourceDir() {
   return MOESCOPE_SOURCE_DIR;
@@ -49,24 +54,6 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// An ImGui context with the studio's fonts and style, a display of `size`, and no renderer:
-// frames are built and their draw lists inspected.
-class Headless {
- public:
-  explicit Headless(ImVec2 size = ImVec2(1280, 800));
-  ~Headless();
-  // One frame of `view` covering the display. The mouse is at `mouse` (off-screen by default)
-  // with the left button `down`.
-  void Frame(moe::studio::View& view, const moe::studio::StudioData& data,
-             moe::studio::Selection& selection, ImVec2 mouse = ImVec2(-1e6f, -1e6f),
-             bool down = false, bool ctrl = false);
-  ImVec2 size() const { return size_; }
-
- private:
-  ImGuiContext* context_;
-  ImVec2 size_;
-};
-
 // A filled axis-aligned rectangle of one colour in the last frame's draw data (what
 // ImDrawList::AddRectFilled emits: 4 vertices, 6 indices, the font atlas' white pixel).
 struct Quad {
@@ -79,13 +66,6 @@ std::vector<Quad> SolidQuads();
 std::vector<Quad> QuadsIn(const std::vector<Quad>& quads, ImVec2 min, ImVec2 max);
 // Whether the last frame showed a tooltip.
 bool TooltipShown();
-
-// Hand-made data: M domains, L layers, E experts; relative_load value of (domain row r, layer l,
-// expert e) = 0.25 + 0.5 * ((r + l + e) % 4), baseline 1; the lift metrics the same pattern.
-moe::studio::StudioData MakeData(int M, int L, int E);
-// A document of T tokens "t0", "t1", ...; top-1 expert at layer l = (t + l) % E, second choice
-// (t + l + 1) % E; weights 0.7/0.3; nll[t] = t % 5.
-std::shared_ptr<moe::studio::DocumentRouting> MakeDocument(int64_t index, int64_t T, int L, int E);
 
 // A trace of the tiny test corpus with the bundled model (made once per test run).
 const std::filesystem::path& SmallTrace();

@@ -1,8 +1,7 @@
 // The views drawn headless over hand-made data with known values: what each frame drew is read
 // back from ImGui's draw lists.
-#include <chrono>
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 #include <sstream>
@@ -67,13 +66,15 @@ TEST_CASE("expert load heatmap draws one cell per layer and expert, coloured by 
     sel.domain = domain;
     ui.Frame(view, data, sel);
     const HeatmapHit& grid = view.last_heatmap();
-    const std::vector<Quad> cells = gui_test::QuadsIn(gui_test::SolidQuads(), grid.grid_min, grid.grid_max);
+    const std::vector<Quad> cells =
+        gui_test::QuadsIn(gui_test::SolidQuads(), grid.grid_min, grid.grid_max);
     REQUIRE(cells.size() == static_cast<size_t>(L * E));
     const int row = DomainRow(data, domain);
     const ColorScale scale = view.ScaleFor(m, {row});
     CHECK(scale.kind == ColorScale::Kind::kDiverging);  // relative load has baseline 1
     CHECK(scale.center == 1.0);
-    const float cw = (grid.grid_max.x - grid.grid_min.x) / E, ch = (grid.grid_max.y - grid.grid_min.y) / L;
+    const float cw = (grid.grid_max.x - grid.grid_min.x) / E,
+                ch = (grid.grid_max.y - grid.grid_min.y) / L;
     std::map<std::pair<int, int>, ImU32> seen;
     for (const Quad& q : cells) {
       const int l = static_cast<int>((q.center().y - grid.grid_min.y) / ch);
@@ -158,7 +159,8 @@ TEST_CASE("specialization heatmap draws domain x expert lift at the selected lay
     const auto cells = gui_test::QuadsIn(gui_test::SolidQuads(), grid.grid_min, grid.grid_max);
     REQUIRE(cells.size() == static_cast<size_t>(M * E));
     const ColorScale scale = view.ScaleFor(lift);
-    const float cw = (grid.grid_max.x - grid.grid_min.x) / E, ch = (grid.grid_max.y - grid.grid_min.y) / M;
+    const float cw = (grid.grid_max.x - grid.grid_min.x) / E,
+                ch = (grid.grid_max.y - grid.grid_min.y) / M;
     for (const Quad& q : cells) {
       const int m = static_cast<int>((q.center().y - grid.grid_min.y) / ch);
       const int e = static_cast<int>((q.center().x - grid.grid_min.x) / cw);
@@ -176,8 +178,7 @@ TEST_CASE("specialization heatmap draws domain x expert lift at the selected lay
   CHECK(sel.experts == std::vector<int>{4});
 }
 
-TEST_CASE("token map draws the document's tokens coloured by their first expert",
-          "[gui][views]") {
+TEST_CASE("token map draws the document's tokens coloured by their first expert", "[gui][views]") {
   const int L = 2, E = 4;
   StudioData data = gui_test::MakeData(2, L, E);
   const auto doc = gui_test::MakeDocument(1, 60, L, E);
@@ -255,11 +256,13 @@ TEST_CASE("token map draws the document's tokens coloured by their first expert"
         if (q.min.x == a.x && q.max.y == b.y && q.min.y == a.y) {
           const bool routed = t % E == 0 || (t + 1) % E == 0;  // expert 0 first or second
           const int alpha = static_cast<int>((q.col >> IM_COL32_A_SHIFT) & 0xFF);
-          if (routed) full += alpha == 255;
-          else dimmed += alpha < 255;
+          if (routed)
+            full += alpha == 255;
+          else
+            dimmed += alpha < 255;
         }
     }
-    CHECK(full == 30);    // t % 4 in {0, 3}
+    CHECK(full == 30);  // t % 4 in {0, 3}
     CHECK(dimmed == 30);
   }
 
@@ -366,7 +369,7 @@ TEST_CASE("co-activation and transition heatmaps draw E x E cells in the seriati
   }
 }
 
-TEST_CASE("token map of a 100k-token document draws only the visible lines", "[gui][views][perf]") {
+TEST_CASE("token map of a 100k-token document draws only the visible lines", "[gui][views]") {
   const int L = 32, E = 16;
   StudioData data = gui_test::MakeData(2, L, E);
   const int64_t T = 100000;
@@ -374,10 +377,7 @@ TEST_CASE("token map of a 100k-token document draws only the visible lines", "[g
   Headless ui(ImVec2(1600, 1000));
   TokenMapView view;
   Selection sel;
-  const auto t0 = std::chrono::steady_clock::now();
   ui.Frame(view, data, sel);  // lays the document out once
-  const double layout_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   CHECK(view.last_frame().lines > 1000);
   CHECK(view.last_frame().drawn_tokens > 100);
   CHECK(view.last_frame().drawn_tokens < 5000);
@@ -389,37 +389,18 @@ TEST_CASE("token map of a 100k-token document draws only the visible lines", "[g
   CHECK(view.last_frame().first_token > 89000);
   CHECK(view.last_frame().first_token <= 90000);
 
-  // Steady frames (what scrolling costs): the clipper keeps them far below 16 ms.
-  const int frames = 20;
-  const auto t1 = std::chrono::steady_clock::now();
-  for (int i = 0; i < frames; ++i) {
-    view.ScrollToToken(i * 4000);
-    ui.Frame(view, data, sel);
-  }
-  const double frame_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count() / frames;
-  WARN("100k-token map: first frame (layout) " << layout_ms << " ms, then " << frame_ms
-                                                << " ms per frame");
-  CHECK(frame_ms < 50);  // generous: the machine is shared; the report states the figure
+  // Frame times are measured by bench/bench_gui_frames.cpp, not asserted here.
 }
 
-TEST_CASE("32-layer x 16-expert heatmap frame time", "[gui][views][perf]") {
+TEST_CASE("a 32-layer x 16-expert heatmap draws one cell per layer and expert", "[gui][views]") {
   const StudioData data = gui_test::MakeData(4, 32, 16);
   Headless ui(ImVec2(1600, 1000));
   LoadView view;
   Selection sel;
   ui.Frame(view, data, sel);
-  const int frames = 50;
-  const auto t = std::chrono::steady_clock::now();
-  for (int i = 0; i < frames; ++i) ui.Frame(view, data, sel, ImVec2(800, 300));
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count() / frames;
-  WARN("32 x 16 load heatmap: " << ms << " ms per frame");
-  ui.Frame(view, data, sel);  // without the hover tooltip over the cells
   CHECK(gui_test::QuadsIn(gui_test::SolidQuads(), view.last_heatmap().grid_min,
                           view.last_heatmap().grid_max)
             .size() == 32 * 16);
-  CHECK(ms < 50);
 }
 
 TEST_CASE("overview lists the trace's facts; clicking a domain selects it", "[gui][views]") {
