@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/bf16_matmul.h"
+#include "core/scratch_buffer.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -126,15 +127,15 @@ void StreamingMatMul16(const float* x, int64_t rows, std::initializer_list<MatMu
 }
 
 void WidenedMatMul16(const float* x, int64_t rows, const Matrix& w, float* y, bool accumulate) {
-  thread_local std::vector<float> block;
+  thread_local ScratchBuffer<float> block_buffer;
   const int64_t block_rows = std::min(w.rows, kWidenBlockRows);
-  block.resize(static_cast<size_t>(block_rows * w.cols));
+  float* block = block_buffer.Get(static_cast<size_t>(block_rows * w.cols));
   for (int64_t r0 = 0; r0 < w.rows; r0 += block_rows) {
     const int64_t n = std::min(block_rows, w.rows - r0);
-    ToF32(w.dtype, Row16(w, r0), block.data(), static_cast<size_t>(n * w.cols));
+    ToF32(w.dtype, Row16(w, r0), block, static_cast<size_t>(n * w.cols));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
                 static_cast<int>(n), static_cast<int>(w.cols), 1.0f, x, static_cast<int>(w.cols),
-                block.data(), static_cast<int>(w.cols), accumulate ? 1.0f : 0.0f, y + r0,
+                block, static_cast<int>(w.cols), accumulate ? 1.0f : 0.0f, y + r0,
                 static_cast<int>(w.rows));
   }
 }

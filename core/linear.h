@@ -17,6 +17,21 @@ enum class ActivationPrecision { kF32, kBF16 };
 void SetActivationPrecision(ActivationPrecision precision);
 ActivationPrecision GetActivationPrecision();
 
+// Sets the precision for the lifetime of the object and restores the previous one after.
+class ScopedActivationPrecision {
+ public:
+  explicit ScopedActivationPrecision(ActivationPrecision precision)
+      : saved_(GetActivationPrecision()) {
+    SetActivationPrecision(precision);
+  }
+  ~ScopedActivationPrecision() { SetActivationPrecision(saved_); }
+  ScopedActivationPrecision(const ScopedActivationPrecision&) = delete;
+  ScopedActivationPrecision& operator=(const ScopedActivationPrecision&) = delete;
+
+ private:
+  ActivationPrecision saved_;
+};
+
 // y[rows, w.rows] = x[rows, w.cols] · wᵀ, overwriting y. accumulate = true adds instead.
 void MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y,
                       bool accumulate = false);

@@ -65,19 +65,16 @@ double LogProbability(const float* logits, int64_t vocab, int32_t target) {
   // fp32 exponentials as PyTorch's log_softmax computes them; each block's 16 lane sums (at most
   // 1024 terms of at most 1 each) go into a double, so the total keeps ~1e-7 relative accuracy.
   constexpr int64_t kBlock = 1024;
-  thread_local std::vector<float> terms;
   double sum = 0.0;
-  for (int64_t start = 0; start < vocab; start += kBlock) {
-    const int64_t n = std::min(kBlock, vocab - start);
-    terms.assign(logits + start, logits + start + n);
-    ExpShifted(terms.data(), n, m);
+  int64_t i = 0;
+  while (i + Lanes::SizeAtCompileTime <= vocab) {
+    const int64_t end = std::min(vocab, i + kBlock);
     Lanes lanes = Lanes::Zero();
-    int64_t i = 0;
-    for (; i + Lanes::SizeAtCompileTime <= n; i += Lanes::SizeAtCompileTime)
-      lanes += ConstLanesMap(terms.data() + i);
+    for (; i + Lanes::SizeAtCompileTime <= end; i += Lanes::SizeAtCompileTime)
+      lanes += (ConstLanesMap(logits + i) - m).exp();
     for (int64_t j = 0; j < Lanes::SizeAtCompileTime; ++j) sum += lanes[j];
-    for (; i < n; ++i) sum += terms[i];
   }
+  for (; i < vocab; ++i) sum += std::exp(logits[i] - m);
   return static_cast<double>(logits[target]) - m - std::log(sum);
 }
 

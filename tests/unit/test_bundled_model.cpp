@@ -86,13 +86,6 @@ void CheckSamePerplexity(const DomainScores& engine, const DomainScores& referen
   }
 }
 
-// Restores the process-wide setting when a test ends, pass or fail.
-struct PrecisionScope {
-  ActivationPrecision saved = GetActivationPrecision();
-  explicit PrecisionScope(ActivationPrecision p) { SetActivationPrecision(p); }
-  ~PrecisionScope() { SetActivationPrecision(saved); }
-};
-
 }  // namespace
 
 TEST_CASE("the bundled model's per-domain perplexity equals the PyTorch reference's",
@@ -118,7 +111,7 @@ TEST_CASE("with bf16 activations the bundled model matches PyTorch's bf16 autoca
   const DomainScores exact = EngineScores(m, corpus_file);
   DomainScores rounded;
   {
-    PrecisionScope scope(ActivationPrecision::kBF16);
+    ScopedActivationPrecision scope(ActivationPrecision::kBF16);
     rounded = EngineScores(m, corpus_file);
   }
   // Both round every matmul input to bf16 (PyTorch also its output), in different orders of

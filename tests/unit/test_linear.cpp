@@ -76,13 +76,6 @@ double RunCase(moe::DType dtype, const Case& c, bool accumulate, std::mt19937& r
   return WorstRelativeError(x, w, c, y, y0);
 }
 
-// Restores the process-wide setting when a test ends, pass or fail.
-struct PrecisionScope {
-  moe::ActivationPrecision saved = moe::GetActivationPrecision();
-  explicit PrecisionScope(moe::ActivationPrecision p) { moe::SetActivationPrecision(p); }
-  ~PrecisionScope() { moe::SetActivationPrecision(saved); }
-};
-
 // Row counts on both sides of the matrix-vector/GEMM switch and of the 16-row padding.
 const std::vector<Case> kCases = {{1, 64, 256},  {5, 37, 100},  {9, 64, 256},
                                   {17, 300, 37}, {100, 7, 512}, {64, 352, 1024}};
@@ -92,7 +85,7 @@ const std::vector<Case> kCases = {{1, 64, 256},  {5, 37, 100},  {9, 64, 256},
 TEST_CASE("bf16 weights with fp32 activations match the exact product to fp32 accuracy",
           "[linear]") {
   REQUIRE(moe::Bf16MatMulAvailable());  // this project's machines all have AVX512_BF16
-  PrecisionScope scope(moe::ActivationPrecision::kF32);
+  moe::ScopedActivationPrecision scope(moe::ActivationPrecision::kF32);
   std::mt19937 rng(7);
   for (const Case& c : kCases) {
     for (bool accumulate : {false, true}) {
@@ -104,7 +97,7 @@ TEST_CASE("bf16 weights with fp32 activations match the exact product to fp32 ac
 }
 
 TEST_CASE("bf16 activations round the GEMM inputs to bf16, and only GEMM inputs", "[linear]") {
-  PrecisionScope scope(moe::ActivationPrecision::kBF16);
+  moe::ScopedActivationPrecision scope(moe::ActivationPrecision::kBF16);
   std::mt19937 rng(11);
   for (const Case& c : kCases) {
     INFO("rows " << c.rows << " n " << c.n << " k " << c.k);
