@@ -88,39 +88,42 @@ constexpr int64_t kParallelMinElements = int64_t{1} << 15;
 // Each weight row is read from memory once and stays in L1 while each activation row passes; no
 // scratch, no widened copy. The targets' output rows are shared out among the threads together.
 template <DType D>
-void StreamingMatMul(const float* x, int64_t rows, std::initializer_list<MatMulTarget> targets,
+void StreamingMatMul(const float* x, int64_t rows, std::span<const MatMulTarget> targets,
                      bool accumulate) {
-  const int64_t cols = targets.begin()->w->cols;
+  const int64_t cols = targets.front().w->cols;
   const size_t row_bytes = static_cast<size_t>(cols) * DTypeSize(D);
   std::vector<int64_t> first{0};  // first[j]: output row where target j starts
   for (const MatMulTarget& t : targets) first.push_back(first.back() + t.w->rows);
   const int64_t total = first.back();
   // Output row o of all targets together: its weight row and where its result goes.
-  const auto locate = [&](int64_t o, const void** w, float** y, int64_t* stride) {
+  const auto locate = [&](int64_t o, const void** w, const float** in, float** y,
+                          int64_t* stride) {
     const size_t j =
         static_cast<size_t>(std::upper_bound(first.begin(), first.end(), o) - first.begin() - 1);
-    const MatMulTarget& t = targets.begin()[j];
+    const MatMulTarget& t = targets[j];
     *w = static_cast<const uint8_t*>(t.w->data) + static_cast<size_t>(o - first[j]) * row_bytes;
+    *in = t.x ? t.x : x;
     *y = t.y + (o - first[j]);
     *stride = t.w->rows;
   };
 #pragma omp parallel for schedule(static) if (total * cols >= kParallelMinElements)
   for (int64_t o = 0; o < total; ++o) {
     const void* w;
+    const float* in;
     float* y;
     int64_t stride;
-    locate(o, &w, &y, &stride);
+    locate(o, &w, &in, &y, &stride);
     for (int64_t r = 0; r < rows; ++r) {
-      const float v = DotRow<D>(w, cols, x + r * cols);
+      const float v = DotRow<D>(w, cols, in + r * cols);
       float& out = y[r * stride];
       out = accumulate ? out + v : v;
     }
   }
 }
 
-void StreamingMatMul16(const float* x, int64_t rows, std::initializer_list<MatMulTarget> targets,
+void StreamingMatMul16(const float* x, int64_t rows, std::span<const MatMulTarget> targets,
                        bool accumulate) {
-  if (targets.begin()->w->dtype == DType::kBF16)
+  if (targets.front().w->dtype == DType::kBF16)
     StreamingMatMul<DType::kBF16>(x, rows, targets, accumulate);
   else
     StreamingMatMul<DType::kF16>(x, rows, targets, accumulate);
@@ -158,7 +161,8 @@ void MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y, b
                   static_cast<int>(w.rows));
     }
   } else if (rows <= kStreamingMaxRows) {
-    StreamingMatMul16(x, rows, {{&w, y}}, accumulate);
+    const MatMulTarget target{&w, y};
+    StreamingMatMul16(x, rows, {&target, 1}, accumulate);
   } else if (w.dtype == DType::kBF16 && Bf16MatMulAvailable()) {
     Bf16MatMulTransposed(x, rows, w, y, accumulate, g_activation_precision.load());
   } else {
@@ -166,17 +170,16 @@ void MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y, b
   }
 }
 
-void MatMulTransposedMany(const float* x, int64_t rows,
-                          std::initializer_list<MatMulTarget> targets) {
-  if (rows == 0 || targets.size() == 0) return;
-  const Matrix& w0 = *targets.begin()->w;
+void MatMulTransposedMany(const float* x, int64_t rows, std::span<const MatMulTarget> targets) {
+  if (rows == 0 || targets.empty()) return;
+  const Matrix& w0 = *targets.front().w;
   bool streams = rows <= kStreamingMaxRows && w0.dtype != DType::kF32;
   for (const MatMulTarget& t : targets)
     streams = streams && t.w->dtype == w0.dtype && t.w->cols == w0.cols;
   if (streams) {
     StreamingMatMul16(x, rows, targets, /*accumulate=*/false);
   } else {
-    for (const MatMulTarget& t : targets) MatMulTransposed(x, rows, *t.w, t.y);
+    for (const MatMulTarget& t : targets) MatMulTransposed(t.x ? t.x : x, rows, *t.w, t.y);
   }
 }
 

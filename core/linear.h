@@ -5,6 +5,7 @@
 // products (decode) stream 16-bit weights through dot kernels. No whole fp32 copy is ever made.
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 
 #include "core/model_weights.h"
 
@@ -36,16 +37,20 @@ class ScopedActivationPrecision {
 void MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y,
                       bool accumulate = false);
 
-// y_i = x · W_iᵀ for several matrices of the same width applied to the same input (q, k and v; an
-// expert's gate and up). With few rows (decoding) one pass of the worker threads serves all of
-// them: each fork and join of the threads costs tens of microseconds when idle threads sleep
-// (OMP_WAIT_POLICY=PASSIVE), as much as reading a small matrix.
+// y_i = x_i · W_iᵀ for several matrices of the same width (q, k and v; the gate and up products of
+// the experts a decoded token selected; their down products). With few rows (decoding) one pass
+// of the worker threads serves all of them: each fork and join of the threads costs about 25 µs
+// when idle threads sleep (OMP_WAIT_POLICY=PASSIVE), as much as reading a small matrix.
 struct MatMulTarget {
   const Matrix* w;
   float* y;
+  const float* x = nullptr;  // this product's own input; null: the input shared by all
 };
-void MatMulTransposedMany(const float* x, int64_t rows,
-                          std::initializer_list<MatMulTarget> targets);
+void MatMulTransposedMany(const float* x, int64_t rows, std::span<const MatMulTarget> targets);
+inline void MatMulTransposedMany(const float* x, int64_t rows,
+                                 std::initializer_list<MatMulTarget> targets) {
+  MatMulTransposedMany(x, rows, std::span<const MatMulTarget>(targets.begin(), targets.size()));
+}
 
 // y[r, :] += b for every row r.
 void AddBias(float* y, int64_t rows, const Vector& b);

@@ -22,6 +22,8 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  uint8_t* map_base_ = nullptr;
+  size_t mapped_size_ = 0;
 };
 
 }  // namespace moe

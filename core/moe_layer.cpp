@@ -148,6 +148,67 @@ void EmitRows(const HookRegistry& hooks, HookSite site, int layer, const TokenSp
   hooks.Emit(ev);
 }
 
+// Hands expert e's outputs y[n, H] for the tokens `rows` to the hooks and adds them, times their
+// routing coefficients, to out.
+void EmitAndAddExpertOutput(const LlamaMoeConfig& c, int layer, int e, const TokenSpan& span,
+                            const HookRegistry& hooks, const std::vector<int32_t>& rows,
+                            const std::vector<float>& coef, const float* y, float* out) {
+  const int64_t h = c.hidden_size;
+  const int64_t n = static_cast<int64_t>(rows.size());
+  if (hooks.Wants(HookSite::kExpertOutput, layer)) {
+    HookEvent ev;
+    ev.site = HookSite::kExpertOutput;
+    ev.layer = layer;
+    ev.tokens = &span;
+    ev.rows = n;
+    ev.cols = h;
+    ev.values = y;
+    ev.expert = e;
+    ev.token_rows = rows.data();
+    hooks.Emit(ev);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    float* dst = out + rows[i] * h;
+    const float* src = y + i * h;
+    const float s = coef[i];
+    for (int64_t j = 0; j < h; ++j) dst[j] += s * src[j];
+  }
+}
+
+// A single token (a decoding step): every expert it selected reads the same input, so all their
+// gate and up products share one pass of the worker threads and all their down products another,
+// instead of two passes per expert.
+void RunExpertsOnOneToken(const LlamaMoeConfig& c, int layer, const LayerWeights& w,
+                          const float* u, const std::vector<std::vector<int32_t>>& rows,
+                          const std::vector<std::vector<float>>& coef, const TokenSpan& span,
+                          const HookRegistry& hooks, float* out) {
+  const int64_t h = c.hidden_size;
+  std::vector<int> selected;
+  std::vector<int64_t> offset{0};  // offset[i]: where expert selected[i]'s intermediate starts
+  for (size_t e = 0; e < rows.size(); ++e) {
+    if (rows[e].empty()) continue;
+    selected.push_back(static_cast<int>(e));
+    offset.push_back(offset.back() + w.experts[e].gate.rows);
+  }
+  thread_local ScratchBuffer<float> gate_buffer, up_buffer, y_buffer;
+  float* gate = gate_buffer.Get(static_cast<size_t>(offset.back()));
+  float* up = up_buffer.Get(static_cast<size_t>(offset.back()));
+  float* y = y_buffer.Get(static_cast<size_t>(h) * selected.size());
+  std::vector<MatMulTarget> gate_up, down;
+  for (size_t i = 0; i < selected.size(); ++i) {
+    const ExpertWeights& ew = w.experts[selected[i]];
+    gate_up.push_back({&ew.gate, gate + offset[i]});
+    gate_up.push_back({&ew.up, up + offset[i]});
+    down.push_back({&ew.down, y + i * h, gate + offset[i]});
+  }
+  MatMulTransposedMany(u, 1, gate_up);
+  SiluMul(gate, up, offset.back());
+  MatMulTransposedMany(nullptr, 1, down);
+  for (size_t i = 0; i < selected.size(); ++i)
+    EmitAndAddExpertOutput(c, layer, selected[i], span, hooks, rows[selected[i]],
+                           coef[selected[i]], y + i * h, out);
+}
+
 // Runs every expert once over the tokens routed to it and adds the weighted outputs to out.
 void RunExperts(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const float* u,
                 const Routing& r, const TokenSpan& span, const HookRegistry& hooks, float* out) {
@@ -165,6 +226,12 @@ void RunExperts(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const
     }
   }
   std::memset(out, 0, sizeof(float) * static_cast<size_t>(r.tokens * h));
+  const bool one_row_each = std::all_of(rows.begin(), rows.end(),
+                                        [](const std::vector<int32_t>& e) { return e.size() <= 1; });
+  if (r.tokens == 1 && one_row_each) {
+    RunExpertsOnOneToken(c, layer, w, u, rows, coef, span, hooks, out);
+    return;
+  }
   thread_local ScratchBuffer<float> x_buffer, gate_buffer, up_buffer, y_buffer;
   for (int e = 0; e < num_experts; ++e) {
     const int64_t n = static_cast<int64_t>(rows[e].size());
@@ -179,24 +246,7 @@ void RunExperts(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const
     MatMulTransposedMany(x, n, {{&ew.gate, gate}, {&ew.up, up}});
     SiluMul(gate, up, n * width);
     MatMulTransposed(gate, n, ew.down, y);
-    if (hooks.Wants(HookSite::kExpertOutput, layer)) {
-      HookEvent ev;
-      ev.site = HookSite::kExpertOutput;
-      ev.layer = layer;
-      ev.tokens = &span;
-      ev.rows = n;
-      ev.cols = h;
-      ev.values = y;
-      ev.expert = e;
-      ev.token_rows = rows[e].data();
-      hooks.Emit(ev);
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      float* dst = out + rows[e][i] * h;
-      const float* src = y + i * h;
-      const float s = coef[e][i];
-      for (int64_t j = 0; j < h; ++j) dst[j] += s * src[j];
-    }
+    EmitAndAddExpertOutput(c, layer, e, span, hooks, rows[e], coef[e], y, out);
   }
 }
 

@@ -129,10 +129,14 @@ void RoutingPolicy::Validate(const LlamaMoeConfig& c) const {
     if (f.layer < -1 || f.layer >= L)
       Fail(where, "layer " + std::to_string(f.layer) + " is out of range");
     if (f.experts.empty()) Fail(where, "names no experts");
-    for (int32_t e : f.experts)
+    for (size_t j = 0; j < f.experts.size(); ++j) {
+      const int32_t e = f.experts[j];
       if (e < 0 || e >= E)
         Fail(where,
              "expert " + std::to_string(e) + " is out of range (0.." + std::to_string(E - 1) + ")");
+      if (std::find(f.experts.begin(), f.experts.begin() + j, e) != f.experts.begin() + j)
+        Fail(where, "names expert " + std::to_string(e) + " twice");
+    }
     if (f.token_id < -1 || f.token_id >= c.vocab_size)
       Fail(where, "token_id " + std::to_string(f.token_id) + " is outside the vocabulary");
   }

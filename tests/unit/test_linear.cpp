@@ -124,3 +124,42 @@ TEST_CASE("f16 and f32 weights match the exact product to fp32 accuracy", "[line
     }
   }
 }
+
+TEST_CASE("several products in one pass equal the products made one by one", "[linear]") {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  const auto random_vector = [&](int64_t n) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = dist(rng);
+    return v;
+  };
+  for (const moe::DType dtype : {moe::DType::kBF16, moe::DType::kF16, moe::DType::kF32}) {
+    // Decoding (1 row) streams; 12 rows take the GEMM path. Widths 96 and 64 are not shared, so
+    // the last product's width forces each to run on its own.
+    for (const int64_t rows : {1, 3, 12}) {
+      for (const int64_t last_width : {96, 64}) {
+        INFO(moe::DTypeName(dtype) << " rows " << rows << " last width " << last_width);
+        std::vector<Weights> w;
+        w.push_back(RandomWeights(dtype, 200, 96, rng));
+        w.push_back(RandomWeights(dtype, 33, 96, rng));
+        w.push_back(RandomWeights(dtype, 70, last_width, rng));
+        const std::vector<float> shared = random_vector(rows * 96);
+        const std::vector<float> own = random_vector(rows * last_width);
+        std::vector<std::vector<float>> together, alone;
+        for (const Weights& m : w) {
+          together.emplace_back(static_cast<size_t>(rows * m.matrix.rows));
+          alone.emplace_back(static_cast<size_t>(rows * m.matrix.rows));
+        }
+        const std::vector<moe::MatMulTarget> targets = {
+            {&w[0].matrix, together[0].data()},
+            {&w[1].matrix, together[1].data()},
+            {&w[2].matrix, together[2].data(), own.data()}};
+        moe::MatMulTransposedMany(shared.data(), rows, targets);
+        moe::MatMulTransposed(shared.data(), rows, w[0].matrix, alone[0].data());
+        moe::MatMulTransposed(shared.data(), rows, w[1].matrix, alone[1].data());
+        moe::MatMulTransposed(own.data(), rows, w[2].matrix, alone[2].data());
+        for (size_t j = 0; j < w.size(); ++j) CHECK(together[j] == alone[j]);
+      }
+    }
+  }
+}

@@ -112,6 +112,8 @@ TEST_CASE("invalid policies are errors naming what is wrong", "[policy]") {
                     Contains("disables all 4 experts"));
   CHECK_THROWS_WITH(Policy(R"({"top_k": {"0": 5}})"), Contains("top_k 5 is out of range"));
   CHECK_THROWS_WITH(Policy(R"({"mode": "maybe"})"), Contains("mode is 'maybe'"));
+  CHECK_THROWS_WITH(Policy(R"({"force": [{"layer": 0, "experts": [2, 1, 2]}]})"),
+                    Contains("force[0]: names expert 2 twice"));
   CHECK_THROWS_WITH(Policy(R"({"disabled": []})"), Contains("unknown key 'disabled'"));
   CHECK_THROWS_AS(RoutingPolicy::FromFlags("3", "", "", "", FourExperts()), Error);
   CHECK_THROWS_WITH(RoutingPolicy::FromFlags("1:4", "", "", "", FourExperts()),
