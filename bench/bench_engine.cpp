@@ -97,8 +97,9 @@ std::string WeightDType(const moe::LlamaMoeModel& model) {
 // Resident memory in GiB from /proc/self/status: `field` is "VmRSS" (now) or "VmHWM" (peak).
 // The mmapped checkpoint counts only with the pages actually touched, which is what tells
 // whether a model "fits": the weights a forward reads plus the activations and KV cache.
-double ResidentGiB(const std::string& field) {
-  std::ifstream status("/proc/self/status");
+// A kB field of /proc/self/status (VmRSS, VmHWM) or of another /proc file, in GiB.
+double ResidentGiB(const std::string& field, const char* file = "/proc/self/status") {
+  std::ifstream status(file);
   std::string line;
   while (std::getline(status, line)) {
     if (line.rfind(field + ":", 0) == 0) {
@@ -299,6 +300,9 @@ int main(int argc, char** argv) {
                  "activations rounded to bf16 as in PyTorch's bf16 runs")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
+  bool huge_pages = false;
+  app.add_flag("--huge-pages", huge_pages,
+               "copy the weights into 2 MiB pages instead of reading them in place (mmap)");
   CLI11_PARSE(app, argc, argv);
   moe::SetActivationPrecision(activations == "bf16" ? moe::ActivationPrecision::kBF16
                                                     : moe::ActivationPrecision::kF32);
@@ -308,7 +312,7 @@ int main(int argc, char** argv) {
       throw moe::Error("--prefill, --decode, --prompt-tokens and --repeats must be >= 1");
     const double rss_before_load = ResidentGiB("VmRSS");
     auto start = Clock::now();
-    const moe::LoadedModel loaded = moe::LoadModel(model_dir);
+    const moe::LoadedModel loaded = moe::LoadModel(model_dir, {.huge_pages = huge_pages});
     const double load_s = Seconds(start);
     const double load_rss = ResidentGiB("VmRSS") - rss_before_load;
     const moe::LlamaMoeModel& model = *loaded.model;
@@ -382,6 +386,10 @@ int main(int argc, char** argv) {
       out["read_gb_s"] = Round2(read_gbs);
       out["decode_roofline_tok_s"] = Round2(roofline);
       out["decode_of_roofline"] = Round2(decode / Median(dec) / roofline);
+      // Against the 32 GB/s read bandwidth quoted for these machines (docs/performance.md).
+      out["decode_of_32gbs_roofline"] = Round2(decode / Median(dec) / (32e9 / bytes_per_token));
+      out["weights"] = huge_pages ? "huge_pages" : "mapped";
+      out["anon_huge_gib"] = Round2(ResidentGiB("AnonHugePages", "/proc/self/smaps_rollup"));
       out["prefill_tokens"] = prefill;
       out["decode_tokens"] = decode;
       out["prompt_tokens"] = prompt;

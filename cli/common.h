@@ -15,6 +15,7 @@ struct ModelOptions {
   std::string model_dir;
   int threads = 0;                // 0 = all cores
   bool bf16_activations = false;  // ActivationPrecision::kBF16 (core/linear.h)
+  bool huge_pages = false;        // LoadOptions::huge_pages (core/model_loader.h)
 };
 
 void AddModelOptions(CLI::App& cmd, ModelOptions& options);

@@ -74,6 +74,11 @@ Checkpoint::Checkpoint(const fs::path& dir) : dir_(dir) {
 }
 
 Checkpoint::~Checkpoint() = default;
+void Checkpoint::CopyIntoHugePages() {
+  for (const auto& f : safetensors_) f->file().CopyIntoHugePages();
+  for (const auto& f : torch_files_) f->file().CopyIntoHugePages();
+}
+
 Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;
 Checkpoint& Checkpoint::operator=(Checkpoint&&) noexcept = default;
 

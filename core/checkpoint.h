@@ -39,6 +39,10 @@ class Checkpoint {
   // Files the checkpoint was read from, relative to dir (for hashing and messages).
   std::vector<std::string> Files() const;
 
+  // Copies every file into memory backed by 2 MiB pages (MappedFile::CopyIntoHugePages); tensor
+  // views keep pointing at the same bytes.
+  void CopyIntoHugePages();
+
  private:
   std::filesystem::path dir_;
   std::vector<std::unique_ptr<SafetensorsFile>> safetensors_;

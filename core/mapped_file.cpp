@@ -5,23 +5,51 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
 
 namespace moe {
+namespace {
+
+constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t kPage = 4096;
+
+size_t RoundUp(size_t n, size_t to) {
+  return (n + to - 1) / to * to;
+}
+
+// An inaccessible stretch of `length` bytes of address space starting on a 2 MiB boundary. The
+// slack around it is released; MAP_FIXED mappings then take its place.
+uint8_t* ReserveAligned(size_t length) {
+  void* p = ::mmap(nullptr, length + kHugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  auto* base = static_cast<uint8_t*>(p);
+  auto* aligned = reinterpret_cast<uint8_t*>(RoundUp(reinterpret_cast<uintptr_t>(base), kHugePage));
+  if (aligned > base) ::munmap(base, static_cast<size_t>(aligned - base));
+  const size_t tail = static_cast<size_t>(base + length + kHugePage - (aligned + length));
+  if (tail > 0) ::munmap(aligned + length, tail);
+  return aligned;
+}
+
+std::string ErrnoText(const std::string& what, int err) {
+  return what + ": " + std::strerror(err);
+}
+
+}  // namespace
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) Fail(path, std::string("cannot open: ") + std::strerror(errno));
+  if (fd < 0) Fail(path, ErrnoText("cannot open", errno));
 
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
     ::close(fd);
-    Fail(path, std::string("cannot stat: ") + std::strerror(err));
+    Fail(path, ErrnoText("cannot stat", err));
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -30,28 +58,16 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   size_ = static_cast<size_t>(st.st_size);
 
   // mmap rejects a zero length; an empty file simply has no bytes to point at.
-  if (size_ > 0 && getenv("MOESCOPE_HUGE")) {
-    const size_t huge = size_t(2) << 20;
-    mapped_size_ = (size_ + huge - 1) / huge * huge + huge;
-    void* p = ::mmap(nullptr, mapped_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    uint8_t* base = static_cast<uint8_t*>(p);
-    uint8_t* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(base) + huge - 1) / huge * huge);
-    ::madvise(aligned, mapped_size_ - huge, MADV_HUGEPAGE);
-    size_t done = 0;
-    while (done < size_) {
-      ssize_t got = ::pread(fd, aligned + done, size_ - done, done);
-      if (got <= 0) break;
-      done += got;
-    }
-    ::mprotect(aligned, mapped_size_ - huge, PROT_READ);
-    map_base_ = base;
-    data_ = aligned;
-  } else if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (size_ > 0) {
+    uint8_t* at = ReserveAligned(RoundUp(size_, kPage));
+    void* p = at == nullptr
+                  ? MAP_FAILED
+                  : ::mmap(at, size_, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
     if (p == MAP_FAILED) {
       const int err = errno;
+      if (at != nullptr) ::munmap(at, RoundUp(size_, kPage));
       ::close(fd);
-      Fail(path, std::string("cannot memory-map: ") + std::strerror(err));
+      Fail(path, ErrnoText("cannot memory-map", err));
     }
     data_ = static_cast<const uint8_t*>(p);
   }
@@ -60,8 +76,63 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 }
 
 MappedFile::~MappedFile() {
-  if (map_base_ != nullptr) ::munmap(map_base_, mapped_size_);
-  else if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), RoundUp(size_, kPage));
+}
+
+void MappedFile::CopyIntoHugePages() {
+  if (size_ == 0) return;
+  const size_t length = RoundUp(size_, kPage);  // exactly the file mapping's length
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) Fail(path_, ErrnoText("cannot reopen to copy into huge pages", errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) != size_) {
+    ::close(fd);
+    Fail(path_, "changed size since it was opened; not copied into huge pages");
+  }
+  uint8_t* copy = ReserveAligned(length);
+  if (copy == nullptr ||
+      ::mprotect(copy, length, PROT_READ | PROT_WRITE) != 0) {
+    const int err = errno;
+    if (copy != nullptr) ::munmap(copy, length);
+    ::close(fd);
+    Fail(path_, ErrnoText("cannot reserve " + std::to_string(size_ >> 20) +
+                              " MiB to copy the weights into huge pages",
+                          err));
+  }
+  // Only advice: where the kernel has no huge pages to give, the copy still works, in 4 KiB pages.
+  ::madvise(copy, length, MADV_HUGEPAGE);
+
+  // Both cores copy: faulting in fresh pages, not reading the page cache, bounds the copy.
+  constexpr size_t kChunk = size_t{64} << 20;
+  const int64_t chunks = static_cast<int64_t>(RoundUp(size_, kChunk) / kChunk);
+  std::atomic<int> read_error{0};
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    size_t at = static_cast<size_t>(c) * kChunk;
+    const size_t end = std::min(size_, at + kChunk);
+    while (at < end && read_error.load() == 0) {
+      const ssize_t got = ::pread(fd, copy + at, end - at, static_cast<off_t>(at));
+      if (got > 0) {
+        at += static_cast<size_t>(got);
+      } else if (!(got < 0 && errno == EINTR)) {
+        read_error.store(got < 0 ? errno : EIO);
+      }
+    }
+  }
+  ::close(fd);
+  if (read_error.load() != 0) {
+    ::munmap(copy, length);
+    Fail(path_, ErrnoText("cannot read while copying into huge pages", read_error.load()));
+  }
+  // The copy takes the file mapping's place in one step: every pointer into data_ stays valid.
+  ::mprotect(copy, length, PROT_READ);
+  void* moved = ::mremap(copy, length, length, MREMAP_MAYMOVE | MREMAP_FIXED,
+                         const_cast<uint8_t*>(data_));
+  if (moved == MAP_FAILED) {
+    const int err = errno;
+    ::munmap(copy, length);
+    Fail(path_, ErrnoText("cannot move the copy into place", err));
+  }
 }
 
 }  // namespace moe

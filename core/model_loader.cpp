@@ -11,12 +11,13 @@ const Tokenizer& LoadedModel::RequireTokenizer() const {
   return *tokenizer;
 }
 
-LoadedModel LoadModel(const std::filesystem::path& dir) {
+LoadedModel LoadModel(const std::filesystem::path& dir, const LoadOptions& options) {
   if (!std::filesystem::is_directory(dir)) Fail(dir.string(), "is not a model folder");
   LoadedModel m;
   m.dir = dir;
   LlamaMoeConfig config = LlamaMoeConfig::FromFile(dir / "config.json");
   m.checkpoint = std::make_unique<Checkpoint>(dir);
+  if (options.huge_pages) m.checkpoint->CopyIntoHugePages();
   ModelWeights weights = LoadModelWeights(*m.checkpoint, config);
   m.model = std::make_unique<LlamaMoeModel>(std::move(config), std::move(weights));
   if (std::filesystem::exists(dir / "tokenizer.model")) {

@@ -21,7 +21,13 @@ struct LoadedModel {
   const Tokenizer& RequireTokenizer() const;
 };
 
-LoadedModel LoadModel(const std::filesystem::path& dir);
+struct LoadOptions {
+  // Copy the weights into 2 MiB pages (Checkpoint::CopyIntoHugePages) instead of reading them in
+  // place from the page cache: decoding a large model runs faster, loading takes a copy.
+  bool huge_pages = false;
+};
+
+LoadedModel LoadModel(const std::filesystem::path& dir, const LoadOptions& options = {});
 
 // $MOESCOPE_MODEL if set, else the model bundled with moescope.
 std::filesystem::path DefaultModelDir();

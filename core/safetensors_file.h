@@ -17,6 +17,7 @@ class SafetensorsFile {
   explicit SafetensorsFile(const std::string& path);
 
   const std::string& path() const { return file_->path(); }
+  MappedFile& file() { return *file_; }
   std::vector<std::string> Names() const;  // sorted
   bool Contains(const std::string& name) const { return tensors_.count(name) != 0; }
   // Throws Error "<path>: no tensor '<name>'" when absent.

@@ -18,6 +18,7 @@ class TorchCheckpointFile {
   explicit TorchCheckpointFile(const std::string& path);
 
   const std::string& path() const { return file_->path(); }
+  MappedFile& file() { return *file_; }
   std::vector<std::string> Names() const;  // sorted
   bool Contains(const std::string& name) const { return tensors_.count(name) != 0; }
   TensorView Tensor(const std::string& name) const;

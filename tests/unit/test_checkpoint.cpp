@@ -8,6 +8,8 @@
 #include "core/checkpoint.h"
 #include "core/convert.h"
 #include "core/error.h"
+#include "core/heads.h"
+#include "core/model_loader.h"
 #include "core/safetensors_file.h"
 #include "tests/unit/test_paths.h"
 
@@ -56,6 +58,22 @@ void CheckShardedValues(const moe::Checkpoint& checkpoint) {
     REQUIRE(moe::DTypeName(v.dtype) == want["dtype"].get<std::string>());
     REQUIRE(Values(v) == want["values"].get<std::vector<float>>());
   }
+}
+
+// The path /proc/self/maps names for the mapping holding `p` ("" for anonymous memory).
+std::string MappingOf(const void* p) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  while (std::getline(maps, line)) {
+    const uintptr_t begin = std::stoull(line.substr(0, line.find('-')), nullptr, 16);
+    const uintptr_t end = std::stoull(line.substr(line.find('-') + 1), nullptr, 16);
+    if (at < begin || at >= end) continue;
+    const size_t slash = line.find('/');
+    return slash == std::string::npos ? "" : line.substr(slash);
+  }
+  FAIL("no mapping holds " << p);
+  return "";
 }
 
 }  // namespace
@@ -170,6 +188,53 @@ TEST_CASE("checkpoint from PyTorch .bin files", "[checkpoint][torch]") {
             (fixtures / "sharded" / "pytorch_model-00002-of-00002.bin").string());
     REQUIRE(checkpoint.Files().size() == 3);
   }
+}
+
+TEST_CASE("weights copied into huge pages keep their address and every byte", "[checkpoint]") {
+  SECTION("safetensors, a tensor spanning several 2 MiB pages") {
+    const fs::path dir = TempDir("ckpt-huge");
+    const std::string file = (dir / "model.safetensors").string();
+    moe::WriteSafetensors(file, {F32("big", {3, 1 << 20}), F32("small", {5})});
+    moe::Checkpoint checkpoint(dir);
+    const moe::TensorView before = checkpoint.Require("big", {3, 1 << 20});
+    const std::vector<float> values = Values(before);
+    REQUIRE(MappingOf(before.data) == file);
+
+    checkpoint.CopyIntoHugePages();
+    const moe::TensorView after = checkpoint.Require("big", {3, 1 << 20});
+    CHECK(after.data == before.data);
+    CHECK(MappingOf(after.data).empty());  // private memory now, no longer the file's pages
+    CHECK(Values(after) == values);
+    CHECK(Values(checkpoint.Require("small", {5})) == std::vector<float>{0, 0.5f, 1, 1.5f, 2});
+  }
+  SECTION("sharded PyTorch .bin files") {
+    moe::Checkpoint checkpoint(FixtureDir() / "torch_bin" / "sharded");
+    checkpoint.CopyIntoHugePages();
+    CheckShardedValues(checkpoint);
+  }
+  SECTION("a model computes the same logits from either") {
+    const fs::path dir = GoldenDir() / "tiny_mlp_gate";
+    const moe::LoadedModel mapped = moe::LoadModel(dir);
+    const moe::LoadedModel copied = moe::LoadModel(dir, {.huge_pages = true});
+    const moe::Batch batch = moe::Batch::Single({1, 5, 9, 200, 7, 3});
+    const std::vector<float> a = mapped.model->Forward(batch);
+    const std::vector<float> b = copied.model->Forward(batch);
+    CHECK(moe::LmLogits(*copied.model, b.data(), batch.tokens()) ==
+          moe::LmLogits(*mapped.model, a.data(), batch.tokens()));
+  }
+}
+
+TEST_CASE("a file that changed after opening is not copied, and stays readable",
+          "[checkpoint][bad-input]") {
+  const fs::path dir = TempDir("ckpt-huge-changed");
+  const std::string file = (dir / "model.safetensors").string();
+  moe::WriteSafetensors(file, {F32("a", {4})});
+  moe::Checkpoint checkpoint(dir);
+  std::ofstream(file, std::ios::app) << "appended";
+  REQUIRE_THROWS_WITH(checkpoint.CopyIntoHugePages(),
+                      Contains(file + ": changed size since it was opened"));
+  CHECK(Values(checkpoint.Require("a", {4})) == std::vector<float>{0, 0.5f, 1, 1.5f});
+  CHECK(MappingOf(checkpoint.Require("a", {4}).data) == file);
 }
 
 TEST_CASE("checkpoint folder without weights says what it looked for", "[checkpoint][bad-input]") {
