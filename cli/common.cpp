@@ -66,9 +66,9 @@ LoadedModel OpenModel(const ModelOptions& options) {
   if (options.threads > 0) SetNumThreads(options.threads);
   SetActivationPrecision(options.bf16_activations ? ActivationPrecision::kBF16
                                                   : ActivationPrecision::kF32);
-  return LoadModel(options.model_dir.empty() ? DefaultModelDir()
-                                             : std::filesystem::path(options.model_dir),
-                   {.huge_pages = options.huge_pages});
+  return LoadModel(
+      options.model_dir.empty() ? DefaultModelDir() : std::filesystem::path(options.model_dir),
+      {.huge_pages = options.huge_pages});
 }
 
 int Guarded(const std::function<void()>& body) {

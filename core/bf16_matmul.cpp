@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <map>
+
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <tuple>
@@ -36,10 +38,12 @@ struct Primitive {
 // src [m, k] bf16 · weights [k, n] bf16 (stored as the checkpoint's [n, k] rows, i.e. format ba)
 // → dst [m, n] f32. Creating a primitive descriptor costs tens of microseconds, so they are
 // cached by shape, per calling thread (no lock on the hot path, no primitive shared between the
-// app's concurrent jobs).
+// app's concurrent jobs). A primitive splits its work for the thread count it was created under
+// and keeps that split, so the count is part of the key: one made for 1 thread ran on 1 thread
+// after SetNumThreads(2). Inside a parallel loop (experts side by side) a product has one thread.
 const Primitive& MatMulPrimitive(int64_t m, int64_t n, int64_t k) {
-  thread_local std::map<std::tuple<int64_t, int64_t, int64_t>, Primitive> cache;
-  const auto key = std::make_tuple(m, n, k);
+  thread_local std::map<std::tuple<int64_t, int64_t, int64_t, int>, Primitive> cache;
+  const auto key = std::make_tuple(m, n, k, omp_in_parallel() ? 1 : omp_get_max_threads());
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   if (cache.size() >= kMaxCachedPrimitives) cache.clear();
   using dt = dnnl::memory::data_type;

@@ -96,8 +96,7 @@ void StreamingMatMul(const float* x, int64_t rows, std::span<const MatMulTarget>
   for (const MatMulTarget& t : targets) first.push_back(first.back() + t.w->rows);
   const int64_t total = first.back();
   // Output row o of all targets together: its weight row and where its result goes.
-  const auto locate = [&](int64_t o, const void** w, const float** in, float** y,
-                          int64_t* stride) {
+  const auto locate = [&](int64_t o, const void** w, const float** in, float** y, int64_t* stride) {
     const size_t j =
         static_cast<size_t>(std::upper_bound(first.begin(), first.end(), o) - first.begin() - 1);
     const MatMulTarget& t = targets[j];
@@ -181,6 +180,10 @@ void MatMulTransposedMany(const float* x, int64_t rows, std::span<const MatMulTa
   } else {
     for (const MatMulTarget& t : targets) MatMulTransposed(t.x ? t.x : x, rows, *t.w, t.y);
   }
+}
+
+bool MatMulRunsConcurrently(const Matrix& w) {
+  return w.dtype == DType::kBF16 && Bf16MatMulAvailable();
 }
 
 void AddBias(float* y, int64_t rows, const Vector& b) {

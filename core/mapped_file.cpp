@@ -60,9 +60,8 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   // mmap rejects a zero length; an empty file simply has no bytes to point at.
   if (size_ > 0) {
     uint8_t* at = ReserveAligned(RoundUp(size_, kPage));
-    void* p = at == nullptr
-                  ? MAP_FAILED
-                  : ::mmap(at, size_, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    void* p =
+        at == nullptr ? MAP_FAILED : ::mmap(at, size_, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
     if (p == MAP_FAILED) {
       const int err = errno;
       if (at != nullptr) ::munmap(at, RoundUp(size_, kPage));
@@ -90,8 +89,7 @@ void MappedFile::CopyIntoHugePages() {
     Fail(path_, "changed size since it was opened; not copied into huge pages");
   }
   uint8_t* copy = ReserveAligned(length);
-  if (copy == nullptr ||
-      ::mprotect(copy, length, PROT_READ | PROT_WRITE) != 0) {
+  if (copy == nullptr || ::mprotect(copy, length, PROT_READ | PROT_WRITE) != 0) {
     const int err = errno;
     if (copy != nullptr) ::munmap(copy, length);
     ::close(fd);
@@ -126,8 +124,8 @@ void MappedFile::CopyIntoHugePages() {
   }
   // The copy takes the file mapping's place in one step: every pointer into data_ stays valid.
   ::mprotect(copy, length, PROT_READ);
-  void* moved = ::mremap(copy, length, length, MREMAP_MAYMOVE | MREMAP_FIXED,
-                         const_cast<uint8_t*>(data_));
+  void* moved =
+      ::mremap(copy, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, const_cast<uint8_t*>(data_));
   if (moved == MAP_FAILED) {
     const int err = errno;
     ::munmap(copy, length);

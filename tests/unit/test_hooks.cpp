@@ -1,10 +1,12 @@
 // The hook interface: observers get views of exactly the sites they asked for, registration is
 // scoped, and asking for a site the model does not produce is an error.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
 
 #include "core/error.h"
 #include "core/hooks.h"
+#include "core/linear.h"
 #include "core/model_loader.h"
 #include "test_paths.h"
 
@@ -125,4 +127,49 @@ TEST_CASE("resuming from a cached residual stream gives the full forward", "[eng
     REQUIRE(resumed.size() == full.size());
     for (size_t i = 0; i < full.size(); ++i) REQUIRE(resumed[i] == full[i]);
   }
+}
+
+namespace {
+
+// The experts whose outputs reached the hooks, in the order they arrived.
+class ExpertOrder : public RoutingObserver {
+ public:
+  explicit ExpertOrder(int layers) : layers_(layers) {}
+  std::vector<HookRequest> Requests() const override {
+    std::vector<HookRequest> r;
+    for (int l = 0; l < layers_; ++l) r.push_back({HookSite::kExpertOutput, l});
+    return r;
+  }
+  void OnEvent(const HookEvent& e) override { seen.emplace_back(e.layer, e.expert); }
+  std::vector<std::pair<int, int>> seen;
+
+ private:
+  int layers_;
+};
+
+}  // namespace
+
+TEST_CASE("the thread count changes neither the forward nor the order experts report in",
+          "[engine]") {
+  // The bundled model has bf16 weights, whose experts run side by side on several threads.
+  const LoadedModel m =
+      LoadModel(std::filesystem::path(MOESCOPE_SOURCE_DIR) / "datasets/models/default");
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 200; ++i) ids.push_back(1 + (i * 37) % (m.config().vocab_size - 1));
+  const Batch batch = Batch::Single(ids);
+  std::vector<std::vector<float>> hidden;
+  std::vector<std::vector<std::pair<int, int>>> order;
+  const int threads_before = NumThreads();
+  for (const int threads : {1, 2}) {
+    SetNumThreads(threads);
+    ExpertOrder observer(m.config().num_hidden_layers);
+    HookGuard g = m.model->hooks().Add(&observer);
+    hidden.push_back(m.model->Forward(batch));
+    order.push_back(observer.seen);
+  }
+  SetNumThreads(threads_before);
+  CHECK(hidden[0] == hidden[1]);
+  CHECK(order[0] == order[1]);
+  CHECK(std::is_sorted(order[1].begin(), order[1].end()));  // by layer, then ascending expert
+  CHECK(order[1].size() > static_cast<size_t>(m.config().num_hidden_layers));
 }
