@@ -5,6 +5,7 @@
 #   bench/run_engine_vs_pytorch.sh [--out FILE.jsonl] [--build DIR] [--wait-policy POLICY]
 #                                  [--shapes "S M"] [--dtypes "f32 bf16"] [--threads "1 2"]
 #                                  [--prefill 512] [--decode 64] [--repeats 3] [--torch-full]
+#                                  [--weights "mapped huge"]
 #
 # 1. makes bench/models/shape-{s,m,full}-{f32,bf16} with bench/make_bench_model.py when missing
 #    (shape full exists in bf16 only: its f32 rows are skipped);
@@ -13,7 +14,9 @@
 #    see the same machine load; separate processes, one at a time, so they never hold a model
 #    in memory together), with OMP_WAIT_POLICY set explicitly (--wait-policy, else
 #    $OMP_WAIT_POLICY, else PASSIVE). PyTorch runs on shape full only with --torch-full (it
-#    then maps the checkpoint, --load mmap, instead of copying it to float32: 25 GiB);
+#    then maps the checkpoint, --load mmap, instead of copying it to float32: 25 GiB). The
+#    engine runs once per weight placement in --weights: mapped (the checkpoint read in place,
+#    every command's default) and huge (copied into 2 MiB pages, --huge-pages); default mapped;
 # 4. prints a table and appends every result (plus the shape and the 1-minute load average
 #    after the run) as JSON lines to --out (default bench/models/engine_vs_pytorch.jsonl,
 #    overwritten).
@@ -31,8 +34,9 @@ PREFILL=512
 DECODE=64
 REPEATS=3
 TORCH_FULL=0
+WEIGHTS=mapped
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) OUT="$2"; shift 2 ;;
@@ -45,6 +49,7 @@ while [[ $# -gt 0 ]]; do
     --decode) DECODE="$2"; shift 2 ;;
     --repeats) REPEATS="$2"; shift 2 ;;
     --torch-full) TORCH_FULL=1; shift ;;
+    --weights) WEIGHTS="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_engine_vs_pytorch.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -65,6 +70,12 @@ for dtype in $DTYPES; do
   case "$dtype" in
     f32|bf16) ;;
     *) echo "run_engine_vs_pytorch.sh: --dtypes takes f32 and bf16, got '$dtype'" >&2; exit 2 ;;
+  esac
+done
+for placement in $WEIGHTS; do
+  case "$placement" in
+    mapped|huge) ;;
+    *) echo "run_engine_vs_pytorch.sh: --weights takes mapped and huge, got '$placement'" >&2; exit 2 ;;
   esac
 done
 
@@ -117,10 +128,14 @@ for shape in $SHAPES; do
       # activations rounded to bf16 (--activations bf16), which is what PyTorch's bf16 run does.
       acts=f32
       [[ "$dtype" == bf16 ]] && acts="f32 bf16"
-      for act in $acts; do
-        echo "== $shape, $dtype, $t thread(s): engine, $act activations" >&2
-        line="$("$ENGINE" --model "$model" --threads "$t" --prefill "$PREFILL" --decode "$DECODE" --repeats "$REPEATS" --activations "$act" | tail -n 1)"
-        record "$line" "$shape" "$(load1)"
+      for placement in $WEIGHTS; do
+        huge_flag=""
+        [[ "$placement" == huge ]] && huge_flag="--huge-pages"
+        for act in $acts; do
+          echo "== $shape, $dtype, $t thread(s): engine, $act activations, weights $placement" >&2
+          line="$("$ENGINE" --model "$model" --threads "$t" --prefill "$PREFILL" --decode "$DECODE" --repeats "$REPEATS" --activations "$act" $huge_flag | tail -n 1)"
+          record "$line" "$shape" "$(load1)"
+        done
       done
       if [[ "$shape" == full && "$TORCH_FULL" != 1 ]]; then
         echo "== $shape, $dtype, $t thread(s): pytorch skipped (give --torch-full)" >&2
@@ -151,10 +166,13 @@ for r in rows:
 policy = rows[0].get("omp_wait_policy", "?") if rows else "?"
 print(f"OMP_WAIT_POLICY={policy}; tokens/s, medians; ratio = engine / PyTorch; act = the engine's "
       "activations with bf16 weights (f32: fp32-accurate, bf16: rounded like PyTorch's bf16); "
-      "roofline = decode / (measured read bandwidth / bytes a step reads); load s, peak RSS GiB "
-      "and the 1-min load average after each run as engine/PyTorch")
-head = ("shape", "dtype", "act", "thr", "engine prefill", "torch prefill", "ratio", "engine decode",
-        "torch decode", "ratio", "of roofline", "load s", "peak RSS GiB", "load1")
+      "weights = the engine's mapped checkpoint or its copy in 2 MiB pages (--huge-pages); "
+      "roofline = decode / (read bandwidth measured in the same process / bytes a step reads), "
+      "and against 32 GB/s; load s, peak RSS GiB and the 1-min load average after each run as "
+      "engine/PyTorch")
+head = ("shape", "dtype", "act", "weights", "thr", "engine prefill", "torch prefill", "ratio",
+        "engine decode", "torch decode", "ratio", "of roofline", "of 32 GB/s", "load s",
+        "peak RSS GiB", "load1")
 print("| " + " | ".join(head) + " |")
 print("|" + "|".join("---" for _ in head) + "|")
 for (shape, dtype, threads), e in engine:
@@ -168,9 +186,11 @@ for (shape, dtype, threads), e in engine:
     mode = f" ({p['bf16_mode']})" if "bf16_mode" in p else ""
     finite = "" if e.get("logits_finite", True) else " (non-finite logits!)"
     roof = f"{e['decode_of_roofline']:.2f}" if "decode_of_roofline" in e else "-"
-    print(f"| {shape.upper() if shape != 'full' else shape} | {dtype} | {e.get('activations', 'f32')} | {threads} "
+    roof32 = f"{e['decode_of_32gbs_roofline']:.2f}" if "decode_of_32gbs_roofline" in e else "-"
+    print(f"| {shape.upper() if shape != 'full' else shape} | {dtype} | {e.get('activations', 'f32')} "
+          f"| {e.get('weights', 'mapped')} | {threads} "
           f"| {cell(e, 'prefill_tok_s')}{finite} | {cell(p, 'prefill_tok_s')}{mode} | {ratio('prefill_tok_s')} "
-          f"| {cell(e, 'decode_tok_s')} | {cell(p, 'decode_tok_s')} | {ratio('decode_tok_s')} | {roof} "
+          f"| {cell(e, 'decode_tok_s')} | {cell(p, 'decode_tok_s')} | {ratio('decode_tok_s')} | {roof} | {roof32} "
           f"| {both('load_s', 2)} | {both('peak_rss_gib', 1)} | {both('load1', 2)} |")
 PY
 echo "results: $OUT" >&2

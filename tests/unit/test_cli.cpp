@@ -92,6 +92,13 @@ TEST_CASE("generate and score run on the bundled model", "[cli]") {
   const CliResult s = RunCli("score --text 'Permission is hereby granted'");
   CHECK(s.exit_code == 0);
   CHECK_THAT(s.out, Contains("ppl"));
+  // Weights copied into huge pages compute the same numbers as weights read in place.
+  const CliResult huge = RunCli("score --huge-pages --text 'Permission is hereby granted'");
+  CHECK(huge.exit_code == 0);
+  CHECK(huge.out == s.out);
+  const CliResult g_huge =
+      RunCli("generate --huge-pages --prompt 'The license' -n 8 --seed 3 --temperature 0.8");
+  CHECK(g_huge.out == g.out);
 }
 
 TEST_CASE("forward writes the golden tensor names", "[cli]") {
