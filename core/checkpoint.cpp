@@ -74,11 +74,6 @@ Checkpoint::Checkpoint(const fs::path& dir) : dir_(dir) {
 }
 
 Checkpoint::~Checkpoint() = default;
-void Checkpoint::CopyIntoHugePages() {
-  for (const auto& f : safetensors_) f->file().CopyIntoHugePages();
-  for (const auto& f : torch_files_) f->file().CopyIntoHugePages();
-}
-
 Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;
 Checkpoint& Checkpoint::operator=(Checkpoint&&) noexcept = default;
 
@@ -184,6 +179,11 @@ TensorView Checkpoint::Require(const std::string& name, const Shape& shape) cons
 
 std::vector<std::string> Checkpoint::Files() const {
   return files_;
+}
+
+void Checkpoint::CopyIntoHugePages() {
+  for (const auto& f : safetensors_) f->file().CopyIntoHugePages();
+  for (const auto& f : torch_files_) f->file().CopyIntoHugePages();
 }
 
 }  // namespace moe

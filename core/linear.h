@@ -52,9 +52,9 @@ inline void MatMulTransposedMany(const float* x, int64_t rows,
   MatMulTransposedMany(x, rows, std::span<const MatMulTarget>(targets.begin(), targets.size()));
 }
 
-// Whether products with w may run on several threads at once (from inside a parallel loop).
-// Those of oneDNN and of the streaming kernels may; OpenBLAS's (f32, f16) must not be called from
-// a parallel region, where its own thread pool would be shared.
+// Whether products with w may run on several threads at once (from inside a parallel loop):
+// bf16 ones may (oneDNN, or the streaming kernels for few rows); f32 and f16 GEMMs go to
+// OpenBLAS, which must not be called from a parallel region, where its thread pool is shared.
 bool MatMulRunsConcurrently(const Matrix& w);
 
 // y[r, :] += b for every row r.
