@@ -28,8 +28,8 @@
 #include <string>
 #include <vector>
 
-#include "analysis/corpus_scoring.h"
-#include "analysis/trace_runner.h"
+#include "analysis/run/corpus_scoring.h"
+#include "analysis/run/trace_runner.h"
 #include "core/batch.h"
 #include "core/error.h"
 #include "core/heads.h"

@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "analysis/expert_stats.h"
-#include "analysis/trace_file.h"
+#include "analysis/trace/domain_load.h"
+#include "analysis/trace/trace_file.h"
 
 int main(int argc, char** argv) {
   if (argc != 3) {

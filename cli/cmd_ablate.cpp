@@ -1,13 +1,13 @@
 // moescope ablate: switch experts off (or change k) and measure what breaks: ΔNLL per domain,
 // KL to the baseline, top-1 agreement, with bootstrap intervals; the logic lives in
-// analysis/ablation.h. Ctrl-C stops after the current batch; --resume continues.
+// analysis/ablation/ablation.h. Ctrl-C stops after the current batch; --resume continues.
 #include <unistd.h>
 
 #include <atomic>
 #include <csignal>
 #include <iostream>
 
-#include "analysis/ablation.h"
+#include "analysis/ablation/ablation.h"
 #include "cli/common.h"
 #include "core/error.h"
 

@@ -1,9 +1,9 @@
 // moescope compare: routing differences between two traces over the same tokens (flip rate,
 // top-k overlap, load drift; by domain and by margin); the logic lives in
-// analysis/routing_compare.h.
+// analysis/stats/routing_compare.h.
 #include <iostream>
 
-#include "analysis/routing_compare.h"
+#include "analysis/stats/routing_compare.h"
 #include "cli/common.h"
 
 namespace moe::cli {

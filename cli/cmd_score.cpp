@@ -1,10 +1,10 @@
 // moescope score: negative log-likelihood and perplexity of texts and corpus files, per
-// document, per domain and overall; batched like a trace (analysis/corpus_scoring.h).
+// document, per domain and overall; batched like a trace (analysis/run/corpus_scoring.h).
 #include <cmath>
 #include <cstdio>
 #include <map>
 
-#include "analysis/corpus_scoring.h"
+#include "analysis/run/corpus_scoring.h"
 #include "cli/common.h"
 #include "core/error.h"
 

@@ -1,8 +1,8 @@
 // moescope split: turn a dense LLaMA checkpoint into a LLaMA-MoE checkpoint (random, clustering
-// or co-activation split of every FFN); the logic lives in analysis/expert_split.h.
+// or co-activation split of every FFN); the logic lives in analysis/split/expert_split.h.
 #include <iostream>
 
-#include "analysis/expert_split.h"
+#include "analysis/split/expert_split.h"
 #include "cli/common.h"
 #include "core/linear.h"
 

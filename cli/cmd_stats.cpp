@@ -1,11 +1,11 @@
 // moescope stats: routing statistics over traces (load, balance, entropy, specialization,
 // co-activation, repetition, with bootstrap intervals); the logic lives in
-// analysis/stats_runner.h.
+// analysis/stats/stats_job.h.
 #include <unistd.h>
 
 #include <iostream>
 
-#include "analysis/stats_runner.h"
+#include "analysis/stats/stats_job.h"
 #include "cli/common.h"
 
 namespace moe::cli {

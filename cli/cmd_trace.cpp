@@ -1,11 +1,11 @@
 // moescope trace: run a model over a corpus and write its routing trace (HDF5); the logic lives
-// in analysis/trace_runner.h.
+// in analysis/run/trace_runner.h.
 #include <unistd.h>
 
 #include <iostream>
 
-#include "analysis/policy_source.h"
-#include "analysis/trace_runner.h"
+#include "analysis/policy/policy_source.h"
+#include "analysis/run/trace_runner.h"
 #include "cli/common.h"
 
 namespace moe::cli {

@@ -5,8 +5,8 @@
 #include <functional>
 #include <string>
 
-#include "analysis/policy_source.h"
-#include "analysis/trace_header.h"
+#include "analysis/policy/policy_source.h"
+#include "analysis/run/trace_header.h"
 #include "core/model_loader.h"
 
 namespace moe::cli {

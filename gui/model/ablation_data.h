@@ -25,7 +25,7 @@ struct AblationRequest {
   int bootstrap = 200;           // replicates of the confidence intervals (over documents)
 };
 
-// A prediction whose top-1 changed (analysis/ablation_diff.h, PredictionChange), with the
+// A prediction whose top-1 changed (analysis/ablation/ablation_diff.h, PredictionChange), with the
 // display text of its tokens.
 struct AblationChangeRow {
   int64_t document = -1;  // the document's index in the open trace (-1 when unknown)

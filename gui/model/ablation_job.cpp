@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <string>
 
-#include "analysis/ablation.h"
-#include "analysis/ablation_policies.h"
-#include "analysis/trace_reader.h"
+#include "analysis/ablation/ablation.h"
+#include "analysis/ablation/ablation_policies.h"
+#include "analysis/trace/trace_reader.h"
 #include "core/error.h"
 #include "core/model_loader.h"
 #include "core/routing_policy.h"

@@ -1,7 +1,7 @@
 #pragma once
 // What the live prompt view asks for and what it shows: plain data shared by the view
 // (gui/views/prompt_view.h, no analysis or Qt) and the job that runs it
-// (gui/model/prompt_job.h, analysis/prompt_probe.h). Every number here was produced by Probe;
+// (gui/model/prompt_job.h, analysis/run/prompt_probe.h). Every number here was produced by Probe;
 // the view only draws it.
 #include <cstdint>
 #include <memory>

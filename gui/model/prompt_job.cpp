@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "analysis/prompt_probe.h"
+#include "analysis/run/prompt_probe.h"
 #include "core/error.h"
 #include "core/model_loader.h"
 #include "core/routing_policy.h"

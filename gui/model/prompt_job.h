@@ -1,6 +1,6 @@
 #pragma once
 // The live prompt view's background job: runs a PromptRequest with the analysis API
-// (analysis/prompt_probe.h: Probe, once unmodified and once with the request's routing policy:
+// (analysis/run/prompt_probe.h: Probe, once unmodified and once with the request's routing policy:
 // disabled experts re-routed or dropped, forced routes) on its own thread. Typing sends many
 // requests; only the newest waiting one runs (older ones are dropped), so the view follows the text
 // without a queue building up. No Qt: the shell polls Status() from a timer, tests call

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "analysis/sha256.h"
-#include "analysis/trace_reader.h"
-#include "analysis/trace_runner.h"
+#include "analysis/common/sha256.h"
+#include "analysis/trace/trace_reader.h"
+#include "analysis/run/trace_runner.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/model_loader.h"

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "analysis/trace_info.h"
+#include "analysis/trace/trace_info.h"
 
 namespace moe::studio {
 
@@ -32,7 +32,7 @@ struct TraceFacts {
   int64_t documents = 0, tokens = 0, logit_rows = 0;
 };
 
-// One expert-level metric of the statistics report (analysis/routing_metrics.h), every domain
+// One expert-level metric of the statistics report (analysis/stats/metrics.h), every domain
 // and layer: cells [domain, layer, expert] with domain M = all domains. NaN where the report
 // has no row (e.g. a domain-only metric in the "all" row).
 struct ExpertMetric {
@@ -56,7 +56,7 @@ struct LayerMetric {
   double At(int domain, int layer) const { return value[Index(domain, layer)]; }
 };
 
-// A token most often routed to an expert (analysis/vocab_stats.h, TopToken).
+// A token most often routed to an expert (analysis/stats/vocab_specialization.h, TopToken).
 struct TopTokenEntry {
   int32_t token = -1;
   std::string text;         // display text (decoded piece), or "#id" without a tokenizer
@@ -77,8 +77,8 @@ struct TopTokens {
 };
 
 // The statistics report's expert-pair tables (routing-analysis.md §2.7) for every domain row
-// (M = all domains), with their conditional rates (analysis/expert_pair_rates.h) and seriation
-// orders (analysis/seriation.h) computed by the loader.
+// (M = all domains), with their conditional rates (analysis/stats/pair_rates.h) and seriation
+// orders (analysis/stats/seriation.h) computed by the loader.
 struct PairTables {
   int domains = 0, layers = 0, experts = 0;  // domains = M + 1
   std::vector<int64_t> coactivation;         // [d, L, E, E] tokens with i and j; diagonal c_i

@@ -6,12 +6,12 @@
 #include <span>
 #include <sstream>
 
-#include "analysis/expert_pair_rates.h"
-#include "analysis/routing_metrics.h"
-#include "analysis/seriation.h"
-#include "analysis/sha256.h"
-#include "analysis/trace_reader.h"
-#include "analysis/trace_stats.h"
+#include "analysis/stats/pair_rates.h"
+#include "analysis/stats/metrics.h"
+#include "analysis/stats/seriation.h"
+#include "analysis/common/sha256.h"
+#include "analysis/trace/trace_reader.h"
+#include "analysis/stats/trace_scan.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/model_loader.h"

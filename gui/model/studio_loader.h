@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "analysis/routing_accumulator.h"
+#include "analysis/stats/accumulator.h"
 #include "gui/model/studio_data.h"
 
 namespace moe {

@@ -1,6 +1,6 @@
 #include "gui/model/trace_watch.h"
 
-#include "analysis/trace_reader.h"
+#include "analysis/trace/trace_reader.h"
 
 namespace moe::studio {
 

@@ -12,10 +12,10 @@
 #include <cmath>
 #include <cstdio>
 
-#include "analysis/expert_stats.h"
-#include "analysis/trace_file.h"
-#include "analysis/trace_reader.h"
-#include "analysis/trace_runner.h"
+#include "analysis/trace/domain_load.h"
+#include "analysis/trace/trace_file.h"
+#include "analysis/trace/trace_reader.h"
+#include "analysis/run/trace_runner.h"
 #include "core/model_loader.h"
 #include "gui/views/style.h"
 

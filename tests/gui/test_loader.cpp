@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <fstream>
 
-#include "analysis/trace_reader.h"
+#include "analysis/trace/trace_reader.h"
 #include "core/error.h"
 #include "core/tokenizer.h"
 #include "gui/model/studio_loader.h"

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "analysis/trace_reader.h"
+#include "analysis/trace/trace_reader.h"
 #include "core/model_loader.h"
 #include "gui/model/prompt_job.h"
 #include "gui/model/sample_trace.h"

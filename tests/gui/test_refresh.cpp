@@ -3,8 +3,8 @@
 // that cover exactly the documents shown. The writer is another process (GrowingTrace).
 #include <algorithm>
 
-#include "analysis/expert_stats.h"
-#include "analysis/trace_reader.h"
+#include "analysis/trace/domain_load.h"
+#include "analysis/trace/trace_reader.h"
 #include "gui/model/studio_loader.h"
 #include "gui/model/trace_watch.h"
 #include "gui_test_util.h"

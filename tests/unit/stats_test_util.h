@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "analysis/expert_stats.h"
-#include "analysis/float16.h"
-#include "analysis/trace_file.h"
+#include "analysis/trace/domain_load.h"
+#include "analysis/common/float16.h"
+#include "analysis/trace/trace_file.h"
 
 namespace stats_test {
 

@@ -7,10 +7,10 @@
 #include <fstream>
 #include <set>
 
-#include "analysis/ablation.h"
-#include "analysis/ablation_file.h"
-#include "analysis/trace_reader.h"
-#include "analysis/trace_runner.h"
+#include "analysis/ablation/ablation.h"
+#include "analysis/ablation/ablation_file.h"
+#include "analysis/trace/trace_reader.h"
+#include "analysis/run/trace_runner.h"
 #include "core/error.h"
 #include "trace_test_util.h"
 

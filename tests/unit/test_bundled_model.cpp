@@ -8,7 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "analysis/corpus_scoring.h"
+#include "analysis/run/corpus_scoring.h"
 #include "core/linear.h"
 #include "trace_test_util.h"
 

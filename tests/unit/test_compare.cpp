@@ -4,9 +4,9 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "analysis/routing_compare.h"
-#include "analysis/trace_reader.h"
-#include "analysis/trace_runner.h"
+#include "analysis/stats/routing_compare.h"
+#include "analysis/trace/trace_reader.h"
+#include "analysis/run/trace_runner.h"
 #include "core/error.h"
 #include "trace_test_util.h"
 

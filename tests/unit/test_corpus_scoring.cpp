@@ -3,8 +3,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "analysis/corpus_scoring.h"
-#include "analysis/trace_reader.h"
+#include "analysis/run/corpus_scoring.h"
+#include "analysis/trace/trace_reader.h"
 #include "core/text_scoring.h"
 #include "trace_test_util.h"
 

@@ -5,8 +5,8 @@
 #include <cstring>
 #include <map>
 
-#include "analysis/trace_reader.h"
-#include "analysis/trace_windows.h"
+#include "analysis/trace/trace_reader.h"
+#include "analysis/run/trace_windows.h"
 #include "core/hooks.h"
 #include "core/safetensors_file.h"
 #include "reference_case.h"

@@ -1,10 +1,10 @@
-// analysis/prompt_probe.h: one forward pass of a prompt with its routing and next-token
+// analysis/run/prompt_probe.h: one forward pass of a prompt with its routing and next-token
 // predictions, on the tiny fixture model (2 layers, 8 experts, top-2).
 #include <algorithm>
 
 #include <catch2/catch.hpp>
 
-#include "analysis/prompt_probe.h"
+#include "analysis/run/prompt_probe.h"
 #include "core/error.h"
 #include "test_paths.h"
 

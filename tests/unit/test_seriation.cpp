@@ -1,12 +1,12 @@
-// Seriation (analysis/seriation.h) and the expert-pair rates it is applied to
-// (analysis/expert_pair_rates.h), on small matrices whose answers are worked out by hand.
+// Seriation (analysis/stats/seriation.h) and the expert-pair rates it is applied to
+// (analysis/stats/pair_rates.h), on small matrices whose answers are worked out by hand.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <numeric>
 
-#include "analysis/expert_pair_rates.h"
-#include "analysis/seriation.h"
+#include "analysis/stats/pair_rates.h"
+#include "analysis/stats/seriation.h"
 #include "core/error.h"
 
 using namespace moe;

@@ -12,13 +12,13 @@
 #include <random>
 #include <sstream>
 
-#include "analysis/balanced_kmeans.h"
-#include "analysis/coactivation_measure.h"
-#include "analysis/coactivation_partition.h"
-#include "analysis/expert_split.h"
-#include "analysis/scale_calibration.h"
-#include "analysis/split_corpus.h"
-#include "analysis/split_random.h"
+#include "analysis/split/balanced_kmeans.h"
+#include "analysis/split/coactivation_measure.h"
+#include "analysis/split/coactivation_partition.h"
+#include "analysis/split/expert_split.h"
+#include "analysis/split/scale_calibration.h"
+#include "analysis/split/split_corpus.h"
+#include "analysis/split/split_random.h"
 #include "core/batch.h"
 #include "core/error.h"
 #include "core/heads.h"

@@ -5,10 +5,10 @@
 #include <fstream>
 #include <set>
 
-#include "analysis/resampling.h"
-#include "analysis/routing_metrics.h"
-#include "analysis/trace_reader.h"
-#include "analysis/trace_stats.h"
+#include "analysis/stats/resampling.h"
+#include "analysis/stats/metrics.h"
+#include "analysis/trace/trace_reader.h"
+#include "analysis/stats/trace_scan.h"
 #include "core/error.h"
 #include "stats_test_util.h"
 #include "test_paths.h"

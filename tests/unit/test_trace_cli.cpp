@@ -4,7 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "analysis/trace_reader.h"
+#include "analysis/trace/trace_reader.h"
 #include "trace_test_util.h"
 
 using trace_test::Quote;

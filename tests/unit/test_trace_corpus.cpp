@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "analysis/corpus.h"
+#include "analysis/corpus/corpus.h"
 #include "core/error.h"
 #include "core/tokenizer.h"
 #include "trace_test_util.h"

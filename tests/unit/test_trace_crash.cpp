@@ -9,7 +9,7 @@
 #include <chrono>
 #include <thread>
 
-#include "analysis/trace_reader.h"
+#include "analysis/trace/trace_reader.h"
 #include "core/error.h"
 #include "trace_compare.h"
 #include "trace_test_util.h"

@@ -1,4 +1,4 @@
-// The trace file itself: docs/trace-format.md, analysis/trace_format.h and a written file agree;
+// The trace file itself: docs/trace-format.md, analysis/trace/trace_format.h and a written file agree;
 // h5py alone reads what the C++ reader reads; damaged or foreign files are clean errors.
 #include <hdf5.h>
 
@@ -9,11 +9,11 @@
 #include <regex>
 #include <set>
 
-#include "analysis/float16.h"
-#include "analysis/hdf5_util.h"
-#include "analysis/trace_format.h"
-#include "analysis/trace_reader.h"
-#include "analysis/trace_runner.h"
+#include "analysis/common/float16.h"
+#include "analysis/common/hdf5_util.h"
+#include "analysis/trace/trace_format.h"
+#include "analysis/trace/trace_reader.h"
+#include "analysis/run/trace_runner.h"
 #include "core/error.h"
 #include "trace_test_util.h"
 

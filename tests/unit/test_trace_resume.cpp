@@ -7,10 +7,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "analysis/hdf5_util.h"
-#include "analysis/trace_format.h"
-#include "analysis/trace_reader.h"
-#include "analysis/trace_runner.h"
+#include "analysis/common/hdf5_util.h"
+#include "analysis/trace/trace_format.h"
+#include "analysis/trace/trace_reader.h"
+#include "analysis/run/trace_runner.h"
 #include "core/error.h"
 #include "trace_compare.h"
 #include "trace_test_util.h"

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "analysis/float16.h"
-#include "analysis/trace_reader.h"
-#include "analysis/trace_runner.h"
+#include "analysis/common/float16.h"
+#include "analysis/trace/trace_reader.h"
+#include "analysis/run/trace_runner.h"
 #include "core/heads.h"
 #include "core/ops.h"
 #include "trace_test_util.h"

@@ -4,12 +4,12 @@
 #include <cmath>
 #include <fstream>
 
-#include "analysis/expert_stats.h"
-#include "analysis/float16.h"
-#include "analysis/policy_source.h"
-#include "analysis/routing_recorder.h"
-#include "analysis/sha256.h"
-#include "analysis/trace_windows.h"
+#include "analysis/trace/domain_load.h"
+#include "analysis/common/float16.h"
+#include "analysis/policy/policy_source.h"
+#include "analysis/run/routing_recorder.h"
+#include "analysis/common/sha256.h"
+#include "analysis/run/trace_windows.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "test_paths.h"

@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "analysis/trace_reader.h"
+#include "analysis/trace/trace_reader.h"
 
 namespace trace_test {
 

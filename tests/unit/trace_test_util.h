@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "analysis/trace_runner.h"
+#include "analysis/run/trace_runner.h"
 #include "core/model_loader.h"
 #include "test_paths.h"
 

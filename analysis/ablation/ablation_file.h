@@ -1,0 +1,46 @@
+#pragma once
+// The HDF5 results file of `moescope ablate` (docs/ablation-format.md): a header describing the
+// model, corpus and settings, the scored tokens, and one group per finished policy whose
+// `completed` flag is written last, so an interrupted sweep resumes by skipping them. The file
+// is opened only while a policy is written, so an interruption between policies leaves it
+// clean.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "analysis/ablation/ablation_result.h"
+
+namespace moe {
+
+struct AblationHeader {
+  std::string model_path, model_config, checkpoint_sha256, corpus, corpus_sha256, windowing;
+  int num_layers = 0, num_experts = 0, top_k = 0;
+  int bootstrap = 0;
+  uint64_t seed = 0;
+  double ci_level = 0.95;
+  std::vector<std::string> domains;     // [M]
+  std::vector<int16_t> doc_domain;      // [D]
+  std::vector<std::string> doc_source;  // [D]
+  std::vector<int64_t> doc_offset;      // [D + 1] scored-token rows of each document
+  std::vector<int32_t> token_doc, token_position, token_id, token_target;  // [T]
+};
+
+class AblationFile {
+ public:
+  // A new file (replacing any) with the header and token tables.
+  static void Create(const std::filesystem::path& path, const AblationHeader& header);
+  // Throws Error naming the file and attribute when it was not made for `header`'s run (model,
+  // checkpoint, corpus, windows, bootstrap, seed).
+  static void CheckResumable(const std::filesystem::path& path, const AblationHeader& header);
+  // Names of the policies whose group is completed.
+  static std::vector<std::string> CompletedPolicies(const std::filesystem::path& path);
+  // Appends one policy's group; `base_nll` [T] is written with the first policy.
+  static void WritePolicy(const std::filesystem::path& path, const AblationResult& result,
+                          const std::vector<float>& base_nll);
+  // Every completed policy, in the order written, with per-token values when stored.
+  static std::vector<AblationResult> Read(const std::filesystem::path& path,
+                                          std::vector<std::string>* domains = nullptr);
+};
+
+}  // namespace moe

@@ -1,0 +1,242 @@
+#include "analysis/ablation/ablation_policies.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "analysis/stats/resampling.h"
+#include "core/error.h"
+
+namespace moe {
+namespace {
+
+// Joins strings with +=, which (unlike a chain of operator+) GCC 12 does not warn about.
+template <typename... T>
+std::string Concat(const T&... parts) {
+  std::string s;
+  ((s += parts), ...);
+  return s;
+}
+
+RoutingPolicy Empty(const LlamaMoeConfig& c) {
+  RoutingPolicy p;
+  p.layers.resize(static_cast<size_t>(c.num_hidden_layers));
+  return p;
+}
+
+std::vector<int> LayersOrAll(const LlamaMoeConfig& c, const std::vector<int>& layers,
+                             const char* what) {
+  if (layers.empty()) {
+    std::vector<int> all(static_cast<size_t>(c.num_hidden_layers));
+    for (int l = 0; l < c.num_hidden_layers; ++l) all[static_cast<size_t>(l)] = l;
+    return all;
+  }
+  for (int l : layers)
+    if (l < 0 || l >= c.num_hidden_layers)
+      Fail(what, "layer " + std::to_string(l) + " is out of range (0.." +
+                     std::to_string(c.num_hidden_layers - 1) + ")");
+  return layers;
+}
+
+AblationPolicy Finish(AblationPolicy a, const LlamaMoeConfig& c) {
+  a.policy.Validate(c);
+  a.first_layer = FirstChangedLayer(a.policy, c);
+  return a;
+}
+
+}  // namespace
+
+int FirstChangedLayer(const RoutingPolicy& p, const LlamaMoeConfig& c) {
+  int first = c.num_hidden_layers;
+  for (const ForcedRoute& f : p.forced) first = std::min(first, f.layer < 0 ? 0 : f.layer);
+  for (int l = 0; l < static_cast<int>(p.layers.size()); ++l) {
+    const LayerPolicy& lp = p.layers[static_cast<size_t>(l)];
+    if (!lp.disabled.empty() || lp.top_k != 0 || lp.top_r_disable != 0 || lp.scale_factor)
+      first = std::min(first, l);
+  }
+  return first;
+}
+
+AblationPolicy NoAblation(const LlamaMoeConfig& c) {
+  AblationPolicy a;
+  a.name = "none";
+  a.kind = "none";
+  a.policy = Empty(c);
+  return Finish(std::move(a), c);
+}
+
+std::vector<AblationPolicy> SingleExpertSweep(const LlamaMoeConfig& c, DisableMode mode,
+                                              const std::vector<int>& layers) {
+  std::vector<AblationPolicy> out;
+  for (int l : LayersOrAll(c, layers, "--layers")) {
+    for (int e = 0; e < c.num_experts; ++e) {
+      AblationPolicy a;
+      a.name = Concat("L", std::to_string(l), "E", std::to_string(e), "-", DisableModeName(mode));
+      a.kind = "single";
+      a.layer = l;
+      a.expert = e;
+      a.policy = Empty(c);
+      a.policy.mode = mode;
+      a.policy.layers[static_cast<size_t>(l)].disabled = {e};
+      out.push_back(Finish(std::move(a), c));
+    }
+  }
+  return out;
+}
+
+std::vector<AblationPolicy> TopRSweep(const LlamaMoeConfig& c, int max_r,
+                                      const std::vector<int>& layers) {
+  if (max_r < 0 || max_r >= c.num_experts)
+    Fail("--top-r-max", "must be in 0.." + std::to_string(c.num_experts - 1));
+  const std::vector<int> chosen = LayersOrAll(c, layers, "--layers");
+  std::vector<AblationPolicy> out;
+  for (int r = 0; r <= max_r; ++r) {
+    AblationPolicy a;
+    a.name = "top-r" + std::to_string(r);
+    a.kind = "top_r";
+    a.r = r;
+    a.policy = Empty(c);
+    for (int l : chosen) a.policy.layers[static_cast<size_t>(l)].top_r_disable = r;
+    out.push_back(Finish(std::move(a), c));
+  }
+  return out;
+}
+
+std::vector<AblationPolicy> KSweep(const LlamaMoeConfig& c, bool per_layer,
+                                   const std::vector<int>& ks) {
+  std::vector<int> values = ks;
+  if (values.empty())
+    for (int k = 1; k <= c.num_experts; ++k) values.push_back(k);
+  for (int k : values)
+    if (k < 1 || k > c.num_experts)
+      Fail("--k-values", "k " + std::to_string(k) + " is out of range (1.." +
+                             std::to_string(c.num_experts) + ")");
+  std::vector<AblationPolicy> out;
+  for (int l = per_layer ? 0 : -1; l < (per_layer ? c.num_hidden_layers : 0); ++l)
+    for (int k : values) {
+      AblationPolicy a;
+      a.name =
+          Concat(l >= 0 ? Concat("L", std::to_string(l)) : std::string(), "k", std::to_string(k));
+      a.kind = std::string("k");
+      a.layer = l;
+      a.k = k;
+      a.policy = Empty(c);
+      for (int m = 0; m < c.num_hidden_layers; ++m)
+        if (l < 0 || m == l) a.policy.layers[static_cast<size_t>(m)].top_k = k;
+      out.push_back(Finish(std::move(a), c));
+    }
+  return out;
+}
+
+AblationPolicy ExpertSet(const LlamaMoeConfig& c, const std::string& name, const std::string& pairs,
+                         DisableMode mode) {
+  if (name.empty()) Fail("--set", "a set needs a name (NAME=LAYER:EXPERT,...)");
+  AblationPolicy a;
+  a.name = name;
+  a.kind = "set";
+  a.policy = RoutingPolicy::FromFlags(pairs, DisableModeName(mode), "", "", c);
+  bool any = false;
+  for (const LayerPolicy& lp : a.policy.layers) any = any || !lp.disabled.empty();
+  if (!any) Fail("--set " + name, "names no experts");
+  return Finish(std::move(a), c);
+}
+
+std::vector<AblationPolicy> RandomControls(const LlamaMoeConfig& c, const AblationPolicy& set,
+                                           int count, uint64_t seed) {
+  const int E = c.num_experts;
+  std::vector<AblationPolicy> out;
+  // Number of experts the set disables in each layer.
+  std::vector<int> per_layer(static_cast<size_t>(c.num_hidden_layers), 0);
+  int possible = 1;  // whether another set of that shape exists
+  for (size_t l = 0; l < set.policy.layers.size(); ++l) {
+    std::set<int32_t> unique(set.policy.layers[l].disabled.begin(),
+                             set.policy.layers[l].disabled.end());
+    per_layer[l] = static_cast<int>(unique.size());
+    if (per_layer[l] > 0 && per_layer[l] < E) possible = 2;
+  }
+  if (count > 0 && possible < 2)
+    Fail("--random-controls", "set '" + set.name +
+                                  "' disables all or none of each layer's "
+                                  "experts; no other set of its size exists");
+  for (int i = 0; i < count; ++i) {
+    AblationPolicy a;
+    a.name = set.name + "/random" + std::to_string(i);
+    a.kind = "random_control";
+    a.control_of = set.name;
+    a.policy = set.policy;
+    for (uint64_t attempt = 0;; ++attempt) {
+      bool same = true;
+      for (size_t l = 0; l < per_layer.size(); ++l) {
+        // A seeded partial Fisher-Yates shuffle of the experts of layer l.
+        std::vector<int32_t> experts(static_cast<size_t>(E));
+        for (int e = 0; e < E; ++e) experts[static_cast<size_t>(e)] = e;
+        for (int j = 0; j < per_layer[l]; ++j) {
+          const uint64_t h = MixHash3(seed, (static_cast<uint64_t>(i) << 32) ^ l, attempt * 64 + j);
+          const int pick = j + static_cast<int>(h % static_cast<uint64_t>(E - j));
+          std::swap(experts[static_cast<size_t>(j)], experts[static_cast<size_t>(pick)]);
+        }
+        std::vector<int32_t> chosen(experts.begin(), experts.begin() + per_layer[l]);
+        std::sort(chosen.begin(), chosen.end());
+        std::vector<int32_t> original = set.policy.layers[l].disabled;
+        std::sort(original.begin(), original.end());
+        original.erase(std::unique(original.begin(), original.end()), original.end());
+        same = same && chosen == original;
+        a.policy.layers[l].disabled = chosen;
+      }
+      if (!same) break;
+    }
+    out.push_back(Finish(std::move(a), c));
+  }
+  return out;
+}
+
+void CheckUniqueNames(const std::vector<AblationPolicy>& policies) {
+  std::set<std::string> seen;
+  for (const AblationPolicy& p : policies)
+    if (!seen.insert(p.name).second) Fail("ablation", "two policies are named '" + p.name + "'");
+}
+
+std::vector<AblationPolicy> BuildSweep(const SweepRequest& o, const LlamaMoeConfig& c) {
+  std::vector<AblationPolicy> out = {NoAblation(c)};
+  auto add = [&](std::vector<AblationPolicy> more) {
+    out.insert(out.end(), more.begin(), more.end());
+  };
+  if (o.single_experts) add(SingleExpertSweep(c, o.mode, o.layers));
+  if (o.top_r_max >= 0) add(TopRSweep(c, o.top_r_max, o.layers));
+  if (!o.k_sweep.empty()) {
+    if (o.k_sweep != "global" && o.k_sweep != "per-layer")
+      Fail("--k-sweep", "is '" + o.k_sweep + "', expected global or per-layer");
+    add(KSweep(c, o.k_sweep == "per-layer", o.k_values));
+  }
+  for (const std::string& s : o.sets) {
+    const size_t eq = s.find('=');
+    if (eq == std::string::npos) Fail("--set", "'" + s + "' must look like NAME=LAYER:EXPERT,...");
+    const AblationPolicy set = ExpertSet(c, s.substr(0, eq), s.substr(eq + 1), o.mode);
+    out.push_back(set);
+    add(RandomControls(c, set, o.random_controls, o.seed));
+  }
+  for (const std::string& file : o.policy_files) {
+    std::ifstream in(file);
+    if (!in) Fail(file, "cannot be read");
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      Fail(file, std::string("is not valid JSON (") + e.what() + ")");
+    }
+    AblationPolicy p;
+    p.name = std::filesystem::path(file).stem().string();
+    p.kind = "custom";
+    p.policy = RoutingPolicy::FromJson(j, c, file);
+    p.first_layer = FirstChangedLayer(p.policy, c);
+    out.push_back(std::move(p));
+  }
+  if (out.size() == 1)
+    Fail("ablate", "choose a sweep: --single-experts, --top-r-max, --k-sweep, --set or --policy");
+  return out;
+}
+
+}  // namespace moe

@@ -1,0 +1,302 @@
+#include "analysis/stats/accumulator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "analysis/stats/resampling.h"
+#include "core/error.h"
+
+namespace moe {
+namespace {
+
+constexpr const char* kWhere = "routing statistics";
+
+template <typename T>
+void AddInto(std::vector<T>& into, const std::vector<T>& from) {
+  if (into.size() != from.size()) Fail(kWhere, "cannot merge statistics of different shapes");
+  for (size_t i = 0; i < into.size(); ++i) into[i] += from[i];
+}
+
+}  // namespace
+
+RoutingAccumulator::RoutingAccumulator(const StatsShape& shape, const StatsOptions& options,
+                                       std::vector<int16_t> doc_domains)
+    : shape_(shape), options_(options), layout_(shape), doc_domains_(std::move(doc_domains)) {
+  const int M = shape.domains, L = shape.layers, E = shape.experts, K = shape.top_k;
+  if (M < 1 || L < 1 || E < 1 || K < 1)
+    Fail(kWhere, "needs at least one domain, layer, expert and selection");
+  if (options.bootstrap < 0 || options.permutations < 0)
+    Fail(kWhere, "bootstrap and permutation counts must be >= 0");
+  if (!(options.ci_level > 0 && options.ci_level < 1))
+    Fail(kWhere, "the confidence level must be in (0, 1)");
+  if (options.entropy_bins < 1 || options.margin_bins < 1 || !(options.margin_max > 0))
+    Fail(kWhere, "histograms need at least one bin and a positive margin range");
+  if (options.permutations > 0 && doc_domains_.empty())
+    Fail(kWhere, "the permutation test needs the domain of every document");
+  for (int16_t m : doc_domains_)
+    if (m < 0 || m >= M) Fail(kWhere, "a document label names a domain outside 0..M-1");
+  for (int p = 0; p < options.permutations; ++p)
+    permutations_.emplace_back(static_cast<int64_t>(doc_domains_.size()), options.seed,
+                               static_cast<uint64_t>(p));
+  slice_size_ = layout_.size();
+  const size_t S = slice_size_, ee = static_cast<size_t>(E) * E;
+  sums_.assign(static_cast<size_t>(M) * S, 0.0);
+  bootstrap_.assign(static_cast<size_t>(options.bootstrap) * M * S, 0.0);
+  permutation_.assign(static_cast<size_t>(options.permutations) * M * S, 0.0);
+  coactivation_.assign(static_cast<size_t>(M) * L * ee, 0);
+  if (options.rank_adjacent) adjacent_.assign(coactivation_.size(), 0);
+  transitions_.assign(static_cast<size_t>(M) * std::max(L - 1, 0) * ee, 0);
+  if (options.vocabulary && shape.vocab > 0) {
+    const size_t cells = static_cast<size_t>(L) * shape.vocab * E;
+    vocab_input_.assign(cells, 0);
+    vocab_next_.assign(cells, 0);
+    input_count_.assign(static_cast<size_t>(shape.vocab), 0);
+    next_count_.assign(static_cast<size_t>(shape.vocab), 0);
+  }
+  if (E <= 64) sets_.resize(static_cast<size_t>(L));
+  entropy_hist_.assign(static_cast<size_t>(M) * L * options.entropy_bins, 0);
+  margin_hist_.assign(static_cast<size_t>(M) * L * options.margin_bins, 0);
+  partial_.assign(S, 0.0);
+  is_touched_.assign(S, 0);
+  previous_.assign(static_cast<size_t>(L) * K, -1);
+  current_.assign(previous_.size(), -1);
+  probabilities_.assign(static_cast<size_t>(E), 0.0);
+  sorted_.assign(static_cast<size_t>(E), 0.0f);
+}
+
+std::span<const double> RoutingAccumulator::Slice(int domain) const {
+  return {sums_.data() + static_cast<size_t>(domain) * slice_size_, slice_size_};
+}
+
+std::span<const double> RoutingAccumulator::BootstrapSlice(int replicate, int domain) const {
+  const size_t at = (static_cast<size_t>(replicate) * shape_.domains + domain) * slice_size_;
+  return {bootstrap_.data() + at, slice_size_};
+}
+
+std::span<const double> RoutingAccumulator::PermutationSlice(int replicate, int domain) const {
+  const size_t at = (static_cast<size_t>(replicate) * shape_.domains + domain) * slice_size_;
+  return {permutation_.data() + at, slice_size_};
+}
+
+size_t RoutingAccumulator::Table(int domain, int layer) const {
+  return (static_cast<size_t>(domain) * shape_.layers + layer) * shape_.experts * shape_.experts;
+}
+
+void RoutingAccumulator::Add(size_t index, double value) {
+  if (!is_touched_[index]) {
+    is_touched_[index] = 1;
+    touched_.push_back(index);
+  }
+  partial_[index] += value;
+}
+
+void RoutingAccumulator::BeginDocument(int64_t global_doc, int domain) {
+  if (open_) Fail(kWhere, "document " + std::to_string(doc_) + " was not ended");
+  if (domain < 0 || domain >= shape_.domains)
+    Fail(kWhere, "domain " + std::to_string(domain) + " is out of range");
+  if (options_.permutations > 0 &&
+      (global_doc < 0 || global_doc >= static_cast<int64_t>(doc_domains_.size())))
+    Fail(kWhere, "document " + std::to_string(global_doc) + " has no label");
+  if (options_.permutations > 0 && doc_domains_[static_cast<size_t>(global_doc)] != domain)
+    Fail(kWhere, "document " + std::to_string(global_doc) + " has another domain than its label");
+  open_ = true;
+  doc_ = global_doc;
+  domain_ = domain;
+  has_previous_ = false;
+  Add(SliceLayout::kDocs, 1.0);
+}
+
+void RoutingAccumulator::AddToken(int32_t token_id, const int16_t* ids, const float* weights,
+                                  int kmax, const float* logits) {
+  if (!open_) Fail(kWhere, "a token arrived outside a document");
+  if (kmax < 1 || kmax > shape_.top_k)
+    Fail(kWhere, "rows of " + std::to_string(kmax) + " selections exceed top_k " +
+                     std::to_string(shape_.top_k));
+  if (shape_.vocab > 0 && (token_id < 0 || token_id >= shape_.vocab))
+    Fail(kWhere, "token id " + std::to_string(token_id) + " is outside the vocabulary of " +
+                     std::to_string(shape_.vocab));
+  ++tokens_;
+  Add(SliceLayout::kTokens, 1.0);
+  if (has_previous_) Add(SliceLayout::kPairs, 1.0);
+  Layers(token_id, ids, weights, kmax);
+  if (logits != nullptr) Logits(logits);
+  previous_.swap(current_);
+  has_previous_ = true;
+}
+
+// Counts of one token at every layer (§2.1, §2.5, §2.7, §2.8).
+void RoutingAccumulator::Layers(int32_t token_id, const int16_t* ids, const float* weights,
+                                int kmax) {
+  const int L = shape_.layers, E = shape_.experts, K = shape_.top_k;
+  const SliceLayout& s = layout_;
+  const bool vocab = !vocab_input_.empty();
+  if (vocab) {
+    ++input_count_[static_cast<size_t>(token_id)];
+    if (has_previous_) ++next_count_[static_cast<size_t>(token_id)];
+  }
+  for (int l = 0; l < L; ++l) {
+    int16_t* set = current_.data() + static_cast<size_t>(l) * K;
+    int n = 0;
+    for (int j = 0; j < kmax; ++j) {
+      const int e = ids[l * kmax + j];
+      const float w = weights[l * kmax + j];
+      if (e < 0) continue;
+      if (e >= E)
+        Fail(kWhere, "expert " + std::to_string(e) + " is outside 0.." + std::to_string(E - 1));
+      Add(s.importance() + s.Cell(l, e), w);
+      if (w > 0) set[n++] = static_cast<int16_t>(e);
+    }
+    for (int j = n; j < K; ++j) set[j] = -1;
+    if (n > 0) Add(s.count_top1() + s.Cell(l, set[0]), 1.0);
+    uint64_t mask = 0;
+    int64_t* co = coactivation_.data() + Table(domain_, l);
+    for (int a = 0; a < n; ++a) {
+      Add(s.count_topk() + s.Cell(l, set[a]), 1.0);
+      mask |= uint64_t{1} << (set[a] & 63);
+      for (int b = 0; b < n; ++b) ++co[set[a] * E + set[b]];  // a == b: the diagonal c_{l,i}
+    }
+    if (!adjacent_.empty()) {  // allenai/OLMoE run_moe_analysis.py: pairwise(indices), both ways
+      int64_t* adj = adjacent_.data() + Table(domain_, l);
+      for (int a = 0; a < n; ++a) ++adj[set[a] * E + set[a]];
+      for (int a = 0; a + 1 < n; ++a) {
+        ++adj[set[a] * E + set[a + 1]];
+        ++adj[set[a + 1] * E + set[a]];
+      }
+    }
+    if (!sets_.empty() && n > 0) ++sets_[static_cast<size_t>(l)][mask];
+    if (l > 0) {  // transitions from layer l-1 to l
+      const int16_t* below = current_.data() + static_cast<size_t>(l - 1) * K;
+      int64_t* tr =
+          transitions_.data() + (static_cast<size_t>(domain_) * (L - 1) + (l - 1)) * E * E;
+      for (int a = 0; a < K && below[a] >= 0; ++a)
+        for (int b = 0; b < n; ++b) ++tr[below[a] * E + set[b]];
+    }
+    if (vocab) {
+      uint32_t* row = vocab_input_.data() + (static_cast<size_t>(l) * shape_.vocab + token_id) * E;
+      for (int a = 0; a < n; ++a) ++row[set[a]];
+    }
+    if (has_previous_) {  // the pair (previous token, this token) of one document (§2.8)
+      const int16_t* prev = previous_.data() + static_cast<size_t>(l) * K;
+      if (vocab) {
+        uint32_t* row = vocab_next_.data() + (static_cast<size_t>(l) * shape_.vocab + token_id) * E;
+        for (int a = 0; a < K && prev[a] >= 0; ++a) ++row[prev[a]];
+      }
+      if (n > 0 && prev[0] >= 0 && prev[0] == set[0]) Add(s.same_first() + l, 1.0);
+      int overlap = 0;
+      for (int a = 0; a < K && prev[a] >= 0; ++a)
+        for (int b = 0; b < n; ++b) overlap += prev[a] == set[b];
+      if (overlap > 0) {
+        Add(s.any_overlap() + l, 1.0);
+        Add(s.overlap() + l, overlap);
+      }
+    }
+  }
+}
+
+// Derived quantities of all E router logits (§2.3): p = softmax over all E (the model itself
+// normalizes over the top-k only, so this is labelled derived), entropy, top-k mass, the
+// boundary margin on sorted logits, z-loss, and the soft load P_e (§2.1).
+void RoutingAccumulator::Logits(const float* logits) {
+  const int L = shape_.layers, E = shape_.experts, K = shape_.top_k;
+  const SliceLayout& s = layout_;
+  Add(SliceLayout::kLogitRows, 1.0);
+  std::vector<float>& sorted = sorted_;
+  const int eb = options_.entropy_bins, mb = options_.margin_bins;
+  for (int l = 0; l < L; ++l) {
+    const float* z = logits + static_cast<size_t>(l) * E;
+    double top = z[0];
+    for (int e = 1; e < E; ++e) top = std::max(top, static_cast<double>(z[e]));
+    double total = 0;
+    for (int e = 0; e < E; ++e) total += probabilities_[e] = std::exp(z[e] - top);
+    double entropy = 0;
+    for (int e = 0; e < E; ++e) {
+      const double p = probabilities_[e] /= total;
+      if (p > 0) entropy -= p * std::log(p);
+      Add(s.soft_load() + s.Cell(l, e), p);
+    }
+    const double log_sum = top + std::log(total);
+    Add(s.entropy() + l, entropy);
+    Add(s.z_loss() + l, log_sum * log_sum);
+    // k of this token at this layer: its executed selections (the policy may change k).
+    int k = 0;
+    for (int j = 0; j < K; ++j) k += current_[static_cast<size_t>(l) * K + j] >= 0;
+    std::copy(z, z + E, sorted.begin());
+    std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+    double mass = 0;
+    for (int e = 0; e < E; ++e)
+      if (z[e] >= sorted[static_cast<size_t>(std::max(k, 1) - 1)]) mass += probabilities_[e];
+    Add(s.topk_mass() + l, std::min(mass, 1.0));
+    const double normalized = E > 1 ? entropy / std::log(static_cast<double>(E)) : 0.0;
+    const size_t hist = (static_cast<size_t>(domain_) * L + l);
+    const int ebin = std::clamp(static_cast<int>(normalized * eb), 0, eb - 1);
+    ++entropy_hist_[hist * eb + ebin];
+    if (k >= 1 && k < E) {
+      const double margin = static_cast<double>(sorted[k - 1]) - sorted[k];
+      Add(s.margin() + l, margin);
+      Add(s.margin_rows() + l, 1.0);
+      const int mbin = std::clamp(static_cast<int>(margin / options_.margin_max * mb), 0, mb - 1);
+      ++margin_hist_[hist * mb + mbin];
+    }
+  }
+}
+
+void RoutingAccumulator::EndDocument() {
+  if (!open_) Fail(kWhere, "no document is open");
+  const int M = shape_.domains;
+  const size_t S = slice_size_;
+  double* mine = sums_.data() + static_cast<size_t>(domain_) * S;
+  for (size_t i : touched_) mine[i] += partial_[i];
+  for (int b = 0; b < options_.bootstrap; ++b) {
+    const int w = PoissonWeight(options_.seed, doc_, b);
+    if (w == 0) continue;
+    double* rep = bootstrap_.data() + (static_cast<size_t>(b) * M + domain_) * S;
+    for (size_t i : touched_) rep[i] += w * partial_[i];
+  }
+  if (options_.permutations > 0) {
+    const SliceLayout& s = layout_;
+    const size_t counts_end = s.count_top1() + s.le();  // tokens and both count blocks
+    for (int p = 0; p < options_.permutations; ++p) {
+      const int label = doc_domains_[static_cast<size_t>(permutations_[p].Apply(doc_))];
+      double* rep = permutation_.data() + (static_cast<size_t>(p) * M + label) * S;
+      for (size_t i : touched_)
+        if (i < counts_end) rep[i] += partial_[i];
+    }
+  }
+  for (size_t i : touched_) {
+    partial_[i] = 0;
+    is_touched_[i] = 0;
+  }
+  touched_.clear();
+  open_ = false;
+  ++documents_;
+}
+
+void RoutingAccumulator::Merge(const RoutingAccumulator& o) {
+  if (open_ || o.open_) Fail(kWhere, "cannot merge while a document is open");
+  const StatsShape &a = shape_, &b = o.shape_;
+  if (a.domains != b.domains || a.layers != b.layers || a.experts != b.experts ||
+      a.top_k != b.top_k || a.vocab != b.vocab)
+    Fail(kWhere, "cannot merge statistics of different shapes");
+  if (options_.seed != o.options_.seed || options_.bootstrap != o.options_.bootstrap ||
+      options_.permutations != o.options_.permutations || doc_domains_ != o.doc_domains_)
+    Fail(kWhere, "cannot merge statistics made with other seeds, replicates or labels");
+  AddInto(sums_, o.sums_);
+  AddInto(bootstrap_, o.bootstrap_);
+  AddInto(permutation_, o.permutation_);
+  AddInto(coactivation_, o.coactivation_);
+  AddInto(adjacent_, o.adjacent_);
+  AddInto(transitions_, o.transitions_);
+  AddInto(vocab_input_, o.vocab_input_);
+  AddInto(vocab_next_, o.vocab_next_);
+  AddInto(input_count_, o.input_count_);
+  AddInto(next_count_, o.next_count_);
+  AddInto(entropy_hist_, o.entropy_hist_);
+  AddInto(margin_hist_, o.margin_hist_);
+  for (size_t l = 0; l < sets_.size() && l < o.sets_.size(); ++l)
+    for (const auto& [mask, count] : o.sets_[l]) sets_[l][mask] += count;
+  documents_ += o.documents_;
+  tokens_ += o.tokens_;
+}
+
+}  // namespace moe

@@ -1,0 +1,126 @@
+#pragma once
+// Streaming, mergeable routing statistics (DESIGN.md, Analysis; routing-analysis.md §2 and §4,
+// item 3). Tokens arrive one document at a time, in any number of passes or shards; memory is
+// fixed by the shape and options, never by the number of tokens:
+//   * per-domain sums (sums_layout.h) for load, importance, first choice, repetition (§2.8),
+//     router entropy, top-k mass, margin and z-loss (§2.3, from sampled logits);
+//   * B bootstrap replicates of those sums: each document's partial sums are added to replicate
+//     b with a Poisson(1) weight hashed from (seed, document, b) (§4, item 4);
+//   * P permutation replicates: document d's counts go to the domain of document π_p(d), π_p a
+//     hashed permutation of all documents, so domain sizes are kept (§2.4, "permutation test by
+//     shuffling document-level domain labels");
+//   * exact tables: co-activation within a layer (§2.7; all pairs, and the OLMoE rank-adjacent
+//     pairs as an option), transitions between consecutive layers (§2.7), token id × expert for
+//     input and next tokens (§2.5), executed-set frequencies (the shuffled vocabulary baseline),
+//     entropy and margin histograms (§2.3).
+// Every random draw is a hash of the global document index, so Merge of shards that number
+// their documents globally equals one pass over everything (exactly, for counts).
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "analysis/stats/resampling.h"
+#include "analysis/stats/sums_layout.h"
+
+namespace moe {
+
+struct StatsOptions {
+  int bootstrap = 200;     // B replicates for confidence intervals; 0 = none
+  int permutations = 200;  // P domain-label permutations; 0 = no permutation test
+  uint64_t seed = 0;
+  double ci_level = 0.95;
+  bool rank_adjacent = false;  // also count OLMoE's rank-adjacent co-activation pairs (§2.7)
+  bool vocabulary = true;      // token id × expert tables (needs shape.vocab > 0)
+  int vocab_min_count = 10;    // OLMoE's N_x >= 10 filter (§2.5)
+  int top_tokens = 10;         // tokens listed per expert
+  int entropy_bins = 20;       // histogram of normalized router entropy over [0, 1]
+  int margin_bins = 40;        // histogram of the logit margin over [0, margin_max),
+  double margin_max = 4.0;     // the last bin also takes larger margins
+};
+
+class RoutingAccumulator {
+ public:
+  // `doc_domains`: the domain of every document of the whole run by global index (the labels the
+  // permutation test shuffles); may be empty when options.permutations is 0.
+  RoutingAccumulator(const StatsShape& shape, const StatsOptions& options,
+                     std::vector<int16_t> doc_domains);
+
+  // Documents are fed token by token; `global_doc` numbers documents over the whole run.
+  void BeginDocument(int64_t global_doc, int domain);
+  // One token: ids and weights [L, kmax] (descending weight, -1 pads); logits [L, E] or null
+  // when the token has none recorded.
+  void AddToken(int32_t token_id, const int16_t* ids, const float* weights, int kmax,
+                const float* logits);
+  void EndDocument();
+
+  // Adds another accumulator of the same shape, options and document labels.
+  void Merge(const RoutingAccumulator& other);
+
+  const StatsShape& shape() const { return shape_; }
+  const StatsOptions& options() const { return options_; }
+  const SliceLayout& layout() const { return layout_; }
+  int64_t documents() const { return documents_; }
+  int64_t tokens() const { return tokens_; }
+
+  // Domain slices [M, S]; bootstrap [B, M, S]; permutation [P, M, S].
+  std::span<const double> Slice(int domain) const;
+  std::span<const double> BootstrapSlice(int replicate, int domain) const;
+  std::span<const double> PermutationSlice(int replicate, int domain) const;
+
+  // [M, L, E, E]: tokens whose set at l holds both i and j (i != j); the diagonal holds c_{l,i}.
+  const std::vector<int64_t>& coactivation() const { return coactivation_; }
+  const std::vector<int64_t>& coactivation_adjacent() const { return adjacent_; }  // or empty
+  // [M, L-1, E, E]: tokens with i in S_l and j in S_{l+1}.
+  const std::vector<int64_t>& transitions() const { return transitions_; }
+  // [L, V, E] counts and [V] occurrences of input tokens / of next tokens (the token that
+  // follows in the same document); empty without vocabulary tables.
+  const std::vector<uint32_t>& vocab_input() const { return vocab_input_; }
+  const std::vector<uint32_t>& vocab_next() const { return vocab_next_; }
+  const std::vector<int64_t>& input_occurrences() const { return input_count_; }
+  const std::vector<int64_t>& next_occurrences() const { return next_count_; }
+  // Per layer: executed set (bit mask of experts) -> tokens.
+  const std::vector<std::unordered_map<uint64_t, int64_t>>& set_counts() const { return sets_; }
+  // [M, L, bins]
+  const std::vector<int64_t>& entropy_histogram() const { return entropy_hist_; }
+  const std::vector<int64_t>& margin_histogram() const { return margin_hist_; }
+
+ private:
+  void Add(size_t index, double value);
+  void Layers(int32_t token_id, const int16_t* ids, const float* weights, int kmax);
+  void Logits(const float* logits);
+  size_t Table(int domain, int layer) const;  // offset of an [E, E] block of coactivation_
+
+  StatsShape shape_;
+  StatsOptions options_;
+  SliceLayout layout_;
+  std::vector<int16_t> doc_domains_;
+  std::vector<HashPermutation> permutations_;  // [P] over all documents
+  size_t slice_size_;
+  int64_t documents_ = 0, tokens_ = 0;
+
+  std::vector<double> sums_;         // [M, S]
+  std::vector<double> bootstrap_;    // [B, M, S]
+  std::vector<double> permutation_;  // [P, M, S]
+
+  std::vector<int64_t> coactivation_, adjacent_, transitions_;
+  std::vector<uint32_t> vocab_input_, vocab_next_;
+  std::vector<int64_t> input_count_, next_count_;
+  std::vector<std::unordered_map<uint64_t, int64_t>> sets_;
+  std::vector<int64_t> entropy_hist_, margin_hist_;
+
+  // The open document.
+  bool open_ = false;
+  int64_t doc_ = -1;
+  int domain_ = 0;
+  std::vector<double> partial_;  // [S]
+  std::vector<size_t> touched_;  // indices of partial_ that may be non-zero
+  std::vector<uint8_t> is_touched_;
+  bool has_previous_ = false;
+  std::vector<int16_t> previous_;      // [L, K] the previous token's selected experts, -1 pads
+  std::vector<int16_t> current_;       // [L, K]
+  std::vector<double> probabilities_;  // [E] scratch
+  std::vector<float> sorted_;          // [E] scratch
+};
+
+}  // namespace moe

@@ -1,0 +1,415 @@
+#include "analysis/stats/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "analysis/stats/resampling.h"
+#include "core/error.h"
+
+namespace moe {
+namespace {
+
+constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
+using L_ = MetricLevel;
+
+const std::vector<MetricDef> kDefs = {
+    // §2.1 expert load, three conventions (always say which one).
+    {"load_count", L_::kExpert, "2.1",
+     "c = tokens whose executed top-k holds the expert; baseline N*K/E"},
+    {"assignment_share", L_::kExpert, "2.1", "c/(N*K) (Mixtral Fig. 7 convention); baseline 1/E"},
+    {"token_coverage", L_::kExpert, "2.1", "c/N (OLMoE convention); baseline K/E"},
+    {"relative_load", L_::kExpert, "2.1",
+     "c/(N*K/E) (DeepSeek-V3 relative load, NeMo utilization); baseline 1"},
+    {"importance", L_::kExpert, "2.1",
+     "sum of combine weights w (before the scale factor; LLaMA-MoE gate_importance); baseline "
+     "total/E"},
+    {"importance_share", L_::kExpert, "2.1", "importance / sum over experts; baseline 1/E"},
+    {"top1_share", L_::kExpert, "2.2", "first-choice count / N (Switch f_e); baseline 1/E"},
+    {"dead", L_::kExpert, "2.2", "1 when the expert has c = 0; baseline 0"},
+    {"soft_load_derived", L_::kExpert, "2.1",
+     "mean softmax-over-all-E-logits probability (Switch P_e; derived, LLaMA-MoE normalizes over "
+     "the top-k only), over sampled logit rows; baseline 1/E"},
+    // §2.4 domain specialization (domain rows only).
+    {"domain_spec_topk", L_::kExpert, "2.4",
+     "OLMoE DS(e, D, K) = N_{e,D}/N_D (equals token_coverage of the domain); baseline K/E"},
+    {"domain_spec_lift_topk", L_::kExpert, "2.4", "DS(e, D, K) / (K/E); baseline 1"},
+    {"domain_spec_top1", L_::kExpert, "2.4", "first-choice DS(e, D, 1); baseline 1/E"},
+    {"domain_spec_lift_top1", L_::kExpert, "2.4", "DS(e, D, 1) / (1/E); baseline 1"},
+    {"domain_spec_perm_p_topk", L_::kExpert, "2.4",
+     "permutation p-value of |DS(e,D,K) - coverage over all domains| under shuffled document "
+     "domain labels, (1 + #{perm >= observed}) / (1 + P)"},
+    {"domain_spec_perm_p_top1", L_::kExpert, "2.4", "the same for DS(e, D, 1)"},
+    // §2.5 vocabulary specialization (all domains only).
+    {"vocab_spec_input", L_::kExpert, "2.5",
+     "mean over input tokens x (N_x >= min) whose argmax expert is e of max_e' N_{x,e'}/N_x; "
+     "baseline: the same x after shuffling token ids; n = such x"},
+    {"vocab_spec_next", L_::kExpert, "2.5", "the same with x = the next token of the document"},
+    // Per layer.
+    {"tokens", L_::kLayer, "2.1", "N, tokens of the domain"},
+    {"cv_load", L_::kLayer, "2.2", "population std/mean of c over experts; baseline 0"},
+    {"cv_load_unbiased", L_::kLayer, "2.2",
+     "sqrt of LLaMA-MoE's cv_squared: unbiased variance (/(E-1)) over mean^2 + 1e-10 "
+     "= cv_load * sqrt(E/(E-1)); baseline 0"},
+    {"cv_importance", L_::kLayer, "2.2", "population CV of importance; baseline 0"},
+    {"cv_importance_unbiased", L_::kLayer, "2.2", "LLaMA-MoE variant of cv_importance"},
+    {"max_over_mean", L_::kLayer, "2.2", "max_e c / mean_e c = MaxVio + 1; baseline 1"},
+    {"maxvio", L_::kLayer, "2.2", "MaxVio = max_e c / mean_e c - 1; baseline 0"},
+    {"dead_fraction", L_::kLayer, "2.2", "|{e : c = 0}| / E; baseline 0"},
+    {"load_entropy", L_::kLayer, "2.3", "H(assignment_share), natural log; baseline log E"},
+    {"diversity", L_::kLayer, "2.2", "exp(load_entropy) / E (NeMo); baseline 1"},
+    {"router_entropy_derived", L_::kLayer, "2.3",
+     "mean over logit rows of H(softmax over all E logits) (derived); baseline log E"},
+    {"router_entropy_norm_derived", L_::kLayer, "2.3",
+     "router_entropy_derived / log E; baseline 1"},
+    {"topk_mass_derived", L_::kLayer, "2.3",
+     "mean softmax-over-all mass of the top-k logits (k = the token's executed selections); "
+     "baseline K/E"},
+    {"margin_logit", L_::kLayer, "2.3",
+     "mean boundary margin z_(k) - z_(k+1) on sorted logits; n = rows with k < E"},
+    {"z_loss_derived", L_::kLayer, "2.3", "mean (log sum_e exp z_e)^2 (ST-MoE router z-loss)"},
+    {"repeat_first", L_::kLayer, "2.8",
+     "P[e1_t = e1_{t+1}] over adjacent tokens of one document; baseline 1/E"},
+    {"repeat_any", L_::kLayer, "2.8",
+     "P[S_t and S_{t+1} share an expert]; baseline 1 - C(E-K,K)/C(E,K)"},
+    {"repeat_overlap", L_::kLayer, "2.8", "mean |S_t ∩ S_{t+1}|; baseline K^2/E"},
+    {"vocab_spec_input_mean", L_::kLayer, "2.5",
+     "mean over input tokens x with N_x >= min of max_e N_{x,e}/N_x; baseline: shuffled token "
+     "ids; n = such x"},
+    {"vocab_spec_next_mean", L_::kLayer, "2.5", "the same with x = the next token"},
+};
+
+// The metrics that are functions of one slice (bootstrapped), in kDefs order.
+bool FromSlice(const std::string& name) {
+  return name.rfind("domain_spec_perm_p", 0) != 0 && name.rfind("vocab_spec", 0) != 0;
+}
+bool NeedsLogits(const std::string& name) {
+  return name == "soft_load_derived" || name == "router_entropy_derived" ||
+         name == "router_entropy_norm_derived" || name == "topk_mass_derived" ||
+         name == "margin_logit" || name == "z_loss_derived";
+}
+bool DomainRowsOnly(const std::string& name) {
+  return name.rfind("domain_spec", 0) == 0;
+}
+
+double Choose(int n, int k) {
+  if (k < 0 || k > n) return 0;
+  double c = 1;
+  for (int i = 1; i <= k; ++i) c = c * (n - k + i) / i;
+  return c;
+}
+
+// Where each slice metric's [L, E or 1] values sit in a flat vector.
+struct Cells {
+  std::vector<size_t> offset;  // per metric in kDefs; SIZE_MAX for metrics not from slices
+  size_t size = 0;
+  int L = 0, E = 0;
+  Cells(int layers, int experts) : L(layers), E(experts) {
+    for (const MetricDef& d : kDefs) {
+      if (!FromSlice(d.name)) {
+        offset.push_back(SIZE_MAX);
+        continue;
+      }
+      offset.push_back(size);
+      size += static_cast<size_t>(L) * (d.level == MetricLevel::kExpert ? E : 1);
+    }
+  }
+  size_t At(int metric, int l, int e) const {
+    const bool expert = kDefs[metric].level == MetricLevel::kExpert;
+    return offset[metric] + static_cast<size_t>(l) * (expert ? E : 1) + (expert ? e : 0);
+  }
+};
+
+// Values of every slice metric of one slice.
+struct SliceEval {
+  std::vector<double> value, baseline, n;
+};
+
+void Evaluate(const double* s, const SliceLayout& lay, const StatsShape& shape, const Cells& cells,
+              bool want_baselines, SliceEval& out) {
+  const int L = shape.layers, E = shape.experts;
+  const double K = shape.top_k, N = s[SliceLayout::kTokens], pairs = s[SliceLayout::kPairs],
+               R = s[SliceLayout::kLogitRows];
+  out.value.assign(cells.size, kNan);
+  if (want_baselines) {
+    out.baseline.assign(cells.size, kNan);
+    out.n.assign(cells.size, kNan);
+  }
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : kNan; };
+  auto put = [&](int metric, int l, int e, double v, double base, double n) {
+    const size_t at = cells.At(metric, l, e);
+    out.value[at] = v;
+    if (want_baselines) {
+      out.baseline[at] = base;
+      out.n[at] = n;
+    }
+  };
+  // Metric indices, looked up once.
+  static const int kAssignmentShare = MetricIndex("assignment_share");
+  static const int kCvImportance = MetricIndex("cv_importance");
+  static const int kCvImportanceUnbiased = MetricIndex("cv_importance_unbiased");
+  static const int kCvLoad = MetricIndex("cv_load");
+  static const int kCvLoadUnbiased = MetricIndex("cv_load_unbiased");
+  static const int kDead = MetricIndex("dead");
+  static const int kDeadFraction = MetricIndex("dead_fraction");
+  static const int kDiversity = MetricIndex("diversity");
+  static const int kDomainSpecLiftTop1 = MetricIndex("domain_spec_lift_top1");
+  static const int kDomainSpecLiftTopk = MetricIndex("domain_spec_lift_topk");
+  static const int kDomainSpecTop1 = MetricIndex("domain_spec_top1");
+  static const int kDomainSpecTopk = MetricIndex("domain_spec_topk");
+  static const int kImportance = MetricIndex("importance");
+  static const int kImportanceShare = MetricIndex("importance_share");
+  static const int kLoadCount = MetricIndex("load_count");
+  static const int kLoadEntropy = MetricIndex("load_entropy");
+  static const int kMarginLogit = MetricIndex("margin_logit");
+  static const int kMaxOverMean = MetricIndex("max_over_mean");
+  static const int kMaxvio = MetricIndex("maxvio");
+  static const int kRelativeLoad = MetricIndex("relative_load");
+  static const int kRepeatAny = MetricIndex("repeat_any");
+  static const int kRepeatFirst = MetricIndex("repeat_first");
+  static const int kRepeatOverlap = MetricIndex("repeat_overlap");
+  static const int kRouterEntropyDerived = MetricIndex("router_entropy_derived");
+  static const int kRouterEntropyNormDerived = MetricIndex("router_entropy_norm_derived");
+  static const int kSoftLoadDerived = MetricIndex("soft_load_derived");
+  static const int kTokenCoverage = MetricIndex("token_coverage");
+  static const int kTokens = MetricIndex("tokens");
+  static const int kTop1Share = MetricIndex("top1_share");
+  static const int kTopkMassDerived = MetricIndex("topk_mass_derived");
+  static const int kZLossDerived = MetricIndex("z_loss_derived");
+  const int k = shape.top_k;
+  const double any_baseline = 1.0 - Choose(E - k, k) / Choose(E, k);
+  for (int l = 0; l < L; ++l) {
+    const double* c = s + lay.count_topk() + lay.Cell(l, 0);
+    const double* c1 = s + lay.count_top1() + lay.Cell(l, 0);
+    const double* imp = s + lay.importance() + lay.Cell(l, 0);
+    const double* soft = s + lay.soft_load() + lay.Cell(l, 0);
+    double total_c = 0, total_i = 0, max_c = 0, dead = 0;
+    for (int e = 0; e < E; ++e) {
+      total_c += c[e];
+      total_i += imp[e];
+      max_c = std::max(max_c, c[e]);
+      dead += c[e] == 0;
+    }
+    for (int e = 0; e < E; ++e) {
+      const double cov = ratio(c[e], N), cov1 = ratio(c1[e], N);
+      put(kLoadCount, l, e, c[e], N * K / E, N);
+      put(kAssignmentShare, l, e, ratio(c[e], N * K), 1.0 / E, N);
+      put(kTokenCoverage, l, e, cov, K / E, N);
+      put(kRelativeLoad, l, e, ratio(c[e], N * K / E), 1.0, N);
+      put(kImportance, l, e, imp[e], total_i / E, N);
+      put(kImportanceShare, l, e, ratio(imp[e], total_i), 1.0 / E, N);
+      put(kTop1Share, l, e, cov1, 1.0 / E, N);
+      put(kDead, l, e, N > 0 ? (c[e] == 0 ? 1.0 : 0.0) : kNan, 0.0, N);
+      put(kSoftLoadDerived, l, e, ratio(soft[e], R), 1.0 / E, R);
+      put(kDomainSpecTopk, l, e, cov, K / E, N);
+      put(kDomainSpecLiftTopk, l, e, cov / (K / E), 1.0, N);
+      put(kDomainSpecTop1, l, e, cov1, 1.0 / E, N);
+      put(kDomainSpecLiftTop1, l, e, cov1 * E, 1.0, N);
+    }
+    auto cv = [&](const double* v, double& unbiased) {
+      double mean = 0, ss = 0;
+      for (int e = 0; e < E; ++e) mean += v[e];
+      mean /= E;
+      for (int e = 0; e < E; ++e) ss += (v[e] - mean) * (v[e] - mean);
+      unbiased = E > 1 ? std::sqrt(ss / (E - 1) / (mean * mean + 1e-10)) : kNan;
+      return mean > 0 ? std::sqrt(ss / E) / mean : kNan;
+    };
+    double cv_u = 0, cvi_u = 0;
+    const double cv_c = N > 0 ? cv(c, cv_u) : kNan, cv_i = N > 0 ? cv(imp, cvi_u) : kNan;
+    if (!(N > 0)) cv_u = cvi_u = kNan;
+    const double mean_c = total_c / E;
+    double entropy = kNan;
+    if (total_c > 0) {
+      entropy = 0;
+      for (int e = 0; e < E; ++e)
+        if (c[e] > 0) entropy -= c[e] / total_c * std::log(c[e] / total_c);
+    }
+    put(kTokens, l, 0, N, kNan, N);
+    put(kCvLoad, l, 0, cv_c, 0.0, N);
+    put(kCvLoadUnbiased, l, 0, cv_u, 0.0, N);
+    put(kCvImportance, l, 0, cv_i, 0.0, N);
+    put(kCvImportanceUnbiased, l, 0, cvi_u, 0.0, N);
+    put(kMaxOverMean, l, 0, ratio(max_c, mean_c), 1.0, N);
+    put(kMaxvio, l, 0, ratio(max_c, mean_c) - 1.0, 0.0, N);
+    put(kDeadFraction, l, 0, N > 0 ? dead / E : kNan, 0.0, N);
+    put(kLoadEntropy, l, 0, entropy, std::log(static_cast<double>(E)), N);
+    put(kDiversity, l, 0, std::exp(entropy) / E, 1.0, N);
+    const double log_e = std::log(static_cast<double>(E));
+    put(kRouterEntropyDerived, l, 0, ratio(s[lay.entropy() + l], R), log_e, R);
+    put(kRouterEntropyNormDerived, l, 0, ratio(s[lay.entropy() + l], R) / log_e, 1.0, R);
+    put(kTopkMassDerived, l, 0, ratio(s[lay.topk_mass() + l], R), K / E, R);
+    put(kMarginLogit, l, 0, ratio(s[lay.margin() + l], s[lay.margin_rows() + l]), kNan,
+        s[lay.margin_rows() + l]);
+    put(kZLossDerived, l, 0, ratio(s[lay.z_loss() + l], R), kNan, R);
+    put(kRepeatFirst, l, 0, ratio(s[lay.same_first() + l], pairs), 1.0 / E, pairs);
+    put(kRepeatAny, l, 0, ratio(s[lay.any_overlap() + l], pairs), any_baseline, pairs);
+    put(kRepeatOverlap, l, 0, ratio(s[lay.overlap() + l], pairs), K * K / E, pairs);
+  }
+}
+
+// Slice of row r (a domain, or the sum of all domains when r == M) of a replicate family.
+template <typename Get>
+void RowSlice(int r, int M, size_t size, Get get, std::vector<double>& out) {
+  out.assign(size, 0.0);
+  for (int m = 0; m < M; ++m) {
+    if (r != M && m != r) continue;
+    const std::span<const double> s = get(m);
+    for (size_t i = 0; i < size; ++i) out[i] += s[i];
+  }
+}
+
+}  // namespace
+
+const std::vector<MetricDef>& RoutingMetricDefs() {
+  return kDefs;
+}
+
+int MetricIndex(const std::string& name) {
+  for (size_t i = 0; i < kDefs.size(); ++i)
+    if (name == kDefs[i].name) return static_cast<int>(i);
+  return -1;
+}
+
+const StatsRow* StatsReport::Find(const std::string& metric, int layer, int expert,
+                                  int domain) const {
+  const int m = MetricIndex(metric);
+  for (const StatsRow& r : rows)
+    if (r.metric == m && r.layer == layer && r.expert == expert && r.domain == domain) return &r;
+  return nullptr;
+}
+
+StatsReport BuildStatsReport(const RoutingAccumulator& acc, std::vector<std::string> domains) {
+  const StatsShape& shape = acc.shape();
+  const StatsOptions& opt = acc.options();
+  const int M = shape.domains, L = shape.layers, E = shape.experts;
+  if (static_cast<int>(domains.size()) != M)
+    Fail("routing statistics", "domain names do not match the statistics");
+  StatsReport rep;
+  rep.shape = shape;
+  rep.options = opt;
+  rep.domains = std::move(domains);
+  rep.documents = acc.documents();
+  rep.tokens = acc.tokens();
+  const SliceLayout& lay = acc.layout();
+  const size_t S = lay.size();
+  const Cells cells(L, E);
+
+  std::vector<double> all;
+  RowSlice(
+      M, M, S, [&](int m) { return acc.Slice(m); }, all);
+  rep.has_logits = all[SliceLayout::kLogitRows] > 0;
+
+  std::vector<double> slice, replicate_values;
+  SliceEval point, rep_eval;
+  for (int r = 0; r <= M; ++r) {
+    RowSlice(
+        r, M, S, [&](int m) { return acc.Slice(m); }, slice);
+    Evaluate(slice.data(), lay, shape, cells, true, point);
+    const int B = opt.bootstrap;
+    replicate_values.assign(static_cast<size_t>(B) * cells.size, kNan);
+    for (int b = 0; b < B; ++b) {
+      RowSlice(
+          r, M, S, [&](int m) { return acc.BootstrapSlice(b, m); }, slice);
+      Evaluate(slice.data(), lay, shape, cells, false, rep_eval);
+      std::copy(rep_eval.value.begin(), rep_eval.value.end(),
+                replicate_values.begin() + static_cast<size_t>(b) * cells.size);
+    }
+    std::vector<double> column(static_cast<size_t>(B));
+    for (size_t mi = 0; mi < kDefs.size(); ++mi) {
+      const MetricDef& d = kDefs[mi];
+      if (!FromSlice(d.name) || (NeedsLogits(d.name) && !rep.has_logits) ||
+          (DomainRowsOnly(d.name) && r == M))
+        continue;
+      const int width = d.level == MetricLevel::kExpert ? E : 1;
+      for (int l = 0; l < L; ++l)
+        for (int e = 0; e < width; ++e) {
+          const size_t at = cells.At(static_cast<int>(mi), l, e);
+          StatsRow row{l,
+                       d.level == MetricLevel::kExpert ? e : -1,
+                       r,
+                       static_cast<int>(mi),
+                       point.value[at],
+                       kNan,
+                       kNan,
+                       point.baseline[at],
+                       point.n[at]};
+          if (B > 0) {
+            for (int b = 0; b < B; ++b)
+              column[b] = replicate_values[static_cast<size_t>(b) * cells.size + at];
+            std::tie(row.ci_low, row.ci_high) = PercentileInterval(column, opt.ci_level);
+          }
+          rep.rows.push_back(row);
+        }
+    }
+    // Permutation p-values of domain specialization (§2.4), domain rows only.
+    if (r < M && opt.permutations > 0) {
+      RowSlice(
+          r, M, S, [&](int m) { return acc.Slice(m); }, slice);
+      for (const char* which : {"topk", "top1"}) {
+        const bool topk = std::string(which) == "topk";
+        const size_t block = topk ? lay.count_topk() : lay.count_top1();
+        const int metric = MetricIndex(std::string("domain_spec_perm_p_") + which);
+        const double N = slice[SliceLayout::kTokens], N_all = all[SliceLayout::kTokens];
+        for (int l = 0; l < L; ++l)
+          for (int e = 0; e < E; ++e) {
+            const size_t i = block + lay.Cell(l, e);
+            const double overall = N_all > 0 ? all[i] / N_all : kNan;
+            const double observed = N > 0 ? std::abs(slice[i] / N - overall) : kNan;
+            int at_least = 0;
+            for (int p = 0; p < opt.permutations; ++p) {
+              const std::span<const double> ps = acc.PermutationSlice(p, r);
+              const double n = ps[SliceLayout::kTokens];
+              const double stat = n > 0 ? std::abs(ps[i] / n - overall) : 0.0;
+              at_least += stat >= observed - 1e-12;
+            }
+            const double pvalue = N > 0 ? (1.0 + at_least) / (1.0 + opt.permutations) : kNan;
+            rep.rows.push_back({l, e, r, metric, pvalue, kNan, kNan, kNan, N});
+          }
+      }
+    }
+  }
+
+  // Vocabulary specialization (§2.5), all domains.
+  rep.has_vocabulary = !acc.vocab_input().empty();
+  if (rep.has_vocabulary) {
+    rep.vocab_input = ComputeVocabSpecialization(
+        acc.vocab_input(), acc.input_occurrences(), acc.set_counts(), L, E, opt.vocab_min_count,
+        opt.top_tokens, opt.seed, opt.bootstrap, opt.ci_level);
+    rep.vocab_next = ComputeVocabSpecialization(
+        acc.vocab_next(), acc.next_occurrences(), acc.set_counts(), L, E, opt.vocab_min_count,
+        opt.top_tokens, opt.seed + 1, opt.bootstrap, opt.ci_level);
+    for (auto [v, name] : {std::pair{&rep.vocab_input, "input"}, {&rep.vocab_next, "next"}}) {
+      const int em = MetricIndex(std::string("vocab_spec_") + name);
+      const int lm = MetricIndex(std::string("vocab_spec_") + name + "_mean");
+      for (int l = 0; l < L; ++l) {
+        for (int e = 0; e < E; ++e) {
+          const size_t cell = static_cast<size_t>(l) * E + e;
+          rep.rows.push_back({l, e, M, em, v->expert_mean[cell], v->expert_ci_low[cell],
+                              v->expert_ci_high[cell], v->expert_shuffled[cell],
+                              static_cast<double>(v->expert_tokens[cell])});
+        }
+        rep.rows.push_back({l, -1, M, lm, v->layer_mean[l], v->layer_ci_low[l], v->layer_ci_high[l],
+                            v->layer_shuffled[l], static_cast<double>(v->kept_tokens)});
+      }
+    }
+  }
+
+  // Matrices with an "all domains" row appended.
+  auto with_all = [M](const std::vector<int64_t>& per_domain) {
+    if (per_domain.empty()) return per_domain;
+    const size_t block = per_domain.size() / M;
+    std::vector<int64_t> out(per_domain);
+    out.resize(per_domain.size() + block, 0);
+    for (int m = 0; m < M; ++m)
+      for (size_t i = 0; i < block; ++i) out[M * block + i] += per_domain[m * block + i];
+    return out;
+  };
+  rep.coactivation = with_all(acc.coactivation());
+  rep.coactivation_adjacent = with_all(acc.coactivation_adjacent());
+  rep.transitions = with_all(acc.transitions());
+  rep.entropy_histogram = with_all(acc.entropy_histogram());
+  rep.margin_histogram = with_all(acc.margin_histogram());
+  return rep;
+}
+
+}  // namespace moe

@@ -1,0 +1,63 @@
+#pragma once
+// The routing metrics of `moescope stats`, each a function of one domain slice of the
+// accumulator's sums (sums_layout.h), with the definitions of routing-analysis.md §2. Because
+// they are functions of sums, the same code gives the point estimate, every bootstrap
+// replicate (percentile confidence intervals) and every permutation replicate.
+//
+// Rows are (layer, expert, domain, metric): expert -1 for per-layer metrics; domain M means all
+// domains together. docs/stats-format.md lists every metric and its baseline.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analysis/stats/accumulator.h"
+#include "analysis/stats/vocab_specialization.h"
+
+namespace moe {
+
+enum class MetricLevel { kExpert, kLayer };
+
+struct MetricDef {
+  const char* name;
+  MetricLevel level;
+  const char* section;      // routing-analysis.md section
+  const char* description;  // including the baseline's formula
+};
+
+// Every metric, in output order.
+const std::vector<MetricDef>& RoutingMetricDefs();
+int MetricIndex(const std::string& name);  // -1 when unknown
+
+struct StatsRow {
+  int layer = 0;
+  int expert = -1;  // -1: a per-layer metric
+  int domain = 0;   // 0..M-1, or M for all domains
+  int metric = 0;   // index into RoutingMetricDefs()
+  double value = 0;
+  double ci_low = 0, ci_high = 0;  // NaN when there is no interval
+  double baseline = 0;             // NaN when there is none
+  double n = 0;  // what the value is a rate over: tokens, token pairs, logit rows or token ids
+};
+
+// Everything `moescope stats` reports. Matrices carry a final "all domains" row.
+struct StatsReport {
+  StatsShape shape;
+  StatsOptions options;
+  std::vector<std::string> domains;  // M names; "all" is row M
+  int64_t documents = 0, tokens = 0;
+  bool has_logits = false;
+  std::vector<StatsRow> rows;
+  std::vector<int64_t> coactivation;           // [M+1, L, E, E]
+  std::vector<int64_t> coactivation_adjacent;  // [M+1, L, E, E] or empty
+  std::vector<int64_t> transitions;            // [M+1, L-1, E, E]
+  std::vector<int64_t> entropy_histogram;      // [M+1, L, entropy_bins]
+  std::vector<int64_t> margin_histogram;       // [M+1, L, margin_bins]
+  bool has_vocabulary = false;
+  VocabSpecialization vocab_input, vocab_next;
+
+  const StatsRow* Find(const std::string& metric, int layer, int expert, int domain) const;
+};
+
+StatsReport BuildStatsReport(const RoutingAccumulator& acc, std::vector<std::string> domains);
+
+}  // namespace moe

@@ -1,0 +1,343 @@
+#include "analysis/stats/stats_export.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "analysis/common/hdf5_util.h"
+#include "core/error.h"
+
+namespace moe {
+namespace {
+
+using nlohmann::json;
+constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
+
+std::string DomainName(const StatsReport& r, int m) {
+  return m < static_cast<int>(r.domains.size()) ? r.domains[static_cast<size_t>(m)] : "all";
+}
+
+// Shortest text that reads back to the same double; "" for NaN (an empty CSV cell).
+std::string Number(double v) {
+  if (std::isnan(v)) return "";
+  char buf[32];
+  for (int precision = 15; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+json JsonNumber(double v) {
+  return std::isnan(v) ? json(nullptr) : json(v);
+}
+
+std::string CsvText(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+json OptionsJson(const StatsOptions& o) {
+  return {{"bootstrap", o.bootstrap},
+          {"permutations", o.permutations},
+          {"seed", o.seed},
+          {"ci_level", o.ci_level},
+          {"rank_adjacent", o.rank_adjacent},
+          {"vocabulary", o.vocabulary},
+          {"vocab_min_count", o.vocab_min_count},
+          {"top_tokens", o.top_tokens},
+          {"entropy_bins", o.entropy_bins},
+          {"margin_bins", o.margin_bins},
+          {"margin_max", o.margin_max}};
+}
+
+std::ofstream OpenText(const std::filesystem::path& file) {
+  std::ofstream out(file);
+  if (!out) Fail(file.string(), "cannot be written");
+  return out;
+}
+
+void Close(std::ofstream& out, const std::filesystem::path& file) {
+  out.close();
+  if (!out) Fail(file.string(), "could not be written completely");
+}
+
+}  // namespace
+
+void WriteStatsHdf5(const std::filesystem::path& file, const StatsReport& r,
+                    const StatsExportMeta& meta) {
+  h5::SilenceErrors();
+  const std::string p = file.string();
+  h5::Handle f(h5::Check(H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), p,
+                         "cannot be created"));
+  const h5::Place root{p, "/"};
+  const int M = r.shape.domains, L = r.shape.layers, E = r.shape.experts;
+  const hsize_t rows = static_cast<hsize_t>(M) + 1;
+  h5::WriteAttribute(f.id(), "format", std::string(kStatsFormatName), root);
+  h5::WriteAttribute(f.id(), "format_version", int64_t{kStatsFormatVersion}, root);
+  h5::WriteAttribute(f.id(), "engine_version", std::string(MOESCOPE_VERSION), root);
+  h5::WriteAttribute(f.id(), "inputs", json(meta.inputs).dump(), root);
+  h5::WriteAttribute(f.id(), "incomplete_inputs", json(meta.incomplete).dump(), root);
+  h5::WriteAttribute(f.id(), "notes", json(meta.notes).dump(), root);
+  h5::WriteAttribute(f.id(), "options", OptionsJson(r.options).dump(), root);
+  h5::WriteAttribute(f.id(), "num_layers", int64_t{L}, root);
+  h5::WriteAttribute(f.id(), "num_experts", int64_t{E}, root);
+  h5::WriteAttribute(f.id(), "top_k", int64_t{r.shape.top_k}, root);
+  h5::WriteAttribute(f.id(), "documents", r.documents, root);
+  h5::WriteAttribute(f.id(), "tokens", r.tokens, root);
+
+  auto fixed = [&](const std::string& path, hid_t type, std::vector<hsize_t> dims,
+                   const void* data) {
+    for (hsize_t d : dims)
+      if (d == 0) return h5::Handle();
+    h5::Handle ds = h5::CreateFixed(f.id(), path, type, dims, {p, path});
+    h5::WriteAll(ds.id(),
+                 type == H5T_STD_I64LE   ? H5T_NATIVE_INT64
+                 : type == H5T_STD_I32LE ? H5T_NATIVE_INT32
+                                         : H5T_NATIVE_DOUBLE,
+                 data, {p, path});
+    return ds;
+  };
+  {
+    size_t width = 1;
+    for (int m = 0; m <= M; ++m) width = std::max(width, DomainName(r, m).size());
+    std::vector<char> names(static_cast<size_t>(rows) * width, '\0');
+    for (int m = 0; m <= M; ++m) {
+      const std::string n = DomainName(r, m);
+      std::copy(n.begin(), n.end(), names.begin() + static_cast<size_t>(m) * width);
+    }
+    h5::Handle type = h5::FixedStringType(width);
+    h5::Handle ds = h5::CreateFixed(f.id(), "/domains", type.id(), {rows}, {p, "/domains"});
+    h5::WriteAll(ds.id(), type.id(), names.data(), {p, "/domains"});
+  }
+
+  // /metrics/<name>/{value, ci_low, ci_high, baseline, n}: [M+1, L, E] or [M+1, L].
+  const std::vector<MetricDef>& defs = RoutingMetricDefs();
+  std::vector<std::vector<double>> value(defs.size()), low(defs.size()), high(defs.size()),
+      base(defs.size()), count(defs.size());
+  for (const StatsRow& row : r.rows) {
+    const size_t i = static_cast<size_t>(row.metric);
+    const bool expert = defs[i].level == MetricLevel::kExpert;
+    const size_t size = rows * L * (expert ? E : 1);
+    if (value[i].empty())
+      for (auto* v : {&value[i], &low[i], &high[i], &base[i], &count[i]}) v->assign(size, kNan);
+    const size_t at = (static_cast<size_t>(row.domain) * L + row.layer) * (expert ? E : 1) +
+                      (expert ? row.expert : 0);
+    value[i][at] = row.value;
+    low[i][at] = row.ci_low;
+    high[i][at] = row.ci_high;
+    base[i][at] = row.baseline;
+    count[i][at] = row.n;
+  }
+  for (size_t i = 0; i < defs.size(); ++i) {
+    if (value[i].empty()) continue;
+    const bool expert = defs[i].level == MetricLevel::kExpert;
+    std::vector<hsize_t> dims = {rows, static_cast<hsize_t>(L)};
+    if (expert) dims.push_back(static_cast<hsize_t>(E));
+    const std::string g = std::string("/metrics/") + defs[i].name + "/";
+    h5::Handle v = fixed(g + "value", H5T_IEEE_F64LE, dims, value[i].data());
+    h5::WriteAttribute(v.id(), "description", std::string(defs[i].description), {p, g + "value"});
+    h5::WriteAttribute(v.id(), "section", std::string(defs[i].section), {p, g + "value"});
+    fixed(g + "ci_low", H5T_IEEE_F64LE, dims, low[i].data());
+    fixed(g + "ci_high", H5T_IEEE_F64LE, dims, high[i].data());
+    fixed(g + "baseline", H5T_IEEE_F64LE, dims, base[i].data());
+    fixed(g + "n", H5T_IEEE_F64LE, dims, count[i].data());
+  }
+
+  const hsize_t l = static_cast<hsize_t>(L), e = static_cast<hsize_t>(E);
+  fixed("/coactivation/count", H5T_STD_I64LE, {rows, l, e, e}, r.coactivation.data());
+  if (!r.coactivation_adjacent.empty())
+    fixed("/coactivation/adjacent_count", H5T_STD_I64LE, {rows, l, e, e},
+          r.coactivation_adjacent.data());
+  fixed("/transitions/count", H5T_STD_I64LE, {rows, l - 1, e, e}, r.transitions.data());
+  if (r.has_logits) {
+    h5::Handle eh =
+        fixed("/histograms/router_entropy_norm", H5T_STD_I64LE,
+              {rows, l, static_cast<hsize_t>(r.options.entropy_bins)}, r.entropy_histogram.data());
+    h5::WriteAttribute(eh.id(), "range", std::vector<float>{0.f, 1.f},
+                       {p, "/histograms/router_entropy_norm"});
+    h5::Handle mh =
+        fixed("/histograms/margin_logit", H5T_STD_I64LE,
+              {rows, l, static_cast<hsize_t>(r.options.margin_bins)}, r.margin_histogram.data());
+    h5::WriteAttribute(mh.id(), "range",
+                       std::vector<float>{0.f, static_cast<float>(r.options.margin_max)},
+                       {p, "/histograms/margin_logit"});
+  }
+  if (r.has_vocabulary) {
+    for (auto [v, name] : {std::pair{&r.vocab_input, "input"}, {&r.vocab_next, "next"}}) {
+      const hsize_t n = static_cast<hsize_t>(v->top_n);
+      std::vector<int32_t> token;
+      std::vector<int64_t> c, occ;
+      std::vector<double> share;
+      for (const TopToken& t : v->top) {
+        token.push_back(t.token);
+        c.push_back(t.count);
+        occ.push_back(t.occurrences);
+        share.push_back(t.token < 0 ? kNan : t.share);
+      }
+      const std::string g = std::string("/vocab/") + name + "/";
+      fixed(g + "top_token", H5T_STD_I32LE, {l, e, n}, token.data());
+      fixed(g + "top_count", H5T_STD_I64LE, {l, e, n}, c.data());
+      fixed(g + "top_occurrences", H5T_STD_I64LE, {l, e, n}, occ.data());
+      fixed(g + "top_share", H5T_IEEE_F64LE, {l, e, n}, share.data());
+    }
+  }
+  h5::Check(H5Fflush(f.id(), H5F_SCOPE_GLOBAL), p, "cannot be flushed");
+}
+
+void WriteStatsCsv(const std::filesystem::path& dir, const StatsReport& r,
+                   const StatsExportMeta& meta) {
+  const std::vector<MetricDef>& defs = RoutingMetricDefs();
+  const int M = r.shape.domains, L = r.shape.layers, E = r.shape.experts;
+  {
+    const auto file = dir / "stats.csv";
+    std::ofstream out = OpenText(file);
+    out << "layer,expert,domain,metric,value,ci_low,ci_high,baseline,n\n";
+    for (const StatsRow& row : r.rows)
+      out << row.layer << ',' << row.expert << ',' << CsvText(DomainName(r, row.domain)) << ','
+          << defs[static_cast<size_t>(row.metric)].name << ',' << Number(row.value) << ','
+          << Number(row.ci_low) << ',' << Number(row.ci_high) << ',' << Number(row.baseline) << ','
+          << Number(row.n) << '\n';
+    Close(out, file);
+  }
+  {
+    const auto file = dir / "coactivation.csv";
+    std::ofstream out = OpenText(file);
+    out << "domain,layer,mode,expert_i,expert_j,count,count_i,p_j_given_i\n";
+    for (auto [table, mode] :
+         {std::pair{&r.coactivation, "all_pairs"}, {&r.coactivation_adjacent, "rank_adjacent"}}) {
+      if (table->empty()) continue;
+      for (int m = 0; m <= M; ++m)
+        for (int l = 0; l < L; ++l) {
+          const int64_t* t = table->data() + (static_cast<size_t>(m) * L + l) * E * E;
+          for (int i = 0; i < E; ++i)
+            for (int j = 0; j < E; ++j) {
+              if (i == j) continue;
+              const int64_t ci = t[i * E + i];
+              out << CsvText(DomainName(r, m)) << ',' << l << ',' << mode << ',' << i << ',' << j
+                  << ',' << t[i * E + j] << ',' << ci << ','
+                  << Number(ci > 0 ? static_cast<double>(t[i * E + j]) / ci : kNan) << '\n';
+            }
+        }
+    }
+    Close(out, file);
+  }
+  {
+    const auto file = dir / "transitions.csv";
+    std::ofstream out = OpenText(file);
+    out << "domain,layer_from,layer_to,expert_i,expert_j,count,count_i,p_j_given_i\n";
+    for (int m = 0; m <= M; ++m)
+      for (int l = 0; l + 1 < L; ++l) {
+        const int64_t* t = r.transitions.data() + (static_cast<size_t>(m) * (L - 1) + l) * E * E;
+        const int64_t* co = r.coactivation.data() + (static_cast<size_t>(m) * L + l) * E * E;
+        for (int i = 0; i < E; ++i)
+          for (int j = 0; j < E; ++j) {
+            const int64_t ci = co[i * E + i];
+            out << CsvText(DomainName(r, m)) << ',' << l << ',' << l + 1 << ',' << i << ',' << j
+                << ',' << t[i * E + j] << ',' << ci << ','
+                << Number(ci > 0 ? static_cast<double>(t[i * E + j]) / ci : kNan) << '\n';
+          }
+      }
+    Close(out, file);
+  }
+  {
+    const auto file = dir / "histograms.csv";
+    std::ofstream out = OpenText(file);
+    out << "domain,layer,histogram,bin,bin_low,bin_high,count\n";
+    if (r.has_logits) {
+      for (auto [h, name, bins, top] :
+           {std::tuple{&r.entropy_histogram, "router_entropy_norm", r.options.entropy_bins, 1.0},
+            {&r.margin_histogram, "margin_logit", r.options.margin_bins, r.options.margin_max}})
+        for (int m = 0; m <= M; ++m)
+          for (int l = 0; l < L; ++l)
+            for (int b = 0; b < bins; ++b) {
+              const double lo = top * b / bins;
+              const double hi = b + 1 == bins && std::string(name) == "margin_logit"
+                                    ? std::numeric_limits<double>::infinity()
+                                    : top * (b + 1) / bins;
+              out << CsvText(DomainName(r, m)) << ',' << l << ',' << name << ',' << b << ','
+                  << Number(lo) << ',' << (std::isinf(hi) ? "inf" : Number(hi)) << ','
+                  << (*h)[(static_cast<size_t>(m) * L + l) * bins + b] << '\n';
+            }
+    }
+    Close(out, file);
+  }
+  if (r.has_vocabulary) {
+    const auto file = dir / "top_tokens.csv";
+    std::ofstream out = OpenText(file);
+    out << "layer,expert,variant,rank,token_id,piece,count,occurrences,share\n";
+    for (auto [v, name] : {std::pair{&r.vocab_input, "input"}, {&r.vocab_next, "next"}})
+      for (int l = 0; l < L; ++l)
+        for (int e = 0; e < E; ++e)
+          for (int k = 0; k < v->top_n; ++k) {
+            const TopToken& t = v->top[(static_cast<size_t>(l) * E + e) * v->top_n + k];
+            if (t.token < 0) break;
+            const std::string piece = static_cast<size_t>(t.token) < meta.pieces.size()
+                                          ? meta.pieces[static_cast<size_t>(t.token)]
+                                          : "";
+            out << l << ',' << e << ',' << name << ',' << k + 1 << ',' << t.token << ','
+                << CsvText(piece) << ',' << t.count << ',' << t.occurrences << ','
+                << Number(t.share) << '\n';
+          }
+    Close(out, file);
+  }
+}
+
+void WriteStatsJson(const std::filesystem::path& file, const StatsReport& r,
+                    const StatsExportMeta& meta) {
+  const std::vector<MetricDef>& defs = RoutingMetricDefs();
+  json metrics = json::array();
+  for (const MetricDef& d : defs)
+    metrics.push_back({{"name", d.name},
+                       {"level", d.level == MetricLevel::kExpert ? "expert" : "layer"},
+                       {"section", std::string("routing-analysis.md §") + d.section},
+                       {"description", d.description}});
+  json domains = r.domains;
+  domains.push_back("all");
+  json rows = json::array();
+  for (const StatsRow& row : r.rows)
+    rows.push_back({{"layer", row.layer},
+                    {"expert", row.expert},
+                    {"domain", DomainName(r, row.domain)},
+                    {"metric", defs[static_cast<size_t>(row.metric)].name},
+                    {"value", JsonNumber(row.value)},
+                    {"ci_low", JsonNumber(row.ci_low)},
+                    {"ci_high", JsonNumber(row.ci_high)},
+                    {"baseline", JsonNumber(row.baseline)},
+                    {"n", JsonNumber(row.n)}});
+  const json j = {{"format", kStatsFormatName},
+                  {"format_version", kStatsFormatVersion},
+                  {"engine_version", MOESCOPE_VERSION},
+                  {"inputs", meta.inputs},
+                  {"incomplete_inputs", meta.incomplete},
+                  {"notes", meta.notes},
+                  {"options", OptionsJson(r.options)},
+                  {"shape",
+                   {{"num_layers", r.shape.layers},
+                    {"num_experts", r.shape.experts},
+                    {"top_k", r.shape.top_k},
+                    {"documents", r.documents},
+                    {"tokens", r.tokens}}},
+                  {"domains", domains},
+                  {"metrics", metrics},
+                  {"rows", rows}};
+  std::ofstream out = OpenText(file);
+  out << j.dump(1) << "\n";
+  Close(out, file);
+}
+
+void ExportStats(const std::filesystem::path& dir, const StatsReport& report,
+                 const StatsExportMeta& meta) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) Fail(dir.string(), "cannot be created (" + ec.message() + ")");
+  WriteStatsHdf5(dir / "stats.h5", report, meta);
+  WriteStatsCsv(dir, report, meta);
+  WriteStatsJson(dir / "stats.json", report, meta);
+}
+
+}  // namespace moe

@@ -1,0 +1,34 @@
+#pragma once
+// `moescope stats`: routing statistics over traces, written to a folder (stats_export.h). The
+// CLI and the desktop app call this; tests call the pieces (trace_scan.h, metrics.h).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "analysis/stats/accumulator.h"
+
+namespace moe {
+
+struct StatsRunOptions {
+  std::vector<std::filesystem::path> traces;
+  std::filesystem::path output;  // folder
+  StatsOptions stats;
+  bool progress = false;            // progress bar on stderr
+  std::filesystem::path tokenizer;  // for token pieces in top_tokens.csv; default: the traced
+                                    // model's tokenizer.model when it is still there
+};
+
+struct StatsSummary {
+  std::string output;
+  size_t traces = 0;
+  int64_t documents = 0, tokens = 0, logit_rows = 0;
+  double seconds = 0, tokens_per_second = 0;  // reading and accumulating
+  double total_seconds = 0;                   // including intervals and writing
+  std::vector<std::string> notes;             // what is missing and why
+};
+
+StatsSummary RunStats(const StatsRunOptions& options);
+std::string FormatStatsSummary(const StatsSummary& summary);
+
+}  // namespace moe

@@ -1,0 +1,152 @@
+#include "analysis/stats/trace_scan.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "analysis/trace/trace_reader.h"
+#include "core/error.h"
+
+namespace moe {
+namespace {
+
+int VocabSize(const TraceInfo& info) {
+  try {
+    const nlohmann::json config = nlohmann::json::parse(info.model_config);
+    if (config.contains("vocab_size") && config["vocab_size"].is_number_integer())
+      return config["vocab_size"].get<int>();
+  } catch (const nlohmann::json::exception&) {
+  }
+  return 0;
+}
+
+}  // namespace
+
+TraceSetInfo InspectTraces(const std::vector<std::filesystem::path>& paths,
+                           size_t max_vocab_bytes) {
+  if (paths.empty()) Fail("stats", "no trace given");
+  TraceSetInfo set;
+  std::string checkpoint, first;
+  for (const std::filesystem::path& path : paths) {
+    const TraceReader reader(path);
+    const TraceInfo& i = reader.info();
+    set.paths.push_back(path.string());
+    if (set.paths.size() == 1) {
+      first = path.string();
+      set.model_path = i.model_path;
+      set.shape.layers = i.num_layers;
+      set.shape.experts = i.num_experts;
+      checkpoint = i.checkpoint_sha256;
+    } else {
+      auto differs = [&](const char* field, const std::string& a, const std::string& b) {
+        if (a != b)
+          Fail(path.string(), std::string("attribute ") + field + " is " + b + ", " + first +
+                                  " has " + a + "; statistics merge traces of one model only");
+      };
+      differs("num_layers", std::to_string(set.shape.layers), std::to_string(i.num_layers));
+      differs("num_experts", std::to_string(set.shape.experts), std::to_string(i.num_experts));
+      differs("checkpoint_sha256", checkpoint, i.checkpoint_sha256);
+    }
+    set.shape.top_k = std::max(set.shape.top_k, i.top_k);
+    set.shape.vocab = std::max(set.shape.vocab, VocabSize(i));
+    if (!i.complete) set.incomplete.push_back(path.string());
+    std::vector<int16_t> map;
+    for (const std::string& name : reader.domains()) {
+      auto at = std::find(set.domains.begin(), set.domains.end(), name);
+      if (at == set.domains.end()) at = set.domains.insert(set.domains.end(), name);
+      map.push_back(static_cast<int16_t>(at - set.domains.begin()));
+    }
+    for (int16_t m : reader.doc_domains()) set.doc_domains.push_back(map[static_cast<size_t>(m)]);
+    set.trace_documents.push_back(reader.num_documents());
+    set.trace_tokens.push_back(reader.num_tokens());
+    set.documents += reader.num_documents();
+    set.tokens += reader.num_tokens();
+    set.logit_rows += reader.num_logit_rows();
+  }
+  set.shape.domains = static_cast<int>(set.domains.size());
+  const size_t vocab_bytes = size_t{2} * set.shape.layers * set.shape.vocab * set.shape.experts * 4;
+  if (set.shape.vocab == 0) {
+    set.vocabulary_note = "the model config has no vocab_size";
+  } else if (vocab_bytes > max_vocab_bytes) {
+    set.vocabulary_note = "token x expert tables would take " + std::to_string(vocab_bytes >> 20) +
+                          " MiB, more than the cap";
+    set.shape.vocab = 0;
+  }
+  return set;
+}
+
+RoutingAccumulator AccumulateTraces(const TraceSetInfo& set, const StatsOptions& options,
+                                    const TraceStatsRun& run) {
+  StatsOptions opt = options;
+  if (set.shape.vocab == 0) opt.vocabulary = false;
+  RoutingAccumulator acc(set.shape, opt,
+                         opt.permutations > 0 ? set.doc_domains : std::vector<int16_t>{});
+  const int L = set.shape.layers, E = set.shape.experts;
+  if (set.trace_documents.size() != set.paths.size() || set.trace_tokens.size() != set.paths.size())
+    Fail("stats", "internal error: the trace set was not made by InspectTraces");
+  int64_t doc_base = 0, done = 0;
+  for (size_t i = 0; i < set.paths.size(); ++i) {
+    const std::string& path = set.paths[i];
+    const TraceReader reader(path);
+    // The prefix InspectTraces saw; a trace being written may have committed more since.
+    const int64_t docs = set.trace_documents[i], tokens_in = set.trace_tokens[i];
+    if (reader.num_documents() < docs || reader.num_tokens() < tokens_in)
+      Fail(path, "has fewer committed documents than when it was inspected; was it rewritten?");
+    const int K = reader.info().top_k;
+    const size_t routed = static_cast<size_t>(L) * K, logit_width = static_cast<size_t>(L) * E;
+    const int64_t per_row = static_cast<int64_t>(16 + routed * 6);
+    const int64_t block = std::max<int64_t>(1024, run.block_bytes / per_row);
+    const std::span<const int64_t> logit_tokens = reader.logit_tokens();
+    std::vector<int16_t> map;  // this trace's domain index -> global
+    for (const std::string& name : reader.domains())
+      map.push_back(static_cast<int16_t>(std::find(set.domains.begin(), set.domains.end(), name) -
+                                         set.domains.begin()));
+    int64_t open_doc = -1;
+    for (int64_t begin = 0; begin < tokens_in; begin += block) {
+      const int64_t count = std::min(block, tokens_in - begin);
+      const TokenRows tokens = reader.ReadTokens(begin, count);
+      const RoutingRows routing = reader.ReadRouting(begin, count);
+      LogitRows logits;
+      int64_t next_logit = 0;
+      if (reader.info().record_logits) {
+        const int64_t r0 = std::lower_bound(logit_tokens.begin(), logit_tokens.end(), begin) -
+                           logit_tokens.begin();
+        const int64_t r1 =
+            std::lower_bound(logit_tokens.begin(), logit_tokens.end(), begin + count) -
+            logit_tokens.begin();
+        logits = reader.ReadRouterLogits(r0, r1 - r0);
+      }
+      for (int64_t t = 0; t < count; ++t) {
+        const int64_t doc = tokens.doc[t];
+        if (doc != open_doc) {
+          if (doc < open_doc || doc >= docs || reader.Document(doc).token_begin != begin + t)
+            Fail(path, "/tokens/doc row " + std::to_string(begin + t) +
+                           " does not follow /docs/offset; damaged trace");
+          if (open_doc >= 0) acc.EndDocument();
+          // Documents without tokens (none in traces moescope writes) still count as documents.
+          for (int64_t empty = open_doc + 1; empty < doc; ++empty) {
+            acc.BeginDocument(doc_base + empty, map[reader.doc_domains()[empty]]);
+            acc.EndDocument();
+          }
+          open_doc = doc;
+          acc.BeginDocument(doc_base + doc, map[static_cast<size_t>(reader.doc_domains()[doc])]);
+        }
+        const float* token_logits = nullptr;
+        if (next_logit < logits.count && logits.token[next_logit] == begin + t)
+          token_logits = logits.logits.data() + logit_width * next_logit++;
+        acc.AddToken(tokens.id[t], routing.ids.data() + routed * t,
+                     routing.weights.data() + routed * t, K, token_logits);
+      }
+      done += count;
+      if (run.progress) run.progress(done, set.tokens);
+    }
+    if (open_doc >= 0) acc.EndDocument();
+    for (int64_t empty = open_doc + 1; empty < docs; ++empty) {
+      acc.BeginDocument(doc_base + empty, map[reader.doc_domains()[empty]]);
+      acc.EndDocument();
+    }
+    doc_base += docs;
+  }
+  return acc;
+}
+
+}  // namespace moe

@@ -1,0 +1,96 @@
+#pragma once
+// The HDF5 side of writing a trace (docs/trace-format.md): creating the file, appending whole
+// documents in crash-safe order, reopening an interrupted trace. Single-threaded; TraceWriter
+// puts a queue and a thread in front of it.
+//
+// Commit order (what makes kill -9 safe): every token-axis dataset, /docs/domain,
+// /docs/source_id and /stats are written and flushed first; /docs/offset is extended and flushed
+// last. /docs/offset is therefore the committed prefix: D = len(offset) - 1 documents and
+// N = offset[D] tokens. Rows past it are debris of an interrupted commit, cut off on resume.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "analysis/common/hdf5_util.h"
+
+namespace moe {
+
+// What a trace records about its run, written once as root attributes.
+struct TraceHeader {
+  std::string model_path;
+  std::string model_config;       // config.json as JSON text
+  std::string checkpoint_sha256;  // JSON object {"<file>": "<sha256 hex>"} of the weight files
+  std::string tokenizer_sha256;   // sha256 hex of tokenizer.model, "" when there is none
+  std::string routing_policy;     // RoutingPolicy::ToJson() text
+  int num_layers = 0;
+  int num_experts = 0;
+  int top_k = 0;                          // kmax: columns of /routing/topk_*
+  std::vector<float> score_scale_factor;  // [L] as executed (policy override or config)
+  std::string windowing;                  // JSON, see docs/trace-format.md
+  std::string corpus;                     // JSON: files, documents, tokens, skipped
+  std::string corpus_sha256;              // Corpus::Fingerprint()
+  std::vector<std::string> domains;       // [M]
+  size_t source_id_bytes = 1;             // width of /docs/source_id strings
+  bool record_logits = false;
+  double logit_sample_rate = 0;
+};
+
+// Whole documents continuing a trace. Token arrays are parallel, [n] rows; routing rows
+// [n, L, K]; logit rows [r, L, E] with logit_token giving each one's absolute token row.
+struct TraceChunk {
+  std::vector<int64_t> doc_tokens;         // [d] tokens of each new document, in order
+  std::vector<int16_t> doc_domain;         // [d]
+  std::vector<std::string> doc_source_id;  // [d]
+  std::vector<int32_t> id, position, doc;  // [n]
+  std::vector<float> nll;                  // [n]
+  std::vector<int16_t> topk_ids;           // [n, L, K]
+  std::vector<float> topk_weights;         // [n, L, K]
+  std::vector<int64_t> logit_token;        // [r]
+  std::vector<uint16_t> router_logits;     // [r, L, E] float16 bits
+  // /stats after this chunk (everything committed so far): [M+1, L, E]
+  std::vector<int64_t> load;
+  std::vector<double> importance;
+
+  int64_t tokens() const { return static_cast<int64_t>(id.size()); }
+};
+
+class TraceFile {
+ public:
+  // Creates (or truncates) `path`, writes the header with complete = 0, creates every dataset,
+  // then switches to SWMR writing so readers can follow.
+  static TraceFile Create(const std::filesystem::path& path, const TraceHeader& header);
+  // Reopens an interrupted trace for writing (clearing the flags a killed SWMR writer leaves),
+  // cuts every dataset back to the committed prefix, then switches to SWMR writing.
+  static TraceFile Reopen(const std::filesystem::path& path);
+
+  TraceFile(TraceFile&&) noexcept = default;
+  TraceFile& operator=(TraceFile&&) noexcept = default;
+
+  // Appends the chunk and flushes it, /docs/offset last.
+  void Commit(const TraceChunk& chunk);
+  // Sets `complete` to 1 and flushes.
+  void MarkComplete();
+  void Close();
+
+  int64_t documents() const { return documents_; }
+  int64_t tokens() const { return tokens_; }
+
+ private:
+  TraceFile() = default;
+  void OpenDatasets();
+  void CheckChunk(const TraceChunk& chunk) const;
+  h5::Place At(const char* object) const { return {path_, object}; }
+
+  std::string path_;
+  h5::Handle file_;
+  h5::Handle id_, position_, doc_, nll_, offset_, domain_, source_id_, topk_ids_, topk_weights_,
+      router_logits_, logit_token_, load_, importance_;
+  h5::Handle source_id_type_, float16_type_;
+  int layers_ = 0, kmax_ = 0, experts_ = 0, domains_ = 0;
+  size_t source_id_bytes_ = 1;
+  bool logits_ = false;
+  int64_t documents_ = 0, tokens_ = 0, logit_rows_ = 0;
+};
+
+}  // namespace moe

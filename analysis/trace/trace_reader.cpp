@@ -1,0 +1,292 @@
+#include "analysis/trace/trace_reader.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "analysis/common/float16.h"
+#include "analysis/trace/trace_format.h"
+#include "core/error.h"
+
+namespace moe {
+
+using h5::Check;
+using h5::Handle;
+
+TraceReader::TraceReader(const std::filesystem::path& path, bool swmr) {
+  info_.path = path.string();
+  h5::SilenceErrors();
+  Open(swmr);
+  ReadHeader();
+  OpenDatasets();
+  ReadCommitted();
+}
+
+void TraceReader::Open(bool swmr) {
+  const std::string& p = info_.path;
+  std::error_code ec;
+  if (!std::filesystem::exists(p, ec)) Fail(p, "does not exist");
+  if (std::filesystem::is_directory(p, ec)) Fail(p, "is a folder, not a trace file");
+  const htri_t is_hdf5 = H5Fis_hdf5(p.c_str());
+  if (is_hdf5 == 0) Fail(p, "is not an HDF5 file (no HDF5 signature); not a moescope trace");
+  if (is_hdf5 < 0) Check(-1, p, "cannot be read");
+  hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDONLY | (swmr ? H5F_ACC_SWMR_READ : 0u), H5P_DEFAULT);
+  swmr_ = swmr;
+  if (f < 0 && !swmr) {
+    // A writer killed while SWMR writing leaves the file flagged as open for writing; HDF5 still
+    // lets SWMR readers in, and the committed prefix is consistent.
+    const std::string plain = h5::ErrorDetail();
+    H5Eclear2(H5E_DEFAULT);
+    f = H5Fopen(p.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+    swmr_ = true;
+    if (f < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      Fail(p, "cannot be opened as a trace; it is damaged or truncated (HDF5: " + plain + ")");
+    }
+  }
+  file_ = Handle(Check(f, p, "cannot be opened as a trace; it is damaged or truncated"));
+}
+
+void TraceReader::ReadHeader() {
+  const hid_t f = file_.id();
+  const h5::Place root{info_.path, "/"};
+  if (!h5::HasAttribute(f, trace::attr::kFormat))
+    Fail(info_.path, "is an HDF5 file but not a moescope trace (no 'format' attribute)");
+  const std::string format = h5::ReadStringAttribute(f, trace::attr::kFormat, root);
+  if (format != trace::kFormatName)
+    Fail(info_.path, "is not a moescope trace (format is '" + format + "', expected '" +
+                         std::string(trace::kFormatName) + "')");
+  const int64_t version = h5::ReadIntAttribute(f, trace::attr::kFormatVersion, root);
+  if (version != trace::kFormatVersion)
+    Fail(info_.path,
+         "has trace format_version " + std::to_string(version) +
+             "; this moescope reads format_version " + std::to_string(trace::kFormatVersion) +
+             (version > trace::kFormatVersion ? " (the trace is newer: upgrade moescope)" : ""));
+  TraceInfo& i = info_;
+  i.format_version = static_cast<int>(version);
+  auto text = [&](const char* name) { return h5::ReadStringAttribute(f, name, root); };
+  auto integer = [&](const char* name) {
+    return static_cast<int>(h5::ReadIntAttribute(f, name, root));
+  };
+  i.engine_version = text(trace::attr::kEngineVersion);
+  i.created = text(trace::attr::kCreated);
+  i.model_path = text(trace::attr::kModelPath);
+  i.model_config = text(trace::attr::kModelConfig);
+  i.checkpoint_sha256 = text(trace::attr::kCheckpointSha256);
+  i.tokenizer_sha256 = text(trace::attr::kTokenizerSha256);
+  i.routing_policy = text(trace::attr::kRoutingPolicy);
+  i.windowing = text(trace::attr::kWindowing);
+  i.corpus = text(trace::attr::kCorpus);
+  i.corpus_sha256 = text(trace::attr::kCorpusSha256);
+  i.num_layers = integer(trace::attr::kNumLayers);
+  i.num_experts = integer(trace::attr::kNumExperts);
+  i.top_k = integer(trace::attr::kTopK);
+  i.score_scale_factor = h5::ReadFloatsAttribute(f, trace::attr::kScoreScaleFactor, root);
+  i.record_logits = integer(trace::attr::kRecordLogits) != 0;
+  i.logit_sample_rate = h5::ReadDoubleAttribute(f, trace::attr::kLogitSampleRate, root);
+  i.complete = integer(trace::attr::kComplete) != 0;
+  if (i.num_layers < 1 || i.num_experts < 1 || i.top_k < 1 ||
+      static_cast<int>(i.score_scale_factor.size()) != i.num_layers)
+    Fail(info_.path, "has inconsistent num_layers / num_experts / top_k / score_scale_factor");
+}
+
+void TraceReader::OpenDatasets() {
+  const hid_t f = file_.id();
+  auto open = [&](const char* name) { return h5::OpenDataset(f, name, At(name)); };
+  id_ = open(trace::ds::kTokenId);
+  position_ = open(trace::ds::kTokenPosition);
+  doc_ = open(trace::ds::kTokenDoc);
+  nll_ = open(trace::ds::kTokenNll);
+  offset_ = open(trace::ds::kDocOffset);
+  domain_ = open(trace::ds::kDocDomain);
+  source_id_ = open(trace::ds::kDocSourceId);
+  domains_ds_ = open(trace::ds::kDomains);
+  topk_ids_ = open(trace::ds::kTopkIds);
+  topk_weights_ = open(trace::ds::kTopkWeights);
+  load_ = open(trace::ds::kLoad);
+  importance_ = open(trace::ds::kImportance);
+  if (info_.record_logits) {
+    router_logits_ = open(trace::ds::kRouterLogits);
+    logit_token_ds_ = open(trace::ds::kLogitToken);
+  }
+  const hsize_t L = info_.num_layers, K = info_.top_k, E = info_.num_experts;
+  auto expect = [&](const Handle& ds, const char* name, std::vector<hsize_t> tail) {
+    std::vector<hsize_t> dims = h5::Dims(ds.id(), At(name));
+    const bool ok =
+        dims.size() == tail.size() + 1 && std::equal(tail.begin(), tail.end(), dims.begin() + 1);
+    if (!ok) Fail(At(name).str(), "does not have the shape the header describes; damaged trace");
+    return dims[0];
+  };
+  expect(topk_ids_, trace::ds::kTopkIds, {L, K});
+  expect(topk_weights_, trace::ds::kTopkWeights, {L, K});
+  if (info_.record_logits) expect(router_logits_, trace::ds::kRouterLogits, {L, E});
+  const hsize_t domains = expect(domains_ds_, trace::ds::kDomains, {});
+  domains_ = h5::ReadStrings(domains_ds_.id(), 0, domains, At(trace::ds::kDomains));
+  if (expect(load_, trace::ds::kLoad, {L, E}) != domains + 1 ||
+      expect(importance_, trace::ds::kImportance, {L, E}) != domains + 1)
+    Fail(info_.path, "/stats do not have one row per domain plus one; damaged trace");
+}
+
+void TraceReader::ReadCommitted() {
+  // While a writer appends, the offsets are read first and every other dataset refreshed after:
+  // the writer flushes token rows before it extends /docs/offset, so the datasets then hold at
+  // least the rows the offsets commit.
+  const h5::Place at = At(trace::ds::kDocOffset);
+  if (swmr_) Check(H5Drefresh(offset_.id()), at.str(), "cannot refresh");
+  const hsize_t rows = h5::Dims(offset_.id(), at)[0];
+  if (rows == 0) Fail(at.str(), "is empty; damaged trace");
+  std::vector<int64_t> offsets(rows);
+  h5::ReadRows(offset_.id(), H5T_NATIVE_INT64, 0, rows, offsets.data(), at);
+  if (swmr_)
+    for (Handle* ds : {&id_, &position_, &doc_, &nll_, &domain_, &source_id_, &topk_ids_,
+                       &topk_weights_, &router_logits_, &logit_token_ds_, &load_, &importance_})
+      if (ds->valid()) Check(H5Drefresh(ds->id()), info_.path, "cannot refresh a dataset");
+  if (offsets[0] != 0) Fail(at.str(), "does not start at 0; damaged trace");
+  for (size_t d = 1; d < offsets.size(); ++d)
+    if (offsets[d] < offsets[d - 1]) Fail(at.str(), "is not ascending; damaged trace");
+  const int64_t n = offsets.back(), docs = static_cast<int64_t>(rows) - 1;
+  for (auto [ds, name, need] :
+       {std::tuple{&id_, trace::ds::kTokenId, n},
+        std::tuple{&position_, trace::ds::kTokenPosition, n},
+        std::tuple{&doc_, trace::ds::kTokenDoc, n}, std::tuple{&nll_, trace::ds::kTokenNll, n},
+        std::tuple{&topk_ids_, trace::ds::kTopkIds, n},
+        std::tuple{&topk_weights_, trace::ds::kTopkWeights, n},
+        std::tuple{&domain_, trace::ds::kDocDomain, docs},
+        std::tuple{&source_id_, trace::ds::kDocSourceId, docs}}) {
+    const hsize_t have = h5::Dims(ds->id(), At(name))[0];
+    if (have < static_cast<hsize_t>(need))
+      Fail(At(name).str(), "has " + std::to_string(have) + " rows, fewer than the " +
+                               std::to_string(need) + " committed; damaged trace");
+  }
+  std::vector<int16_t> domain(static_cast<size_t>(docs));
+  h5::ReadRows(domain_.id(), H5T_NATIVE_INT16, 0, docs, domain.data(), At(trace::ds::kDocDomain));
+  for (int16_t m : domain)
+    if (m < 0 || m >= static_cast<int16_t>(domains_.size()))
+      Fail(At(trace::ds::kDocDomain).str(),
+           "holds domain " + std::to_string(m) + " outside /domains; damaged trace");
+  std::vector<int64_t> logit_token;
+  if (info_.record_logits) {
+    const h5::Place at_logits = At(trace::ds::kLogitToken);
+    const hsize_t r = h5::Dims(logit_token_ds_.id(), at_logits)[0];
+    logit_token.resize(r);
+    h5::ReadRows(logit_token_ds_.id(), H5T_NATIVE_INT64, 0, r, logit_token.data(), at_logits);
+    // Rows of an uncommitted chunk may follow the committed ones.
+    logit_token.resize(std::lower_bound(logit_token.begin(), logit_token.end(), n) -
+                       logit_token.begin());
+    if (!std::is_sorted(logit_token.begin(), logit_token.end()) ||
+        h5::Dims(router_logits_.id(), At(trace::ds::kRouterLogits))[0] < logit_token.size())
+      Fail(at_logits.str(), "does not match /routing/router_logits; damaged trace");
+  }
+  offsets_ = std::move(offsets);
+  doc_domain_ = std::move(domain);
+  logit_token_ = std::move(logit_token);
+}
+
+void TraceReader::Refresh() {
+  if (!swmr_) return;  // a file nobody is writing does not change
+  // `complete` first: once it reads 1, the offsets read after it are final.
+  Handle root(Check(H5Gopen2(file_.id(), "/", H5P_DEFAULT), info_.path, "cannot open /"));
+  Check(H5Orefresh(root.id()), info_.path, "cannot refresh the root attributes");
+  info_.complete = h5::ReadIntAttribute(root.id(), trace::attr::kComplete, {info_.path, "/"}) != 0;
+  ReadCommitted();
+}
+
+void TraceReader::CheckRange(const char* what, int64_t begin, int64_t count, int64_t size) const {
+  if (begin < 0 || count < 0 || begin + count > size)
+    Fail(info_.path, std::string(what) + " " + std::to_string(begin) + ".." +
+                         std::to_string(begin + count) + " are outside the committed 0.." +
+                         std::to_string(size));
+}
+
+TraceDocument TraceReader::Document(int64_t d) const {
+  CheckRange("documents", d, 1, num_documents());
+  return {d, offsets_[d], offsets_[d + 1], doc_domain_[d]};
+}
+
+std::vector<std::string> TraceReader::SourceIds(int64_t begin, int64_t count) const {
+  CheckRange("documents", begin, count, num_documents());
+  return h5::ReadStrings(source_id_.id(), begin, count, At(trace::ds::kDocSourceId));
+}
+
+TokenRows TraceReader::ReadTokens(int64_t begin, int64_t count) const {
+  CheckRange("token rows", begin, count, num_tokens());
+  TokenRows r;
+  r.begin = begin;
+  const size_t n = static_cast<size_t>(count);
+  r.id.resize(n);
+  r.position.resize(n);
+  r.doc.resize(n);
+  r.nll.resize(n);
+  h5::ReadRows(id_.id(), H5T_NATIVE_INT32, begin, count, r.id.data(), At(trace::ds::kTokenId));
+  h5::ReadRows(position_.id(), H5T_NATIVE_INT32, begin, count, r.position.data(),
+               At(trace::ds::kTokenPosition));
+  h5::ReadRows(doc_.id(), H5T_NATIVE_INT32, begin, count, r.doc.data(), At(trace::ds::kTokenDoc));
+  h5::ReadRows(nll_.id(), H5T_NATIVE_FLOAT, begin, count, r.nll.data(), At(trace::ds::kTokenNll));
+  return r;
+}
+
+RoutingRows TraceReader::ReadRouting(int64_t begin, int64_t count) const {
+  CheckRange("token rows", begin, count, num_tokens());
+  RoutingRows r;
+  r.begin = begin;
+  r.count = count;
+  r.layers = info_.num_layers;
+  r.kmax = info_.top_k;
+  const size_t n = static_cast<size_t>(count) * r.layers * r.kmax;
+  r.ids.resize(n);
+  r.weights.resize(n);
+  h5::ReadRows(topk_ids_.id(), H5T_NATIVE_INT16, begin, count, r.ids.data(),
+               At(trace::ds::kTopkIds));
+  h5::ReadRows(topk_weights_.id(), H5T_NATIVE_FLOAT, begin, count, r.weights.data(),
+               At(trace::ds::kTopkWeights));
+  return r;
+}
+
+LogitRows TraceReader::ReadRouterLogits(int64_t begin, int64_t count) const {
+  if (!info_.record_logits)
+    Fail(info_.path, "has no router logits (traced without --record-logits)");
+  CheckRange("logit rows", begin, count, num_logit_rows());
+  LogitRows r;
+  r.begin = begin;
+  r.count = count;
+  r.layers = info_.num_layers;
+  r.experts = info_.num_experts;
+  r.token.assign(logit_token_.begin() + begin, logit_token_.begin() + begin + count);
+  std::vector<uint16_t> half(static_cast<size_t>(count) * r.layers * r.experts);
+  Handle type = h5::Float16Type();
+  h5::ReadRows(router_logits_.id(), type.id(), begin, count, half.data(),
+               At(trace::ds::kRouterLogits));
+  r.logits.resize(half.size());
+  std::transform(half.begin(), half.end(), r.logits.begin(), HalfToFloat);
+  return r;
+}
+
+ExpertStats TraceReader::ReadStats() const {
+  ExpertStats s(static_cast<int>(domains_.size()), info_.num_layers, info_.num_experts);
+  h5::ReadRows(load_.id(), H5T_NATIVE_INT64, 0, domains_.size() + 1, s.load().data(),
+               At(trace::ds::kLoad));
+  h5::ReadRows(importance_.id(), H5T_NATIVE_DOUBLE, 0, domains_.size() + 1, s.importance().data(),
+               At(trace::ds::kImportance));
+  return s;
+}
+
+ExpertStats TraceReader::ComputeStats() const {
+  ExpertStats s(static_cast<int>(domains_.size()), info_.num_layers, info_.num_experts);
+  const int64_t block = 1 << 16;
+  const int64_t per_token = static_cast<int64_t>(info_.num_layers) * info_.top_k;
+  for (int64_t begin = 0; begin < num_tokens(); begin += block) {
+    const int64_t count = std::min(block, num_tokens() - begin);
+    const RoutingRows routing = ReadRouting(begin, count);
+    std::vector<int32_t> doc(static_cast<size_t>(count));
+    h5::ReadRows(doc_.id(), H5T_NATIVE_INT32, begin, count, doc.data(), At(trace::ds::kTokenDoc));
+    for (int64_t t = 0; t < count; ++t) {
+      if (doc[t] < 0 || doc[t] >= num_documents())
+        Fail(At(trace::ds::kTokenDoc).str(),
+             "row " + std::to_string(begin + t) + " names a document outside the trace");
+      s.AddToken(doc_domain_[doc[t]], routing.ids.data() + t * per_token,
+                 routing.weights.data() + t * per_token, info_.top_k);
+    }
+  }
+  return s;
+}
+
+}  // namespace moe
