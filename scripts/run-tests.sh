@@ -10,8 +10,7 @@ jobs=$(nproc)
 scripts/build.sh
 ctest --test-dir build --output-on-failure -j1
 
-golden="${MOESCOPE_GOLDEN_DIR:-$(pwd)/../shared/golden}"
-[ -d "$golden" ] || golden=/work/shared/golden
+golden="${MOESCOPE_GOLDEN_DIR:-$(pwd)/tests/golden}"
 OMP_NUM_THREADS=1 /usr/bin/python3 tests/reference/check_reference_against_golden.py "$golden" -q
 OMP_NUM_THREADS=1 /usr/bin/python3 tests/reference/self_check.py
 

@@ -3,8 +3,10 @@
 
 Run by ctest (test `python_module`), or by hand:
     PYTHONPATH=build-py/python:tests/reference /usr/bin/python3 -m unittest -v test_module
-from tests/python. Environment: MOESCOPE_GOLDEN_DIR (default ../shared/golden beside the
-checkout, else /work/shared/golden), MOESCOPE_CLI (default build-py/cli/moescope).
+from tests/python. Environment: MOESCOPE_GOLDEN_DIR (default tests/golden),
+MOESCOPE_LLAMA2_TOKENIZER (LLaMA-2's tokenizer.model; default
+tests/golden/llama2-tokenizer/tokenizer.model, the tokenizer test is skipped without it),
+MOESCOPE_CLI (default build-py/cli/moescope).
 
 Checks: forward equals `moescope forward` on the golden cases (same engine, within 1e-6) and
 upstream's expected.safetensors (1e-4 + 1e-4*|x|, real tokens); a routing intervention changes
@@ -28,15 +30,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(os.path.dirname(HERE))
 
 
-def _golden_dir():
-    env = os.environ.get("MOESCOPE_GOLDEN_DIR")
-    if env:
-        return env
-    beside = os.path.join(SOURCE, "..", "shared", "golden")
-    return beside if os.path.isdir(beside) else "/work/shared/golden"
-
-
-GOLDEN = _golden_dir()
+GOLDEN = os.environ.get("MOESCOPE_GOLDEN_DIR") or os.path.join(SOURCE, "tests", "golden")
+# LLaMA-2's tokenizer.model is not in the repository (tests/golden/llama2-tokenizer/README.md).
+LLAMA2_TOKENIZER = os.environ.get("MOESCOPE_LLAMA2_TOKENIZER") or os.path.join(
+    GOLDEN, "llama2-tokenizer", "tokenizer.model")
 CLI = os.environ.get("MOESCOPE_CLI", os.path.join(SOURCE, "build-py", "cli", "moescope"))
 # The tests' small fixed model, named explicitly so that $MOESCOPE_MODEL does not change what is tested.
 BUNDLED = os.path.join(SOURCE, "tests", "fixtures", "tiny_moe")
@@ -279,8 +276,11 @@ class ErrorTest(unittest.TestCase):
 
 class TokenizerTest(unittest.TestCase):
     def test_llama2_cases(self):
+        if not os.path.isfile(LLAMA2_TOKENIZER):
+            self.skipTest(f"no LLaMA-2 tokenizer.model at {LLAMA2_TOKENIZER} "
+                          "(set MOESCOPE_LLAMA2_TOKENIZER)")
         folder = os.path.join(GOLDEN, "llama2-tokenizer")
-        tokenizer = moescope.Tokenizer(os.path.join(folder, "tokenizer.model"))
+        tokenizer = moescope.Tokenizer(LLAMA2_TOKENIZER)
         self.assertEqual(tokenizer.vocab_size, 32000)
         count = 0
         with open(os.path.join(folder, "cases.json"), encoding="utf-8") as f:

@@ -9,8 +9,8 @@
 
 #include <catch2/catch.hpp>
 
-// The shared golden vectors (../shared/golden). MOESCOPE_GOLDEN_DIR in the environment wins over
-// the path compiled in, so an installed test binary can be pointed at a copy.
+// Upstream's golden outputs (tests/golden). MOESCOPE_GOLDEN_DIR in the environment wins over the
+// path compiled in, so an installed test binary can be pointed at a copy.
 inline std::filesystem::path GoldenDir() {
   const char* env = std::getenv("MOESCOPE_GOLDEN_DIR");
 #ifdef MOESCOPE_GOLDEN_DIR
@@ -20,9 +20,23 @@ inline std::filesystem::path GoldenDir() {
 #endif
   if (!std::filesystem::is_directory(dir)) {
     FAIL("golden folder '" << dir.string()
-                           << "' is missing; set MOESCOPE_GOLDEN_DIR to the shared/golden folder");
+                           << "' is missing; set MOESCOPE_GOLDEN_DIR to the tests/golden folder");
   }
   return dir;
+}
+
+// LLaMA-2's tokenizer.model, which the repository does not hold (tests/golden/llama2-tokenizer/
+// README.md): $MOESCOPE_LLAMA2_TOKENIZER, else the path compiled in. Empty when there is no such
+// file; tests that need it are then skipped.
+inline std::filesystem::path Llama2TokenizerModel() {
+  const char* env = std::getenv("MOESCOPE_LLAMA2_TOKENIZER");
+#ifdef MOESCOPE_LLAMA2_TOKENIZER
+  const std::filesystem::path file =
+      env != nullptr && *env != '\0' ? env : MOESCOPE_LLAMA2_TOKENIZER;
+#else
+  const std::filesystem::path file = env != nullptr ? env : "";
+#endif
+  return !file.empty() && std::filesystem::is_regular_file(file) ? file : std::filesystem::path();
 }
 
 // Small checked-in inputs (tests/fixtures).
