@@ -1,5 +1,6 @@
 #pragma once
-// Grouped-query self-attention with RoPE, causal + padding mask and the KV cache (spec §2.4-2.5).
+// Grouped-query self-attention with RoPE, causal + padding mask and the KV cache
+// (docs/llama-moe-spec.md §2.4-2.5).
 #include "core/batch.h"
 #include "core/kv_cache.h"
 #include "core/model_weights.h"

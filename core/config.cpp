@@ -117,7 +117,8 @@ void ReadRopeScaling(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
 
 void ReadMoeKeys(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
   const int layers = c.num_hidden_layers;
-  // Upstream defaults for these disagree between versions (spec §1.1), so they must be given.
+  // Upstream defaults for these disagree between versions (docs/llama-moe-spec.md §1.1), so they
+  // must be given.
   c.num_experts = r.Int("num_experts");
   c.num_selects = r.Int("num_selects");
   if (c.num_experts < 1) r.Bad("num_experts", "must be >= 1");

@@ -1,5 +1,5 @@
 #pragma once
-// Task heads on top of the body's final hidden states (spec §2.8-2.9).
+// Task heads on top of the body's final hidden states (docs/llama-moe-spec.md §2.8-2.9).
 #include <cstdint>
 #include <vector>
 

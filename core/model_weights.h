@@ -1,6 +1,6 @@
 #pragma once
 // Plain structs of pointers into the checkpoint: nothing here owns or converts weight bytes, so
-// a bf16 checkpoint stays bf16 in memory (DESIGN.md, Numerics).
+// a bf16 checkpoint stays bf16 in memory (docs/engine.md, Numerics).
 #include <string>
 #include <vector>
 
@@ -60,7 +60,7 @@ struct ModelWeights {
 // Finds every tensor the config calls for, by exact name, checking dtype and shape.
 ModelWeights LoadModelWeights(const Checkpoint& checkpoint, const LlamaMoeConfig& config);
 
-// "model." for most heads, "transformer." for question answering (spec §2.9).
+// "model." for most heads, "transformer." for question answering (docs/llama-moe-spec.md §2.9).
 std::string BodyPrefix(const LlamaMoeConfig& config);
 
 }  // namespace moe

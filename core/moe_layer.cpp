@@ -112,8 +112,8 @@ Routing SelectExperts(const LlamaMoeConfig& c, int layer, std::vector<float> log
 
 namespace {
 
-// Upstream's per-call statistics (spec §2.6 g): scores scattered into [T, E]; load counts the
-// entries > 0 (so raw non-positive logits are not counted), importance sums them.
+// Upstream's per-call statistics (docs/llama-moe-spec.md §2.6 g): scores scattered into [T, E];
+// load counts the entries > 0 (so raw non-positive logits are not counted), importance sums them.
 void EmitExpertLoad(const LlamaMoeConfig& c, int layer, const Routing& r, const TokenSpan& span,
                     const HookRegistry& hooks) {
   std::vector<int32_t> load(c.num_experts, 0);

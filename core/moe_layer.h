@@ -1,6 +1,6 @@
 #pragma once
-// The LLaMA-MoE FFN block (spec §2.6): router → top-k on logits → combine weights → tokens
-// grouped by expert, one GEMM chain per expert → weighted scatter-add.
+// The LLaMA-MoE FFN block (docs/llama-moe-spec.md §2.6): router → top-k on logits → combine
+// weights → tokens grouped by expert, one GEMM chain per expert → weighted scatter-add.
 #include <cstdint>
 #include <vector>
 

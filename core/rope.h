@@ -1,6 +1,6 @@
 #pragma once
 // Rotary position embedding in the rotate-half layout (dimension j pairs with j + d/2), with
-// linear and dynamic-NTK scaling as upstream computes them (spec §2.3).
+// linear and dynamic-NTK scaling as upstream computes them (docs/llama-moe-spec.md §2.3).
 #include <cstdint>
 #include <vector>
 

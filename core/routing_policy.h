@@ -1,6 +1,6 @@
 #pragma once
-// Interventions on routing, as data (DESIGN.md, Interventions). A policy is applied inside the
-// MoE layer; what the hooks see afterwards is what was executed.
+// Interventions on routing, as data (docs/engine.md, "Routing policies"). A policy is applied
+// inside the MoE layer; what the hooks see afterwards is what was executed.
 //
 // Semantics per layer, in order:
 //   1. reroute: disabled experts get logit -inf before top-k, so tokens pick other experts;

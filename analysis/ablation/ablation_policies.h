@@ -1,5 +1,5 @@
 #pragma once
-// The routing policies an ablation sweep runs (routing-analysis.md §2.9, with the semantics
+// The routing policies an ablation sweep runs (docs/routing-metrics.md §2.9, with the semantics
 // named explicitly): single experts disabled in turn (re-route, drop, drop + renormalize), the
 // DeepSeekMoE top-r disable for r = 0..R, k sweeps per layer or global, named expert sets and
 // size-matched random-expert controls. Each policy knows the first layer it changes, so the

@@ -1,5 +1,5 @@
 #pragma once
-// What an ablation reports for one policy (routing-analysis.md §2.9): per domain and overall,
+// What an ablation reports for one policy (docs/routing-metrics.md §2.9): per domain and overall,
 // the mean ΔNLL = NLL(policy) − NLL(baseline) over next-token predictions, the mean KL from the
 // baseline next-token distribution to the policy's, and top-1 agreement, each with a bootstrap
 // confidence interval over documents; optionally the per-token values.

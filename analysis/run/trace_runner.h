@@ -1,6 +1,6 @@
 #pragma once
-// `moescope trace`: runs a model over a corpus and writes the routing trace (DESIGN.md, Trace
-// format; docs/trace-format.md). Documents are cut into windows (trace_windows.h), windows are
+// `moescope trace`: runs a model over a corpus and writes the routing trace
+// (docs/trace-format.md). Documents are cut into windows (trace_windows.h), windows are
 // batched with right padding, routing comes from a RoutingRecorder hook, per-token NLL from the
 // LM head, and whole documents go to a TraceWriter thread. Padding never reaches the trace.
 #include <atomic>

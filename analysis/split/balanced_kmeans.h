@@ -1,7 +1,8 @@
 #pragma once
-// Balanced k-means (spec §5.1 "Independent_Clustering"): points are the L2-normalised neuron
-// rows of one FFN matrix, clusters have fixed sizes (upstream: k_means_constrained with
-// size_min = size_max = I / E, max_iter 500, metric l2). Deterministic for a given seed.
+// Balanced k-means (docs/llama-moe-spec.md §5.1 "Independent_Clustering"): points are the
+// L2-normalised neuron rows of one FFN matrix, clusters have fixed sizes (upstream:
+// k_means_constrained with size_min = size_max = I / E, max_iter 500, metric l2). Deterministic
+// for a given seed.
 //
 //   init:   k-means++ on squared Euclidean distance, draws from SplitMix64 stream 4 of the layer
 //   assign: every (point, centre) pair by increasing distance (ties: lower point, then lower

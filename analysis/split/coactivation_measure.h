@@ -1,8 +1,8 @@
 #pragma once
-// Neuron co-activation of a dense LLaMA's FFN over a corpus (spec §5.1 "Co-activation graph",
-// upstream's feature dumping + GraphSplit accumulation). The MLP input of every layer leaves the
-// engine through the kMoeInput hook (dense layers emit it too); the intermediate activations
-// are recomputed here from the layer's gate_proj / up_proj:
+// Neuron co-activation of a dense LLaMA's FFN over a corpus (docs/llama-moe-spec.md §5.1
+// "Co-activation graph", upstream's feature dumping + GraphSplit accumulation). The MLP input of
+// every layer leaves the engine through the kMoeInput hook (dense layers emit it too); the
+// intermediate activations are recomputed here from the layer's gate_proj / up_proj:
 //   kGate:   h = silu(x gate_projᵀ)                  (upstream's gate_proj template)
 //   kGateUp: h = silu(x gate_projᵀ) ⊙ (x up_projᵀ)   (up_proj template, the input of down_proj)
 // Upstream accumulates A += min(R, threshold) with R = κ(h)ᵀκ(h) over each dumped chunk of

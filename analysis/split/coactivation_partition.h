@@ -1,8 +1,8 @@
 #pragma once
-// Balanced partition of a neuron co-activation graph (spec §5.1 "Co-activation graph",
-// MoEfication): neurons that fire together should land in the same expert. Upstream writes the
-// graph for METIS and moves surplus neurons of oversized parts at random; here the partition is
-// computed directly with exact part sizes:
+// Balanced partition of a neuron co-activation graph (docs/llama-moe-spec.md §5.1
+// "Co-activation graph", MoEfication): neurons that fire together should land in the same
+// expert. Upstream writes the graph for METIS and moves surplus neurons of oversized parts at
+// random; here the partition is computed directly with exact part sizes:
 //
 //   seeds:   the first uniformly at random (SplitMix64 stream 5 of the layer), each next one the
 //            neuron least connected to the seeds so far (ties: lower index)

@@ -447,7 +447,7 @@ ExpertSplitResult SplitDenseCheckpoint(const fs::path& dense_dir, const fs::path
                 {"dense", FolderName(dense_dir)}};
   if (o.method != SplitMethod::kRandom) split[SplitMethodName(o.method)] = method_info;
 
-  // 4. Optional layer-wise calibration of the score scale factor (spec §5.4).
+  // 4. Optional layer-wise calibration of the score scale factor (docs/llama-moe-spec.md §5.4).
   if (!o.calibration_corpus.empty()) {
     const auto windows =
         ReadSplitCorpus(o.calibration_corpus, dense.tokenizer.get(), dc, "--calibrate");

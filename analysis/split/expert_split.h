@@ -1,8 +1,9 @@
 #pragma once
-// `moescope split`: a dense Hugging Face LLaMA checkpoint → a LLaMA-MoE checkpoint (spec §5,
-// tests/reference/split_reference.py). Per layer the FFN's intermediate neurons are partitioned
-// into E experts by one of three methods, each expert keeps its neurons in ascending original
-// order, and the checkpoint is written as upstream's converter does (spec §5.3):
+// `moescope split`: a dense Hugging Face LLaMA checkpoint → a LLaMA-MoE checkpoint
+// (docs/llama-moe-spec.md §5, tests/reference/split_reference.py). Per layer the FFN's
+// intermediate neurons are partitioned into E experts by one of three methods, each expert keeps
+// its neurons in ascending original order, and the checkpoint is written as upstream's converter
+// does (docs/llama-moe-spec.md §5.3):
 //   model.layers.{l}.mlp.calculator.experts.weight_gate.{e} = gate_proj rows    [n_e, H]
 //   model.layers.{l}.mlp.calculator.experts.weight_up.{e}   = up_proj rows      [n_e, H]
 //   model.layers.{l}.mlp.calculator.experts.weight_down.{e} = down_proj columns [H, n_e]
@@ -40,7 +41,7 @@ struct ExpertSplitOptions {
   int experts = 0;  // E
   int top_k = 0;    // K <= E
   uint64_t seed = 0;
-  std::optional<double> score_scale_factor;  // default E / K (spec §5.4)
+  std::optional<double> score_scale_factor;  // default E / K (docs/llama-moe-spec.md §5.4)
   bool multiply_gate_scores = true;
   bool allow_uneven = false;  // sizes I/E rounded, differing by at most one
   SplitMatrix matrix = SplitMatrix::kUpProj;

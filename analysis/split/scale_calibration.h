@@ -1,6 +1,7 @@
 #pragma once
-// Layer-wise score scale factors (spec §5.4, upstream's get_layer_wise_score_scale_factor.py):
-// per layer, r_l = mean_t ||residual_t||₁ / mean_t ||mlp_out_t||₁ over the corpus tokens, where
+// Layer-wise score scale factors (docs/llama-moe-spec.md §5.4, as upstream's
+// get_layer_wise_score_scale_factor.py computes them): per layer,
+// r_l = mean_t ||residual_t||₁ / mean_t ||mlp_out_t||₁ over the corpus tokens, where
 // residual_t is the residual stream that the FFN output is added to (after the attention add)
 // and mlp_out_t the FFN (or MoE) output. The dense model gives r_dense_l; the MoE model starts
 // with sf = 1 in every layer and, layer by layer (earlier layers already corrected), gets

@@ -1,5 +1,5 @@
 #pragma once
-// Streaming, mergeable routing statistics (DESIGN.md, Analysis; routing-analysis.md §2 and §4,
+// Streaming, mergeable routing statistics (docs/stats-format.md; docs/routing-metrics.md §2 and §4,
 // item 3). Tokens arrive one document at a time, in any number of passes or shards; memory is
 // fixed by the shape and options, never by the number of tokens:
 //   * per-domain sums (sums_layout.h) for load, importance, first choice, repetition (§2.8),

@@ -1,6 +1,6 @@
 #pragma once
 // The routing metrics of `moescope stats`, each a function of one domain slice of the
-// accumulator's sums (sums_layout.h), with the definitions of routing-analysis.md §2. Because
+// accumulator's sums (sums_layout.h), with the definitions of docs/routing-metrics.md §2. Because
 // they are functions of sums, the same code gives the point estimate, every bootstrap
 // replicate (percentile confidence intervals) and every permutation replicate.
 //
@@ -20,7 +20,7 @@ enum class MetricLevel { kExpert, kLayer };
 struct MetricDef {
   const char* name;
   MetricLevel level;
-  const char* section;      // routing-analysis.md section
+  const char* section;      // section of docs/routing-metrics.md
   const char* description;  // including the baseline's formula
 };
 

@@ -1,5 +1,5 @@
 #pragma once
-// Rates of the statistics report's expert-pair tables (routing-analysis.md §2.7; StatsReport's
+// Rates of the statistics report's expert-pair tables (docs/routing-metrics.md §2.7; StatsReport's
 // coactivation [M+1, L, E, E] and transitions [M+1, L-1, E, E]), one [E, E] block at a time:
 // the conditional rates stats_export writes as p_j_given_i, and the symmetric co-activation
 // similarity seriation orders experts by. Used by moescope-studio's co-activation view.

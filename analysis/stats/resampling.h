@@ -2,7 +2,7 @@
 // Seeded randomness for the statistics that must be reproducible and mergeable: every random
 // choice is a hash of (seed, stream, index), never a running generator, so shards processed
 // apart (or in another order) draw exactly what one pass over the whole corpus draws.
-//   * Poisson(1) bootstrap weights per (document, replicate) (routing-analysis.md §4, item 4:
+//   * Poisson(1) bootstrap weights per (document, replicate) (docs/routing-metrics.md §4, item 4:
 //     "Poisson-bootstrap confidence intervals on every metric");
 //   * a pseudo-random permutation of document indices per permutation replicate, for the
 //     permutation test over document domain labels (§2.4, "Recommended additions");

@@ -1,6 +1,6 @@
 #pragma once
 // `moescope compare A.h5 B.h5`: how routing differs between two traces over the same tokens (two
-// checkpoints, a quantized model, a routing policy against the baseline); routing-analysis.md
+// checkpoints, a quantized model, a routing policy against the baseline); docs/routing-metrics.md
 // §2.6 (router saturation, load drift) and §4, item 13. A is the reference. Per layer, split by
 // domain and by A's top-k boundary margin (which needs A's router logits):
 //   flip_rate_top1  = P[e1_A != e1_B]

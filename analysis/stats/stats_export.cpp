@@ -294,7 +294,7 @@ void WriteStatsJson(const std::filesystem::path& file, const StatsReport& r,
   for (const MetricDef& d : defs)
     metrics.push_back({{"name", d.name},
                        {"level", d.level == MetricLevel::kExpert ? "expert" : "layer"},
-                       {"section", std::string("routing-analysis.md §") + d.section},
+                       {"section", std::string("docs/routing-metrics.md §") + d.section},
                        {"description", d.description}});
   json domains = r.domains;
   domains.push_back("all");

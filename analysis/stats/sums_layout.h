@@ -9,7 +9,7 @@
 namespace moe {
 
 // Dimensions of a statistics run. K is the trace's top_k (kmax), the K of every uniform
-// baseline in routing-analysis.md §2.
+// baseline in docs/routing-metrics.md §2.
 struct StatsShape {
   int domains = 0, layers = 0, experts = 0, top_k = 0;
   int vocab = 0;  // token ids are < vocab; 0 = no vocabulary tables

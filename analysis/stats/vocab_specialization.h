@@ -1,5 +1,5 @@
 #pragma once
-// Vocabulary specialization (routing-analysis.md §2.5, OLMoE §5) from the exact token id ×
+// Vocabulary specialization (docs/routing-metrics.md §2.5, OLMoE §5) from the exact token id ×
 // expert tables of a RoutingAccumulator:
 //   VS_l(e, x) = N_{l,x,e} / N_x   (N_{l,x,e}: occurrences of x whose top-k at l holds e)
 //   v_l(x)     = max_e VS_l(e, x)  (allenai/OLMoE run_moe_analysis.py: the count of x's most
