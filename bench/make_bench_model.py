@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "reference"))
 import model_builder as mb  # noqa: E402
 
 DEFAULT_SEED = 1234
-DEFAULT_TOKENIZER = os.path.join(REPO_ROOT, "..", "shared", "golden", "llama2-tokenizer", "tokenizer.model")
+DEFAULT_TOKENIZER = os.path.join(REPO_ROOT, "tests", "golden", "llama2-tokenizer", "tokenizer.model")
 SHAPES = ("s", "m", "full")
 # Elements generated per chunk: bounds the generator's memory (64 MiB of float32 per chunk).
 CHUNK_ELEMENTS = 16 * 1024 * 1024
@@ -77,7 +77,7 @@ def shape_m_config(dtype="f32"):
 
 
 def shape_full_config(dtype="bf16"):
-    """LLaMA-MoE-v1-3_5B-2_8 as released (../shared/reference/llama-moe-spec.md, 1.2): the
+    """LLaMA-MoE-v1-3_5B-2_8 as released (docs/llama-moe-spec.md §1.2): the
     expert widths are listed per layer and the converter's stray "gates" key is kept, so the
     engine parses the same config.json layout as the real checkpoint's."""
     config = _shape_config(dtype, hidden_size=4096, num_hidden_layers=32, num_attention_heads=32,
@@ -251,8 +251,8 @@ def main():
                         help="default f32 for S and M, bf16 for full")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--tokenizer", default=DEFAULT_TOKENIZER,
-                        help="tokenizer.model to copy into the folder (default: the LLaMA-2 one in "
-                             "../shared/golden/llama2-tokenizer/; copied when present, required for full)")
+                        help="tokenizer.model to copy into the folder (default: LLaMA-2's, when placed in "
+                             "tests/golden/llama2-tokenizer/; copied when present, required for full)")
     parser.add_argument("--no-tokenizer", action="store_true", help="do not copy a tokenizer.model")
     parser.add_argument("--shard-gib", type=float, default=4.0,
                         help="M and full: largest shard in GiB (shards are balanced)")

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Continual pre-training (CPT) of a split LLaMA-MoE, the LLaMA-MoE recipe at toy scale (issue 4,
-step 5; shared/reference/llama-moe-spec.md sections 2.6 and 5.5).
+step 5; docs/llama-moe-spec.md §2.6 and §5.5).
 
 Usage (from the repository root):
     # the split checkpoint (bit-identical to tests/reference/split_reference.py with the same flags)

@@ -1,4 +1,4 @@
-// moescope-studio: the desktop app for routing inspection (DESIGN.md, GUI).
+// moescope-studio: the desktop app for routing inspection (docs/gui.md).
 //   moescope-studio [TRACE.h5] [--model DIR]   (neither: the bundled model and its sample trace)
 //   moescope-studio --export-views OUT_DIR TRACE.h5 [--model DIR] [--size WxH] [--scale S]
 //                   [--document N] [--layer L] [--expert E,...] [--domain NAME] [--dark]

@@ -76,7 +76,7 @@ struct TopTokens {
   bool empty() const { return entries.empty(); }
 };
 
-// The statistics report's expert-pair tables (routing-analysis.md §2.7) for every domain row
+// The statistics report's expert-pair tables (docs/routing-metrics.md §2.7) for every domain row
 // (M = all domains), with their conditional rates (analysis/stats/pair_rates.h) and seriation
 // orders (analysis/stats/seriation.h) computed by the loader.
 struct PairTables {

@@ -1,5 +1,5 @@
 #pragma once
-// The one selection every view reads and may change (DESIGN.md, GUI): a layer, experts of that
+// The one selection every view reads and may change (docs/gui.md): a layer, experts of that
 // layer, a domain facet, a document and a token range in it. Views change it in Draw; the shell
 // compares it before and after a frame and redraws the other views when it moved.
 #include <algorithm>

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Recomputes routing statistics of a moescope trace with numpy + h5py alone (no moescope code)
 and compares them with what `moescope stats` wrote (stats.csv and stats.h5), following the
-definitions of routing-analysis.md §2: load (three conventions), CV (population and unbiased),
+definitions of docs/routing-metrics.md §2: load (three conventions), CV (population and unbiased),
 max/mean, domain specialization (top-k, top-1) with lift, consecutive-token repetition, and the
 router entropy derived from the logits when the trace has them.
 

@@ -2,7 +2,7 @@
 
 Usage: /usr/bin/python3 tests/reference/check_reference_against_golden.py GOLDEN_DIR [CASE ...]
 
-GOLDEN_DIR is a folder of case folders (e.g. ../shared/golden or tests/fixtures) or a single
+GOLDEN_DIR is a folder of case folders (e.g. tests/golden or tests/fixtures) or a single
 case folder. For every tensor of each case's expected.safetensors the reference output must satisfy
 |got - want| <= ATOL + RTOL * |want| (integers: exactly equal). Where attention_mask has zeros,
 per-position tensors are compared on real tokens only; load/importance are compared in full

@@ -1,5 +1,5 @@
 """Standalone PyTorch reference of LLaMA-MoE (v1) and plain LLaMA, written from
-shared/reference/llama-moe-spec.md (sections 1, 2 and 4).
+docs/llama-moe-spec.md (sections 1, 2 and 4).
 
 Runs in float32 (default) or float64 (bfloat16 works too, for speed measurements only).
 Weights stored as BF16/F16 are upcast on load.

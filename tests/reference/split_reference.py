@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Reference expert construction: dense LLaMA checkpoint -> LLaMA-MoE checkpoint by a random split
-(shared/reference/llama-moe-spec.md section 5.1 "Independent_Random" and 5.3 "Convert"). The C++
+(docs/llama-moe-spec.md §5.1 "Independent_Random" and §5.3 "Convert"). The C++
 `moescope split --method random` is tested against this file, so every random number comes from a
 small portable generator that is easy to reproduce in C++:
 

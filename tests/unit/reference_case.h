@@ -1,6 +1,6 @@
 #pragma once
 // Runs one reference case folder (config.json, model.*, inputs.json, expected.safetensors; the
-// format of ../shared/golden/README.md) through the engine and compares every tensor the
+// format of tests/golden/README.md) through the engine and compares every tensor the
 // expected file and the engine both have.
 #include <cmath>
 #include <filesystem>

@@ -36,7 +36,7 @@ TEST_CASE("the released LLaMA-MoE-v1-3.5B (2/8) config", "[config]") {
   CHECK(c.gate_network == GateNetwork::kMlp);
   CHECK(c.head_dim() == 128);
   CHECK(c.rms_norm_eps == Approx(1e-5f));
-  // Spec §1.2: 6,740,514,816 total, about 3.49B activated per token.
+  // docs/llama-moe-spec.md §1.2: 6,740,514,816 total, about 3.49B activated per token.
   CHECK(c.TotalParameters() == 6740514816LL);
   CHECK(c.ActivatedParameters() == Approx(3.49e9).epsilon(0.005));
 }

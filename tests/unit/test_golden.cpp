@@ -1,4 +1,4 @@
-// The engine against upstream's outputs in ../shared/golden (README there: formats, tolerances).
+// The engine against upstream's outputs in tests/golden (README there: formats, tolerances).
 #include <catch2/catch.hpp>
 
 #include "reference_case.h"

@@ -1,5 +1,5 @@
 // Routing statistics on hand-built traces whose answers are worked out here by hand
-// (routing-analysis.md §2), and the resampling pieces they rest on.
+// (docs/routing-metrics.md §2), and the resampling pieces they rest on.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
