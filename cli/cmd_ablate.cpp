@@ -7,6 +7,8 @@
 #include <csignal>
 #include <iostream>
 
+#include "analysis/policy/policy_flags.h"
+#include "analysis/policy/policy_json.h"
 #include "analysis/ablation/ablation.h"
 #include "cli/common.h"
 #include "core/error.h"
@@ -31,11 +33,11 @@ struct AblateCommandOptions {
 void Run(AblateCommandOptions& o) {
   const LoadedModel m = OpenModel(o.model);
   o.sweep.mode = ParseDisableMode(o.mode, "--mode");
-  o.sweep.seed = o.ablation.seed;
+  o.sweep.seed = o.ablation.pass.seed;
   const std::vector<AblationPolicy> policies = BuildSweep(o.sweep, m.config());
   o.ablation.progress = ::isatty(STDERR_FILENO) == 1;
   g_stop = false;
-  o.ablation.stop = &g_stop;
+  o.ablation.pass.stop = &g_stop;
   std::signal(SIGINT, OnInterrupt);
   const AblationSummary summary = RunAblation(m, policies, o.ablation);
   std::signal(SIGINT, SIG_DFL);
@@ -86,23 +88,23 @@ void RegisterAblate(CLI::App& app) {
   cmd->add_option("--policy", o->sweep.policy_files,
                   "A routing policy JSON file to run (repeatable)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--batch-size", o->ablation.batch_size, "Windows per forward pass")
+  cmd->add_option("--batch-size", o->ablation.pass.batch_size, "Windows per forward pass")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--group-size", o->ablation.group_size,
+  cmd->add_option("--group-size", o->ablation.pass.group_size,
                   "Policies run per pass over the corpus (results are saved per group)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--bootstrap", o->ablation.bootstrap,
+  cmd->add_option("--bootstrap", o->ablation.pass.bootstrap,
                   "Bootstrap replicates over documents (0 = no intervals)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", o->ablation.seed, "Seed of the bootstrap and the random controls")
+  cmd->add_option("--seed", o->ablation.pass.seed, "Seed of the bootstrap and the random controls")
       ->capture_default_str();
-  cmd->add_option("--ci-level", o->ablation.ci_level, "Confidence level")
+  cmd->add_option("--ci-level", o->ablation.pass.ci_level, "Confidence level")
       ->capture_default_str()
       ->check(CLI::Range(0.5, 0.9999));
-  cmd->add_flag("!--no-token-values", o->ablation.token_values,
+  cmd->add_flag("!--no-token-values", o->ablation.pass.token_values,
                 "Do not store per-token ΔNLL, KL and agreement");
   cmd->add_flag("--resume", o->ablation.resume,
                 "Continue an interrupted sweep at --output, skipping finished policies");

@@ -9,7 +9,6 @@
 #include <tuple>
 #include <vector>
 
-#include "core/linear.h"
 #include "core/scratch_buffer.h"
 
 #if defined(__AVX512BF16__)

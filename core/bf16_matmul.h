@@ -4,18 +4,17 @@
 // widened copy is made.
 //
 // The units multiply bf16 by bf16 and accumulate in fp32, so the fp32 activations must become
-// bf16 first. Two ways (ActivationPrecision in core/linear.h):
+// bf16 first. Two ways (ActivationPrecision, core/activation_precision.h):
 //   kF32:  x = hi + lo with hi = bf16(x), lo = bf16(x - hi); the two products are exact in fp32
 //          and their sum is within about 2^-17 |x| of the fp32 product, i.e. as accurate as an
 //          fp32 GEMM, at twice the bf16 cost (still about 2x the fp32 sgemm rate).
 //   kBF16: x rounded to bf16 once, as PyTorch's bf16 runs do.
 #include <cstdint>
 
+#include "core/activation_precision.h"
 #include "core/model_weights.h"
 
 namespace moe {
-
-enum class ActivationPrecision;
 
 // Whether oneDNN has a native bf16 kernel for this CPU (otherwise callers widen the weights).
 bool Bf16MatMulAvailable();

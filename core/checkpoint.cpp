@@ -21,18 +21,6 @@ constexpr const char* kSafetensorsIndex = "model.safetensors.index.json";
 constexpr const char* kTorch = "pytorch_model.bin";
 constexpr const char* kTorchIndex = "pytorch_model.bin.index.json";
 
-// "<subject> <what>" for messages about a named thing: "<path>: tensor 'w' has shape [3]".
-[[noreturn]] void FailAbout(const std::string& subject, const std::string& what) {
-  throw Error(subject + " " + what);
-}
-
-std::string Quoted(std::string_view s) {
-  // Built by appending: `"'" + s` trips a false -Wrestrict warning in GCC 12 at -O3.
-  std::string quoted = "'";
-  quoted.append(s).push_back('\'');
-  return quoted;
-}
-
 nlohmann::json ReadJson(const std::string& path) {
   std::ifstream in(path);
   if (!in) Fail(path, "cannot open");

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <set>
@@ -309,6 +310,11 @@ LlamaMoeConfig LlamaMoeConfig::FromFile(const std::filesystem::path& config_json
 int64_t LlamaMoeConfig::context_length() const {
   if (rope_scaling == RopeScaling::kNone) return max_position_embeddings;
   return static_cast<int64_t>(max_position_embeddings * rope_scaling_factor);
+}
+
+int64_t LlamaMoeConfig::max_sequence_length() const {
+  if (rope_scaling == RopeScaling::kNone) return max_position_embeddings;
+  return std::numeric_limits<int64_t>::max();
 }
 
 int64_t LlamaMoeConfig::TotalParameters() const {

@@ -55,8 +55,13 @@ struct LlamaMoeConfig {
 
   int head_dim() const { return hidden_size / num_attention_heads; }
   // Longest sequence the model is meant to see: max_position_embeddings, stretched by the
-  // rope_scaling factor when scaling is configured.
+  // rope_scaling factor when scaling is configured. The default window of scoring and traces.
   int64_t context_length() const;
+  // Longest sequence (cached + new tokens) the engine runs. Upstream refuses no length: dynamic
+  // NTK exists to go past the trained length, and linear scaling divides any position. With
+  // rope_scaling configured there is therefore no limit (INT64_MAX); without it, sequences past
+  // max_position_embeddings are refused (see docs/engine.md, RoPE scaling).
+  int64_t max_sequence_length() const;
 
   // Parses and validates; errors name the file and key, e.g.
   // "config.json: size_experts[3] sums to 11000, expected intermediate_size 11008".

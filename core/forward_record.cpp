@@ -82,6 +82,7 @@ class Recorder : public RoutingObserver {
 
 std::vector<OwnedTensor> RecordForward(const LlamaMoeModel& model, const Batch& batch,
                                        const ForwardRecordOptions& options) {
+  if (options.policy != nullptr) options.policy->Validate(model.config());
   Recorder recorder(model, batch, options.activations);
   std::vector<float> hidden;
   {

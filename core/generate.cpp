@@ -14,11 +14,14 @@ GenerationResult Generate(const LlamaMoeModel& model, const std::vector<int32_t>
   if (prompt.empty()) Fail("generate", "the prompt is empty: give at least one token");
   if (options.max_new_tokens < 0) Fail("generate", "max_new_tokens must be >= 0");
   const int64_t total = static_cast<int64_t>(prompt.size()) + options.max_new_tokens;
-  if (static_cast<int64_t>(prompt.size()) > c.context_length())
+  // Without RoPE scaling, generation stops when the sequence fills the context; with scaling it
+  // has no limit and the cache holds the whole sequence (dynamic NTK past the trained length).
+  const int64_t limit = c.max_sequence_length();
+  if (static_cast<int64_t>(prompt.size()) > limit)
     Fail("generate", "the prompt has " + std::to_string(prompt.size()) +
-                         " tokens, longer than the context length of " +
-                         std::to_string(c.context_length()));
-  KvCache cache(c, 1, std::min<int64_t>(total, c.context_length()));
+                         " tokens, longer than the context length of " + std::to_string(limit));
+  if (options.policy != nullptr) options.policy->Validate(c);
+  KvCache cache(c, 1, std::min(total, limit));
   Sampler sampler(options.sampling);
   GenerationResult result;
   using Clock = std::chrono::steady_clock;
@@ -36,7 +39,7 @@ GenerationResult Generate(const LlamaMoeModel& model, const std::vector<int32_t>
     result.tokens.push_back(next);
     if (on_token) on_token(next);
     if (options.stop_at_eos && next == c.eos_token_id) break;
-    if (step + 1 == options.max_new_tokens || cache.length() >= cache.capacity()) break;
+    if (step + 1 == options.max_new_tokens || cache.length() >= limit) break;
     hidden = model.Forward(Batch::Single({next}, static_cast<int32_t>(cache.length())), &cache,
                            options.policy);
     logits = LmLogits(model, hidden.data(), 1);

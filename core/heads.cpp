@@ -21,20 +21,6 @@ std::vector<float> LmLogits(const LlamaMoeModel& model, const float* hidden, int
   return logits;
 }
 
-std::vector<float> NextTokenNll(const LlamaMoeModel& model, const Batch& batch,
-                                const std::vector<float>& logits) {
-  const int64_t v = model.config().vocab_size, s_len = batch.seq_len;
-  std::vector<float> nll(static_cast<size_t>(batch.tokens()), std::nanf(""));
-  for (int64_t b = 0; b < batch.batch_size; ++b) {
-    for (int64_t s = 0; s + 1 < s_len; ++s) {
-      const int64_t t = b * s_len + s;
-      if (!batch.mask[t] || !batch.mask[t + 1]) continue;
-      nll[t] = static_cast<float>(-LogProbability(logits.data() + t * v, v, batch.ids[t + 1]));
-    }
-  }
-  return nll;
-}
-
 SequenceClassification ClassifySequences(const LlamaMoeModel& model, const Batch& batch,
                                          const std::vector<float>& hidden) {
   const LlamaMoeConfig& c = model.config();

@@ -14,11 +14,6 @@ std::vector<float> LmLogits(const LlamaMoeModel& model, const float* hidden, int
 // vector is 64 MiB to page-fault in and zero).
 void LmLogits(const LlamaMoeModel& model, const float* hidden, int64_t rows, float* out);
 
-// -log p(ids[t+1] | ids[..t]) for every real position t whose successor is real, in a
-// single-sequence batch; nll[t] = NaN where there is no successor.
-std::vector<float> NextTokenNll(const LlamaMoeModel& model, const Batch& batch,
-                                const std::vector<float>& logits);
-
 struct SequenceClassification {
   std::vector<int32_t> pooled_index;  // [B] the position each row was read at
   std::vector<float> logits;          // [B, num_labels]

@@ -8,6 +8,10 @@
 
 namespace moe {
 
+// Each site also has a hook point name (HookPointName) and, where RecordForward records it, a
+// tensor name of the forward output, golden files and Python; docs/engine.md ("One tensor, three
+// names") tabulates them. E.g. kLayerOutput is blocks.{l}.hook_resid_post and
+// layers.{l}.hidden_out.
 enum class HookSite : uint8_t {
   kEmbeddings,         // [T, H] embedding output (layer -1)
   kAttentionOutput,    // [T, H] attention output after o_proj, before the residual add

@@ -22,6 +22,11 @@ class KvCache {
   // [capacity]: 1 where the cached token was real.
   uint8_t* key_mask(int64_t b) { return key_mask_.data() + b * capacity_; }
 
+  // Makes room for `tokens` per row, keeping what is cached. The cache grows to at least 1.5x
+  // its capacity, so a token-by-token decode past it reallocates rarely. Call it before a
+  // forward pass, never during one (pointers from keys()/values() move).
+  void Reserve(int64_t tokens);
+
   // Makes the tokens of the last call part of the cache (after every layer has written them).
   void Advance(int64_t tokens) { length_ += tokens; }
   void Clear() { length_ = 0; }
@@ -29,7 +34,7 @@ class KvCache {
  private:
   size_t Offset(int layer, int64_t b, int kv_head) const;
   int64_t batch_size_, capacity_, length_ = 0;
-  int kv_heads_, head_dim_;
+  int layers_, kv_heads_, head_dim_;
   std::vector<float> keys_, values_;  // [L, B, nkv, capacity, d]
   std::vector<uint8_t> key_mask_;     // [B, capacity]
 };

@@ -4,7 +4,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <vector>
 
 #include "core/bf16_matmul.h"
@@ -18,8 +17,6 @@ extern "C" void openblas_set_num_threads(int);
 
 namespace moe {
 namespace {
-
-std::atomic<ActivationPrecision> g_activation_precision{ActivationPrecision::kF32};
 
 // Rows of a 16-bit weight matrix widened per GEMM call; 256 rows of a 4096-wide matrix are 4 MiB.
 constexpr int64_t kWidenBlockRows = 256;
@@ -163,7 +160,7 @@ void MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y, b
     const MatMulTarget target{&w, y};
     StreamingMatMul16(x, rows, {&target, 1}, accumulate);
   } else if (w.dtype == DType::kBF16 && Bf16MatMulAvailable()) {
-    Bf16MatMulTransposed(x, rows, w, y, accumulate, g_activation_precision.load());
+    Bf16MatMulTransposed(x, rows, w, y, accumulate, GetActivationPrecision());
   } else {
     WidenedMatMul16(x, rows, w, y, accumulate);
   }
@@ -197,14 +194,6 @@ void AddBias(float* y, int64_t rows, const Vector& b) {
 void CopyRow(const Matrix& w, int64_t row, float* out) {
   const auto* base = static_cast<const uint8_t*>(w.data) + row * w.cols * DTypeSize(w.dtype);
   ToF32(w.dtype, base, out, static_cast<size_t>(w.cols));
-}
-
-void SetActivationPrecision(ActivationPrecision precision) {
-  g_activation_precision.store(precision);
-}
-
-ActivationPrecision GetActivationPrecision() {
-  return g_activation_precision.load();
 }
 
 void SetNumThreads(int threads) {

@@ -7,31 +7,10 @@
 #include <initializer_list>
 #include <span>
 
+#include "core/activation_precision.h"  // ActivationPrecision, part of this header's API
 #include "core/model_weights.h"
 
 namespace moe {
-
-// How fp32 activations meet bf16 weights in GEMMs (core/bf16_matmul.h). kF32 (the default) keeps
-// fp32 accuracy; kBF16 rounds the activations to bf16 as PyTorch's bf16 runs do, for about twice
-// the speed. Process-wide, like the thread count.
-enum class ActivationPrecision { kF32, kBF16 };
-void SetActivationPrecision(ActivationPrecision precision);
-ActivationPrecision GetActivationPrecision();
-
-// Sets the precision for the lifetime of the object and restores the previous one after.
-class ScopedActivationPrecision {
- public:
-  explicit ScopedActivationPrecision(ActivationPrecision precision)
-      : saved_(GetActivationPrecision()) {
-    SetActivationPrecision(precision);
-  }
-  ~ScopedActivationPrecision() { SetActivationPrecision(saved_); }
-  ScopedActivationPrecision(const ScopedActivationPrecision&) = delete;
-  ScopedActivationPrecision& operator=(const ScopedActivationPrecision&) = delete;
-
- private:
-  ActivationPrecision saved_;
-};
 
 // y[rows, w.rows] = x[rows, w.cols] · wᵀ, overwriting y. accumulate = true adds instead.
 void MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y,

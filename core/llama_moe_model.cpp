@@ -58,20 +58,17 @@ std::vector<float> LlamaMoeModel::Run(const Batch& batch, int first, int last,
                                       std::vector<float> hidden, KvCache* cache,
                                       const RoutingPolicy* policy, bool final_norm) const {
   batch.Validate(config_);
-  if (policy != nullptr) policy->Validate(config_);
   const int64_t T = batch.tokens(), H = config_.hidden_size;
   KvCache local(config_, cache ? 0 : batch.batch_size, cache ? 0 : batch.seq_len);
   KvCache& kv = cache ? *cache : local;
   if (kv.batch_size() != batch.batch_size)
     Fail("forward", "the KV cache holds " + std::to_string(kv.batch_size()) +
                         " sequences, the batch has " + std::to_string(batch.batch_size));
-  if (kv.length() + batch.seq_len > config_.context_length())
-    Fail("forward", std::to_string(kv.length() + batch.seq_len) +
-                        " tokens exceed the context length of " +
-                        std::to_string(config_.context_length()));
-  if (kv.length() + batch.seq_len > kv.capacity())
-    Fail("forward", "the KV cache has room for " + std::to_string(kv.capacity()) + " tokens, " +
-                        std::to_string(kv.length() + batch.seq_len) + " needed");
+  const int64_t key_length = kv.length() + batch.seq_len;
+  if (key_length > config_.max_sequence_length())
+    Fail("forward", std::to_string(key_length) + " tokens exceed the context length of " +
+                        std::to_string(config_.max_sequence_length()));
+  kv.Reserve(key_length);  // a caller's cache grows as needed
 
   std::vector<uint8_t> real(batch.mask.begin(), batch.mask.end());
   std::vector<int32_t> sequence(static_cast<size_t>(T));

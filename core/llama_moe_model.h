@@ -21,8 +21,10 @@ class LlamaMoeModel {
 
   // Final hidden states [B*S, H] (after the final norm). With a cache, the batch continues the
   // cached sequences (positions and mask must say so) and the cache is advanced; without one,
-  // the batch stands alone. Throws Error for ids outside the vocabulary or sequences past the
-  // context length. A routing policy (validated here) intervenes in every MoE layer.
+  // the batch stands alone; a cache too small for the batch grows. Throws Error for ids outside
+  // the vocabulary or sequences past config().max_sequence_length() (no limit with RoPE
+  // scaling). A routing policy intervenes in every MoE layer; the caller validates it once per run
+  // (RoutingPolicy::Validate), as Generate, RecordForward and the analysis runs do.
   std::vector<float> Forward(const Batch& batch, KvCache* cache = nullptr,
                              const RoutingPolicy* policy = nullptr) const;
 

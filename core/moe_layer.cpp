@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "core/error.h"
 #include "core/linear.h"
 #include "core/ops.h"
 #include "core/scratch_buffer.h"
@@ -50,8 +51,15 @@ Routing SelectExperts(const LlamaMoeConfig& c, int layer, std::vector<float> log
   const LayerPolicy* lp = policy ? policy->Layer(layer) : nullptr;
   const DisableMode mode = policy ? policy->mode : DisableMode::kReroute;
   std::vector<bool> disabled(E, false);
+  // Policies are validated once per run (RoutingPolicy::Validate); these guards only keep a
+  // policy that never was from indexing outside the layer.
+  auto check_expert = [&](int32_t e) {
+    if (e < 0 || e >= E)
+      Fail("policy layer " + std::to_string(layer),
+           "expert " + std::to_string(e) + " is out of range; the policy was not validated");
+  };
   if (lp)
-    for (int32_t e : lp->disabled) disabled[e] = true;
+    for (int32_t e : lp->disabled) check_expert(e), disabled[e] = true;
   const int k = lp && lp->top_k ? lp->top_k : c.num_selects;
   const int r_skip = lp ? lp->top_r_disable : 0;
   const float scale = !c.multiply_gate_scores  ? 1.0f
@@ -80,7 +88,10 @@ Routing SelectExperts(const LlamaMoeConfig& c, int layer, std::vector<float> log
     chosen.assign(first, first + std::min<ptrdiff_t>(k, order.end() - first));
     if (policy)
       for (const ForcedRoute& f : policy->forced)
-        if (Matches(f, layer, span, t)) chosen = f.experts;
+        if (Matches(f, layer, span, t)) {
+          for (int32_t e : f.experts) check_expert(e);
+          chosen = f.experts;
+        }
 
     w.resize(chosen.size());
     for (size_t j = 0; j < chosen.size(); ++j) w[j] = row[chosen[j]];

@@ -18,16 +18,19 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
-
 namespace moe {
 
 struct LlamaMoeConfig;
 
 enum class DisableMode { kReroute, kDrop, kDropRenormalize };
 const char* DisableModeName(DisableMode mode);  // "reroute", "drop", "drop-renorm"
-// The inverse of DisableModeName; an unknown name is an Error naming `where`.
-DisableMode ParseDisableMode(const std::string& name, const std::string& where);
+
+// Which expert of which layer.
+struct ExpertRef {
+  int layer = 0;
+  int expert = 0;
+  bool operator==(const ExpertRef&) const = default;
+};
 
 struct ForcedRoute {
   int layer = -1;                // -1 = every layer
@@ -56,16 +59,17 @@ struct RoutingPolicy {
   int MaxSelections(const LlamaMoeConfig& config) const;
   const LayerPolicy* Layer(int layer) const;
 
-  nlohmann::json ToJson() const;
-  // {"mode": "reroute", "disable": [[layer, expert], ...], "top_k": {"layer"|"*": k},
-  //  "top_r": {"layer"|"*": r}, "scale_factor": {"layer"|"*": f},
-  //  "force": [{"layer": l|"*", "token_id": id, "position": p, "experts": [...]}]}
-  static RoutingPolicy FromJson(const nlohmann::json& j, const LlamaMoeConfig& config,
-                                const std::string& where);
-  // CLI flags: --disable "3:5,3:7" --mode reroute --top-k "12:1" (or "*:1") --top-r "*:1".
-  static RoutingPolicy FromFlags(const std::string& disable, const std::string& mode,
-                                 const std::string& top_k, const std::string& top_r,
-                                 const LlamaMoeConfig& config);
+  // Typed builders; each returns *this. The first change sizes `layers` to num_layers entries;
+  // a layer out of range is an Error. Values are checked by Validate, not here.
+  RoutingPolicy& Disable(ExpertRef expert, int num_layers);
+  RoutingPolicy& SetTopK(int layer, int k, int num_layers);  // layer -1: every layer
+  RoutingPolicy& SetTopR(int layer, int r, int num_layers);  // layer -1: every layer
+  RoutingPolicy& SetScaleFactor(int layer, float factor, int num_layers);  // layer -1: every
+  static RoutingPolicy Disabling(const std::vector<ExpertRef>& experts, DisableMode mode,
+                                 int num_layers);
+
+ private:
+  LayerPolicy& LayerToChange(int layer, int num_layers);
 };
 
 }  // namespace moe

@@ -19,24 +19,12 @@ namespace {
 
 using nlohmann::json;
 
-// "<subject> <what>" for messages about a named thing: "<path>: tensor 'w' has shape [3]".
-[[noreturn]] void FailAbout(const std::string& subject, const std::string& what) {
-  throw Error(subject + " " + what);
-}
-
 constexpr size_t kLengthBytes = 8;  // the u64 header length that opens every file
 
 uint64_t ReadU64LE(const uint8_t* p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
   return v;
-}
-
-std::string Quoted(std::string_view s) {
-  // Built by appending: `"'" + s` trips a false -Wrestrict warning in GCC 12 at -O3.
-  std::string quoted = "'";
-  quoted.append(s).push_back('\'');
-  return quoted;
 }
 
 // Shape from the header; dims must be non-negative integers whose product fits in int64.

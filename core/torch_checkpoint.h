@@ -1,8 +1,9 @@
 #pragma once
 // PyTorch `torch.save` checkpoints (a zip archive holding `*/data.pkl` and `*/data/<key>`
-// storages). The pickle is read by a restricted unpickler that understands only what
-// torch.save emits for a state dict of tensors (OrderedDict, torch._utils._rebuild_tensor_v2,
-// Float/Half/BFloat16 storages as persistent ids) and refuses every other global. No code runs.
+// storages; core/zip_archive.h). The pickle is read by a restricted unpickler
+// (core/torch_pickle.h) that understands only what torch.save emits for a state dict of tensors
+// (OrderedDict, torch._utils._rebuild_tensor_v2, Float/Half/BFloat16 storages as persistent ids)
+// and refuses every other global. No code runs.
 #include <map>
 #include <memory>
 #include <string>

@@ -10,6 +10,7 @@
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -19,13 +20,16 @@
 #include <string>
 #include <vector>
 
+#include "analysis/policy/policy_flags.h"
+#include "analysis/policy/policy_json.h"
+#include "analysis/corpus/corpus.h"
+#include "analysis/run/corpus_scoring.h"
 #include "core/error.h"
 #include "core/forward_record.h"
 #include "core/generate.h"
 #include "core/linear.h"
 #include "core/model_loader.h"
 #include "core/routing_policy.h"
-#include "core/text_scoring.h"
 #include "core/tokenizer.h"
 
 namespace py = pybind11;
@@ -113,7 +117,8 @@ py::object FromJson(const json& j) {
   }
 }
 
-// None, a Policy, a dict in the JSON form of core/routing_policy.h, or that JSON as a string.
+// None, a Policy, a dict in the JSON form of analysis/policy/policy_json.h, or that JSON as a
+// string; validated by the run it is given to.
 std::optional<RoutingPolicy> ResolvePolicy(const Model& m, py::handle policy) {
   if (policy.is_none()) return std::nullopt;
   if (py::isinstance<Policy>(policy)) return policy.cast<const Policy&>().policy;
@@ -129,7 +134,7 @@ std::optional<RoutingPolicy> ResolvePolicy(const Model& m, py::handle policy) {
   } else {
     throw py::type_error("policy must be None, a moescope.Policy, a dict or a JSON string");
   }
-  return RoutingPolicy::FromJson(j, m.config(), "policy");
+  return PolicyFromJson(j, m.config(), "policy");
 }
 
 // ---- arrays ---------------------------------------------------------------------------------
@@ -301,21 +306,29 @@ py::dict Score(Model& m, py::handle text_or_ids, py::handle policy) {
   } else {
     ids = ToIds(text_or_ids, "ids");
   }
-  TextScore s;
+  if (is_text && text.empty()) Fail("score", "the text is empty");
+  // One document scored as `moescope score` scores it (analysis/run/corpus_scoring.h).
+  const LlamaMoeConfig& c = m.loaded.config();
+  CorpusReader reader(nullptr, c.vocab_size, {});
+  reader.AddIds(is_text ? "text" : "ids", "score", "", ids);
+  const Corpus corpus = reader.Finish();
+  CorpusScore s;
   {
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(m.run);
-    const RoutingPolicy* pp = p ? &*p : nullptr;
-    s = is_text ? ScoreText(*m.loaded.model, *m.loaded.tokenizer, text, pp)
-                : ScoreIds(*m.loaded.model, ids, pp);
+    s = ScoreCorpus(*m.loaded.model, corpus,
+                    {.windows = {c.context_length(), c.context_length()},
+                     .policy = p ? &*p : nullptr,
+                     .token_nll = true});
   }
+  const DocumentScore& d = s.documents.at(0);
   py::dict out;
   out["ids"] = ids;
-  out["token_nll"] = ToNumpy(s.token_nll);
-  out["scored_tokens"] = s.scored_tokens;
-  out["total_nll"] = s.total_nll;
-  out["mean_nll"] = s.mean_nll();
-  out["perplexity"] = s.perplexity();
+  out["token_nll"] = ToNumpy(d.token_nll);
+  out["scored_tokens"] = d.predicted;
+  out["total_nll"] = d.total_nll;
+  out["mean_nll"] = d.mean_nll();
+  out["perplexity"] = std::exp(d.mean_nll());
   return out;
 }
 
@@ -454,7 +467,10 @@ PYBIND11_MODULE(moescope, m) {
           "from_flags",
           [](const Model& model, const std::string& disable, const std::string& mode,
              const std::string& top_k, const std::string& top_r) {
-            return Policy{RoutingPolicy::FromFlags(disable, mode, top_k, top_r, model.config())};
+            // Checked here so a mistake shows where the policy is made; runs check it again.
+            Policy p{PolicyFromFlags(disable, mode, top_k, top_r, model.config())};
+            p.policy.Validate(model.config());
+            return p;
           },
           py::arg("model"), py::kw_only(), py::arg("disable") = "", py::arg("mode") = "",
           py::arg("top_k") = "", py::arg("top_r") = "",
@@ -462,14 +478,18 @@ PYBIND11_MODULE(moescope, m) {
           "top_k=\"*:1\", top_r=\"*:1\"")
       .def_static(
           "from_dict",
-          [](const Model& model, py::handle spec) { return Policy{*ResolvePolicy(model, spec)}; },
+          [](const Model& model, py::handle spec) {
+            Policy p{*ResolvePolicy(model, spec)};
+            p.policy.Validate(model.config());
+            return p;
+          },
           py::arg("model"), py::arg("spec"),
           "From the JSON form (a dict or a JSON string): {\"mode\": ..., \"disable\": [[l, e]], "
           "\"top_k\": {l: k}, \"top_r\": {l: r}, \"scale_factor\": {l: f}, \"force\": [...]}")
-      .def("to_dict", [](const Policy& self) { return FromJson(self.policy.ToJson()); })
+      .def("to_dict", [](const Policy& self) { return FromJson(PolicyToJson(self.policy)); })
       .def_property_readonly("empty", [](const Policy& self) { return self.policy.empty(); })
       .def("__repr__", [](const Policy& self) {
-        return "moescope.Policy(" + self.policy.ToJson().dump() + ")";
+        return "moescope.Policy(" + PolicyToJson(self.policy).dump() + ")";
       });
 
   m.def("load", &Load, py::arg("path") = py::none(),

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/common/hdf5_util.h"
+#include "analysis/trace/attributes_io.h"
 #include "core/error.h"
 
 namespace moe {
@@ -116,26 +117,19 @@ void AblationFile::Create(const std::filesystem::path& path, const AblationHeade
   h5::WriteAttribute(f.id(), "format", std::string(kFormat), root);
   h5::WriteAttribute(f.id(), "format_version", kVersion, root);
   h5::WriteAttribute(f.id(), "engine_version", std::string(MOESCOPE_VERSION), root);
-  h5::WriteAttribute(f.id(), "model_path", h.model_path, root);
-  h5::WriteAttribute(f.id(), "model_config", h.model_config, root);
-  h5::WriteAttribute(f.id(), "checkpoint_sha256", h.checkpoint_sha256, root);
-  h5::WriteAttribute(f.id(), "corpus", h.corpus, root);
-  h5::WriteAttribute(f.id(), "corpus_sha256", h.corpus_sha256, root);
-  h5::WriteAttribute(f.id(), "windowing", h.windowing, root);
-  h5::WriteAttribute(f.id(), "num_layers", int64_t{h.num_layers}, root);
-  h5::WriteAttribute(f.id(), "num_experts", int64_t{h.num_experts}, root);
-  h5::WriteAttribute(f.id(), "top_k", int64_t{h.top_k}, root);
+  WriteRunAttributes(f.id(), h.run, root);
   h5::WriteAttribute(f.id(), "bootstrap", int64_t{h.bootstrap}, root);
   h5::WriteAttribute(f.id(), "seed", static_cast<int64_t>(h.seed), root);
   h5::WriteAttribute(f.id(), "ci_level", h.ci_level, root);
-  WriteStrings(f.id(), "/domains", h.domains, p);
-  WriteArray(f.id(), "/docs/domain", H5T_STD_I16LE, H5T_NATIVE_INT16, h.doc_domain, p);
-  WriteStrings(f.id(), "/docs/source_id", h.doc_source, p);
-  WriteArray(f.id(), "/docs/offset", H5T_STD_I64LE, H5T_NATIVE_INT64, h.doc_offset, p);
-  WriteArray(f.id(), "/tokens/doc", H5T_STD_I32LE, H5T_NATIVE_INT32, h.token_doc, p);
-  WriteArray(f.id(), "/tokens/position", H5T_STD_I32LE, H5T_NATIVE_INT32, h.token_position, p);
-  WriteArray(f.id(), "/tokens/id", H5T_STD_I32LE, H5T_NATIVE_INT32, h.token_id, p);
-  WriteArray(f.id(), "/tokens/target", H5T_STD_I32LE, H5T_NATIVE_INT32, h.token_target, p);
+  const ScoredTokens& t = h.tokens;
+  WriteStrings(f.id(), "/domains", t.domains, p);
+  WriteArray(f.id(), "/docs/domain", H5T_STD_I16LE, H5T_NATIVE_INT16, t.doc_domain, p);
+  WriteStrings(f.id(), "/docs/source_id", t.doc_source, p);
+  WriteArray(f.id(), "/docs/offset", H5T_STD_I64LE, H5T_NATIVE_INT64, t.doc_offset, p);
+  WriteArray(f.id(), "/tokens/doc", H5T_STD_I32LE, H5T_NATIVE_INT32, t.token_doc, p);
+  WriteArray(f.id(), "/tokens/position", H5T_STD_I32LE, H5T_NATIVE_INT32, t.token_position, p);
+  WriteArray(f.id(), "/tokens/id", H5T_STD_I32LE, H5T_NATIVE_INT32, t.token_id, p);
+  WriteArray(f.id(), "/tokens/target", H5T_STD_I32LE, H5T_NATIVE_INT32, t.token_target, p);
   Handle g(h5::Check(H5Gcreate2(f.id(), "/policies", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), p,
                      "cannot create /policies"));
   h5::Check(H5Fflush(f.id(), H5F_SCOPE_GLOBAL), p, "cannot be flushed");
@@ -155,10 +149,10 @@ void AblationFile::CheckResumable(const std::filesystem::path& path, const Ablat
     if (!same)
       Fail(p, std::string("cannot resume: attribute ") + name + " differs from this run's");
   };
-  same_text("model_config", h.model_config);
-  same_text("checkpoint_sha256", h.checkpoint_sha256);
-  same_text("corpus_sha256", h.corpus_sha256);
-  same_text("windowing", h.windowing);
+  same_text("model_config", h.run.model_config);
+  same_text("checkpoint_sha256", h.run.checkpoint_sha256);
+  same_text("corpus_sha256", h.run.corpus_sha256);
+  same_text("windowing", h.run.windowing);
   auto same_int = [&](const char* name, int64_t want) {
     const int64_t have = h5::ReadIntAttribute(f.id(), name, root);
     if (have != want)

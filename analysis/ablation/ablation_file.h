@@ -9,21 +9,18 @@
 #include <string>
 #include <vector>
 
+#include "analysis/ablation/ablation_pass.h"
 #include "analysis/ablation/ablation_result.h"
+#include "analysis/trace/trace_attributes.h"
 
 namespace moe {
 
 struct AblationHeader {
-  std::string model_path, model_config, checkpoint_sha256, corpus, corpus_sha256, windowing;
-  int num_layers = 0, num_experts = 0, top_k = 0;
+  TraceAttributes run;  // model, checkpoint, corpus, windows (attributes_io.h)
   int bootstrap = 0;
   uint64_t seed = 0;
   double ci_level = 0.95;
-  std::vector<std::string> domains;     // [M]
-  std::vector<int16_t> doc_domain;      // [D]
-  std::vector<std::string> doc_source;  // [D]
-  std::vector<int64_t> doc_offset;      // [D + 1] scored-token rows of each document
-  std::vector<int32_t> token_doc, token_position, token_id, token_target;  // [T]
+  ScoredTokens tokens;  // domains, documents and the scored tokens
 };
 
 class AblationFile {

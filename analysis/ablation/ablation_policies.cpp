@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "analysis/policy/policy_flags.h"
+#include "analysis/policy/policy_json.h"
 #include "analysis/stats/resampling.h"
 #include "core/error.h"
 
@@ -19,12 +21,6 @@ std::string Concat(const T&... parts) {
   std::string s;
   ((s += parts), ...);
   return s;
-}
-
-RoutingPolicy Empty(const LlamaMoeConfig& c) {
-  RoutingPolicy p;
-  p.layers.resize(static_cast<size_t>(c.num_hidden_layers));
-  return p;
 }
 
 std::vector<int> LayersOrAll(const LlamaMoeConfig& c, const std::vector<int>& layers,
@@ -41,8 +37,8 @@ std::vector<int> LayersOrAll(const LlamaMoeConfig& c, const std::vector<int>& la
   return layers;
 }
 
+// Policies are validated once, by the ablation pass that runs them.
 AblationPolicy Finish(AblationPolicy a, const LlamaMoeConfig& c) {
-  a.policy.Validate(c);
   a.first_layer = FirstChangedLayer(a.policy, c);
   return a;
 }
@@ -64,7 +60,6 @@ AblationPolicy NoAblation(const LlamaMoeConfig& c) {
   AblationPolicy a;
   a.name = "none";
   a.kind = "none";
-  a.policy = Empty(c);
   return Finish(std::move(a), c);
 }
 
@@ -78,9 +73,7 @@ std::vector<AblationPolicy> SingleExpertSweep(const LlamaMoeConfig& c, DisableMo
       a.kind = "single";
       a.layer = l;
       a.expert = e;
-      a.policy = Empty(c);
-      a.policy.mode = mode;
-      a.policy.layers[static_cast<size_t>(l)].disabled = {e};
+      a.policy = RoutingPolicy::Disabling({{l, e}}, mode, c.num_hidden_layers);
       out.push_back(Finish(std::move(a), c));
     }
   }
@@ -98,8 +91,7 @@ std::vector<AblationPolicy> TopRSweep(const LlamaMoeConfig& c, int max_r,
     a.name = "top-r" + std::to_string(r);
     a.kind = "top_r";
     a.r = r;
-    a.policy = Empty(c);
-    for (int l : chosen) a.policy.layers[static_cast<size_t>(l)].top_r_disable = r;
+    for (int l : chosen) a.policy.SetTopR(l, r, c.num_hidden_layers);
     out.push_back(Finish(std::move(a), c));
   }
   return out;
@@ -123,24 +115,20 @@ std::vector<AblationPolicy> KSweep(const LlamaMoeConfig& c, bool per_layer,
       a.kind = std::string("k");
       a.layer = l;
       a.k = k;
-      a.policy = Empty(c);
-      for (int m = 0; m < c.num_hidden_layers; ++m)
-        if (l < 0 || m == l) a.policy.layers[static_cast<size_t>(m)].top_k = k;
+      a.policy.SetTopK(l, k, c.num_hidden_layers);
       out.push_back(Finish(std::move(a), c));
     }
   return out;
 }
 
-AblationPolicy ExpertSet(const LlamaMoeConfig& c, const std::string& name, const std::string& pairs,
-                         DisableMode mode) {
+AblationPolicy ExpertSet(const LlamaMoeConfig& c, const std::string& name,
+                         const std::vector<ExpertRef>& experts, DisableMode mode) {
   if (name.empty()) Fail("--set", "a set needs a name (NAME=LAYER:EXPERT,...)");
+  if (experts.empty()) Fail("--set " + name, "names no experts");
   AblationPolicy a;
   a.name = name;
   a.kind = "set";
-  a.policy = RoutingPolicy::FromFlags(pairs, DisableModeName(mode), "", "", c);
-  bool any = false;
-  for (const LayerPolicy& lp : a.policy.layers) any = any || !lp.disabled.empty();
-  if (!any) Fail("--set " + name, "names no experts");
+  a.policy = RoutingPolicy::Disabling(experts, mode, c.num_hidden_layers);
   return Finish(std::move(a), c);
 }
 
@@ -214,7 +202,9 @@ std::vector<AblationPolicy> BuildSweep(const SweepRequest& o, const LlamaMoeConf
   for (const std::string& s : o.sets) {
     const size_t eq = s.find('=');
     if (eq == std::string::npos) Fail("--set", "'" + s + "' must look like NAME=LAYER:EXPERT,...");
-    const AblationPolicy set = ExpertSet(c, s.substr(0, eq), s.substr(eq + 1), o.mode);
+    const AblationPolicy set =
+        ExpertSet(c, s.substr(0, eq),
+                  ParseExpertList(s.substr(eq + 1), c.num_hidden_layers, "--set"), o.mode);
     out.push_back(set);
     add(RandomControls(c, set, o.random_controls, o.seed));
   }
@@ -230,7 +220,7 @@ std::vector<AblationPolicy> BuildSweep(const SweepRequest& o, const LlamaMoeConf
     AblationPolicy p;
     p.name = std::filesystem::path(file).stem().string();
     p.kind = "custom";
-    p.policy = RoutingPolicy::FromJson(j, c, file);
+    p.policy = PolicyFromJson(j, c, file);
     p.first_layer = FirstChangedLayer(p.policy, c);
     out.push_back(std::move(p));
   }

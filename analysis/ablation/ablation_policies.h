@@ -41,9 +41,9 @@ std::vector<AblationPolicy> TopRSweep(const LlamaMoeConfig& config, int max_r,
 std::vector<AblationPolicy> KSweep(const LlamaMoeConfig& config, bool per_layer,
                                    const std::vector<int>& ks = {});
 
-// A named set of (layer, expert) pairs disabled together, parsed from "3:5,3:7".
+// A named set of experts disabled together.
 AblationPolicy ExpertSet(const LlamaMoeConfig& config, const std::string& name,
-                         const std::string& pairs, DisableMode mode);
+                         const std::vector<ExpertRef>& experts, DisableMode mode);
 
 // `count` random sets with as many experts disabled in each layer as `set` has, never equal to
 // it, drawn with `seed` (moe-vis's random-expert control, §2.9 "Specificity").

@@ -43,10 +43,10 @@ void ProgressBar::Draw() {
   const double rate = tokens_per_second();
   const std::string eta =
       rate > 0 ? ShortDuration(static_cast<double>(total_tokens_ - tokens_) / rate) : "?";
-  std::fprintf(out_, "\r[%s%s] %3d%%  docs %lld/%lld  tokens %s/%s  %s tok/s  ETA %s\x1b[K",
+  std::fprintf(out_, "\r[%s%s] %3d%%  %s %lld/%lld  tokens %s/%s  %s tok/s  ETA %s\x1b[K",
                std::string(static_cast<size_t>(filled), '#').c_str(),
                std::string(static_cast<size_t>(kWidth - filled), '.').c_str(),
-               static_cast<int>(fraction * 100), static_cast<long long>(docs_),
+               static_cast<int>(fraction * 100), items_name_.c_str(), static_cast<long long>(docs_),
                static_cast<long long>(total_docs_),
                ShortCount(static_cast<double>(tokens_)).c_str(),
                ShortCount(static_cast<double>(total_tokens_)).c_str(), ShortCount(rate).c_str(),

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <utility>
 
 namespace moe {
 
@@ -17,6 +18,8 @@ class ProgressBar {
   ~ProgressBar() { Clear(); }
 
   void Update(int64_t docs, int64_t tokens);
+  // What the first count counts ("docs" unless set; an ablation counts "policies").
+  void SetItemsName(std::string name) { items_name_ = std::move(name); }
   // Erases the bar, so the summary line that follows starts on a clean line.
   void Clear();
 
@@ -33,6 +36,7 @@ class ProgressBar {
   int64_t docs_ = 0, tokens_ = 0;
   std::chrono::steady_clock::time_point start_, last_draw_;
   bool drawn_ = false;
+  std::string items_name_ = "docs";
 };
 
 // "12.3k", "4.5M": short counts for the bar and summaries.

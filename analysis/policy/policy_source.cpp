@@ -3,6 +3,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "analysis/policy/policy_flags.h"
+#include "analysis/policy/policy_json.h"
 #include "core/config.h"
 #include "core/error.h"
 
@@ -12,8 +14,7 @@ RoutingPolicy MakePolicy(const PolicySource& source, const LlamaMoeConfig& confi
   if (!source.file.empty() && source.has_flags())
     Fail("--policy", "give a policy file or the --disable/--mode/--top-k/--top-r flags, not both");
   if (source.file.empty())
-    return RoutingPolicy::FromFlags(source.disable, source.mode, source.top_k, source.top_r,
-                                    config);
+    return PolicyFromFlags(source.disable, source.mode, source.top_k, source.top_r, config);
   std::ifstream in(source.file);
   if (!in) Fail(source.file, "cannot open the routing policy");
   nlohmann::json j;
@@ -22,7 +23,7 @@ RoutingPolicy MakePolicy(const PolicySource& source, const LlamaMoeConfig& confi
   } catch (const nlohmann::json::exception& e) {
     Fail(source.file, std::string("is not valid JSON (") + e.what() + ")");
   }
-  return RoutingPolicy::FromJson(j, config, source.file);
+  return PolicyFromJson(j, config, source.file);
 }
 
 }  // namespace moe

@@ -19,7 +19,8 @@ struct PolicySource {
   }
 };
 
-// The validated policy; empty when nothing was given. Errors name the file or the flag.
+// The policy, not yet validated (the run does that, once); empty when nothing was given. Errors
+// name the file or the flag.
 RoutingPolicy MakePolicy(const PolicySource& source, const LlamaMoeConfig& config);
 
 }  // namespace moe

@@ -1,7 +1,8 @@
 #pragma once
 // Next-token NLL of every document of a corpus, run exactly as a trace runs it (the same windows,
-// the same length-sorted padded batches) but with no hook attached: `moescope score` over files,
-// and the baseline against which tracing overhead is measured (bench/bench_trace.cpp).
+// the same length-sorted padded batches, the same scored tokens: run/next_token.h) but with no
+// hook attached: `moescope score` over files, the Python module's `score`, and the baseline
+// against which tracing overhead is measured (bench/bench_trace.cpp).
 #include <cstdint>
 #include <vector>
 
@@ -15,6 +16,8 @@ namespace moe {
 struct DocumentScore {
   double total_nll = 0;   // sum over the document's predicted tokens
   int64_t predicted = 0;  // tokens with a next token in the document
+  // With CorpusScoreOptions::token_nll: [n - 1], token_nll[i] = -log p(ids[i + 1] | ids[..i]).
+  std::vector<float> token_nll;
   double mean_nll() const { return predicted ? total_nll / predicted : 0.0; }
 };
 
@@ -24,8 +27,14 @@ struct CorpusScore {
   double seconds = 0;
 };
 
-// `rule` must be valid for the model's context (WindowRule::Validate); `policy` may be null.
-CorpusScore ScoreCorpus(const LlamaMoeModel& model, const Corpus& corpus, const WindowRule& rule,
-                        int batch_size, const RoutingPolicy* policy = nullptr);
+struct CorpusScoreOptions {
+  WindowRule windows;                     // must be valid for the model (WindowRule::Validate)
+  int batch_size = 8;                     // windows per forward pass
+  const RoutingPolicy* policy = nullptr;  // interventions, or none
+  bool token_nll = false;                 // keep every token's NLL (DocumentScore::token_nll)
+};
+
+CorpusScore ScoreCorpus(const LlamaMoeModel& model, const Corpus& corpus,
+                        const CorpusScoreOptions& options);
 
 }  // namespace moe

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "analysis/common/sha256.h"
+#include "analysis/policy/policy_json.h"
 #include "core/error.h"
 
 namespace moe {
@@ -61,7 +62,7 @@ TraceHeader MakeTraceHeader(const LoadedModel& m, const RoutingPolicy& policy, c
   h.checkpoint_sha256 = files.dump();
   if (std::filesystem::exists(m.dir / "tokenizer.model"))
     h.tokenizer_sha256 = Sha256OfFile(m.dir / "tokenizer.model");
-  h.routing_policy = policy.ToJson().dump();
+  h.routing_policy = PolicyToJson(policy).dump();
   h.num_layers = c.num_hidden_layers;
   h.num_experts = c.num_experts;
   h.top_k = policy.MaxSelections(c);
@@ -82,7 +83,7 @@ TraceHeader MakeTraceHeader(const LoadedModel& m, const RoutingPolicy& policy, c
   return h;
 }
 
-void CheckResumable(const TraceInfo& e, const std::vector<std::string>& existing_domains,
+void CheckResumable(const TraceAttributes& e, const std::vector<std::string>& existing_domains,
                     const TraceHeader& now) {
   auto differs = [&](const char* what, const std::string& then, const std::string& current) {
     Fail(e.path, std::string("cannot resume: the ") + what +

@@ -33,7 +33,7 @@ TraceHeader MakeTraceHeader(const LoadedModel& model, const RoutingPolicy& polic
 // Throws Error naming the trace and the first attribute that differs (model, checkpoint,
 // tokenizer, policy, windowing, corpus, logit settings) when `existing` was not made by the run
 // that `now` describes.
-void CheckResumable(const TraceInfo& existing, const std::vector<std::string>& existing_domains,
+void CheckResumable(const TraceAttributes& existing, const std::vector<std::string>& existing_domains,
                     const TraceHeader& now);
 
 }  // namespace moe

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "analysis/common/progress_bar.h"
+#include "analysis/stats/trace_load.h"
 #include "analysis/trace/trace_chunk_builder.h"
 #include "analysis/trace/trace_reader.h"
 #include "analysis/trace/trace_writer.h"
@@ -64,7 +65,7 @@ OpenedTrace OpenTrace(const TraceOptions& o, const TraceHeader& header, const Co
     summary.resumed_documents = existing.num_documents();
     summary.resumed_tokens = existing.num_tokens();
     if (existing.info().complete) return t;
-    t.stats = existing.ComputeStats();  // exact for the committed prefix, unlike stored /stats
+    t.stats = ComputeDomainLoad(existing);  // exact for the committed prefix, unlike /stats
   }
   t.writer = TraceWriter::Resume(o.output, o.queue_chunks);
   const int64_t done = t.writer->initial_documents();

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "analysis/run/next_token.h"
 #include "core/error.h"
 #include "core/heads.h"
 #include "core/ops.h"
@@ -45,38 +46,6 @@ std::vector<size_t> LongestFirst(std::span<const TraceWindow> windows) {
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return windows[a].length() > windows[b].length(); });
   return order;
-}
-
-std::vector<float> BatchNll(const LlamaMoeModel& model, const Batch& batch,
-                            const std::vector<float>& hidden, std::span<const TraceWindow> windows,
-                            std::span<const size_t> members, const Corpus& corpus) {
-  std::vector<float> nll(static_cast<size_t>(batch.tokens()), std::nanf(""));
-  if (model.weights().lm_head.empty()) return nll;  // a model without an LM head has no NLL
-  const int64_t H = model.config().hidden_size, V = model.config().vocab_size;
-  std::vector<int64_t> rows;     // batch rows to score
-  std::vector<int32_t> targets;  // their next tokens
-  for (size_t b = 0; b < members.size(); ++b) {
-    const TraceWindow& w = windows[members[b]];
-    const std::vector<int32_t>& ids = corpus.documents[static_cast<size_t>(w.doc)].ids;
-    for (int64_t i = w.record_begin; i < w.end; ++i) {
-      if (i + 1 >= static_cast<int64_t>(ids.size())) continue;
-      rows.push_back(static_cast<int64_t>(b) * batch.seq_len + (i - w.begin));
-      targets.push_back(ids[static_cast<size_t>(i + 1)]);
-    }
-  }
-  constexpr size_t kBlock = 256;  // bounds the [rows, V] logits buffer
-  std::vector<float> gathered;
-  for (size_t start = 0; start < rows.size(); start += kBlock) {
-    const size_t n = std::min(kBlock, rows.size() - start);
-    gathered.resize(n * static_cast<size_t>(H));
-    for (size_t r = 0; r < n; ++r)
-      std::copy_n(hidden.begin() + rows[start + r] * H, H, gathered.begin() + r * H);
-    const std::vector<float> logits = LmLogits(model, gathered.data(), static_cast<int64_t>(n));
-    for (size_t r = 0; r < n; ++r)
-      nll[rows[start + r]] =
-          static_cast<float>(-LogProbability(logits.data() + r * V, V, targets[start + r]));
-  }
-  return nll;
 }
 
 WindowRunner::WindowRunner(const LlamaMoeModel& model, const RoutingPolicy* policy, int kmax,

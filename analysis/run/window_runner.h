@@ -42,12 +42,6 @@ std::vector<TraceWindow> PlanWindows(const Corpus& corpus, int64_t first_doc,
 // Window indices, longest first (stable): consecutive runs of batch_size form the batches.
 std::vector<size_t> LongestFirst(std::span<const TraceWindow> windows);
 
-// -log p(next token | the window up to this token) for every recorded token of the batch's
-// windows that has a next token in its document; NaN elsewhere. [B * S], indexed like the batch.
-std::vector<float> BatchNll(const LlamaMoeModel& model, const Batch& batch,
-                            const std::vector<float>& hidden, std::span<const TraceWindow> windows,
-                            std::span<const size_t> members, const Corpus& corpus);
-
 class WindowRunner {
  public:
   // Registers its recorder on the model's hooks for its lifetime. `policy` may be null.

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <span>
+#include <tuple>
 
 #include "analysis/stats/resampling.h"
 #include "core/error.h"
@@ -13,83 +16,110 @@ namespace {
 constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
 using L_ = MetricLevel;
 
-const std::vector<MetricDef> kDefs = {
+constexpr MetricDef Def(Metric id, MetricLevel level, const char* section,
+                        const char* description) {
+  return {id, MetricName(id), level, section, description};
+}
+
+constexpr std::array<MetricDef, kMetricCount> kDefs = {
     // §2.1 expert load, three conventions (always say which one).
-    {"load_count", L_::kExpert, "2.1",
-     "c = tokens whose executed top-k holds the expert; baseline N*K/E"},
-    {"assignment_share", L_::kExpert, "2.1", "c/(N*K) (Mixtral Fig. 7 convention); baseline 1/E"},
-    {"token_coverage", L_::kExpert, "2.1", "c/N (OLMoE convention); baseline K/E"},
-    {"relative_load", L_::kExpert, "2.1",
-     "c/(N*K/E) (DeepSeek-V3 relative load, NeMo utilization); baseline 1"},
-    {"importance", L_::kExpert, "2.1",
-     "sum of combine weights w (before the scale factor; LLaMA-MoE gate_importance); baseline "
-     "total/E"},
-    {"importance_share", L_::kExpert, "2.1", "importance / sum over experts; baseline 1/E"},
-    {"top1_share", L_::kExpert, "2.2", "first-choice count / N (Switch f_e); baseline 1/E"},
-    {"dead", L_::kExpert, "2.2", "1 when the expert has c = 0; baseline 0"},
-    {"soft_load_derived", L_::kExpert, "2.1",
-     "mean softmax-over-all-E-logits probability (Switch P_e; derived, LLaMA-MoE normalizes over "
-     "the top-k only), over sampled logit rows; baseline 1/E"},
+    Def(Metric::kLoadCount, L_::kExpert, "2.1",
+        "c = tokens whose executed top-k holds the expert; baseline N*K/E"),
+    Def(Metric::kAssignmentShare, L_::kExpert, "2.1",
+        "c/(N*K) (Mixtral Fig. 7 convention); baseline 1/E"),
+    Def(Metric::kTokenCoverage, L_::kExpert, "2.1", "c/N (OLMoE convention); baseline K/E"),
+    Def(Metric::kRelativeLoad, L_::kExpert, "2.1",
+        "c/(N*K/E) (DeepSeek-V3 relative load, NeMo utilization); baseline 1"),
+    Def(Metric::kImportance, L_::kExpert, "2.1",
+        "sum of combine weights w (before the scale factor; LLaMA-MoE gate_importance); baseline "
+        "total/E"),
+    Def(Metric::kImportanceShare, L_::kExpert, "2.1",
+        "importance / sum over experts; baseline 1/E"),
+    Def(Metric::kTop1Share, L_::kExpert, "2.2",
+        "first-choice count / N (Switch f_e); baseline 1/E"),
+    Def(Metric::kDead, L_::kExpert, "2.2", "1 when the expert has c = 0; baseline 0"),
+    Def(Metric::kSoftLoadDerived, L_::kExpert, "2.1",
+        "mean softmax-over-all-E-logits probability (Switch P_e; derived, LLaMA-MoE normalizes "
+        "over "
+        "the top-k only), over sampled logit rows; baseline 1/E"),
     // §2.4 domain specialization (domain rows only).
-    {"domain_spec_topk", L_::kExpert, "2.4",
-     "OLMoE DS(e, D, K) = N_{e,D}/N_D (equals token_coverage of the domain); baseline K/E"},
-    {"domain_spec_lift_topk", L_::kExpert, "2.4", "DS(e, D, K) / (K/E); baseline 1"},
-    {"domain_spec_top1", L_::kExpert, "2.4", "first-choice DS(e, D, 1); baseline 1/E"},
-    {"domain_spec_lift_top1", L_::kExpert, "2.4", "DS(e, D, 1) / (1/E); baseline 1"},
-    {"domain_spec_perm_p_topk", L_::kExpert, "2.4",
-     "permutation p-value of |DS(e,D,K) - coverage over all domains| under shuffled document "
-     "domain labels, (1 + #{perm >= observed}) / (1 + P)"},
-    {"domain_spec_perm_p_top1", L_::kExpert, "2.4", "the same for DS(e, D, 1)"},
+    Def(Metric::kDomainSpecTopk, L_::kExpert, "2.4",
+        "OLMoE DS(e, D, K) = N_{e,D}/N_D (equals token_coverage of the domain); baseline K/E"),
+    Def(Metric::kDomainSpecLiftTopk, L_::kExpert, "2.4", "DS(e, D, K) / (K/E); baseline 1"),
+    Def(Metric::kDomainSpecTop1, L_::kExpert, "2.4", "first-choice DS(e, D, 1); baseline 1/E"),
+    Def(Metric::kDomainSpecLiftTop1, L_::kExpert, "2.4", "DS(e, D, 1) / (1/E); baseline 1"),
+    Def(Metric::kDomainSpecPermPTopk, L_::kExpert, "2.4",
+        "permutation p-value of |DS(e,D,K) - coverage over all domains| under shuffled document "
+        "domain labels, (1 + #{perm >= observed}) / (1 + P)"),
+    Def(Metric::kDomainSpecPermPTop1, L_::kExpert, "2.4", "the same for DS(e, D, 1)"),
     // §2.5 vocabulary specialization (all domains only).
-    {"vocab_spec_input", L_::kExpert, "2.5",
-     "mean over input tokens x (N_x >= min) whose argmax expert is e of max_e' N_{x,e'}/N_x; "
-     "baseline: the same x after shuffling token ids; n = such x"},
-    {"vocab_spec_next", L_::kExpert, "2.5", "the same with x = the next token of the document"},
+    Def(Metric::kVocabSpecInput, L_::kExpert, "2.5",
+        "mean over input tokens x (N_x >= min) whose argmax expert is e of max_e' N_{x,e'}/N_x; "
+        "baseline: the same x after shuffling token ids; n = such x"),
+    Def(Metric::kVocabSpecNext, L_::kExpert, "2.5",
+        "the same with x = the next token of the document"),
     // Per layer.
-    {"tokens", L_::kLayer, "2.1", "N, tokens of the domain"},
-    {"cv_load", L_::kLayer, "2.2", "population std/mean of c over experts; baseline 0"},
-    {"cv_load_unbiased", L_::kLayer, "2.2",
-     "sqrt of LLaMA-MoE's cv_squared: unbiased variance (/(E-1)) over mean^2 + 1e-10 "
-     "= cv_load * sqrt(E/(E-1)); baseline 0"},
-    {"cv_importance", L_::kLayer, "2.2", "population CV of importance; baseline 0"},
-    {"cv_importance_unbiased", L_::kLayer, "2.2", "LLaMA-MoE variant of cv_importance"},
-    {"max_over_mean", L_::kLayer, "2.2", "max_e c / mean_e c = MaxVio + 1; baseline 1"},
-    {"maxvio", L_::kLayer, "2.2", "MaxVio = max_e c / mean_e c - 1; baseline 0"},
-    {"dead_fraction", L_::kLayer, "2.2", "|{e : c = 0}| / E; baseline 0"},
-    {"load_entropy", L_::kLayer, "2.3", "H(assignment_share), natural log; baseline log E"},
-    {"diversity", L_::kLayer, "2.2", "exp(load_entropy) / E (NeMo); baseline 1"},
-    {"router_entropy_derived", L_::kLayer, "2.3",
-     "mean over logit rows of H(softmax over all E logits) (derived); baseline log E"},
-    {"router_entropy_norm_derived", L_::kLayer, "2.3",
-     "router_entropy_derived / log E; baseline 1"},
-    {"topk_mass_derived", L_::kLayer, "2.3",
-     "mean softmax-over-all mass of the top-k logits (k = the token's executed selections); "
-     "baseline K/E"},
-    {"margin_logit", L_::kLayer, "2.3",
-     "mean boundary margin z_(k) - z_(k+1) on sorted logits; n = rows with k < E"},
-    {"z_loss_derived", L_::kLayer, "2.3", "mean (log sum_e exp z_e)^2 (ST-MoE router z-loss)"},
-    {"repeat_first", L_::kLayer, "2.8",
-     "P[e1_t = e1_{t+1}] over adjacent tokens of one document; baseline 1/E"},
-    {"repeat_any", L_::kLayer, "2.8",
-     "P[S_t and S_{t+1} share an expert]; baseline 1 - C(E-K,K)/C(E,K)"},
-    {"repeat_overlap", L_::kLayer, "2.8", "mean |S_t ∩ S_{t+1}|; baseline K^2/E"},
-    {"vocab_spec_input_mean", L_::kLayer, "2.5",
-     "mean over input tokens x with N_x >= min of max_e N_{x,e}/N_x; baseline: shuffled token "
-     "ids; n = such x"},
-    {"vocab_spec_next_mean", L_::kLayer, "2.5", "the same with x = the next token"},
+    Def(Metric::kTokens, L_::kLayer, "2.1", "N, tokens of the domain"),
+    Def(Metric::kCvLoad, L_::kLayer, "2.2", "population std/mean of c over experts; baseline 0"),
+    Def(Metric::kCvLoadUnbiased, L_::kLayer, "2.2",
+        "sqrt of LLaMA-MoE's cv_squared: unbiased variance (/(E-1)) over mean^2 + 1e-10 "
+        "= cv_load * sqrt(E/(E-1)); baseline 0"),
+    Def(Metric::kCvImportance, L_::kLayer, "2.2", "population CV of importance; baseline 0"),
+    Def(Metric::kCvImportanceUnbiased, L_::kLayer, "2.2", "LLaMA-MoE variant of cv_importance"),
+    Def(Metric::kMaxOverMean, L_::kLayer, "2.2", "max_e c / mean_e c = MaxVio + 1; baseline 1"),
+    Def(Metric::kMaxvio, L_::kLayer, "2.2", "MaxVio = max_e c / mean_e c - 1; baseline 0"),
+    Def(Metric::kDeadFraction, L_::kLayer, "2.2", "|{e : c = 0}| / E; baseline 0"),
+    Def(Metric::kLoadEntropy, L_::kLayer, "2.3",
+        "H(assignment_share), natural log; baseline log E"),
+    Def(Metric::kDiversity, L_::kLayer, "2.2", "exp(load_entropy) / E (NeMo); baseline 1"),
+    Def(Metric::kRouterEntropyDerived, L_::kLayer, "2.3",
+        "mean over logit rows of H(softmax over all E logits) (derived); baseline log E"),
+    Def(Metric::kRouterEntropyNormDerived, L_::kLayer, "2.3",
+        "router_entropy_derived / log E; baseline 1"),
+    Def(Metric::kTopkMassDerived, L_::kLayer, "2.3",
+        "mean softmax-over-all mass of the top-k logits (k = the token's executed selections); "
+        "baseline K/E"),
+    Def(Metric::kMarginLogit, L_::kLayer, "2.3",
+        "mean boundary margin z_(k) - z_(k+1) on sorted logits; n = rows with k < E"),
+    Def(Metric::kZLossDerived, L_::kLayer, "2.3",
+        "mean (log sum_e exp z_e)^2 (ST-MoE router z-loss)"),
+    Def(Metric::kRepeatFirst, L_::kLayer, "2.8",
+        "P[e1_t = e1_{t+1}] over adjacent tokens of one document; baseline 1/E"),
+    Def(Metric::kRepeatAny, L_::kLayer, "2.8",
+        "P[S_t and S_{t+1} share an expert]; baseline 1 - C(E-K,K)/C(E,K)"),
+    Def(Metric::kRepeatOverlap, L_::kLayer, "2.8", "mean |S_t ∩ S_{t+1}|; baseline K^2/E"),
+    Def(Metric::kVocabSpecInputMean, L_::kLayer, "2.5",
+        "mean over input tokens x with N_x >= min of max_e N_{x,e}/N_x; baseline: shuffled token "
+        "ids; n = such x"),
+    Def(Metric::kVocabSpecNextMean, L_::kLayer, "2.5", "the same with x = the next token"),
 };
 
-// The metrics that are functions of one slice (bootstrapped), in kDefs order.
-bool FromSlice(const std::string& name) {
-  return name.rfind("domain_spec_perm_p", 0) != 0 && name.rfind("vocab_spec", 0) != 0;
+constexpr bool DefsInOrder() {
+  for (size_t i = 0; i < kMetricCount; ++i)
+    if (MetricSlot(kDefs[i].id) != i) return false;
+  return true;
 }
-bool NeedsLogits(const std::string& name) {
-  return name == "soft_load_derived" || name == "router_entropy_derived" ||
-         name == "router_entropy_norm_derived" || name == "topk_mass_derived" ||
-         name == "margin_logit" || name == "z_loss_derived";
+static_assert(DefsInOrder(), "kDefs must list the metrics in enumerator order");
+
+bool IsPermutationP(Metric m) {
+  return m == Metric::kDomainSpecPermPTopk || m == Metric::kDomainSpecPermPTop1;
 }
-bool DomainRowsOnly(const std::string& name) {
-  return name.rfind("domain_spec", 0) == 0;
+bool IsVocabulary(Metric m) {
+  return m == Metric::kVocabSpecInput || m == Metric::kVocabSpecNext ||
+         m == Metric::kVocabSpecInputMean || m == Metric::kVocabSpecNextMean;
+}
+// The metrics that are functions of one slice (bootstrapped).
+bool FromSlice(Metric m) {
+  return !IsPermutationP(m) && !IsVocabulary(m);
+}
+bool NeedsLogits(Metric m) {
+  return m == Metric::kSoftLoadDerived || m == Metric::kRouterEntropyDerived ||
+         m == Metric::kRouterEntropyNormDerived || m == Metric::kTopkMassDerived ||
+         m == Metric::kMarginLogit || m == Metric::kZLossDerived;
+}
+bool DomainRowsOnly(Metric m) {
+  return m == Metric::kDomainSpecTopk || m == Metric::kDomainSpecLiftTopk ||
+         m == Metric::kDomainSpecTop1 || m == Metric::kDomainSpecLiftTop1 || IsPermutationP(m);
 }
 
 double Choose(int n, int k) {
@@ -106,7 +136,7 @@ struct Cells {
   int L = 0, E = 0;
   Cells(int layers, int experts) : L(layers), E(experts) {
     for (const MetricDef& d : kDefs) {
-      if (!FromSlice(d.name)) {
+      if (!FromSlice(d.id)) {
         offset.push_back(SIZE_MAX);
         continue;
       }
@@ -114,9 +144,10 @@ struct Cells {
       size += static_cast<size_t>(L) * (d.level == MetricLevel::kExpert ? E : 1);
     }
   }
-  size_t At(int metric, int l, int e) const {
-    const bool expert = kDefs[metric].level == MetricLevel::kExpert;
-    return offset[metric] + static_cast<size_t>(l) * (expert ? E : 1) + (expert ? e : 0);
+  size_t At(Metric metric, int l, int e) const {
+    const size_t m = MetricSlot(metric);
+    const bool expert = kDefs[m].level == MetricLevel::kExpert;
+    return offset[m] + static_cast<size_t>(l) * (expert ? E : 1) + (expert ? e : 0);
   }
 };
 
@@ -136,7 +167,7 @@ void Evaluate(const double* s, const SliceLayout& lay, const StatsShape& shape, 
     out.n.assign(cells.size, kNan);
   }
   auto ratio = [](double a, double b) { return b > 0 ? a / b : kNan; };
-  auto put = [&](int metric, int l, int e, double v, double base, double n) {
+  auto put = [&](Metric metric, int l, int e, double v, double base, double n) {
     const size_t at = cells.At(metric, l, e);
     out.value[at] = v;
     if (want_baselines) {
@@ -144,38 +175,7 @@ void Evaluate(const double* s, const SliceLayout& lay, const StatsShape& shape, 
       out.n[at] = n;
     }
   };
-  // Metric indices, looked up once.
-  static const int kAssignmentShare = MetricIndex("assignment_share");
-  static const int kCvImportance = MetricIndex("cv_importance");
-  static const int kCvImportanceUnbiased = MetricIndex("cv_importance_unbiased");
-  static const int kCvLoad = MetricIndex("cv_load");
-  static const int kCvLoadUnbiased = MetricIndex("cv_load_unbiased");
-  static const int kDead = MetricIndex("dead");
-  static const int kDeadFraction = MetricIndex("dead_fraction");
-  static const int kDiversity = MetricIndex("diversity");
-  static const int kDomainSpecLiftTop1 = MetricIndex("domain_spec_lift_top1");
-  static const int kDomainSpecLiftTopk = MetricIndex("domain_spec_lift_topk");
-  static const int kDomainSpecTop1 = MetricIndex("domain_spec_top1");
-  static const int kDomainSpecTopk = MetricIndex("domain_spec_topk");
-  static const int kImportance = MetricIndex("importance");
-  static const int kImportanceShare = MetricIndex("importance_share");
-  static const int kLoadCount = MetricIndex("load_count");
-  static const int kLoadEntropy = MetricIndex("load_entropy");
-  static const int kMarginLogit = MetricIndex("margin_logit");
-  static const int kMaxOverMean = MetricIndex("max_over_mean");
-  static const int kMaxvio = MetricIndex("maxvio");
-  static const int kRelativeLoad = MetricIndex("relative_load");
-  static const int kRepeatAny = MetricIndex("repeat_any");
-  static const int kRepeatFirst = MetricIndex("repeat_first");
-  static const int kRepeatOverlap = MetricIndex("repeat_overlap");
-  static const int kRouterEntropyDerived = MetricIndex("router_entropy_derived");
-  static const int kRouterEntropyNormDerived = MetricIndex("router_entropy_norm_derived");
-  static const int kSoftLoadDerived = MetricIndex("soft_load_derived");
-  static const int kTokenCoverage = MetricIndex("token_coverage");
-  static const int kTokens = MetricIndex("tokens");
-  static const int kTop1Share = MetricIndex("top1_share");
-  static const int kTopkMassDerived = MetricIndex("topk_mass_derived");
-  static const int kZLossDerived = MetricIndex("z_loss_derived");
+  using enum Metric;
   const int k = shape.top_k;
   const double any_baseline = 1.0 - Choose(E - k, k) / Choose(E, k);
   for (int l = 0; l < L; ++l) {
@@ -258,141 +258,165 @@ void RowSlice(int r, int M, size_t size, Get get, std::vector<double>& out) {
   }
 }
 
+// The rows of the slice metrics of domain row r (M: all domains): point values from the row's
+// slice, percentile intervals from its bootstrap replicates.
+void AddSliceRows(const RoutingAccumulator& acc, const Cells& cells, int r, StatsReport& rep) {
+  const StatsShape& shape = acc.shape();
+  const SliceLayout& lay = acc.layout();
+  const int M = shape.domains, B = acc.options().bootstrap;
+  const size_t S = lay.size();
+  std::vector<double> slice;
+  SliceEval point, rep_eval;
+  RowSlice(
+      r, M, S, [&](int m) { return acc.Slice(m); }, slice);
+  Evaluate(slice.data(), lay, shape, cells, true, point);
+  std::vector<double> replicate_values(static_cast<size_t>(B) * cells.size, kNan);
+  for (int b = 0; b < B; ++b) {
+    RowSlice(
+        r, M, S, [&](int m) { return acc.BootstrapSlice(b, m); }, slice);
+    Evaluate(slice.data(), lay, shape, cells, false, rep_eval);
+    std::copy(rep_eval.value.begin(), rep_eval.value.end(),
+              replicate_values.begin() + static_cast<size_t>(b) * cells.size);
+  }
+  std::vector<double> column(static_cast<size_t>(B));
+  for (const MetricDef& d : kDefs) {
+    if (!FromSlice(d.id) || (NeedsLogits(d.id) && !rep.has_logits) ||
+        (DomainRowsOnly(d.id) && r == M))
+      continue;
+    const bool expert = d.level == MetricLevel::kExpert;
+    for (int l = 0; l < shape.layers; ++l)
+      for (int e = 0; e < (expert ? shape.experts : 1); ++e) {
+        const size_t at = cells.At(d.id, l, e);
+        StatsRow row{.layer = l,
+                     .expert = expert ? e : -1,
+                     .domain = r,
+                     .metric = d.id,
+                     .value = point.value[at],
+                     .ci_low = kNan,
+                     .ci_high = kNan,
+                     .baseline = point.baseline[at],
+                     .n = point.n[at]};
+        if (B > 0) {
+          for (int b = 0; b < B; ++b)
+            column[b] = replicate_values[static_cast<size_t>(b) * cells.size + at];
+          std::tie(row.ci_low, row.ci_high) = PercentileInterval(column, acc.options().ci_level);
+        }
+        rep.rows.push_back(row);
+      }
+  }
+}
+
+// Permutation p-values of domain specialization (§2.4) of domain r < M; `all` is the slice of
+// all domains.
+void AddPermutationRows(const RoutingAccumulator& acc, const std::vector<double>& all, int r,
+                        StatsReport& rep) {
+  const StatsShape& shape = acc.shape();
+  const SliceLayout& lay = acc.layout();
+  const int P = acc.options().permutations;
+  std::vector<double> slice;
+  RowSlice(
+      r, shape.domains, lay.size(), [&](int m) { return acc.Slice(m); }, slice);
+  for (const Metric metric : {Metric::kDomainSpecPermPTopk, Metric::kDomainSpecPermPTop1}) {
+    const size_t block =
+        metric == Metric::kDomainSpecPermPTopk ? lay.count_topk() : lay.count_top1();
+    const double N = slice[SliceLayout::kTokens], N_all = all[SliceLayout::kTokens];
+    for (int l = 0; l < shape.layers; ++l)
+      for (int e = 0; e < shape.experts; ++e) {
+        const size_t i = block + lay.Cell(l, e);
+        const double overall = N_all > 0 ? all[i] / N_all : kNan;
+        const double observed = N > 0 ? std::abs(slice[i] / N - overall) : kNan;
+        int at_least = 0;
+        for (int p = 0; p < P; ++p) {
+          const std::span<const double> ps = acc.PermutationSlice(p, r);
+          const double n = ps[SliceLayout::kTokens];
+          const double stat = n > 0 ? std::abs(ps[i] / n - overall) : 0.0;
+          at_least += stat >= observed - 1e-12;
+        }
+        const double pvalue = N > 0 ? (1.0 + at_least) / (1.0 + P) : kNan;
+        rep.rows.push_back({l, e, r, metric, pvalue, kNan, kNan, kNan, N});
+      }
+  }
+}
+
+// Vocabulary specialization (§2.5), all domains.
+void AddVocabularyRows(const RoutingAccumulator& acc, StatsReport& rep) {
+  const StatsOptions& opt = acc.options();
+  const int M = acc.shape().domains, L = acc.shape().layers, E = acc.shape().experts;
+  rep.vocab_input = ComputeVocabSpecialization(
+      acc.vocab_input(), acc.input_occurrences(), acc.set_counts(), L, E, opt.vocab_min_count,
+      opt.top_tokens, opt.seed, opt.bootstrap, opt.ci_level);
+  rep.vocab_next = ComputeVocabSpecialization(
+      acc.vocab_next(), acc.next_occurrences(), acc.set_counts(), L, E, opt.vocab_min_count,
+      opt.top_tokens, opt.seed + 1, opt.bootstrap, opt.ci_level);
+  struct Table {
+    const VocabSpecialization* v;
+    Metric expert_metric, layer_metric;
+  };
+  for (const Table& t :
+       {Table{&rep.vocab_input, Metric::kVocabSpecInput, Metric::kVocabSpecInputMean},
+        Table{&rep.vocab_next, Metric::kVocabSpecNext, Metric::kVocabSpecNextMean}}) {
+    const VocabSpecialization& v = *t.v;
+    for (int l = 0; l < L; ++l) {
+      for (int e = 0; e < E; ++e) {
+        const size_t cell = static_cast<size_t>(l) * E + e;
+        rep.rows.push_back({l, e, M, t.expert_metric, v.expert_mean[cell], v.expert_ci_low[cell],
+                            v.expert_ci_high[cell], v.expert_shuffled[cell],
+                            static_cast<double>(v.expert_tokens[cell])});
+      }
+      rep.rows.push_back({l, -1, M, t.layer_metric, v.layer_mean[l], v.layer_ci_low[l],
+                          v.layer_ci_high[l], v.layer_shuffled[l],
+                          static_cast<double>(v.kept_tokens)});
+    }
+  }
+}
+
 }  // namespace
 
-const std::vector<MetricDef>& RoutingMetricDefs() {
+const std::array<MetricDef, kMetricCount>& RoutingMetricDefs() {
   return kDefs;
 }
 
-int MetricIndex(const std::string& name) {
-  for (size_t i = 0; i < kDefs.size(); ++i)
-    if (name == kDefs[i].name) return static_cast<int>(i);
-  return -1;
+const MetricDef& DefOf(Metric metric) {
+  return kDefs[MetricSlot(metric)];
 }
 
-const StatsRow* StatsReport::Find(const std::string& metric, int layer, int expert,
-                                  int domain) const {
-  const int m = MetricIndex(metric);
+Metric ParseMetricName(std::string_view name, const std::string& where) {
+  if (const std::optional<Metric> m = ParseMetric(name)) return *m;
+  std::string known;
+  for (const MetricDef& d : kDefs) known += std::string(known.empty() ? "" : ", ") + d.name;
+  Fail(where, "unknown metric '" + std::string(name) + "' (the metrics are " + known + ")");
+}
+
+const StatsRow* StatsReport::Find(Metric metric, int layer, int expert, int domain) const {
   for (const StatsRow& r : rows)
-    if (r.metric == m && r.layer == layer && r.expert == expert && r.domain == domain) return &r;
+    if (r.metric == metric && r.layer == layer && r.expert == expert && r.domain == domain)
+      return &r;
   return nullptr;
 }
 
 StatsReport BuildStatsReport(const RoutingAccumulator& acc, std::vector<std::string> domains) {
   const StatsShape& shape = acc.shape();
-  const StatsOptions& opt = acc.options();
-  const int M = shape.domains, L = shape.layers, E = shape.experts;
+  const int M = shape.domains;
   if (static_cast<int>(domains.size()) != M)
     Fail("routing statistics", "domain names do not match the statistics");
   StatsReport rep;
   rep.shape = shape;
-  rep.options = opt;
+  rep.options = acc.options();
   rep.domains = std::move(domains);
   rep.documents = acc.documents();
   rep.tokens = acc.tokens();
-  const SliceLayout& lay = acc.layout();
-  const size_t S = lay.size();
-  const Cells cells(L, E);
+  const Cells cells(shape.layers, shape.experts);
 
   std::vector<double> all;
   RowSlice(
-      M, M, S, [&](int m) { return acc.Slice(m); }, all);
+      M, M, acc.layout().size(), [&](int m) { return acc.Slice(m); }, all);
   rep.has_logits = all[SliceLayout::kLogitRows] > 0;
-
-  std::vector<double> slice, replicate_values;
-  SliceEval point, rep_eval;
   for (int r = 0; r <= M; ++r) {
-    RowSlice(
-        r, M, S, [&](int m) { return acc.Slice(m); }, slice);
-    Evaluate(slice.data(), lay, shape, cells, true, point);
-    const int B = opt.bootstrap;
-    replicate_values.assign(static_cast<size_t>(B) * cells.size, kNan);
-    for (int b = 0; b < B; ++b) {
-      RowSlice(
-          r, M, S, [&](int m) { return acc.BootstrapSlice(b, m); }, slice);
-      Evaluate(slice.data(), lay, shape, cells, false, rep_eval);
-      std::copy(rep_eval.value.begin(), rep_eval.value.end(),
-                replicate_values.begin() + static_cast<size_t>(b) * cells.size);
-    }
-    std::vector<double> column(static_cast<size_t>(B));
-    for (size_t mi = 0; mi < kDefs.size(); ++mi) {
-      const MetricDef& d = kDefs[mi];
-      if (!FromSlice(d.name) || (NeedsLogits(d.name) && !rep.has_logits) ||
-          (DomainRowsOnly(d.name) && r == M))
-        continue;
-      const int width = d.level == MetricLevel::kExpert ? E : 1;
-      for (int l = 0; l < L; ++l)
-        for (int e = 0; e < width; ++e) {
-          const size_t at = cells.At(static_cast<int>(mi), l, e);
-          StatsRow row{l,
-                       d.level == MetricLevel::kExpert ? e : -1,
-                       r,
-                       static_cast<int>(mi),
-                       point.value[at],
-                       kNan,
-                       kNan,
-                       point.baseline[at],
-                       point.n[at]};
-          if (B > 0) {
-            for (int b = 0; b < B; ++b)
-              column[b] = replicate_values[static_cast<size_t>(b) * cells.size + at];
-            std::tie(row.ci_low, row.ci_high) = PercentileInterval(column, opt.ci_level);
-          }
-          rep.rows.push_back(row);
-        }
-    }
-    // Permutation p-values of domain specialization (§2.4), domain rows only.
-    if (r < M && opt.permutations > 0) {
-      RowSlice(
-          r, M, S, [&](int m) { return acc.Slice(m); }, slice);
-      for (const char* which : {"topk", "top1"}) {
-        const bool topk = std::string(which) == "topk";
-        const size_t block = topk ? lay.count_topk() : lay.count_top1();
-        const int metric = MetricIndex(std::string("domain_spec_perm_p_") + which);
-        const double N = slice[SliceLayout::kTokens], N_all = all[SliceLayout::kTokens];
-        for (int l = 0; l < L; ++l)
-          for (int e = 0; e < E; ++e) {
-            const size_t i = block + lay.Cell(l, e);
-            const double overall = N_all > 0 ? all[i] / N_all : kNan;
-            const double observed = N > 0 ? std::abs(slice[i] / N - overall) : kNan;
-            int at_least = 0;
-            for (int p = 0; p < opt.permutations; ++p) {
-              const std::span<const double> ps = acc.PermutationSlice(p, r);
-              const double n = ps[SliceLayout::kTokens];
-              const double stat = n > 0 ? std::abs(ps[i] / n - overall) : 0.0;
-              at_least += stat >= observed - 1e-12;
-            }
-            const double pvalue = N > 0 ? (1.0 + at_least) / (1.0 + opt.permutations) : kNan;
-            rep.rows.push_back({l, e, r, metric, pvalue, kNan, kNan, kNan, N});
-          }
-      }
-    }
+    AddSliceRows(acc, cells, r, rep);
+    if (r < M && rep.options.permutations > 0) AddPermutationRows(acc, all, r, rep);
   }
-
-  // Vocabulary specialization (§2.5), all domains.
   rep.has_vocabulary = !acc.vocab_input().empty();
-  if (rep.has_vocabulary) {
-    rep.vocab_input = ComputeVocabSpecialization(
-        acc.vocab_input(), acc.input_occurrences(), acc.set_counts(), L, E, opt.vocab_min_count,
-        opt.top_tokens, opt.seed, opt.bootstrap, opt.ci_level);
-    rep.vocab_next = ComputeVocabSpecialization(
-        acc.vocab_next(), acc.next_occurrences(), acc.set_counts(), L, E, opt.vocab_min_count,
-        opt.top_tokens, opt.seed + 1, opt.bootstrap, opt.ci_level);
-    for (auto [v, name] : {std::pair{&rep.vocab_input, "input"}, {&rep.vocab_next, "next"}}) {
-      const int em = MetricIndex(std::string("vocab_spec_") + name);
-      const int lm = MetricIndex(std::string("vocab_spec_") + name + "_mean");
-      for (int l = 0; l < L; ++l) {
-        for (int e = 0; e < E; ++e) {
-          const size_t cell = static_cast<size_t>(l) * E + e;
-          rep.rows.push_back({l, e, M, em, v->expert_mean[cell], v->expert_ci_low[cell],
-                              v->expert_ci_high[cell], v->expert_shuffled[cell],
-                              static_cast<double>(v->expert_tokens[cell])});
-        }
-        rep.rows.push_back({l, -1, M, lm, v->layer_mean[l], v->layer_ci_low[l], v->layer_ci_high[l],
-                            v->layer_shuffled[l], static_cast<double>(v->kept_tokens)});
-      }
-    }
-  }
+  if (rep.has_vocabulary) AddVocabularyRows(acc, rep);
 
   // Matrices with an "all domains" row appended.
   auto with_all = [M](const std::vector<int64_t>& per_domain) {

@@ -6,11 +6,14 @@
 //
 // Rows are (layer, expert, domain, metric): expert -1 for per-layer metrics; domain M means all
 // domains together. docs/stats-format.md lists every metric and its baseline.
+#include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "analysis/stats/accumulator.h"
+#include "analysis/stats/metric_id.h"
 #include "analysis/stats/vocab_specialization.h"
 
 namespace moe {
@@ -18,21 +21,25 @@ namespace moe {
 enum class MetricLevel { kExpert, kLayer };
 
 struct MetricDef {
-  const char* name;
+  Metric id;
+  const char* name;  // MetricName(id)
   MetricLevel level;
   const char* section;      // section of docs/routing-metrics.md
   const char* description;  // including the baseline's formula
 };
 
-// Every metric, in output order.
-const std::vector<MetricDef>& RoutingMetricDefs();
-int MetricIndex(const std::string& name);  // -1 when unknown
+// Every metric, indexed by Metric (output order).
+const std::array<MetricDef, kMetricCount>& RoutingMetricDefs();
+const MetricDef& DefOf(Metric metric);
+// A metric name from outside the code (a CSV column, a user's option), parsed once. Throws Error
+// "<where>: unknown metric '<name>' ..." when no metric has that name.
+Metric ParseMetricName(std::string_view name, const std::string& where);
 
 struct StatsRow {
   int layer = 0;
   int expert = -1;  // -1: a per-layer metric
   int domain = 0;   // 0..M-1, or M for all domains
-  int metric = 0;   // index into RoutingMetricDefs()
+  Metric metric = Metric::kLoadCount;
   double value = 0;
   double ci_low = 0, ci_high = 0;  // NaN when there is no interval
   double baseline = 0;             // NaN when there is none
@@ -55,7 +62,8 @@ struct StatsReport {
   bool has_vocabulary = false;
   VocabSpecialization vocab_input, vocab_next;
 
-  const StatsRow* Find(const std::string& metric, int layer, int expert, int domain) const;
+  // The row of (metric, layer, expert, domain), or null when the report has none.
+  const StatsRow* Find(Metric metric, int layer, int expert, int domain) const;
 };
 
 StatsReport BuildStatsReport(const RoutingAccumulator& acc, std::vector<std::string> domains);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -34,9 +35,97 @@ std::string Number(double v) {
   return buf;
 }
 
+// Throws unless A and B cover the same tokens of one model shape and the margin edges are
+// usable.
+void CheckComparable(const TraceReader& a, const TraceReader& b, const CompareOptions& o) {
+  const auto &ia = a.info(), &ib = b.info();
+  const std::string& bp = ib.path;
+  if (ia.num_layers != ib.num_layers)
+    Fail(bp, "has num_layers " + std::to_string(ib.num_layers) + ", " + ia.path + " has " +
+                 std::to_string(ia.num_layers));
+  if (ia.num_experts != ib.num_experts)
+    Fail(bp, "has num_experts " + std::to_string(ib.num_experts) + ", " + ia.path + " has " +
+                 std::to_string(ia.num_experts));
+  if (a.num_tokens() != b.num_tokens() ||
+      !std::equal(a.doc_offsets().begin(), a.doc_offsets().end(), b.doc_offsets().begin(),
+                  b.doc_offsets().end()))
+    Fail(bp + ":/docs/offset",
+         "differs from " + ia.path + "'s; compare needs two traces over the same tokens");
+  for (size_t i = 1; i < o.margin_edges.size(); ++i)
+    if (!(o.margin_edges[i] > o.margin_edges[i - 1])) Fail("--margin-edges", "must be increasing");
+  if (o.margin_edges.empty()) Fail("--margin-edges", "needs at least one edge");
+}
+
+// What the rows are made of, per cell (domain row m, layer l) = m * L + l: token sums [M+1],
+// per-cell sums [M+1, L], loads [M+1, L, E], margin bins [M+1, L, bins].
+struct CompareSums {
+  std::vector<double> tokens, flips, overlap, jaccard, first_valid, load_a, load_b;
+  std::vector<double> margin_tokens, margin_flips;
+};
+
+// The report's rows from the sums, per domain row and layer.
+void AddRows(const CompareSums& s, const CompareOptions& o, CompareReport& rep) {
+  using enum CompareMetric;
+  const int L = rep.layers, E = rep.experts, M = static_cast<int>(rep.domains.size());
+  const int bins = static_cast<int>(o.margin_edges.size());
+  auto add = [&](int l, int e, int m, CompareMetric metric, double value, double n) {
+    rep.rows.push_back({l, e, m, metric, value, n, kNan, kNan});
+  };
+  for (int m = 0; m <= M; ++m)
+    for (int l = 0; l < L; ++l) {
+      const size_t cell = static_cast<size_t>(m) * L + l;
+      const double n = s.tokens[m];
+      const double* load_a = s.load_a.data() + cell * E;
+      const double* load_b = s.load_b.data() + cell * E;
+      add(l, -1, m, kTokens, n, n);
+      add(l, -1, m, kFlipRateTop1,
+          s.first_valid[cell] > 0 ? s.flips[cell] / s.first_valid[cell] : kNan,
+          s.first_valid[cell]);
+      add(l, -1, m, kTopkOverlap, n > 0 ? s.overlap[cell] / n : kNan, n);
+      add(l, -1, m, kTopkJaccard, n > 0 ? s.jaccard[cell] / n : kNan, n);
+      double dot = 0, na = 0, nb = 0, sum_a = 0, sum_b = 0;
+      for (int e = 0; e < E; ++e) {
+        dot += load_a[e] * load_b[e];
+        na += load_a[e] * load_a[e];
+        nb += load_b[e] * load_b[e];
+        sum_a += load_a[e];
+        sum_b += load_b[e];
+      }
+      add(l, -1, m, kLoadCosine, na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : kNan, n);
+      double tv = 0;
+      for (int e = 0; e < E; ++e) tv += std::abs(load_a[e] / sum_a - load_b[e] / sum_b);
+      add(l, -1, m, kLoadTv, sum_a > 0 && sum_b > 0 ? tv / 2 : kNan, n);
+      for (int e = 0; e < E; ++e) {
+        const double share_a = n > 0 ? load_a[e] / (n * rep.top_k_a) : kNan;
+        const double share_b = n > 0 ? load_b[e] / (n * rep.top_k_b) : kNan;
+        add(l, e, m, kShareA, share_a, n);
+        add(l, e, m, kShareB, share_b, n);
+        add(l, e, m, kShareDelta, share_b - share_a, n);
+      }
+      if (!rep.has_margin) continue;
+      for (int bin = 0; bin < bins; ++bin) {
+        const size_t at = cell * bins + bin;
+        const double lo = o.margin_edges[static_cast<size_t>(bin)];
+        const double hi = bin + 1 < bins ? o.margin_edges[static_cast<size_t>(bin + 1)]
+                                         : std::numeric_limits<double>::infinity();
+        const double t = s.margin_tokens[at];
+        rep.rows.push_back(
+            {l, -1, m, kFlipRateByMargin, t > 0 ? s.margin_flips[at] / t : kNan, t, lo, hi});
+      }
+    }
+}
+
 }  // namespace
 
-const CompareRow* CompareReport::Find(const std::string& metric, int layer, int expert,
+const char* CompareMetricName(CompareMetric metric) {
+  static constexpr const char* kNames[] = {
+      "tokens",  "flip_rate_top1", "topk_overlap", "topk_jaccard", "load_cosine",
+      "load_tv", "share_a",        "share_b",      "share_delta",  "flip_rate_by_margin"};
+  static_assert(std::size(kNames) == static_cast<size_t>(CompareMetric::kFlipRateByMargin) + 1);
+  return kNames[static_cast<size_t>(metric)];
+}
+
+const CompareRow* CompareReport::Find(CompareMetric metric, int layer, int expert,
                                       int domain) const {
   for (const CompareRow& r : rows)
     if (r.metric == metric && r.layer == layer && r.expert == expert && r.domain == domain &&
@@ -48,22 +137,9 @@ const CompareRow* CompareReport::Find(const std::string& metric, int layer, int 
 CompareReport CompareTraces(const std::filesystem::path& a_path,
                             const std::filesystem::path& b_path, const CompareOptions& o) {
   const TraceReader a(a_path), b(b_path);
-  const TraceInfo &ia = a.info(), &ib = b.info();
+  const TraceAttributes &ia = a.info(), &ib = b.info();
   const std::string bp = b_path.string();
-  if (ia.num_layers != ib.num_layers)
-    Fail(bp, "has num_layers " + std::to_string(ib.num_layers) + ", " + a_path.string() + " has " +
-                 std::to_string(ia.num_layers));
-  if (ia.num_experts != ib.num_experts)
-    Fail(bp, "has num_experts " + std::to_string(ib.num_experts) + ", " + a_path.string() +
-                 " has " + std::to_string(ia.num_experts));
-  if (a.num_tokens() != b.num_tokens() ||
-      !std::equal(a.doc_offsets().begin(), a.doc_offsets().end(), b.doc_offsets().begin(),
-                  b.doc_offsets().end()))
-    Fail(bp + ":/docs/offset",
-         "differs from " + a_path.string() + "'s; compare needs two traces over the same tokens");
-  for (size_t i = 1; i < o.margin_edges.size(); ++i)
-    if (!(o.margin_edges[i] > o.margin_edges[i - 1])) Fail("--margin-edges", "must be increasing");
-  if (o.margin_edges.empty()) Fail("--margin-edges", "needs at least one edge");
+  CheckComparable(a, b, o);
 
   CompareReport rep;
   rep.a = a_path.string();
@@ -81,10 +157,11 @@ CompareReport CompareTraces(const std::filesystem::path& a_path,
   const int L = rep.layers, E = rep.experts, M = static_cast<int>(rep.domains.size());
   const int bins = static_cast<int>(o.margin_edges.size());
   const size_t ml = static_cast<size_t>(M + 1) * L;
-  std::vector<double> tokens(static_cast<size_t>(M + 1), 0), flips(ml, 0), overlap(ml, 0),
-      jaccard(ml, 0), first_valid(ml, 0);
-  std::vector<double> load_a(ml * E, 0), load_b(ml * E, 0);
-  std::vector<double> margin_tokens(ml * bins, 0), margin_flips(ml * bins, 0);
+  CompareSums s;
+  s.tokens.assign(static_cast<size_t>(M + 1), 0);
+  for (auto* v : {&s.flips, &s.overlap, &s.jaccard, &s.first_valid}) v->assign(ml, 0);
+  for (auto* v : {&s.load_a, &s.load_b}) v->assign(ml * E, 0);
+  for (auto* v : {&s.margin_tokens, &s.margin_flips}) v->assign(ml * bins, 0);
   if (o.token_flips) rep.token_flips.assign(static_cast<size_t>(rep.tokens) * L, 0);
   const std::span<const int64_t> logit_tokens = a.logit_tokens();
   std::vector<int16_t> sa(static_cast<size_t>(std::max(ia.top_k, 1))),
@@ -112,8 +189,8 @@ CompareReport CompareTraces(const std::filesystem::path& a_path,
     }
     for (int64_t t = 0; t < count; ++t) {
       const int m = a.doc_domains()[static_cast<size_t>(ta.doc[t])];
-      tokens[m] += 1;
-      tokens[M] += 1;
+      s.tokens[m] += 1;
+      s.tokens[M] += 1;
       const float* z = nullptr;
       if (next_logit < logits.count && logits.token[next_logit] == begin + t)
         z = logits.logits.data() + static_cast<size_t>(next_logit++) * L * E;
@@ -128,12 +205,12 @@ CompareReport CompareTraces(const std::filesystem::path& a_path,
         if (o.token_flips) rep.token_flips[static_cast<size_t>(begin + t) * L + l] = flip;
         for (int row : {m, M}) {
           const size_t cell = static_cast<size_t>(row) * L + l;
-          flips[cell] += flip;
-          first_valid[cell] += has_first;
-          overlap[cell] += static_cast<double>(both) / ia.top_k;
-          jaccard[cell] += either > 0 ? static_cast<double>(both) / either : 1.0;
-          for (int i = 0; i < na; ++i) load_a[cell * E + sa[i]] += 1;
-          for (int j = 0; j < nb; ++j) load_b[cell * E + sb[j]] += 1;
+          s.flips[cell] += flip;
+          s.first_valid[cell] += has_first;
+          s.overlap[cell] += static_cast<double>(both) / ia.top_k;
+          s.jaccard[cell] += either > 0 ? static_cast<double>(both) / either : 1.0;
+          for (int i = 0; i < na; ++i) s.load_a[cell * E + sa[i]] += 1;
+          for (int j = 0; j < nb; ++j) s.load_b[cell * E + sb[j]] += 1;
         }
         if (z != nullptr && has_first && na < E) {
           const float* zl = z + static_cast<size_t>(l) * E;
@@ -147,58 +224,14 @@ CompareReport CompareTraces(const std::filesystem::path& a_path,
           bin = std::clamp(bin, 0, bins - 1);
           for (int row : {m, M}) {
             const size_t cell = (static_cast<size_t>(row) * L + l) * bins + bin;
-            margin_tokens[cell] += 1;
-            margin_flips[cell] += flip;
+            s.margin_tokens[cell] += 1;
+            s.margin_flips[cell] += flip;
           }
         }
       }
     }
   }
-
-  auto add = [&](int l, int e, int m, const char* metric, double value, double n) {
-    rep.rows.push_back({l, e, m, metric, value, n, kNan, kNan});
-  };
-  for (int m = 0; m <= M; ++m)
-    for (int l = 0; l < L; ++l) {
-      const size_t cell = static_cast<size_t>(m) * L + l;
-      const double n = tokens[m];
-      add(l, -1, m, "tokens", n, n);
-      add(l, -1, m, "flip_rate_top1",
-          first_valid[cell] > 0 ? flips[cell] / first_valid[cell] : kNan, first_valid[cell]);
-      add(l, -1, m, "topk_overlap", n > 0 ? overlap[cell] / n : kNan, n);
-      add(l, -1, m, "topk_jaccard", n > 0 ? jaccard[cell] / n : kNan, n);
-      double dot = 0, na = 0, nb = 0, sum_a = 0, sum_b = 0;
-      for (int e = 0; e < E; ++e) {
-        const double x = load_a[cell * E + e], y = load_b[cell * E + e];
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-        sum_a += x;
-        sum_b += y;
-      }
-      add(l, -1, m, "load_cosine", na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : kNan, n);
-      double tv = 0;
-      for (int e = 0; e < E; ++e)
-        tv += std::abs(load_a[cell * E + e] / sum_a - load_b[cell * E + e] / sum_b);
-      add(l, -1, m, "load_tv", sum_a > 0 && sum_b > 0 ? tv / 2 : kNan, n);
-      for (int e = 0; e < E; ++e) {
-        const double share_a = n > 0 ? load_a[cell * E + e] / (n * ia.top_k) : kNan;
-        const double share_b = n > 0 ? load_b[cell * E + e] / (n * ib.top_k) : kNan;
-        add(l, e, m, "share_a", share_a, n);
-        add(l, e, m, "share_b", share_b, n);
-        add(l, e, m, "share_delta", share_b - share_a, n);
-      }
-      if (rep.has_margin)
-        for (int bin = 0; bin < bins; ++bin) {
-          const size_t at = cell * bins + bin;
-          const double lo = o.margin_edges[static_cast<size_t>(bin)];
-          const double hi = bin + 1 < bins ? o.margin_edges[static_cast<size_t>(bin + 1)]
-                                           : std::numeric_limits<double>::infinity();
-          rep.rows.push_back({l, -1, m, "flip_rate_by_margin",
-                              margin_tokens[at] > 0 ? margin_flips[at] / margin_tokens[at] : kNan,
-                              margin_tokens[at], lo, hi});
-        }
-    }
+  AddRows(s, o, rep);
   return rep;
 }
 
@@ -216,8 +249,9 @@ void ExportCompare(const std::filesystem::path& dir, const CompareReport& r) {
     if (!out) Fail(file.string(), "cannot be written");
     out << "layer,expert,domain,metric,value,n,bin_low,bin_high\n";
     for (const CompareRow& row : r.rows)
-      out << row.layer << ',' << row.expert << ',' << domain(row.domain) << ',' << row.metric << ','
-          << Number(row.value) << ',' << Number(row.n) << ',' << Number(row.bin_low) << ','
+      out << row.layer << ',' << row.expert << ',' << domain(row.domain) << ','
+          << CompareMetricName(row.metric) << ',' << Number(row.value) << ',' << Number(row.n)
+          << ',' << Number(row.bin_low) << ','
           << (std::isinf(row.bin_high) ? "inf" : Number(row.bin_high)) << '\n';
     out.close();
     if (!out) Fail(file.string(), "could not be written completely");
@@ -229,7 +263,7 @@ void ExportCompare(const std::filesystem::path& dir, const CompareReport& r) {
     };
     for (const CompareRow& row : r.rows) {
       nlohmann::json j = {{"layer", row.layer},           {"expert", row.expert},
-                          {"domain", domain(row.domain)}, {"metric", row.metric},
+                          {"domain", domain(row.domain)}, {"metric", CompareMetricName(row.metric)},
                           {"value", num(row.value)},      {"n", row.n}};
       if (!std::isnan(row.bin_low)) {
         j["bin_low"] = row.bin_low;
@@ -269,14 +303,15 @@ std::string FormatCompareTable(const CompareReport& r) {
   const int M = static_cast<int>(r.domains.size());
   std::string out = "layer  flip(top1)  overlap(top-k)  jaccard  load cos  load TV\n";
   for (int l = 0; l < r.layers; ++l) {
-    auto v = [&](const char* metric) {
+    auto v = [&](CompareMetric metric) {
       const CompareRow* row = r.Find(metric, l, -1, M);
       return row ? row->value : kNan;
     };
     char line[160];
     std::snprintf(line, sizeof(line), "%5d  %10.4f  %14.4f  %7.4f  %8.4f  %7.4f\n", l,
-                  v("flip_rate_top1"), v("topk_overlap"), v("topk_jaccard"), v("load_cosine"),
-                  v("load_tv"));
+                  v(CompareMetric::kFlipRateTop1), v(CompareMetric::kTopkOverlap),
+                  v(CompareMetric::kTopkJaccard), v(CompareMetric::kLoadCosine),
+                  v(CompareMetric::kLoadTv));
     out += line;
   }
   if (!r.note.empty()) out += "note: " + r.note + "\n";

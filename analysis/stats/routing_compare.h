@@ -22,9 +22,24 @@ struct CompareOptions {
   bool token_flips = false;  // keep the per-token top-1 flip matrix [N, L]
 };
 
+// The metrics of a comparison (the header above); the files name them by CompareMetricName.
+enum class CompareMetric {
+  kTokens,
+  kFlipRateTop1,
+  kTopkOverlap,
+  kTopkJaccard,
+  kLoadCosine,
+  kLoadTv,
+  kShareA,
+  kShareB,
+  kShareDelta,
+  kFlipRateByMargin,  // one row per margin bin of A
+};
+const char* CompareMetricName(CompareMetric metric);  // "flip_rate_top1", ...
+
 struct CompareRow {
   int layer = 0, expert = -1, domain = 0;  // domain M = all
-  std::string metric;
+  CompareMetric metric = CompareMetric::kTokens;
   double value = 0, n = 0;
   double bin_low = 0, bin_high = 0;  // margin bin of flip_rate_by_margin; NaN otherwise
 };
@@ -39,7 +54,8 @@ struct CompareReport {
   std::vector<CompareRow> rows;
   std::vector<uint8_t> token_flips;  // [N, L] 1 where the first choice differs (when asked)
 
-  const CompareRow* Find(const std::string& metric, int layer, int expert, int domain) const;
+  // The row of (metric, layer, expert, domain) outside the margin bins, or null.
+  const CompareRow* Find(CompareMetric metric, int layer, int expert, int domain) const;
 };
 
 // Throws Error naming B and the field when the traces do not cover the same tokens of the same

@@ -116,11 +116,11 @@ void WriteStatsHdf5(const std::filesystem::path& file, const StatsReport& r,
   }
 
   // /metrics/<name>/{value, ci_low, ci_high, baseline, n}: [M+1, L, E] or [M+1, L].
-  const std::vector<MetricDef>& defs = RoutingMetricDefs();
+  const auto& defs = RoutingMetricDefs();
   std::vector<std::vector<double>> value(defs.size()), low(defs.size()), high(defs.size()),
       base(defs.size()), count(defs.size());
   for (const StatsRow& row : r.rows) {
-    const size_t i = static_cast<size_t>(row.metric);
+    const size_t i = MetricSlot(row.metric);
     const bool expert = defs[i].level == MetricLevel::kExpert;
     const size_t size = rows * L * (expert ? E : 1);
     if (value[i].empty())
@@ -191,7 +191,6 @@ void WriteStatsHdf5(const std::filesystem::path& file, const StatsReport& r,
 
 void WriteStatsCsv(const std::filesystem::path& dir, const StatsReport& r,
                    const StatsExportMeta& meta) {
-  const std::vector<MetricDef>& defs = RoutingMetricDefs();
   const int M = r.shape.domains, L = r.shape.layers, E = r.shape.experts;
   {
     const auto file = dir / "stats.csv";
@@ -199,9 +198,8 @@ void WriteStatsCsv(const std::filesystem::path& dir, const StatsReport& r,
     out << "layer,expert,domain,metric,value,ci_low,ci_high,baseline,n\n";
     for (const StatsRow& row : r.rows)
       out << row.layer << ',' << row.expert << ',' << CsvText(DomainName(r, row.domain)) << ','
-          << defs[static_cast<size_t>(row.metric)].name << ',' << Number(row.value) << ','
-          << Number(row.ci_low) << ',' << Number(row.ci_high) << ',' << Number(row.baseline) << ','
-          << Number(row.n) << '\n';
+          << MetricName(row.metric) << ',' << Number(row.value) << ',' << Number(row.ci_low) << ','
+          << Number(row.ci_high) << ',' << Number(row.baseline) << ',' << Number(row.n) << '\n';
     Close(out, file);
   }
   {
@@ -289,9 +287,8 @@ void WriteStatsCsv(const std::filesystem::path& dir, const StatsReport& r,
 
 void WriteStatsJson(const std::filesystem::path& file, const StatsReport& r,
                     const StatsExportMeta& meta) {
-  const std::vector<MetricDef>& defs = RoutingMetricDefs();
   json metrics = json::array();
-  for (const MetricDef& d : defs)
+  for (const MetricDef& d : RoutingMetricDefs())
     metrics.push_back({{"name", d.name},
                        {"level", d.level == MetricLevel::kExpert ? "expert" : "layer"},
                        {"section", std::string("docs/routing-metrics.md §") + d.section},
@@ -303,7 +300,7 @@ void WriteStatsJson(const std::filesystem::path& file, const StatsReport& r,
     rows.push_back({{"layer", row.layer},
                     {"expert", row.expert},
                     {"domain", DomainName(r, row.domain)},
-                    {"metric", defs[static_cast<size_t>(row.metric)].name},
+                    {"metric", MetricName(row.metric)},
                     {"value", JsonNumber(row.value)},
                     {"ci_low", JsonNumber(row.ci_low)},
                     {"ci_high", JsonNumber(row.ci_high)},

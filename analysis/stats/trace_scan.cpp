@@ -9,7 +9,7 @@
 namespace moe {
 namespace {
 
-int VocabSize(const TraceInfo& info) {
+int VocabSize(const TraceAttributes& info) {
   try {
     const nlohmann::json config = nlohmann::json::parse(info.model_config);
     if (config.contains("vocab_size") && config["vocab_size"].is_number_integer())
@@ -28,7 +28,7 @@ TraceSetInfo InspectTraces(const std::vector<std::filesystem::path>& paths,
   std::string checkpoint, first;
   for (const std::filesystem::path& path : paths) {
     const TraceReader reader(path);
-    const TraceInfo& i = reader.info();
+    const TraceAttributes& i = reader.info();
     set.paths.push_back(path.string());
     if (set.paths.size() == 1) {
       first = path.string();

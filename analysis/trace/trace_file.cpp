@@ -4,6 +4,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "analysis/trace/attributes_io.h"
 #include "analysis/trace/trace_format.h"
 #include "core/error.h"
 
@@ -76,18 +77,7 @@ TraceFile TraceFile::Create(const std::filesystem::path& path, const TraceHeader
   h5::WriteAttribute(f, trace::attr::kFormatVersion, int64_t{trace::kFormatVersion}, root);
   h5::WriteAttribute(f, trace::attr::kEngineVersion, std::string(MOESCOPE_VERSION), root);
   h5::WriteAttribute(f, trace::attr::kCreated, UtcNow(), root);
-  h5::WriteAttribute(f, trace::attr::kModelPath, h.model_path, root);
-  h5::WriteAttribute(f, trace::attr::kModelConfig, h.model_config, root);
-  h5::WriteAttribute(f, trace::attr::kCheckpointSha256, h.checkpoint_sha256, root);
-  h5::WriteAttribute(f, trace::attr::kTokenizerSha256, h.tokenizer_sha256, root);
-  h5::WriteAttribute(f, trace::attr::kRoutingPolicy, h.routing_policy, root);
-  h5::WriteAttribute(f, trace::attr::kNumLayers, int64_t{h.num_layers}, root);
-  h5::WriteAttribute(f, trace::attr::kNumExperts, int64_t{h.num_experts}, root);
-  h5::WriteAttribute(f, trace::attr::kTopK, int64_t{h.top_k}, root);
-  h5::WriteAttribute(f, trace::attr::kScoreScaleFactor, h.score_scale_factor, root);
-  h5::WriteAttribute(f, trace::attr::kWindowing, h.windowing, root);
-  h5::WriteAttribute(f, trace::attr::kCorpus, h.corpus, root);
-  h5::WriteAttribute(f, trace::attr::kCorpusSha256, h.corpus_sha256, root);
+  WriteRunAttributes(f, h, root);
   h5::WriteFlag(f, trace::attr::kRecordLogits, h.record_logits, root);
   h5::WriteAttribute(f, trace::attr::kLogitSampleRate, h.logit_sample_rate, root);
 

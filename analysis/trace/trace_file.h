@@ -13,27 +13,15 @@
 #include <vector>
 
 #include "analysis/common/hdf5_util.h"
+#include "analysis/trace/trace_attributes.h"
 
 namespace moe {
 
-// What a trace records about its run, written once as root attributes.
-struct TraceHeader {
-  std::string model_path;
-  std::string model_config;       // config.json as JSON text
-  std::string checkpoint_sha256;  // JSON object {"<file>": "<sha256 hex>"} of the weight files
-  std::string tokenizer_sha256;   // sha256 hex of tokenizer.model, "" when there is none
-  std::string routing_policy;     // RoutingPolicy::ToJson() text
-  int num_layers = 0;
-  int num_experts = 0;
-  int top_k = 0;                          // kmax: columns of /routing/topk_*
-  std::vector<float> score_scale_factor;  // [L] as executed (policy override or config)
-  std::string windowing;                  // JSON, see docs/trace-format.md
-  std::string corpus;                     // JSON: files, documents, tokens, skipped
-  std::string corpus_sha256;              // Corpus::Fingerprint()
-  std::vector<std::string> domains;       // [M]
-  size_t source_id_bytes = 1;             // width of /docs/source_id strings
-  bool record_logits = false;
-  double logit_sample_rate = 0;
+// What a trace records about its run, written once as root attributes, and the shape of its
+// document tables.
+struct TraceHeader : TraceAttributes {
+  std::vector<std::string> domains;  // [M]
+  size_t source_id_bytes = 1;        // width of /docs/source_id strings
 };
 
 // Whole documents continuing a trace. Token arrays are parallel, [n] rows; routing rows

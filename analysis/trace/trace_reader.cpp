@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "analysis/common/float16.h"
+#include "analysis/trace/attributes_io.h"
 #include "analysis/trace/trace_format.h"
 #include "core/error.h"
 
@@ -61,26 +62,14 @@ void TraceReader::ReadHeader() {
          "has trace format_version " + std::to_string(version) +
              "; this moescope reads format_version " + std::to_string(trace::kFormatVersion) +
              (version > trace::kFormatVersion ? " (the trace is newer: upgrade moescope)" : ""));
-  TraceInfo& i = info_;
+  TraceAttributes& i = info_;
   i.format_version = static_cast<int>(version);
-  auto text = [&](const char* name) { return h5::ReadStringAttribute(f, name, root); };
+  i.engine_version = h5::ReadStringAttribute(f, trace::attr::kEngineVersion, root);
+  i.created = h5::ReadStringAttribute(f, trace::attr::kCreated, root);
+  ReadRunAttributes(f, root, i);
   auto integer = [&](const char* name) {
     return static_cast<int>(h5::ReadIntAttribute(f, name, root));
   };
-  i.engine_version = text(trace::attr::kEngineVersion);
-  i.created = text(trace::attr::kCreated);
-  i.model_path = text(trace::attr::kModelPath);
-  i.model_config = text(trace::attr::kModelConfig);
-  i.checkpoint_sha256 = text(trace::attr::kCheckpointSha256);
-  i.tokenizer_sha256 = text(trace::attr::kTokenizerSha256);
-  i.routing_policy = text(trace::attr::kRoutingPolicy);
-  i.windowing = text(trace::attr::kWindowing);
-  i.corpus = text(trace::attr::kCorpus);
-  i.corpus_sha256 = text(trace::attr::kCorpusSha256);
-  i.num_layers = integer(trace::attr::kNumLayers);
-  i.num_experts = integer(trace::attr::kNumExperts);
-  i.top_k = integer(trace::attr::kTopK);
-  i.score_scale_factor = h5::ReadFloatsAttribute(f, trace::attr::kScoreScaleFactor, root);
   i.record_logits = integer(trace::attr::kRecordLogits) != 0;
   i.logit_sample_rate = h5::ReadDoubleAttribute(f, trace::attr::kLogitSampleRate, root);
   i.complete = integer(trace::attr::kComplete) != 0;
@@ -224,6 +213,13 @@ TokenRows TraceReader::ReadTokens(int64_t begin, int64_t count) const {
   return r;
 }
 
+std::vector<int32_t> TraceReader::ReadTokenDocs(int64_t begin, int64_t count) const {
+  CheckRange("token rows", begin, count, num_tokens());
+  std::vector<int32_t> doc(static_cast<size_t>(count));
+  h5::ReadRows(doc_.id(), H5T_NATIVE_INT32, begin, count, doc.data(), At(trace::ds::kTokenDoc));
+  return doc;
+}
+
 RoutingRows TraceReader::ReadRouting(int64_t begin, int64_t count) const {
   CheckRange("token rows", begin, count, num_tokens());
   RoutingRows r;
@@ -266,26 +262,6 @@ ExpertStats TraceReader::ReadStats() const {
                At(trace::ds::kLoad));
   h5::ReadRows(importance_.id(), H5T_NATIVE_DOUBLE, 0, domains_.size() + 1, s.importance().data(),
                At(trace::ds::kImportance));
-  return s;
-}
-
-ExpertStats TraceReader::ComputeStats() const {
-  ExpertStats s(static_cast<int>(domains_.size()), info_.num_layers, info_.num_experts);
-  const int64_t block = 1 << 16;
-  const int64_t per_token = static_cast<int64_t>(info_.num_layers) * info_.top_k;
-  for (int64_t begin = 0; begin < num_tokens(); begin += block) {
-    const int64_t count = std::min(block, num_tokens() - begin);
-    const RoutingRows routing = ReadRouting(begin, count);
-    std::vector<int32_t> doc(static_cast<size_t>(count));
-    h5::ReadRows(doc_.id(), H5T_NATIVE_INT32, begin, count, doc.data(), At(trace::ds::kTokenDoc));
-    for (int64_t t = 0; t < count; ++t) {
-      if (doc[t] < 0 || doc[t] >= num_documents())
-        Fail(At(trace::ds::kTokenDoc).str(),
-             "row " + std::to_string(begin + t) + " names a document outside the trace");
-      s.AddToken(doc_domain_[doc[t]], routing.ids.data() + t * per_token,
-                 routing.weights.data() + t * per_token, info_.top_k);
-    }
-  }
   return s;
 }
 

@@ -14,7 +14,7 @@
 
 #include "analysis/trace/domain_load.h"
 #include "analysis/common/hdf5_util.h"
-#include "analysis/trace/trace_info.h"
+#include "analysis/trace/trace_attributes.h"
 
 namespace moe {
 
@@ -66,7 +66,7 @@ class TraceReader {
   // refuses a plain open of a file left flagged as being written.
   explicit TraceReader(const std::filesystem::path& path, bool swmr = false);
 
-  const TraceInfo& info() const { return info_; }
+  const TraceAttributes& info() const { return info_; }
   const std::vector<std::string>& domains() const { return domains_; }
 
   // The committed prefix.
@@ -86,11 +86,13 @@ class TraceReader {
   // Sorted token rows that have logits ([num_logit_rows]).
   std::span<const int64_t> logit_tokens() const { return logit_token_; }
 
+  // The document of each token row in [begin, begin + count) (the /tokens/doc column alone).
+  std::vector<int32_t> ReadTokenDocs(int64_t begin, int64_t count) const;
+
   // /stats as stored. In an incomplete trace they may run ahead of the committed prefix by the
-  // chunk being written when it stopped; ComputeStats is exact for any trace.
+  // chunk being written when it stopped; ComputeDomainLoad (analysis/stats/trace_load.h) counts
+  // them from the committed routing rows, exactly for any trace.
   ExpertStats ReadStats() const;
-  // Load and importance recomputed from the committed routing rows.
-  ExpertStats ComputeStats() const;
 
   // SWMR: re-reads `complete` and the committed prefix from what the writer has flushed (a no-op
   // for a trace opened normally).
@@ -104,7 +106,7 @@ class TraceReader {
   void CheckRange(const char* what, int64_t begin, int64_t count, int64_t size) const;
   h5::Place At(const char* object) const { return {info_.path, object}; }
 
-  TraceInfo info_;
+  TraceAttributes info_;
   bool swmr_ = false;  // opened in SWMR-read mode: datasets may grow and must be refreshed
   h5::Handle file_;
   h5::Handle id_, position_, doc_, nll_, offset_, domain_, source_id_, domains_ds_, topk_ids_,

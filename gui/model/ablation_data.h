@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/routing_policy.h"
+
 namespace moe::studio {
 
 // One ablation run: the baseline and one policy over the open trace's documents.
@@ -18,7 +20,7 @@ struct AblationRequest {
   std::vector<int> experts;      // kExperts: disabled together
   int r = 1;                     // kTopR: every token's r best experts disabled in every layer
   int k = 1;                     // kTopK: top-k = k in every layer
-  std::string mode = "reroute";  // kExperts: reroute | drop | drop-renorm (core DisableMode)
+  DisableMode mode = DisableMode::kReroute;  // kExperts: the semantics of the disabled experts
   std::string trace;             // the trace whose documents are run
   std::string domain;            // only this domain's documents; empty = all
   std::string model_dir;         // the model to run (the open one, or the trace's model_path)

@@ -1,11 +1,10 @@
 #include "gui/model/ablation_job.h"
 
-#include <unistd.h>
-
-#include <filesystem>
+#include <chrono>
 #include <string>
 
-#include "analysis/ablation/ablation.h"
+#include "analysis/ablation/ablation_pass.h"
+#include "analysis/corpus/trace_corpus.h"
 #include "analysis/ablation/ablation_policies.h"
 #include "analysis/trace/trace_reader.h"
 #include "core/error.h"
@@ -66,17 +65,18 @@ std::vector<AblationPolicy> AblationPolicies(const AblationRequest& r, const Lla
   switch (r.target) {
     case AblationRequest::Target::kExperts: {
       if (r.experts.empty()) Fail("ablation", "select the experts to disable first");
-      std::string pairs, name = "L" + std::to_string(r.layer) + "E";
+      std::vector<ExpertRef> experts;
+      std::string name = "L";  // L<layer>E<e>+<e>...-<mode>, built with += (GCC 12 -Wrestrict)
+      name += std::to_string(r.layer);
+      name += 'E';
       for (size_t i = 0; i < r.experts.size(); ++i) {
-        if (i > 0) {
-          pairs += ',';
-          name += '+';
-        }
-        pairs.append(std::to_string(r.layer)).append(":").append(std::to_string(r.experts[i]));
+        if (i > 0) name += '+';
         name += std::to_string(r.experts[i]);
+        experts.push_back({r.layer, r.experts[i]});
       }
-      const DisableMode mode = ParseDisableMode(r.mode, "ablation semantics");
-      out.push_back(ExpertSet(c, name + "-" + DisableModeName(mode), pairs, mode));
+      name += '-';
+      name += DisableModeName(r.mode);
+      out.push_back(ExpertSet(c, name, experts, r.mode));
       break;
     }
     case AblationRequest::Target::kTopR:
@@ -93,27 +93,20 @@ std::vector<AblationPolicy> AblationPolicies(const AblationRequest& r, const Lla
 AblationOutcome RunAblationRequest(const AblationRequest& r, const std::atomic<bool>* stop,
                                    const std::function<void(double)>& progress) {
   if (r.trace.empty()) Fail("ablation", "open a trace first");
+  const auto start = std::chrono::steady_clock::now();
   const std::shared_ptr<const LoadedModel> loaded = JobModel(r.model_dir, "ablation");
   const LoadedModel& model = *loaded;
   const std::vector<AblationPolicy> policies = AblationPolicies(r, model.config());
 
-  static std::atomic<int> serial{0};
-  const std::filesystem::path file = std::filesystem::temp_directory_path() /
-                                     ("moescope-studio-ablation-" + std::to_string(::getpid()) +
-                                      "-" + std::to_string(serial++) + ".h5");
-  struct Remove {  // the results are read back into memory; the files are not kept
-    std::filesystem::path h5;
-    ~Remove() {
-      std::error_code ec;
-      std::filesystem::remove(h5, ec);
-      std::filesystem::remove(std::filesystem::path(h5).replace_extension(".csv"), ec);
-    }
-  } remove{file};
-
-  AblationOptions o;
-  o.trace = r.trace;
-  o.output = file;
-  if (!r.domain.empty()) o.run.only_domains = {r.domain};
+  // The trace's documents, run in memory by the ablation pass: nothing is written.
+  CorpusOptions corpus_options;
+  if (!r.domain.empty()) corpus_options.only_domains = {r.domain};
+  const Corpus corpus = CorpusFromTrace(r.trace, model.config().vocab_size, corpus_options);
+  if (corpus.documents.empty()) Fail(r.trace, "has no documents");
+  const ScoredTokens tokens = ScoredTokens::Of(corpus);
+  AblationPassOptions o;
+  const int64_t context = model.config().context_length();
+  o.windows = {context, context};
   o.bootstrap = r.bootstrap;
   o.token_values = false;
   o.diff = true;
@@ -123,16 +116,16 @@ AblationOutcome RunAblationRequest(const AblationRequest& r, const std::atomic<b
     o.on_progress = [&](int64_t done, int64_t total) {
       progress(total > 0 ? static_cast<double>(done) / total : 1.0);
     };
-  const AblationSummary s = RunAblation(model, policies, o);
+  const AblationPassResult s = RunAblationPass(*model.model, corpus, tokens, policies, o);
   if (s.interrupted) throw Cancelled();
 
   const std::vector<int64_t> docs = TraceDocuments(r.trace, r.domain);
   AblationOutcome out;
-  out.domains = s.domains;
+  out.domains = corpus.domains;
   out.ci_level = o.ci_level;
-  out.documents = s.documents;
-  out.tokens = s.tokens;
-  out.seconds = s.seconds;
+  out.documents = static_cast<int64_t>(corpus.documents.size());
+  out.tokens = tokens.count();
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const AblationResult& a : s.results) {
     AblationPolicyResult p;
     p.name = a.name;

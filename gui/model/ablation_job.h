@@ -1,8 +1,8 @@
 #pragma once
 // The ablation panel's background job: turns an AblationRequest into routing policies
 // (analysis/ablation/ablation_policies.h: NoAblation, ExpertSet, TopRSweep, KSweep) and runs them with
-// the analysis API (RunAblation over the trace's documents, AblationOptions.trace), on its own
-// thread with progress and cancel. No Qt: the shell polls Status() from a timer, tests call
+// the analysis API (RunAblationPass over the trace's documents, in memory: no file is written),
+// on its own thread with progress and cancel. No Qt: the shell polls Status() from a timer, tests call
 // RunAblationRequest directly.
 #include <atomic>
 #include <functional>
@@ -25,8 +25,8 @@ std::vector<AblationPolicy> AblationPolicies(const AblationRequest& request,
 inline constexpr size_t kMaxChangeRows = 2000;
 
 // Loads the request's model and runs the policies over the trace's documents (those of
-// request.domain when set), keeping each policy's token-level diff (analysis/ablation/ablation_diff.h). The
-// results file is a temporary, removed afterwards. `progress` gets the fraction scored; a set
+// request.domain when set), keeping each policy's token-level diff (analysis/ablation/ablation_diff.h).  Nothing
+// touches the filesystem but reading the model and the trace. `progress` gets the fraction scored; a set
 // `stop` ends the run after the current batch and throws Cancelled (studio_loader.h).
 AblationOutcome RunAblationRequest(const AblationRequest& request,
                                    const std::atomic<bool>* stop = nullptr,

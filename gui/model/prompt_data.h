@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/routing_policy.h"
+
 namespace moe::studio {
 
 // A forced route of the live prompt: the token at `position` takes `experts` at `layer` (core
@@ -26,7 +28,7 @@ struct PromptRequest {
   std::string model_dir;
   std::string text;
   std::vector<std::pair<int, int>> disabled;  // (layer, expert), ascending
-  std::string mode = "reroute";  // of the disabled experts: reroute | drop | drop-renorm
+  DisableMode mode = DisableMode::kReroute;  // of the disabled experts
   std::vector<PromptForcedRoute> forced;
   int top_n = 5;
   int64_t serial = 0;  // the view's number for this request; echoed in the outcome

@@ -1,3 +1,5 @@
+#include "analysis/policy/policy_flags.h"
+#include "analysis/policy/policy_json.h"
 #include "gui/model/prompt_job.h"
 
 #include <chrono>
@@ -28,16 +30,10 @@ PromptRun Reshape(const PromptProbe& p, const Tokenizer& tok, int experts) {
 }  // namespace
 
 RoutingPolicy PromptPolicy(const PromptRequest& request, const LlamaMoeConfig& config) {
-  RoutingPolicy policy;
-  policy.mode = ParseDisableMode(request.mode, "prompt semantics");
-  if (!request.disabled.empty()) {
-    policy.layers.resize(static_cast<size_t>(config.num_hidden_layers));
-    for (const auto& [layer, expert] : request.disabled) {
-      if (layer < 0 || layer >= static_cast<int>(policy.layers.size()))
-        Fail("prompt", "layer " + std::to_string(layer) + " is out of range");
-      policy.layers[static_cast<size_t>(layer)].disabled.push_back(expert);
-    }
-  }
+  std::vector<ExpertRef> disabled;
+  for (const auto& [layer, expert] : request.disabled) disabled.push_back({layer, expert});
+  RoutingPolicy policy =
+      RoutingPolicy::Disabling(disabled, request.mode, config.num_hidden_layers);
   for (const PromptForcedRoute& f : request.forced) {
     if (f.layer < 0 || f.layer >= config.num_hidden_layers)
       Fail("prompt", "forced route: layer " + std::to_string(f.layer) + " is out of range");

@@ -14,20 +14,29 @@
 #include <utility>
 #include <vector>
 
-#include "analysis/trace/trace_info.h"
+#include "analysis/stats/metric_id.h"
+#include "analysis/trace/trace_attributes.h"
 
 namespace moe::studio {
 
 inline constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
 
+// The trace's windowing rule (the "windowing" attribute: analysis/run/trace_windows.h's
+// WindowRule and the model's context length), as the loader parsed it.
+struct WindowingFacts {
+  bool known = false;  // false: the attribute is empty or not the JSON the tracer writes
+  int64_t max_window = 0, stride = 0, context_length = 0;
+};
+
 // The trace's root attributes (docs/trace-format.md) and what the loader derived from them.
 struct TraceFacts {
   // As TraceReader reads them, except `complete`: whether the trace was complete when the
   // statistics were read (a trace still being written may complete while it loads).
-  TraceInfo info;
+  TraceAttributes info;
   bool policy_empty = true;  // the policy changes nothing (core RoutingPolicy::empty)
   // The model's config.json (info.model_config), flattened to (key, value) rows in file order.
   std::vector<std::pair<std::string, std::string>> config;
+  WindowingFacts windowing;  // info.windowing, parsed
   // The committed prefix the statistics cover.
   int64_t documents = 0, tokens = 0, logit_rows = 0;
 };
@@ -36,6 +45,7 @@ struct TraceFacts {
 // and layer: cells [domain, layer, expert] with domain M = all domains. NaN where the report
 // has no row (e.g. a domain-only metric in the "all" row).
 struct ExpertMetric {
+  Metric id = Metric::kLoadCount;
   std::string name, description;
   int domains = 0, layers = 0, experts = 0;  // domains = M + 1
   std::vector<double> value, ci_low, ci_high, baseline, n;
@@ -48,6 +58,7 @@ struct ExpertMetric {
 
 // One per-layer metric: cells [domain, layer].
 struct LayerMetric {
+  Metric id = Metric::kTokens;
   std::string name, description;
   int domains = 0, layers = 0;
   std::vector<double> value, ci_low, ci_high, baseline;
@@ -163,14 +174,15 @@ struct StudioData {
 
   bool empty() const { return trace.info.path.empty(); }
   int num_domains() const { return static_cast<int>(domains.size()); }
-  const ExpertMetric* FindExpertMetric(const std::string& name) const {
+  // The metric's arrays, or null when the statistics do not have it.
+  const ExpertMetric* FindExpertMetric(Metric id) const {
     for (const ExpertMetric& m : expert_metrics)
-      if (m.name == name) return &m;
+      if (m.id == id) return &m;
     return nullptr;
   }
-  const LayerMetric* FindLayerMetric(const std::string& name) const {
+  const LayerMetric* FindLayerMetric(Metric id) const {
     for (const LayerMetric& m : layer_metrics)
-      if (m.name == name) return &m;
+      if (m.id == id) return &m;
     return nullptr;
   }
 };

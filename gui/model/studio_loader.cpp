@@ -1,6 +1,9 @@
+#include "analysis/policy/policy_flags.h"
+#include "analysis/policy/policy_json.h"
 #include "gui/model/studio_loader.h"
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -41,14 +44,32 @@ std::vector<std::pair<std::string, std::string>> FlattenConfig(const std::string
   return rows;
 }
 
+// The trace's "windowing" attribute (WindowRule::Describe's JSON); unknown when it does not parse
+// or lacks a field (e.g. "{}" in hand-built traces).
+WindowingFacts ParseWindowing(const std::string& text) {
+  WindowingFacts w;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    if (!j.is_object()) return w;
+    for (const char* key : {"max_window", "stride", "context_length"})
+      if (!j.contains(key) || !j[key].is_number_integer()) return w;
+    w.max_window = j["max_window"].get<int64_t>();
+    w.stride = j["stride"].get<int64_t>();
+    w.context_length = j["context_length"].get<int64_t>();
+    w.known = true;
+  } catch (const nlohmann::json::exception&) {
+  }
+  return w;
+}
+
 // Whether the trace's routing policy changes nothing (core's RoutingPolicy::empty).
-bool PolicyIsEmpty(const TraceInfo& i) {
+bool PolicyIsEmpty(const TraceAttributes& i) {
   if (i.routing_policy.empty() || i.routing_policy == "{}" || i.routing_policy == "null")
     return true;
   try {
     const LlamaMoeConfig config =
         LlamaMoeConfig::FromJson(nlohmann::json::parse(i.model_config), i.path);
-    return RoutingPolicy::FromJson(nlohmann::json::parse(i.routing_policy), config, i.path).empty();
+    return PolicyFromJson(nlohmann::json::parse(i.routing_policy), config, i.path).empty();
   } catch (const std::exception&) {
     return false;  // shown as written
   }
@@ -62,6 +83,7 @@ TraceFacts Facts(const TraceReader& reader, const TraceSetInfo& set) {
   f.info.complete = set.incomplete.empty();
   f.policy_empty = PolicyIsEmpty(f.info);
   f.config = FlattenConfig(f.info.model_config);
+  f.windowing = ParseWindowing(f.info.windowing);
   f.documents = set.documents;
   f.tokens = set.tokens;
   f.logit_rows = set.logit_rows;
@@ -71,13 +93,16 @@ TraceFacts Facts(const TraceReader& reader, const TraceSetInfo& set) {
 // The report's rows as dense arrays, one per metric.
 void CopyMetrics(const StatsReport& report, StudioData& data) {
   const int M = report.shape.domains, L = report.shape.layers, E = report.shape.experts;
-  const std::vector<MetricDef>& defs = RoutingMetricDefs();
-  std::vector<int> expert_slot(defs.size(), -1), layer_slot(defs.size(), -1);
-  for (size_t m = 0; m < defs.size(); ++m) {
-    if (defs[m].level == MetricLevel::kExpert) {
+  std::array<int, kMetricCount> expert_slot, layer_slot;
+  expert_slot.fill(-1);
+  layer_slot.fill(-1);
+  for (const MetricDef& d : RoutingMetricDefs()) {
+    const size_t m = MetricSlot(d.id);
+    if (d.level == MetricLevel::kExpert) {
       ExpertMetric g;
-      g.name = defs[m].name;
-      g.description = defs[m].description;
+      g.id = d.id;
+      g.name = d.name;
+      g.description = d.description;
       g.domains = M + 1;
       g.layers = L;
       g.experts = E;
@@ -88,8 +113,9 @@ void CopyMetrics(const StatsReport& report, StudioData& data) {
       data.expert_metrics.push_back(std::move(g));
     } else {
       LayerMetric g;
-      g.name = defs[m].name;
-      g.description = defs[m].description;
+      g.id = d.id;
+      g.name = d.name;
+      g.description = d.description;
       g.domains = M + 1;
       g.layers = L;
       const size_t cells = static_cast<size_t>(M + 1) * L;
@@ -98,22 +124,22 @@ void CopyMetrics(const StatsReport& report, StudioData& data) {
       data.layer_metrics.push_back(std::move(g));
     }
   }
-  std::vector<bool> seen(defs.size(), false);
+  std::array<bool, kMetricCount> seen{};
   for (const StatsRow& r : report.rows) {
-    if (r.metric < 0 || r.metric >= static_cast<int>(defs.size())) continue;
     if (r.domain < 0 || r.domain > M || r.layer < 0 || r.layer >= L) continue;
-    seen[r.metric] = true;
-    if (expert_slot[r.metric] >= 0) {
+    const size_t m = MetricSlot(r.metric);
+    seen[m] = true;
+    if (expert_slot[m] >= 0) {
       if (r.expert < 0 || r.expert >= E) continue;
-      ExpertMetric& g = data.expert_metrics[expert_slot[r.metric]];
+      ExpertMetric& g = data.expert_metrics[expert_slot[m]];
       const size_t i = g.Index(r.domain, r.layer, r.expert);
       g.value[i] = r.value;
       g.ci_low[i] = r.ci_low;
       g.ci_high[i] = r.ci_high;
       g.baseline[i] = r.baseline;
       g.n[i] = r.n;
-    } else if (layer_slot[r.metric] >= 0) {
-      LayerMetric& g = data.layer_metrics[layer_slot[r.metric]];
+    } else if (layer_slot[m] >= 0) {
+      LayerMetric& g = data.layer_metrics[layer_slot[m]];
       const size_t i = g.Index(r.domain, r.layer);
       g.value[i] = r.value;
       g.ci_low[i] = r.ci_low;
@@ -122,12 +148,9 @@ void CopyMetrics(const StatsReport& report, StudioData& data) {
     }
   }
   // Keep only the metrics the report has (no logits: no entropy; no vocabulary: no vocab_spec).
-  std::erase_if(data.expert_metrics, [&](const ExpertMetric& g) {
-    return !seen[static_cast<size_t>(MetricIndex(g.name))];
-  });
-  std::erase_if(data.layer_metrics, [&](const LayerMetric& g) {
-    return !seen[static_cast<size_t>(MetricIndex(g.name))];
-  });
+  std::erase_if(data.expert_metrics,
+                [&](const ExpertMetric& g) { return !seen[MetricSlot(g.id)]; });
+  std::erase_if(data.layer_metrics, [&](const LayerMetric& g) { return !seen[MetricSlot(g.id)]; });
 }
 
 void CopyTopTokens(const VocabSpecialization& v, const Tokenizer* tokenizer, TopTokens& out) {

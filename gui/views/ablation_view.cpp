@@ -32,7 +32,7 @@ AblationRequest AblationView::MakeRequest(const StudioData& d, const Selection& 
   r.experts = sel.experts;
   r.r = r_;
   r.k = k_;
-  r.mode = DisableModeLabel(mode_);
+  r.mode = DisableModeAt(mode_);
   r.trace = d.trace.info.path;
   if (sel.domain >= 0 && sel.domain < d.num_domains()) r.domain = d.domains[sel.domain];
   r.model_dir = ModelDir(d);

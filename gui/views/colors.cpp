@@ -75,6 +75,13 @@ double ColorScale::Position(double v) const {
     const double r = std::max({hi, lo, 1e-9});
     return std::clamp(0.5 + 0.5 * std::log2(v / center) / r, 0.0, 1.0);
   }
+  if (!symmetric) {  // two slopes; beyond an empty half is beyond the range
+    if (v < center)
+      return min < center ? std::clamp(0.5 * (v - min) / (center - min), 0.0, 0.5) : 0.0;
+    if (v > center)
+      return max > center ? std::clamp(0.5 + 0.5 * (v - center) / (max - center), 0.5, 1.0) : 1.0;
+    return 0.5;
+  }
   const double r = std::max({max - center, center - min, 1e-12});
   return std::clamp(0.5 + 0.5 * (v - center) / r, 0.0, 1.0);
 }
@@ -87,6 +94,8 @@ double ColorScale::ValueAt(double t) const {
     const double r = std::max({hi, lo, 1e-9});
     return center * std::exp2((t - 0.5) * 2 * r);
   }
+  if (!symmetric)
+    return t < 0.5 ? min + (center - min) * t * 2 : center + (max - center) * (t - 0.5) * 2;
   const double r = std::max({max - center, center - min, 1e-12});
   return center + (t - 0.5) * 2 * r;
 }

@@ -8,13 +8,16 @@ namespace moe::studio {
 
 // Maps a value to a colour. Sequential: min..max linearly onto viridis. Diverging: white at
 // `center`; with `log_ratio`, positions follow log2(value / center) over a range symmetric
-// around the center, so 2x and 0.5x sit equally far from white.
+// around the center, so 2x and 0.5x sit equally far from white. Diverging and not `symmetric`
+// (linear only): min..center onto the blue half and center..max onto the red half, each
+// linearly (matplotlib's TwoSlopeNorm), so the ends of the legend are min and max.
 struct ColorScale {
   enum class Kind { kSequential, kDiverging };
   Kind kind = Kind::kSequential;
   double min = 0, max = 1;
   double center = 0;  // diverging only
   bool log_ratio = false;
+  bool symmetric = true;  // diverging without log_ratio: false = two slopes
 
   // [0, 1] position of `value` along the legend (clamped); NaN stays NaN.
   double Position(double value) const;

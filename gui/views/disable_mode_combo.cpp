@@ -15,6 +15,12 @@ constexpr const char* kHelp[kDisableModes] = {
 
 }  // namespace
 
+DisableMode DisableModeAt(int mode) {
+  constexpr DisableMode kModes[kDisableModes] = {DisableMode::kReroute, DisableMode::kDrop,
+                                                 DisableMode::kDropRenormalize};
+  return kModes[std::clamp(mode, 0, kDisableModes - 1)];
+}
+
 const char* DisableModeLabel(int mode) {
   return kNames[std::clamp(mode, 0, kDisableModes - 1)];
 }

@@ -9,20 +9,22 @@
 namespace moe::studio {
 namespace {
 
-const ExpertMetric* Metric(const StudioData& d, const std::string& name) {
-  if (const ExpertMetric* m = d.FindExpertMetric(name)) return m;
-  for (const std::string& n : LoadView::MetricNames())
-    if (const ExpertMetric* m = d.FindExpertMetric(n)) return m;
+// The metric chosen, or the first of the menu's that the data has.
+const ExpertMetric* Shown(const StudioData& d, Metric chosen) {
+  if (const ExpertMetric* m = d.FindExpertMetric(chosen)) return m;
+  for (Metric id : LoadView::Metrics())
+    if (const ExpertMetric* m = d.FindExpertMetric(id)) return m;
   return nullptr;
 }
 
 }  // namespace
 
-const std::vector<std::string>& LoadView::MetricNames() {
-  static const std::vector<std::string> names = {
-      "relative_load", "assignment_share", "token_coverage",    "load_count", "importance_share",
-      "importance",    "top1_share",       "soft_load_derived", "dead"};
-  return names;
+const std::vector<Metric>& LoadView::Metrics() {
+  static const std::vector<Metric> ids = {
+      Metric::kRelativeLoad, Metric::kAssignmentShare, Metric::kTokenCoverage,
+      Metric::kLoadCount,    Metric::kImportanceShare, Metric::kImportance,
+      Metric::kTop1Share,    Metric::kSoftLoadDerived, Metric::kDead};
+  return ids;
 }
 
 ColorScale LoadView::ScaleFor(const ExpertMetric& m, const std::vector<int>& rows) const {
@@ -67,11 +69,11 @@ ColorScale LoadView::ScaleFor(const ExpertMetric& m, const std::vector<int>& row
 
 void LoadView::DrawControls(const StudioData& d, Selection& sel) {
   ImGui::SetNextItemWidth(180);
-  if (ImGui::BeginCombo("metric", metric_.c_str())) {
-    for (const std::string& n : MetricNames()) {
-      const ExpertMetric* m = d.FindExpertMetric(n);
+  if (ImGui::BeginCombo("metric", MetricName(metric_))) {
+    for (Metric id : Metrics()) {
+      const ExpertMetric* m = d.FindExpertMetric(id);
       if (m == nullptr) continue;
-      if (ImGui::Selectable(n.c_str(), n == metric_)) metric_ = n;
+      if (ImGui::Selectable(m->name.c_str(), id == metric_)) metric_ = id;
       if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", m->description.c_str());
     }
     ImGui::EndCombo();
@@ -102,8 +104,8 @@ void LoadView::DrawTooltip(const StudioData& d, const ExpertMetric& m, int row, 
     if (bold && !std::isnan(x.baseline[i])) ImGui::Text("uniform baseline = %.4g", x.baseline[i]);
   };
   line(m, true);
-  for (const char* other : {"load_count", "token_coverage", "importance_share"})
-    if (m.name != other)
+  for (Metric other : {Metric::kLoadCount, Metric::kTokenCoverage, Metric::kImportanceShare})
+    if (m.id != other)
       if (const ExpertMetric* x = d.FindExpertMetric(other)) line(*x, false);
   ImGui::TextDisabled("click: select   ctrl+click: add to selection");
   ImGui::EndTooltip();
@@ -177,12 +179,12 @@ void LoadView::Draw(const StudioData& d, Selection& sel) {
     DrawNoTrace();
     return;
   }
-  const ExpertMetric* m = Metric(d, metric_);
+  const ExpertMetric* m = Shown(d, metric_);
   if (m == nullptr) {
     ImGui::TextDisabled("The statistics have no load metrics.");
     return;
   }
-  metric_ = m->name;
+  metric_ = m->id;
   DrawControls(d, sel);
 
   const int L = m->layers, E = m->experts;
@@ -257,7 +259,7 @@ void LoadView::Draw(const StudioData& d, Selection& sel) {
 
 void LoadView::WriteCsv(const StudioData& d, const Selection&, std::ostream& out) const {
   out << "metric,domain,layer,expert,value,ci_low,ci_high,baseline,n\n";
-  const ExpertMetric* m = Metric(d, metric_);
+  const ExpertMetric* m = Shown(d, metric_);
   if (m == nullptr) return;
   for (int r = 0; r < m->domains; ++r)
     for (int l = 0; l < m->layers; ++l)

@@ -22,9 +22,9 @@ class LoadView : public View {
                 std::ostream& out) const override;
 
   // The load metrics offered, in menu order (those the data has).
-  static const std::vector<std::string>& MetricNames();
-  void set_metric(const std::string& name) { metric_ = name; }
-  const std::string& metric() const { return metric_; }
+  static const std::vector<Metric>& Metrics();
+  void set_metric(Metric metric) { metric_ = metric; }
+  Metric metric() const { return metric_; }
   void set_diverging(bool on) { diverging_ = on; }
   void set_facets(bool on) { facets_ = on; }
 
@@ -39,7 +39,7 @@ class LoadView : public View {
                    int expert) const;
   void DrawLayerBars(const StudioData& data, const ExpertMetric& m, int row, Selection& sel);
 
-  std::string metric_ = "relative_load";
+  Metric metric_ = Metric::kRelativeLoad;
   bool diverging_ = true;  // diverging around the baseline when the metric has one
   bool facets_ = false;    // one heatmap per domain
   HeatmapHit last_;

@@ -29,12 +29,27 @@ std::string Policy(const TraceFacts& t) {
   return t.info.routing_policy;
 }
 
+// The windowing rule in words; the attribute as written when the loader could not parse it.
+std::string Windowing(const TraceFacts& t) {
+  const WindowingFacts& w = t.windowing;
+  if (!w.known)
+    return t.info.windowing.empty() || t.info.windowing == "{}" ? "not recorded" : t.info.windowing;
+  std::string s = "window " + std::to_string(w.max_window) + " tokens, stride " +
+                  std::to_string(w.stride) + " (";
+  if (w.stride >= w.max_window)
+    s += "windows do not overlap";
+  else
+    s += "each later window re-runs " + std::to_string(w.max_window - w.stride) +
+         " tokens as context only";
+  return s + "), context length " + std::to_string(w.context_length);
+}
+
 }  // namespace
 
 std::vector<OverviewRow> OverviewRows(const StudioData& d) {
   std::vector<OverviewRow> r;
   const TraceFacts& t = d.trace;
-  const TraceInfo& i = t.info;
+  const TraceAttributes& i = t.info;
   auto add = [&](const char* section, const char* key, std::string value) {
     r.push_back({section, key, std::move(value)});
   };
@@ -55,7 +70,7 @@ std::vector<OverviewRow> OverviewRows(const StudioData& d) {
           ? std::to_string(t.logit_rows) + " rows (sample rate " + Num(i.logit_sample_rate) + ")"
           : "not recorded");
   add("trace", "routing policy", Policy(t));
-  add("trace", "windowing", i.windowing);
+  add("trace", "windowing", Windowing(t));
   add("hashes", "checkpoint sha256", i.checkpoint_sha256);
   add("hashes", "tokenizer sha256", i.tokenizer_sha256);
   add("hashes", "corpus sha256", i.corpus_sha256);

@@ -105,7 +105,7 @@ void PromptView::Send(const std::string& model_dir) {
   r.model_dir = model_dir;
   r.text = text_;
   r.disabled = disabled_;
-  r.mode = DisableModeLabel(mode_);
+  r.mode = DisableModeAt(mode_);
   r.forced = forced_;
   r.top_n = 5;
   r.serial = ++serial_;

@@ -8,23 +8,25 @@
 
 namespace moe::studio {
 
-ColorScale SpecializationView::ScaleFor(const ExpertMetric& lift) const {
-  double hi = 1;
+ColorScale SpecializationView::ScaleFor(const ExpertMetric& lift, int layer) {
+  double lo = INFINITY, hi = -INFINITY;
   for (int r = 0; r + 1 < lift.domains; ++r)
-    for (int l = 0; l < lift.layers; ++l)
-      for (int e = 0; e < lift.experts; ++e) {
-        const double v = lift.At(r, l, e);
-        if (std::isnan(v)) continue;
-        hi = std::max(hi, v);
-        if (v > 0) hi = std::max(hi, 1 / v);
-      }
+    for (int e = 0; e < lift.experts; ++e) {
+      const double v = lift.At(r, layer, e);
+      if (std::isnan(v)) continue;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
   ColorScale s;
   s.kind = ColorScale::Kind::kDiverging;
-  s.log_ratio = true;
-  s.center = 1;
-  hi = std::max(hi, 2.0);
-  s.min = 1 / hi;
+  s.symmetric = false;
+  if (!(lo <= hi)) {  // nothing to show
+    lo = 0;
+    hi = 2;
+  }
+  s.min = lo;
   s.max = hi;
+  s.center = std::clamp(1.0, lo, hi);
   return s;
 }
 
@@ -64,7 +66,7 @@ void SpecializationView::Draw(const StudioData& d, Selection& sel) {
   spec.rows = M;
   spec.cols = E;
   spec.value = [&](int m, int e) { return lift->At(m, layer, e); };
-  spec.scale = ScaleFor(*lift);
+  spec.scale = ScaleFor(*lift, layer);
   spec.row_labels = d.domains;
   const ImVec2 avail = ImGui::GetContentRegionAvail();
   float label_w = 0;
@@ -89,9 +91,8 @@ void SpecializationView::Draw(const StudioData& d, Selection& sel) {
                   lift->ci_high[i], d.ci_level * 100);
     else
       ImGui::Text("lift = %.3f", lift->value[i]);
-    const char* ds_name = top1_ ? "domain_spec_top1" : "domain_spec_topk";
-    if (const ExpertMetric* ds = d.FindExpertMetric(ds_name))
-      ImGui::Text("%s = %.4f (uniform %.4f)", ds_name, ds->value[i], ds->baseline[i]);
+    if (const ExpertMetric* ds = d.FindExpertMetric(DsMetric()))
+      ImGui::Text("%s = %.4f (uniform %.4f)", ds->name.c_str(), ds->value[i], ds->baseline[i]);
     if (p != nullptr)
       ImGui::Text("permutation p = %.4f (%d permutations)", p->value[i], d.permutations);
     ImGui::TextDisabled("click: select this expert and domain");
@@ -102,7 +103,8 @@ void SpecializationView::Draw(const StudioData& d, Selection& sel) {
     }
   }
   ImGui::Spacing();
-  DrawLegend(spec.scale, LegendWidth(last_), 1.0, "no specialization");
+  legend_ = spec.scale;
+  DrawLegend(legend_, LegendWidth(last_), 1.0, "no specialization");
   if (p != nullptr) {
     ImGui::TextDisabled("dot: permutation p < %.3g (domain labels shuffled %d times)", alpha_,
                         d.permutations);
@@ -122,7 +124,7 @@ void SpecializationView::DrawTopTokens(const StudioData& d, const Selection& sel
     return;
   }
   const int layer = std::clamp(sel.layer, 0, t.layers - 1);
-  const ExpertMetric* vs = d.FindExpertMetric("vocab_spec_input");
+  const ExpertMetric* vs = d.FindExpertMetric(Metric::kVocabSpecInput);
   for (int e : sel.experts) {
     if (e < 0 || e >= t.experts) continue;
     ImGui::PushStyleColor(ImGuiCol_Text, ExpertColor(e, t.experts));

@@ -126,20 +126,10 @@ namespace {
 
 // The header of an existing trace, to write its documents again.
 moe::TraceHeader HeaderOf(const moe::TraceReader& r) {
-  const moe::TraceInfo& i = r.info();
   moe::TraceHeader h;
-  h.model_path = i.model_path;
-  h.model_config = i.model_config;
-  h.checkpoint_sha256 = i.checkpoint_sha256;
-  h.tokenizer_sha256 = i.tokenizer_sha256;
-  h.routing_policy = i.routing_policy;
-  h.num_layers = i.num_layers;
-  h.num_experts = i.num_experts;
-  h.top_k = i.top_k;
-  h.score_scale_factor = i.score_scale_factor;
-  h.windowing = i.windowing;
-  h.corpus = i.corpus;
-  h.corpus_sha256 = i.corpus_sha256;
+  static_cast<moe::TraceAttributes&>(h) = r.info();
+  h.record_logits = false;  // the copy carries no logits
+  h.logit_sample_rate = 0;
   h.domains = r.domains();
   for (const std::string& s : r.SourceIds(0, r.num_documents()))
     h.source_id_bytes = std::max(h.source_id_bytes, s.size() + 1);

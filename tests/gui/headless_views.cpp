@@ -56,10 +56,11 @@ StudioData MakeData(int M, int L, int E) {
   }
   for (int i = 0; i < 3; ++i)
     d.documents.push_back({i, static_cast<int16_t>(i % M), 100, "doc" + std::to_string(i)});
-  auto grid = [&](const std::string& name, double base, bool domain_rows_only) {
+  auto grid = [&](Metric id, double base, bool domain_rows_only) {
     ExpertMetric g;
-    g.name = name;
-    g.description = name;
+    g.id = id;
+    g.name = MetricName(id);
+    g.description = g.name;
     g.domains = M + 1;
     g.layers = L;
     g.experts = E;
@@ -78,10 +79,10 @@ StudioData MakeData(int M, int L, int E) {
         }
     return g;
   };
-  d.expert_metrics.push_back(grid("relative_load", 1.0, false));
-  d.expert_metrics.push_back(grid("load_count", 50.0, false));
-  d.expert_metrics.push_back(grid("domain_spec_lift_topk", 1.0, true));
-  ExpertMetric p = grid("domain_spec_perm_p_topk", kNoValue, true);
+  d.expert_metrics.push_back(grid(Metric::kRelativeLoad, 1.0, false));
+  d.expert_metrics.push_back(grid(Metric::kLoadCount, 50.0, false));
+  d.expert_metrics.push_back(grid(Metric::kDomainSpecLiftTopk, 1.0, true));
+  ExpertMetric p = grid(Metric::kDomainSpecPermPTopk, kNoValue, true);
   for (double& v : p.value)
     if (!std::isnan(v)) v = v < 0.5 ? 0.01 : 0.5;  // significant where the lift is 0.25
   d.expert_metrics.push_back(p);

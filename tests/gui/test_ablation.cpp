@@ -1,6 +1,11 @@
-// The ablation panel: its background job (analysis RunAblation over the small test trace's
-// documents) and the panel drawing the job's results headless.
+// The ablation panel: its background job (analysis RunAblationPass over the small test trace's
+// documents, in memory) and the panel drawing the job's results headless.
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <sstream>
 
 #include "gui/model/ablation_job.h"
@@ -56,7 +61,7 @@ TEST_CASE("ablation panel: the job gives ΔNLL 0 for the baseline, one row per d
   CHECK(request.trace == d.trace.info.path);
   CHECK(request.model_dir == d.trace.info.model_path);
   CHECK(request.experts == std::vector<int>{0, 2});
-  CHECK(request.mode == "reroute");
+  CHECK(request.mode == moe::DisableMode::kReroute);
 
   job.Start(request);
   job.Wait();
@@ -122,6 +127,59 @@ TEST_CASE("ablation panel: the job gives ΔNLL 0 for the baseline, one row per d
     REQUIRE(job.Status().outcome != nullptr);
     CHECK(job.Status().outcome->policies[1].name == "top-r1");
   }
+}
+
+namespace {
+// Every path under `dir` with its size and modification time.
+std::vector<std::string> Listing(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    std::ostringstream line;
+    line << e.path().string() << ' '
+         << (e.is_regular_file() ? std::filesystem::file_size(e.path()) : 0) << ' '
+         << e.last_write_time().time_since_epoch().count();
+    out.push_back(line.str());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("ablation panel: the run stays in memory and writes no file", "[gui][ablation]") {
+  const StudioData d = SmallTraceData();
+  AblationView view;
+  Selection sel;
+  sel.layer = 1;
+  sel.experts = {0};
+  const AblationRequest request = view.MakeRequest(d, sel);
+  // The temp folder, the working folder and the trace's folder must come out unchanged.
+  const gui_test::TempDir scratch("ablation_no_files");
+  const std::filesystem::path& tmp = scratch.path();
+  const std::filesystem::path old_cwd = std::filesystem::current_path();
+  const char* old_tmpdir = std::getenv("TMPDIR");
+  const std::string saved_tmpdir = old_tmpdir != nullptr ? old_tmpdir : "";
+  ::setenv("TMPDIR", tmp.c_str(), 1);
+  std::filesystem::current_path(tmp);
+  const std::filesystem::path trace_dir = std::filesystem::path(request.trace).parent_path();
+  const std::vector<std::string> before = Listing(trace_dir);
+  AblationOutcome outcome;
+  std::string error;
+  try {
+    outcome = RunAblationRequest(request);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  std::filesystem::current_path(old_cwd);
+  if (old_tmpdir != nullptr)
+    ::setenv("TMPDIR", saved_tmpdir.c_str(), 1);
+  else
+    ::unsetenv("TMPDIR");
+  INFO(error);
+  REQUIRE(error.empty());
+  REQUIRE(outcome.policies.size() == 2);
+  CHECK(outcome.policies[1].tokens.back() > 0);
+  CHECK(std::filesystem::is_empty(tmp));
+  CHECK(Listing(trace_dir) == before);
 }
 
 TEST_CASE("ablation job: cancel and errors", "[gui][ablation]") {

@@ -2,13 +2,16 @@
 // analysis API, and every view drawn over it headless.
 #include <algorithm>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
+#include "analysis/stats/trace_load.h"
 #include "analysis/trace/trace_reader.h"
 #include "core/error.h"
 #include "core/tokenizer.h"
 #include "gui/model/studio_loader.h"
 #include "gui/views/coactivation_view.h"
 #include "gui/views/load_view.h"
+#include "gui/views/overview_view.h"
 #include "gui/views/specialization_view.h"
 #include "gui/views/token_map_view.h"
 #include "gui_test_util.h"
@@ -35,9 +38,27 @@ TEST_CASE("loader copies the trace's facts and the statistics API's results", "[
   REQUIRE(r.tokenizer != nullptr);
   CHECK(d.model.tokens_from.find("tokenizer.model") != std::string::npos);
 
-  // load_count equals TraceReader::ComputeStats' load (the trace's own statistics).
-  const moe::ExpertStats stats = reader.ComputeStats();
-  const ExpertMetric* load = d.FindExpertMetric("load_count");
+  // The windowing rule, parsed, and in words in the overview.
+  const nlohmann::json windowing = nlohmann::json::parse(reader.info().windowing);
+  const int64_t window = windowing["max_window"], stride = windowing["stride"];
+  CHECK(d.trace.windowing.known);
+  CHECK(d.trace.windowing.max_window == window);
+  CHECK(d.trace.windowing.stride == stride);
+  CHECK(d.trace.windowing.context_length == windowing["context_length"].get<int64_t>());
+  REQUIRE(stride == window);  // the tracer's default
+  bool shown = false;
+  for (const OverviewRow& row : OverviewRows(d))
+    if (row.key == "windowing") {
+      shown = true;
+      CHECK(row.value == "window " + std::to_string(window) + " tokens, stride " +
+                             std::to_string(stride) + " (windows do not overlap), context length " +
+                             std::to_string(d.trace.windowing.context_length));
+    }
+  CHECK(shown);
+
+  // load_count equals the trace's own statistics counted from its routing rows.
+  const moe::ExpertStats stats = moe::ComputeDomainLoad(reader);
+  const ExpertMetric* load = d.FindExpertMetric(moe::Metric::kLoadCount);
   REQUIRE(load != nullptr);
   const int M = d.num_domains(), L = d.trace.info.num_layers, E = d.trace.info.num_experts;
   REQUIRE(load->domains == M + 1);
@@ -50,13 +71,13 @@ TEST_CASE("loader copies the trace's facts and the statistics API's results", "[
   int64_t tokens = 0;
   for (int64_t t : d.domain_tokens) tokens += t;
   CHECK(tokens == d.trace.tokens);
-  const ExpertMetric* rel = d.FindExpertMetric("relative_load");
+  const ExpertMetric* rel = d.FindExpertMetric(moe::Metric::kRelativeLoad);
   REQUIRE(rel != nullptr);
   CHECK(rel->baseline[0] == 1.0);
   CHECK(!std::isnan(rel->ci_low[rel->Index(M, 0, 0)]));
-  CHECK(d.FindExpertMetric("domain_spec_lift_topk") != nullptr);
-  CHECK(d.FindExpertMetric("domain_spec_perm_p_topk") != nullptr);
-  CHECK(d.FindLayerMetric("cv_load") != nullptr);
+  CHECK(d.FindExpertMetric(moe::Metric::kDomainSpecLiftTopk) != nullptr);
+  CHECK(d.FindExpertMetric(moe::Metric::kDomainSpecPermPTopk) != nullptr);
+  CHECK(d.FindLayerMetric(moe::Metric::kCvLoad) != nullptr);
 
   // Pair tables: the report's counts; rates P(j | i) = count / c_i; orders are permutations.
   const PairTables& t = d.pairs;

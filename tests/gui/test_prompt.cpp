@@ -144,7 +144,7 @@ TEST_CASE("live prompt: drop and drop-renorm semantics, and forced routes", "[gu
   PromptStatus status = job.Status();
   INFO(status.error);
   REQUIRE(status.outcome != nullptr);
-  CHECK(status.outcome->request.mode == "drop");
+  CHECK(status.outcome->request.mode == moe::DisableMode::kDrop);
   REQUIRE(status.outcome->ablated != nullptr);
   const PromptRun drop = *status.outcome->ablated;
   int dropped = 0;
@@ -163,7 +163,7 @@ TEST_CASE("live prompt: drop and drop-renorm semantics, and forced routes", "[gu
   status = job.Status();
   REQUIRE(status.outcome != nullptr);
   REQUIRE(status.outcome->ablated != nullptr);
-  CHECK(status.outcome->request.mode == "drop-renorm");
+  CHECK(status.outcome->request.mode == moe::DisableMode::kDropRenormalize);
   const PromptRun& renorm = *status.outcome->ablated;
   for (int64_t t = 0; t < base.size(); ++t)
     if (has(base, t, 1, expert) && count(base, t, 1) > 1) {
@@ -200,11 +200,12 @@ TEST_CASE("live prompt: drop and drop-renorm semantics, and forced routes", "[gu
         CHECK(routed.ids[routed.Row(t, l) + k] == base.ids[base.Row(t, l) + k]);
   CHECK(view.drawn_top1()[2] == routed.Top1(2, 1));
 
-  // An unknown semantics is an error of the request, shown by the view.
+  // The semantics is typed (moe::DisableMode); a layer outside the model is an error of the
+  // request.
   PromptRequest bad = status.outcome->request;
-  bad.mode = "sideways";
+  bad.disabled = {{99, 0}};
   const moe::LoadedModel m = moe::LoadModel(gui_test::TinyModel());
-  CHECK_THROWS_WITH(PromptPolicy(bad, m.config()), Catch::Contains("sideways"));
+  CHECK_THROWS_WITH(PromptPolicy(bad, m.config()), Catch::Contains("layer 99 is out of range"));
 }
 
 TEST_CASE("live prompt: errors are shown, not thrown", "[gui][prompt]") {

@@ -3,6 +3,7 @@
 // that cover exactly the documents shown. The writer is another process (GrowingTrace).
 #include <algorithm>
 
+#include "analysis/stats/trace_load.h"
 #include "analysis/trace/domain_load.h"
 #include "analysis/trace/trace_reader.h"
 #include "gui/model/studio_loader.h"
@@ -47,9 +48,9 @@ TEST_CASE("a trace being written is shown as committed and refreshed as it grows
   REQUIRE(r2.data.document != nullptr);
   CHECK(r2.data.document->index == 1);
   // The statistics cover every document now: load_count is the source trace's load.
-  const ExpertMetric* load = r2.data.FindExpertMetric("load_count");
+  const ExpertMetric* load = r2.data.FindExpertMetric(moe::Metric::kLoadCount);
   REQUIRE(load != nullptr);
-  const moe::ExpertStats all = source.ComputeStats();
+  const moe::ExpertStats all = moe::ComputeDomainLoad(source);
   const int M = r2.data.num_domains(), L = r2.data.trace.info.num_layers,
             E = r2.data.trace.info.num_experts;
   for (int l = 0; l < L; ++l)

@@ -25,6 +25,28 @@ ImVec2 Center(ImVec2 grid_min, ImVec2 grid_max, int rows, int cols, int r, int c
   return ImVec2(grid_min.x + (c + 0.5f) * w, grid_min.y + (r + 0.5f) * h);
 }
 
+// The specialization legend runs from the smallest to the largest lift drawn at `layer`, white
+// at 1, and the cells holding those lifts get the palette's end colours.
+void CheckLegendSpansCells(const SpecializationView& view, const ExpertMetric& lift, int layer,
+                           const std::vector<Quad>& cells) {
+  double lo = INFINITY, hi = -INFINITY;
+  for (int m = 0; m + 1 < lift.domains; ++m)
+    for (int e = 0; e < lift.experts; ++e) {
+      lo = std::min(lo, lift.At(m, layer, e));
+      hi = std::max(hi, lift.At(m, layer, e));
+    }
+  const ColorScale& legend = view.last_legend();
+  INFO("layer " << layer << ": lifts " << lo << ".." << hi << ", legend " << legend.ValueAt(0)
+                << ".." << legend.ValueAt(1));
+  CHECK(legend.ValueAt(0) == Approx(lo));
+  CHECK(legend.ValueAt(1) == Approx(hi));
+  CHECK(legend.Map(1.0) == Diverging(0.5));
+  std::set<ImU32> colours;
+  for (const Quad& q : cells) colours.insert(q.col);
+  CHECK(colours.count(Diverging(0)) == 1);
+  CHECK(colours.count(Diverging(1)) == 1);
+}
+
 }  // namespace
 
 TEST_CASE("colour scales", "[gui][views]") {
@@ -41,6 +63,20 @@ TEST_CASE("colour scales", "[gui][views]") {
   CHECK(s.ValueAt(0.75) == Approx(2.0));
   CHECK(s.Map(1.0) == IM_COL32(247, 247, 247, 255));  // white at the baseline
   CHECK(s.Map(NAN) == kMissingColor);
+  ColorScale two;  // two slopes: 0..1 on the blue half, 1..4 on the red half
+  two.kind = ColorScale::Kind::kDiverging;
+  two.symmetric = false;
+  two.center = 1;
+  two.min = 0;
+  two.max = 4;
+  CHECK(two.Position(0.0) == 0.0);
+  CHECK(two.Position(0.5) == Approx(0.25));
+  CHECK(two.Position(1.0) == 0.5);
+  CHECK(two.Position(2.5) == Approx(0.75));
+  CHECK(two.Position(4.0) == 1.0);
+  CHECK(two.ValueAt(0.0) == 0.0);
+  CHECK(two.ValueAt(0.75) == Approx(2.5));
+  CHECK(two.ValueAt(1.0) == 4.0);
   ColorScale q;
   q.min = 0;
   q.max = 10;
@@ -60,7 +96,7 @@ TEST_CASE("expert load heatmap draws one cell per layer and expert, coloured by 
   Headless ui;
   LoadView view;
   Selection sel;
-  const ExpertMetric& m = *data.FindExpertMetric("relative_load");
+  const ExpertMetric& m = *data.FindExpertMetric(moe::Metric::kRelativeLoad);
 
   for (int domain : {-1, 0, 1}) {
     sel.domain = domain;
@@ -151,14 +187,14 @@ TEST_CASE("specialization heatmap draws domain x expert lift at the selected lay
   Headless ui;
   SpecializationView view;
   Selection sel;
-  const ExpertMetric& lift = *data.FindExpertMetric("domain_spec_lift_topk");
+  const ExpertMetric& lift = *data.FindExpertMetric(moe::Metric::kDomainSpecLiftTopk);
   for (int layer : {0, 1}) {
     sel.layer = layer;
     ui.Frame(view, data, sel);
     const HeatmapHit& grid = view.last_heatmap();
     const auto cells = gui_test::QuadsIn(gui_test::SolidQuads(), grid.grid_min, grid.grid_max);
     REQUIRE(cells.size() == static_cast<size_t>(M * E));
-    const ColorScale scale = view.ScaleFor(lift);
+    const ColorScale scale = view.ScaleFor(lift, layer);
     const float cw = (grid.grid_max.x - grid.grid_min.x) / E,
                 ch = (grid.grid_max.y - grid.grid_min.y) / M;
     for (const Quad& q : cells) {
@@ -166,6 +202,22 @@ TEST_CASE("specialization heatmap draws domain x expert lift at the selected lay
       const int e = static_cast<int>((q.center().x - grid.grid_min.x) / cw);
       CHECK(q.col == scale.Map(lift.At(m, layer, e)));
     }
+    CheckLegendSpansCells(view, lift, layer, cells);
+  }
+  SECTION("the legend follows the cells shown: a zero lift and one at E/K") {
+    StudioData extreme = data;
+    ExpertMetric& x = *std::find_if(
+        extreme.expert_metrics.begin(), extreme.expert_metrics.end(),
+        [](const ExpertMetric& g) { return g.id == moe::Metric::kDomainSpecLiftTopk; });
+    x.value[x.Index(0, 1, 2)] = 0.0;      // a domain that never uses expert 2
+    x.value[x.Index(2, 1, 3)] = E / 2.0;  // one that always does (K = 2): the largest lift
+    sel.layer = 1;
+    ui.Frame(view, extreme, sel);
+    const HeatmapHit& grid = view.last_heatmap();
+    CHECK(view.last_legend().ValueAt(0) == 0.0);
+    CHECK(view.last_legend().ValueAt(1) == E / 2.0);
+    CheckLegendSpansCells(view, x, 1,
+                          gui_test::QuadsIn(gui_test::SolidQuads(), grid.grid_min, grid.grid_max));
   }
   // A click selects the expert and the domain.
   ui.Frame(view, data, sel);
@@ -418,6 +470,25 @@ TEST_CASE("overview lists the trace's facts; clicking a domain selects it", "[gu
   CHECK(value("routing policy") == "none (the model's own routing)");
   CHECK(value("domain2") == "1 documents, 100 tokens");
   CHECK(value("vocab_size") == "512");
+  // The windowing rule in words (the loader parses the attribute; test_loader.cpp reads it from
+  // a trace).
+  CHECK(value("windowing") == "not recorded");
+  auto windowing = [&] {
+    for (const OverviewRow& r : OverviewRows(data))
+      if (r.key == "windowing") return r.value;
+    return std::string("(missing)");
+  };
+  data.trace.info.windowing = R"({"max_window":256,"stride":192,"context_length":4096})";
+  data.trace.windowing = {true, 256, 192, 4096};
+  CHECK(windowing() ==
+        "window 256 tokens, stride 192 (each later window re-runs 64 tokens as context only), "
+        "context length 4096");
+  data.trace.windowing.stride = 256;
+  CHECK(windowing() ==
+        "window 256 tokens, stride 256 (windows do not overlap), context length 4096");
+  data.trace.windowing = {};
+  data.trace.info.windowing = "not json";
+  CHECK(windowing() == "not json");  // shown as written
   Headless ui;
   OverviewView view;
   Selection sel;

@@ -4,8 +4,6 @@
 Run by ctest (test `python_module`), or by hand:
     PYTHONPATH=build-py/python:tests/reference /usr/bin/python3 -m unittest -v test_module
 from tests/python. Environment: MOESCOPE_GOLDEN_DIR (default tests/golden),
-MOESCOPE_LLAMA2_TOKENIZER (LLaMA-2's tokenizer.model; default
-tests/golden/llama2-tokenizer/tokenizer.model, the tokenizer test is skipped without it),
 MOESCOPE_CLI (default build-py/cli/moescope).
 
 Checks: forward equals `moescope forward` on the golden cases (same engine, within 1e-6) and
@@ -31,9 +29,7 @@ SOURCE = os.path.dirname(os.path.dirname(HERE))
 
 
 GOLDEN = os.environ.get("MOESCOPE_GOLDEN_DIR") or os.path.join(SOURCE, "tests", "golden")
-# LLaMA-2's tokenizer.model is not in the repository (tests/golden/llama2-tokenizer/README.md).
-LLAMA2_TOKENIZER = os.environ.get("MOESCOPE_LLAMA2_TOKENIZER") or os.path.join(
-    GOLDEN, "llama2-tokenizer", "tokenizer.model")
+LLAMA2_TOKENIZER = os.path.join(GOLDEN, "llama2-tokenizer", "tokenizer.model")
 CLI = os.environ.get("MOESCOPE_CLI", os.path.join(SOURCE, "build-py", "cli", "moescope"))
 # The tests' small fixed model, named explicitly so that $MOESCOPE_MODEL does not change what is tested.
 BUNDLED = os.path.join(SOURCE, "tests", "fixtures", "tiny_moe")
@@ -276,9 +272,6 @@ class ErrorTest(unittest.TestCase):
 
 class TokenizerTest(unittest.TestCase):
     def test_llama2_cases(self):
-        if not os.path.isfile(LLAMA2_TOKENIZER):
-            self.skipTest(f"no LLaMA-2 tokenizer.model at {LLAMA2_TOKENIZER} "
-                          "(set MOESCOPE_LLAMA2_TOKENIZER)")
         folder = os.path.join(GOLDEN, "llama2-tokenizer")
         tokenizer = moescope.Tokenizer(LLAMA2_TOKENIZER)
         self.assertEqual(tokenizer.vocab_size, 32000)
@@ -320,6 +313,25 @@ class ScoreGenerateTest(unittest.TestCase):
         self.assertAlmostEqual(s["perplexity"], float(np.exp(s["mean_nll"])), places=4)
         by_ids = model.score(ids)
         np.testing.assert_array_equal(by_ids["token_nll"], s["token_nll"])
+
+    def test_score_equals_cli_score_over_three_windows(self):
+        # A document three context windows long: the module and `moescope score` predict every
+        # token after the first, including the first token of each later window.
+        model = moescope.load(BUNDLED)
+        ctx = model.config["max_position_embeddings"]
+        text = TEXT
+        while len(model.tokenize(text)) < 3 * ctx:
+            text += " " + TEXT
+        ids = model.tokenize(text)
+        self.assertGreaterEqual(len(ids), 3 * ctx)
+        s = model.score(text)
+        self.assertEqual(s["scored_tokens"], len(ids) - 1)
+        self.assertEqual(len(s["token_nll"]), len(ids) - 1)
+        self.assertTrue(np.all(np.isfinite(s["token_nll"])))
+        printed = subprocess.run([CLI, "score", "--model", BUNDLED, "-t", text], check=True,
+                                 capture_output=True, text=True).stdout.split()
+        self.assertEqual(int(printed[printed.index("tokens") + 1]), len(ids) - 1)
+        self.assertAlmostEqual(float(printed[printed.index("nll") + 1]), s["mean_nll"], places=4)
 
     def test_golden_greedy_generation(self):
         case = os.path.join(GOLDEN, "generation")

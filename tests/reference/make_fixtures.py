@@ -132,6 +132,28 @@ def cases():
              ["rope_scaling dynamic (NTK), factor 2.0, max_position_embeddings 16",
               "one call with 24 tokens > 16, so theta' = theta * (2 * 24 / 16 - 1) ** (d / (d - 2)) "
               "= 10000 * 2 ** (16 / 14) is used for all positions (head_dim 16)"]),
+        Case("rope_dynamic_long", 3100,
+             mb.moe_config(rope_scaling={"type": "dynamic", "factor": 2.0}, max_position_embeddings=16,
+                           intermediate_size=128),
+             lambda r, c: plain_inputs(r, c, 1, 40),
+             ["rope_scaling dynamic (NTK), factor 2.0, max_position_embeddings 16",
+              "one call with 40 tokens = 2.5 x max_position_embeddings, past max_position_embeddings x "
+              "factor = 32 (no length limit, as upstream): theta' = theta * (2 * 40 / 16 - 1) ** (d / (d - 2)) "
+              "= 10000 * 4 ** (16 / 14) for all positions (head_dim 16)"]),
+        Case("generation_dynamic_long", 3200,
+             mb.moe_config(rope_scaling={"type": "dynamic", "factor": 2.0}, max_position_embeddings=16,
+                           hidden_size=32, intermediate_size=128, num_key_value_heads=2),
+             lambda r, c: generation_inputs(r, c, 12, 28),
+             ["greedy decoding of 28 new tokens from a 12-token prompt through the KV cache, "
+              "rope_scaling dynamic (NTK), factor 2.0, max_position_embeddings 16",
+              "the prefill (12 tokens) is unscaled; each step's theta follows its key length "
+              "(cached + new tokens), past 16 and past max_position_embeddings x factor = 32 up to "
+              "40 = 2.5 x max_position_embeddings; cached keys keep the rotation they were written with",
+              "so step_logits differ from full_logits at every step: full_logits is one call over "
+              "sequence_ids[:, :-1] (39 tokens), with the theta of key length 39 for every position",
+              "expected adds step_logits [1, 28, V], generated_ids [1, 28], sequence_ids [1, 40] and "
+              "full_logits [1, 39, V]; per-layer tensors are those of the prefill",
+              "4 query heads / 2 KV heads, head_dim 8, hidden 32"]),
         Case("bf16_weights", 4000, mb.moe_config(torch_dtype="bfloat16", num_key_value_heads=2),
              lambda r, c: plain_inputs(r, c, 1, 12),
              ["all weights stored as BF16 in model.safetensors (torch_dtype bfloat16), "

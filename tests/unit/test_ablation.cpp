@@ -9,6 +9,7 @@
 
 #include "analysis/ablation/ablation.h"
 #include "analysis/ablation/ablation_file.h"
+#include "analysis/stats/trace_load.h"
 #include "analysis/trace/trace_reader.h"
 #include "analysis/run/trace_runner.h"
 #include "core/error.h"
@@ -33,8 +34,8 @@ AblationOptions Options(const std::filesystem::path& corpus, const std::filesyst
   AblationOptions o;
   o.run.corpus_files = {corpus.string()};
   o.output = out;
-  o.batch_size = 4;
-  o.bootstrap = 30;
+  o.pass.batch_size = 4;
+  o.pass.bootstrap = 30;
   return o;
 }
 
@@ -91,7 +92,7 @@ TEST_CASE("ablating nothing, an unused expert or k = num_selects changes nothing
     t.run.corpus_files = {one.string()};
     RunTrace(m, RoutingPolicy{}, t);
     const TraceReader reader(dir / "one.h5");
-    const ExpertStats load = reader.ComputeStats();
+    const ExpertStats load = ComputeDomainLoad(reader);
     std::vector<AblationPolicy> unused;
     for (AblationPolicy& p : SingleExpertSweep(c, DisableMode::kReroute)) {
       const size_t all = static_cast<size_t>(reader.domains().size());
@@ -147,10 +148,10 @@ TEST_CASE("the residual cache gives the per-token NLL of a full re-run", "[ablat
     break;
   }
   AblationOptions cached = Options(corpus, dir / "cached.h5");
-  cached.bootstrap = 0;
+  cached.pass.bootstrap = 0;
   AblationOptions full = cached;
   full.output = dir / "full.h5";
-  full.reuse_residual = false;
+  full.pass.reuse_residual = false;
   const AblationSummary a = RunAblation(m, policies, cached), b = RunAblation(m, policies, full);
   REQUIRE(a.results.size() == b.results.size());
   for (size_t i = 0; i < a.results.size(); ++i) {
@@ -169,7 +170,7 @@ TEST_CASE("an interrupted sweep resumes where it stopped", "[ablate]") {
   const auto dir = TempDir("ablate-resume");
   const auto corpus = SmallCorpus(dir);
   std::vector<AblationPolicy> policies = {NoAblation(c)};
-  const AblationPolicy set = ExpertSet(c, "pair", "1:2,1:5", DisableMode::kReroute);
+  const AblationPolicy set = ExpertSet(c, "pair", {{1, 2}, {1, 5}}, DisableMode::kReroute);
   policies.push_back(set);
   for (AblationPolicy& p : RandomControls(c, set, 2, 7)) {
     CHECK(p.policy.layers[1].disabled.size() == 2);
@@ -179,16 +180,16 @@ TEST_CASE("an interrupted sweep resumes where it stopped", "[ablate]") {
     policies.push_back(p);
   }
   AblationOptions o = Options(corpus, dir / "resume.h5");
-  o.group_size = 1;
+  o.pass.group_size = 1;
   const AblationSummary whole = RunAblation(m, policies, Options(corpus, dir / "whole.h5"));
 
   std::atomic<bool> stop{true};  // stop before anything runs
-  o.stop = &stop;
+  o.pass.stop = &stop;
   const AblationSummary none = RunAblation(m, policies, o);
   CHECK(none.interrupted);
   CHECK(none.run == 0);
   // The first two policies only, then everything with --resume.
-  o.stop = nullptr;
+  o.pass.stop = nullptr;
   RunAblation(m, {policies[0], policies[1]}, o);
   CHECK(AblationFile::CompletedPolicies(o.output).size() == 2);
   o.resume = true;
@@ -204,7 +205,7 @@ TEST_CASE("an interrupted sweep resumes where it stopped", "[ablate]") {
           whole.results[i].domains.back().delta_nll.ci_high);
   }
   // Resuming with other settings is refused, naming the attribute.
-  o.seed = 99;
+  o.pass.seed = 99;
   CHECK_THROWS_WITH(RunAblation(m, policies, o),
                     Catch::Contains("resume.h5") && Catch::Contains("seed"));
 }
@@ -240,7 +241,7 @@ TEST_CASE("an ablation over a trace's documents equals one over the traced corpu
   t.run.corpus_files = {corpus.string()};
   RunTrace(m, RoutingPolicy{}, t);
   const std::vector<AblationPolicy> policies = {NoAblation(c),
-                                                ExpertSet(c, "s", "1:3", DisableMode::kReroute)};
+                                                ExpertSet(c, "s", {{1, 3}}, DisableMode::kReroute)};
   const AblationSummary from_files = RunAblation(m, policies, Options(corpus, dir / "files.h5"));
   AblationOptions o = Options(corpus, dir / "trace.h5");
   o.run.corpus_files.clear();
@@ -300,11 +301,11 @@ TEST_CASE("an ablation's diff lists the changed predictions and the routing move
   const auto dir = TempDir("ablate-diff");
   const auto corpus = SmallCorpus(dir);
   const std::vector<AblationPolicy> policies = {
-      NoAblation(c), ExpertSet(c, "L1E0+2", "1:0,1:2", DisableMode::kReroute),
-      ExpertSet(c, "L0E3-drop", "0:3", DisableMode::kDrop)};
+      NoAblation(c), ExpertSet(c, "L1E0+2", {{1, 0}, {1, 2}}, DisableMode::kReroute),
+      ExpertSet(c, "L0E3-drop", {{0, 3}}, DisableMode::kDrop)};
   AblationOptions o = Options(corpus, dir / "diff.h5");
-  o.diff = true;
-  o.max_changes = 5;
+  o.pass.diff = true;
+  o.pass.max_changes = 5;
   const AblationSummary s = RunAblation(m, policies, o);
   REQUIRE(s.diffs.size() == policies.size());
   const int L = c.num_hidden_layers, E = c.num_experts;

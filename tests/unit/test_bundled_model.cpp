@@ -41,7 +41,8 @@ DomainScores EngineScores(const LoadedModel& m, const std::filesystem::path& cor
   const Corpus corpus = ReadCorpus({corpus_file}, m.tokenizer.get(), c.vocab_size, {});
   REQUIRE(corpus.domains.size() >= 6);
   const CorpusScore score =
-      ScoreCorpus(*m.model, corpus, {c.context_length(), c.context_length()}, 4);
+      ScoreCorpus(*m.model, corpus,
+                  {.windows = {c.context_length(), c.context_length()}, .batch_size = 4});
   DomainScores engine;
   for (size_t d = 0; d < corpus.documents.size(); ++d) {
     DocumentScore& s = engine[corpus.domains[static_cast<size_t>(corpus.documents[d].domain)]];

@@ -3,7 +3,11 @@
 // tokens whose first choice was that expert, in that layer and no layer below.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <fstream>
+#include <string>
 
+#include "analysis/policy/policy_flags.h"
+#include "analysis/policy/policy_json.h"
 #include "analysis/stats/routing_compare.h"
 #include "analysis/trace/trace_reader.h"
 #include "analysis/run/trace_runner.h"
@@ -43,18 +47,19 @@ TEST_CASE("compare: a trace against itself and against a disabled expert", "[com
     REQUIRE(r.has_margin);
     for (int l = 0; l < c.num_hidden_layers; ++l)
       for (int d = 0; d <= M; ++d) {
-        CHECK(r.Find("flip_rate_top1", l, -1, d)->value == 0);
-        CHECK(r.Find("topk_overlap", l, -1, d)->value == 1);
-        CHECK(r.Find("topk_jaccard", l, -1, d)->value == 1);
-        CHECK(r.Find("load_cosine", l, -1, d)->value == Approx(1.0));
-        CHECK(r.Find("load_tv", l, -1, d)->value == 0);
-        for (int x = 0; x < c.num_experts; ++x) CHECK(r.Find("share_delta", l, x, d)->value == 0);
+        CHECK(r.Find(CompareMetric::kFlipRateTop1, l, -1, d)->value == 0);
+        CHECK(r.Find(CompareMetric::kTopkOverlap, l, -1, d)->value == 1);
+        CHECK(r.Find(CompareMetric::kTopkJaccard, l, -1, d)->value == 1);
+        CHECK(r.Find(CompareMetric::kLoadCosine, l, -1, d)->value == Approx(1.0));
+        CHECK(r.Find(CompareMetric::kLoadTv, l, -1, d)->value == 0);
+        for (int x = 0; x < c.num_experts; ++x)
+          CHECK(r.Find(CompareMetric::kShareDelta, l, x, d)->value == 0);
       }
-    CHECK(r.Find("tokens", 0, -1, M)->value == N);
+    CHECK(r.Find(CompareMetric::kTokens, 0, -1, M)->value == N);
   }
 
   SECTION("against a trace with the layer-1 expert disabled") {
-    RoutingPolicy p = RoutingPolicy::FromFlags("1:" + std::to_string(e), "reroute", "", "", c);
+    RoutingPolicy p = PolicyFromFlags("1:" + std::to_string(e), "reroute", "", "", c);
     const auto b = Trace(m, dir / "b.h5", p, false);
     CompareOptions o;
     o.token_flips = true;
@@ -70,14 +75,16 @@ TEST_CASE("compare: a trace against itself and against a disabled expert", "[com
     INFO("expert " << e << " was the first choice of " << expected << " of " << N << " tokens");
     CHECK(expected > 0);
     CHECK(mismatches == 0);
-    CHECK(r.Find("flip_rate_top1", 0, -1, M)->value == 0);
-    CHECK(r.Find("flip_rate_top1", 1, -1, M)->value == Approx(static_cast<double>(expected) / N));
-    CHECK(r.Find("share_b", 1, e, M)->value == 0);  // the disabled expert takes nothing
-    CHECK(r.Find("topk_overlap", 1, -1, M)->value < 1);
+    CHECK(r.Find(CompareMetric::kFlipRateTop1, 0, -1, M)->value == 0);
+    CHECK(r.Find(CompareMetric::kFlipRateTop1, 1, -1, M)->value ==
+          Approx(static_cast<double>(expected) / N));
+    CHECK(r.Find(CompareMetric::kShareB, 1, e, M)->value ==
+          0);  // the disabled expert takes nothing
+    CHECK(r.Find(CompareMetric::kTopkOverlap, 1, -1, M)->value < 1);
     // Margin bins (A has logits for every token) cover every token of a layer.
     double in_bins = 0;
     for (const CompareRow& row : r.rows)
-      if (row.metric == "flip_rate_by_margin" && row.layer == 1 && row.domain == M)
+      if (row.metric == CompareMetric::kFlipRateByMargin && row.layer == 1 && row.domain == M)
         in_bins += row.n;
     CHECK(in_bins == N);
 
@@ -85,7 +92,7 @@ TEST_CASE("compare: a trace against itself and against a disabled expert", "[com
     const CompareReport back = CompareTraces(b, a);
     CHECK_FALSE(back.has_margin);
     CHECK_THAT(back.note, Catch::Contains("--record-logits"));
-    for (const CompareRow& row : back.rows) CHECK(row.metric != "flip_rate_by_margin");
+    for (const CompareRow& row : back.rows) CHECK(row.metric != CompareMetric::kFlipRateByMargin);
 
     // The command line writes the same table and files.
     const auto out = dir / "cmp";
@@ -97,6 +104,17 @@ TEST_CASE("compare: a trace against itself and against a disabled expert", "[com
     CHECK_THAT(cli.output, Catch::Contains("flip(top1)"));
     CHECK(std::filesystem::exists(out / "compare.csv"));
     CHECK(std::filesystem::exists(out / "compare.json"));
+    // The files name the metrics as before the typed ids: tokens first, then the rates.
+    std::ifstream csv(out / "compare.csv");
+    std::string header, first, second;
+    std::getline(csv, header);
+    std::getline(csv, first);
+    std::getline(csv, second);
+    CHECK(first.rfind("0,-1,", 0) == 0);
+    CHECK_THAT(first, Catch::Contains(",tokens,"));
+    CHECK_THAT(second, Catch::Contains(",flip_rate_top1,"));
+    CHECK(std::string(CompareMetricName(CompareMetric::kFlipRateByMargin)) ==
+          "flip_rate_by_margin");
   }
 
   SECTION("traces over other tokens are refused") {

@@ -5,7 +5,8 @@
 
 #include "analysis/run/corpus_scoring.h"
 #include "analysis/trace/trace_reader.h"
-#include "core/text_scoring.h"
+#include "core/heads.h"
+#include "core/ops.h"
 #include "trace_test_util.h"
 
 using namespace moe;
@@ -16,7 +17,7 @@ TEST_CASE("batched corpus scores equal the trace's NLL and single-document scori
   const Corpus corpus =
       ReadCorpus({trace_test::TinyCorpus()}, m.tokenizer.get(), m.config().vocab_size, {});
   const int64_t ctx = m.config().context_length();
-  const CorpusScore s = ScoreCorpus(*m.model, corpus, {ctx, ctx}, 3);
+  const CorpusScore s = ScoreCorpus(*m.model, corpus, {.windows = {ctx, ctx}, .batch_size = 3, .token_nll = true});
   REQUIRE(s.documents.size() == corpus.documents.size());
   CHECK(s.tokens == corpus.tokens());
 
@@ -36,9 +37,19 @@ TEST_CASE("batched corpus scores equal the trace's NLL and single-document scori
     // A document that fits one window scores as it does alone (no padding, no batch).
     const std::vector<int32_t>& ids = corpus.documents[d].ids;
     if (static_cast<int64_t>(ids.size()) <= ctx) {
-      const TextScore alone = ScoreIds(*m.model, ids);
-      CHECK(s.documents[d].predicted == alone.scored_tokens);
-      CHECK(s.documents[d].total_nll == Approx(alone.total_nll).epsilon(1e-4));
+      const Batch batch = Batch::Single(ids);
+      const std::vector<float> hidden = m.model->Forward(batch);
+      const std::vector<float> logits = LmLogits(*m.model, hidden.data(), batch.tokens());
+      const int64_t V = m.config().vocab_size;
+      double alone = 0;
+      REQUIRE(s.documents[d].token_nll.size() == ids.size() - 1);
+      for (size_t t = 0; t + 1 < ids.size(); ++t) {
+        const double nll = -LogProbability(logits.data() + t * V, V, ids[t + 1]);
+        CHECK(s.documents[d].token_nll[t] == Approx(nll).margin(1e-4).epsilon(1e-4));
+        alone += nll;
+      }
+      CHECK(s.documents[d].predicted == static_cast<int64_t>(ids.size()) - 1);
+      CHECK(s.documents[d].total_nll == Approx(alone).epsilon(1e-4));
     }
   }
 }

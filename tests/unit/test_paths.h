@@ -25,20 +25,6 @@ inline std::filesystem::path GoldenDir() {
   return dir;
 }
 
-// LLaMA-2's tokenizer.model, which the repository does not hold (tests/golden/llama2-tokenizer/
-// README.md): $MOESCOPE_LLAMA2_TOKENIZER, else the path compiled in. Empty when there is no such
-// file; tests that need it are then skipped.
-inline std::filesystem::path Llama2TokenizerModel() {
-  const char* env = std::getenv("MOESCOPE_LLAMA2_TOKENIZER");
-#ifdef MOESCOPE_LLAMA2_TOKENIZER
-  const std::filesystem::path file =
-      env != nullptr && *env != '\0' ? env : MOESCOPE_LLAMA2_TOKENIZER;
-#else
-  const std::filesystem::path file = env != nullptr ? env : "";
-#endif
-  return !file.empty() && std::filesystem::is_regular_file(file) ? file : std::filesystem::path();
-}
-
 // Small checked-in inputs (tests/fixtures).
 inline std::filesystem::path FixtureDir() {
 #ifdef MOESCOPE_FIXTURE_DIR

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "analysis/policy/policy_flags.h"
+#include "analysis/policy/policy_json.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/moe_layer.h"
@@ -38,8 +40,11 @@ Routing Route(const RoutingPolicy* policy, int layer = 0) {
   return SelectExperts(FourExperts(), layer, {1, 3, 2, 0}, token.span, policy);
 }
 
+// Parsed and validated, as a run does before it starts.
 RoutingPolicy Policy(const std::string& json_text) {
-  return RoutingPolicy::FromJson(nlohmann::json::parse(json_text), FourExperts(), "test");
+  RoutingPolicy p = PolicyFromJson(nlohmann::json::parse(json_text), FourExperts(), "test");
+  p.Validate(FourExperts());
+  return p;
 }
 
 // softmax([a, b])[0] = 1 / (1 + e^(b - a))
@@ -115,16 +120,35 @@ TEST_CASE("invalid policies are errors naming what is wrong", "[policy]") {
   CHECK_THROWS_WITH(Policy(R"({"force": [{"layer": 0, "experts": [2, 1, 2]}]})"),
                     Contains("force[0]: names expert 2 twice"));
   CHECK_THROWS_WITH(Policy(R"({"disabled": []})"), Contains("unknown key 'disabled'"));
-  CHECK_THROWS_AS(RoutingPolicy::FromFlags("3", "", "", "", FourExperts()), Error);
-  CHECK_THROWS_WITH(RoutingPolicy::FromFlags("1:4", "", "", "", FourExperts()),
-                    Contains("expert 4 is out of range"));
+  CHECK_THROWS_AS(PolicyFromFlags("3", "", "", "", FourExperts()), Error);
+  const RoutingPolicy unchecked = PolicyFromFlags("1:4", "", "", "", FourExperts());
+  CHECK_THROWS_WITH(unchecked.Validate(FourExperts()), Contains("expert 4 is out of range"));
+  // The engine's guard: a policy that was never validated cannot index outside the layer.
+  CHECK_THROWS_WITH(Route(&unchecked, 1), Contains("expert 4 is out of range"));
+}
+
+TEST_CASE("typed builders make the policies the text forms describe", "[policy]") {
+  const LlamaMoeConfig c = FourExperts();
+  const int L = c.num_hidden_layers;
+  const RoutingPolicy built = RoutingPolicy::Disabling({{0, 1}, {1, 3}}, DisableMode::kDrop, L)
+                                  .SetTopK(1, 1, L)
+                                  .SetTopR(-1, 1, L);
+  CHECK_NOTHROW(built.Validate(c));
+  const RoutingPolicy flags = PolicyFromFlags("0:1,1:3", "drop", "1:1", "*:1", c);
+  CHECK(PolicyToJson(built) == PolicyToJson(flags));
+  CHECK(built.layers[0].top_r_disable == 1);
+  CHECK(built.layers[1].top_r_disable == 1);
+  CHECK(built.layers[0].top_k == 0);
+  CHECK(ParseExpertList("*:2", L, "--set").size() == static_cast<size_t>(L));
+  CHECK_THROWS_WITH(RoutingPolicy().Disable({L, 0}, L), Contains("layer " + std::to_string(L)));
+  CHECK(RoutingPolicy::Disabling({}, DisableMode::kReroute, L).empty());
 }
 
 TEST_CASE("flags and JSON describe the same policy", "[policy]") {
   const RoutingPolicy flags =
-      RoutingPolicy::FromFlags("0:1,1:3", "drop", "1:1", "*:1", FourExperts());
-  const RoutingPolicy json = RoutingPolicy::FromJson(flags.ToJson(), FourExperts(), "round trip");
-  CHECK(json.ToJson() == flags.ToJson());
+      PolicyFromFlags("0:1,1:3", "drop", "1:1", "*:1", FourExperts());
+  const RoutingPolicy json = PolicyFromJson(PolicyToJson(flags), FourExperts(), "round trip");
+  CHECK(PolicyToJson(json) == PolicyToJson(flags));
   CHECK(json.mode == DisableMode::kDrop);
   CHECK(json.layers[1].disabled == std::vector<int32_t>{3});
   CHECK(json.layers[1].top_k == 1);

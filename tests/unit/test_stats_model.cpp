@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "analysis/stats/metrics.h"
 #include "analysis/trace/trace_reader.h"
 #include "trace_test_util.h"
 
@@ -44,9 +45,14 @@ TEST_CASE("moescope stats on a trace of the bundled model matches numpy", "[stat
   const moe::ExpertStats s = reader.ReadStats();
   const int L = reader.info().num_layers, E = reader.info().num_experts;
   const int M = static_cast<int>(reader.domains().size());
+  // The metrics listed in output order; every row names one of them (parsed once, here).
+  REQUIRE(j["metrics"].size() == moe::kMetricCount);
+  for (size_t i = 0; i < moe::kMetricCount; ++i)
+    CHECK(j["metrics"][i]["name"] == moe::RoutingMetricDefs()[i].name);
   int matched = 0;
   for (const auto& row : j["rows"]) {
-    if (row["metric"] != "load_count" || row["domain"] != "all") continue;
+    const moe::Metric metric = moe::ParseMetricName(row["metric"].get<std::string>(), "stats.json");
+    if (metric != moe::Metric::kLoadCount || row["domain"] != "all") continue;
     const int l = row["layer"], e = row["expert"];
     CHECK(row["value"].get<double>() == s.load()[(static_cast<size_t>(M) * L + l) * E + e]);
     CHECK(row["ci_low"].get<double>() <= row["value"].get<double>() + 1e-9);

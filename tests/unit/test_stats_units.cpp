@@ -24,9 +24,9 @@ StatsReport Stats(const std::vector<std::filesystem::path>& paths, StatsOptions 
   return BuildStatsReport(AccumulateTraces(set, o), set.domains);
 }
 
-double Value(const StatsReport& r, const std::string& metric, int layer, int expert, int domain) {
+double Value(const StatsReport& r, Metric metric, int layer, int expert, int domain) {
   const StatsRow* row = r.Find(metric, layer, expert, domain);
-  INFO(metric << " layer " << layer << " expert " << expert << " domain " << domain);
+  INFO(MetricName(metric) << " layer " << layer << " expert " << expert << " domain " << domain);
   REQUIRE(row != nullptr);
   return row->value;
 }
@@ -71,35 +71,35 @@ TEST_CASE("uniform routing has CV 0, lift 1 and shares at their baselines", "[st
   const int all = 2;
   for (int m : {0, 1, all}) {
     const double N = m == all ? 48 : 24;
-    CHECK(Value(r, "tokens", 0, -1, m) == N);
-    CHECK(Value(r, "cv_load", 0, -1, m) == Approx(0).margin(1e-12));
-    CHECK(Value(r, "cv_load_unbiased", 0, -1, m) == Approx(0).margin(1e-12));
-    CHECK(Value(r, "max_over_mean", 0, -1, m) == Approx(1.0));
-    CHECK(Value(r, "maxvio", 0, -1, m) == Approx(0).margin(1e-12));
-    CHECK(Value(r, "dead_fraction", 0, -1, m) == 0);
-    CHECK(Value(r, "load_entropy", 0, -1, m) == Approx(std::log(4.0)));
-    CHECK(Value(r, "diversity", 0, -1, m) == Approx(1.0));
+    CHECK(Value(r, Metric::kTokens, 0, -1, m) == N);
+    CHECK(Value(r, Metric::kCvLoad, 0, -1, m) == Approx(0).margin(1e-12));
+    CHECK(Value(r, Metric::kCvLoadUnbiased, 0, -1, m) == Approx(0).margin(1e-12));
+    CHECK(Value(r, Metric::kMaxOverMean, 0, -1, m) == Approx(1.0));
+    CHECK(Value(r, Metric::kMaxvio, 0, -1, m) == Approx(0).margin(1e-12));
+    CHECK(Value(r, Metric::kDeadFraction, 0, -1, m) == 0);
+    CHECK(Value(r, Metric::kLoadEntropy, 0, -1, m) == Approx(std::log(4.0)));
+    CHECK(Value(r, Metric::kDiversity, 0, -1, m) == Approx(1.0));
     for (int e = 0; e < 4; ++e) {
-      CHECK(Value(r, "load_count", 0, e, m) == N * 2 / 4);
-      CHECK(Value(r, "assignment_share", 0, e, m) == Approx(0.25));
-      CHECK(Value(r, "token_coverage", 0, e, m) == Approx(0.5));
-      CHECK(Value(r, "relative_load", 0, e, m) == Approx(1.0));
-      CHECK(r.Find("assignment_share", 0, e, m)->baseline == Approx(0.25));
-      CHECK(r.Find("token_coverage", 0, e, m)->baseline == Approx(0.5));
+      CHECK(Value(r, Metric::kLoadCount, 0, e, m) == N * 2 / 4);
+      CHECK(Value(r, Metric::kAssignmentShare, 0, e, m) == Approx(0.25));
+      CHECK(Value(r, Metric::kTokenCoverage, 0, e, m) == Approx(0.5));
+      CHECK(Value(r, Metric::kRelativeLoad, 0, e, m) == Approx(1.0));
+      CHECK(r.Find(Metric::kAssignmentShare, 0, e, m)->baseline == Approx(0.25));
+      CHECK(r.Find(Metric::kTokenCoverage, 0, e, m)->baseline == Approx(0.5));
       if (m != all) {
-        CHECK(Value(r, "domain_spec_topk", 0, e, m) == Approx(0.5));
-        CHECK(Value(r, "domain_spec_lift_topk", 0, e, m) == Approx(1.0));
+        CHECK(Value(r, Metric::kDomainSpecTopk, 0, e, m) == Approx(0.5));
+        CHECK(Value(r, Metric::kDomainSpecLiftTopk, 0, e, m) == Approx(1.0));
         // Every document routes alike, so no relabelling changes anything: p = 1.
-        CHECK(Value(r, "domain_spec_perm_p_topk", 0, e, m) == Approx(1.0));
+        CHECK(Value(r, Metric::kDomainSpecPermPTopk, 0, e, m) == Approx(1.0));
       }
     }
   }
   // First choices 0,0,0,1,1,2 per 6 tokens: top1 shares 1/2, 1/3, 1/6, 0.
-  CHECK(Value(r, "top1_share", 0, 0, all) == Approx(0.5));
-  CHECK(Value(r, "top1_share", 0, 2, all) == Approx(1.0 / 6));
-  CHECK(Value(r, "top1_share", 0, 3, all) == 0);
+  CHECK(Value(r, Metric::kTop1Share, 0, 0, all) == Approx(0.5));
+  CHECK(Value(r, Metric::kTop1Share, 0, 2, all) == Approx(1.0 / 6));
+  CHECK(Value(r, Metric::kTop1Share, 0, 3, all) == 0);
   // Every document is identical, so every bootstrap replicate has the same shares: CI = point.
-  const StatsRow* share = r.Find("assignment_share", 0, 1, all);
+  const StatsRow* share = r.Find(Metric::kAssignmentShare, 0, 1, all);
   CHECK(share->ci_low == Approx(0.25));
   CHECK(share->ci_high == Approx(0.25));
   // Co-activation P(j | i) over all pairs: each i meets each j in 2 of its 6 tokens per 12.
@@ -108,7 +108,7 @@ TEST_CASE("uniform routing has CV 0, lift 1 and shares at their baselines", "[st
   CHECK(co[0 * 4 + 1] == 8);
   CHECK(co[3 * 4 + 2] == 8);
   // No router logits: the derived entropy metrics are absent.
-  CHECK(r.Find("router_entropy_derived", 0, -1, all) == nullptr);
+  CHECK(r.Find(Metric::kRouterEntropyDerived, 0, -1, all) == nullptr);
   CHECK_FALSE(r.has_logits);
 }
 
@@ -122,27 +122,28 @@ TEST_CASE("one expert taking every token gives the textbook extremes", "[stats]"
   const StatsReport r = Stats({path});
   const int all = 1;
   // c = (10, 0, 0, 0): mean 2.5, population std sqrt((7.5^2 + 3 * 2.5^2)/4) = 2.5 sqrt(3).
-  CHECK(Value(r, "cv_load", 0, -1, all) == Approx(std::sqrt(3.0)));
-  CHECK(Value(r, "cv_load_unbiased", 0, -1, all) == Approx(2.0));  // sqrt(3) * sqrt(4/3)
-  CHECK(Value(r, "max_over_mean", 0, -1, all) == Approx(4.0));
-  CHECK(Value(r, "maxvio", 0, -1, all) == Approx(3.0));
-  CHECK(Value(r, "dead_fraction", 0, -1, all) == Approx(0.75));
-  CHECK(Value(r, "load_entropy", 0, -1, all) == Approx(0).margin(1e-12));
-  CHECK(Value(r, "diversity", 0, -1, all) == Approx(0.25));
-  CHECK(Value(r, "dead", 0, 0, all) == 0);
-  CHECK(Value(r, "dead", 0, 3, all) == 1);
-  CHECK(Value(r, "assignment_share", 0, 0, all) == 1);
-  CHECK(Value(r, "relative_load", 0, 0, all) == Approx(4.0));
-  CHECK(Value(r, "importance", 0, 0, all) == Approx(10.0));  // weight 1 per token (K = 1)
-  CHECK(Value(r, "importance_share", 0, 0, all) == Approx(1.0));
+  CHECK(Value(r, Metric::kCvLoad, 0, -1, all) == Approx(std::sqrt(3.0)));
+  CHECK(Value(r, Metric::kCvLoadUnbiased, 0, -1, all) == Approx(2.0));  // sqrt(3) * sqrt(4/3)
+  CHECK(Value(r, Metric::kMaxOverMean, 0, -1, all) == Approx(4.0));
+  CHECK(Value(r, Metric::kMaxvio, 0, -1, all) == Approx(3.0));
+  CHECK(Value(r, Metric::kDeadFraction, 0, -1, all) == Approx(0.75));
+  CHECK(Value(r, Metric::kLoadEntropy, 0, -1, all) == Approx(0).margin(1e-12));
+  CHECK(Value(r, Metric::kDiversity, 0, -1, all) == Approx(0.25));
+  CHECK(Value(r, Metric::kDead, 0, 0, all) == 0);
+  CHECK(Value(r, Metric::kDead, 0, 3, all) == 1);
+  CHECK(Value(r, Metric::kAssignmentShare, 0, 0, all) == 1);
+  CHECK(Value(r, Metric::kRelativeLoad, 0, 0, all) == Approx(4.0));
+  CHECK(Value(r, Metric::kImportance, 0, 0, all) == Approx(10.0));  // weight 1 per token (K = 1)
+  CHECK(Value(r, Metric::kImportanceShare, 0, 0, all) == Approx(1.0));
   // 7 + 1 adjacent pairs inside the two documents, every one repeating expert 0.
-  const StatsRow* rep = r.Find("repeat_first", 0, -1, all);
+  const StatsRow* rep = r.Find(Metric::kRepeatFirst, 0, -1, all);
   CHECK(rep->n == 8);
   CHECK(rep->value == 1);
   CHECK(rep->baseline == Approx(0.25));
-  CHECK(Value(r, "repeat_any", 0, -1, all) == 1);
-  CHECK(r.Find("repeat_any", 0, -1, all)->baseline == Approx(1 - 3.0 / 4));  // 1 - C(3,1)/C(4,1)
-  CHECK(Value(r, "repeat_overlap", 0, -1, all) == 1);
+  CHECK(Value(r, Metric::kRepeatAny, 0, -1, all) == 1);
+  CHECK(r.Find(Metric::kRepeatAny, 0, -1, all)->baseline ==
+        Approx(1 - 3.0 / 4));  // 1 - C(3,1)/C(4,1)
+  CHECK(Value(r, Metric::kRepeatOverlap, 0, -1, all) == 1);
 }
 
 TEST_CASE("two domains on disjoint experts are fully specialized", "[stats]") {
@@ -158,22 +159,22 @@ TEST_CASE("two domains on disjoint experts are fully specialized", "[stats]") {
   o.permutations = 200;
   const StatsReport r = Stats({path}, o);
   const int code = 0, prose = 1, all = 2;
-  CHECK(Value(r, "domain_spec_topk", 0, 0, code) == 1);
-  CHECK(Value(r, "domain_spec_topk", 0, 1, code) == 1);
-  CHECK(Value(r, "domain_spec_topk", 0, 2, code) == 0);
-  CHECK(Value(r, "domain_spec_topk", 0, 2, prose) == 1);
-  CHECK(Value(r, "domain_spec_lift_topk", 0, 0, code) == Approx(2.0));  // 1 / (K/E) = 1 / 0.5
-  CHECK(Value(r, "domain_spec_lift_topk", 0, 0, prose) == 0);
-  CHECK(Value(r, "domain_spec_top1", 0, 0, code) == 1);  // first choice is always expert 0
-  CHECK(Value(r, "domain_spec_top1", 0, 1, code) == 0);
-  CHECK(Value(r, "domain_spec_lift_top1", 0, 0, code) == Approx(4.0));  // 1 / (1/E)
-  CHECK(Value(r, "domain_spec_topk", 1, 2, code) == 1);
+  CHECK(Value(r, Metric::kDomainSpecTopk, 0, 0, code) == 1);
+  CHECK(Value(r, Metric::kDomainSpecTopk, 0, 1, code) == 1);
+  CHECK(Value(r, Metric::kDomainSpecTopk, 0, 2, code) == 0);
+  CHECK(Value(r, Metric::kDomainSpecTopk, 0, 2, prose) == 1);
+  CHECK(Value(r, Metric::kDomainSpecLiftTopk, 0, 0, code) == Approx(2.0));  // 1 / (K/E) = 1 / 0.5
+  CHECK(Value(r, Metric::kDomainSpecLiftTopk, 0, 0, prose) == 0);
+  CHECK(Value(r, Metric::kDomainSpecTop1, 0, 0, code) == 1);  // first choice is always expert 0
+  CHECK(Value(r, Metric::kDomainSpecTop1, 0, 1, code) == 0);
+  CHECK(Value(r, Metric::kDomainSpecLiftTop1, 0, 0, code) == Approx(4.0));  // 1 / (1/E)
+  CHECK(Value(r, Metric::kDomainSpecTopk, 1, 2, code) == 1);
   // Only the relabelling that keeps every label (or swaps them all) is as extreme: 1/C(20,10)
   // each, so with 200 permutations p = 1/201.
-  CHECK(Value(r, "domain_spec_perm_p_topk", 0, 0, code) == Approx(1.0 / 201));
-  CHECK(Value(r, "domain_spec_perm_p_top1", 1, 0, prose) == Approx(1.0 / 201));
+  CHECK(Value(r, Metric::kDomainSpecPermPTopk, 0, 0, code) == Approx(1.0 / 201));
+  CHECK(Value(r, Metric::kDomainSpecPermPTop1, 1, 0, prose) == Approx(1.0 / 201));
   // All domains: 50 code tokens and 40 prose tokens.
-  CHECK(Value(r, "token_coverage", 0, 0, all) == Approx(50.0 / 90));
+  CHECK(Value(r, Metric::kTokenCoverage, 0, 0, all) == Approx(50.0 / 90));
   // Co-activation: 0 and 1 always together, never with 2 or 3.
   const int64_t* co = r.coactivation.data() + static_cast<size_t>(all) * 2 * 16;
   CHECK(co[0 * 4 + 1] == co[0 * 4 + 0]);
@@ -196,17 +197,17 @@ TEST_CASE("consecutive-token repetition counts pairs inside documents only", "[s
   const auto path = TempDir("stats-repeat") / "t.h5";
   t.Write(path);
   const StatsReport r = Stats({path});
-  const StatsRow* first = r.Find("repeat_first", 0, -1, 1);
+  const StatsRow* first = r.Find(Metric::kRepeatFirst, 0, -1, 1);
   CHECK(first->n == 5);  // 4 pairs in document 0, 1 in document 1
   // Same first choice: (0,0), (1,1) in doc 0 and (2,2) in doc 1 = 3 of 5.
   CHECK(first->value == Approx(3.0 / 5));
   // Shared experts per pair: {0,1}{0,2}: 1; {0,2}{1,3}: 0; {1,3}{1,2}: 1; {1,2}{2,3}: 1;
   // doc 1 {2,3}{2,3}: 2. Any: 4/5; mean overlap 5/5.
-  CHECK(Value(r, "repeat_any", 0, -1, 1) == Approx(4.0 / 5));
-  CHECK(Value(r, "repeat_overlap", 0, -1, 1) == Approx(1.0));
+  CHECK(Value(r, Metric::kRepeatAny, 0, -1, 1) == Approx(4.0 / 5));
+  CHECK(Value(r, Metric::kRepeatOverlap, 0, -1, 1) == Approx(1.0));
   // Baseline of any overlap for E = 4, K = 2: 1 - C(2,2)/C(4,2) = 5/6; of overlap K^2/E = 1.
-  CHECK(r.Find("repeat_any", 0, -1, 1)->baseline == Approx(5.0 / 6));
-  CHECK(r.Find("repeat_overlap", 0, -1, 1)->baseline == Approx(1.0));
+  CHECK(r.Find(Metric::kRepeatAny, 0, -1, 1)->baseline == Approx(5.0 / 6));
+  CHECK(r.Find(Metric::kRepeatOverlap, 0, -1, 1)->baseline == Approx(1.0));
 }
 
 TEST_CASE("vocabulary specialization keeps tokens seen 10 times", "[stats]") {
@@ -229,14 +230,14 @@ TEST_CASE("vocabulary specialization keeps tokens seen 10 times", "[stats]") {
   const StatsReport r = Stats({path});
   REQUIRE(r.has_vocabulary);
   CHECK(r.vocab_input.kept_tokens == 2);
-  CHECK(Value(r, "vocab_spec_input_mean", 0, -1, 1) == Approx(0.75));
+  CHECK(Value(r, Metric::kVocabSpecInputMean, 0, -1, 1) == Approx(0.75));
   // Both kept tokens have argmax expert 0 (token 6 ties 0..3 at 5; the lowest index wins).
-  CHECK(Value(r, "vocab_spec_input", 0, 0, 1) == Approx(0.75));
-  CHECK(r.Find("vocab_spec_input", 0, 0, 1)->n == 2);
-  CHECK(std::isnan(Value(r, "vocab_spec_input", 0, 2, 1)));
+  CHECK(Value(r, Metric::kVocabSpecInput, 0, 0, 1) == Approx(0.75));
+  CHECK(r.Find(Metric::kVocabSpecInput, 0, 0, 1)->n == 2);
+  CHECK(std::isnan(Value(r, Metric::kVocabSpecInput, 0, 2, 1)));
   // Shuffled baseline: every x takes sets drawn from {0,1} x 15, {2,3} x 8; v >= the larger
   // share of half-sets, so between 0.5 and 1, and below the observed 1 of token 5 on average.
-  const double shuffled = r.Find("vocab_spec_input_mean", 0, -1, 1)->baseline;
+  const double shuffled = r.Find(Metric::kVocabSpecInputMean, 0, -1, 1)->baseline;
   CHECK(shuffled >= 0.5);
   CHECK(shuffled <= 1.0);
   // Top tokens of expert 0: token 5 (share 1) before token 6 (share 0.5).
@@ -248,7 +249,7 @@ TEST_CASE("vocabulary specialization keeps tokens seen 10 times", "[stats]") {
   // As next tokens: 6 follows 5 ten times (v = 1: 5 always takes {0,1}); 5 is a next token
   // only 9 times and 7 three times, both filtered.
   CHECK(r.vocab_next.kept_tokens == 1);
-  CHECK(Value(r, "vocab_spec_next_mean", 0, -1, 1) == Approx(1.0));
+  CHECK(Value(r, Metric::kVocabSpecNextMean, 0, -1, 1) == Approx(1.0));
 }
 
 TEST_CASE("router entropy, mass and margin of equal logits", "[stats]") {
@@ -264,15 +265,15 @@ TEST_CASE("router entropy, mass and margin of equal logits", "[stats]") {
   const double p[4] = {std::exp(3.0) / z, std::exp(1.0) / z, 1 / z, 1 / z};
   double h = 0;
   for (double v : p) h -= v * std::log(v);
-  CHECK(Value(r, "router_entropy_derived", 0, -1, 1) == Approx((2 * std::log(4.0) + h) / 3));
-  CHECK(Value(r, "router_entropy_norm_derived", 0, -1, 1) ==
+  CHECK(Value(r, Metric::kRouterEntropyDerived, 0, -1, 1) == Approx((2 * std::log(4.0) + h) / 3));
+  CHECK(Value(r, Metric::kRouterEntropyNormDerived, 0, -1, 1) ==
         Approx((2 * std::log(4.0) + h) / 3 / std::log(4.0)));
   // Top-2 mass: ties at 0 in the uniform rows take all 4 (mass 1); row 3: p0 + p1.
-  CHECK(Value(r, "topk_mass_derived", 0, -1, 1) == Approx((2 * 1.0 + p[0] + p[1]) / 3));
-  CHECK(Value(r, "margin_logit", 0, -1, 1) == Approx(1.0 / 3));
-  CHECK(Value(r, "z_loss_derived", 0, -1, 1) ==
+  CHECK(Value(r, Metric::kTopkMassDerived, 0, -1, 1) == Approx((2 * 1.0 + p[0] + p[1]) / 3));
+  CHECK(Value(r, Metric::kMarginLogit, 0, -1, 1) == Approx(1.0 / 3));
+  CHECK(Value(r, Metric::kZLossDerived, 0, -1, 1) ==
         Approx((2 * std::pow(std::log(4.0), 2) + std::pow(std::log(z), 2)) / 3));
-  CHECK(Value(r, "soft_load_derived", 0, 0, 1) == Approx((0.25 + 0.25 + p[0]) / 3));
+  CHECK(Value(r, Metric::kSoftLoadDerived, 0, 0, 1) == Approx((0.25 + 0.25 + p[0]) / 3));
   // Histograms: two rows at normalized entropy 1 (last bin), margins 0, 0, 1.
   const int bins = r.options.entropy_bins;
   CHECK(r.entropy_histogram[static_cast<size_t>(1) * bins + bins - 1] == 2);
@@ -318,8 +319,8 @@ void CheckSameRows(const StatsReport& a, const StatsReport& b, bool exact) {
   REQUIRE(a.rows.size() == b.rows.size());
   for (size_t i = 0; i < a.rows.size(); ++i) {
     const StatsRow &x = a.rows[i], &y = b.rows[i];
-    INFO(RoutingMetricDefs()[x.metric].name << " layer " << x.layer << " expert " << x.expert
-                                            << " domain " << x.domain);
+    INFO(MetricName(x.metric) << " layer " << x.layer << " expert " << x.expert << " domain "
+                              << x.domain);
     REQUIRE((x.metric == y.metric && x.layer == y.layer && x.expert == y.expert &&
              x.domain == y.domain));
     for (auto [u, v] : {std::pair{x.value, y.value},
@@ -406,14 +407,41 @@ TEST_CASE("statistics refuse traces of different models and bad input", "[stats]
   CHECK_THROWS_WITH(acc.AddToken(99, ids, w, 2, nullptr), Catch::Contains("token id 99"));
 }
 
-TEST_CASE("every metric is documented in docs/stats-format.md", "[stats]") {
+TEST_CASE("every metric is documented in docs/stats-format.md, in output order", "[stats]") {
   std::ifstream in(std::string(MOESCOPE_SOURCE_DIR) + "/docs/stats-format.md");
   REQUIRE(in);
   const std::string doc((std::istreambuf_iterator<char>(in)), {});
+  size_t previous = 0;
   for (const MetricDef& d : RoutingMetricDefs()) {
     INFO(d.name);
-    CHECK(doc.find(std::string("| `") + d.name + "` |") != std::string::npos);
+    const size_t at = doc.find(std::string("| `") + d.name + "` |");
+    REQUIRE(at != std::string::npos);
+    CHECK(at > previous);  // the files list metrics in the documented order
+    previous = at;
   }
+}
+
+TEST_CASE("metrics are addressed by typed ids; names are parsed only at the edges", "[stats]") {
+  REQUIRE(RoutingMetricDefs().size() == kMetricCount);
+  for (size_t i = 0; i < kMetricCount; ++i) {
+    const MetricDef& d = RoutingMetricDefs()[i];
+    CHECK(MetricSlot(d.id) == i);
+    CHECK(&DefOf(d.id) == &d);
+    CHECK(std::string(d.name) == MetricName(d.id));
+    CHECK(ParseMetric(d.name) == d.id);
+    CHECK(ParseMetricName(d.name, "stats.csv") == d.id);
+  }
+  // The first and last of each level, as the files name them.
+  CHECK(std::string(MetricName(Metric::kLoadCount)) == "load_count");
+  CHECK(std::string(MetricName(Metric::kVocabSpecNext)) == "vocab_spec_next");
+  CHECK(std::string(MetricName(Metric::kTokens)) == "tokens");
+  CHECK(std::string(MetricName(Metric::kVocabSpecNextMean)) == "vocab_spec_next_mean");
+  CHECK(DefOf(Metric::kVocabSpecNext).level == MetricLevel::kExpert);
+  CHECK(DefOf(Metric::kTokens).level == MetricLevel::kLayer);
+  CHECK_FALSE(ParseMetric("load").has_value());
+  CHECK_THROWS_WITH(ParseMetricName("relative_lod", "stats.csv row 3"),
+                    Catch::StartsWith("stats.csv row 3: unknown metric 'relative_lod'") &&
+                        Catch::Contains("relative_load"));
 }
 
 TEST_CASE("vocabulary specialization intervals: bootstrap over kept token types", "[stats]") {

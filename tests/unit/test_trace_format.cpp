@@ -9,9 +9,12 @@
 #include <regex>
 #include <set>
 
+#include "analysis/policy/policy_flags.h"
+#include "analysis/policy/policy_json.h"
 #include "analysis/common/float16.h"
 #include "analysis/common/hdf5_util.h"
 #include "analysis/trace/trace_format.h"
+#include "analysis/stats/trace_load.h"
 #include "analysis/trace/trace_reader.h"
 #include "analysis/run/trace_runner.h"
 #include "core/error.h"
@@ -33,7 +36,7 @@ std::filesystem::path TinyTrace() {
     TraceOptions o = trace_test::TinyOptions(out);
     o.run.record_logits = true;
     o.run.logit_sample_rate = 0.5;
-    RunTrace(Model(), RoutingPolicy::FromFlags("1:2", "drop", "", "", Model().config()), o);
+    RunTrace(Model(), PolicyFromFlags("1:2", "drop", "", "", Model().config()), o);
     return out;
   }();
   return path;
@@ -196,7 +199,7 @@ TEST_CASE("damaged and foreign files are errors naming the file", "[trace][forma
       (void)r.ReadRouting(0, r.num_tokens());
       (void)r.ReadTokens(0, r.num_tokens());
       (void)r.ReadRouterLogits(0, r.num_logit_rows());
-      (void)r.ComputeStats();
+      (void)ComputeDomainLoad(r);
       SUCCEED("the damage hit bytes the reader does not check");  // raw data has no checksum
     } catch (const moe::Error& e) {
       CHECK_THAT(e.what(), Catch::Contains(p.string()));

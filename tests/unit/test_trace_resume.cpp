@@ -7,8 +7,11 @@
 
 #include <catch2/catch.hpp>
 
+#include "analysis/policy/policy_flags.h"
+#include "analysis/policy/policy_json.h"
 #include "analysis/common/hdf5_util.h"
 #include "analysis/trace/trace_format.h"
+#include "analysis/stats/trace_load.h"
 #include "analysis/trace/trace_reader.h"
 #include "analysis/run/trace_runner.h"
 #include "core/error.h"
@@ -58,7 +61,7 @@ TEST_CASE("resume continues an interrupted trace to the uninterrupted result", "
     CHECK(r.num_documents() == 3);
     CHECK(r.num_tokens() == TraceReader(full).Document(2).token_end);
     // The stored statistics ran ahead of the committed prefix; the recomputed ones do not.
-    CHECK(r.ReadStats().load() != r.ComputeStats().load());
+    CHECK(r.ReadStats().load() != ComputeDomainLoad(r).load());
   }
   TraceOptions o = Options(cut);
   o.resume = true;
@@ -80,7 +83,7 @@ TEST_CASE("resume refuses a run that does not match the trace", "[trace][resume]
   TraceOptions o = Options(cut);
   o.resume = true;
   SECTION("another policy") {
-    const RoutingPolicy other = RoutingPolicy::FromFlags("0:1", "", "", "", Model().config());
+    const RoutingPolicy other = PolicyFromFlags("0:1", "", "", "", Model().config());
     CHECK_THROWS_WITH(RunTrace(Model(), other, o),
                       Catch::Contains(cut.string()) && Catch::Contains("routing policy differs"));
   }

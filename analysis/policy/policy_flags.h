@@ -1,0 +1,21 @@
+#pragma once
+// Routing policies from command-line flags: --disable "3:5,3:7" (or "*:5"), --mode reroute |
+// drop | drop-renorm, --top-k "12:1" (or "*:1"), --top-r "*:1". Like the JSON parser, it builds
+// with core's typed builders and leaves validation to the run.
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/routing_policy.h"
+
+namespace moe {
+
+// "3:5,3:7" -> {{3, 5}, {3, 7}}; "*:5" names expert 5 of every layer. Errors name `flag`.
+std::vector<ExpertRef> ParseExpertList(const std::string& text, int num_layers,
+                                       const std::string& flag);
+
+RoutingPolicy PolicyFromFlags(const std::string& disable, const std::string& mode,
+                              const std::string& top_k, const std::string& top_r,
+                              const LlamaMoeConfig& config);
+
+}  // namespace moe

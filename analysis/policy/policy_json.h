@@ -1,0 +1,26 @@
+#pragma once
+// Routing policies as JSON (the --policy file format, the `routing_policy` attribute of traces,
+// the Python module's Policy.to_dict) and the names of the disable modes:
+//   {"mode": "reroute", "disable": [[layer, expert], ...], "top_k": {"layer"|"*": k},
+//    "top_r": {"layer"|"*": r}, "scale_factor": {"layer"|"*": f},
+//    "force": [{"layer": l|"*", "token_id": id, "position": p, "experts": [...]}]}
+// Parsing builds the policy with core's typed builders; it does not validate the values
+// (RoutingPolicy::Validate runs once, at the start of the run).
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/config.h"
+#include "core/routing_policy.h"
+
+namespace moe {
+
+// The inverse of DisableModeName; an unknown name is an Error naming `where`.
+DisableMode ParseDisableMode(const std::string& name, const std::string& where);
+
+nlohmann::json PolicyToJson(const RoutingPolicy& policy);
+// Errors name `where` (a file, "policy") and the key at fault.
+RoutingPolicy PolicyFromJson(const nlohmann::json& j, const LlamaMoeConfig& config,
+                             const std::string& where);
+
+}  // namespace moe

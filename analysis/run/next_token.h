@@ -1,0 +1,49 @@
+#pragma once
+// The one next-token scoring path of moescope: which tokens of a batch of windows are scored, and
+// their logits computed in bounded blocks. `score`, `trace` (BatchNll), `ablate` (full
+// distributions for ΔNLL, KL and agreement), the Python module and the app all score through
+// here, so they agree on which tokens are predicted: every token of a document after its first,
+// each predicted from the window it is recorded in (run/trace_windows.h), so with windows that
+// do not overlap the first token of a later window is predicted from the end of the one before.
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "analysis/corpus/corpus.h"
+#include "analysis/run/trace_windows.h"
+#include "core/batch.h"
+#include "core/llama_moe_model.h"
+
+namespace moe {
+
+// One scored prediction: the hidden row that predicts `target`.
+struct ScoredRow {
+  int64_t batch_row = 0;  // row of the batch (b * S + s)
+  int64_t doc = 0;        // document index in the corpus
+  int64_t position = 0;   // position of the predicting token in its document
+  int32_t target = 0;     // the document's next token
+};
+
+// Every recorded token [record_begin, end) of the batch's windows that has a next token in its
+// document, in batch order. `members` are the windows of the batch (MakeWindowBatch).
+std::vector<ScoredRow> ScoredRowsOf(const Batch& batch, std::span<const TraceWindow> windows,
+                                    std::span<const size_t> members, const Corpus& corpus);
+
+// Rows of [rows, V] logits computed at once: bounds the logits buffer (256 × 32k floats = 32 MiB).
+constexpr int64_t kLogitBlockRows = 256;
+
+// Calls consume(first, n, logits) for consecutive blocks of `rows`, logits [n, V] of the rows
+// first..first+n-1, computed from `hidden` [B * S, H] through the LM head.
+void ForEachLogitBlock(const LlamaMoeModel& model, const std::vector<float>& hidden,
+                       const std::vector<ScoredRow>& rows,
+                       const std::function<void(int64_t first, int64_t n, const float* logits)>&
+                           consume);
+
+// -log p(target) of every scored row, at its batch row; NaN at rows that are not scored, and
+// everywhere when the model has no LM head. [B * S], indexed like the batch.
+std::vector<float> BatchNll(const LlamaMoeModel& model, const Batch& batch,
+                            const std::vector<float>& hidden, std::span<const TraceWindow> windows,
+                            std::span<const size_t> members, const Corpus& corpus);
+
+}  // namespace moe

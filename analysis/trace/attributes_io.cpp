@@ -1,0 +1,45 @@
+#include "analysis/trace/attributes_io.h"
+
+#include <string>
+
+#include "analysis/trace/trace_format.h"
+
+namespace moe {
+
+void WriteRunAttributes(hid_t f, const TraceAttributes& h, const h5::Place& root) {
+  namespace attr = trace::attr;
+  h5::WriteAttribute(f, attr::kModelPath, h.model_path, root);
+  h5::WriteAttribute(f, attr::kModelConfig, h.model_config, root);
+  h5::WriteAttribute(f, attr::kCheckpointSha256, h.checkpoint_sha256, root);
+  h5::WriteAttribute(f, attr::kTokenizerSha256, h.tokenizer_sha256, root);
+  h5::WriteAttribute(f, attr::kRoutingPolicy, h.routing_policy, root);
+  h5::WriteAttribute(f, attr::kNumLayers, int64_t{h.num_layers}, root);
+  h5::WriteAttribute(f, attr::kNumExperts, int64_t{h.num_experts}, root);
+  h5::WriteAttribute(f, attr::kTopK, int64_t{h.top_k}, root);
+  h5::WriteAttribute(f, attr::kScoreScaleFactor, h.score_scale_factor, root);
+  h5::WriteAttribute(f, attr::kWindowing, h.windowing, root);
+  h5::WriteAttribute(f, attr::kCorpus, h.corpus, root);
+  h5::WriteAttribute(f, attr::kCorpusSha256, h.corpus_sha256, root);
+}
+
+void ReadRunAttributes(hid_t f, const h5::Place& root, TraceAttributes& i) {
+  namespace attr = trace::attr;
+  auto text = [&](const char* name) { return h5::ReadStringAttribute(f, name, root); };
+  auto integer = [&](const char* name) {
+    return static_cast<int>(h5::ReadIntAttribute(f, name, root));
+  };
+  i.model_path = text(attr::kModelPath);
+  i.model_config = text(attr::kModelConfig);
+  i.checkpoint_sha256 = text(attr::kCheckpointSha256);
+  i.tokenizer_sha256 = text(attr::kTokenizerSha256);
+  i.routing_policy = text(attr::kRoutingPolicy);
+  i.windowing = text(attr::kWindowing);
+  i.corpus = text(attr::kCorpus);
+  i.corpus_sha256 = text(attr::kCorpusSha256);
+  i.num_layers = integer(attr::kNumLayers);
+  i.num_experts = integer(attr::kNumExperts);
+  i.top_k = integer(attr::kTopK);
+  i.score_scale_factor = h5::ReadFloatsAttribute(f, attr::kScoreScaleFactor, root);
+}
+
+}  // namespace moe
