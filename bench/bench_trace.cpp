@@ -123,7 +123,8 @@ int main(int argc, char** argv) {
           n = RunPrefill(*m.model, ctx, tokens);
         } else if (v.kind == Kind::kScore) {
           const moe::Corpus corpus = moe::ReadCorpus(files, m.tokenizer.get(), c.vocab_size, {});
-          n = moe::ScoreCorpus(*m.model, corpus, {.windows = {ctx, ctx}, .batch_size = batch_size}).tokens;
+          n = moe::ScoreCorpus(*m.model, corpus, {.windows = {ctx, ctx}, .batch_size = batch_size})
+                  .tokens;
         } else {
           moe::TraceOptions o;
           o.output = std::filesystem::path(out_dir) /

@@ -39,11 +39,10 @@ void Run(const ScoreOptions& o) {
     Fail("score", "nothing to score: give --text TEXT or --file FILE (blank texts are skipped)");
   for (const std::string& why : corpus.skipped) std::fprintf(stderr, "skipped %s\n", why.c_str());
   const RoutingPolicy policy = MakePolicy(o.policy, c);
-  const CorpusScore s = ScoreCorpus(
-      *m.model, corpus,
-      {.windows = {c.context_length(), c.context_length()},
-       .batch_size = o.batch_size,
-       .policy = policy.empty() ? nullptr : &policy});
+  const CorpusScore s = ScoreCorpus(*m.model, corpus,
+                                    {.windows = {c.context_length(), c.context_length()},
+                                     .batch_size = o.batch_size,
+                                     .policy = policy.empty() ? nullptr : &policy});
   std::map<int16_t, DocumentScore> by_domain;
   DocumentScore all;
   for (size_t d = 0; d < corpus.documents.size(); ++d) {

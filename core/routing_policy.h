@@ -62,8 +62,8 @@ struct RoutingPolicy {
   // Typed builders; each returns *this. The first change sizes `layers` to num_layers entries;
   // a layer out of range is an Error. Values are checked by Validate, not here.
   RoutingPolicy& Disable(ExpertRef expert, int num_layers);
-  RoutingPolicy& SetTopK(int layer, int k, int num_layers);  // layer -1: every layer
-  RoutingPolicy& SetTopR(int layer, int r, int num_layers);  // layer -1: every layer
+  RoutingPolicy& SetTopK(int layer, int k, int num_layers);                // layer -1: every layer
+  RoutingPolicy& SetTopR(int layer, int r, int num_layers);                // layer -1: every layer
   RoutingPolicy& SetScaleFactor(int layer, float factor, int num_layers);  // layer -1: every
   static RoutingPolicy Disabling(const std::vector<ExpertRef>& experts, DisableMode mode,
                                  int num_layers);

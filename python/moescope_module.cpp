@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "analysis/corpus/corpus.h"
 #include "analysis/policy/policy_flags.h"
 #include "analysis/policy/policy_json.h"
-#include "analysis/corpus/corpus.h"
 #include "analysis/run/corpus_scoring.h"
 #include "core/error.h"
 #include "core/forward_record.h"

@@ -140,8 +140,8 @@ void ScorePolicy(const LlamaMoeModel& model, const ScoredTokens& tokens, BatchBa
         const size_t kept = static_cast<size_t>(unchanged_layers) * E;
         std::copy(base_ids, base_ids + kept, policy_ids.begin());
         if (kept < row_size) {  // a policy changing no layer (first_layer L) records none
-          const int16_t* changed_ids = policy_routing.topk_ids().data() +
-                                       base.RoutingRow(policy_routing, row) * row_size;
+          const int16_t* changed_ids =
+              policy_routing.topk_ids().data() + base.RoutingRow(policy_routing, row) * row_size;
           std::copy(changed_ids + kept, changed_ids + row_size,
                     policy_ids.begin() + static_cast<ptrdiff_t>(kept));
         }
@@ -269,7 +269,10 @@ AblationPassResult RunAblationPass(const LlamaMoeModel& model, const Corpus& cor
       const auto members = std::span<const size_t>(order).subspan(
           bi * o.batch_size, std::min<size_t>(o.batch_size, order.size() - bi * o.batch_size));
       // E columns of routing hold any policy's selections.
-      BatchBaseline base{MakeWindowBatch(windows, members, corpus, pad), {}, {}, {},
+      BatchBaseline base{MakeWindowBatch(windows, members, corpus, pad),
+                         {},
+                         {},
+                         {},
                          RoutingRecorder(L, E, E, false)};
       base.rows = ScoredRowsOf(base.batch, windows, members, corpus);
       if (base.rows.empty()) continue;

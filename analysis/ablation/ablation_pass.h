@@ -39,11 +39,11 @@ struct ScoredTokens {
 };
 
 struct AblationPassOptions {
-  WindowRule windows;     // valid for the model's context (WindowRule::Validate)
-  int batch_size = 8;     // windows per forward pass
-  int group_size = 16;    // policies per pass over the corpus
-  int bootstrap = 200;    // replicates of the intervals (0: no intervals)
-  uint64_t seed = 0;      // of the bootstrap weights
+  WindowRule windows;   // valid for the model's context (WindowRule::Validate)
+  int batch_size = 8;   // windows per forward pass
+  int group_size = 16;  // policies per pass over the corpus
+  int bootstrap = 200;  // replicates of the intervals (0: no intervals)
+  uint64_t seed = 0;    // of the bootstrap weights
   double ci_level = 0.95;
   bool token_values = true;  // per-token ΔNLL, KL and agreement in the results
   // Token-level differences (ablation_diff.h: predictions whose top-1 changed, routing moves per
@@ -56,8 +56,7 @@ struct AblationPassOptions {
   std::function<void(int64_t done, int64_t total)> on_progress;
   // As each policy finishes (groups finish together), with the baseline NLL of every scored
   // token [T]: lets a caller commit results while the pass goes on.
-  std::function<void(const AblationResult& result, const std::vector<float>& base_nll)>
-      on_result;
+  std::function<void(const AblationResult& result, const std::vector<float>& base_nll)> on_result;
 };
 
 struct AblationPassResult {

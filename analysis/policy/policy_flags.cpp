@@ -8,9 +8,7 @@
 #include "core/error.h"
 
 namespace moe {
-namespace {
 
-// "3" -> 3; "*" -> -1 (every layer).
 int ParseLayer(const std::string& key, int num_layers, const std::string& flag) {
   if (key == "*") return -1;
   size_t used = 0;
@@ -26,6 +24,8 @@ int ParseLayer(const std::string& key, int num_layers, const std::string& flag) 
                    std::to_string(num_layers - 1) + ")");
   return layer;
 }
+
+namespace {
 
 // "12:1,3:2" -> [(12, 1), (3, 2)], layer -1 for "*".
 std::vector<std::pair<int, int>> ParsePairs(const std::string& text, int num_layers,

@@ -10,6 +10,9 @@
 
 namespace moe {
 
+// A layer named in a policy: "3" -> 3, "*" -> -1 (every layer). Errors name `where`.
+int ParseLayer(const std::string& key, int num_layers, const std::string& where);
+
 // "3:5,3:7" -> {{3, 5}, {3, 7}}; "*:5" names expert 5 of every layer. Errors name `flag`.
 std::vector<ExpertRef> ParseExpertList(const std::string& text, int num_layers,
                                        const std::string& flag);

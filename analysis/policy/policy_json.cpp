@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "analysis/policy/policy_flags.h"
 #include "core/error.h"
 
 namespace moe {
@@ -12,25 +13,10 @@ using nlohmann::json;
 
 // A layer key of the JSON form: "3" or 3 -> 3, "*" -> -1 (every layer).
 int LayerKey(const json& key, int num_layers, const std::string& where) {
-  if (key.is_number_integer()) {
-    const int64_t layer = key.get<int64_t>();
-    if (layer < 0 || layer >= num_layers)
-      Fail(where, "layer " + std::to_string(layer) + " is out of range (the model has layers 0.." +
-                      std::to_string(num_layers - 1) + ")");
-    return static_cast<int>(layer);
-  }
+  if (key.is_number_integer())
+    return ParseLayer(std::to_string(key.get<int64_t>()), num_layers, where);
   if (!key.is_string()) Fail(where, "layer " + key.dump() + " is not a number or '*'");
-  const std::string text = key.get<std::string>();
-  if (text == "*") return -1;
-  size_t used = 0;
-  int layer = -1;
-  try {
-    layer = std::stoi(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size()) Fail(where, "layer '" + text + "' is not a number or '*'");
-  return LayerKey(json(layer), num_layers, where);
+  return ParseLayer(key.get<std::string>(), num_layers, where);
 }
 
 }  // namespace
@@ -98,7 +84,8 @@ RoutingPolicy PolicyFromJson(const json& j, const LlamaMoeConfig& c, const std::
     };
     per_layer("top_k", [&](int l, const json& v) { p.SetTopK(l, v.get<int>(), L); });
     per_layer("top_r", [&](int l, const json& v) { p.SetTopR(l, v.get<int>(), L); });
-    per_layer("scale_factor", [&](int l, const json& v) { p.SetScaleFactor(l, v.get<float>(), L); });
+    per_layer("scale_factor",
+              [&](int l, const json& v) { p.SetScaleFactor(l, v.get<float>(), L); });
     if (j.contains("force")) {
       for (const json& f : j.at("force")) {
         ForcedRoute r;

@@ -22,8 +22,8 @@ CorpusScore ScoreCorpus(const LlamaMoeModel& model, const Corpus& corpus,
   score.documents.resize(corpus.documents.size());
   if (options.token_nll)
     for (size_t d = 0; d < corpus.documents.size(); ++d)
-      score.documents[d].token_nll.assign(
-          std::max<size_t>(corpus.documents[d].ids.size(), 1) - 1, std::nanf(""));
+      score.documents[d].token_nll.assign(std::max<size_t>(corpus.documents[d].ids.size(), 1) - 1,
+                                          std::nanf(""));
   const size_t group = per_batch * kBatchesPerWindowGroup;
   for (size_t first = 0; first < windows.size(); first += group) {
     const auto part = std::span<const TraceWindow>(windows).subspan(

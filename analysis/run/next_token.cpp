@@ -23,10 +23,10 @@ std::vector<ScoredRow> ScoredRowsOf(const Batch& batch, std::span<const TraceWin
   return rows;
 }
 
-void ForEachLogitBlock(const LlamaMoeModel& model, const std::vector<float>& hidden,
-                       const std::vector<ScoredRow>& rows,
-                       const std::function<void(int64_t first, int64_t n, const float* logits)>&
-                           consume) {
+void ForEachLogitBlock(
+    const LlamaMoeModel& model, const std::vector<float>& hidden,
+    const std::vector<ScoredRow>& rows,
+    const std::function<void(int64_t first, int64_t n, const float* logits)>& consume) {
   const int64_t H = model.config().hidden_size, V = model.config().vocab_size;
   const int64_t R = static_cast<int64_t>(rows.size());
   std::vector<float> gathered, logits;  // [n, H], [n, V]

@@ -35,10 +35,10 @@ constexpr int64_t kLogitBlockRows = 256;
 
 // Calls consume(first, n, logits) for consecutive blocks of `rows`, logits [n, V] of the rows
 // first..first+n-1, computed from `hidden` [B * S, H] through the LM head.
-void ForEachLogitBlock(const LlamaMoeModel& model, const std::vector<float>& hidden,
-                       const std::vector<ScoredRow>& rows,
-                       const std::function<void(int64_t first, int64_t n, const float* logits)>&
-                           consume);
+void ForEachLogitBlock(
+    const LlamaMoeModel& model, const std::vector<float>& hidden,
+    const std::vector<ScoredRow>& rows,
+    const std::function<void(int64_t first, int64_t n, const float* logits)>& consume);
 
 // -log p(target) of every scored row, at its batch row; NaN at rows that are not scored, and
 // everywhere when the model has no LM head. [B * S], indexed like the batch.

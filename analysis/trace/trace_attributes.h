@@ -1,8 +1,9 @@
 #pragma once
 // A trace's root attributes (docs/trace-format.md): one plain struct, with no HDF5, that the
 // writer is given (TraceHeader), the reader returns (TraceReader::info) and an ablation results
-// file stores the run part of (AblationHeader::run), so code that only shows them (moescope-studio's
-// views) can hold them. attributes_io.h reads and writes the run part for both file kinds.
+// file stores the run part of (AblationHeader::run), so code that only shows them
+// (moescope-studio's views) can hold them. attributes_io.h reads and writes the run part for both
+// file kinds.
 #include <string>
 #include <vector>
 

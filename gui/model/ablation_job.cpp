@@ -4,8 +4,8 @@
 #include <string>
 
 #include "analysis/ablation/ablation_pass.h"
-#include "analysis/corpus/trace_corpus.h"
 #include "analysis/ablation/ablation_policies.h"
+#include "analysis/corpus/trace_corpus.h"
 #include "analysis/trace/trace_reader.h"
 #include "core/error.h"
 #include "core/model_loader.h"

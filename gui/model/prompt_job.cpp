@@ -1,6 +1,6 @@
+#include "gui/model/prompt_job.h"
 #include "analysis/policy/policy_flags.h"
 #include "analysis/policy/policy_json.h"
-#include "gui/model/prompt_job.h"
 
 #include <chrono>
 
@@ -32,8 +32,7 @@ PromptRun Reshape(const PromptProbe& p, const Tokenizer& tok, int experts) {
 RoutingPolicy PromptPolicy(const PromptRequest& request, const LlamaMoeConfig& config) {
   std::vector<ExpertRef> disabled;
   for (const auto& [layer, expert] : request.disabled) disabled.push_back({layer, expert});
-  RoutingPolicy policy =
-      RoutingPolicy::Disabling(disabled, request.mode, config.num_hidden_layers);
+  RoutingPolicy policy = RoutingPolicy::Disabling(disabled, request.mode, config.num_hidden_layers);
   for (const PromptForcedRoute& f : request.forced) {
     if (f.layer < 0 || f.layer >= config.num_hidden_layers)
       Fail("prompt", "forced route: layer " + std::to_string(f.layer) + " is out of range");

@@ -9,9 +9,9 @@
 
 #include "analysis/ablation/ablation.h"
 #include "analysis/ablation/ablation_file.h"
+#include "analysis/run/trace_runner.h"
 #include "analysis/stats/trace_load.h"
 #include "analysis/trace/trace_reader.h"
-#include "analysis/run/trace_runner.h"
 #include "core/error.h"
 #include "trace_test_util.h"
 

@@ -17,7 +17,8 @@ TEST_CASE("batched corpus scores equal the trace's NLL and single-document scori
   const Corpus corpus =
       ReadCorpus({trace_test::TinyCorpus()}, m.tokenizer.get(), m.config().vocab_size, {});
   const int64_t ctx = m.config().context_length();
-  const CorpusScore s = ScoreCorpus(*m.model, corpus, {.windows = {ctx, ctx}, .batch_size = 3, .token_nll = true});
+  const CorpusScore s =
+      ScoreCorpus(*m.model, corpus, {.windows = {ctx, ctx}, .batch_size = 3, .token_nll = true});
   REQUIRE(s.documents.size() == corpus.documents.size());
   CHECK(s.tokens == corpus.tokens());
 

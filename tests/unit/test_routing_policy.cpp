@@ -145,8 +145,7 @@ TEST_CASE("typed builders make the policies the text forms describe", "[policy]"
 }
 
 TEST_CASE("flags and JSON describe the same policy", "[policy]") {
-  const RoutingPolicy flags =
-      PolicyFromFlags("0:1,1:3", "drop", "1:1", "*:1", FourExperts());
+  const RoutingPolicy flags = PolicyFromFlags("0:1,1:3", "drop", "1:1", "*:1", FourExperts());
   const RoutingPolicy json = PolicyFromJson(PolicyToJson(flags), FourExperts(), "round trip");
   CHECK(PolicyToJson(json) == PolicyToJson(flags));
   CHECK(json.mode == DisableMode::kDrop);
