@@ -10,6 +10,7 @@
 #include "analysis/split/balanced_kmeans.h"
 #include "analysis/split/coactivation_measure.h"
 #include "analysis/split/coactivation_partition.h"
+#include "analysis/split/moe_config_json.h"
 #include "analysis/split/scale_calibration.h"
 #include "analysis/split/split_corpus.h"
 #include "analysis/split/split_random.h"
@@ -26,97 +27,8 @@ using nlohmann::json;
 
 namespace {
 
-// Every LlamaMoEConfig key with upstream's default plus what save_pretrained adds
-// (tests/reference/model_builder.py MOE_CONFIG_DEFAULTS); the dense fields and the split's
-// settings are written over it.
-json MoeConfigDefaults() {
-  return {
-      {"add_weight_norm", false},
-      {"architectures", json::array({"LlamaMoEForCausalLM"})},
-      {"attention_bias", false},
-      {"attention_dropout", 0.0},
-      {"auto_map",
-       {{"AutoConfig", "configuration_llama_moe.LlamaMoEConfig"},
-        {"AutoModel", "modeling_llama_moe_hf.LlamaMoEModel"},
-        {"AutoModelForCausalLM", "modeling_llama_moe_hf.LlamaMoEForCausalLM"}}},
-      {"bos_token_id", 1},
-      {"calculator_type", "UniversalCalculator"},
-      {"capacity_factor", 1.25},
-      {"drop_tokens", true},
-      {"dropped_padding", "zero"},
-      {"eos_token_id", 2},
-      {"gate_add_noise", true},
-      {"gate_balance_loss_weight", 0.01},
-      {"gate_network", "mlp"},
-      {"gate_noise_epsilon", 0.01},
-      {"gate_type", "TopKBalancedNoisyGate"},
-      {"gate_use_balance", true},
-      {"gate_use_softmax", true},
-      {"hidden_act", "silu"},
-      {"hidden_size", 64},
-      {"initializer_range", 0.02},
-      {"intermediate_size", 256},
-      {"max_position_embeddings", 64},
-      {"model_type", "llama_moe"},
-      {"multiply_gate_scores", true},
-      {"num_attention_heads", 4},
-      {"num_experts", 8},
-      {"num_hidden_layers", 2},
-      {"num_key_value_heads", 4},
-      {"num_selects", 2},
-      {"pad_token_id", 0},
-      {"pretraining_tp", 1},
-      {"rms_norm_eps", 1e-06},
-      {"rope_scaling", nullptr},
-      {"rope_theta", 10000.0},
-      {"score_scale_factor", 1.0},
-      {"size_experts", nullptr},
-      {"tie_word_embeddings", false},
-      {"torch_dtype", "float32"},
-      {"transformers_version", "4.36.2"},
-      {"use_cache", true},
-      {"vocab_size", 257},
-  };
-}
-
-// The dense LlamaConfig fields the MoE config keeps (as the reference's moe_config_from_dense),
-// plus the label names of a sequence classifier.
-constexpr const char* kKeptDenseKeys[] = {"vocab_size",
-                                          "hidden_size",
-                                          "intermediate_size",
-                                          "num_hidden_layers",
-                                          "num_attention_heads",
-                                          "num_key_value_heads",
-                                          "max_position_embeddings",
-                                          "rms_norm_eps",
-                                          "rope_theta",
-                                          "rope_scaling",
-                                          "tie_word_embeddings",
-                                          "bos_token_id",
-                                          "eos_token_id",
-                                          "pad_token_id",
-                                          "initializer_range",
-                                          "attention_bias",
-                                          "pretraining_tp",
-                                          "hidden_act",
-                                          "id2label",
-                                          "label2id",
-                                          "num_labels"};
-
-// Files beside the weights that the MoE folder needs to be opened on its own.
 constexpr const char* kCompanionFiles[] = {"tokenizer.model", "generation_config.json",
                                            "tokenizer_config.json", "special_tokens_map.json"};
-
-const char* TorchDtypeName(DType dtype) {
-  switch (dtype) {
-    case DType::kBF16:
-      return "bfloat16";
-    case DType::kF16:
-      return "float16";
-    default:
-      return "float32";
-  }
-}
 
 json ReadJsonFile(const fs::path& path) {
   std::ifstream in(path);
@@ -276,9 +188,10 @@ SplitMatrix ParseSplitMatrix(const std::string& name) {
   Fail("--matrix", "is '" + name + "', expected up_proj or gate_proj");
 }
 
-ExpertSplitResult SplitDenseCheckpoint(const fs::path& dense_dir, const fs::path& out_dir,
-                                       const ExpertSplitOptions& o) {
-  ValidateOptions(o);
+namespace {
+
+// The dense config.json, refused unless it is a dense LLaMA in another folder than `out_dir`.
+json ReadDenseConfig(const fs::path& dense_dir, const fs::path& out_dir) {
   const fs::path config_path = dense_dir / "config.json";
   const json dense_json = ReadJsonFile(config_path);
   if (!dense_json.is_object()) Fail(config_path.string(), "is not a JSON object");
@@ -293,19 +206,13 @@ ExpertSplitResult SplitDenseCheckpoint(const fs::path& dense_dir, const fs::path
   std::error_code ec;
   if (fs::exists(out_dir) && fs::equivalent(dense_dir, out_dir, ec))
     Fail(out_dir.string(), "is the dense checkpoint's own folder; write the MoE elsewhere");
+  return dense_json;
+}
 
-  const LoadedModel dense = LoadModel(dense_dir);
-  const LlamaMoeConfig& dc = dense.config();
-  const ModelWeights& dw = dense.model->weights();
-  const int L = dc.num_hidden_layers, I = dc.intermediate_size, H = dc.hidden_size;
-  const int E = o.experts;
-  const std::vector<int> sizes = ExpertSizes(I, E, o.allow_uneven, config_path.string());
-  const DType dtype = dw.layers.empty() ? DType::kF32 : dw.layers[0].experts[0].gate.dtype;
-
-  // Dense tensors that cannot be carried into the experts.
-  const std::string body = BodyPrefix(dc);
-  const std::vector<std::string> names = dense.checkpoint->Names();
-  for (const std::string& name : names) {
+// Dense FFN tensors that cannot be carried into the experts are an error.
+void CheckDenseTensors(const LoadedModel& dense, const std::string& body) {
+  const int L = dense.config().num_hidden_layers;
+  for (const std::string& name : dense.checkpoint->Names()) {
     if (name.find(".mlp.") == std::string::npos) continue;
     bool known = false;
     for (int l = 0; l < L && !known; ++l)
@@ -317,16 +224,20 @@ ExpertSplitResult SplitDenseCheckpoint(const fs::path& dense_dir, const fs::path
                "' has no place in a LLaMA-MoE layer (only gate_proj, up_proj and "
                "down_proj weights are split)");
   }
+}
 
-  // 1. Neuron lists per layer.
-  ExpertSplitResult result;
-  result.dtype = DTypeName(dtype);
-  result.sizes.assign(static_cast<size_t>(L), sizes);
-  json method_info = json::object();
+// Step 1: the neuron lists of every layer's experts (into result.neurons), by the chosen method;
+// returns what the method reports for split.json.
+json PartitionNeurons(const LoadedModel& dense, const std::vector<int>& sizes,
+                      const ExpertSplitOptions& o, ExpertSplitResult& result) {
+  const LlamaMoeConfig& dc = dense.config();
+  const ModelWeights& dw = dense.model->weights();
+  const int L = dc.num_hidden_layers, I = dc.intermediate_size, H = dc.hidden_size;
+  const int E = o.experts;
   switch (o.method) {
     case SplitMethod::kRandom:
       for (int l = 0; l < L; ++l) result.neurons.push_back(RandomNeuronSplit(sizes, o.seed, l));
-      break;
+      return json::object();
     case SplitMethod::kClustering: {
       json inertia = json::array(), iterations = json::array();
       for (int l = 0; l < L; ++l) {
@@ -342,11 +253,10 @@ ExpertSplitResult SplitDenseCheckpoint(const fs::path& dense_dir, const fs::path
                    std::to_string(km.iterations) + " iterations, inertia " +
                    std::to_string(km.inertia));
       }
-      method_info = {{"matrix", SplitMatrixName(o.matrix)},
-                     {"normalize", "l2"},
-                     {"inertia", inertia},
-                     {"iterations", iterations}};
-      break;
+      return {{"matrix", SplitMatrixName(o.matrix)},
+              {"normalize", "l2"},
+              {"inertia", inertia},
+              {"iterations", iterations}};
     }
     case SplitMethod::kCoactivation: {
       const auto windows =
@@ -366,124 +276,151 @@ ExpertSplitResult SplitDenseCheckpoint(const fs::path& dense_dir, const fs::path
                    " refinement passes, " + std::to_string(100.0 * fraction) +
                    "% of co-activation inside experts");
       }
-      method_info = {
-          {"matrix", SplitMatrixName(o.matrix)},
-          {"activation", o.matrix == SplitMatrix::kUpProj ? "silu(gate_proj x) * up_proj x"
-                                                          : "silu(gate_proj x)"},
-          {"kappa", "l1_norm"},
-          {"threshold", 1.0},
-          {"corpus", PathList(o.coactivation_corpus)},
-          {"tokens", graphs.tokens},
-          {"internal_weight_fraction", internal}};
-      break;
+      return {{"matrix", SplitMatrixName(o.matrix)},
+              {"activation", o.matrix == SplitMatrix::kUpProj ? "silu(gate_proj x) * up_proj x"
+                                                              : "silu(gate_proj x)"},
+              {"kappa", "l1_norm"},
+              {"threshold", 1.0},
+              {"corpus", PathList(o.coactivation_corpus)},
+              {"tokens", graphs.tokens},
+              {"internal_weight_fraction", internal}};
     }
   }
-  for (int l = 0; l < L; ++l) CheckPartition(result.neurons[static_cast<size_t>(l)], sizes, I, l);
+  return json::object();
+}
 
-  // 2. Tensors: the dense ones outside the FFN as they are, the experts and routers owned here.
+// Step 2: the tensors this split owns: per layer the router (gate_network.0, .2, weight_noise)
+// and E experts sliced from the dense FFN.
+struct ExpertTensors {
   std::vector<OwnedTensor> owned;
-  owned.reserve(static_cast<size_t>(L) * (3 * E + 3));
-  std::vector<std::vector<size_t>> expert_at(static_cast<size_t>(L));  // index of weight_gate.e
-  std::vector<size_t> router_at(static_cast<size_t>(L));
+  std::vector<size_t> router_at;               // [L] index of gate_network.0 in `owned`
+  std::vector<std::vector<size_t>> expert_at;  // [L][E] index of weight_gate.e in `owned`
+};
+
+ExpertTensors MakeExpertTensors(const LoadedModel& dense, const std::string& body,
+                                const ExpertSplitResult& result, const ExpertSplitOptions& o) {
+  const ModelWeights& dw = dense.model->weights();
+  const int L = dense.config().num_hidden_layers, H = dense.config().hidden_size, E = o.experts;
+  ExpertTensors t;
+  t.owned.reserve(static_cast<size_t>(L) * (3 * E + 3));
+  t.expert_at.resize(static_cast<size_t>(L));
   for (int l = 0; l < L; ++l) {
     const std::string p = body + "layers." + std::to_string(l) + ".mlp.";
     const ExpertWeights& w = dw.layers[static_cast<size_t>(l)].experts[0];
     const DType rd = w.gate.dtype;
-    router_at[l] = owned.size();
-    owned.push_back(FloatTensor(p + "gate.gate_network.0.weight", rd, {E, H},
-                                NormalMatrix(E, H, o.seed, SplitStream::kGate0, l)));
-    owned.push_back(FloatTensor(p + "gate.gate_network.2.weight", rd, {E, E},
-                                NormalMatrix(E, E, o.seed, SplitStream::kGate2, l)));
-    owned.push_back(FloatTensor(p + "gate.weight_noise.weight", rd, {E, H},
-                                std::vector<float>(static_cast<size_t>(E) * H, 0.0f)));
+    t.router_at.push_back(t.owned.size());
+    t.owned.push_back(FloatTensor(p + "gate.gate_network.0.weight", rd, {E, H},
+                                  NormalMatrix(E, H, o.seed, SplitStream::kGate0, l)));
+    t.owned.push_back(FloatTensor(p + "gate.gate_network.2.weight", rd, {E, E},
+                                  NormalMatrix(E, E, o.seed, SplitStream::kGate2, l)));
+    t.owned.push_back(FloatTensor(p + "gate.weight_noise.weight", rd, {E, H},
+                                  std::vector<float>(static_cast<size_t>(E) * H, 0.0f)));
     const std::string q = p + "calculator.experts.";
     for (int e = 0; e < E; ++e) {
       const std::vector<int>& idx = result.neurons[static_cast<size_t>(l)][static_cast<size_t>(e)];
       const std::string s = std::to_string(e);
-      expert_at[l].push_back(owned.size());
-      owned.push_back(SliceRows(q + "weight_gate." + s, w.gate, idx));
-      owned.push_back(SliceRows(q + "weight_up." + s, w.up, idx));
-      owned.push_back(SliceColumns(q + "weight_down." + s, w.down, idx));
+      t.expert_at[static_cast<size_t>(l)].push_back(t.owned.size());
+      t.owned.push_back(SliceRows(q + "weight_gate." + s, w.gate, idx));
+      t.owned.push_back(SliceRows(q + "weight_up." + s, w.up, idx));
+      t.owned.push_back(SliceColumns(q + "weight_down." + s, w.down, idx));
     }
   }
+  return t;
+}
+
+// Step 4 (optional): layer-wise score scale factors (docs/llama-moe-spec.md §5.4) written into
+// `config`, `result` and split.json's "calibration".
+void CalibrateSplit(const LoadedModel& dense, const LlamaMoeConfig& moe_config,
+                    const ExpertTensors& t, const ExpertSplitOptions& o, json& config, json& split,
+                    ExpertSplitResult& result) {
+  const int L = dense.config().num_hidden_layers;
+  const auto windows =
+      ReadSplitCorpus(o.calibration_corpus, dense.tokenizer.get(), dense.config(), "--calibrate");
+  ModelWeights mw = dense.model->weights();
+  for (int l = 0; l < L; ++l) {
+    LayerWeights& lw = mw.layers[static_cast<size_t>(l)];
+    const size_t router = t.router_at[static_cast<size_t>(l)];
+    lw.router_in = AsMatrix(t.owned[router]);
+    lw.router_out = AsMatrix(t.owned[router + 1]);
+    lw.experts.clear();
+    for (size_t at : t.expert_at[static_cast<size_t>(l)])
+      lw.experts.push_back(
+          {AsMatrix(t.owned[at]), AsMatrix(t.owned[at + 1]), AsMatrix(t.owned[at + 2])});
+  }
+  Log(o, "calibrating score scale factors over " + std::to_string(windows.size()) + " windows");
+  const ScaleCalibration cal = CalibrateScaleFactors(*dense.model, moe_config, mw, windows);
+  json factors = json::array();
+  for (float f : cal.scale_factors) factors.push_back(static_cast<double>(f));
+  config["score_scale_factor"] = factors;
+  result.score_scale_factors = cal.scale_factors;
+  result.calibrated = true;
+  split["calibration"] = {{"corpus", PathList(o.calibration_corpus)},
+                          {"tokens", cal.tokens},
+                          {"r_dense", cal.r_dense},
+                          {"r_moe", cal.r_moe},
+                          {"score_scale_factor", factors},
+                          {"rule",
+                           "r = mean ||residual||_1 / mean ||mlp_out||_1 per layer; "
+                           "sf_l = r_moe_l (sf = 1 in layer l, earlier layers calibrated) / "
+                           "r_dense_l"}};
+  for (int l = 0; l < L; ++l)
+    Log(o, "layer " + std::to_string(l) + ": score_scale_factor " +
+               std::to_string(cal.scale_factors[static_cast<size_t>(l)]));
+}
+
+}  // namespace
+
+ExpertSplitResult SplitDenseCheckpoint(const fs::path& dense_dir, const fs::path& out_dir,
+                                       const ExpertSplitOptions& o) {
+  ValidateOptions(o);
+  const json dense_json = ReadDenseConfig(dense_dir, out_dir);
+  const LoadedModel dense = LoadModel(dense_dir);
+  const LlamaMoeConfig& dc = dense.config();
+  const ModelWeights& dw = dense.model->weights();
+  const int L = dc.num_hidden_layers, I = dc.intermediate_size;
+  const std::vector<int> sizes =
+      ExpertSizes(I, o.experts, o.allow_uneven, (dense_dir / "config.json").string());
+  const DType dtype = dw.layers.empty() ? DType::kF32 : dw.layers[0].experts[0].gate.dtype;
+  const std::string body = BodyPrefix(dc);
+  CheckDenseTensors(dense, body);
+
+  // 1. Neuron lists per layer.
+  ExpertSplitResult result;
+  result.dtype = DTypeName(dtype);
+  result.sizes.assign(static_cast<size_t>(L), sizes);
+  const json method_info = PartitionNeurons(dense, sizes, o, result);
+  for (int l = 0; l < L; ++l) CheckPartition(result.neurons[static_cast<size_t>(l)], sizes, I, l);
+
+  // 2. Tensors: the dense ones outside the FFN as they are, the experts and routers owned here.
+  const ExpertTensors tensors = MakeExpertTensors(dense, body, result, o);
   std::vector<NamedView> views;
-  for (const std::string& name : names) {
+  for (const std::string& name : dense.checkpoint->Names()) {
     if (name.find(".mlp.") != std::string::npos) continue;
     if (name.size() >= 19 && name.ends_with("rotary_emb.inv_freq")) continue;
     views.push_back({name, *dense.checkpoint->Find(name)});
   }
-  for (const OwnedTensor& t : owned) views.push_back({t.name, t.view()});
+  for (const OwnedTensor& t : tensors.owned) views.push_back({t.name, t.view()});
   std::sort(views.begin(), views.end(),
             [](const NamedView& a, const NamedView& b) { return a.name < b.name; });
 
-  // 3. config.json, as the reference's moe_config_from_dense.
-  json config = MoeConfigDefaults();
-  for (const char* key : kKeptDenseKeys)
-    if (dense_json.contains(key)) config[key] = dense_json.at(key);
-  if (!dense_json.contains("num_key_value_heads") || dense_json["num_key_value_heads"].is_null())
-    config["num_key_value_heads"] = dense_json.at("num_attention_heads");
-  json size_experts = json::array();
-  for (int l = 0; l < L; ++l) size_experts.push_back(sizes);
-  config["architectures"] =
-      json::array({std::string("LlamaMoE") + ArchitectureName(dc.architecture)});
-  config["model_type"] = "llama_moe";
-  config["num_experts"] = E;
-  config["num_selects"] = o.top_k;
-  config["size_experts"] = size_experts;
-  config["score_scale_factor"] = o.score_scale_factor.value_or(static_cast<double>(E) / o.top_k);
-  config["multiply_gate_scores"] = o.multiply_gate_scores;
-  config["gate_network"] = "mlp";
-  config["gate_add_noise"] = true;
-  config["gate_use_softmax"] = true;
-  config["gate_use_balance"] = true;
-  config["gate_balance_loss_weight"] = 0.01;
-  config["torch_dtype"] = TorchDtypeName(dtype);
-  LlamaMoeConfig moe_config = LlamaMoeConfig::FromJson(config, (out_dir / "config.json").string());
+  // 3. config.json and split.json.
+  json config = MoeConfigJson(dense_json, dc, sizes, dtype, o);
+  const LlamaMoeConfig moe_config =
+      LlamaMoeConfig::FromJson(config, (out_dir / "config.json").string());
   result.score_scale_factors = moe_config.score_scale_factor;
-
   json split = {{"method", SplitMethodName(o.method)},
                 {"seed", o.seed},
                 {"generator", "splitmix64 (see split_reference.py)"},
                 {"dense", FolderName(dense_dir)}};
   if (o.method != SplitMethod::kRandom) split[SplitMethodName(o.method)] = method_info;
 
-  // 4. Optional layer-wise calibration of the score scale factor (docs/llama-moe-spec.md §5.4).
-  if (!o.calibration_corpus.empty()) {
-    const auto windows =
-        ReadSplitCorpus(o.calibration_corpus, dense.tokenizer.get(), dc, "--calibrate");
-    ModelWeights mw = dw;
-    for (int l = 0; l < L; ++l) {
-      LayerWeights& lw = mw.layers[static_cast<size_t>(l)];
-      lw.router_in = AsMatrix(owned[router_at[l]]);
-      lw.router_out = AsMatrix(owned[router_at[l] + 1]);
-      lw.experts.clear();
-      for (size_t at : expert_at[l])
-        lw.experts.push_back(
-            {AsMatrix(owned[at]), AsMatrix(owned[at + 1]), AsMatrix(owned[at + 2])});
-    }
-    Log(o, "calibrating score scale factors over " + std::to_string(windows.size()) + " windows");
-    const ScaleCalibration cal = CalibrateScaleFactors(*dense.model, moe_config, mw, windows);
-    json factors = json::array();
-    for (float f : cal.scale_factors) factors.push_back(static_cast<double>(f));
-    config["score_scale_factor"] = factors;
-    result.score_scale_factors = cal.scale_factors;
-    result.calibrated = true;
-    split["calibration"] = {{"corpus", PathList(o.calibration_corpus)},
-                            {"tokens", cal.tokens},
-                            {"r_dense", cal.r_dense},
-                            {"r_moe", cal.r_moe},
-                            {"score_scale_factor", factors},
-                            {"rule",
-                             "r = mean ||residual||_1 / mean ||mlp_out||_1 per layer; "
-                             "sf_l = r_moe_l (sf = 1 in layer l, earlier layers calibrated) / "
-                             "r_dense_l"}};
-    for (int l = 0; l < L; ++l)
-      Log(o, "layer " + std::to_string(l) + ": score_scale_factor " +
-                 std::to_string(cal.scale_factors[static_cast<size_t>(l)]));
-  }
+  // 4. Optional layer-wise calibration of the score scale factor.
+  if (!o.calibration_corpus.empty())
+    CalibrateSplit(dense, moe_config, tensors, o, config, split, result);
   split["neurons"] = result.neurons;
 
   // 5. Write.
+  std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) Fail(out_dir.string(), "cannot create folder: " + ec.message());
   WriteSafetensors((out_dir / "model.safetensors").string(), views, {{"format", "pt"}});
