@@ -2,7 +2,8 @@
 // moescope-studio's main window: menus, docks (one ImGui view each), status bar with the open
 // model and trace, a progress bar with cancel for the background job that loads a trace, error
 // dialogs for every failure, recent files and window layout in QSettings, light/dark following
-// the system palette.
+// the system palette. main_window.cpp builds the window and follows the selection;
+// main_window_menus.cpp holds the menus, main_window_loading.cpp the opening of models and traces.
 #include <QMainWindow>
 #include <QPointer>
 #include <atomic>

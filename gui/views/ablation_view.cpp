@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "gui/views/csv.h"
 #include "gui/views/disable_mode_combo.h"
@@ -21,6 +22,62 @@ std::string RowName(const AblationOutcome& o, size_t row) {
 // The model the panel runs: the open one, else the one the trace was made with.
 std::string ModelDir(const StudioData& d) {
   return d.model.dir.empty() ? d.trace.info.model_path : d.model.dir;
+}
+
+// The scale the bars share: 0 and every interval end in view.
+std::pair<double, double> DeltaRange(const AblationPolicyResult& p) {
+  double lo = 0, hi = 0;
+  for (size_t m = 0; m < p.delta_nll.size(); ++m)
+    for (double v : {p.delta_nll[m], p.delta_low[m], p.delta_high[m]})
+      if (std::isfinite(v)) {
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+  if (hi - lo <= 0) hi = lo + 1;
+  return {lo, hi};
+}
+
+// ΔNLL bars with their intervals, one per domain, around a zero line.
+void DrawDeltaBars(const AblationOutcome& o, const AblationPolicyResult& p) {
+  ImGui::Spacing();
+  ImGui::TextUnformatted("\xce\x94NLL (nats per prediction)");
+  const auto [lo, hi] = DeltaRange(p);
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
+  const float label_w = 140,
+              width = std::max(200.0f, ImGui::GetContentRegionAvail().x - label_w - 20);
+  const float row_h = ImGui::GetTextLineHeightWithSpacing() + 4;
+  const ImVec2 p0 = ImGui::GetCursorScreenPos();
+  auto x_of = [&](double v) {
+    return p0.x + label_w + static_cast<float>((v - lo) / (hi - lo)) * width;
+  };
+  for (size_t m = 0; m < p.delta_nll.size(); ++m) {
+    const float y = p0.y + row_h * static_cast<float>(m);
+    dl->AddText(ImVec2(p0.x, y + 2), text, RowName(o, m).c_str());
+    const double v = p.delta_nll[m];
+    if (std::isfinite(v)) {
+      const ImU32 fill = v > 0 ? IM_COL32(214, 96, 77, 255) : IM_COL32(67, 147, 195, 255);
+      dl->AddRectFilled(ImVec2(std::min(x_of(0), x_of(v)), y + 3),
+                        ImVec2(std::max(x_of(0), x_of(v)) + 1, y + row_h - 3), fill);
+    }
+    if (std::isfinite(p.delta_low[m]) && std::isfinite(p.delta_high[m])) {
+      const float yc = y + row_h / 2;
+      dl->AddLine(ImVec2(x_of(p.delta_low[m]), yc), ImVec2(x_of(p.delta_high[m]), yc), text, 1.5f);
+      for (double e : {p.delta_low[m], p.delta_high[m]})
+        dl->AddLine(ImVec2(x_of(e), yc - 4), ImVec2(x_of(e), yc + 4), text, 1.5f);
+    }
+  }
+  const float bottom = p0.y + row_h * static_cast<float>(p.delta_nll.size());
+  dl->AddLine(ImVec2(x_of(0), p0.y), ImVec2(x_of(0), bottom), text);
+  char buf[32];
+  for (double t : {lo, 0.0, hi}) {
+    std::snprintf(buf, sizeof(buf), "%+.3g", t);
+    const float tw = ImGui::CalcTextSize(buf).x;
+    dl->AddText(ImVec2(std::clamp(x_of(t) - tw / 2, p0.x + label_w, p0.x + label_w + width - tw),
+                       bottom + 2),
+                text, buf);
+  }
+  ImGui::Dummy(ImVec2(label_w + width, bottom - p0.y + ImGui::GetTextLineHeight() + 4));
 }
 
 }  // namespace
@@ -102,11 +159,10 @@ void AblationView::DrawControls(const StudioData& d, const Selection& sel,
     ImGui::TextDisabled("cancelled");
 }
 
-void AblationView::DrawResults(const AblationOutcome& o, Selection& sel) {
-  drawn_rows_ = 0;
-  if (o.policies.size() < 2) return;
+const AblationPolicyResult& AblationView::DrawPolicyChoice(const AblationOutcome& o) {
   const int last = static_cast<int>(o.policies.size()) - 1;
   if (policy_ < 1 || policy_ > last) policy_ = last;
+  // A choice made here shows from the next frame on; this one finishes with `p`.
   const AblationPolicyResult& p = o.policies[static_cast<size_t>(policy_)];
   ImGui::Separator();
   ImGui::Text("%s vs. the unmodified model: %lld documents, %lld predictions, %.1f s",
@@ -122,20 +178,15 @@ void AblationView::DrawResults(const AblationOutcome& o, Selection& sel) {
       ImGui::EndCombo();
     }
   }
-  // The bars share one scale: 0 and every interval end in view.
-  double lo = 0, hi = 0;
-  for (size_t m = 0; m < p.delta_nll.size(); ++m)
-    for (double v : {p.delta_nll[m], p.delta_low[m], p.delta_high[m]})
-      if (std::isfinite(v)) {
-        lo = std::min(lo, v);
-        hi = std::max(hi, v);
-      }
-  if (hi - lo <= 0) hi = lo + 1;
+  return p;
+}
+
+bool AblationView::DrawDeltaTable(const AblationOutcome& o, const AblationPolicyResult& p) {
   const ImGuiTableFlags flags =
       ImGuiTableFlags_Borders | ImGuiTableFlags_RowBg | ImGuiTableFlags_SizingFixedFit;
   char ci_header[48];
   std::snprintf(ci_header, sizeof(ci_header), "%.0f%% CI", o.ci_level * 100);
-  if (!ImGui::BeginTable("delta", 8, flags)) return;
+  if (!ImGui::BeginTable("delta", 8, flags)) return false;
   for (const char* h :
        std::initializer_list<const char*>{"domain", "predictions", "NLL base", "NLL ablated",
                                           "\xce\x94NLL", ci_header, "KL", "top-1 agree"})
@@ -165,46 +216,15 @@ void AblationView::DrawResults(const AblationOutcome& o, Selection& sel) {
     ++drawn_rows_;
   }
   ImGui::EndTable();
+  return true;
+}
 
-  // ΔNLL bars with their intervals, one per domain, around a zero line.
-  ImGui::Spacing();
-  ImGui::TextUnformatted("\xce\x94NLL (nats per prediction)");
-  ImDrawList* dl = ImGui::GetWindowDrawList();
-  const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
-  const float label_w = 140,
-              width = std::max(200.0f, ImGui::GetContentRegionAvail().x - label_w - 20);
-  const float row_h = ImGui::GetTextLineHeightWithSpacing() + 4;
-  const ImVec2 p0 = ImGui::GetCursorScreenPos();
-  auto x_of = [&](double v) {
-    return p0.x + label_w + static_cast<float>((v - lo) / (hi - lo)) * width;
-  };
-  for (size_t m = 0; m < p.delta_nll.size(); ++m) {
-    const float y = p0.y + row_h * static_cast<float>(m);
-    dl->AddText(ImVec2(p0.x, y + 2), text, RowName(o, m).c_str());
-    const double v = p.delta_nll[m];
-    if (std::isfinite(v)) {
-      const ImU32 fill = v > 0 ? IM_COL32(214, 96, 77, 255) : IM_COL32(67, 147, 195, 255);
-      dl->AddRectFilled(ImVec2(std::min(x_of(0), x_of(v)), y + 3),
-                        ImVec2(std::max(x_of(0), x_of(v)) + 1, y + row_h - 3), fill);
-    }
-    if (std::isfinite(p.delta_low[m]) && std::isfinite(p.delta_high[m])) {
-      const float yc = y + row_h / 2;
-      dl->AddLine(ImVec2(x_of(p.delta_low[m]), yc), ImVec2(x_of(p.delta_high[m]), yc), text, 1.5f);
-      for (double e : {p.delta_low[m], p.delta_high[m]})
-        dl->AddLine(ImVec2(x_of(e), yc - 4), ImVec2(x_of(e), yc + 4), text, 1.5f);
-    }
-  }
-  const float bottom = p0.y + row_h * static_cast<float>(p.delta_nll.size());
-  dl->AddLine(ImVec2(x_of(0), p0.y), ImVec2(x_of(0), bottom), text);
-  char buf[32];
-  for (double t : {lo, 0.0, hi}) {
-    std::snprintf(buf, sizeof(buf), "%+.3g", t);
-    const float tw = ImGui::CalcTextSize(buf).x;
-    dl->AddText(ImVec2(std::clamp(x_of(t) - tw / 2, p0.x + label_w, p0.x + label_w + width - tw),
-                       bottom + 2),
-                text, buf);
-  }
-  ImGui::Dummy(ImVec2(label_w + width, bottom - p0.y + ImGui::GetTextLineHeight() + 4));
+void AblationView::DrawResults(const AblationOutcome& o, Selection& sel) {
+  drawn_rows_ = 0;
+  if (o.policies.size() < 2) return;
+  const AblationPolicyResult& p = DrawPolicyChoice(o);
+  if (!DrawDeltaTable(o, p)) return;
+  DrawDeltaBars(o, p);
 
   if (p.experts <= 0) return;  // the run kept no token-level diff
   ImGui::Separator();

@@ -62,6 +62,10 @@ class AblationView : public View {
  private:
   void DrawControls(const StudioData& d, const Selection& sel, const AblationStatus& status);
   void DrawResults(const AblationOutcome& outcome, Selection& sel);
+  // Parts of DrawResults: the headline with the policy chooser (returns the policy shown this
+  // frame), and the per-domain table (false when ImGui skipped it, and the rest with it).
+  const AblationPolicyResult& DrawPolicyChoice(const AblationOutcome& outcome);
+  bool DrawDeltaTable(const AblationOutcome& outcome, const AblationPolicyResult& p);
   void DrawChanges(const AblationPolicyResult& p, Selection& sel);
   void DrawRoutingDiff(const AblationPolicyResult& p, Selection& sel);
   const AblationPolicyResult* ShownPolicy() const;

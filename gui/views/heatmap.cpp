@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 namespace moe::studio {
 
@@ -16,69 +17,78 @@ ImVec2 FitCells(ImVec2 avail, int rows, int cols, float label_width, float min_s
   return ImVec2(w, h);
 }
 
-HeatmapHit DrawHeatmap(const HeatmapSpec& s) {
-  HeatmapHit hit;
-  ImDrawList* dl = ImGui::GetWindowDrawList();
+namespace {
+
+std::string RowLabel(const HeatmapSpec& s, int r) {
+  return r < static_cast<int>(s.row_labels.size()) ? s.row_labels[r] : std::to_string(r);
+}
+
+std::string ColLabel(const HeatmapSpec& s, int c) {
+  return c < static_cast<int>(s.col_labels.size()) ? s.col_labels[c] : std::to_string(c);
+}
+
+// Row labels left of the cells and column labels above them, as many as fit without
+// overlapping. Returns the top-left corner of the cells.
+ImVec2 DrawLabels(ImDrawList* dl, const HeatmapSpec& s) {
   const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
   const float line = ImGui::GetTextLineHeight();
-
-  auto row_label = [&](int r) {
-    return r < static_cast<int>(s.row_labels.size()) ? s.row_labels[r] : std::to_string(r);
-  };
-  auto col_label = [&](int c) {
-    return c < static_cast<int>(s.col_labels.size()) ? s.col_labels[c] : std::to_string(c);
-  };
   float label_w = 0;
   for (int r = 0; r < s.rows; ++r)
-    label_w = std::max(label_w, ImGui::CalcTextSize(row_label(r).c_str()).x);
+    label_w = std::max(label_w, ImGui::CalcTextSize(RowLabel(s, r).c_str()).x);
   label_w += 6;
 
   const ImVec2 origin = ImGui::GetCursorScreenPos();
   const ImVec2 grid(origin.x + label_w, origin.y + line + 2);
-  // Column labels: as many as fit without overlapping.
   float widest = 0;
   for (int c = 0; c < s.cols; ++c)
-    widest = std::max(widest, ImGui::CalcTextSize(col_label(c).c_str()).x);
+    widest = std::max(widest, ImGui::CalcTextSize(ColLabel(s, c).c_str()).x);
   const int col_step = std::max(1, static_cast<int>(std::ceil((widest + 4) / s.cell.x)));
   for (int c = 0; c < s.cols; c += col_step) {
-    const std::string t = col_label(c);
+    const std::string t = ColLabel(s, c);
     const float tw = ImGui::CalcTextSize(t.c_str()).x;
     dl->AddText(ImVec2(grid.x + (c + 0.5f) * s.cell.x - tw / 2, origin.y), text, t.c_str());
   }
   const int row_step = std::max(1, static_cast<int>(std::ceil(line / s.cell.y)));
   for (int r = 0; r < s.rows; r += row_step) {
-    const std::string t = row_label(r);
+    const std::string t = RowLabel(s, r);
     dl->AddText(ImVec2(origin.x, grid.y + (r + 0.5f) * s.cell.y - line / 2), text, t.c_str());
   }
+  return grid;
+}
 
-  // Cells: one filled rectangle each, a 1 px gap when cells are large enough to afford it.
-  const float gap = s.cell.x >= 10 && s.cell.y >= 10 ? 1.0f : 0.0f;
+// One filled rectangle per cell, `gap` pixels apart.
+void DrawCells(ImDrawList* dl, const HeatmapSpec& s, ImVec2 grid, float gap) {
   for (int r = 0; r < s.rows; ++r)
     for (int c = 0; c < s.cols; ++c) {
       const ImVec2 a(grid.x + c * s.cell.x, grid.y + r * s.cell.y);
       const ImVec2 b(a.x + s.cell.x - gap, a.y + s.cell.y - gap);
       dl->AddRectFilled(a, b, s.scale.Map(s.value(r, c)));
     }
-  // Values, where they fit.
-  if (s.value_format != nullptr && s.cell.y >= line + 2) {
-    char buf[32];
-    for (int r = 0; r < s.rows; ++r)
-      for (int c = 0; c < s.cols; ++c) {
-        const double v = s.value(r, c);
-        if (std::isnan(v)) continue;
-        std::snprintf(buf, sizeof(buf), s.value_format, v);
-        const ImVec2 ts = ImGui::CalcTextSize(buf);
-        if (ts.x + 4 > s.cell.x) continue;
-        const ImVec2 a(grid.x + c * s.cell.x, grid.y + r * s.cell.y);
-        const bool mark = s.marked && s.marked(r, c);
-        // With a significance dot the value moves to the cell's lower part.
-        const float y = mark ? a.y + s.cell.y - gap - ts.y - 1 : a.y + (s.cell.y - gap - ts.y) / 2;
-        if (mark && s.cell.y < 2 * ts.y + 4) continue;
-        dl->AddText(ImVec2(a.x + (s.cell.x - gap - ts.x) / 2, y), ContrastText(s.scale.Map(v)),
-                    buf);
-      }
-  }
-  // Marks and selection on top.
+}
+
+// The values printed in the cells, where they fit.
+void DrawValues(ImDrawList* dl, const HeatmapSpec& s, ImVec2 grid, float gap) {
+  if (s.value_format == nullptr || s.cell.y < ImGui::GetTextLineHeight() + 2) return;
+  char buf[32];
+  for (int r = 0; r < s.rows; ++r)
+    for (int c = 0; c < s.cols; ++c) {
+      const double v = s.value(r, c);
+      if (std::isnan(v)) continue;
+      std::snprintf(buf, sizeof(buf), s.value_format, v);
+      const ImVec2 ts = ImGui::CalcTextSize(buf);
+      if (ts.x + 4 > s.cell.x) continue;
+      const ImVec2 a(grid.x + c * s.cell.x, grid.y + r * s.cell.y);
+      const bool mark = s.marked && s.marked(r, c);
+      // With a significance dot the value moves to the cell's lower part.
+      const float y = mark ? a.y + s.cell.y - gap - ts.y - 1 : a.y + (s.cell.y - gap - ts.y) / 2;
+      if (mark && s.cell.y < 2 * ts.y + 4) continue;
+      dl->AddText(ImVec2(a.x + (s.cell.x - gap - ts.x) / 2, y), ContrastText(s.scale.Map(v)), buf);
+    }
+}
+
+// Significance dots and selection outlines, on top of cells and values.
+void DrawMarks(ImDrawList* dl, const HeatmapSpec& s, ImVec2 grid, float gap) {
+  const float line = ImGui::GetTextLineHeight();
   for (int r = 0; r < s.rows; ++r)
     for (int c = 0; c < s.cols; ++c) {
       const ImVec2 a(grid.x + c * s.cell.x, grid.y + r * s.cell.y);
@@ -97,7 +107,11 @@ HeatmapHit DrawHeatmap(const HeatmapSpec& s) {
                     IM_COL32(255, 255, 255, 255), 0, 0, 1.5f);
       }
     }
+}
 
+// One invisible button over the cells: which cell the mouse is on, and whether it was clicked.
+HeatmapHit HitTest(const HeatmapSpec& s, ImVec2 grid) {
+  HeatmapHit hit;
   hit.grid_min = grid;
   hit.grid_max = ImVec2(grid.x + s.cols * s.cell.x, grid.y + s.rows * s.cell.y);
   ImGui::SetCursorScreenPos(grid);
@@ -117,6 +131,19 @@ HeatmapHit DrawHeatmap(const HeatmapSpec& s) {
     }
   }
   return hit;
+}
+
+}  // namespace
+
+HeatmapHit DrawHeatmap(const HeatmapSpec& s) {
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  const ImVec2 grid = DrawLabels(dl, s);
+  // A 1 px gap between cells when they are large enough to afford it.
+  const float gap = s.cell.x >= 10 && s.cell.y >= 10 ? 1.0f : 0.0f;
+  DrawCells(dl, s, grid, gap);
+  DrawValues(dl, s, grid, gap);
+  DrawMarks(dl, s, grid, gap);
+  return HitTest(s, grid);
 }
 
 void DrawLegend(const ColorScale& scale, float width, double baseline, const char* baseline_label,

@@ -33,6 +33,56 @@ std::string DocumentLabel(const StudioData& d, const DocumentEntry& e) {
   return s;
 }
 
+// How this frame paints the token boxes.
+struct TokenPaint {
+  int layer = 0;     // a box's colour: its first expert at this layer
+  int experts = 0;   // of the trace, for the palette
+  double full = 10;  // the surprisal drawn at full strength (UniformSurprisal)
+  ImU32 text = 0;    // the theme's text colour
+};
+
+// Token t's box from a to b: its first expert's colour (dimmed when the selected experts are
+// elsewhere), its text, the surprisal underline and the selection outline.
+void DrawTokenBox(ImDrawList* dl, const DocumentRouting& doc, int64_t t, ImVec2 a, ImVec2 b,
+                  const char* shown, const TokenPaint& paint, const Selection& sel) {
+  const size_t i = static_cast<size_t>(t);
+  const int layer = paint.layer;
+  const int top1 = doc.layers > 0 ? doc.Top1(t, layer) : -1;
+  bool routed_to_selection = sel.experts.empty();
+  if (!routed_to_selection && sel.layer == layer)
+    for (int k = 0; k < doc.kmax; ++k)
+      routed_to_selection |= sel.HasExpert(doc.ids[doc.Row(t, layer) + k]);
+  ImU32 bg = ExpertColor(top1, paint.experts);
+  ImU32 fg = ContrastText(bg);
+  if (!routed_to_selection) {
+    bg = (bg & ~IM_COL32_A_MASK) | IM_COL32(0, 0, 0, 50);
+    fg = (paint.text & ~IM_COL32_A_MASK) | IM_COL32(0, 0, 0, 110);
+  }
+  dl->AddRectFilled(a, b, bg);
+  dl->AddText(ImVec2(a.x + kPadX, a.y + kPadY * 0.5f), fg, shown);
+  // Surprisal of this token: the NLL the trace stores at the previous position.
+  if (t > 0 && !std::isnan(doc.nll[i - 1])) {
+    const double s = std::clamp(doc.nll[i - 1] / paint.full, 0.0, 1.0);
+    const ImU32 u = IM_COL32(230, 30, 30, static_cast<int>(std::lround(40 + 215 * s)));
+    dl->AddRectFilled(ImVec2(a.x, b.y + 1),
+                      ImVec2(b.x, b.y + 1 + kUnderline * static_cast<float>(0.34 + 0.66 * s)), u);
+  }
+  if (sel.HasTokens() && t >= sel.token_begin && t < sel.token_end)
+    dl->AddRect(ImVec2(a.x - 1, a.y - 1), ImVec2(b.x + 1, b.y + kUnderline + 2), paint.text, 0, 0,
+                2);
+}
+
+// A click on token t selects it; with Shift, it extends the selected range to it.
+void ClickToken(Selection& sel, int64_t t) {
+  if (ImGui::GetIO().KeyShift && sel.HasTokens()) {
+    sel.token_begin = std::min(sel.token_begin, t);
+    sel.token_end = std::max(sel.token_end, t + 1);
+  } else {
+    sel.token_begin = t;
+    sel.token_end = t + 1;
+  }
+}
+
 }  // namespace
 
 void TokenMapView::BuildLayout(const DocumentRouting& doc, float wrap_width) {
@@ -203,6 +253,53 @@ void TokenMapView::DrawTokenTooltip(const StudioData& d, const DocumentRouting& 
   ImGui::EndTooltip();
 }
 
+int64_t TokenMapView::DrawTokens(const StudioData& d, const DocumentRouting& doc,
+                                 const Selection& sel, int layer, double full) {
+  const float wrap = std::max(50.0f, ImGui::GetContentRegionAvail().x);
+  if (layout_.doc != &doc || layout_.wrap_width != wrap ||
+      layout_.font_size != ImGui::GetFontSize())
+    BuildLayout(doc, wrap);
+  const int64_t lines = static_cast<int64_t>(layout_.line_start.size()) - 1;
+  stats_.lines = lines;
+  const float line_h = ImGui::GetFontSize() + 2 * kPadY + kUnderline + 2;
+  if (scroll_to_ >= 0 && scroll_to_ < doc.size()) {
+    ImGui::SetScrollY(LineOf(scroll_to_) * line_h);
+    scroll_to_ = -1;
+  }
+
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  const TokenPaint paint{layer, d.trace.info.num_experts, full, ImGui::GetColorU32(ImGuiCol_Text)};
+  const ImVec2 mouse = ImGui::GetIO().MousePos;
+  const bool child_hovered = ImGui::IsWindowHovered();
+  ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
+  ImGuiListClipper clipper;
+  clipper.Begin(static_cast<int>(lines), line_h);
+  int64_t hovered = -1;
+  while (clipper.Step()) {
+    for (int line = clipper.DisplayStart; line < clipper.DisplayEnd; ++line) {
+      const ImVec2 origin = ImGui::GetCursorScreenPos();
+      const int64_t begin = layout_.line_start[static_cast<size_t>(line)];
+      const int64_t end = layout_.line_start[static_cast<size_t>(line) + 1];
+      for (int64_t t = begin; t < end; ++t) {
+        const size_t i = static_cast<size_t>(t);
+        const ImVec2 a(origin.x + layout_.x[i], origin.y + kPadY);
+        const ImVec2 b(a.x + layout_.width[i], a.y + ImGui::GetFontSize() + kPadY);
+        DrawTokenBox(dl, doc, t, a, b, layout_.shown[i].c_str(), paint, sel);
+        if (child_hovered && mouse.x >= a.x && mouse.x < b.x + kGap && mouse.y >= origin.y &&
+            mouse.y < origin.y + line_h)
+          hovered = t;
+        if (stats_.first_token < 0) stats_.first_token = t;
+        ++stats_.drawn_tokens;
+        drawn_.push_back({t, {a, b}});
+      }
+      ImGui::Dummy(ImVec2(wrap, line_h));
+    }
+  }
+  clipper.End();
+  ImGui::PopStyleVar();
+  return hovered;
+}
+
 void TokenMapView::Draw(const StudioData& d, Selection& sel) {
   stats_ = FrameStats{};
   drawn_.clear();
@@ -220,8 +317,7 @@ void TokenMapView::Draw(const StudioData& d, Selection& sel) {
     ImGui::TextDisabled("Loading document %lld ...", static_cast<long long>(sel.document));
     return;
   }
-  const int L = doc->layers, E = d.trace.info.num_experts;
-  const int layer = std::clamp(sel.layer, 0, std::max(0, L - 1));
+  const int layer = std::clamp(sel.layer, 0, std::max(0, doc->layers - 1));
   const double full = UniformSurprisal(d);
   ImGui::TextDisabled(
       "%s, %lld tokens; box colour: first expert at layer %d; underline: "
@@ -229,82 +325,11 @@ void TokenMapView::Draw(const StudioData& d, Selection& sel) {
       DomainName(d, doc->domain).c_str(), static_cast<long long>(doc->size()), layer, full);
 
   ImGui::BeginChild("tokens", ImVec2(0, 0), true);
-  const float wrap = std::max(50.0f, ImGui::GetContentRegionAvail().x);
-  if (layout_.doc != doc || layout_.wrap_width != wrap || layout_.font_size != ImGui::GetFontSize())
-    BuildLayout(*doc, wrap);
-  const int64_t lines = static_cast<int64_t>(layout_.line_start.size()) - 1;
-  stats_.lines = lines;
-  const float line_h = ImGui::GetFontSize() + 2 * kPadY + kUnderline + 2;
-  if (scroll_to_ >= 0 && scroll_to_ < doc->size()) {
-    ImGui::SetScrollY(LineOf(scroll_to_) * line_h);
-    scroll_to_ = -1;
-  }
-
-  ImDrawList* dl = ImGui::GetWindowDrawList();
-  const ImU32 text_col = ImGui::GetColorU32(ImGuiCol_Text);
-  const ImVec2 mouse = ImGui::GetIO().MousePos;
-  const bool child_hovered = ImGui::IsWindowHovered();
-  ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
-  ImGuiListClipper clipper;
-  clipper.Begin(static_cast<int>(lines), line_h);
-  int64_t hovered = -1;
-  while (clipper.Step()) {
-    for (int line = clipper.DisplayStart; line < clipper.DisplayEnd; ++line) {
-      const ImVec2 origin = ImGui::GetCursorScreenPos();
-      const int64_t begin = layout_.line_start[static_cast<size_t>(line)];
-      const int64_t end = layout_.line_start[static_cast<size_t>(line) + 1];
-      for (int64_t t = begin; t < end; ++t) {
-        const size_t i = static_cast<size_t>(t);
-        const ImVec2 a(origin.x + layout_.x[i], origin.y + kPadY);
-        const ImVec2 b(a.x + layout_.width[i], a.y + ImGui::GetFontSize() + kPadY);
-        const int top1 = L > 0 ? doc->Top1(t, layer) : -1;
-        bool routed_to_selection = sel.experts.empty();
-        if (!routed_to_selection && sel.layer == layer)
-          for (int k = 0; k < doc->kmax; ++k)
-            routed_to_selection |= sel.HasExpert(doc->ids[doc->Row(t, layer) + k]);
-        ImU32 bg = ExpertColor(top1, E);
-        ImU32 fg = ContrastText(bg);
-        if (!routed_to_selection) {
-          bg = (bg & ~IM_COL32_A_MASK) | IM_COL32(0, 0, 0, 50);
-          fg = (text_col & ~IM_COL32_A_MASK) | IM_COL32(0, 0, 0, 110);
-        }
-        dl->AddRectFilled(a, b, bg);
-        dl->AddText(ImVec2(a.x + kPadX, a.y + kPadY * 0.5f), fg, layout_.shown[i].c_str());
-        // Surprisal of this token: the NLL the trace stores at the previous position.
-        if (t > 0 && !std::isnan(doc->nll[i - 1])) {
-          const double s = std::clamp(doc->nll[i - 1] / full, 0.0, 1.0);
-          const ImU32 u = IM_COL32(230, 30, 30, static_cast<int>(std::lround(40 + 215 * s)));
-          dl->AddRectFilled(ImVec2(a.x, b.y + 1),
-                            ImVec2(b.x, b.y + 1 + kUnderline * static_cast<float>(0.34 + 0.66 * s)),
-                            u);
-        }
-        if (sel.HasTokens() && t >= sel.token_begin && t < sel.token_end)
-          dl->AddRect(ImVec2(a.x - 1, a.y - 1), ImVec2(b.x + 1, b.y + kUnderline + 2), text_col, 0,
-                      0, 2);
-        if (child_hovered && mouse.x >= a.x && mouse.x < b.x + kGap && mouse.y >= origin.y &&
-            mouse.y < origin.y + line_h)
-          hovered = t;
-        if (stats_.first_token < 0) stats_.first_token = t;
-        ++stats_.drawn_tokens;
-        drawn_.push_back({t, {a, b}});
-      }
-      ImGui::Dummy(ImVec2(wrap, line_h));
-    }
-  }
-  clipper.End();
-  ImGui::PopStyleVar();
+  const int64_t hovered = DrawTokens(d, *doc, sel, layer, full);
   stats_.hovered_token = hovered;
   if (hovered >= 0) {
     DrawTokenTooltip(d, *doc, hovered);
-    if (ImGui::IsMouseClicked(ImGuiMouseButton_Left)) {
-      if (ImGui::GetIO().KeyShift && sel.HasTokens()) {
-        sel.token_begin = std::min(sel.token_begin, hovered);
-        sel.token_end = std::max(sel.token_end, hovered + 1);
-      } else {
-        sel.token_begin = hovered;
-        sel.token_end = hovered + 1;
-      }
-    }
+    if (ImGui::IsMouseClicked(ImGuiMouseButton_Left)) ClickToken(sel, hovered);
   }
   ImGui::EndChild();
 }

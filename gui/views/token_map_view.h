@@ -23,9 +23,9 @@ class TokenMapView : public View {
 
   // What the last frame drew, for tests and benchmarks.
   struct FrameStats {
-    int64_t lines = 0;          // lines of the whole laid-out document
-    int64_t first_token = -1;   // first token drawn
-    int64_t drawn_tokens = 0;   // token boxes drawn (visible ones only)
+    int64_t lines = 0;         // lines of the whole laid-out document
+    int64_t first_token = -1;  // first token drawn
+    int64_t drawn_tokens = 0;  // token boxes drawn (visible ones only)
     int64_t hovered_token = -1;
   };
   const FrameStats& last_frame() const { return stats_; }
@@ -38,13 +38,17 @@ class TokenMapView : public View {
   struct Layout {
     const DocumentRouting* doc = nullptr;
     float wrap_width = 0, font_size = 0;
-    std::vector<std::string> shown;  // [T] text as drawn (newline -> U+21B5)
-    std::vector<float> x, width;     // [T] box position within its line, box width
-    std::vector<int64_t> line_start; // [lines + 1] first token of each line
+    std::vector<std::string> shown;   // [T] text as drawn (newline -> U+21B5)
+    std::vector<float> x, width;      // [T] box position within its line, box width
+    std::vector<int64_t> line_start;  // [lines + 1] first token of each line
   };
   void BuildLayout(const DocumentRouting& doc, float wrap_width);
   void DrawHeader(const StudioData& data, Selection& sel);
   void DrawTokenTooltip(const StudioData& data, const DocumentRouting& doc, int64_t t) const;
+  // The laid-out document's visible lines (in the "tokens" child window); returns the token
+  // under the mouse, or -1.
+  int64_t DrawTokens(const StudioData& data, const DocumentRouting& doc, const Selection& sel,
+                     int layer, double full);
   int64_t LineOf(int64_t t) const;
 
   Layout layout_;
