@@ -53,9 +53,7 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
   if (o.output.extension() == ".csv")
     Fail(o.output.string(), "the results file must not end in .csv");
   TraceRunSettings run = o.run;
-  if (run.windows.max_window == 0) run.windows.max_window = c.context_length();
-  if (run.windows.stride == 0) run.windows.stride = run.windows.max_window;
-  run.windows.Validate(c.context_length());
+  run.windows = run.windows.Resolved(c.context_length());
   run.record_logits = false;
   const Corpus corpus = ReadAblationCorpus(m, o, run);
 

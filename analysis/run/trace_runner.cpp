@@ -34,9 +34,7 @@ bool InLogitSample(int64_t doc, int64_t token, double rate) {
 
 TraceRunSettings ResolveSettings(const TraceOptions& o, const LlamaMoeConfig& c) {
   TraceRunSettings run = o.run;
-  if (run.windows.max_window == 0) run.windows.max_window = c.context_length();
-  if (run.windows.stride == 0) run.windows.stride = run.windows.max_window;
-  run.windows.Validate(c.context_length());
+  run.windows = run.windows.Resolved(c.context_length());
   if (!run.record_logits) run.logit_sample_rate = 0;
   if (run.record_logits && !(run.logit_sample_rate > 0 && run.logit_sample_rate <= 1))
     Fail("--logit-sample-rate", "must be in (0, 1], got " + std::to_string(run.logit_sample_rate));

@@ -16,6 +16,14 @@ void WindowRule::Validate(int64_t context_length) const {
                                 std::to_string(max_window) + ", the window)");
 }
 
+WindowRule WindowRule::Resolved(int64_t context_length) const {
+  WindowRule r = *this;
+  if (r.max_window == 0) r.max_window = context_length;
+  if (r.stride == 0) r.stride = r.max_window;
+  r.Validate(context_length);
+  return r;
+}
+
 std::string WindowRule::Describe(int64_t context_length) const {
   nlohmann::json j = {
       {"max_window", max_window},

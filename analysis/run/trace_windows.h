@@ -27,6 +27,9 @@ struct WindowRule {
 
   // Throws Error unless 1 <= stride <= max_window <= context_length.
   void Validate(int64_t context_length) const;
+  // This rule with its defaults filled in (max_window 0: the context length; stride 0: the
+  // window), validated.
+  WindowRule Resolved(int64_t context_length) const;
   // The "windowing" root attribute of a trace (JSON text).
   std::string Describe(int64_t context_length) const;
 };
