@@ -6,29 +6,22 @@
 #include <limits>
 
 #include "analysis/common/progress_bar.h"
+#include "analysis/run/window_runner.h"
+#include "analysis/stats/resampling.h"
 #include "analysis/stats/trace_load.h"
 #include "analysis/trace/trace_chunk_builder.h"
 #include "analysis/trace/trace_reader.h"
 #include "analysis/trace/trace_writer.h"
-#include "analysis/run/window_runner.h"
 #include "core/error.h"
 
 namespace moe {
 namespace {
 
-// splitmix64's finalizer: a well-mixed 64-bit hash of the (document, token) pair.
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 // Whether token `token` of document `doc` is in the router-logit sample. A hash rather than a
 // random stream, so a resumed run and a rerun pick the same tokens.
 bool InLogitSample(int64_t doc, int64_t token, double rate) {
   if (rate >= 1.0) return true;
-  const uint64_t h = Mix((static_cast<uint64_t>(doc) << 32) ^ static_cast<uint64_t>(token));
+  const uint64_t h = MixHash((static_cast<uint64_t>(doc) << 32) ^ static_cast<uint64_t>(token));
   return static_cast<double>(h >> 11) * 0x1.0p-53 < rate;
 }
 

@@ -117,11 +117,11 @@ TraceFile TraceFile::Create(const std::filesystem::path& path, const TraceHeader
   t.OpenDatasets();
   // The offsets start with the 0 that opens the first document.
   const int64_t zero = 0;
-  h5::AppendRows(t.offset_.id(), H5T_NATIVE_INT64, 1, &zero, t.At(trace::ds::kDocOffset));
+  h5::AppendRows(t.ds_.offset.id(), H5T_NATIVE_INT64, 1, &zero, t.At(trace::ds::kDocOffset));
   std::vector<int64_t> no_load(static_cast<size_t>((M + 1) * L * E), 0);
   std::vector<double> no_importance(no_load.size(), 0.0);
-  h5::WriteAll(t.load_.id(), H5T_NATIVE_INT64, no_load.data(), t.At(trace::ds::kLoad));
-  h5::WriteAll(t.importance_.id(), H5T_NATIVE_DOUBLE, no_importance.data(),
+  h5::WriteAll(t.ds_.load.id(), H5T_NATIVE_INT64, no_load.data(), t.At(trace::ds::kLoad));
+  h5::WriteAll(t.ds_.importance.id(), H5T_NATIVE_DOUBLE, no_importance.data(),
                t.At(trace::ds::kImportance));
   Check(H5Fstart_swmr_write(f), t.path_, "cannot start SWMR writing");
   return t;
@@ -147,10 +147,10 @@ TraceFile TraceFile::Reopen(const std::filesystem::path& path) {
 
   // The committed prefix, from /docs/offset.
   const h5::Place at_offset = t.At(trace::ds::kDocOffset);
-  const hsize_t offsets = h5::Dims(t.offset_.id(), at_offset)[0];
+  const hsize_t offsets = h5::Dims(t.ds_.offset.id(), at_offset)[0];
   if (offsets == 0) Fail(at_offset.str(), "is empty; the trace is damaged");
   t.documents_ = static_cast<int64_t>(offsets) - 1;
-  h5::ReadRows(t.offset_.id(), H5T_NATIVE_INT64, offsets - 1, 1, &t.tokens_, at_offset);
+  h5::ReadRows(t.ds_.offset.id(), H5T_NATIVE_INT64, offsets - 1, 1, &t.tokens_, at_offset);
 
   auto cut = [&](Handle& dataset, const char* name, int64_t rows) {
     const hsize_t have = h5::Dims(dataset.id(), t.At(name))[0];
@@ -160,22 +160,23 @@ TraceFile TraceFile::Reopen(const std::filesystem::path& path) {
     if (have > static_cast<hsize_t>(rows)) h5::SetRows(dataset.id(), rows, t.At(name));
   };
   for (auto [handle, name] :
-       {std::pair{&t.id_, trace::ds::kTokenId}, std::pair{&t.position_, trace::ds::kTokenPosition},
-        std::pair{&t.doc_, trace::ds::kTokenDoc}, std::pair{&t.nll_, trace::ds::kTokenNll},
-        std::pair{&t.topk_ids_, trace::ds::kTopkIds},
-        std::pair{&t.topk_weights_, trace::ds::kTopkWeights}})
+       {std::pair{&t.ds_.id, trace::ds::kTokenId},
+        std::pair{&t.ds_.position, trace::ds::kTokenPosition},
+        std::pair{&t.ds_.doc, trace::ds::kTokenDoc}, std::pair{&t.ds_.nll, trace::ds::kTokenNll},
+        std::pair{&t.ds_.topk_ids, trace::ds::kTopkIds},
+        std::pair{&t.ds_.topk_weights, trace::ds::kTopkWeights}})
     cut(*handle, name, t.tokens_);
-  cut(t.domain_, trace::ds::kDocDomain, t.documents_);
-  cut(t.source_id_, trace::ds::kDocSourceId, t.documents_);
+  cut(t.ds_.domain, trace::ds::kDocDomain, t.documents_);
+  cut(t.ds_.source_id, trace::ds::kDocSourceId, t.documents_);
   if (t.logits_) {
     // Sampled logit rows are committed when their token is.
     const h5::Place at = t.At(trace::ds::kLogitToken);
-    const hsize_t have = h5::Dims(t.logit_token_.id(), at)[0];
+    const hsize_t have = h5::Dims(t.ds_.logit_token.id(), at)[0];
     std::vector<int64_t> token(have);
-    h5::ReadRows(t.logit_token_.id(), H5T_NATIVE_INT64, 0, have, token.data(), at);
+    h5::ReadRows(t.ds_.logit_token.id(), H5T_NATIVE_INT64, 0, have, token.data(), at);
     t.logit_rows_ = std::lower_bound(token.begin(), token.end(), t.tokens_) - token.begin();
-    cut(t.logit_token_, trace::ds::kLogitToken, t.logit_rows_);
-    cut(t.router_logits_, trace::ds::kRouterLogits, t.logit_rows_);
+    cut(t.ds_.logit_token, trace::ds::kLogitToken, t.logit_rows_);
+    cut(t.ds_.router_logits, trace::ds::kRouterLogits, t.logit_rows_);
   }
   Check(H5Fflush(t.file_.id(), H5F_SCOPE_LOCAL), t.path_, "cannot flush");
   Check(H5Fstart_swmr_write(t.file_.id()), t.path_, "cannot start SWMR writing");
@@ -184,34 +185,19 @@ TraceFile TraceFile::Reopen(const std::filesystem::path& path) {
 
 void TraceFile::OpenDatasets() {
   const hid_t f = file_.id();
-  auto open = [&](const char* name) { return h5::OpenDataset(f, name, At(name)); };
-  id_ = open(trace::ds::kTokenId);
-  position_ = open(trace::ds::kTokenPosition);
-  doc_ = open(trace::ds::kTokenDoc);
-  nll_ = open(trace::ds::kTokenNll);
-  offset_ = open(trace::ds::kDocOffset);
-  domain_ = open(trace::ds::kDocDomain);
-  source_id_ = open(trace::ds::kDocSourceId);
-  topk_ids_ = open(trace::ds::kTopkIds);
-  topk_weights_ = open(trace::ds::kTopkWeights);
-  load_ = open(trace::ds::kLoad);
-  importance_ = open(trace::ds::kImportance);
-  const std::vector<hsize_t> stats = h5::Dims(load_.id(), At(trace::ds::kLoad));
-  const std::vector<hsize_t> routing = h5::Dims(topk_ids_.id(), At(trace::ds::kTopkIds));
+  ds_ = TraceDatasets::Open(f, path_, h5::Exists(f, trace::ds::kRouterLogits));
+  const std::vector<hsize_t> stats = h5::Dims(ds_.load.id(), At(trace::ds::kLoad));
+  const std::vector<hsize_t> routing = h5::Dims(ds_.topk_ids.id(), At(trace::ds::kTopkIds));
   if (stats.size() != 3 || routing.size() != 3)
     Fail(path_, "/stats/load or /routing/topk_ids has the wrong rank; the trace is damaged");
   domains_ = static_cast<int>(stats[0]) - 1;
   layers_ = static_cast<int>(routing[1]);
   kmax_ = static_cast<int>(routing[2]);
   experts_ = static_cast<int>(stats[2]);
-  source_id_type_ = Handle(H5Dget_type(source_id_.id()));
+  source_id_type_ = Handle(H5Dget_type(ds_.source_id.id()));
   source_id_bytes_ = H5Tget_size(source_id_type_.id());
   logits_ = h5::Exists(f, trace::ds::kRouterLogits);
-  if (logits_) {
-    router_logits_ = open(trace::ds::kRouterLogits);
-    logit_token_ = open(trace::ds::kLogitToken);
-    float16_type_ = h5::Float16Type();
-  }
+  if (logits_) float16_type_ = h5::Float16Type();
 }
 
 void TraceFile::CheckChunk(const TraceChunk& c) const {
@@ -232,29 +218,32 @@ void TraceFile::CheckChunk(const TraceChunk& c) const {
 void TraceFile::Commit(const TraceChunk& c) {
   CheckChunk(c);
   const hsize_t n = c.id.size();
-  h5::AppendRows(id_.id(), H5T_NATIVE_INT32, n, c.id.data(), At(trace::ds::kTokenId));
-  h5::AppendRows(position_.id(), H5T_NATIVE_INT32, n, c.position.data(),
+  h5::AppendRows(ds_.id.id(), H5T_NATIVE_INT32, n, c.id.data(), At(trace::ds::kTokenId));
+  h5::AppendRows(ds_.position.id(), H5T_NATIVE_INT32, n, c.position.data(),
                  At(trace::ds::kTokenPosition));
-  h5::AppendRows(doc_.id(), H5T_NATIVE_INT32, n, c.doc.data(), At(trace::ds::kTokenDoc));
-  h5::AppendRows(nll_.id(), H5T_NATIVE_FLOAT, n, c.nll.data(), At(trace::ds::kTokenNll));
-  h5::AppendRows(topk_ids_.id(), H5T_NATIVE_INT16, n, c.topk_ids.data(), At(trace::ds::kTopkIds));
-  h5::AppendRows(topk_weights_.id(), H5T_NATIVE_FLOAT, n, c.topk_weights.data(),
+  h5::AppendRows(ds_.doc.id(), H5T_NATIVE_INT32, n, c.doc.data(), At(trace::ds::kTokenDoc));
+  h5::AppendRows(ds_.nll.id(), H5T_NATIVE_FLOAT, n, c.nll.data(), At(trace::ds::kTokenNll));
+  h5::AppendRows(ds_.topk_ids.id(), H5T_NATIVE_INT16, n, c.topk_ids.data(),
+                 At(trace::ds::kTopkIds));
+  h5::AppendRows(ds_.topk_weights.id(), H5T_NATIVE_FLOAT, n, c.topk_weights.data(),
                  At(trace::ds::kTopkWeights));
   if (logits_ && !c.logit_token.empty()) {
     const hsize_t r = c.logit_token.size();
-    h5::AppendRows(logit_token_.id(), H5T_NATIVE_INT64, r, c.logit_token.data(),
+    h5::AppendRows(ds_.logit_token.id(), H5T_NATIVE_INT64, r, c.logit_token.data(),
                    At(trace::ds::kLogitToken));
-    h5::AppendRows(router_logits_.id(), float16_type_.id(), r, c.router_logits.data(),
+    h5::AppendRows(ds_.router_logits.id(), float16_type_.id(), r, c.router_logits.data(),
                    At(trace::ds::kRouterLogits));
     logit_rows_ += static_cast<int64_t>(r);
   }
   const hsize_t d = c.doc_tokens.size();
-  h5::AppendRows(domain_.id(), H5T_NATIVE_INT16, d, c.doc_domain.data(), At(trace::ds::kDocDomain));
+  h5::AppendRows(ds_.domain.id(), H5T_NATIVE_INT16, d, c.doc_domain.data(),
+                 At(trace::ds::kDocDomain));
   const std::vector<char> ids =
       PackStrings(c.doc_source_id, source_id_bytes_, At(trace::ds::kDocSourceId).str());
-  h5::AppendRows(source_id_.id(), source_id_type_.id(), d, ids.data(), At(trace::ds::kDocSourceId));
-  h5::WriteAll(load_.id(), H5T_NATIVE_INT64, c.load.data(), At(trace::ds::kLoad));
-  h5::WriteAll(importance_.id(), H5T_NATIVE_DOUBLE, c.importance.data(),
+  h5::AppendRows(ds_.source_id.id(), source_id_type_.id(), d, ids.data(),
+                 At(trace::ds::kDocSourceId));
+  h5::WriteAll(ds_.load.id(), H5T_NATIVE_INT64, c.load.data(), At(trace::ds::kLoad));
+  h5::WriteAll(ds_.importance.id(), H5T_NATIVE_DOUBLE, c.importance.data(),
                At(trace::ds::kImportance));
   Check(H5Fflush(file_.id(), H5F_SCOPE_LOCAL), path_, "cannot flush");
 
@@ -262,8 +251,8 @@ void TraceFile::Commit(const TraceChunk& c) {
   std::vector<int64_t> ends;
   int64_t end = tokens_;
   for (int64_t t : c.doc_tokens) ends.push_back(end += t);
-  h5::AppendRows(offset_.id(), H5T_NATIVE_INT64, d, ends.data(), At(trace::ds::kDocOffset));
-  Check(H5Dflush(offset_.id()), At(trace::ds::kDocOffset).str(), "cannot flush");
+  h5::AppendRows(ds_.offset.id(), H5T_NATIVE_INT64, d, ends.data(), At(trace::ds::kDocOffset));
+  Check(H5Dflush(ds_.offset.id()), At(trace::ds::kDocOffset).str(), "cannot flush");
   documents_ += static_cast<int64_t>(d);
   tokens_ = end;
 }
@@ -274,9 +263,9 @@ void TraceFile::MarkComplete() {
 }
 
 void TraceFile::Close() {
-  for (Handle* h :
-       {&id_, &position_, &doc_, &nll_, &offset_, &domain_, &source_id_, &topk_ids_, &topk_weights_,
-        &router_logits_, &logit_token_, &load_, &importance_, &source_id_type_, &float16_type_})
+  for (Handle* h : {&ds_.id, &ds_.position, &ds_.doc, &ds_.nll, &ds_.offset, &ds_.domain,
+                    &ds_.source_id, &ds_.topk_ids, &ds_.topk_weights, &ds_.router_logits,
+                    &ds_.logit_token, &ds_.load, &ds_.importance, &source_id_type_, &float16_type_})
     h->Close();
   // Closing the file is where HDF5 writes what is still cached; report it when that fails.
   if (file_.valid()) Check(H5Fclose(file_.release()), path_, "cannot close the trace file");

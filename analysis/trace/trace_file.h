@@ -14,6 +14,7 @@
 
 #include "analysis/common/hdf5_util.h"
 #include "analysis/trace/trace_attributes.h"
+#include "analysis/trace/trace_datasets.h"
 
 namespace moe {
 
@@ -72,8 +73,7 @@ class TraceFile {
 
   std::string path_;
   h5::Handle file_;
-  h5::Handle id_, position_, doc_, nll_, offset_, domain_, source_id_, topk_ids_, topk_weights_,
-      router_logits_, logit_token_, load_, importance_;
+  TraceDatasets ds_;
   h5::Handle source_id_type_, float16_type_;
   int layers_ = 0, kmax_ = 0, experts_ = 0, domains_ = 0;
   size_t source_id_bytes_ = 1;

@@ -79,24 +79,7 @@ void TraceReader::ReadHeader() {
 }
 
 void TraceReader::OpenDatasets() {
-  const hid_t f = file_.id();
-  auto open = [&](const char* name) { return h5::OpenDataset(f, name, At(name)); };
-  id_ = open(trace::ds::kTokenId);
-  position_ = open(trace::ds::kTokenPosition);
-  doc_ = open(trace::ds::kTokenDoc);
-  nll_ = open(trace::ds::kTokenNll);
-  offset_ = open(trace::ds::kDocOffset);
-  domain_ = open(trace::ds::kDocDomain);
-  source_id_ = open(trace::ds::kDocSourceId);
-  domains_ds_ = open(trace::ds::kDomains);
-  topk_ids_ = open(trace::ds::kTopkIds);
-  topk_weights_ = open(trace::ds::kTopkWeights);
-  load_ = open(trace::ds::kLoad);
-  importance_ = open(trace::ds::kImportance);
-  if (info_.record_logits) {
-    router_logits_ = open(trace::ds::kRouterLogits);
-    logit_token_ds_ = open(trace::ds::kLogitToken);
-  }
+  ds_ = TraceDatasets::Open(file_.id(), info_.path, info_.record_logits);
   const hsize_t L = info_.num_layers, K = info_.top_k, E = info_.num_experts;
   auto expect = [&](const Handle& ds, const char* name, std::vector<hsize_t> tail) {
     std::vector<hsize_t> dims = h5::Dims(ds.id(), At(name));
@@ -105,13 +88,13 @@ void TraceReader::OpenDatasets() {
     if (!ok) Fail(At(name).str(), "does not have the shape the header describes; damaged trace");
     return dims[0];
   };
-  expect(topk_ids_, trace::ds::kTopkIds, {L, K});
-  expect(topk_weights_, trace::ds::kTopkWeights, {L, K});
-  if (info_.record_logits) expect(router_logits_, trace::ds::kRouterLogits, {L, E});
-  const hsize_t domains = expect(domains_ds_, trace::ds::kDomains, {});
-  domains_ = h5::ReadStrings(domains_ds_.id(), 0, domains, At(trace::ds::kDomains));
-  if (expect(load_, trace::ds::kLoad, {L, E}) != domains + 1 ||
-      expect(importance_, trace::ds::kImportance, {L, E}) != domains + 1)
+  expect(ds_.topk_ids, trace::ds::kTopkIds, {L, K});
+  expect(ds_.topk_weights, trace::ds::kTopkWeights, {L, K});
+  if (info_.record_logits) expect(ds_.router_logits, trace::ds::kRouterLogits, {L, E});
+  const hsize_t domains = expect(ds_.domains, trace::ds::kDomains, {});
+  domains_ = h5::ReadStrings(ds_.domains.id(), 0, domains, At(trace::ds::kDomains));
+  if (expect(ds_.load, trace::ds::kLoad, {L, E}) != domains + 1 ||
+      expect(ds_.importance, trace::ds::kImportance, {L, E}) != domains + 1)
     Fail(info_.path, "/stats do not have one row per domain plus one; damaged trace");
 }
 
@@ -120,34 +103,36 @@ void TraceReader::ReadCommitted() {
   // the writer flushes token rows before it extends /docs/offset, so the datasets then hold at
   // least the rows the offsets commit.
   const h5::Place at = At(trace::ds::kDocOffset);
-  if (swmr_) Check(H5Drefresh(offset_.id()), at.str(), "cannot refresh");
-  const hsize_t rows = h5::Dims(offset_.id(), at)[0];
+  if (swmr_) Check(H5Drefresh(ds_.offset.id()), at.str(), "cannot refresh");
+  const hsize_t rows = h5::Dims(ds_.offset.id(), at)[0];
   if (rows == 0) Fail(at.str(), "is empty; damaged trace");
   std::vector<int64_t> offsets(rows);
-  h5::ReadRows(offset_.id(), H5T_NATIVE_INT64, 0, rows, offsets.data(), at);
+  h5::ReadRows(ds_.offset.id(), H5T_NATIVE_INT64, 0, rows, offsets.data(), at);
   if (swmr_)
-    for (Handle* ds : {&id_, &position_, &doc_, &nll_, &domain_, &source_id_, &topk_ids_,
-                       &topk_weights_, &router_logits_, &logit_token_ds_, &load_, &importance_})
+    for (Handle* ds :
+         {&ds_.id, &ds_.position, &ds_.doc, &ds_.nll, &ds_.domain, &ds_.source_id, &ds_.topk_ids,
+          &ds_.topk_weights, &ds_.router_logits, &ds_.logit_token, &ds_.load, &ds_.importance})
       if (ds->valid()) Check(H5Drefresh(ds->id()), info_.path, "cannot refresh a dataset");
   if (offsets[0] != 0) Fail(at.str(), "does not start at 0; damaged trace");
   for (size_t d = 1; d < offsets.size(); ++d)
     if (offsets[d] < offsets[d - 1]) Fail(at.str(), "is not ascending; damaged trace");
   const int64_t n = offsets.back(), docs = static_cast<int64_t>(rows) - 1;
-  for (auto [ds, name, need] :
-       {std::tuple{&id_, trace::ds::kTokenId, n},
-        std::tuple{&position_, trace::ds::kTokenPosition, n},
-        std::tuple{&doc_, trace::ds::kTokenDoc, n}, std::tuple{&nll_, trace::ds::kTokenNll, n},
-        std::tuple{&topk_ids_, trace::ds::kTopkIds, n},
-        std::tuple{&topk_weights_, trace::ds::kTopkWeights, n},
-        std::tuple{&domain_, trace::ds::kDocDomain, docs},
-        std::tuple{&source_id_, trace::ds::kDocSourceId, docs}}) {
+  for (auto [ds, name, need] : {std::tuple{&ds_.id, trace::ds::kTokenId, n},
+                                std::tuple{&ds_.position, trace::ds::kTokenPosition, n},
+                                std::tuple{&ds_.doc, trace::ds::kTokenDoc, n},
+                                std::tuple{&ds_.nll, trace::ds::kTokenNll, n},
+                                std::tuple{&ds_.topk_ids, trace::ds::kTopkIds, n},
+                                std::tuple{&ds_.topk_weights, trace::ds::kTopkWeights, n},
+                                std::tuple{&ds_.domain, trace::ds::kDocDomain, docs},
+                                std::tuple{&ds_.source_id, trace::ds::kDocSourceId, docs}}) {
     const hsize_t have = h5::Dims(ds->id(), At(name))[0];
     if (have < static_cast<hsize_t>(need))
       Fail(At(name).str(), "has " + std::to_string(have) + " rows, fewer than the " +
                                std::to_string(need) + " committed; damaged trace");
   }
   std::vector<int16_t> domain(static_cast<size_t>(docs));
-  h5::ReadRows(domain_.id(), H5T_NATIVE_INT16, 0, docs, domain.data(), At(trace::ds::kDocDomain));
+  h5::ReadRows(ds_.domain.id(), H5T_NATIVE_INT16, 0, docs, domain.data(),
+               At(trace::ds::kDocDomain));
   for (int16_t m : domain)
     if (m < 0 || m >= static_cast<int16_t>(domains_.size()))
       Fail(At(trace::ds::kDocDomain).str(),
@@ -155,14 +140,14 @@ void TraceReader::ReadCommitted() {
   std::vector<int64_t> logit_token;
   if (info_.record_logits) {
     const h5::Place at_logits = At(trace::ds::kLogitToken);
-    const hsize_t r = h5::Dims(logit_token_ds_.id(), at_logits)[0];
+    const hsize_t r = h5::Dims(ds_.logit_token.id(), at_logits)[0];
     logit_token.resize(r);
-    h5::ReadRows(logit_token_ds_.id(), H5T_NATIVE_INT64, 0, r, logit_token.data(), at_logits);
+    h5::ReadRows(ds_.logit_token.id(), H5T_NATIVE_INT64, 0, r, logit_token.data(), at_logits);
     // Rows of an uncommitted chunk may follow the committed ones.
     logit_token.resize(std::lower_bound(logit_token.begin(), logit_token.end(), n) -
                        logit_token.begin());
     if (!std::is_sorted(logit_token.begin(), logit_token.end()) ||
-        h5::Dims(router_logits_.id(), At(trace::ds::kRouterLogits))[0] < logit_token.size())
+        h5::Dims(ds_.router_logits.id(), At(trace::ds::kRouterLogits))[0] < logit_token.size())
       Fail(at_logits.str(), "does not match /routing/router_logits; damaged trace");
   }
   offsets_ = std::move(offsets);
@@ -193,7 +178,7 @@ TraceDocument TraceReader::Document(int64_t d) const {
 
 std::vector<std::string> TraceReader::SourceIds(int64_t begin, int64_t count) const {
   CheckRange("documents", begin, count, num_documents());
-  return h5::ReadStrings(source_id_.id(), begin, count, At(trace::ds::kDocSourceId));
+  return h5::ReadStrings(ds_.source_id.id(), begin, count, At(trace::ds::kDocSourceId));
 }
 
 TokenRows TraceReader::ReadTokens(int64_t begin, int64_t count) const {
@@ -205,18 +190,20 @@ TokenRows TraceReader::ReadTokens(int64_t begin, int64_t count) const {
   r.position.resize(n);
   r.doc.resize(n);
   r.nll.resize(n);
-  h5::ReadRows(id_.id(), H5T_NATIVE_INT32, begin, count, r.id.data(), At(trace::ds::kTokenId));
-  h5::ReadRows(position_.id(), H5T_NATIVE_INT32, begin, count, r.position.data(),
+  h5::ReadRows(ds_.id.id(), H5T_NATIVE_INT32, begin, count, r.id.data(), At(trace::ds::kTokenId));
+  h5::ReadRows(ds_.position.id(), H5T_NATIVE_INT32, begin, count, r.position.data(),
                At(trace::ds::kTokenPosition));
-  h5::ReadRows(doc_.id(), H5T_NATIVE_INT32, begin, count, r.doc.data(), At(trace::ds::kTokenDoc));
-  h5::ReadRows(nll_.id(), H5T_NATIVE_FLOAT, begin, count, r.nll.data(), At(trace::ds::kTokenNll));
+  h5::ReadRows(ds_.doc.id(), H5T_NATIVE_INT32, begin, count, r.doc.data(),
+               At(trace::ds::kTokenDoc));
+  h5::ReadRows(ds_.nll.id(), H5T_NATIVE_FLOAT, begin, count, r.nll.data(),
+               At(trace::ds::kTokenNll));
   return r;
 }
 
 std::vector<int32_t> TraceReader::ReadTokenDocs(int64_t begin, int64_t count) const {
   CheckRange("token rows", begin, count, num_tokens());
   std::vector<int32_t> doc(static_cast<size_t>(count));
-  h5::ReadRows(doc_.id(), H5T_NATIVE_INT32, begin, count, doc.data(), At(trace::ds::kTokenDoc));
+  h5::ReadRows(ds_.doc.id(), H5T_NATIVE_INT32, begin, count, doc.data(), At(trace::ds::kTokenDoc));
   return doc;
 }
 
@@ -230,9 +217,9 @@ RoutingRows TraceReader::ReadRouting(int64_t begin, int64_t count) const {
   const size_t n = static_cast<size_t>(count) * r.layers * r.kmax;
   r.ids.resize(n);
   r.weights.resize(n);
-  h5::ReadRows(topk_ids_.id(), H5T_NATIVE_INT16, begin, count, r.ids.data(),
+  h5::ReadRows(ds_.topk_ids.id(), H5T_NATIVE_INT16, begin, count, r.ids.data(),
                At(trace::ds::kTopkIds));
-  h5::ReadRows(topk_weights_.id(), H5T_NATIVE_FLOAT, begin, count, r.weights.data(),
+  h5::ReadRows(ds_.topk_weights.id(), H5T_NATIVE_FLOAT, begin, count, r.weights.data(),
                At(trace::ds::kTopkWeights));
   return r;
 }
@@ -249,7 +236,7 @@ LogitRows TraceReader::ReadRouterLogits(int64_t begin, int64_t count) const {
   r.token.assign(logit_token_.begin() + begin, logit_token_.begin() + begin + count);
   std::vector<uint16_t> half(static_cast<size_t>(count) * r.layers * r.experts);
   Handle type = h5::Float16Type();
-  h5::ReadRows(router_logits_.id(), type.id(), begin, count, half.data(),
+  h5::ReadRows(ds_.router_logits.id(), type.id(), begin, count, half.data(),
                At(trace::ds::kRouterLogits));
   r.logits.resize(half.size());
   std::transform(half.begin(), half.end(), r.logits.begin(), HalfToFloat);
@@ -258,10 +245,10 @@ LogitRows TraceReader::ReadRouterLogits(int64_t begin, int64_t count) const {
 
 ExpertStats TraceReader::ReadStats() const {
   ExpertStats s(static_cast<int>(domains_.size()), info_.num_layers, info_.num_experts);
-  h5::ReadRows(load_.id(), H5T_NATIVE_INT64, 0, domains_.size() + 1, s.load().data(),
+  h5::ReadRows(ds_.load.id(), H5T_NATIVE_INT64, 0, domains_.size() + 1, s.load().data(),
                At(trace::ds::kLoad));
-  h5::ReadRows(importance_.id(), H5T_NATIVE_DOUBLE, 0, domains_.size() + 1, s.importance().data(),
-               At(trace::ds::kImportance));
+  h5::ReadRows(ds_.importance.id(), H5T_NATIVE_DOUBLE, 0, domains_.size() + 1,
+               s.importance().data(), At(trace::ds::kImportance));
   return s;
 }
 

@@ -12,9 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "analysis/trace/domain_load.h"
 #include "analysis/common/hdf5_util.h"
+#include "analysis/trace/domain_load.h"
 #include "analysis/trace/trace_attributes.h"
+#include "analysis/trace/trace_datasets.h"
 
 namespace moe {
 
@@ -109,8 +110,7 @@ class TraceReader {
   TraceAttributes info_;
   bool swmr_ = false;  // opened in SWMR-read mode: datasets may grow and must be refreshed
   h5::Handle file_;
-  h5::Handle id_, position_, doc_, nll_, offset_, domain_, source_id_, domains_ds_, topk_ids_,
-      topk_weights_, router_logits_, logit_token_ds_, load_, importance_;
+  TraceDatasets ds_;
   std::vector<std::string> domains_;
   std::vector<int64_t> offsets_;
   std::vector<int16_t> doc_domain_;
