@@ -94,10 +94,9 @@ std::string WeightDType(const moe::LlamaMoeModel& model) {
   }
 }
 
-// Resident memory in GiB from /proc/self/status: `field` is "VmRSS" (now) or "VmHWM" (peak).
+// A kB field of /proc/self/status ("VmRSS" now, "VmHWM" peak) or of another /proc file, in GiB.
 // The mmapped checkpoint counts only with the pages actually touched, which is what tells
 // whether a model "fits": the weights a forward reads plus the activations and KV cache.
-// A kB field of /proc/self/status (VmRSS, VmHWM) or of another /proc file, in GiB.
 double ResidentGiB(const std::string& field, const char* file = "/proc/self/status") {
   std::ifstream status(file);
   std::string line;
@@ -271,147 +270,227 @@ double TimeDecode(const moe::LlamaMoeModel& model, const std::vector<int32_t>& p
   return Seconds(start);
 }
 
+// ---- options --------------------------------------------------------------------------------
+
+struct Options {
+  std::string model_dir, text;  // text: --prompt (empty: random ids)
+  std::vector<int> threads{1};
+  int prefill = 512, decode = 64, prompt_tokens = 1, repeats = 3;
+  uint64_t seed = 0;
+  std::string activations = "f32";
+  bool huge_pages = false;
+};
+
+void AddOptions(CLI::App& app, Options& o) {
+  app.add_option("--model", o.model_dir, "model folder (config.json + checkpoint)")->required();
+  app.add_option("--threads", o.threads, "thread counts to measure, e.g. --threads 1 2 or 1,2")
+      ->delimiter(',');
+  app.add_option("--prefill", o.prefill, "prefill length P in tokens")->capture_default_str();
+  app.add_option("--decode", o.decode, "decode steps D")->capture_default_str();
+  auto* random_prompt = app.add_option("--prompt-tokens", o.prompt_tokens,
+                                       "untimed random prompt length before decoding")
+                            ->capture_default_str();
+  app.add_option("--prompt", o.text,
+                 "text to run instead of random ids (tokenized with the folder's tokenizer.model)")
+      ->excludes(random_prompt);
+  app.add_option("--repeats", o.repeats, "timed repetitions R after one warm-up")
+      ->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the random token ids")->capture_default_str();
+  app.add_option("--activations", o.activations,
+                 "f32: bf16 GEMMs keep fp32 accuracy (the default of every command); bf16: "
+                 "activations rounded to bf16 as in PyTorch's bf16 runs")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
+  app.add_flag("--huge-pages", o.huge_pages,
+               "copy the weights into 2 MiB pages instead of reading them in place (mmap)");
+}
+
+// ---- setup ----------------------------------------------------------------------------------
+
+// The model folder as loaded, with what loading cost.
+struct Loaded {
+  moe::LoadedModel loaded;
+  double load_s = 0;
+  double load_rss_gib = 0;  // what loading itself made resident (small for an mmapped checkpoint)
+};
+
+Loaded LoadTimed(const Options& o) {
+  Loaded l;
+  const double rss_before_load = ResidentGiB("VmRSS");
+  const auto start = Clock::now();
+  l.loaded = moe::LoadModel(o.model_dir, {.huge_pages = o.huge_pages});
+  l.load_s = Seconds(start);
+  l.load_rss_gib = ResidentGiB("VmRSS") - rss_before_load;
+  if (l.loaded.model->weights().lm_head.empty())
+    throw moe::Error(o.model_dir + ": the benchmark needs a causal-LM checkpoint (lm_head)");
+  return l;
+}
+
+// The token ids of the prefill and of the decode prompt: the --prompt text's, or random ones.
+struct BenchIds {
+  std::vector<int32_t> prefill, prompt;
+};
+
+BenchIds MakeIds(const Options& o, const moe::LoadedModel& loaded) {
+  const moe::LlamaMoeConfig& c = loaded.config();
+  BenchIds ids;
+  if (!o.text.empty()) {
+    const moe::Tokenizer& tokenizer = loaded.RequireTokenizer();
+    ids.prompt = tokenizer.Encode(o.text);
+    ids.prefill = RepeatToLength(ids.prompt, o.prefill, tokenizer.bos_id());
+  } else {
+    ids.prefill = RandomIds(o.prefill, c.vocab_size, o.seed);
+    ids.prompt = RandomIds(o.prompt_tokens, c.vocab_size, o.seed + 1);
+  }
+  const int64_t prompt = static_cast<int64_t>(ids.prompt.size());
+  if (o.prefill > c.context_length() || prompt + o.decode > c.context_length())
+    throw moe::Error("--prefill and the prompt (" + std::to_string(prompt) +
+                     " tokens) + --decode must fit the context length " +
+                     std::to_string(c.context_length()));
+  return ids;
+}
+
+// ---- measurements ---------------------------------------------------------------------------
+
+// Process CPU seconds per wall second from construction to Get().
+struct CpuUtilization {
+  double cpu0 = ProcessCpuSeconds();
+  Clock::time_point wall0 = Clock::now();
+  double Get() const { return (ProcessCpuSeconds() - cpu0) / Seconds(wall0); }
+};
+
+// Seconds of each timed prefill repeat, in the three variants TimePrefill times.
+struct PrefillRun {
+  std::vector<double> head_all, head_last, body;
+  double cpu_util = 0;
+};
+
+// One warm-up (which also checks the logits, untimed, and faults the mmapped weights in, so a
+// cold page cache does not reach the timed repeats), then `repeats` timed prefills.
+PrefillRun MeasurePrefill(const moe::LlamaMoeModel& model, const std::vector<int32_t>& ids,
+                          int repeats, moe::KvCache& cache, LogitCheck& check) {
+  TimePrefill(model, ids, cache, &check);
+  PrefillRun run;
+  const CpuUtilization util;
+  for (int r = 0; r < repeats; ++r) {
+    const PrefillTimes t = TimePrefill(model, ids, cache);
+    run.head_all.push_back(t.body + t.head_all);
+    run.head_last.push_back(t.body + t.head_last);
+    run.body.push_back(t.body);
+  }
+  run.cpu_util = util.Get();
+  return run;
+}
+
+struct DecodeRun {
+  std::vector<double> seconds;        // of each timed repeat
+  std::vector<int32_t> continuation;  // the warm-up's greedy ids
+  double cpu_util = 0;
+};
+
+// One warm-up (which records the continuation and checks the logits), then `repeats` timed runs.
+DecodeRun MeasureDecode(const moe::LlamaMoeModel& model, const std::vector<int32_t>& prompt,
+                        int steps, int repeats, moe::KvCache& cache, LogitCheck& check) {
+  DecodeRun run;
+  TimeDecode(model, prompt, steps, cache, &run.continuation, &check);
+  const CpuUtilization util;
+  for (int r = 0; r < repeats; ++r) run.seconds.push_back(TimeDecode(model, prompt, steps, cache));
+  run.cpu_util = util.Get();
+  return run;
+}
+
+// ---- the JSON line --------------------------------------------------------------------------
+
+// One thread count's results. Measures the read bandwidth for the decode roofline (the probe's
+// buffer then counts in peak_rss_gib, as it always has).
+nlohmann::ordered_json ResultJson(const Options& o, int threads, const Loaded& l, int64_t prompt,
+                                  const PrefillRun& pre, const DecodeRun& dec,
+                                  const LogitCheck& check) {
+  const moe::LlamaMoeModel& model = *l.loaded.model;
+  const moe::LlamaMoeConfig& c = model.config();
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const double decode_s = Median(dec.seconds);
+  nlohmann::ordered_json out;
+  out["engine"] = "moescope";
+  out["dtype"] = WeightDType(model);
+  out["threads"] = threads;
+  out["activations"] = o.activations;
+  out["prefill_tok_s"] = Round2(o.prefill / Median(pre.head_all));
+  out["decode_tok_s"] = Round2(o.decode / decode_s);
+  out["prefill_last_tok_s"] = Round2(o.prefill / Median(pre.head_last));
+  out["prefill_body_tok_s"] = Round2(o.prefill / Median(pre.body));
+  out["omp_wait_policy"] = policy ? policy : "unset";
+  // Process CPU seconds per wall second over the timed repeats (at most `threads`; well
+  // below it when the machine is shared, or when idle threads sleep).
+  out["prefill_cpu_util"] = Round2(pre.cpu_util);
+  out["decode_cpu_util"] = Round2(dec.cpu_util);
+  // Roofline of decoding: the measured read bandwidth over the bytes a step reads.
+  const double bytes_per_token = DecodeBytesPerToken(model, prompt + o.decode / 2.0);
+  const double read_gbs = ReadBandwidthGBs();
+  const double roofline = read_gbs * 1e9 / bytes_per_token;
+  out["decode_mib_per_token"] = Round2(bytes_per_token / (1024.0 * 1024.0));
+  out["read_gb_s"] = Round2(read_gbs);
+  out["decode_roofline_tok_s"] = Round2(roofline);
+  out["decode_of_roofline"] = Round2(o.decode / decode_s / roofline);
+  // Against the 32 GB/s read bandwidth quoted for these machines (docs/performance.md).
+  out["decode_of_32gbs_roofline"] = Round2(o.decode / decode_s / (32e9 / bytes_per_token));
+  out["weights"] = o.huge_pages ? "huge_pages" : "mapped";
+  out["anon_huge_gib"] = Round2(ResidentGiB("AnonHugePages", "/proc/self/smaps_rollup"));
+  out["prefill_tokens"] = o.prefill;
+  out["decode_tokens"] = o.decode;
+  out["prompt_tokens"] = prompt;
+  out["prompt_source"] = o.text.empty() ? "random" : "text";
+  out["repeats"] = o.repeats;
+  out["load_s"] = Round2(l.load_s);
+  // The process's peak so far (weights touched + activations + KV caches; with several
+  // --threads values it grows only with the first).
+  out["load_rss_gib"] = Round2(l.load_rss_gib);
+  out["peak_rss_gib"] = Round2(ResidentGiB("VmHWM"));
+  out["logits_finite"] = check.finite;
+  out["logits_max_abs"] = Round2(check.max_abs);
+  if (!o.text.empty()) out["continuation"] = l.loaded.RequireTokenizer().Decode(dec.continuation);
+  out["layers"] = c.num_hidden_layers;
+  out["hidden_size"] = c.hidden_size;
+  out["model"] = o.model_dir;
+  return out;
+}
+
+// Loads the model once, then measures and prints one JSON line per --threads value.
+void Run(const Options& o) {
+  if (o.prefill < 1 || o.decode < 1 || o.prompt_tokens < 1 || o.repeats < 1)
+    throw moe::Error("--prefill, --decode, --prompt-tokens and --repeats must be >= 1");
+  const Loaded l = LoadTimed(o);
+  const moe::LlamaMoeModel& model = *l.loaded.model;
+  const BenchIds ids = MakeIds(o, l.loaded);
+  const int64_t prompt = static_cast<int64_t>(ids.prompt.size());
+  moe::KvCache prefill_cache(model.config(), 1, o.prefill);
+  moe::KvCache decode_cache(model.config(), 1, prompt + o.decode);
+  for (const int n : o.threads) {
+    if (n < 1) throw moe::Error("--threads must be >= 1");
+    moe::SetNumThreads(n);
+    LogitCheck check;
+    const PrefillRun pre = MeasurePrefill(model, ids.prefill, o.repeats, prefill_cache, check);
+    const DecodeRun dec =
+        MeasureDecode(model, ids.prompt, o.decode, o.repeats, decode_cache, check);
+    std::cout << ResultJson(o, n, l, prompt, pre, dec, check).dump() << std::endl;
+    if (!check.finite)
+      std::cerr << "moescope_bench_engine: warning: non-finite logits; the timings are of "
+                   "meaningless numbers\n";
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "Prefill and decode tokens/s of the moescope engine (one JSON line per thread count)"};
-  std::string model_dir, text;
-  std::vector<int> threads{1};
-  int prefill = 512, decode = 64, prompt_tokens = 1, repeats = 3;
-  uint64_t seed = 0;
-  app.add_option("--model", model_dir, "model folder (config.json + checkpoint)")->required();
-  app.add_option("--threads", threads, "thread counts to measure, e.g. --threads 1 2 or 1,2")
-      ->delimiter(',');
-  app.add_option("--prefill", prefill, "prefill length P in tokens")->capture_default_str();
-  app.add_option("--decode", decode, "decode steps D")->capture_default_str();
-  auto* random_prompt = app.add_option("--prompt-tokens", prompt_tokens,
-                                       "untimed random prompt length before decoding")
-                            ->capture_default_str();
-  app.add_option("--prompt", text,
-                 "text to run instead of random ids (tokenized with the folder's tokenizer.model)")
-      ->excludes(random_prompt);
-  app.add_option("--repeats", repeats, "timed repetitions R after one warm-up")
-      ->capture_default_str();
-  app.add_option("--seed", seed, "seed of the random token ids")->capture_default_str();
-  std::string activations = "f32";
-  app.add_option("--activations", activations,
-                 "f32: bf16 GEMMs keep fp32 accuracy (the default of every command); bf16: "
-                 "activations rounded to bf16 as in PyTorch's bf16 runs")
-      ->check(CLI::IsMember({"f32", "bf16"}))
-      ->capture_default_str();
-  bool huge_pages = false;
-  app.add_flag("--huge-pages", huge_pages,
-               "copy the weights into 2 MiB pages instead of reading them in place (mmap)");
+  Options options;
+  AddOptions(app, options);
   CLI11_PARSE(app, argc, argv);
-  moe::SetActivationPrecision(activations == "bf16" ? moe::ActivationPrecision::kBF16
-                                                    : moe::ActivationPrecision::kF32);
-
+  moe::SetActivationPrecision(options.activations == "bf16" ? moe::ActivationPrecision::kBF16
+                                                            : moe::ActivationPrecision::kF32);
   try {
-    if (prefill < 1 || decode < 1 || prompt_tokens < 1 || repeats < 1)
-      throw moe::Error("--prefill, --decode, --prompt-tokens and --repeats must be >= 1");
-    const double rss_before_load = ResidentGiB("VmRSS");
-    auto start = Clock::now();
-    const moe::LoadedModel loaded = moe::LoadModel(model_dir, {.huge_pages = huge_pages});
-    const double load_s = Seconds(start);
-    const double load_rss = ResidentGiB("VmRSS") - rss_before_load;
-    const moe::LlamaMoeModel& model = *loaded.model;
-    const moe::LlamaMoeConfig& c = model.config();
-    if (model.weights().lm_head.empty())
-      throw moe::Error(model_dir + ": the benchmark needs a causal-LM checkpoint (lm_head)");
-
-    std::vector<int32_t> prefill_ids, prompt_ids;
-    if (!text.empty()) {
-      const moe::Tokenizer& tokenizer = loaded.RequireTokenizer();
-      prompt_ids = tokenizer.Encode(text);
-      prefill_ids = RepeatToLength(prompt_ids, prefill, tokenizer.bos_id());
-    } else {
-      prefill_ids = RandomIds(prefill, c.vocab_size, seed);
-      prompt_ids = RandomIds(prompt_tokens, c.vocab_size, seed + 1);
-    }
-    const int64_t prompt = static_cast<int64_t>(prompt_ids.size());
-    if (prefill > c.context_length() || prompt + decode > c.context_length())
-      throw moe::Error("--prefill and the prompt (" + std::to_string(prompt) +
-                       " tokens) + --decode must fit the context length " +
-                       std::to_string(c.context_length()));
-    moe::KvCache prefill_cache(c, 1, prefill);
-    moe::KvCache decode_cache(c, 1, prompt + decode);
-    const char* policy = std::getenv("OMP_WAIT_POLICY");
-
-    for (const int n : threads) {
-      if (n < 1) throw moe::Error("--threads must be >= 1");
-      moe::SetNumThreads(n);
-      // The warm-up runs also check the logits (untimed); the first one also faults the mmapped
-      // weights in, so a cold page cache does not reach the timed repeats.
-      LogitCheck check;
-      TimePrefill(model, prefill_ids, prefill_cache, &check);
-      std::vector<double> body_head_all, body_head_last, body;
-      double cpu0 = ProcessCpuSeconds();
-      auto wall0 = Clock::now();
-      for (int r = 0; r < repeats; ++r) {
-        const PrefillTimes t = TimePrefill(model, prefill_ids, prefill_cache);
-        body_head_all.push_back(t.body + t.head_all);
-        body_head_last.push_back(t.body + t.head_last);
-        body.push_back(t.body);
-      }
-      const double prefill_util = (ProcessCpuSeconds() - cpu0) / Seconds(wall0);
-      std::vector<int32_t> continuation;
-      TimeDecode(model, prompt_ids, decode, decode_cache, &continuation, &check);  // warm-up
-      std::vector<double> dec;
-      cpu0 = ProcessCpuSeconds();
-      wall0 = Clock::now();
-      for (int r = 0; r < repeats; ++r)
-        dec.push_back(TimeDecode(model, prompt_ids, decode, decode_cache));
-      const double decode_util = (ProcessCpuSeconds() - cpu0) / Seconds(wall0);
-
-      nlohmann::ordered_json out;
-      out["engine"] = "moescope";
-      out["dtype"] = WeightDType(model);
-      out["threads"] = n;
-      out["activations"] = activations;
-      out["prefill_tok_s"] = Round2(prefill / Median(body_head_all));
-      out["decode_tok_s"] = Round2(decode / Median(dec));
-      out["prefill_last_tok_s"] = Round2(prefill / Median(body_head_last));
-      out["prefill_body_tok_s"] = Round2(prefill / Median(body));
-      out["omp_wait_policy"] = policy ? policy : "unset";
-      // Process CPU seconds per wall second over the timed repeats (at most `threads`; well
-      // below it when the machine is shared, or when idle threads sleep).
-      out["prefill_cpu_util"] = Round2(prefill_util);
-      out["decode_cpu_util"] = Round2(decode_util);
-      // Roofline of decoding: the measured read bandwidth over the bytes a step reads.
-      const double bytes_per_token = DecodeBytesPerToken(model, prompt + decode / 2.0);
-      const double read_gbs = ReadBandwidthGBs();
-      const double roofline = read_gbs * 1e9 / bytes_per_token;
-      out["decode_mib_per_token"] = Round2(bytes_per_token / (1024.0 * 1024.0));
-      out["read_gb_s"] = Round2(read_gbs);
-      out["decode_roofline_tok_s"] = Round2(roofline);
-      out["decode_of_roofline"] = Round2(decode / Median(dec) / roofline);
-      // Against the 32 GB/s read bandwidth quoted for these machines (docs/performance.md).
-      out["decode_of_32gbs_roofline"] = Round2(decode / Median(dec) / (32e9 / bytes_per_token));
-      out["weights"] = huge_pages ? "huge_pages" : "mapped";
-      out["anon_huge_gib"] = Round2(ResidentGiB("AnonHugePages", "/proc/self/smaps_rollup"));
-      out["prefill_tokens"] = prefill;
-      out["decode_tokens"] = decode;
-      out["prompt_tokens"] = prompt;
-      out["prompt_source"] = text.empty() ? "random" : "text";
-      out["repeats"] = repeats;
-      out["load_s"] = Round2(load_s);
-      // What loading itself made resident (small for an mmapped checkpoint), and the process's
-      // peak so far (weights touched + activations + KV caches; with several --threads values
-      // it grows only with the first).
-      out["load_rss_gib"] = Round2(load_rss);
-      out["peak_rss_gib"] = Round2(ResidentGiB("VmHWM"));
-      out["logits_finite"] = check.finite;
-      out["logits_max_abs"] = Round2(check.max_abs);
-      if (!text.empty()) out["continuation"] = loaded.RequireTokenizer().Decode(continuation);
-      out["layers"] = c.num_hidden_layers;
-      out["hidden_size"] = c.hidden_size;
-      out["model"] = model_dir;
-      std::cout << out.dump() << std::endl;
-      if (!check.finite)
-        std::cerr << "moescope_bench_engine: warning: non-finite logits; the timings are of "
-                     "meaningless numbers\n";
-    }
+    Run(options);
   } catch (const std::exception& e) {
     std::cerr << "moescope_bench_engine: " << e.what() << "\n";
     return 1;

@@ -66,6 +66,164 @@ void Close(std::ofstream& out, const std::filesystem::path& file) {
   if (!out) Fail(file.string(), "could not be written completely");
 }
 
+// ---- stats.h5 -------------------------------------------------------------------------------
+
+// The open stats.h5 that the helpers below write datasets into.
+struct Hdf5Out {
+  hid_t file;
+  std::string path;  // for messages
+
+  // A dataset of fixed `dims` holding `data` (int64, int32 or double as `type` says); nothing
+  // (an invalid handle) when a dimension is 0.
+  h5::Handle Fixed(const std::string& name, hid_t type, const std::vector<hsize_t>& dims,
+                   const void* data) const {
+    for (hsize_t d : dims)
+      if (d == 0) return h5::Handle();
+    h5::Handle ds = h5::CreateFixed(file, name, type, dims, {path, name});
+    h5::WriteAll(ds.id(),
+                 type == H5T_STD_I64LE   ? H5T_NATIVE_INT64
+                 : type == H5T_STD_I32LE ? H5T_NATIVE_INT32
+                                         : H5T_NATIVE_DOUBLE,
+                 data, {path, name});
+    return ds;
+  }
+};
+
+void WriteRootAttributes(const Hdf5Out& out, const StatsReport& r, const StatsExportMeta& meta) {
+  const hid_t f = out.file;
+  const h5::Place root{out.path, "/"};
+  h5::WriteAttribute(f, "format", std::string(kStatsFormatName), root);
+  h5::WriteAttribute(f, "format_version", int64_t{kStatsFormatVersion}, root);
+  h5::WriteAttribute(f, "engine_version", std::string(MOESCOPE_VERSION), root);
+  h5::WriteAttribute(f, "inputs", json(meta.inputs).dump(), root);
+  h5::WriteAttribute(f, "incomplete_inputs", json(meta.incomplete).dump(), root);
+  h5::WriteAttribute(f, "notes", json(meta.notes).dump(), root);
+  h5::WriteAttribute(f, "options", OptionsJson(r.options).dump(), root);
+  h5::WriteAttribute(f, "num_layers", int64_t{r.shape.layers}, root);
+  h5::WriteAttribute(f, "num_experts", int64_t{r.shape.experts}, root);
+  h5::WriteAttribute(f, "top_k", int64_t{r.shape.top_k}, root);
+  h5::WriteAttribute(f, "documents", r.documents, root);
+  h5::WriteAttribute(f, "tokens", r.tokens, root);
+}
+
+// /domains: the M domain names and "all", as fixed-width strings.
+void WriteDomainNames(const Hdf5Out& out, const StatsReport& r) {
+  const int M = r.shape.domains;
+  size_t width = 1;
+  for (int m = 0; m <= M; ++m) width = std::max(width, DomainName(r, m).size());
+  std::vector<char> names(static_cast<size_t>(M + 1) * width, '\0');
+  for (int m = 0; m <= M; ++m) {
+    const std::string n = DomainName(r, m);
+    std::copy(n.begin(), n.end(), names.begin() + static_cast<size_t>(m) * width);
+  }
+  h5::Handle type = h5::FixedStringType(width);
+  h5::Handle ds = h5::CreateFixed(out.file, "/domains", type.id(), {static_cast<hsize_t>(M) + 1},
+                                  {out.path, "/domains"});
+  h5::WriteAll(ds.id(), type.id(), names.data(), {out.path, "/domains"});
+}
+
+// One metric's rows laid out as [M+1, L, E] (expert level) or [M+1, L] grids, NaN where the
+// report has no row; all empty for a metric the report does not have.
+struct MetricGrids {
+  std::vector<double> value, low, high, base, count;
+};
+
+std::vector<MetricGrids> GridMetrics(const StatsReport& r) {
+  const auto& defs = RoutingMetricDefs();
+  const size_t rows = static_cast<size_t>(r.shape.domains) + 1;
+  const int L = r.shape.layers, E = r.shape.experts;
+  std::vector<MetricGrids> grids(defs.size());
+  for (const StatsRow& row : r.rows) {
+    const size_t i = MetricSlot(row.metric);
+    const bool expert = defs[i].level == MetricLevel::kExpert;
+    MetricGrids& g = grids[i];
+    const size_t size = rows * L * (expert ? E : 1);
+    if (g.value.empty())
+      for (auto* v : {&g.value, &g.low, &g.high, &g.base, &g.count}) v->assign(size, kNan);
+    const size_t at = (static_cast<size_t>(row.domain) * L + row.layer) * (expert ? E : 1) +
+                      (expert ? row.expert : 0);
+    g.value[at] = row.value;
+    g.low[at] = row.ci_low;
+    g.high[at] = row.ci_high;
+    g.base[at] = row.baseline;
+    g.count[at] = row.n;
+  }
+  return grids;
+}
+
+// /metrics/<name>/{value, ci_low, ci_high, baseline, n}: [M+1, L, E] or [M+1, L].
+void WriteMetrics(const Hdf5Out& out, const StatsReport& r) {
+  const auto& defs = RoutingMetricDefs();
+  const std::vector<MetricGrids> grids = GridMetrics(r);
+  for (size_t i = 0; i < defs.size(); ++i) {
+    const MetricGrids& m = grids[i];
+    if (m.value.empty()) continue;
+    std::vector<hsize_t> dims = {static_cast<hsize_t>(r.shape.domains) + 1,
+                                 static_cast<hsize_t>(r.shape.layers)};
+    if (defs[i].level == MetricLevel::kExpert)
+      dims.push_back(static_cast<hsize_t>(r.shape.experts));
+    const std::string g = std::string("/metrics/") + defs[i].name + "/";
+    const h5::Place where{out.path, g + "value"};
+    h5::Handle v = out.Fixed(g + "value", H5T_IEEE_F64LE, dims, m.value.data());
+    h5::WriteAttribute(v.id(), "description", std::string(defs[i].description), where);
+    h5::WriteAttribute(v.id(), "section", std::string(defs[i].section), where);
+    out.Fixed(g + "ci_low", H5T_IEEE_F64LE, dims, m.low.data());
+    out.Fixed(g + "ci_high", H5T_IEEE_F64LE, dims, m.high.data());
+    out.Fixed(g + "baseline", H5T_IEEE_F64LE, dims, m.base.data());
+    out.Fixed(g + "n", H5T_IEEE_F64LE, dims, m.count.data());
+  }
+}
+
+// /coactivation/{count, adjacent_count} [M+1, L, E, E] and /transitions/count [M+1, L-1, E, E].
+void WriteCountTables(const Hdf5Out& out, const StatsReport& r) {
+  const hsize_t rows = static_cast<hsize_t>(r.shape.domains) + 1;
+  const hsize_t l = static_cast<hsize_t>(r.shape.layers), e = static_cast<hsize_t>(r.shape.experts);
+  out.Fixed("/coactivation/count", H5T_STD_I64LE, {rows, l, e, e}, r.coactivation.data());
+  if (!r.coactivation_adjacent.empty())
+    out.Fixed("/coactivation/adjacent_count", H5T_STD_I64LE, {rows, l, e, e},
+              r.coactivation_adjacent.data());
+  out.Fixed("/transitions/count", H5T_STD_I64LE, {rows, l - 1, e, e}, r.transitions.data());
+}
+
+// /histograms/{router_entropy_norm, margin_logit} [M+1, L, bins], each with its "range".
+void WriteHistograms(const Hdf5Out& out, const StatsReport& r) {
+  const hsize_t rows = static_cast<hsize_t>(r.shape.domains) + 1;
+  const hsize_t l = static_cast<hsize_t>(r.shape.layers);
+  h5::Handle eh = out.Fixed("/histograms/router_entropy_norm", H5T_STD_I64LE,
+                            {rows, l, static_cast<hsize_t>(r.options.entropy_bins)},
+                            r.entropy_histogram.data());
+  h5::WriteAttribute(eh.id(), "range", std::vector<float>{0.f, 1.f},
+                     {out.path, "/histograms/router_entropy_norm"});
+  h5::Handle mh =
+      out.Fixed("/histograms/margin_logit", H5T_STD_I64LE,
+                {rows, l, static_cast<hsize_t>(r.options.margin_bins)}, r.margin_histogram.data());
+  h5::WriteAttribute(mh.id(), "range",
+                     std::vector<float>{0.f, static_cast<float>(r.options.margin_max)},
+                     {out.path, "/histograms/margin_logit"});
+}
+
+// /vocab/{input, next}/top_{token, count, occurrences, share} [L, E, top_n].
+void WriteVocab(const Hdf5Out& out, const StatsReport& r) {
+  const hsize_t l = static_cast<hsize_t>(r.shape.layers), e = static_cast<hsize_t>(r.shape.experts);
+  for (auto [v, name] : {std::pair{&r.vocab_input, "input"}, {&r.vocab_next, "next"}}) {
+    const hsize_t n = static_cast<hsize_t>(v->top_n);
+    std::vector<int32_t> token;
+    std::vector<int64_t> c, occ;
+    std::vector<double> share;
+    for (const TopToken& t : v->top) {
+      token.push_back(t.token);
+      c.push_back(t.count);
+      occ.push_back(t.occurrences);
+      share.push_back(t.token < 0 ? kNan : t.share);
+    }
+    const std::string g = std::string("/vocab/") + name + "/";
+    out.Fixed(g + "top_token", H5T_STD_I32LE, {l, e, n}, token.data());
+    out.Fixed(g + "top_count", H5T_STD_I64LE, {l, e, n}, c.data());
+    out.Fixed(g + "top_occurrences", H5T_STD_I64LE, {l, e, n}, occ.data());
+    out.Fixed(g + "top_share", H5T_IEEE_F64LE, {l, e, n}, share.data());
+  }
+}
+
 }  // namespace
 
 void WriteStatsHdf5(const std::filesystem::path& file, const StatsReport& r,
@@ -74,118 +232,13 @@ void WriteStatsHdf5(const std::filesystem::path& file, const StatsReport& r,
   const std::string p = file.string();
   h5::Handle f(h5::Check(H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), p,
                          "cannot be created"));
-  const h5::Place root{p, "/"};
-  const int M = r.shape.domains, L = r.shape.layers, E = r.shape.experts;
-  const hsize_t rows = static_cast<hsize_t>(M) + 1;
-  h5::WriteAttribute(f.id(), "format", std::string(kStatsFormatName), root);
-  h5::WriteAttribute(f.id(), "format_version", int64_t{kStatsFormatVersion}, root);
-  h5::WriteAttribute(f.id(), "engine_version", std::string(MOESCOPE_VERSION), root);
-  h5::WriteAttribute(f.id(), "inputs", json(meta.inputs).dump(), root);
-  h5::WriteAttribute(f.id(), "incomplete_inputs", json(meta.incomplete).dump(), root);
-  h5::WriteAttribute(f.id(), "notes", json(meta.notes).dump(), root);
-  h5::WriteAttribute(f.id(), "options", OptionsJson(r.options).dump(), root);
-  h5::WriteAttribute(f.id(), "num_layers", int64_t{L}, root);
-  h5::WriteAttribute(f.id(), "num_experts", int64_t{E}, root);
-  h5::WriteAttribute(f.id(), "top_k", int64_t{r.shape.top_k}, root);
-  h5::WriteAttribute(f.id(), "documents", r.documents, root);
-  h5::WriteAttribute(f.id(), "tokens", r.tokens, root);
-
-  auto fixed = [&](const std::string& path, hid_t type, std::vector<hsize_t> dims,
-                   const void* data) {
-    for (hsize_t d : dims)
-      if (d == 0) return h5::Handle();
-    h5::Handle ds = h5::CreateFixed(f.id(), path, type, dims, {p, path});
-    h5::WriteAll(ds.id(),
-                 type == H5T_STD_I64LE   ? H5T_NATIVE_INT64
-                 : type == H5T_STD_I32LE ? H5T_NATIVE_INT32
-                                         : H5T_NATIVE_DOUBLE,
-                 data, {p, path});
-    return ds;
-  };
-  {
-    size_t width = 1;
-    for (int m = 0; m <= M; ++m) width = std::max(width, DomainName(r, m).size());
-    std::vector<char> names(static_cast<size_t>(rows) * width, '\0');
-    for (int m = 0; m <= M; ++m) {
-      const std::string n = DomainName(r, m);
-      std::copy(n.begin(), n.end(), names.begin() + static_cast<size_t>(m) * width);
-    }
-    h5::Handle type = h5::FixedStringType(width);
-    h5::Handle ds = h5::CreateFixed(f.id(), "/domains", type.id(), {rows}, {p, "/domains"});
-    h5::WriteAll(ds.id(), type.id(), names.data(), {p, "/domains"});
-  }
-
-  // /metrics/<name>/{value, ci_low, ci_high, baseline, n}: [M+1, L, E] or [M+1, L].
-  const auto& defs = RoutingMetricDefs();
-  std::vector<std::vector<double>> value(defs.size()), low(defs.size()), high(defs.size()),
-      base(defs.size()), count(defs.size());
-  for (const StatsRow& row : r.rows) {
-    const size_t i = MetricSlot(row.metric);
-    const bool expert = defs[i].level == MetricLevel::kExpert;
-    const size_t size = rows * L * (expert ? E : 1);
-    if (value[i].empty())
-      for (auto* v : {&value[i], &low[i], &high[i], &base[i], &count[i]}) v->assign(size, kNan);
-    const size_t at = (static_cast<size_t>(row.domain) * L + row.layer) * (expert ? E : 1) +
-                      (expert ? row.expert : 0);
-    value[i][at] = row.value;
-    low[i][at] = row.ci_low;
-    high[i][at] = row.ci_high;
-    base[i][at] = row.baseline;
-    count[i][at] = row.n;
-  }
-  for (size_t i = 0; i < defs.size(); ++i) {
-    if (value[i].empty()) continue;
-    const bool expert = defs[i].level == MetricLevel::kExpert;
-    std::vector<hsize_t> dims = {rows, static_cast<hsize_t>(L)};
-    if (expert) dims.push_back(static_cast<hsize_t>(E));
-    const std::string g = std::string("/metrics/") + defs[i].name + "/";
-    h5::Handle v = fixed(g + "value", H5T_IEEE_F64LE, dims, value[i].data());
-    h5::WriteAttribute(v.id(), "description", std::string(defs[i].description), {p, g + "value"});
-    h5::WriteAttribute(v.id(), "section", std::string(defs[i].section), {p, g + "value"});
-    fixed(g + "ci_low", H5T_IEEE_F64LE, dims, low[i].data());
-    fixed(g + "ci_high", H5T_IEEE_F64LE, dims, high[i].data());
-    fixed(g + "baseline", H5T_IEEE_F64LE, dims, base[i].data());
-    fixed(g + "n", H5T_IEEE_F64LE, dims, count[i].data());
-  }
-
-  const hsize_t l = static_cast<hsize_t>(L), e = static_cast<hsize_t>(E);
-  fixed("/coactivation/count", H5T_STD_I64LE, {rows, l, e, e}, r.coactivation.data());
-  if (!r.coactivation_adjacent.empty())
-    fixed("/coactivation/adjacent_count", H5T_STD_I64LE, {rows, l, e, e},
-          r.coactivation_adjacent.data());
-  fixed("/transitions/count", H5T_STD_I64LE, {rows, l - 1, e, e}, r.transitions.data());
-  if (r.has_logits) {
-    h5::Handle eh =
-        fixed("/histograms/router_entropy_norm", H5T_STD_I64LE,
-              {rows, l, static_cast<hsize_t>(r.options.entropy_bins)}, r.entropy_histogram.data());
-    h5::WriteAttribute(eh.id(), "range", std::vector<float>{0.f, 1.f},
-                       {p, "/histograms/router_entropy_norm"});
-    h5::Handle mh =
-        fixed("/histograms/margin_logit", H5T_STD_I64LE,
-              {rows, l, static_cast<hsize_t>(r.options.margin_bins)}, r.margin_histogram.data());
-    h5::WriteAttribute(mh.id(), "range",
-                       std::vector<float>{0.f, static_cast<float>(r.options.margin_max)},
-                       {p, "/histograms/margin_logit"});
-  }
-  if (r.has_vocabulary) {
-    for (auto [v, name] : {std::pair{&r.vocab_input, "input"}, {&r.vocab_next, "next"}}) {
-      const hsize_t n = static_cast<hsize_t>(v->top_n);
-      std::vector<int32_t> token;
-      std::vector<int64_t> c, occ;
-      std::vector<double> share;
-      for (const TopToken& t : v->top) {
-        token.push_back(t.token);
-        c.push_back(t.count);
-        occ.push_back(t.occurrences);
-        share.push_back(t.token < 0 ? kNan : t.share);
-      }
-      const std::string g = std::string("/vocab/") + name + "/";
-      fixed(g + "top_token", H5T_STD_I32LE, {l, e, n}, token.data());
-      fixed(g + "top_count", H5T_STD_I64LE, {l, e, n}, c.data());
-      fixed(g + "top_occurrences", H5T_STD_I64LE, {l, e, n}, occ.data());
-      fixed(g + "top_share", H5T_IEEE_F64LE, {l, e, n}, share.data());
-    }
-  }
+  const Hdf5Out out{f.id(), p};
+  WriteRootAttributes(out, r, meta);
+  WriteDomainNames(out, r);
+  WriteMetrics(out, r);
+  WriteCountTables(out, r);
+  if (r.has_logits) WriteHistograms(out, r);
+  if (r.has_vocabulary) WriteVocab(out, r);
   h5::Check(H5Fflush(f.id(), H5F_SCOPE_GLOBAL), p, "cannot be flushed");
 }
 
