@@ -22,7 +22,7 @@ class Recorder : public RoutingObserver {
                HookSite::kExpertLoad};
     if (activations_)
       for (HookSite s : {HookSite::kEmbeddings, HookSite::kAttentionOutput, HookSite::kMoeInput,
-                         HookSite::kMoeOutput, HookSite::kLayerOutput})
+                         HookSite::kMoeOutput, HookSite::kHiddenOut})
         sites.push_back(s);
     std::vector<HookRequest> r;
     for (HookSite s : sites) r.push_back({s, -1});
@@ -30,36 +30,26 @@ class Recorder : public RoutingObserver {
   }
 
   void OnEvent(const HookEvent& e) override {
-    const std::string layer = "layers." + std::to_string(e.layer) + ".";
+    const std::string name = HookPointName(e.site, e.layer);  // the tensor's name in the output
     const Shape tokens_by_hidden{batch_.batch_size, batch_.seq_len, e.cols};
     switch (e.site) {
       case HookSite::kEmbeddings:
-        Add("embeddings", tokens_by_hidden, e.values);
-        break;
       case HookSite::kAttentionOutput:
-        Add(layer + "attn_out", tokens_by_hidden, e.values);
-        break;
       case HookSite::kMoeInput:
-        Add(layer + "moe_in", tokens_by_hidden, e.values);
-        break;
       case HookSite::kMoeOutput:
-        Add(layer + "moe_out", tokens_by_hidden, e.values);
-        break;
-      case HookSite::kLayerOutput:
-        Add(layer + "hidden_out", tokens_by_hidden, e.values);
+      case HookSite::kHiddenOut:
+        Add(name, tokens_by_hidden, e.values);
         break;
       case HookSite::kRouterLogits:
-        Add(layer + "gate_logits", {e.rows, e.cols}, e.values);
-        break;
       case HookSite::kTopkWeights:
-        Add(layer + "topk_scores", {e.rows, e.cols}, e.values);
+        Add(name, {e.rows, e.cols}, e.values);
         break;
       case HookSite::kTopkIds:
-        out_.push_back(MakeI32Tensor(layer + "topk_indices", {e.rows, e.cols}, e.ids));
+        out_.push_back(MakeI32Tensor(name, {e.rows, e.cols}, e.ids));
         break;
-      case HookSite::kExpertLoad:
-        out_.push_back(MakeI32Tensor(layer + "load", {e.cols}, e.ids));
-        Add(layer + "importance", {e.cols}, e.values);
+      case HookSite::kExpertLoad:  // upstream's two statistics: load (ids) and importance
+        out_.push_back(MakeI32Tensor(name, {e.cols}, e.ids));
+        Add("layers." + std::to_string(e.layer) + ".importance", {e.cols}, e.values);
         break;
       default:
         break;

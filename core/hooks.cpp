@@ -9,33 +9,33 @@ namespace moe {
 const char* HookSiteName(HookSite site) {
   switch (site) {
     case HookSite::kEmbeddings:
-      return "hook_embed";
+      return "embeddings";
     case HookSite::kAttentionOutput:
-      return "hook_attn_out";
+      return "attn_out";
     case HookSite::kMoeInput:
-      return "hook_moe_in";
+      return "moe_in";
     case HookSite::kRouterLogits:
-      return "hook_router_logits";
+      return "gate_logits";
     case HookSite::kTopkIds:
-      return "hook_topk_ids";
+      return "topk_indices";
     case HookSite::kTopkWeights:
-      return "hook_topk_weights";
+      return "topk_scores";
     case HookSite::kTopkScaledWeights:
-      return "hook_topk_scaled_weights";
+      return "topk_scaled_scores";
     case HookSite::kExpertLoad:
-      return "hook_expert_load";
+      return "load";
     case HookSite::kExpertOutput:
-      return "hook_expert_out";
+      return "expert_out";
     case HookSite::kMoeOutput:
-      return "hook_moe_out";
-    case HookSite::kLayerOutput:
-      return "hook_resid_post";
+      return "moe_out";
+    case HookSite::kHiddenOut:
+      return "hidden_out";
     case HookSite::kFinalHidden:
-      return "hook_final_norm";
+      return "final_hidden";
     case HookSite::kCount:
       break;
   }
-  return "hook_unknown";
+  return "unknown";
 }
 
 bool IsRoutingSite(HookSite site) {
@@ -57,10 +57,7 @@ static bool IsModelLevelSite(HookSite site) {
 
 std::string HookPointName(HookSite site, int layer) {
   if (IsModelLevelSite(site)) return HookSiteName(site);
-  const char* block = site == HookSite::kAttentionOutput ? ".attn."
-                      : site == HookSite::kLayerOutput   ? "."
-                                                         : ".moe.";
-  return "blocks." + std::to_string(layer) + block + HookSiteName(site);
+  return "layers." + std::to_string(layer) + "." + HookSiteName(site);
 }
 
 HookGuard& HookGuard::operator=(HookGuard&& other) noexcept {

@@ -8,10 +8,9 @@
 
 namespace moe {
 
-// Each site also has a hook point name (HookPointName) and, where RecordForward records it, a
-// tensor name of the forward output, golden files and Python; docs/engine.md ("One tensor, three
-// names") tabulates them. E.g. kLayerOutput is blocks.{l}.hook_resid_post and
-// layers.{l}.hidden_out.
+// Each site has one name (HookSiteName, HookPointName), which is also the tensor name of the
+// forward output, golden files and Python where RecordForward records it: kHiddenOut is
+// layers.{l}.hidden_out everywhere (docs/engine.md, "Hook sites and their names").
 enum class HookSite : uint8_t {
   kEmbeddings,         // [T, H] embedding output (layer -1)
   kAttentionOutput,    // [T, H] attention output after o_proj, before the residual add
@@ -23,14 +22,15 @@ enum class HookSite : uint8_t {
   kExpertLoad,         // upstream's per-forward statistics: ids = load [E], values = importance [E]
   kExpertOutput,       // [n, H] one expert's outputs for the n tokens it received
   kMoeOutput,          // [T, H] MoE layer output, before the residual add
-  kLayerOutput,        // [T, H] residual stream after the layer
+  kHiddenOut,          // [T, H] residual stream after the layer (the next layer's input)
   kFinalHidden,        // [T, H] output of the final norm (layer -1)
   kCount
 };
 
-// "hook_router_logits" and so on; the display name of a site.
+// "gate_logits", "hidden_out", ...: the name of a site, as in `moescope forward`'s output.
 const char* HookSiteName(HookSite site);
-// "blocks.3.moe.hook_router_logits", "hook_embed", ... (TransformerLens-style point names).
+// "layers.3.gate_logits", "embeddings", ...: the site at one layer, named as the forward output
+// names that tensor.
 std::string HookPointName(HookSite site, int layer);
 // Sites that exist only in MoE layers (a dense LLaMA has no router).
 bool IsRoutingSite(HookSite site);

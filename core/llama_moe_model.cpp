@@ -111,7 +111,7 @@ void LlamaMoeModel::Layer(int l, const Batch& batch, const TokenSpan& span,
   MoeLayer(config_, l, w, normed, span, policy, hooks_, delta);
   EmitActivations(hooks_, HookSite::kMoeOutput, l, span, H, delta);
   for (size_t i = 0; i < hidden.size(); ++i) hidden[i] += delta[i];
-  EmitActivations(hooks_, HookSite::kLayerOutput, l, span, H, hidden.data());
+  EmitActivations(hooks_, HookSite::kHiddenOut, l, span, H, hidden.data());
 }
 
 }  // namespace moe

@@ -24,7 +24,7 @@ class ResidualCapture : public RoutingObserver {
     std::vector<HookRequest> r;
     for (int l : layers_)
       r.push_back(l == 0 ? HookRequest{HookSite::kEmbeddings, -1}
-                         : HookRequest{HookSite::kLayerOutput, l - 1});
+                         : HookRequest{HookSite::kHiddenOut, l - 1});
     return r;
   }
   void OnEvent(const HookEvent& ev) override {

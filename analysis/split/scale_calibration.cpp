@@ -19,14 +19,14 @@ class NormObserver : public RoutingObserver {
     return {{HookSite::kEmbeddings, -1},
             {HookSite::kAttentionOutput, -1},
             {HookSite::kMoeOutput, -1},
-            {HookSite::kLayerOutput, -1}};
+            {HookSite::kHiddenOut, -1}};
   }
 
   void OnEvent(const HookEvent& ev) override {
     const size_t n = static_cast<size_t>(ev.rows * ev.cols);
     switch (ev.site) {
       case HookSite::kEmbeddings:
-      case HookSite::kLayerOutput:
+      case HookSite::kHiddenOut:
         stream_.assign(ev.values, ev.values + n);
         break;
       case HookSite::kAttentionOutput:

@@ -7,7 +7,7 @@
 // with sf = 1 in every layer and, layer by layer (earlier layers already corrected), gets
 // sf_l = r_moe_l / r_dense_l, so its FFN-to-residual ratio matches the dense model's.
 // Activations leave the engine through hooks only (kEmbeddings, kAttentionOutput, kMoeOutput,
-// kLayerOutput).
+// kHiddenOut).
 #include <cstdint>
 #include <vector>
 

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/forward_record.h"
 #include "core/hooks.h"
 #include "core/linear.h"
 #include "core/model_loader.h"
@@ -85,10 +86,28 @@ TEST_CASE("asking for a site that is not produced is an error", "[hooks][bad-inp
   CHECK(m.model->hooks().Empty());
 }
 
-TEST_CASE("hook point names follow the blocks.{l} convention", "[hooks]") {
-  CHECK(HookPointName(HookSite::kRouterLogits, 3) == "blocks.3.moe.hook_router_logits");
-  CHECK(HookPointName(HookSite::kAttentionOutput, 0) == "blocks.0.attn.hook_attn_out");
-  CHECK(HookPointName(HookSite::kEmbeddings, -1) == "hook_embed");
+TEST_CASE("a hook site has one name: the forward output's tensor name", "[hooks]") {
+  CHECK(HookPointName(HookSite::kRouterLogits, 3) == "layers.3.gate_logits");
+  CHECK(HookPointName(HookSite::kAttentionOutput, 0) == "layers.0.attn_out");
+  CHECK(HookPointName(HookSite::kHiddenOut, 2) == "layers.2.hidden_out");
+  CHECK(HookPointName(HookSite::kEmbeddings, -1) == "embeddings");
+  CHECK(HookPointName(HookSite::kFinalHidden, -1) == "final_hidden");
+  // Every site RecordForward writes is written under that name.
+  const LoadedModel m = TinyModel();
+  const Batch batch = Batch::Single({1, 5, 9});
+  const std::vector<OwnedTensor> out = RecordForward(*m.model, batch, {.activations = true});
+  auto has = [&](const std::string& name) {
+    return std::any_of(out.begin(), out.end(),
+                       [&](const OwnedTensor& t) { return t.name == name; });
+  };
+  for (HookSite s : {HookSite::kAttentionOutput, HookSite::kMoeInput, HookSite::kRouterLogits,
+                     HookSite::kTopkIds, HookSite::kTopkWeights, HookSite::kExpertLoad,
+                     HookSite::kMoeOutput, HookSite::kHiddenOut}) {
+    INFO(HookPointName(s, 1));
+    CHECK(has(HookPointName(s, 1)));
+  }
+  CHECK(has(HookPointName(HookSite::kEmbeddings, -1)));
+  CHECK(has(HookPointName(HookSite::kFinalHidden, -1)));
 }
 
 TEST_CASE("a policy changes what the hooks see", "[hooks][policy]") {
