@@ -207,6 +207,13 @@ TEST_CASE("safetensors rejects bad files with the file and the problem named",
     REQUIRE_THROWS_WITH(moe::SafetensorsFile(path.string()),
                         Contains(path.string() + ": tensor 'a' is 3"));
   }
+}
+
+TEST_CASE("safetensors rejects bad tensor entries with the file and the tensor named",
+          "[safetensors][bad-input]") {
+  const fs::path dir = TempDir("st-bad-entries");
+  const std::string tensor_a = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+
   SECTION("unknown dtype") {
     const fs::path path =
         WriteRaw(dir, R"({"a":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}})", 2);

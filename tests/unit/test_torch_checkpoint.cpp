@@ -228,6 +228,10 @@ TEST_CASE("torch checkpoint rejects what it cannot read, naming file and problem
     REQUIRE_THROWS_WITH(moe::TorchCheckpointFile(path),
                         Contains(path + ": zip entry 'archive/data.pkl' is compressed"));
   }
+}
+
+TEST_CASE("torch checkpoint rejects storages and pickles it cannot trust, naming the problem",
+          "[torch][bad-input]") {
   SECTION("view past the end of its storage") {
     const std::string path = ArchiveFile(
         "torch-extent", Zip({{"archive/data.pkl", Pickle::StateDict("w", 4, 2, {3}, {1})},
