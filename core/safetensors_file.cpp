@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace moe {
@@ -178,6 +179,7 @@ class TempFile {
  public:
   explicit TempFile(std::string target)
       : target_(std::move(target)), temp_(target_ + ".tmp-" + std::to_string(::getpid())) {
+    CheckReplaceable(target_);
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) Fail(temp_, std::string("cannot create: ") + std::strerror(errno));
   }

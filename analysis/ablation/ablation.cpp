@@ -12,6 +12,7 @@
 #include "analysis/common/progress_bar.h"
 #include "analysis/corpus/corpus.h"
 #include "analysis/corpus/trace_corpus.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace moe {
@@ -132,6 +133,7 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
 
 void WriteAblationCsv(const std::filesystem::path& csv, const std::vector<std::string>& domains,
                       const std::vector<AblationResult>& results) {
+  CheckReplaceable(csv);
   std::ofstream out(csv);
   if (!out) Fail(csv.string(), "cannot be written");
   auto number = [](double v) {

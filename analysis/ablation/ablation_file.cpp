@@ -8,6 +8,7 @@
 
 #include "analysis/common/hdf5_util.h"
 #include "analysis/trace/attributes_io.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace moe {
@@ -111,6 +112,7 @@ bool Completed(hid_t file, const std::string& group, const std::string& p) {
 void AblationFile::Create(const std::filesystem::path& path, const AblationHeader& h) {
   h5::SilenceErrors();
   const std::string p = path.string();
+  CheckReplaceable(path);
   Handle f(h5::Check(H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), p,
                      "cannot be created"));
   const Place root{p, "/"};

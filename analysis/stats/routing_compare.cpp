@@ -10,6 +10,7 @@
 
 #include "analysis/common/hdf5_util.h"
 #include "analysis/trace/trace_reader.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace moe {
@@ -245,6 +246,7 @@ void ExportCompare(const std::filesystem::path& dir, const CompareReport& r) {
   };
   {
     const auto file = dir / "compare.csv";
+    CheckReplaceable(file);
     std::ofstream out(file);
     if (!out) Fail(file.string(), "cannot be written");
     out << "layer,expert,domain,metric,value,n,bin_low,bin_high\n";
@@ -283,6 +285,7 @@ void ExportCompare(const std::filesystem::path& dir, const CompareReport& r) {
                               {"note", r.note},
                               {"rows", rows}};
     const auto file = dir / "compare.json";
+    CheckReplaceable(file);
     std::ofstream out(file);
     if (!out) Fail(file.string(), "cannot be written");
     out << j.dump(1) << "\n";
@@ -290,6 +293,7 @@ void ExportCompare(const std::filesystem::path& dir, const CompareReport& r) {
   if (!r.token_flips.empty()) {
     h5::SilenceErrors();
     const std::string p = (dir / "compare.h5").string();
+    CheckReplaceable(p);
     h5::Handle f(h5::Check(H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), p,
                            "cannot be created"));
     h5::Handle ds = h5::CreateFixed(

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/common/hdf5_util.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace moe {
@@ -56,6 +57,7 @@ json OptionsJson(const StatsOptions& o) {
 }
 
 std::ofstream OpenText(const std::filesystem::path& file) {
+  CheckReplaceable(file);
   std::ofstream out(file);
   if (!out) Fail(file.string(), "cannot be written");
   return out;
@@ -230,6 +232,7 @@ void WriteStatsHdf5(const std::filesystem::path& file, const StatsReport& r,
                     const StatsExportMeta& meta) {
   h5::SilenceErrors();
   const std::string p = file.string();
+  CheckReplaceable(p);
   h5::Handle f(h5::Check(H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), p,
                          "cannot be created"));
   const Hdf5Out out{f.id(), p};

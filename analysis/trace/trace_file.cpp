@@ -6,6 +6,7 @@
 
 #include "analysis/trace/attributes_io.h"
 #include "analysis/trace/trace_format.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace moe {
@@ -66,6 +67,7 @@ TraceFile TraceFile::Create(const std::filesystem::path& path, const TraceHeader
   TraceFile t;
   t.path_ = path.string();
   const h5::Place root{t.path_, "/"};
+  CheckReplaceable(path);
   Handle fapl = LatestFormatAccess();
   t.file_ = Handle(Check(H5Fcreate(t.path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()), t.path_,
                          "cannot create the trace file"));

@@ -221,6 +221,18 @@ RoutingRows TraceReader::ReadRouting(int64_t begin, int64_t count) const {
                At(trace::ds::kTopkIds));
   h5::ReadRows(ds_.topk_weights.id(), H5T_NATIVE_FLOAT, begin, count, r.weights.data(),
                At(trace::ds::kTopkWeights));
+  // Every consumer indexes per-expert tables with these ids: check them against the file's own
+  // num_experts once, here (-1 marks an empty slot of a row with fewer selections).
+  const int E = info_.num_experts;
+  for (size_t i = 0; i < n; ++i)
+    if (r.ids[i] < -1 || r.ids[i] >= E) {
+      const size_t per_token = static_cast<size_t>(r.layers) * r.kmax;
+      Fail(At(trace::ds::kTopkIds).str(),
+           "token row " + std::to_string(begin + static_cast<int64_t>(i / per_token)) + ", layer " +
+               std::to_string((i % per_token) / r.kmax) + ": expert id " +
+               std::to_string(r.ids[i]) + " is outside 0.." + std::to_string(E - 1) +
+               " (num_experts); damaged trace");
+    }
   return r;
 }
 

@@ -1,5 +1,5 @@
-// The trace file itself: docs/trace-format.md, analysis/trace/trace_format.h and a written file agree;
-// h5py alone reads what the C++ reader reads; damaged or foreign files are clean errors.
+// The trace file itself: docs/trace-format.md, analysis/trace/trace_format.h and a written file
+// agree; h5py alone reads what the C++ reader reads; damaged or foreign files are clean errors.
 #include <hdf5.h>
 
 #include <catch2/catch.hpp>
@@ -9,14 +9,15 @@
 #include <regex>
 #include <set>
 
-#include "analysis/policy/policy_flags.h"
-#include "analysis/policy/policy_json.h"
 #include "analysis/common/float16.h"
 #include "analysis/common/hdf5_util.h"
-#include "analysis/trace/trace_format.h"
-#include "analysis/stats/trace_load.h"
-#include "analysis/trace/trace_reader.h"
+#include "analysis/policy/policy_flags.h"
+#include "analysis/policy/policy_json.h"
 #include "analysis/run/trace_runner.h"
+#include "analysis/stats/routing_compare.h"
+#include "analysis/stats/trace_load.h"
+#include "analysis/trace/trace_format.h"
+#include "analysis/trace/trace_reader.h"
 #include "core/error.h"
 #include "trace_test_util.h"
 
@@ -230,4 +231,34 @@ TEST_CASE("damaged and foreign files are errors naming the file", "[trace][forma
                       Catch::Contains("outside the committed"));
     CHECK_THROWS_WITH(r.Document(r.num_documents()), Catch::Contains("outside the committed"));
   }
+}
+
+TEST_CASE("expert ids outside the trace's experts are an error naming the file",
+          "[trace][bad-input]") {
+  const auto p = CopyTo(TinyTrace(), "trace_bad_ids", "ids.h5");
+  int experts = 0;
+  {
+    const TraceReader r(p);
+    experts = r.info().num_experts;
+  }
+  {
+    h5::SilenceErrors();
+    h5::Handle f(H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    REQUIRE(f.valid());
+    h5::Handle ds = h5::OpenDataset(f.id(), trace::ds::kTopkIds, {p.string(), "ids"});
+    h5::Handle space(H5Dget_space(ds.id()));
+    const hsize_t start[3] = {2, 1, 0}, one[3] = {1, 1, 1};
+    REQUIRE(H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start, nullptr, one, nullptr) >= 0);
+    h5::Handle mem(H5Screate_simple(3, one, nullptr));
+    const int16_t bad = static_cast<int16_t>(experts);  // one past the last expert
+    REQUIRE(H5Dwrite(ds.id(), H5T_NATIVE_INT16, mem.id(), space.id(), H5P_DEFAULT, &bad) >= 0);
+  }
+  const TraceReader r(p);
+  CHECK_NOTHROW(r.ReadRouting(0, 2));
+  CHECK_THROWS_WITH(r.ReadRouting(0, 3),
+                    Catch::Contains(p.string()) && Catch::Contains("token row 2, layer 1") &&
+                        Catch::Contains("expert id " + std::to_string(experts)));
+  // Every consumer reads through the reader: compare and stats refuse the trace too.
+  CHECK_THROWS_WITH(CompareTraces(TinyTrace(), p, {}), Catch::Contains(p.string()));
+  CHECK_THROWS_WITH(CompareTraces(p, TinyTrace(), {}), Catch::Contains(p.string()));
 }
