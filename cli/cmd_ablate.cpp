@@ -1,27 +1,19 @@
 // moescope ablate: switch experts off (or change k) and measure what breaks: ΔNLL per domain,
 // KL to the baseline, top-1 agreement, with bootstrap intervals; the logic lives in
-// analysis/ablation/ablation.h. Ctrl-C stops after the current batch; --resume continues.
+// analysis/ablation/ablation.h. Ctrl-C or SIGTERM stops after the current batch; --resume
+// continues.
 #include <unistd.h>
 
-#include <atomic>
-#include <csignal>
 #include <iostream>
 
+#include "analysis/ablation/ablation.h"
 #include "analysis/policy/policy_flags.h"
 #include "analysis/policy/policy_json.h"
-#include "analysis/ablation/ablation.h"
 #include "cli/common.h"
 #include "core/error.h"
 
 namespace moe::cli {
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-void OnInterrupt(int) {
-  g_stop = true;
-  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
-}
 
 struct AblateCommandOptions {
   ModelOptions model;
@@ -36,11 +28,9 @@ void Run(AblateCommandOptions& o) {
   o.sweep.seed = o.ablation.pass.seed;
   const std::vector<AblationPolicy> policies = BuildSweep(o.sweep, m.config());
   o.ablation.progress = ::isatty(STDERR_FILENO) == 1;
-  g_stop = false;
-  o.ablation.pass.stop = &g_stop;
-  std::signal(SIGINT, OnInterrupt);
+  const StopOnSignals signals;
+  o.ablation.pass.stop = signals.stop();
   const AblationSummary summary = RunAblation(m, policies, o.ablation);
-  std::signal(SIGINT, SIG_DFL);
   std::cout << FormatAblationTable(summary);
   std::cerr << FormatAblationSummary(summary) << "\n";
   if (summary.interrupted) g_exit_code = 130;
@@ -108,10 +98,7 @@ void RegisterAblate(CLI::App& app) {
                 "Do not store per-token ΔNLL, KL and agreement");
   cmd->add_flag("--resume", o->ablation.resume,
                 "Continue an interrupted sweep at --output, skipping finished policies");
-  cmd->callback([o] {
-    const int status = Guarded([&] { Run(*o); });
-    if (status != 0) g_exit_code = status;
-  });
+  cmd->callback([o] { g_exit_code = Guarded([&] { Run(*o); }); });
 }
 
 }  // namespace moe::cli

@@ -1,5 +1,6 @@
 // moescope trace: run a model over a corpus and write its routing trace (HDF5); the logic lives
-// in analysis/run/trace_runner.h.
+// in analysis/run/trace_runner.h. Ctrl-C or SIGTERM commits the finished documents and stops;
+// --resume continues.
 #include <unistd.h>
 
 #include <iostream>
@@ -21,8 +22,15 @@ void Run(TraceCommandOptions& o) {
   const LoadedModel m = OpenModel(o.model);
   const RoutingPolicy policy = MakePolicy(o.policy, m.config());
   o.trace.progress = ::isatty(STDERR_FILENO) == 1;
+  const StopOnSignals signals;  // Ctrl-C or SIGTERM: commit the finished documents and stop
+  o.trace.stop = signals.stop();
   const TraceSummary summary = RunTrace(m, policy, o.trace);
   std::cerr << FormatSummary(summary) << "\n";
+  if (summary.interrupted) {
+    std::cerr << "interrupted: the finished documents are committed; continue with the same "
+                 "command and --resume\n";
+    g_exit_code = 130;
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "cli/common.h"
 
+#include <csignal>
 #include <iostream>
 
 #include "core/error.h"
@@ -8,6 +9,30 @@
 namespace moe::cli {
 
 int g_exit_code = 0;
+
+namespace {
+std::atomic<bool> g_stop{false};
+
+void OnStopSignal(int sig) {
+  g_stop = true;
+  std::signal(sig, SIG_DFL);  // a second signal ends the process at once
+}
+}  // namespace
+
+StopOnSignals::StopOnSignals() {
+  g_stop = false;
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGTERM, OnStopSignal);
+}
+
+StopOnSignals::~StopOnSignals() {
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+}
+
+const std::atomic<bool>* StopOnSignals::stop() const {
+  return &g_stop;
+}
 
 void AddModelOptions(CLI::App& cmd, ModelOptions& options) {
   cmd.add_option("--model", options.model_dir,
@@ -73,8 +98,9 @@ LoadedModel OpenModel(const ModelOptions& options) {
 
 int Guarded(const std::function<void()>& body) {
   try {
+    g_exit_code = 0;
     body();
-    return 0;
+    return g_exit_code;  // 0, or what the body set (130: stopped by a signal)
   } catch (const Error& e) {
     std::cerr << "moescope: error: " << e.what() << "\n";
   } catch (const std::exception& e) {

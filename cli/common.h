@@ -2,6 +2,7 @@
 // What every subcommand shares: the --model and --threads options and the error convention
 // (one line on stderr, exit code 1).
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <functional>
 #include <string>
 
@@ -31,7 +32,21 @@ CLI::Option* AddCorpusOptions(CLI::App& cmd, TraceRunSettings& run);
 void AddPolicyOptions(CLI::App& cmd, PolicySource& source,
                       const std::string& top_k_flag = "--top-k");
 
-// Runs a subcommand body, turning moe::Error and other exceptions into a one-line message.
+// While alive, SIGINT and SIGTERM set stop() instead of ending the process, so a corpus job
+// ends after its current batch and commits what it finished (a second Ctrl-C ends the process at
+// once). Commands that stopped this way exit with 130.
+class StopOnSignals {
+ public:
+  StopOnSignals();
+  ~StopOnSignals();
+  StopOnSignals(const StopOnSignals&) = delete;
+  StopOnSignals& operator=(const StopOnSignals&) = delete;
+  const std::atomic<bool>* stop() const;
+};
+
+// Runs a subcommand body, turning moe::Error and other exceptions into a one-line message (exit
+// code 1); otherwise returns the exit code the body set in g_exit_code (0 unless it said
+// otherwise).
 int Guarded(const std::function<void()>& body);
 
 // Each subcommand file registers itself; main.cpp calls these.

@@ -122,6 +122,58 @@ TEST_CASE("kill -9 leaves a readable prefix and --resume completes it", "[trace]
   CHECK(plain.status == 0);
 }
 
+TEST_CASE("SIGINT and SIGTERM commit the finished documents and --resume completes the trace",
+          "[trace][crash]") {
+  const auto dir = TempDir("trace_signal");
+  const auto corpus = dir / "licenses.jsonl";
+  constexpr int kDocs = 300;
+  trace_test::WriteLicenseCorpus(corpus, kDocs);
+  const auto reference = dir / "reference.h5";
+  const trace_test::CommandResult ref =
+      trace_test::RunCommand(CommandLine(TraceArgs(corpus, reference)));
+  INFO(ref.output);
+  REQUIRE(ref.status == 0);
+  for (const int sig : {SIGINT, SIGTERM}) {
+    INFO("signal " << sig);
+    const auto out = dir / ("stopped-" + std::to_string(sig) + ".h5");
+    const auto log = dir / ("stopped-" + std::to_string(sig) + ".log");
+    const pid_t pid = trace_test::SpawnCli(TraceArgs(corpus, out), log);
+    REQUIRE(pid > 0);
+    int status = 0;
+    bool finished_early = false;
+    for (;;) {  // signal it once some, but not all, documents are committed
+      if (Exited(pid, &status)) {
+        finished_early = true;
+        break;
+      }
+      if (CommittedDocuments(out) >= kDocs / 10) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (finished_early) FAIL("moescope trace finished first; log:\n" << trace_test::ReadText(log));
+    ::kill(pid, sig);
+    ::waitpid(pid, &status, 0);
+    // It stopped on its own: exit code 130 and a message, not death by the signal.
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 130);
+    CHECK_THAT(trace_test::ReadText(log), Catch::Contains("--resume"));
+    int64_t committed = 0;
+    {
+      const TraceReader r(out);
+      CHECK_FALSE(r.info().complete);
+      committed = r.num_documents();
+      CHECK(committed >= kDocs / 10);
+      CHECK(committed < kDocs);
+    }
+    std::vector<std::string> resume = TraceArgs(corpus, out);
+    resume.push_back("--resume");
+    const trace_test::CommandResult resumed = trace_test::RunCommand(CommandLine(resume));
+    INFO(resumed.output);
+    REQUIRE(resumed.status == 0);
+    CHECK_THAT(resumed.output, Catch::Contains(std::to_string(committed) + " resumed"));
+    trace_test::CheckSameTrace(reference, out);
+  }
+}
+
 TEST_CASE("a SWMR reader follows a growing trace", "[trace][swmr]") {
   const auto dir = TempDir("trace_swmr");
   const auto corpus = dir / "licenses.jsonl";
