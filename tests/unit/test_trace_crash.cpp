@@ -56,6 +56,22 @@ int64_t CommittedDocuments(const std::filesystem::path& out) {
   }
 }
 
+// Starts `moescope trace` and waits until at least `min_docs` documents are committed; fails the
+// test when the run finishes first. Returns the running process.
+pid_t SpawnUntilCommitted(const std::vector<std::string>& args, const std::filesystem::path& out,
+                          const std::filesystem::path& log, int64_t min_docs) {
+  const pid_t pid = trace_test::SpawnCli(args, log);
+  REQUIRE(pid > 0);
+  int status = 0;
+  while (CommittedDocuments(out) < min_docs) {
+    if (Exited(pid, &status))
+      FAIL("moescope trace finished before it could be stopped; log:\n"
+           << trace_test::ReadText(log));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pid;
+}
+
 }  // namespace
 
 TEST_CASE("kill -9 leaves a readable prefix and --resume completes it", "[trace][crash]") {
@@ -69,21 +85,8 @@ TEST_CASE("kill -9 leaves a readable prefix and --resume completes it", "[trace]
   INFO(ref.output);
   REQUIRE(ref.status == 0);
 
-  const pid_t pid = trace_test::SpawnCli(TraceArgs(corpus, out), dir / "killed.log");
-  REQUIRE(pid > 0);
+  const pid_t pid = SpawnUntilCommitted(TraceArgs(corpus, out), out, dir / "killed.log", kDocs / 5);
   int status = 0;
-  bool finished_early = false;
-  for (;;) {  // kill it once a good part, but not all, is committed
-    if (Exited(pid, &status)) {
-      finished_early = true;
-      break;
-    }
-    if (CommittedDocuments(out) >= kDocs / 5) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  if (finished_early)
-    FAIL("moescope trace finished before it could be killed; log:\n"
-         << trace_test::ReadText(dir / "killed.log"));
   ::kill(pid, SIGKILL);
   ::waitpid(pid, &status, 0);
   REQUIRE(WIFSIGNALED(status));
@@ -137,19 +140,8 @@ TEST_CASE("SIGINT and SIGTERM commit the finished documents and --resume complet
     INFO("signal " << sig);
     const auto out = dir / ("stopped-" + std::to_string(sig) + ".h5");
     const auto log = dir / ("stopped-" + std::to_string(sig) + ".log");
-    const pid_t pid = trace_test::SpawnCli(TraceArgs(corpus, out), log);
-    REQUIRE(pid > 0);
+    const pid_t pid = SpawnUntilCommitted(TraceArgs(corpus, out), out, log, kDocs / 10);
     int status = 0;
-    bool finished_early = false;
-    for (;;) {  // signal it once some, but not all, documents are committed
-      if (Exited(pid, &status)) {
-        finished_early = true;
-        break;
-      }
-      if (CommittedDocuments(out) >= kDocs / 10) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (finished_early) FAIL("moescope trace finished first; log:\n" << trace_test::ReadText(log));
     ::kill(pid, sig);
     ::waitpid(pid, &status, 0);
     // It stopped on its own: exit code 130 and a message, not death by the signal.
