@@ -1,12 +1,12 @@
 // moescope forward: one forward pass over given token ids, every output written to safetensors
 // under the golden files' names (see core/forward_record.h).
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/forward_record.h"
+#include "core/json_value.h"
 #include "core/safetensors_file.h"
 
 namespace moe::cli {
@@ -31,14 +31,7 @@ Rows ReadRows(const nlohmann::json& j, const char* key, const std::string& path)
 }
 
 void Run(const ForwardOptions& o) {
-  std::ifstream in(o.input);
-  if (!in) Fail(o.input, "cannot open");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const nlohmann::json::exception& e) {
-    Fail(o.input, std::string("is not valid JSON: ") + e.what());
-  }
+  const nlohmann::json j = ReadJsonFile(o.input);
   if (!j.is_object() || !j.contains("input_ids")) Fail(o.input, "needs \"input_ids\": [[...]]");
   const Rows ids = ReadRows(j, "input_ids", o.input);
   if (ids.empty() || ids[0].empty()) Fail(o.input, "input_ids is empty");

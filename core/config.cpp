@@ -1,8 +1,9 @@
 #include "core/config.h"
 
+#include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <limits>
+#include <new>
 #include <numeric>
 #include <optional>
 #include <set>
@@ -10,11 +11,19 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_value.h"
 
 namespace moe {
 namespace {
 
 using nlohmann::json;
+
+// Bounds beyond which a config describes no real model and would only make the engine allocate
+// absurdly (docs/config.md): layers, experts per layer, sequence-classification labels. Each is
+// far beyond any released model.
+constexpr int kMaxLayers = 1 << 12;
+constexpr int kMaxExperts = 1 << 16;
+constexpr int kMaxLabels = 1 << 20;
 
 // Reads config keys with one rule: a key that is present must have the right type; a missing
 // key takes the default only where every upstream version agrees on it.
@@ -28,23 +37,22 @@ class KeyReader {
     Fail(where_, key + " " + what);
   }
 
-  int Int(const char* key, std::optional<int> fallback = std::nullopt) const {
+  // Range-checked before narrowing: 4294967304 is an error, not 8.
+  int Int(const char* key, std::optional<int> fallback = std::nullopt,
+          int lo = std::numeric_limits<int>::min(),
+          int hi = std::numeric_limits<int>::max()) const {
     if (!Has(key)) {
       if (fallback) return *fallback;
       Bad(key, "is missing");
     }
-    const json& v = j_.at(key);
-    if (!v.is_number_integer()) Bad(key, "must be an integer, got " + v.dump());
-    return v.get<int>();
+    return JsonIntAs<int>(j_.at(key), where_, key, lo, hi);
   }
   float Float(const char* key, std::optional<float> fallback = std::nullopt) const {
     if (!Has(key)) {
       if (fallback) return *fallback;
       Bad(key, "is missing");
     }
-    const json& v = j_.at(key);
-    if (!v.is_number()) Bad(key, "must be a number, got " + v.dump());
-    return v.get<float>();
+    return JsonFloat(j_.at(key), where_, key);
   }
   bool Bool(const char* key, std::optional<bool> fallback = std::nullopt) const {
     if (!Has(key)) {
@@ -52,7 +60,7 @@ class KeyReader {
       Bad(key, "is missing");
     }
     const json& v = j_.at(key);
-    if (!v.is_boolean()) Bad(key, "must be true or false, got " + v.dump());
+    if (!v.is_boolean()) Bad(key, "must be true or false, got " + Shown(v));
     return v.get<bool>();
   }
   std::string String(const char* key, std::optional<std::string> fallback = std::nullopt) const {
@@ -61,10 +69,11 @@ class KeyReader {
       Bad(key, "is missing");
     }
     const json& v = j_.at(key);
-    if (!v.is_string()) Bad(key, "must be a string, got " + v.dump());
+    if (!v.is_string()) Bad(key, "must be a string, got " + Shown(v));
     return v.get<std::string>();
   }
   const json& At(const char* key) const { return j_.at(key); }
+  const std::string& where() const { return where_; }
 
  private:
   const json& j_;
@@ -80,7 +89,7 @@ Architecture ParseArchitecture(const KeyReader& r, const json& j) {
   if (!r.Has("architectures")) return Architecture::kCausalLM;
   const json& a = j.at("architectures");
   if (!a.is_array() || a.empty() || !a[0].is_string())
-    r.Bad("architectures", "must be a list of class names, got " + a.dump());
+    r.Bad("architectures", "must be a list of class names, got " + Shown(a));
   const std::string name = a[0].get<std::string>();
   for (const char* prefix : {"LlamaMoE", "Llama"}) {
     const std::string p = prefix;
@@ -89,7 +98,7 @@ Architecture ParseArchitecture(const KeyReader& r, const json& j) {
     if (name == p + "ForSequenceClassification") return Architecture::kSequenceClassification;
     if (name == p + "ForQuestionAnswering") return Architecture::kQuestionAnswering;
   }
-  r.Bad("architectures", "names unknown class '" + name +
+  r.Bad("architectures", "names unknown class '" + Clipped(name) +
                              "' (known: LlamaMoEForCausalLM, LlamaMoEModel, "
                              "LlamaMoEForSequenceClassification, LlamaMoEForQuestionAnswering)");
 }
@@ -97,30 +106,30 @@ Architecture ParseArchitecture(const KeyReader& r, const json& j) {
 void ReadRopeScaling(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
   if (!r.Has("rope_scaling")) return;
   const json& s = j.at("rope_scaling");
-  if (!s.is_object()) r.Bad("rope_scaling", "must be null or an object, got " + s.dump());
-  KeyReader sr(s, "");
-  const std::string type = s.contains("type")        ? s.at("type").get<std::string>()
-                           : s.contains("rope_type") ? s.at("rope_type").get<std::string>()
-                                                     : "";
+  if (!s.is_object()) r.Bad("rope_scaling", "must be null or an object, got " + Shown(s));
+  const char* type_key = s.contains("type") ? "type" : "rope_type";
+  if (s.contains(type_key) && !s.at(type_key).is_string())
+    r.Bad(std::string("rope_scaling.") + type_key,
+          "must be a string, got " + Shown(s.at(type_key)));
+  const std::string type = s.contains(type_key) ? s.at(type_key).get<std::string>() : "";
   if (type == "linear") {
     c.rope_scaling = RopeScaling::kLinear;
   } else if (type == "dynamic") {
     c.rope_scaling = RopeScaling::kDynamic;
   } else {
-    r.Bad("rope_scaling.type", "is '" + type + "', expected 'linear' or 'dynamic'");
+    r.Bad("rope_scaling.type", "is '" + Clipped(type) + "', expected 'linear' or 'dynamic'");
   }
-  if (!s.contains("factor") || !s.at("factor").is_number())
-    r.Bad("rope_scaling.factor", "must be a number");
-  c.rope_scaling_factor = s.at("factor").get<float>();
+  if (!s.contains("factor")) r.Bad("rope_scaling.factor", "must be a number");
+  c.rope_scaling_factor = JsonFloat(s.at("factor"), r.where(), "rope_scaling.factor");
   if (!(c.rope_scaling_factor > 1.0f))
-    r.Bad("rope_scaling.factor", "must be > 1, got " + s.at("factor").dump());
+    r.Bad("rope_scaling.factor", "must be > 1, got " + Shown(s.at("factor")));
 }
 
 void ReadMoeKeys(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
   const int layers = c.num_hidden_layers;
   // Upstream defaults for these disagree between versions (docs/llama-moe-spec.md §1.1), so they
   // must be given.
-  c.num_experts = r.Int("num_experts");
+  c.num_experts = r.Int("num_experts", std::nullopt, 1, kMaxExperts);
   c.num_selects = r.Int("num_selects");
   if (c.num_experts < 1) r.Bad("num_experts", "must be >= 1");
   if (c.num_selects < 1 || c.num_selects > c.num_experts)
@@ -159,19 +168,18 @@ void ReadMoeKeys(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
     // The transformers port's convention for null: E / K.
     c.score_scale_factor.assign(layers, static_cast<float>(c.num_experts) / c.num_selects);
   } else if (sf.is_number()) {
-    c.score_scale_factor.assign(layers, sf.get<float>());
+    c.score_scale_factor.assign(layers, JsonFloat(sf, r.where(), "score_scale_factor", 0.0f));
   } else if (sf.is_array()) {
     if (static_cast<int>(sf.size()) != layers)
       r.Bad("score_scale_factor",
             "has " + std::to_string(sf.size()) +
                 " entries, expected num_hidden_layers = " + std::to_string(layers));
     for (size_t l = 0; l < sf.size(); ++l) {
-      if (!sf[l].is_number())
-        r.Bad("score_scale_factor[" + std::to_string(l) + "]", "must be a number");
-      c.score_scale_factor.push_back(sf[l].get<float>());
+      c.score_scale_factor.push_back(
+          JsonFloat(sf[l], r.where(), "score_scale_factor[" + std::to_string(l) + "]", 0.0f));
     }
   } else {
-    r.Bad("score_scale_factor", "must be a number or a list, got " + sf.dump());
+    r.Bad("score_scale_factor", "must be a number or a list, got " + Shown(sf));
   }
 
   if (r.Has("size_experts")) {
@@ -185,11 +193,7 @@ void ReadMoeKeys(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
       if (!row.is_array() || static_cast<int>(row.size()) != c.num_experts)
         r.Bad(key, "must list num_experts = " + std::to_string(c.num_experts) + " sizes");
       std::vector<int> sizes;
-      for (const json& v : row) {
-        if (!v.is_number_integer() || v.get<int>() < 1)
-          r.Bad(key, "holds " + v.dump() + ", expected a positive integer");
-        sizes.push_back(v.get<int>());
-      }
+      for (const json& v : row) sizes.push_back(JsonIntAs<int>(v, r.where(), key, 1));
       const long sum = std::accumulate(sizes.begin(), sizes.end(), 0L);
       if (sum != c.intermediate_size)
         r.Bad(key, "sums to " + std::to_string(sum) + ", expected intermediate_size " +
@@ -235,7 +239,7 @@ LlamaMoeConfig LlamaMoeConfig::FromJson(const json& j, const std::string& where)
   c.vocab_size = r.Int("vocab_size");
   c.hidden_size = r.Int("hidden_size");
   c.intermediate_size = r.Int("intermediate_size");
-  c.num_hidden_layers = r.Int("num_hidden_layers");
+  c.num_hidden_layers = r.Int("num_hidden_layers", std::nullopt, 1, kMaxLayers);
   c.num_attention_heads = r.Int("num_attention_heads");
   c.num_key_value_heads = r.Int("num_key_value_heads", c.num_attention_heads);
   c.max_position_embeddings = r.Int("max_position_embeddings", 2048);
@@ -249,8 +253,10 @@ LlamaMoeConfig LlamaMoeConfig::FromJson(const json& j, const std::string& where)
   c.has_pad_token = r.Has("pad_token_id");
   c.pad_token_id = r.Int("pad_token_id", 0);
   if (r.Has("id2label") && j.at("id2label").is_object())
-    c.num_labels = static_cast<int>(j.at("id2label").size());
-  c.num_labels = r.Int("num_labels", c.num_labels);
+    c.num_labels = static_cast<int>(std::min<size_t>(j.at("id2label").size(), kMaxLabels + 1));
+  c.num_labels = r.Int("num_labels", c.num_labels, 0, kMaxLabels);
+  if (c.num_labels > kMaxLabels)
+    r.Bad("id2label", "has more than " + std::to_string(kMaxLabels) + " labels");
   for (int i = 0; i < c.num_labels; ++i) {
     const std::string key = std::to_string(i);
     const bool named =
@@ -296,15 +302,12 @@ LlamaMoeConfig LlamaMoeConfig::FromJson(const json& j, const std::string& where)
 }
 
 LlamaMoeConfig LlamaMoeConfig::FromFile(const std::filesystem::path& config_json) {
-  std::ifstream in(config_json);
-  if (!in) Fail(config_json.string(), "cannot open");
-  json j;
+  const json j = ReadJsonFile(config_json);
   try {
-    in >> j;
-  } catch (const json::exception& e) {
-    Fail(config_json.string(), std::string("is not valid JSON: ") + e.what());
+    return FromJson(j, config_json.string());
+  } catch (const std::bad_alloc&) {
+    Fail(config_json.string(), "describes a model too large to hold in memory");
   }
-  return FromJson(j, config_json.string());
 }
 
 int64_t LlamaMoeConfig::context_length() const {

@@ -1,13 +1,13 @@
 #include "core/convert.h"
 
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "core/atomic_file.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
+#include "core/json_value.h"
 #include "core/safetensors_file.h"
 
 namespace moe {
@@ -47,13 +47,7 @@ const char* TorchDtypeName(DType d) {
 
 // config.json with torch_dtype set.
 void WriteConfigWithDtype(const fs::path& from, const fs::path& to, DType dtype) {
-  std::ifstream in(from);
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    Fail(from.string(), std::string("is not valid JSON: ") + e.what());
-  }
+  nlohmann::json config = ReadJsonFile(from);
   config["torch_dtype"] = TorchDtypeName(dtype);
   WriteFileAtomically(to, config.dump(2) + "\n");
 }

@@ -1,6 +1,7 @@
 #pragma once
 // One exception type for every failure the engine reports. Messages name the file and the field
 // that was wrong, so the CLI can print them on one line and exit non-zero.
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -28,6 +29,21 @@ inline std::string Quoted(std::string_view s) {
   std::string quoted = "'";
   quoted.append(s).push_back('\'');
   return quoted;
+}
+
+// Input echoed inside a message (a JSON value, a parser's "last read" text, a line of a file),
+// cut to a bounded length so that a hostile input cannot turn into a message of its own size:
+// the first kEchoBytes bytes, then "... (N bytes)". Every message that quotes input goes
+// through this.
+inline constexpr size_t kEchoBytes = 160;
+inline std::string Clipped(std::string_view input) {
+  if (input.size() <= kEchoBytes) return std::string(input);
+  // Cut at a UTF-8 character boundary so the message stays valid text.
+  size_t cut = kEchoBytes;
+  while (cut > 0 && (static_cast<unsigned char>(input[cut]) & 0xC0) == 0x80) --cut;
+  std::string shown(input.substr(0, cut));
+  shown.append("... (").append(std::to_string(input.size())).append(" bytes)");
+  return shown;
 }
 
 }  // namespace moe

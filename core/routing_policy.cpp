@@ -74,6 +74,9 @@ void RoutingPolicy::Validate(const LlamaMoeConfig& c) const {
       if (std::find(f.experts.begin(), f.experts.begin() + j, e) != f.experts.begin() + j)
         Fail(where, "names expert " + std::to_string(e) + " twice");
     }
+    // -1 is "any" for token_id and position; any other negative value would match nothing in a
+    // run and used to be read as "any" as well.
+    if (f.position < -1) Fail(where, "position " + std::to_string(f.position) + " is negative");
     if (f.token_id < -1 || f.token_id >= c.vocab_size)
       Fail(where, "token_id " + std::to_string(f.token_id) + " is outside the vocabulary");
   }

@@ -27,6 +27,7 @@
 #include "core/error.h"
 #include "core/forward_record.h"
 #include "core/generate.h"
+#include "core/json_value.h"
 #include "core/linear.h"
 #include "core/model_loader.h"
 #include "core/routing_policy.h"
@@ -59,11 +60,7 @@ std::optional<RoutingPolicy> ResolvePolicy(const Model& m, py::handle policy) {
   if (py::isinstance<Policy>(policy)) return policy.cast<const Policy&>().policy;
   json j;
   if (py::isinstance<py::str>(policy)) {
-    try {
-      j = json::parse(policy.cast<std::string>());
-    } catch (const json::exception& e) {
-      Fail("policy", std::string("is not valid JSON: ") + e.what());
-    }
+    j = ParseJson(policy.cast<std::string>(), "policy");
   } else if (py::isinstance<py::dict>(policy)) {
     j = ToJson(policy, "policy");
   } else {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -209,18 +208,10 @@ std::vector<AblationPolicy> BuildSweep(const SweepRequest& o, const LlamaMoeConf
     add(RandomControls(c, set, o.random_controls, o.seed));
   }
   for (const std::string& file : o.policy_files) {
-    std::ifstream in(file);
-    if (!in) Fail(file, "cannot be read");
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      Fail(file, std::string("is not valid JSON (") + e.what() + ")");
-    }
     AblationPolicy p;
     p.name = std::filesystem::path(file).stem().string();
     p.kind = "custom";
-    p.policy = PolicyFromJson(j, c, file);
+    p.policy = PolicyFromJsonFile(file, c);
     p.first_layer = FirstChangedLayer(p.policy, c);
     out.push_back(std::move(p));
   }

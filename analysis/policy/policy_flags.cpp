@@ -1,11 +1,15 @@
 #include "analysis/policy/policy_flags.h"
 
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "analysis/policy/policy_json.h"
 #include "core/error.h"
+#include "core/json_value.h"
 
 namespace moe {
 
@@ -18,36 +22,32 @@ int ParseLayer(const std::string& key, int num_layers, const std::string& flag) 
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used != key.size()) Fail(flag, "layer '" + key + "' is not a number or '*'");
+  if (used != key.size()) Fail(flag, "layer '" + Clipped(key) + "' is not a number or '*'");
   if (layer < 0 || layer >= num_layers)
-    Fail(flag, "layer " + key + " is out of range (the model has layers 0.." +
+    Fail(flag, "layer " + Clipped(key) + " is out of range (the model has layers 0.." +
                    std::to_string(num_layers - 1) + ")");
   return layer;
 }
 
 namespace {
 
-// "12:1,3:2" -> [(12, 1), (3, 2)], layer -1 for "*".
+// "12:1,3:2" -> [(12, 1), (3, 2)], layer -1 for "*"; each value an integer in [lo, hi].
 std::vector<std::pair<int, int>> ParsePairs(const std::string& text, int num_layers,
-                                            const std::string& flag) {
+                                            const std::string& flag, int lo, int hi) {
   std::vector<std::pair<int, int>> out;
   std::stringstream ss(text);
   std::string item;
   while (std::getline(ss, item, ',')) {
     const size_t colon = item.find(':');
-    if (colon == std::string::npos)
-      Fail(flag, "entry '" + item + "' must look like LAYER:VALUE (e.g. 3:5)");
-    const std::string value = item.substr(colon + 1);
-    double v = 0;
-    try {
-      size_t used = 0;
-      v = std::stod(value, &used);
-      if (used != value.size()) throw std::invalid_argument(value);
-    } catch (const std::exception&) {
-      Fail(flag, "entry '" + item + "' has a value that is not a number");
-    }
-    if (v != static_cast<int>(v)) Fail(flag + " " + item.substr(0, colon), "must be an integer");
-    out.emplace_back(ParseLayer(item.substr(0, colon), num_layers, flag), static_cast<int>(v));
+    const std::string entry = "entry '" + Clipped(item) + "'";
+    if (colon == std::string::npos) Fail(flag, entry + " must look like LAYER:VALUE (e.g. 3:5)");
+    // The value is read as a JSON number so that flags and policy files share one range check
+    // (JsonInt): 1.5, 1e3 and values beyond the range are errors, never truncated.
+    const nlohmann::json value =
+        nlohmann::json::parse(item.substr(colon + 1), nullptr, /*allow_exceptions=*/false);
+    if (!value.is_number()) Fail(flag, entry + " has a value that is not a number");
+    const int v = static_cast<int>(JsonInt(value, flag, entry + ": the value", lo, hi));
+    out.emplace_back(ParseLayer(item.substr(0, colon), num_layers, flag), v);
   }
   return out;
 }
@@ -57,7 +57,8 @@ std::vector<std::pair<int, int>> ParsePairs(const std::string& text, int num_lay
 std::vector<ExpertRef> ParseExpertList(const std::string& text, int num_layers,
                                        const std::string& flag) {
   std::vector<ExpertRef> out;
-  for (const auto& [layer, expert] : ParsePairs(text, num_layers, flag))
+  const int max_int = std::numeric_limits<int>::max();
+  for (const auto& [layer, expert] : ParsePairs(text, num_layers, flag, 0, max_int))
     for (int l = layer < 0 ? 0 : layer; l < (layer < 0 ? num_layers : layer + 1); ++l)
       out.push_back({l, expert});
   return out;
@@ -70,8 +71,11 @@ RoutingPolicy PolicyFromFlags(const std::string& disable, const std::string& mod
   RoutingPolicy p = RoutingPolicy::Disabling(
       ParseExpertList(disable, L, "--disable"),
       mode.empty() ? DisableMode::kReroute : ParseDisableMode(mode, "--mode"), L);
-  for (const auto& [layer, k] : ParsePairs(top_k, L, "--top-k")) p.SetTopK(layer, k, L);
-  for (const auto& [layer, r] : ParsePairs(top_r, L, "--top-r")) p.SetTopR(layer, r, L);
+  // k = 0 would mean "the config's num_selects" inside RoutingPolicy: refused, not ignored.
+  for (const auto& [layer, k] : ParsePairs(top_k, L, "--top-k", 1, c.num_experts))
+    p.SetTopK(layer, k, L);
+  for (const auto& [layer, r] : ParsePairs(top_r, L, "--top-r", 0, std::numeric_limits<int>::max()))
+    p.SetTopR(layer, r, L);
   return p;
 }
 

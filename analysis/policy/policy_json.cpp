@@ -5,6 +5,7 @@
 
 #include "analysis/policy/policy_flags.h"
 #include "core/error.h"
+#include "core/json_value.h"
 
 namespace moe {
 namespace {
@@ -13,10 +14,55 @@ using nlohmann::json;
 
 // A layer key of the JSON form: "3" or 3 -> 3, "*" -> -1 (every layer).
 int LayerKey(const json& key, int num_layers, const std::string& where) {
-  if (key.is_number_integer())
-    return ParseLayer(std::to_string(key.get<int64_t>()), num_layers, where);
-  if (!key.is_string()) Fail(where, "layer " + key.dump() + " is not a number or '*'");
-  return ParseLayer(key.get<std::string>(), num_layers, where);
+  if (key.is_number())  // range-checked as an int first, then named like a flag's layer
+    return ParseLayer(std::to_string(JsonIntAs<int>(key, where, "layer", 0)), num_layers, where);
+  if (!key.is_string()) Fail(where, "layer " + Shown(key) + " is not a number or '*'");
+  return ParseLayer(Clipped(key.get<std::string>()), num_layers, where);
+}
+
+const json& ObjectAt(const json& j, const char* key, const std::string& where) {
+  const json& v = j.at(key);
+  if (!v.is_object())
+    Fail(where, std::string(key) + " must be an object {layer: value}, got " + Shown(v));
+  return v;
+}
+
+const json& ArrayAt(const json& j, const char* key, const std::string& where) {
+  const json& v = j.at(key);
+  if (!v.is_array()) Fail(where, std::string(key) + " must be a list, got " + Shown(v));
+  return v;
+}
+
+void CheckKeys(const json& j, const std::vector<std::string>& known, const std::string& where,
+               const std::string& what) {
+  for (const auto& item : j.items()) {
+    if (std::find(known.begin(), known.end(), item.key()) != known.end()) continue;
+    std::string names;
+    for (const std::string& k : known) names += (names.empty() ? "" : ", ") + k;
+    Fail(where, what + "unknown key '" + Clipped(item.key()) + "' (known: " + names + ")");
+  }
+}
+
+// One "force" entry: {"layer": l | "*", "token_id": id, "position": p, "experts": [...]}.
+// token_id and position are optional (absent = any token, any position) and never negative.
+ForcedRoute ForcedRouteFromJson(const json& f, const LlamaMoeConfig& c, const std::string& where,
+                                const std::string& field) {
+  if (!f.is_object()) Fail(where, field + " must be an object, got " + Shown(f));
+  CheckKeys(f, {"layer", "token_id", "position", "experts"}, where, field + " has ");
+  ForcedRoute r;
+  if (f.contains("layer") && !(f.at("layer").is_string() && f.at("layer") == "*"))
+    r.layer = static_cast<int>(
+        JsonInt(f.at("layer"), where, field + ".layer", 0, int64_t{c.num_hidden_layers} - 1));
+  if (f.contains("token_id"))
+    r.token_id = JsonIntAs<int32_t>(f.at("token_id"), where, field + ".token_id", 0);
+  if (f.contains("position"))
+    r.position = JsonIntAs<int32_t>(f.at("position"), where, field + ".position", 0);
+  if (!f.contains("experts")) Fail(where, field + ".experts is missing");
+  const json& experts = ArrayAt(f, "experts", where + " " + field);
+  for (size_t i = 0; i < experts.size(); ++i)
+    r.experts.push_back(
+        JsonIntAs<int32_t>(experts[i], where, field + ".experts[" + std::to_string(i) + "]", 0));
+  return r;
 }
 
 }  // namespace
@@ -59,46 +105,59 @@ json PolicyToJson(const RoutingPolicy& p) {
 RoutingPolicy PolicyFromJson(const json& j, const LlamaMoeConfig& c, const std::string& where) {
   const int L = c.num_hidden_layers;
   if (!j.is_object()) Fail(where, "a routing policy must be a JSON object");
-  static const std::vector<std::string> known = {"mode",  "disable",      "top_k",
-                                                 "top_r", "scale_factor", "force"};
-  for (const auto& item : j.items())
-    if (std::find(known.begin(), known.end(), item.key()) == known.end())
-      Fail(where, "unknown key '" + item.key() + "' (known: mode, disable, top_k, top_r, " +
-                      "scale_factor, force)");
+  CheckKeys(j, {"mode", "disable", "top_k", "top_r", "scale_factor", "force"}, where, "");
   RoutingPolicy p;
+  if (j.contains("mode")) {
+    if (!j.at("mode").is_string()) Fail(where, "mode must be a string, got " + Shown(j.at("mode")));
+    p.mode = ParseDisableMode(Clipped(j.at("mode").get<std::string>()), where);
+  }
+  if (j.contains("disable")) {
+    const json& disable = ArrayAt(j, "disable", where);
+    for (size_t i = 0; i < disable.size(); ++i) {
+      const json& pair = disable[i];
+      const std::string field = "disable[" + std::to_string(i) + "]";
+      if (!pair.is_array() || pair.size() != 2)
+        Fail(where, field + " must be a [layer, expert] pair, got " + Shown(pair));
+      const int layer = LayerKey(pair[0], L, where + " " + field);
+      const int32_t expert = JsonIntAs<int32_t>(pair[1], where, field + "[1]", 0);
+      for (int l = layer < 0 ? 0 : layer; l < (layer < 0 ? L : layer + 1); ++l)
+        p.Disable({l, expert}, L);
+    }
+  }
+  // Each value of a {layer: value} object, with the layer key parsed.
+  auto per_layer = [&](const char* key, auto&& apply) {
+    if (!j.contains(key)) return;
+    for (const auto& item : ObjectAt(j, key, where).items()) {
+      const std::string field = std::string(key) + "[" + Clipped(item.key()) + "]";
+      apply(LayerKey(json(item.key()), L, where + " " + key), item.value(), field);
+    }
+  };
+  // k = 0 would mean "the config's num_selects" inside RoutingPolicy, so a written 0 is refused
+  // here rather than silently ignored.
+  per_layer("top_k", [&](int l, const json& v, const std::string& field) {
+    p.SetTopK(l, JsonIntAs<int>(v, where, field, 1, c.num_experts), L);
+  });
+  per_layer("top_r", [&](int l, const json& v, const std::string& field) {
+    p.SetTopR(l, JsonIntAs<int>(v, where, field, 0), L);
+  });
+  per_layer("scale_factor", [&](int l, const json& v, const std::string& field) {
+    p.SetScaleFactor(l, JsonFloat(v, where, field, 0.0f), L);
+  });
+  if (j.contains("force")) {
+    const json& force = ArrayAt(j, "force", where);
+    for (size_t i = 0; i < force.size(); ++i)
+      p.forced.push_back(
+          ForcedRouteFromJson(force[i], c, where, "force[" + std::to_string(i) + "]"));
+  }
+  return p;
+}
+
+RoutingPolicy PolicyFromJsonFile(const std::string& path, const LlamaMoeConfig& config) {
+  RoutingPolicy p = PolicyFromJson(ReadJsonFile(path), config, path);
   try {
-    if (j.contains("mode")) p.mode = ParseDisableMode(j.at("mode").get<std::string>(), where);
-    if (j.contains("disable")) {
-      for (const json& pair : j.at("disable")) {
-        if (!pair.is_array() || pair.size() != 2)
-          Fail(where, "disable entries must be [layer, expert] pairs, got " + pair.dump());
-        const int layer = LayerKey(pair[0], L, where + " disable");
-        for (int l = layer < 0 ? 0 : layer; l < (layer < 0 ? L : layer + 1); ++l)
-          p.Disable({l, pair[1].get<int32_t>()}, L);
-      }
-    }
-    auto per_layer = [&](const char* key, auto&& apply) {
-      if (!j.contains(key)) return;
-      for (const auto& item : j.at(key).items())
-        apply(LayerKey(json(item.key()), L, where + " " + key), item.value());
-    };
-    per_layer("top_k", [&](int l, const json& v) { p.SetTopK(l, v.get<int>(), L); });
-    per_layer("top_r", [&](int l, const json& v) { p.SetTopR(l, v.get<int>(), L); });
-    per_layer("scale_factor",
-              [&](int l, const json& v) { p.SetScaleFactor(l, v.get<float>(), L); });
-    if (j.contains("force")) {
-      for (const json& f : j.at("force")) {
-        ForcedRoute r;
-        const json layer = f.value("layer", json("*"));
-        r.layer = layer.is_string() && layer.get<std::string>() == "*" ? -1 : layer.get<int>();
-        r.token_id = f.value("token_id", -1);
-        r.position = f.value("position", -1);
-        r.experts = f.at("experts").get<std::vector<int32_t>>();
-        p.forced.push_back(std::move(r));
-      }
-    }
-  } catch (const json::exception& e) {
-    Fail(where, std::string("malformed routing policy: ") + e.what());
+    p.Validate(config);
+  } catch (const Error& e) {
+    Fail(path, e.what());
   }
   return p;
 }

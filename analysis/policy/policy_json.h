@@ -22,5 +22,8 @@ nlohmann::json PolicyToJson(const RoutingPolicy& policy);
 // Errors name `where` (a file, "policy") and the key at fault.
 RoutingPolicy PolicyFromJson(const nlohmann::json& j, const LlamaMoeConfig& config,
                              const std::string& where);
+// A policy file (--policy): read, parsed and validated for `config`, so that every error, a value
+// out of range for the model included, names the file.
+RoutingPolicy PolicyFromJsonFile(const std::string& path, const LlamaMoeConfig& config);
 
 }  // namespace moe

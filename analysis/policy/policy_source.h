@@ -19,8 +19,9 @@ struct PolicySource {
   }
 };
 
-// The policy, not yet validated (the run does that, once); empty when nothing was given. Errors
-// name the file or the flag.
+// The policy; empty when nothing was given. A policy file is validated here, so that its errors
+// name the file; flags are validated by the run (RoutingPolicy::Validate). Errors name the file
+// or the flag.
 RoutingPolicy MakePolicy(const PolicySource& source, const LlamaMoeConfig& config);
 
 }  // namespace moe

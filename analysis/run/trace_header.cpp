@@ -1,12 +1,12 @@
 #include "analysis/run/trace_header.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "analysis/common/sha256.h"
 #include "analysis/policy/policy_json.h"
 #include "core/error.h"
+#include "core/json_value.h"
 
 namespace moe {
 namespace {
@@ -15,13 +15,7 @@ using nlohmann::json;
 
 // config.json re-serialized compactly, so formatting differences do not count as a change.
 std::string CanonicalConfig(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  if (!in) Fail(file.string(), "cannot open");
-  try {
-    return json::parse(in).dump();
-  } catch (const json::exception& e) {
-    Fail(file.string(), std::string("is not valid JSON (") + e.what() + ")");
-  }
+  return ReadJsonFile(file).dump();
 }
 
 std::string CorpusDescription(const Corpus& corpus, const TraceRunSettings& s) {

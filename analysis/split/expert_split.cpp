@@ -16,6 +16,7 @@
 #include "analysis/split/split_random.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_value.h"
 #include "core/model_loader.h"
 #include "core/model_weights.h"
 #include "core/safetensors_file.h"
@@ -29,16 +30,6 @@ namespace {
 
 constexpr const char* kCompanionFiles[] = {"tokenizer.model", "generation_config.json",
                                            "tokenizer_config.json", "special_tokens_map.json"};
-
-json ReadJsonFile(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) Fail(path.string(), fs::exists(path) ? "cannot be read" : "does not exist");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    Fail(path.string(), std::string("is not valid JSON (") + e.what() + ")");
-  }
-}
 
 // The last component of the folder name, as Python's basename(normpath(dir)).
 std::string FolderName(const fs::path& dir) {

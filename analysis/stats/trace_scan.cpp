@@ -5,18 +5,18 @@
 
 #include "analysis/trace/trace_reader.h"
 #include "core/error.h"
+#include "core/json_value.h"
 
 namespace moe {
 namespace {
 
-int VocabSize(const TraceAttributes& info) {
-  try {
-    const nlohmann::json config = nlohmann::json::parse(info.model_config);
-    if (config.contains("vocab_size") && config["vocab_size"].is_number_integer())
-      return config["vocab_size"].get<int>();
-  } catch (const nlohmann::json::exception&) {
-  }
-  return 0;
+// The vocabulary size in the trace's stored config.json, 0 when it names none; a value that is
+// not an integer in int range is an Error naming the trace, never a wrapped size.
+int VocabSize(const TraceAttributes& info, const std::string& path) {
+  if (info.model_config.empty()) return 0;
+  const nlohmann::json config = ParseJson(info.model_config, path + " model_config");
+  if (!config.is_object() || !config.contains("vocab_size")) return 0;
+  return JsonIntAs<int>(config.at("vocab_size"), path, "model_config vocab_size", 1);
 }
 
 }  // namespace
@@ -47,7 +47,7 @@ TraceSetInfo InspectTraces(const std::vector<std::filesystem::path>& paths,
       differs("checkpoint_sha256", checkpoint, i.checkpoint_sha256);
     }
     set.shape.top_k = std::max(set.shape.top_k, i.top_k);
-    set.shape.vocab = std::max(set.shape.vocab, VocabSize(i));
+    set.shape.vocab = std::max(set.shape.vocab, VocabSize(i, path.string()));
     if (!i.complete) set.incomplete.push_back(path.string());
     std::vector<int16_t> map;
     for (const std::string& name : reader.domains()) {

@@ -114,5 +114,83 @@ TEST_CASE("a config file that is not JSON", "[config][bad-input]") {
   const auto dir = TempDir("config");
   std::ofstream(dir / "config.json") << "{\"model_type\": ";
   CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "config.json"), Contains("is not valid JSON"));
-  CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "absent.json"), Contains("cannot open"));
+  CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "absent.json"), Contains("does not exist"));
+}
+
+TEST_CASE("config integers are range-checked and numbers must fit a float",
+          "[config][bad-input]") {
+  auto with = [](const char* key, json value) {
+    json j = Released();
+    j[key] = std::move(value);
+    return j;
+  };
+  // 2^32 + 8 used to wrap to 8, 2^40 to 0.
+  CHECK_THROWS_WITH(Parse(with("num_experts", 4294967304LL)),
+                    Contains("config.json: num_experts must be an integer in [1, 65536], got "
+                             "4294967304"));
+  CHECK_THROWS_WITH(Parse(with("vocab_size", int64_t{1} << 40)),
+                    Contains("vocab_size must be an integer") && Contains("1099511627776"));
+  CHECK_THROWS_WITH(Parse(with("hidden_size", uint64_t{18446744073709551615ULL})),
+                    Contains("hidden_size must be an integer") &&
+                        Contains("18446744073709551615"));
+  // Floats where an integer is expected: 1.5 used to become 1.
+  CHECK_THROWS_WITH(Parse(with("num_selects", 1.5)),
+                    Contains("num_selects must be an integer") && Contains("1.5"));
+  CHECK_THROWS_WITH(Parse(with("num_hidden_layers", 1000000)),
+                    Contains("num_hidden_layers must be an integer in [1, 4096]"));
+  CHECK_THROWS_WITH(Parse(with("num_labels", 2147483647)),
+                    Contains("num_labels must be an integer in [0, 1048576]"));
+  json sizes = Released();
+  sizes["size_experts"][0][0] = 4294967297LL;  // wrapped to 1 before
+  CHECK_THROWS_WITH(Parse(sizes), Contains("size_experts[0] must be an integer in [1, "));
+  // Floats that overflow a float32 used to become inf.
+  CHECK_THROWS_WITH(Parse(with("rms_norm_eps", 1e39)),
+                    Contains("rms_norm_eps is 1e+39, outside the range of a 32-bit float"));
+  CHECK_THROWS_WITH(Parse(with("score_scale_factor", 1e39)), Contains("score_scale_factor is"));
+  CHECK_THROWS_WITH(Parse(with("score_scale_factor", -1.0)),
+                    Contains("score_scale_factor must be in [0"));
+  CHECK_THROWS_WITH(Parse(with("rope_scaling", {{"type", "linear"}, {"factor", 1e300}})),
+                    Contains("rope_scaling.factor is 1e+300"));
+  CHECK_THROWS_WITH(Parse(with("rope_scaling", {{"type", 3}, {"factor", 2.0}})),
+                    Contains("rope_scaling.type must be a string"));
+}
+
+TEST_CASE("config files: folders, trailing content and huge values name the file",
+          "[config][bad-input]") {
+  const auto dir = TempDir("config_files");
+  // A folder where the file should be: no stream error, the path and what is wrong.
+  std::filesystem::create_directories(dir / "folder" / "config.json");
+  CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "folder" / "config.json"),
+                    Contains("config.json: is a folder"));
+  // Trailing content after the object (a stream read used to stop after the first value).
+  std::ofstream(dir / "trailing.json") << Released().dump() << " {\"x\": 1}";
+  CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "trailing.json"),
+                    Contains("trailing.json: is not valid JSON"));
+  // A wrong type names the file and the key, not "[json.exception.type_error.302]".
+  json wrong = Released();
+  wrong["rope_scaling"] = {{"type", "linear"}, {"factor", "two"}};
+  std::ofstream(dir / "wrong.json") << wrong.dump();
+  CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "wrong.json"),
+                    Contains("wrong.json: rope_scaling.factor must be a number"));
+  // An unterminated 1 MiB string: the message quotes a clipped piece of it, not all of it.
+  std::ofstream(dir / "unterminated.json") << "{\"model_type\": \"" << std::string(1 << 20, 'x');
+  try {
+    LlamaMoeConfig::FromFile(dir / "unterminated.json");
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK_THAT(e.what(), Contains("unterminated.json: is not valid JSON"));
+    CHECK(std::string(e.what()).size() < 1000);
+  }
+  // A 1 MiB string where a number belongs is clipped as well.
+  try {
+    Parse([] {
+      json j = Released();
+      j["hidden_size"] = std::string(1 << 20, 'y');
+      return j;
+    }());
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK_THAT(e.what(), Contains("hidden_size must be an integer") && Contains("bytes)"));
+    CHECK(std::string(e.what()).size() < 1000);
+  }
 }
