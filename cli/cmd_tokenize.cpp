@@ -1,10 +1,9 @@
 // moescope tokenize: token ids (and pieces) of a text, to check tokenization against other tools.
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/input_file.h"
 #include "core/tokenizer.h"
 
 namespace moe::cli {
@@ -20,13 +19,7 @@ void Run(const TokenizeOptions& o) {
       o.model_dir.empty() ? DefaultModelDir() : std::filesystem::path(o.model_dir);
   const Tokenizer tok(dir / "tokenizer.model");
   std::string text = o.text;
-  if (!o.file.empty()) {
-    std::ifstream in(o.file);
-    if (!in) Fail(o.file, "cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
-  }
+  if (!o.file.empty()) text = ReadInputFile(o.file, "a text file");
   const std::vector<int32_t> ids = tok.Encode(text, !o.no_bos);
   for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
   std::cout << "\n";

@@ -2,15 +2,73 @@
 
 #include <sentencepiece_processor.h>
 
+#include <algorithm>
+#include <string_view>
+
 #include "core/error.h"
+#include "core/input_file.h"
 
 namespace moe {
+namespace {
+
+// U+2581, the mark SentencePiece puts in place of a space.
+constexpr std::string_view kSpaceMark = "\xe2\x96\x81";
+
+// True when no ordinary piece holds a character followed by the space mark: such a piece would
+// let an encoding merge across a space. Whitespace-only pieces ("▁▁▁") and pieces that start
+// with the mark are what LLaMA's vocabulary holds, and neither can span "x▁".
+bool NoPieceSpansASpace(const sentencepiece::SentencePieceProcessor& sp) {
+  for (int id = 0; id < sp.GetPieceSize(); ++id) {
+    if (sp.IsControl(id) || sp.IsUnknown(id) || sp.IsByte(id)) continue;
+    const std::string_view piece = sp.IdToPiece(id);
+    for (size_t at = piece.find(kSpaceMark); at != std::string_view::npos;
+         at = piece.find(kSpaceMark, at + kSpaceMark.size())) {
+      if (at > 0 && piece.substr(at - kSpaceMark.size(), kSpaceMark.size()) != kSpaceMark)
+        return false;
+    }
+  }
+  return true;
+}
+
+// Whether `text` (words with single spaces) encodes as its space-separated parts encoded one by
+// one: the dummy prefix of each later part must stand for the space before it.
+bool SpaceSplitMatches(const Tokenizer& tok, const std::string& text) {
+  std::vector<int32_t> parts;
+  size_t start = 0;
+  for (size_t space = text.find(' '); start <= text.size(); space = text.find(' ', start)) {
+    if (space == std::string::npos) space = text.size();
+    const std::vector<int32_t> part = tok.Encode(text.substr(start, space - start), false);
+    parts.insert(parts.end(), part.begin(), part.end());
+    start = space + 1;
+  }
+  return parts == tok.Encode(text, false);
+}
+
+bool IsPrintableAscii(char c) {
+  return c > ' ' && c < 0x7f;
+}
+
+// Where the piece that starts at `start` ends: the first single space at or after
+// start + piece_bytes with a printable ASCII character on both sides, or the end of the text.
+size_t PieceEnd(const std::string& text, size_t start, size_t piece_bytes) {
+  if (text.size() - start <= piece_bytes) return text.size();
+  for (size_t at = text.find(' ', start + piece_bytes); at != std::string::npos;
+       at = text.find(' ', at + 1)) {
+    if (at + 1 < text.size() && IsPrintableAscii(text[at - 1]) && IsPrintableAscii(text[at + 1]))
+      return at;
+  }
+  return text.size();
+}
+
+}  // namespace
 
 Tokenizer::Tokenizer(const std::filesystem::path& model_file)
     : path_(model_file), sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
-  if (!std::filesystem::exists(model_file)) Fail(model_file.string(), "does not exist");
+  CheckInputFile(model_file, "a SentencePiece tokenizer.model");
   const auto status = sp_->Load(model_file.string());
   if (!status.ok()) Fail(model_file.string(), "is not a SentencePiece model: " + status.ToString());
+  splits_at_spaces_ = NoPieceSpansASpace(*sp_) && SpaceSplitMatches(*this, "a b") &&
+                      SpaceSplitMatches(*this, "Hello, world. x=1 (y)");
 }
 
 Tokenizer::~Tokenizer() = default;
@@ -23,6 +81,26 @@ std::vector<int32_t> Tokenizer::Encode(const std::string& text, bool add_bos, bo
   if (add_bos) ids.push_back(bos_id());
   ids.insert(ids.end(), pieces.begin(), pieces.end());
   if (add_eos) ids.push_back(eos_id());
+  return ids;
+}
+
+std::vector<int32_t> Tokenizer::EncodePrefix(const std::string& text, bool add_bos,
+                                             size_t max_tokens, size_t piece_bytes,
+                                             size_t* bytes_encoded) const {
+  if (!splits_at_spaces_) piece_bytes = text.size();
+  piece_bytes = std::max<size_t>(piece_bytes, 1);
+  std::vector<int32_t> ids;
+  if (add_bos) ids.push_back(bos_id());
+  size_t start = 0;
+  while (start < text.size() && (max_tokens == 0 || ids.size() < max_tokens)) {
+    const size_t end = PieceEnd(text, start, piece_bytes);
+    // The piece's dummy prefix stands for the space dropped at `end` of the piece before.
+    const std::vector<int32_t> piece = Encode(text.substr(start, end - start), false);
+    ids.insert(ids.end(), piece.begin(), piece.end());
+    start = std::min(end + 1, text.size());
+  }
+  if (bytes_encoded) *bytes_encoded = start;
+  if (max_tokens > 0 && ids.size() > max_tokens) ids.resize(max_tokens);
   return ids;
 }
 

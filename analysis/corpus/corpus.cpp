@@ -4,10 +4,12 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "analysis/common/sha256.h"
+#include "analysis/corpus/line_reader.h"
 #include "core/error.h"
+#include "core/input_file.h"
+#include "core/json_value.h"
 #include "core/tokenizer.h"
 
 namespace moe {
@@ -22,7 +24,7 @@ bool IsBlank(const std::string& s) {
 std::string IdOf(const json& value, const std::string& where) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_number_integer() || value.is_number_unsigned()) return value.dump();
-  Fail(where, "field \"id\" must be a string or an integer, got " + value.dump());
+  Fail(where, "field \"id\" must be a string or an integer, got " + Shown(value));
 }
 
 std::vector<int32_t> IdsOf(const json& value, int vocab_size, const std::string& where) {
@@ -31,15 +33,23 @@ std::vector<int32_t> IdsOf(const json& value, int vocab_size, const std::string&
   ids.reserve(value.size());
   for (size_t i = 0; i < value.size(); ++i) {
     const json& v = value[i];
-    if (!v.is_number_integer() && !v.is_number_unsigned())
-      Fail(where, "field \"input_ids\"[" + std::to_string(i) + "] is not an integer: " + v.dump());
-    const int64_t id = v.get<int64_t>();
+    const std::string field = "field \"input_ids\"[" + std::to_string(i) + "]";
+    const int64_t id = JsonIntAs<int64_t>(v, where, field);
     if (id < 0 || id >= vocab_size)
-      Fail(where, "field \"input_ids\"[" + std::to_string(i) + "] = " + std::to_string(id) +
-                      " is outside the vocabulary (0.." + std::to_string(vocab_size - 1) + ")");
+      Fail(where, field + " = " + std::to_string(id) + " is outside the vocabulary (0.." +
+                      std::to_string(vocab_size - 1) + ")");
     ids.push_back(static_cast<int32_t>(id));
   }
   return ids;
+}
+
+// A trace stores ids as fixed-length strings as long as the longest one: one huge id would
+// make every document's row that large.
+void CheckSourceId(const std::string& where, const std::string& source_id) {
+  if (source_id.size() > kMaxSourceIdBytes)
+    Fail(where, "field \"id\" is " + std::to_string(source_id.size()) +
+                    " bytes long; ids are limited to " + std::to_string(kMaxSourceIdBytes) +
+                    " bytes");
 }
 
 }  // namespace
@@ -70,34 +80,32 @@ CorpusReader::CorpusReader(const Tokenizer* tokenizer, int vocab_size, CorpusOpt
 
 void CorpusReader::Read(const std::filesystem::path& file) {
   const std::string name = file.string();
-  if (std::filesystem::is_directory(file)) Fail(name, "is a folder, not a corpus file");
+  CheckInputFile(file, "a corpus file (JSONL or text)");
   if (file.extension() == ".jsonl") {
     ReadJsonl(file);
     return;
   }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) Fail(name, "cannot open");
-  std::stringstream text;
-  text << in.rdbuf();
   if (options_.default_domain.empty())
     Fail(name, "is a plain text file; give its domain (--domain NAME)");
-  AddText(name, file.filename().string(), options_.default_domain, text.str());
+  if (std::filesystem::file_size(file) > options_.max_line_bytes)
+    Fail(name, "is larger than " + std::to_string(options_.max_line_bytes) +
+                   " bytes, the limit of one document");
+  AddText(name, file.filename().string(), options_.default_domain,
+          ReadInputFile(file, "a corpus file (JSONL or text)"));
 }
 
 void CorpusReader::ReadJsonl(const std::filesystem::path& file) {
   const std::string name = file.string();
-  std::ifstream in(file);
-  if (!in) Fail(name, "cannot open");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) Fail(name, "cannot be opened");
+  LineReader lines(in, name, options_.max_line_bytes);
   std::string line;
-  for (int64_t line_no = 1; std::getline(in, line); ++line_no) {
+  while (lines.Next(line)) {
     if (IsBlank(line)) continue;
+    const int64_t line_no = lines.line_number();
     const std::string where = name + ":" + std::to_string(line_no);
-    json j;
-    try {
-      j = json::parse(line);
-    } catch (const json::exception& e) {
-      Fail(where, std::string("is not valid JSON (") + e.what() + ")");
-    }
+    json j = ParseJson(line, where);
+    line = std::string();  // the parsed document replaces the line; hold one copy, not two
     if (!j.is_object()) Fail(where, "must be a JSON object");
     const bool has_text = j.contains("text"), has_ids = j.contains("input_ids");
     if (has_text == has_ids)
@@ -115,27 +123,32 @@ void CorpusReader::ReadJsonl(const std::filesystem::path& file) {
     if (domain.empty()) Fail(where, "needs a field \"domain\" (or give a default with --domain)");
     if (has_text) {
       if (!j.at("text").is_string()) Fail(where, "field \"text\" must be a string");
-      AddText(where, id, domain, j.at("text").get<std::string>());
+      AddText(where, id, domain, j.at("text").get_ref<const std::string&>());
     } else {
       AddIds(where, id, domain, IdsOf(j.at("input_ids"), vocab_size_, where));
     }
   }
-  if (in.bad()) Fail(name, "read error");
 }
 
 void CorpusReader::AddText(const std::string& where, std::string source_id,
                            const std::string& domain, const std::string& text) {
+  CheckSourceId(where, source_id);  // before the text costs any work
   if (IsBlank(text)) {
     corpus_.skipped.push_back(where + ": text is empty or only whitespace");
     return;
   }
   if (tokenizer_ == nullptr)
     Fail(where, "has \"text\" but the model has no tokenizer.model; give \"input_ids\"");
-  AddIds(where, std::move(source_id), domain, tokenizer_->Encode(text));
+  // Only the first max_tokens_per_document ids are encoded: a huge line costs what its kept
+  // prefix costs (Tokenizer::EncodePrefix), and the ids equal those of encoding it whole.
+  AddIds(where, std::move(source_id), domain,
+         tokenizer_->EncodePrefix(text, /*add_bos=*/true,
+                                  static_cast<size_t>(options_.max_tokens_per_document)));
 }
 
 void CorpusReader::AddIds(const std::string& where, std::string source_id,
                           const std::string& domain, std::vector<int32_t> ids) {
+  CheckSourceId(where, source_id);
   if (ids.empty()) {
     corpus_.skipped.push_back(where + ": no tokens");
     return;

@@ -4,12 +4,18 @@
 //
 // JSONL line: {"id": ..., "domain": "code", "text": "..."}  or, pre-tokenized,
 //             {"id": ..., "domain": "code", "input_ids": [1, 415, ...]}
-//   id         optional, string or number; default "<file name>:<line>"
+//   id         optional, string or number, at most kMaxSourceIdBytes bytes; default
+//              "<file name>:<line>"
 //   domain     optional when a default domain is given, else required
 //   text       tokenized with BOS prepended (as LLaMA's tokenizer does by default)
 //   input_ids  used as they are (no BOS added), each checked against the vocabulary
 // A file whose name ends in ".jsonl" is JSONL; any other file is one plain-text document whose
 // id is the file name and whose domain is the default domain.
+//
+// Hostile sizes: a line (or a plain text file) longer than CorpusOptions::max_line_bytes is an
+// error naming "<file>:<line>"; text is tokenized only as far as max_tokens_per_document needs
+// (Tokenizer::EncodePrefix), so a long line costs what its kept prefix costs.
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -18,6 +24,10 @@
 namespace moe {
 
 class Tokenizer;
+
+// The longest document id accepted (docs/trace-format.md: a trace stores ids as fixed-length
+// strings as long as the longest).
+inline constexpr size_t kMaxSourceIdBytes = 1024;
 
 struct CorpusDocument {
   std::string source_id;     // the "id" field, or "<file>:<line>" / the file name
@@ -38,10 +48,11 @@ struct Corpus {
 };
 
 struct CorpusOptions {
-  std::string default_domain;             // for plain text files and JSONL lines without one
-  std::vector<std::string> only_domains;  // keep only these domains (empty = all)
-  int64_t max_documents_per_domain = 0;   // keep each domain's first N documents (0 = all)
-  int64_t max_tokens_per_document = 0;    // keep each document's first N tokens (0 = all)
+  std::string default_domain;                // for plain text files and JSONL lines without one
+  std::vector<std::string> only_domains;     // keep only these domains (empty = all)
+  int64_t max_documents_per_domain = 0;      // keep each domain's first N documents (0 = all)
+  int64_t max_tokens_per_document = 0;       // keep each document's first N tokens (0 = all)
+  size_t max_line_bytes = size_t{64} << 20;  // longest JSONL line / plain text file accepted
 };
 
 class CorpusReader {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/safetensors_file.h"
@@ -201,4 +202,78 @@ TEST_CASE("convert writes one safetensors file from a sharded .bin checkpoint", 
   const moe::TensorView la = fa.Tensor("logits"), lb = fb.Tensor("logits");
   REQUIRE(la.nbytes() == lb.nbytes());
   CHECK(std::memcmp(la.data, lb.data, la.nbytes()) == 0);
+}
+
+TEST_CASE("hostile numbers, folders and sizes: one line naming the file and the field",
+          "[cli][bad-input]") {
+  const fs::path model = TinyModel();
+  const fs::path corpus = FixtureDir() / "corpus/tiny.jsonl";
+  SECTION("--top-k 0:0 is an error, not a silent k = 2") {
+    ExpectCleanFailure(RunCli("score --top-k 0:0 --text 'free software'"), "--top-k");
+    ExpectCleanFailure(RunCli("score --top-k 0:1.5 --text 'free software'"), "must be an integer");
+  }
+  SECTION("a config.json field of the wrong type or out of range") {
+    const fs::path dir = CopyModel(model, "cli-config-type");
+    nlohmann::json config = nlohmann::json::parse(Slurp(model / "config.json"));
+    config["rope_scaling"] = {{"type", "linear"}, {"factor", "two"}};
+    std::ofstream(dir / "config.json") << config.dump();
+    ExpectCleanFailure(RunCli("info --model " + dir.string()),
+                       "config.json: rope_scaling.factor must be a number");
+    config = nlohmann::json::parse(Slurp(model / "config.json"));
+    config["num_experts"] = 4294967304LL;  // used to wrap to 8
+    std::ofstream(dir / "config.json") << config.dump();
+    ExpectCleanFailure(RunCli("info --model " + dir.string()),
+                       "num_experts must be an integer in [1, 65536], got 4294967304");
+  }
+  SECTION("folders where files belong") {
+    const fs::path dir = TempDir("cli-folders");
+    fs::create_directories(dir / "policy.json");
+    ExpectCleanFailure(RunCli("tokenize --file " + dir.string() + " x"), "is a folder");
+    const fs::path broken = CopyModel(model, "cli-folder-config");
+    fs::remove(broken / "config.json");
+    fs::create_directories(broken / "config.json");
+    ExpectCleanFailure(RunCli("info --model " + broken.string()), "config.json: is a folder");
+    const fs::path no_tok = CopyModel(model, "cli-folder-tokenizer");
+    fs::remove(no_tok / "tokenizer.model");
+    fs::create_directories(no_tok / "tokenizer.model");
+    ExpectCleanFailure(RunCli("score --model " + no_tok.string() + " -t hi"),
+                       "tokenizer.model: is a folder");
+    // --policy and --corpus are checked by the flag parser first: a usage error naming the flag
+    // and the path (exit code 105), never a stream error.
+    for (const std::string& args :
+         {"score -t hi --policy " + (dir / "policy.json").string(),
+          "trace -o " + (dir / "t.h5").string() + " --corpus " + dir.string()}) {
+      const CliResult r = RunCli(args);
+      INFO(r.err);
+      CHECK(r.exit_code == 105);
+      CHECK_THAT(r.err, Contains("File is actually a directory") && Contains(dir.string()));
+    }
+  }
+  SECTION("a policy naming expert 99 names the policy file") {
+    const fs::path dir = TempDir("cli-policy-99");
+    std::ofstream(dir / "e99.json") << R"({"disable": [[0, 99]]})";
+    ExpectCleanFailure(RunCli("score --policy " + (dir / "e99.json").string() + " -t hi"),
+                       "e99.json: policy layer 0: expert 99 is out of range");
+    ExpectCleanFailure(RunCli("trace --corpus " + corpus.string() + " -o " +
+                              (dir / "t.h5").string() + " --policy " + (dir / "e99.json").string()),
+                       "e99.json");
+    CHECK_FALSE(fs::exists(dir / "t.h5"));
+  }
+  SECTION("a corpus line with a 2 MiB id and an unterminated string") {
+    const fs::path dir = TempDir("cli-corpus-sizes");
+    std::ofstream(dir / "id.jsonl")
+        << R"({"id": ")" << std::string(2 << 20, 'i') << R"(", "domain": "d", "text": "x"})"
+        << "\n";
+    const CliResult id =
+        RunCli("trace --corpus " + (dir / "id.jsonl").string() + " -o " + (dir / "t.h5").string());
+    ExpectCleanFailure(id, "id.jsonl:1: field \"id\" is 2097152 bytes long");
+    CHECK(id.err.size() < 1000);
+    std::ofstream(dir / "open.jsonl")
+        << R"({"domain": "d", "text": ")" << std::string(2 << 20, 'z');
+    const CliResult open = RunCli("trace --corpus " + (dir / "open.jsonl").string() + " -o " +
+                                  (dir / "t.h5").string());
+    ExpectCleanFailure(open, "open.jsonl:1: is not valid JSON");
+    CHECK(open.err.size() < 1000);
+    CHECK_FALSE(fs::exists(dir / "t.h5"));
+  }
 }

@@ -117,8 +117,7 @@ TEST_CASE("a config file that is not JSON", "[config][bad-input]") {
   CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "absent.json"), Contains("does not exist"));
 }
 
-TEST_CASE("config integers are range-checked and numbers must fit a float",
-          "[config][bad-input]") {
+TEST_CASE("config integers are range-checked and numbers must fit a float", "[config][bad-input]") {
   auto with = [](const char* key, json value) {
     json j = Released();
     j[key] = std::move(value);
@@ -131,8 +130,7 @@ TEST_CASE("config integers are range-checked and numbers must fit a float",
   CHECK_THROWS_WITH(Parse(with("vocab_size", int64_t{1} << 40)),
                     Contains("vocab_size must be an integer") && Contains("1099511627776"));
   CHECK_THROWS_WITH(Parse(with("hidden_size", uint64_t{18446744073709551615ULL})),
-                    Contains("hidden_size must be an integer") &&
-                        Contains("18446744073709551615"));
+                    Contains("hidden_size must be an integer") && Contains("18446744073709551615"));
   // Floats where an integer is expected: 1.5 used to become 1.
   CHECK_THROWS_WITH(Parse(with("num_selects", 1.5)),
                     Contains("num_selects must be an integer") && Contains("1.5"));

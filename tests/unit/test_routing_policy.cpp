@@ -8,8 +8,8 @@
 
 #include "analysis/policy/policy_flags.h"
 #include "analysis/policy/policy_json.h"
-#include "core/config.h"
 #include "analysis/policy/policy_source.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "core/moe_layer.h"
 #include "core/routing_policy.h"
@@ -162,7 +162,9 @@ TEST_CASE("flags and JSON describe the same policy", "[policy]") {
 
 TEST_CASE("policy numbers are range-checked, never truncated or ignored", "[policy][bad-input]") {
   const LlamaMoeConfig c = FourExperts();
-  auto flags_top_k = [&](const std::string& top_k) { return PolicyFromFlags("", "", top_k, "", c); };
+  auto flags_top_k = [&](const std::string& top_k) {
+    return PolicyFromFlags("", "", top_k, "", c);
+  };
   // k = 0 used to exit 0 and keep k = 2; k above E is refused where it is read.
   CHECK_THROWS_WITH(flags_top_k("0:0"), Contains("--top-k") && Contains("[1, 4], got 0"));
   CHECK_THROWS_WITH(flags_top_k("*:5"), Contains("--top-k") && Contains("[1, 4], got 5"));
@@ -222,14 +224,14 @@ TEST_CASE("policy files: trailing content, folders and out-of-range experts name
     return MakePolicy(source, c);
   };
   std::ofstream(dir / "trailing.json") << R"({"mode": "drop"} {"mode": "reroute"})";
-  CHECK_THROWS_WITH(from_file(dir / "trailing.json"),
-                    Contains("trailing.json: is not valid JSON"));
+  CHECK_THROWS_WITH(from_file(dir / "trailing.json"), Contains("trailing.json: is not valid JSON"));
   CHECK_THROWS_WITH(from_file(dir), Contains(dir.string() + ": is a folder"));
   CHECK_THROWS_WITH(from_file(dir / "absent.json"), Contains("absent.json: does not exist"));
   // A value the model cannot take is reported with the file's name, not only "policy".
   std::ofstream(dir / "e99.json") << R"({"disable": [[0, 99]]})";
   CHECK_THROWS_WITH(from_file(dir / "e99.json"),
                     Contains("e99.json: policy layer 0: expert 99 is out of range (0..3)"));
-  std::ofstream(dir / "ok.json") << R"({"mode": "drop", "disable": [[1, 2]]})" << "\n";
+  std::ofstream(dir / "ok.json") << R"({"mode": "drop", "disable": [[1, 2]]})"
+                                 << "\n";
   CHECK(from_file(dir / "ok.json").layers[1].disabled == std::vector<int32_t>{2});
 }

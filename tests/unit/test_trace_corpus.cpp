@@ -2,6 +2,7 @@
 // kind of bad line as an error naming file:line and the field.
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "analysis/corpus/corpus.h"
 #include "core/error.h"
@@ -68,7 +69,7 @@ TEST_CASE("bad corpus lines are errors naming file:line and the field", "[trace]
       {R"({"domain": "d", "text": 5})", "field \"text\" must be a string"},
       {R"({"domain": "d", "text": "x", "input_ids": [1]})", "both \"text\" and \"input_ids\""},
       {R"({"domain": "d", "input_ids": [1, 9999]})", "\"input_ids\"[1] = 9999 is outside"},
-      {R"({"domain": "d", "input_ids": [1, "x"]})", "\"input_ids\"[1] is not an integer"},
+      {R"({"domain": "d", "input_ids": [1, "x"]})", "\"input_ids\"[1] must be an integer"},
       {R"({"domain": "d", "input_ids": 3})", "must be a list of integers"},
       {R"({"domain": 3, "text": "x"})", "field \"domain\" must be a non-empty string"},
       {R"({"text": "x"})", "needs a field \"domain\""},
@@ -83,7 +84,7 @@ TEST_CASE("bad corpus lines are errors naming file:line and the field", "[trace]
   }
   SECTION("missing files and folders") {
     CHECK_THROWS_WITH(ReadCorpus({TempDir("corpus_bad") / "none.jsonl"}, &tok, 512, {}),
-                      Catch::Contains("none.jsonl") && Catch::Contains("cannot open"));
+                      Catch::Contains("none.jsonl") && Catch::Contains("does not exist"));
     CHECK_THROWS_WITH(ReadCorpus({TempDir("corpus_dir")}, &tok, 512, {}),
                       Catch::Contains("is a folder"));
   }
@@ -139,5 +140,75 @@ TEST_CASE("corpus caps keep each domain's first documents and each document's fi
     const size_t n = std::min<size_t>(full.size(), 20);
     CHECK(capped.documents[i].source_id == all.documents[kept[i]].source_id);
     CHECK(capped.documents[i].ids == std::vector<int32_t>(full.begin(), full.begin() + n));
+  }
+}
+
+TEST_CASE("hostile corpus sizes are bounded errors naming file:line and the field",
+          "[trace][corpus][bad-input]") {
+  const Tokenizer tok(TinyModel() / "tokenizer.model");
+  const std::string good = R"({"id": "a", "domain": "d", "text": "fine"})";
+  auto message = [&](const std::filesystem::path& file, const CorpusOptions& o) -> std::string {
+    try {
+      ReadCorpus({file}, &tok, 512, o);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  SECTION("a line longer than the line limit") {
+    CorpusOptions o;
+    o.max_line_bytes = 4096;
+    const auto file =
+        WriteFile("corpus_long", "long.jsonl",
+                  good + "\n" + R"({"domain": "d", "text": ")" + std::string(16384, 'x') + "\"}\n");
+    const std::string m = message(file, o);
+    CHECK_THAT(m, Catch::Contains("long.jsonl:2") && Catch::Contains("longer than 4096 bytes"));
+    const auto text = WriteFile("corpus_long_text", "long.txt", std::string(8192, 'y'));
+    o.default_domain = "d";
+    CHECK_THAT(message(text, o), Catch::Contains("long.txt") && Catch::Contains("4096 bytes"));
+  }
+  SECTION("an id longer than 1024 bytes") {
+    const auto file = WriteFile("corpus_id", "ids.jsonl",
+                                good + "\n" + R"({"id": ")" + std::string(4 << 20, 'i') +
+                                    R"(", "domain": "d", "text": "x"})" + "\n");
+    const std::string m = message(file, {});
+    CHECK_THAT(m, Catch::Contains("ids.jsonl:2") &&
+                      Catch::Contains("field \"id\" is 4194304 bytes") && Catch::Contains("1024"));
+    CHECK(m.size() < 1000);
+  }
+  SECTION("an unterminated string of a few MiB is not echoed whole") {
+    const auto file = WriteFile("corpus_unterminated", "open.jsonl",
+                                R"({"domain": "d", "text": ")" + std::string(3 << 20, 'z'));
+    const std::string m = message(file, {});
+    CHECK_THAT(m, Catch::Contains("open.jsonl:1") && Catch::Contains("is not valid JSON"));
+    CHECK(m.size() < 1000);
+  }
+  SECTION("trailing content after a line's object") {
+    const auto file = WriteFile("corpus_trailing", "t.jsonl", good + " garbage\n");
+    CHECK_THAT(message(file, {}),
+               Catch::Contains("t.jsonl:1") && Catch::Contains("not valid JSON"));
+  }
+  SECTION("ids that do not fit an int32, or are not integers") {
+    for (const std::string bad : {"4294967297", "1099511627776", "1.5", "18446744073709551616"}) {
+      const auto file =
+          WriteFile("corpus_ids", "n.jsonl", R"({"domain": "d", "input_ids": [1, )" + bad + "]}\n");
+      CHECK_THAT(message(file, {}),
+                 Catch::Contains("n.jsonl:1") && Catch::Contains("\"input_ids\"[1]"));
+    }
+  }
+  SECTION("a long line is tokenized as far as the cap, with the ids of the whole") {
+    std::string text;
+    while (text.size() < (size_t{256} << 10))
+      text += "Permission is hereby granted, free of charge. ";
+    const auto file = WriteFile("corpus_capped", "c.jsonl",
+                                nlohmann::json{{"domain", "d"}, {"text", text}}.dump() + "\n");
+    CorpusOptions o;
+    o.max_tokens_per_document = 300;
+    const Corpus capped = ReadCorpus({file}, &tok, 512, o);
+    const std::vector<int32_t> whole = tok.Encode(text);
+    REQUIRE(capped.documents.size() == 1);
+    CHECK(capped.documents[0].ids == std::vector<int32_t>(whole.begin(), whole.begin() + 300));
+    const Corpus all = ReadCorpus({file}, &tok, 512, {});
+    CHECK(all.documents[0].ids == whole);
   }
 }
