@@ -46,6 +46,9 @@ void AddModelOptions(CLI::App& cmd, ModelOptions& options) {
   cmd.add_flag("--huge-pages", options.huge_pages,
                "Copy the weights into memory backed by 2 MiB pages instead of reading them in "
                "place: faster decoding of large models, a longer load (default: off)");
+  cmd.add_flag("--allow-non-finite-weights", options.allow_non_finite_weights,
+               "Load weights holding NaN or infinity instead of refusing them, to debug a broken "
+               "checkpoint (outputs will be NaN; default: off)");
 }
 
 CLI::Option* AddCorpusOptions(CLI::App& cmd, TraceRunSettings& run) {
@@ -93,7 +96,8 @@ LoadedModel OpenModel(const ModelOptions& options) {
                                                   : ActivationPrecision::kF32);
   return LoadModel(
       options.model_dir.empty() ? DefaultModelDir() : std::filesystem::path(options.model_dir),
-      {.huge_pages = options.huge_pages});
+      {.huge_pages = options.huge_pages,
+       .allow_non_finite_weights = options.allow_non_finite_weights});
 }
 
 int Guarded(const std::function<void()>& body) {

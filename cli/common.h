@@ -14,9 +14,10 @@ namespace moe::cli {
 
 struct ModelOptions {
   std::string model_dir;
-  int threads = 0;                // 0 = all cores
-  bool bf16_activations = false;  // ActivationPrecision::kBF16 (core/linear.h)
-  bool huge_pages = false;        // LoadOptions::huge_pages (core/model_loader.h)
+  int threads = 0;                        // 0 = all cores
+  bool bf16_activations = false;          // ActivationPrecision::kBF16 (core/linear.h)
+  bool huge_pages = false;                // LoadOptions::huge_pages (core/model_loader.h)
+  bool allow_non_finite_weights = false;  // LoadOptions::allow_non_finite_weights
 };
 
 void AddModelOptions(CLI::App& cmd, ModelOptions& options);

@@ -27,11 +27,21 @@ constexpr int64_t kQueryBlock = 64;
 // Upstream sets forbidden scores to finfo(float32).min rather than -inf, so a query with no
 // allowed key (a left-padding row) sees a row of equal scores and attends uniformly to every key;
 // the caller reproduces that, so routing statistics over padding rows match upstream.
+//
+// Whether a key is allowed comes from the mask alone, never from the scores: a row of NaN scores
+// (NaN weights, loaded with LoadOptions::allow_non_finite_weights) must give NaN as in PyTorch,
+// not pass for a padding row and attend uniformly. So the maximum keeps a NaN (std::max would
+// drop it), and a row of -inf scores gives NaN through exp(-inf - -inf).
 bool CausalSoftmax(float* row, int64_t visible, const uint8_t* key_real) {
+  bool any_allowed = false;
   float m = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < visible; ++j)
-    if (key_real[j]) m = std::max(m, row[j]);
-  if (m == -std::numeric_limits<float>::infinity()) return false;
+  for (int64_t j = 0; j < visible; ++j) {
+    if (!key_real[j]) continue;
+    any_allowed = true;
+    if (row[j] > m || std::isnan(row[j])) m = row[j];
+    if (std::isnan(m)) break;
+  }
+  if (!any_allowed) return false;
   ExpShifted(row, visible, m);
   float sum = 0.0f;
   for (int64_t j = 0; j < visible; ++j) {

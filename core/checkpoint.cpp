@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/finite_check.h"
 #include "core/safetensors_file.h"
 #include "core/torch_checkpoint.h"
 
@@ -150,7 +151,8 @@ std::optional<TensorView> Checkpoint::Find(const std::string& name) const {
   return View(it->second, name);
 }
 
-TensorView Checkpoint::Require(const std::string& name, const Shape& shape) const {
+TensorView Checkpoint::Require(const std::string& name, const Shape& shape,
+                               ValueCheck check) const {
   auto it = index_.find(name);
   if (it == index_.end()) Fail(source_, "missing tensor " + Quoted(name));
   const TensorView view = View(it->second, name);
@@ -162,6 +164,7 @@ TensorView Checkpoint::Require(const std::string& name, const Shape& shape) cons
   if (view.shape != shape) {
     FailAbout(where, "has shape " + ShapeString(view.shape) + ", expected " + ShapeString(shape));
   }
+  if (check == ValueCheck::kFinite) RequireFinite(view, where);
   return view;
 }
 

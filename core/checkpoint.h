@@ -17,6 +17,12 @@ namespace moe {
 class SafetensorsFile;
 class TorchCheckpointFile;
 
+// What Checkpoint::Require checks of a tensor's values (dtype and shape are always checked).
+enum class ValueCheck {
+  kNone,
+  kFinite,  // no NaN or infinity (core/finite_check.h); the error names the first one
+};
+
 class Checkpoint {
  public:
   explicit Checkpoint(const std::filesystem::path& dir);
@@ -33,8 +39,10 @@ class Checkpoint {
 
   // A float tensor (F32/F16/BF16) with exactly this shape. Errors name the file, the tensor,
   // and the expected and actual shape or dtype, e.g.
-  // "model.safetensors: tensor 'model.norm.weight' has shape [63], expected [64]".
-  TensorView Require(const std::string& name, const Shape& shape) const;
+  // "model.safetensors: tensor 'model.norm.weight' has shape [63], expected [64]"; with
+  // ValueCheck::kFinite also "... tensor 'w' holds NaN at element 123".
+  TensorView Require(const std::string& name, const Shape& shape,
+                     ValueCheck check = ValueCheck::kNone) const;
 
   // Files the checkpoint was read from, relative to dir (for hashing and messages).
   std::vector<std::string> Files() const;

@@ -18,7 +18,9 @@ LoadedModel LoadModel(const std::filesystem::path& dir, const LoadOptions& optio
   LlamaMoeConfig config = LlamaMoeConfig::FromFile(dir / "config.json");
   m.checkpoint = std::make_unique<Checkpoint>(dir);
   if (options.huge_pages) m.checkpoint->CopyIntoHugePages();
-  ModelWeights weights = LoadModelWeights(*m.checkpoint, config);
+  ModelWeights weights =
+      LoadModelWeights(*m.checkpoint, config,
+                       options.allow_non_finite_weights ? ValueCheck::kNone : ValueCheck::kFinite);
   m.model = std::make_unique<LlamaMoeModel>(std::move(config), std::move(weights));
   if (std::filesystem::exists(dir / "tokenizer.model")) {
     m.tokenizer = std::make_unique<Tokenizer>(dir / "tokenizer.model");

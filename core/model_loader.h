@@ -25,6 +25,9 @@ struct LoadOptions {
   // Copy the weights into 2 MiB pages (Checkpoint::CopyIntoHugePages) instead of reading them in
   // place from the page cache: decoding a large model runs faster, loading takes a copy.
   bool huge_pages = false;
+  // Load weights holding NaN or infinity instead of refusing them (for debugging a broken
+  // checkpoint: such weights give NaN outputs).
+  bool allow_non_finite_weights = false;
 };
 
 LoadedModel LoadModel(const std::filesystem::path& dir, const LoadOptions& options = {});

@@ -24,15 +24,15 @@ std::string BodyPrefix(const LlamaMoeConfig& config) {
   return config.architecture == Architecture::kQuestionAnswering ? "transformer." : "model.";
 }
 
-ModelWeights LoadModelWeights(const Checkpoint& ck, const LlamaMoeConfig& c) {
+ModelWeights LoadModelWeights(const Checkpoint& ck, const LlamaMoeConfig& c, ValueCheck check) {
   const int64_t h = c.hidden_size, d = c.head_dim(), e = c.num_experts;
   const int64_t q_out = c.num_attention_heads * d, kv_out = c.num_key_value_heads * d;
   const std::string body = BodyPrefix(c);
   auto matrix = [&](const std::string& name, int64_t rows, int64_t cols) {
-    return AsMatrix(ck.Require(name, {rows, cols}));
+    return AsMatrix(ck.Require(name, {rows, cols}, check));
   };
   auto vector = [&](const std::string& name, int64_t size) {
-    return AsVector(ck.Require(name, {size}));
+    return AsVector(ck.Require(name, {size}, check));
   };
 
   ModelWeights w;

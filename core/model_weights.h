@@ -57,8 +57,10 @@ struct ModelWeights {
   Vector qa_bias;     // [2]
 };
 
-// Finds every tensor the config calls for, by exact name, checking dtype and shape.
-ModelWeights LoadModelWeights(const Checkpoint& checkpoint, const LlamaMoeConfig& config);
+// Finds every tensor the config calls for, by exact name, checking dtype and shape, and with
+// ValueCheck::kFinite that each holds no NaN or infinity.
+ModelWeights LoadModelWeights(const Checkpoint& checkpoint, const LlamaMoeConfig& config,
+                              ValueCheck check = ValueCheck::kNone);
 
 // "model." for most heads, "transformer." for question answering (docs/llama-moe-spec.md §2.9).
 std::string BodyPrefix(const LlamaMoeConfig& config);
