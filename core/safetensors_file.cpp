@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <string_view>
 
@@ -79,6 +80,27 @@ std::map<std::string, std::string> ParseMetadata(const std::string& path, const 
   return metadata;
 }
 
+// A JSON parser callback that refuses a key given twice in one object. nlohmann::json keeps the
+// last value of a repeated key, so a header naming a tensor twice would silently load only the
+// second entry; the safetensors format has one entry per name.
+json::parser_callback_t RefuseDuplicateKeys(const std::string& path) {
+  auto open_objects = std::make_shared<std::vector<std::set<std::string>>>();
+  return [path, open_objects](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      open_objects->emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      open_objects->pop_back();
+    } else if (event == json::parse_event_t::key) {
+      const std::string& key = parsed.get_ref<const std::string&>();
+      if (!open_objects->back().insert(key).second) {
+        if (depth == 1) FailAbout(path + ": tensor " + Quoted(key), "appears twice in the header");
+        Fail(path, "header has key " + Quoted(key) + " twice in one object");
+      }
+    }
+    return true;
+  };
+}
+
 }  // namespace
 
 SafetensorsFile::SafetensorsFile(const std::string& path)
@@ -97,7 +119,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
   const char* header_begin = reinterpret_cast<const char*>(bytes + kLengthBytes);
   json header;
   try {
-    header = json::parse(header_begin, header_begin + header_len);
+    header = json::parse(header_begin, header_begin + header_len, RefuseDuplicateKeys(path));
   } catch (const json::exception& e) {
     Fail(path, std::string("header is not valid JSON: ") + e.what());
   }

@@ -105,10 +105,10 @@ Shape IntTuple(const Pickle& pickle, Ref r, const std::string& where, const char
 }
 
 // One state dict entry, `_rebuild_tensor_v2(storage, storage_offset, size, stride,
-// requires_grad, backward_hooks[, metadata])`, checked against the archive. Returns a view into
-// the mapped storage, or into a row-major copy appended to `copies` when the view is strided.
-TensorView RebuildTensor(const Pickle& pickle, const Value& tensor, const Archive& archive,
-                         const std::string& where, std::vector<std::vector<uint8_t>>& copies) {
+// requires_grad, backward_hooks[, metadata])`, checked against the archive: where it lies in the
+// mapped storage, and its strides when it is not contiguous (copied only when asked for).
+TorchCheckpointFile::StoredTensor RebuildTensor(const Pickle& pickle, const Value& tensor,
+                                                const Archive& archive, const std::string& where) {
   const std::vector<Ref>& args = tensor.items;
   if (args.size() != 6 && args.size() != 7) {
     FailAbout(where, "_rebuild_tensor_v2 gets " + std::to_string(args.size()) +
@@ -165,11 +165,18 @@ TensorView RebuildTensor(const Pickle& pickle, const Value& tensor, const Archiv
   // An empty tensor may carry any offset; it must not point outside the mapping.
   const uint8_t* base = archive.bytes + entry->second.data_offset;
   TensorView view{storage.dtype, shape, numel > 0 ? base + offset * elem : base};
-  if (!IsContiguous(shape, stride)) {
-    copies.push_back(CopyStrided(static_cast<const uint8_t*>(view.data), elem, shape, stride));
-    view.data = copies.back().data();
+  if (IsContiguous(shape, stride)) return {view, {}};
+  // Views whose elements do not overlap fit in their storage; only repeated elements (stride 0)
+  // can be larger, and their copy would let a small file claim any amount of memory.
+  if (numel > storage.integer) {
+    FailAbout(where, "has size " + ShapeString(shape) + " and stride " + ShapeString(stride) +
+                         ", which repeat the " + std::to_string(storage.integer) +
+                         " elements of storage " + Quoted(storage_name) + " into " +
+                         std::to_string(numel) +
+                         " elements; moescope does not expand such views (save "
+                         "tensor.contiguous() instead)");
   }
-  return view;
+  return {view, stride};
 }
 
 }  // namespace
@@ -203,7 +210,7 @@ TorchCheckpointFile::TorchCheckpointFile(const std::string& path)
                            ", not a tensor; only a flat state dict of tensors is supported (not "
                            "nested containers such as {'model': {...}} or optimizer state)");
     }
-    tensors_[key.text] = RebuildTensor(pickle, value, archive, where, copies_);
+    tensors_[key.text] = RebuildTensor(pickle, value, archive, where);
   }
 }
 
@@ -217,7 +224,19 @@ std::vector<std::string> TorchCheckpointFile::Names() const {
 TensorView TorchCheckpointFile::Tensor(const std::string& name) const {
   auto it = tensors_.find(name);
   if (it == tensors_.end()) Fail(path(), "no tensor " + Quoted(name));
-  return it->second;
+  const StoredTensor& stored = it->second;
+  if (stored.stride.empty()) return stored.view;
+
+  std::lock_guard<std::mutex> lock(copies_mutex_);
+  auto copy = copies_.find(name);
+  if (copy == copies_.end()) {
+    const TensorView& v = stored.view;
+    copy = copies_
+               .emplace(name, CopyStrided(static_cast<const uint8_t*>(v.data), DTypeSize(v.dtype),
+                                          v.shape, stored.stride))
+               .first;
+  }
+  return {stored.view.dtype, stored.view.shape, copy->second.data()};
 }
 
 }  // namespace moe

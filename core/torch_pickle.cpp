@@ -295,6 +295,12 @@ class Unpickler {
         Global(module, ReadLine());
         break;
       }
+      case 0x93: {  // STACK_GLOBAL (protocol 4 and 5): module and name as strings on the stack
+        const std::string name = Expect(Pop(), Kind::kString, "STACK_GLOBAL").text;
+        const std::string module = Expect(Pop(), Kind::kString, "STACK_GLOBAL").text;
+        Global(module, name);
+        break;
+      }
       case 'R':  // REDUCE
         Reduce();
         break;

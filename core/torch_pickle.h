@@ -2,7 +2,9 @@
 // The restricted unpickler of torch.save checkpoints: runs the `data.pkl` program understanding
 // only what torch.save emits for a state dict of tensors (OrderedDict,
 // torch._utils._rebuild_tensor_v2, Float/Half/BFloat16 storages as persistent ids) and refuses
-// every other global and opcode. No code runs; tensors are described, not built.
+// every other global and opcode. No code runs; tensors are described, not built. The opcodes are
+// those torch.save writes with pickle protocols 2 to 5 (4 and 5 add FRAME, SHORT_BINUNICODE,
+// MEMOIZE and STACK_GLOBAL); globals are checked the same way whichever opcode names them.
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -1,7 +1,12 @@
 #include "core/zip_archive.h"
 
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "core/byte_cursor.h"
 #include "core/error.h"
@@ -16,8 +21,27 @@ constexpr uint32_t kZip64EndOfCentralDirSig = 0x06064b50;
 constexpr uint32_t kZip64LocatorSig = 0x07064b50;
 constexpr uint32_t kCentralDirSig = 0x02014b50;
 constexpr uint32_t kLocalHeaderSig = 0x04034b50;
+constexpr uint16_t kDataDescriptorFlag = 0x8;  // CRC and sizes follow the data, not the header
 constexpr size_t kEndOfCentralDirSize = 22;
 constexpr size_t kZip64LocatorSize = 20;
+
+std::string Hex32(uint32_t v) {
+  char text[11];
+  std::snprintf(text, sizeof text, "0x%08x", v);
+  return text;
+}
+
+// An entry whose bytes do not hash to the CRC-32 the archive records was altered after writing
+// (or damaged on disk): refused, since it would load as different weights.
+void CheckCrc32(const std::string& path, const uint8_t* bytes, const std::string& name,
+                const ZipEntry& entry) {
+  const uint32_t actual = Crc32(bytes + entry.data_offset, entry.size);
+  if (actual != entry.crc32) {
+    FailAbout(path + ": zip entry " + Quoted(name),
+              "has CRC-32 " + Hex32(actual) + " but the archive records " + Hex32(entry.crc32) +
+                  ": its bytes were altered or damaged");
+  }
+}
 
 struct CentralDirectory {
   uint64_t entries = 0;
@@ -82,14 +106,23 @@ CentralDirectory FindCentralDirectory(const std::string& path, const uint8_t* by
 }
 
 // Where an entry's data starts: after its local header, whose variable-length parts (name and
-// extra field) may differ from the central directory's.
+// extra field) may differ from the central directory's. A local header without a data
+// descriptor (flag bit 3) carries the CRC-32 too, which must agree with the central directory's.
 uint64_t LocateData(const std::string& where, const uint8_t* bytes, size_t size,
-                    uint64_t local_offset, uint64_t data_size) {
+                    uint64_t local_offset, uint64_t data_size, uint32_t crc) {
   ByteCursor local(bytes, size, local_offset, where + " local header");
   if (local_offset > size || local.U32() != kLocalHeaderSig) {
     FailAbout(where, "has no local header at byte " + std::to_string(local_offset));
   }
-  local.Take(22);  // versions, flags, method, time, date, crc, sizes
+  local.Take(2);  // version
+  const uint16_t flags = local.U16();
+  local.Take(2 + 2 + 2);  // method, time, date
+  const uint32_t local_crc = local.U32();
+  local.Take(4 + 4);  // sizes
+  if (!(flags & kDataDescriptorFlag) && local_crc != crc) {
+    FailAbout(where, "has CRC-32 " + Hex32(local_crc) + " in its local header but " + Hex32(crc) +
+                         " in the central directory");
+  }
   const uint16_t local_name_len = local.U16();
   const uint16_t local_extra_len = local.U16();
   local.Take(local_name_len);
@@ -113,7 +146,8 @@ std::pair<std::string, ZipEntry> ReadCentralEntry(ByteCursor& c, uint64_t index,
   c.Take(4);  // versions
   const uint16_t flags = c.U16();
   const uint16_t method = c.U16();
-  c.Take(4 + 4);  // time, date, crc
+  c.Take(2 + 2);  // time, date
+  const uint32_t crc = c.U32();
   uint64_t compressed = c.U32();
   uint64_t uncompressed = c.U32();
   const uint16_t name_len = c.U16();
@@ -148,8 +182,8 @@ std::pair<std::string, ZipEntry> ReadCentralEntry(ByteCursor& c, uint64_t index,
     FailAbout(where, "is stored but its compressed size " + std::to_string(compressed) +
                          " differs from its size " + std::to_string(uncompressed));
   }
-  const uint64_t data_offset = LocateData(where, bytes, size, local_offset, uncompressed);
-  return {std::move(name), ZipEntry{data_offset, uncompressed}};
+  const uint64_t data_offset = LocateData(where, bytes, size, local_offset, uncompressed, crc);
+  return {std::move(name), ZipEntry{data_offset, uncompressed, crc}};
 }
 
 }  // namespace
@@ -168,7 +202,27 @@ ZipEntries ReadZipEntries(const std::string& path, const uint8_t* bytes, size_t 
       FailAbout(path + ": zip entry " + Quoted(name), "appears twice in the archive");
     }
   }
+  for (const auto& [name, entry] : entries) CheckCrc32(path, bytes, name, entry);
   return entries;
+}
+
+uint32_t Crc32(const uint8_t* data, size_t size) {
+  // zlib takes at most 4 GiB per call (uInt lengths); chunks of 64 MiB also let every thread
+  // hash a part, which crc32_combine then joins in order.
+  constexpr size_t kChunk = size_t{64} << 20;
+  const int64_t chunks = static_cast<int64_t>((size + kChunk - 1) / kChunk);
+  std::vector<uLong> parts(static_cast<size_t>(chunks));
+#pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const size_t begin = static_cast<size_t>(c) * kChunk;
+    parts[c] = crc32(0, data + begin, static_cast<uInt>(std::min(kChunk, size - begin)));
+  }
+  uLong crc = crc32(0, nullptr, 0);
+  for (int64_t c = 0; c < chunks; ++c) {
+    const size_t begin = static_cast<size_t>(c) * kChunk;
+    crc = crc32_combine(crc, parts[c], static_cast<z_off_t>(std::min(kChunk, size - begin)));
+  }
+  return static_cast<uint32_t>(crc);
 }
 
 }  // namespace moe

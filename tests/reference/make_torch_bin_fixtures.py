@@ -11,6 +11,10 @@ Files:
   state_dict.bin / .json   F32, F16, BF16, a scalar, an empty tensor, a view with a storage
                            offset sharing its storage, non-contiguous views; the .json sidecar
                            holds every tensor's dtype, shape and row-major values.
+  state_dict_protocol{3,4,5}.bin
+                           the same state dict saved with pickle_protocol=3, 4 and 5 (4 and 5
+                           add FRAME, SHORT_BINUNICODE, MEMOIZE and STACK_GLOBAL); values as in
+                           state_dict.json.
   zip64.bin                state_dict.bin re-packed with ZIP64 records everywhere, as torch.save
                            writes them for shards over 4 GiB.
   compressed.bin           state_dict.bin re-packed with deflate (torch.save never compresses).
@@ -47,8 +51,8 @@ def expected(tensors):
     }
 
 
-def save(obj, path):
-    torch.save(obj, path)
+def save(obj, path, pickle_protocol=2):
+    torch.save(obj, path, pickle_protocol=pickle_protocol)
     print(f"wrote {path} ({path.stat().st_size} bytes)")
 
 
@@ -76,6 +80,8 @@ def state_dict_fixture():
     # What Module.state_dict() attaches; it reaches the pickle as a BUILD of the OrderedDict.
     sd._metadata = collections.OrderedDict([("", {"version": 1})])
     save(sd, OUT / "state_dict.bin")
+    for protocol in (3, 4, 5):
+        save(sd, OUT / f"state_dict_protocol{protocol}.bin", pickle_protocol=protocol)
     side = expected(sd)
     side["__shared_storage__"] = [["base", "view"], ["base", "column"]]
     write_json(side, OUT / "state_dict.json")
@@ -164,7 +170,8 @@ def sharded_fixture():
 def check_round_trip():
     """Every fixture meant to load must load in torch itself, values unchanged."""
     sd = torch.load(OUT / "state_dict.bin")
-    for path in [OUT / "zip64.bin"]:
+    protocols = [OUT / f"state_dict_protocol{p}.bin" for p in (3, 4, 5)]
+    for path in [OUT / "zip64.bin"] + protocols:
         again = torch.load(path)
         assert list(again) == list(sd)
         for name in sd:

@@ -306,3 +306,39 @@ TEST_CASE("golden tiny_mlp_gate model.safetensors reads and rewrites byte for by
   moe::WriteSafetensors(copy.string(), all, file.metadata());
   REQUIRE(ReadBytes(copy) == ReadBytes(golden));
 }
+
+TEST_CASE("safetensors refuses a name given twice in its header", "[safetensors][bad-input]") {
+  // JSON parsers keep the last of repeated keys; the first tensor would vanish without a word.
+  const fs::path dir = TempDir("st-duplicates");
+  SECTION("a tensor named twice, with the same or other offsets") {
+    for (const char* second : {R"("data_offsets":[0,8])", R"("data_offsets":[8,16])"}) {
+      INFO(second);
+      const fs::path path =
+          WriteRaw(dir,
+                   std::string(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)") +
+                       R"("b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},)" +
+                       R"("a":{"dtype":"F32","shape":[2],)" + second + "}}",
+                   16);
+      REQUIRE_THROWS_WITH(moe::SafetensorsFile(path.string()),
+                          Contains(path.string() + ": tensor 'a' appears twice in the header"));
+    }
+  }
+  SECTION("a field named twice inside one entry") {
+    const fs::path path =
+        WriteRaw(dir, R"({"a":{"dtype":"F32","shape":[2],"shape":[1],"data_offsets":[0,8]}})", 8);
+    REQUIRE_THROWS_WITH(moe::SafetensorsFile(path.string()),
+                        Contains(path.string() + ": header has key 'shape' twice in one object"));
+  }
+  SECTION("__metadata__ keys twice") {
+    const fs::path path = WriteRaw(dir, R"({"__metadata__":{"k":"1","k":"2"}})", 0);
+    REQUIRE_THROWS_WITH(moe::SafetensorsFile(path.string()),
+                        Contains(path.string() + ": header has key 'k' twice in one object"));
+  }
+  SECTION("the same key in different objects is fine") {
+    const fs::path path = WriteRaw(dir,
+                                   R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                   R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                   8);
+    REQUIRE(moe::SafetensorsFile(path.string()).Names() == std::vector<std::string>{"a", "b"});
+  }
+}

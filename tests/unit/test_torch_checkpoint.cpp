@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/torch_checkpoint.h"
+#include "core/zip_archive.h"
 #include "tests/unit/test_paths.h"
 
 namespace fs = std::filesystem;
@@ -33,17 +34,24 @@ std::string LE(uint64_t v, int bytes) {
   return s;
 }
 
-// A zip archive of stored entries (method 0 unless told otherwise), no data descriptors.
+uint32_t Crc32(const std::string& data) {
+  return moe::Crc32(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+}
+
+// A zip archive of stored entries (method 0 unless told otherwise), no data descriptors, each
+// entry's CRC-32 in its local header and the central directory (`local_crc_xor` alters the
+// local header's copy).
 std::string Zip(const std::vector<std::pair<std::string, std::string>>& entries,
-                uint16_t method = 0) {
+                uint16_t method = 0, uint32_t local_crc_xor = 0) {
   std::string out, central;
   for (const auto& [name, data] : entries) {
-    const std::string sizes = LE(data.size(), 4) + LE(data.size(), 4);
-    const std::string common = LE(20, 2) + LE(0, 2) + LE(method, 2) + LE(0, 4) + LE(0, 4) + sizes +
-                               LE(name.size(), 2) + LE(0, 2);
-    central += LE(0x02014b50, 4) + LE(20, 2) + common + LE(0, 2) + LE(0, 2) + LE(0, 2) + LE(0, 4) +
-               LE(out.size(), 4) + name;
-    out += LE(0x04034b50, 4) + common + name + data;
+    const std::string sizes =
+        LE(data.size(), 4) + LE(data.size(), 4) + LE(name.size(), 2) + LE(0, 2);
+    const std::string version_to_date = LE(20, 2) + LE(0, 2) + LE(method, 2) + LE(0, 4);
+    const uint32_t crc = Crc32(data);
+    central += LE(0x02014b50, 4) + LE(20, 2) + version_to_date + LE(crc, 4) + sizes + LE(0, 2) +
+               LE(0, 2) + LE(0, 2) + LE(0, 4) + LE(out.size(), 4) + name;
+    out += LE(0x04034b50, 4) + version_to_date + LE(crc ^ local_crc_xor, 4) + sizes + name + data;
   }
   const size_t central_offset = out.size();
   out += central;
@@ -299,5 +307,157 @@ TEST_CASE("torch checkpoint rejects storages and pickles it cannot trust, naming
         moe::TorchCheckpointFile(path),
         Contains(path) && Contains("pickle calls 'torch.FloatStorage', which torch.save never "
                                    "does"));
+  }
+}
+
+TEST_CASE("torch.save with pickle protocols 3, 4 and 5 reads like protocol 2", "[torch]") {
+  // Written by torch.save(..., pickle_protocol=N) (tests/reference/make_torch_bin_fixtures.py);
+  // 4 and 5 use FRAME, SHORT_BINUNICODE, MEMOIZE and STACK_GLOBAL. The sidecar holds torch's own
+  // values of the same state dict.
+  const fs::path dir = FixtureDir() / "torch_bin";
+  for (int protocol : {3, 4, 5}) {
+    INFO("pickle protocol " << protocol);
+    const fs::path path = dir / ("state_dict_protocol" + std::to_string(protocol) + ".bin");
+    const std::string bytes = ReadBytes(path);
+    const moe::ZipEntries entries = moe::ReadZipEntries(
+        path.string(), reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    const std::string pkl = "state_dict_protocol" + std::to_string(protocol) + "/data.pkl";
+    REQUIRE(bytes.substr(entries.at(pkl).data_offset, 2) ==
+            std::string("\x80") + static_cast<char>(protocol));  // PROTO N
+    const moe::TorchCheckpointFile file(path.string());
+    CheckAgainstSidecar(file, dir / "state_dict.json");
+  }
+}
+
+TEST_CASE("protocol 4 pickles stay restricted: STACK_GLOBAL names only allowed globals",
+          "[torch][bad-input]") {
+  // PROTO 4; SHORT_BINUNICODE module; MEMOIZE; SHORT_BINUNICODE name; MEMOIZE; STACK_GLOBAL.
+  auto stack_global = [](const std::string& module, const std::string& name) {
+    return "\x80\x04\x8c" + LE(module.size(), 1) + module + "\x94\x8c" + LE(name.size(), 1) + name +
+           "\x94\x93";
+  };
+  SECTION("os.system") {
+    const std::string pickle = stack_global("os", "system") + "\x8c\x04" + "echo" + "\x85R.";
+    const std::string path = ArchiveFile("torch-p4-os", Zip({{"archive/data.pkl", pickle}}));
+    REQUIRE_THROWS_WITH(moe::TorchCheckpointFile(path),
+                        Contains(path) && Contains("byte 16: pickle asks for global 'os.system'"));
+  }
+  SECTION("builtins.eval") {
+    const std::string pickle = stack_global("builtins", "eval") + "\x8c\x01" + "1" + "\x85R.";
+    const std::string path = ArchiveFile("torch-p4-eval", Zip({{"archive/data.pkl", pickle}}));
+    REQUIRE_THROWS_WITH(moe::TorchCheckpointFile(path),
+                        Contains("pickle asks for global 'builtins.eval'"));
+  }
+  SECTION("a module that is not a string") {
+    const std::string pickle = "\x80\x04K\x01\x8c\x06system\x93.";
+    const std::string path = ArchiveFile("torch-p4-int", Zip({{"archive/data.pkl", pickle}}));
+    REQUIRE_THROWS_WITH(moe::TorchCheckpointFile(path),
+                        Contains(path) && Contains("STACK_GLOBAL expects a str, got a int"));
+  }
+  SECTION("an empty stack") {
+    const std::string path =
+        ArchiveFile("torch-p4-empty", Zip({{"archive/data.pkl", "\x80\x04\x93."}}));
+    REQUIRE_THROWS_WITH(moe::TorchCheckpointFile(path), Contains("pops an empty stack"));
+  }
+}
+
+TEST_CASE("torch checkpoint whose bytes were altered fails its CRC-32", "[torch][bad-input]") {
+  const fs::path fixture = FixtureDir() / "torch_bin" / "state_dict.bin";
+  const std::string original = ReadBytes(fixture);
+  const moe::ZipEntries entries = moe::ReadZipEntries(
+      fixture.string(), reinterpret_cast<const uint8_t*>(original.data()), original.size());
+  for (const auto& [name, entry] : entries) {
+    INFO(name);
+    for (uint64_t at : {uint64_t{0}, entry.size / 2, entry.size - 1}) {
+      if (entry.size == 0) continue;
+      std::string bytes = original;
+      bytes[entry.data_offset + at] ^= 0x01;  // one bit, as a flipped weight bit would be
+      const std::string path = ArchiveFile("torch-crc", bytes);
+      REQUIRE_THROWS_WITH(moe::TorchCheckpointFile(path),
+                          Contains(path + ": zip entry " + moe::Quoted(name) + " has CRC-32") &&
+                              Contains("its bytes were altered or damaged"));
+    }
+  }
+
+  SECTION("a local header that disagrees with the central directory") {
+    const std::string path =
+        ArchiveFile("torch-local-crc",
+                    Zip({{"archive/data.pkl", Pickle().Raw("}").bytes()}}, /*method=*/0, 0x10));
+    REQUIRE_THROWS_WITH(moe::TorchCheckpointFile(path),
+                        Contains(path + ": zip entry 'archive/data.pkl' has CRC-32") &&
+                            Contains("in its local header but"));
+  }
+  SECTION("the recorded CRC-32 altered") {
+    std::string bytes = Zip({{"archive/data.pkl", Pickle().Raw("}").bytes()}});
+    const size_t central = bytes.rfind(LE(0x02014b50, 4));
+    bytes[central + 16] ^= 0x01;  // the CRC-32 field of the central directory record
+    bytes[14] ^= 0x01;            // and the local header's, so the two agree
+    const std::string path = ArchiveFile("torch-recorded-crc", bytes);
+    REQUIRE_THROWS_WITH(moe::TorchCheckpointFile(path),
+                        Contains(path + ": zip entry 'archive/data.pkl' has CRC-32"));
+  }
+}
+
+TEST_CASE("CRC-32 of large inputs joins the chunks hashed on every thread", "[torch]") {
+  // A table-driven CRC-32 (the zip polynomial, reflected) as the reference.
+  uint32_t table[256];
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    table[i] = c;
+  }
+  auto reference = [&](const std::string& data) {
+    uint32_t c = 0xffffffffu;
+    for (unsigned char b : data) c = table[(c ^ b) & 0xff] ^ (c >> 8);
+    return c ^ 0xffffffffu;
+  };
+  REQUIRE(Crc32("123456789") == 0xcbf43926u);
+  // Chunks are 64 MiB: 130 MiB spans three, the last one short.
+  std::string data(size_t{130} << 20, '\0');
+  for (size_t i = 0; i < data.size(); i += 4093) data[i] = static_cast<char>(i * 31);
+  REQUIRE(Crc32(data) == reference(data));
+  REQUIRE(Crc32("") == 0);
+}
+
+TEST_CASE("torch checkpoint never allocates more for a view than its storage holds",
+          "[torch][bad-input]") {
+  SECTION("a stride-0 view of one element expanded to 2^28 elements is refused") {
+    const std::string path = ArchiveFile(
+        "torch-expand", Zip({{"archive/data.pkl", Pickle::StateDict("w", 1, 0, {1 << 28}, {0})},
+                             {"archive/data/0", Floats({7})}}));
+    REQUIRE_THROWS_WITH(
+        moe::TorchCheckpointFile(path),
+        Contains(path + ": tensor 'w' has size [268435456] and stride [0], which repeat the 1 "
+                        "elements of storage 'archive/data/0' into 268435456 elements"));
+  }
+  SECTION("overlapping strides are refused the same way") {
+    const std::string path = ArchiveFile(
+        "torch-overlap",
+        Zip({{"archive/data.pkl", Pickle::StateDict("w", 9999, 0, {5000, 5000}, {1, 1})},
+             {"archive/data/0", Floats(std::vector<float>(9999, 1.0f))}}));
+    REQUIRE_THROWS_WITH(moe::TorchCheckpointFile(path),
+                        Contains(path + ": tensor 'w'") && Contains("into 25000000 elements"));
+  }
+  SECTION("sizes times strides that overflow are refused") {
+    const std::string path = ArchiveFile(
+        "torch-overflow",
+        Zip({{"archive/data.pkl",
+              Pickle::StateDict("w", 4, 0, {int64_t{1} << 40, int64_t{1} << 40}, {1, 1})},
+             {"archive/data/0", Floats({1, 2, 3, 4})}}));
+    REQUIRE_THROWS_WITH(moe::TorchCheckpointFile(path),
+                        Contains(path + ": tensor 'w'") && Contains("runs past the end"));
+  }
+  SECTION("a stride-0 view that fits its storage is copied when first asked for") {
+    // Storage of 4 elements; 'w' repeats element 2 three times (12 bytes <= 16).
+    Pickle p;
+    p.Raw("}(").Str("w").Tensor("FloatStorage", "0", 4, 2, {3}, {0});
+    p.Str("unused").Tensor("FloatStorage", "0", 4, 0, {2, 2}, {1, 2});
+    const std::string path = ArchiveFile(
+        "torch-expand-small",
+        Zip({{"archive/data.pkl", p.Raw("u").bytes()}, {"archive/data/0", Floats({1, 2, 3, 4})}}));
+    const moe::TorchCheckpointFile file(path);
+    REQUIRE(Values(file.Tensor("w")) == std::vector<float>{3, 3, 3});
+    REQUIRE(file.Tensor("w").data == file.Tensor("w").data);  // one copy, kept
+    REQUIRE(Values(file.Tensor("unused")) == std::vector<float>{1, 3, 2, 4});
   }
 }
