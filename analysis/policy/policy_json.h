@@ -4,8 +4,10 @@
 //   {"mode": "reroute", "disable": [[layer, expert], ...], "top_k": {"layer"|"*": k},
 //    "top_r": {"layer"|"*": r}, "scale_factor": {"layer"|"*": f},
 //    "force": [{"layer": l|"*", "token_id": id, "position": p, "experts": [...]}]}
-// Parsing builds the policy with core's typed builders; it does not validate the values
-// (RoutingPolicy::Validate runs once, at the start of the run).
+// Parsing builds the policy with core's typed builders. Numbers are range-checked as they are read
+// (core/json_value.h: integers never truncated or wrapped, top_k in [1, num_experts], scale_factor
+// a finite float32 >= 0, force token_id and position >= 0 and absent for "any"); the values'
+// fit to the model is left to RoutingPolicy::Validate, which runs at the start of the run.
 #include <string>
 
 #include <nlohmann/json.hpp>
