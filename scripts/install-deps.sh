@@ -5,6 +5,9 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 packages=(
   build-essential cmake pkg-config clang-format
+  # The sanitizer and fuzz builds: clang, its runtimes (libFuzzer, sanitizers), OpenMP for clang
+  # and llvm-symbolizer for readable stack traces.
+  clang libclang-rt-dev libomp-dev llvm
   libeigen3-dev libopenblas-dev libdnnl-dev libhdf5-dev hdf5-tools
   nlohmann-json3-dev catch2 libsentencepiece-dev sentencepiece libcli11-dev
   qt6-base-dev libqt6opengl6-dev libimgui-dev xvfb xauth libgl1-mesa-dri
