@@ -3,7 +3,7 @@
 # corpus (all but trace_bytes unless targets are named; docs/testing.md). Exits non-zero on the first crash, leak, timeout or out-of-memory; the input that did
 # it is left in BUILD/fuzz/artifacts/<target>/ (copy it to fuzz/regressions/<target>/ once fixed).
 #   fuzz/run.sh BUILD SECONDS [TARGET...]
-# BUILD is a tree configured with MOESCOPE_FUZZ=ON whose fuzz targets are built.
+# BUILD is a tree configured with MOESCOPE_FUZZ=ON whose fuzz targets and CLI are built.
 set -euo pipefail
 build=$1
 seconds=$2
@@ -20,7 +20,8 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # Bounds for one input: a parser that hangs or allocates gigabytes on a small file is a finding.
 limits=(-rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10)
 
-cmake --build "$build" --target fuzz_seeds >/dev/null
+# The seeds come from the CLI the build made (built with the fuzz targets, not rebuilt here).
+"$src/fuzz/collect-seeds.sh" "$build/fuzz/seeds" "$build/cli/moescope" >/dev/null
 for t in "${targets[@]}"; do
   bin="$build/fuzz/fuzz_$t"
   regressions=("$src/fuzz/regressions/$t"/*)
