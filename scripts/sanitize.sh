@@ -36,7 +36,8 @@ case "$mode" in
       -DMOESCOPE_BUILD_PYTHON=OFF >/dev/null
     cmake --build build-tsan -j"$jobs" --target moescope_tests moescope moescope_gui_tests \
       moescope-studio
-    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+    supp="$(pwd)/scripts/sanitize/tsan.supp"
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp"
     # OpenBLAS's own threads synchronize by spinning, which TSan cannot see; one BLAS thread.
     export OPENBLAS_NUM_THREADS=1
     if [ "$#" -gt 0 ]; then
@@ -50,7 +51,7 @@ case "$mode" in
     # annotates libomp's synchronization for TSan, without which every parallel region reports.
     archer="$(clang++ -print-resource-dir)/../../libarcher.so"
     [ -e "$archer" ] || archer=/usr/lib/llvm-14/lib/libarcher.so
-    OMP_NUM_THREADS=4 OMP_TOOL_LIBRARIES="$archer" ARCHER_OPTIONS=verbose=1 \
+    OMP_NUM_THREADS=4 OMP_TOOL_LIBRARIES="$archer" \
       build-tsan/tests/moescope_tests "[golden],[fixtures],[linear],[model],[hooks]"
     ;;
   *)
