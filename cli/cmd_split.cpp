@@ -18,6 +18,7 @@ struct SplitCommandOptions {
   double score_scale_factor = 0;
   bool no_multiply = false;
   bool allow_uneven = false;
+  bool allow_non_finite_weights = false;
   std::vector<std::string> calibrate, corpus;
   int threads = 0;
 };
@@ -33,6 +34,7 @@ void Run(const SplitCommandOptions& c, bool has_scale) {
   if (has_scale) o.score_scale_factor = c.score_scale_factor;
   o.multiply_gate_scores = !c.no_multiply;
   o.allow_uneven = c.allow_uneven;
+  o.allow_non_finite_weights = c.allow_non_finite_weights;
   for (const std::string& f : c.calibrate) o.calibration_corpus.emplace_back(f);
   for (const std::string& f : c.corpus) o.coactivation_corpus.emplace_back(f);
   o.log = [](const std::string& line) { std::cerr << line << "\n"; };
@@ -65,6 +67,8 @@ void RegisterSplit(CLI::App& app) {
                 "Write multiply_gate_scores false (with K = E the model equals the dense one)");
   cmd->add_flag("--allow-uneven", o->allow_uneven,
                 "Allow E not dividing intermediate_size (sizes differ by at most one)");
+  cmd->add_flag("--allow-non-finite-weights", o->allow_non_finite_weights,
+                "Read a dense checkpoint holding NaN or infinity instead of refusing it");
   cmd->add_option("--matrix", o->matrix,
                   "FFN matrix that drives clustering and co-activation: up_proj (default) | "
                   "gate_proj");

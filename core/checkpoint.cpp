@@ -151,12 +151,11 @@ std::optional<TensorView> Checkpoint::Find(const std::string& name) const {
   return View(it->second, name);
 }
 
-TensorView Checkpoint::Require(const std::string& name, const Shape& shape,
-                               ValueCheck check) const {
+TensorView Checkpoint::Require(const std::string& name, const Shape& shape) const {
   auto it = index_.find(name);
   if (it == index_.end()) Fail(source_, "missing tensor " + Quoted(name));
   const TensorView view = View(it->second, name);
-  const std::string where = FilePath(it->second) + ": tensor " + Quoted(name);
+  const std::string where = TensorWhere(it->second, name);
   if (view.dtype != DType::kF32 && view.dtype != DType::kF16 && view.dtype != DType::kBF16) {
     FailAbout(where,
               std::string("has dtype ") + DTypeName(view.dtype) + ", expected F32, F16 or BF16");
@@ -164,8 +163,22 @@ TensorView Checkpoint::Require(const std::string& name, const Shape& shape,
   if (view.shape != shape) {
     FailAbout(where, "has shape " + ShapeString(view.shape) + ", expected " + ShapeString(shape));
   }
-  if (check == ValueCheck::kFinite) RequireFinite(view, where);
   return view;
+}
+
+void Checkpoint::RequireFinite(const std::vector<std::string>& names) const {
+  std::vector<std::pair<std::string, TensorView>> tensors;
+  tensors.reserve(names.size());
+  for (const std::string& name : names) {
+    auto it = index_.find(name);
+    if (it == index_.end()) Fail(source_, "missing tensor " + Quoted(name));
+    tensors.emplace_back(TensorWhere(it->second, name), View(it->second, name));
+  }
+  RequireAllFinite(tensors);
+}
+
+std::string Checkpoint::TensorWhere(const Location& at, const std::string& name) const {
+  return FilePath(at) + ": tensor " + Quoted(name);
 }
 
 std::vector<std::string> Checkpoint::Files() const {

@@ -17,10 +17,10 @@ namespace moe {
 class SafetensorsFile;
 class TorchCheckpointFile;
 
-// What Checkpoint::Require checks of a tensor's values (dtype and shape are always checked).
+// What loading checks of a tensor's values (dtype and shape are always checked).
 enum class ValueCheck {
   kNone,
-  kFinite,  // no NaN or infinity (core/finite_check.h); the error names the first one
+  kFinite,  // no NaN or infinity (Checkpoint::RequireFinite)
 };
 
 class Checkpoint {
@@ -39,10 +39,13 @@ class Checkpoint {
 
   // A float tensor (F32/F16/BF16) with exactly this shape. Errors name the file, the tensor,
   // and the expected and actual shape or dtype, e.g.
-  // "model.safetensors: tensor 'model.norm.weight' has shape [63], expected [64]"; with
-  // ValueCheck::kFinite also "... tensor 'w' holds NaN at element 123".
-  TensorView Require(const std::string& name, const Shape& shape,
-                     ValueCheck check = ValueCheck::kNone) const;
+  // "model.safetensors: tensor 'model.norm.weight' has shape [63], expected [64]".
+  TensorView Require(const std::string& name, const Shape& shape) const;
+
+  // Checks that the named tensors hold no NaN or infinity (core/finite_check.h), all in one
+  // parallel scan; the error names the file, the tensor and the element, e.g.
+  // "model.safetensors: tensor 'w' holds NaN at element 123".
+  void RequireFinite(const std::vector<std::string>& names) const;
 
   // Files the checkpoint was read from, relative to dir (for hashing and messages).
   std::vector<std::string> Files() const;
@@ -66,6 +69,7 @@ class Checkpoint {
   void OpenSingle(const std::string& file, bool is_torch);
   void OpenIndex(const std::string& index_file, bool is_torch);
   TensorView View(const Location& at, const std::string& name) const;
+  std::string TensorWhere(const Location& at, const std::string& name) const;
   std::string FilePath(const Location& at) const;
 };
 

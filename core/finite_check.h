@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -25,5 +27,10 @@ std::string NonFiniteName(float value);
 
 // Throws Error "<subject> holds NaN at element 123" when the tensor holds a non-finite value.
 void RequireFinite(const TensorView& tensor, const std::string& subject);
+
+// The same for many tensors, each with its subject: all are scanned in one parallel loop (one
+// per tensor would pay a thread barrier per tensor, which on a busy machine costs more than the
+// scan), and the error names the first tensor, in order, that holds a non-finite value.
+void RequireAllFinite(const std::vector<std::pair<std::string, TensorView>>& tensors);
 
 }  // namespace moe

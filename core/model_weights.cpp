@@ -28,11 +28,14 @@ ModelWeights LoadModelWeights(const Checkpoint& ck, const LlamaMoeConfig& c, Val
   const int64_t h = c.hidden_size, d = c.head_dim(), e = c.num_experts;
   const int64_t q_out = c.num_attention_heads * d, kv_out = c.num_key_value_heads * d;
   const std::string body = BodyPrefix(c);
+  std::vector<std::string> used;  // checked for non-finite values at the end, in one scan
   auto matrix = [&](const std::string& name, int64_t rows, int64_t cols) {
-    return AsMatrix(ck.Require(name, {rows, cols}, check));
+    used.push_back(name);
+    return AsMatrix(ck.Require(name, {rows, cols}));
   };
   auto vector = [&](const std::string& name, int64_t size) {
-    return AsVector(ck.Require(name, {size}, check));
+    used.push_back(name);
+    return AsVector(ck.Require(name, {size}));
   };
 
   ModelWeights w;
@@ -91,6 +94,7 @@ ModelWeights LoadModelWeights(const Checkpoint& ck, const LlamaMoeConfig& c, Val
       w.qa_bias = vector("qa_outputs.bias", 2);
       break;
   }
+  if (check == ValueCheck::kFinite) ck.RequireFinite(used);
   return w;
 }
 

@@ -365,7 +365,8 @@ ExpertSplitResult SplitDenseCheckpoint(const fs::path& dense_dir, const fs::path
                                        const ExpertSplitOptions& o) {
   ValidateOptions(o);
   const json dense_json = ReadDenseConfig(dense_dir, out_dir);
-  const LoadedModel dense = LoadModel(dense_dir);
+  const LoadedModel dense =
+      LoadModel(dense_dir, {.allow_non_finite_weights = o.allow_non_finite_weights});
   const LlamaMoeConfig& dc = dense.config();
   const ModelWeights& dw = dense.model->weights();
   const int L = dc.num_hidden_layers, I = dc.intermediate_size;

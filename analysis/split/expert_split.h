@@ -43,7 +43,8 @@ struct ExpertSplitOptions {
   uint64_t seed = 0;
   std::optional<double> score_scale_factor;  // default E / K (docs/llama-moe-spec.md §5.4)
   bool multiply_gate_scores = true;
-  bool allow_uneven = false;  // sizes I/E rounded, differing by at most one
+  bool allow_uneven = false;              // sizes I/E rounded, differing by at most one
+  bool allow_non_finite_weights = false;  // LoadOptions::allow_non_finite_weights of dense_dir
   SplitMatrix matrix = SplitMatrix::kUpProj;
   std::vector<std::filesystem::path> calibration_corpus;   // --calibrate: per-layer factors
   std::vector<std::filesystem::path> coactivation_corpus;  // --corpus: co-activation only
