@@ -8,7 +8,7 @@ packages=(
   # The sanitizer and fuzz builds: clang, its runtimes (libFuzzer, sanitizers), OpenMP for clang
   # and llvm-symbolizer for readable stack traces.
   clang libclang-rt-dev libomp-dev llvm
-  libeigen3-dev libopenblas-dev libdnnl-dev libhdf5-dev hdf5-tools
+  libeigen3-dev libopenblas-dev libdnnl-dev libhdf5-dev hdf5-tools zlib1g-dev
   nlohmann-json3-dev catch2 libsentencepiece-dev sentencepiece libcli11-dev
   qt6-base-dev libqt6opengl6-dev libimgui-dev xvfb xauth libgl1-mesa-dri
   python3-torch python3-numpy python3-h5py python3-matplotlib python3-pandas
