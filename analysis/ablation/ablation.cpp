@@ -4,12 +4,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 #include <map>
+#include <sstream>
 
 #include "analysis/ablation/ablation_file.h"
 #include "analysis/common/progress_bar.h"
+#include "analysis/common/writer_lock.h"
 #include "analysis/corpus/corpus.h"
 #include "analysis/corpus/trace_corpus.h"
 #include "core/atomic_file.h"
@@ -45,36 +46,14 @@ Corpus ReadAblationCorpus(const LoadedModel& m, const AblationOptions& o, TraceR
   return corpus;
 }
 
-}  // namespace
-
-AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPolicy>& policies,
-                            const AblationOptions& o) {
-  const auto start = std::chrono::steady_clock::now();
-  const LlamaMoeConfig& c = m.config();
-  if (o.output.extension() == ".csv")
-    Fail(o.output.string(), "the results file must not end in .csv");
-  TraceRunSettings run = o.run;
-  run.windows = run.windows.Resolved(c.context_length());
-  run.record_logits = false;
-  const Corpus corpus = ReadAblationCorpus(m, o, run);
-
-  AblationHeader h;
-  h.run = MakeTraceHeader(m, RoutingPolicy{}, corpus, run);
-  h.bootstrap = o.pass.bootstrap;
-  h.seed = o.pass.seed;
-  h.ci_level = o.pass.ci_level;
-  h.tokens = ScoredTokens::Of(corpus);
+// The sweep proper, under RunAblation's writer lock: skips the policies a resumed file has,
+// runs the rest, commits each as it finishes, and writes the CSV of everything in the file.
+AblationSummary SweepInto(const LoadedModel& m, const std::vector<AblationPolicy>& policies,
+                          const AblationOptions& o, const TraceRunSettings& run,
+                          const Corpus& corpus, const AblationHeader& h, bool resuming,
+                          AblationSummary summary, std::chrono::steady_clock::time_point start) {
   const int64_t T = h.tokens.count();
-  if (T == 0) Fail("corpus", "has no token with a next token to predict");
-
-  AblationSummary summary;
-  summary.output = o.output.string();
-  summary.csv = std::filesystem::path(o.output).replace_extension(".csv").string();
-  summary.policies = static_cast<int>(policies.size());
-  summary.documents = static_cast<int64_t>(corpus.documents.size());
-  summary.tokens = T;
   std::vector<std::string> done;
-  const bool resuming = o.resume && std::filesystem::exists(o.output);
   if (resuming) {
     AblationFile::CheckResumable(o.output, h);
     done = AblationFile::CompletedPolicies(o.output);
@@ -131,11 +110,54 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
   return summary;
 }
 
+}  // namespace
+
+AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPolicy>& policies,
+                            const AblationOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  const LlamaMoeConfig& c = m.config();
+  if (o.output.extension() == ".csv")
+    Fail(o.output.string(), "the results file must not end in .csv");
+  TraceRunSettings run = o.run;
+  run.windows = run.windows.Resolved(c.context_length());
+  run.record_logits = false;
+  const Corpus corpus = ReadAblationCorpus(m, o, run);
+
+  AblationHeader h;
+  h.run = MakeTraceHeader(m, RoutingPolicy{}, corpus, run);
+  h.bootstrap = o.pass.bootstrap;
+  h.seed = o.pass.seed;
+  h.ci_level = o.pass.ci_level;
+  h.tokens = ScoredTokens::Of(corpus);
+  const int64_t T = h.tokens.count();
+  if (T == 0) Fail("corpus", "has no token with a next token to predict");
+
+  AblationSummary summary;
+  summary.output = o.output.string();
+  summary.csv = std::filesystem::path(o.output).replace_extension(".csv").string();
+  summary.policies = static_cast<int>(policies.size());
+  summary.documents = static_cast<int64_t>(corpus.documents.size());
+  summary.tokens = T;
+  // One writer per results file for the whole sweep (policies are committed one open at a time,
+  // so HDF5's own lock would not keep a second sweep out between them). An empty file is what a
+  // sweep stopped before its first commit leaves: there is nothing in it to resume.
+  CheckReplaceable(o.output);
+  WriterLock lock = WriterLock::Acquire(o.output);
+  std::error_code size_error;
+  const bool resuming = o.resume && std::filesystem::file_size(o.output, size_error) > 0;
+  try {
+    return SweepInto(m, policies, o, run, corpus, h, resuming, std::move(summary), start);
+  } catch (...) {
+    if (lock.created_file() && std::filesystem::file_size(o.output, size_error) == 0)
+      std::filesystem::remove(o.output, size_error);
+    throw;
+  }
+}
+
 void WriteAblationCsv(const std::filesystem::path& csv, const std::vector<std::string>& domains,
                       const std::vector<AblationResult>& results) {
   CheckReplaceable(csv);
-  std::ofstream out(csv);
-  if (!out) Fail(csv.string(), "cannot be written");
+  std::ostringstream out;  // written atomically below
   auto number = [](double v) {
     if (std::isnan(v)) return std::string();
     char buf[32];
@@ -169,8 +191,7 @@ void WriteAblationCsv(const std::filesystem::path& csv, const std::vector<std::s
       row("base_nll", {d.base_nll, kNan, kNan});
       row("policy_nll", {d.policy_nll, kNan, kNan});
     }
-  out.close();
-  if (!out) Fail(csv.string(), "could not be written completely");
+  WriteFileAtomically(csv, out.str());
 }
 
 std::string FormatAblationTable(const AblationSummary& s) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/common/hdf5_util.h"
+#include "analysis/common/space_reservation.h"
 #include "analysis/trace/attributes_io.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -110,6 +111,18 @@ bool Completed(hid_t file, const std::string& group, const std::string& p) {
 }  // namespace
 
 void AblationFile::Create(const std::filesystem::path& path, const AblationHeader& h) {
+  try {
+    WriteHeader(path, h);
+  } catch (const Error&) {
+    // A header cut short (a full disk) is not a results file: leave the file empty, which
+    // `--resume` treats as nothing done (the writer's lock stays on it).
+    std::error_code ignored;
+    std::filesystem::resize_file(path, 0, ignored);
+    throw;
+  }
+}
+
+void AblationFile::WriteHeader(const std::filesystem::path& path, const AblationHeader& h) {
   h5::SilenceErrors();
   const std::string p = path.string();
   CheckReplaceable(path);
@@ -183,6 +196,10 @@ void AblationFile::WritePolicy(const std::filesystem::path& path, const Ablation
                                const std::vector<float>& base_nll) {
   const std::string p = path.string();
   Handle f = OpenFile(p, true);
+  // A full disk fails here, before HDF5 writes part of the group (space_reservation.h).
+  const uint64_t per_token =
+      sizeof(float) * (base_nll.size() + r.delta_nll.size() + r.kl.size()) + r.agree.size();
+  h5::ReserveSpace(f.id(), per_token + r.domains.size() * 12 * 8 + (1u << 20), p);
   if (!h5::Exists(f.id(), "/tokens/base_nll"))
     WriteArray(f.id(), "/tokens/base_nll", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, base_nll, p);
   // Groups of unfinished policies (a crash inside a write) are replaced; indices keep order.

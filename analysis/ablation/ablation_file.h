@@ -25,7 +25,8 @@ struct AblationHeader {
 
 class AblationFile {
  public:
-  // A new file (replacing any) with the header and token tables.
+  // A new file (replacing any) with the header and token tables; on failure the file is left
+  // empty.
   static void Create(const std::filesystem::path& path, const AblationHeader& header);
   // Throws Error naming the file and attribute when it was not made for `header`'s run (model,
   // checkpoint, corpus, windows, bootstrap, seed).
@@ -38,6 +39,9 @@ class AblationFile {
   // Every completed policy, in the order written, with per-token values when stored.
   static std::vector<AblationResult> Read(const std::filesystem::path& path,
                                           std::vector<std::string>* domains = nullptr);
+
+ private:
+  static void WriteHeader(const std::filesystem::path& path, const AblationHeader& header);
 };
 
 }  // namespace moe

@@ -80,6 +80,28 @@ void ReadScalar(hid_t object, const std::string& name, hid_t mem_type, void* out
         "attribute '" + name + "' cannot be read as a number");
 }
 
+// HDF5's low-level I/O messages span lines ("time = <ctime>\n, filename = ..., buf = 0x...,
+// error message = 'No space left on device', ..."); errors are one line, with the system's
+// reason and without the addresses.
+std::string OneLine(std::string text) {
+  const std::string marker = "error message = '";
+  const size_t reason = text.find(marker);
+  if (reason != std::string::npos) {
+    const size_t begin = reason + marker.size(), end = text.find('\'', begin);
+    const size_t details = text.find(": time =");
+    text = text.substr(0, details == std::string::npos ? 0 : details) + ": " +
+           text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+  }
+  for (char& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  return text;
+}
+
+// A file whose close failed (a full disk) stays in HDF5's tables, and the library's exit handler
+// crashes closing it again; every object moescope opens is closed explicitly, so the handler has
+// nothing to do. H5dont_atexit only takes effect before HDF5's first use, hence at start-up.
+[[maybe_unused]] const herr_t kNoExitHandler = H5dont_atexit();
+
 }  // namespace
 
 void SilenceErrors() {
@@ -89,8 +111,9 @@ void SilenceErrors() {
 std::string ErrorDetail() {
   WalkState state;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, CollectError, &state);
-  if (state.innermost.empty() || state.innermost == state.outermost) return state.outermost;
-  return state.outermost + ": " + state.innermost;
+  if (state.innermost.empty() || state.innermost == state.outermost)
+    return OneLine(state.outermost);
+  return OneLine(state.outermost + ": " + state.innermost);
 }
 
 hid_t Check(hid_t status, const std::string& where, const std::string& what) {

@@ -7,6 +7,7 @@
 #include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "analysis/common/hdf5_util.h"
 #include "analysis/trace/trace_reader.h"
@@ -247,16 +248,14 @@ void ExportCompare(const std::filesystem::path& dir, const CompareReport& r) {
   {
     const auto file = dir / "compare.csv";
     CheckReplaceable(file);
-    std::ofstream out(file);
-    if (!out) Fail(file.string(), "cannot be written");
+    std::ostringstream out;
     out << "layer,expert,domain,metric,value,n,bin_low,bin_high\n";
     for (const CompareRow& row : r.rows)
       out << row.layer << ',' << row.expert << ',' << domain(row.domain) << ','
           << CompareMetricName(row.metric) << ',' << Number(row.value) << ',' << Number(row.n)
           << ',' << Number(row.bin_low) << ','
           << (std::isinf(row.bin_high) ? "inf" : Number(row.bin_high)) << '\n';
-    out.close();
-    if (!out) Fail(file.string(), "could not be written completely");
+    WriteFileAtomically(file, out.str());
   }
   {
     nlohmann::json rows = nlohmann::json::array();
@@ -284,22 +283,24 @@ void ExportCompare(const std::filesystem::path& dir, const CompareReport& r) {
                               {"tokens", r.tokens},
                               {"note", r.note},
                               {"rows", rows}};
-    const auto file = dir / "compare.json";
-    CheckReplaceable(file);
-    std::ofstream out(file);
-    if (!out) Fail(file.string(), "cannot be written");
-    out << j.dump(1) << "\n";
+    WriteFileAtomically(dir / "compare.json", j.dump(1) + "\n");
   }
   if (!r.token_flips.empty()) {
     h5::SilenceErrors();
     const std::string p = (dir / "compare.h5").string();
-    CheckReplaceable(p);
-    h5::Handle f(h5::Check(H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), p,
-                           "cannot be created"));
-    h5::Handle ds = h5::CreateFixed(
-        f.id(), "/flips", H5T_STD_I8LE,
-        {static_cast<hsize_t>(r.tokens), static_cast<hsize_t>(r.layers)}, {p, "/flips"});
-    h5::WriteAll(ds.id(), H5T_NATIVE_UINT8, r.token_flips.data(), {p, "/flips"});
+    PendingFile pending(p);
+    {
+      h5::Handle f(
+          h5::Check(H5Fcreate(pending.temp().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), p,
+                    "cannot be created"));
+      h5::Handle ds = h5::CreateFixed(
+          f.id(), "/flips", H5T_STD_I8LE,
+          {static_cast<hsize_t>(r.tokens), static_cast<hsize_t>(r.layers)}, {p, "/flips"});
+      h5::WriteAll(ds.id(), H5T_NATIVE_UINT8, r.token_flips.data(), {p, "/flips"});
+      ds = h5::Handle();
+      h5::Check(H5Fclose(f.release()), p, "cannot be written");
+    }
+    pending.Commit();
   }
 }
 

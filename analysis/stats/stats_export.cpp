@@ -2,9 +2,9 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "analysis/common/hdf5_util.h"
 #include "core/atomic_file.h"
@@ -56,16 +56,15 @@ json OptionsJson(const StatsOptions& o) {
           {"margin_max", o.margin_max}};
 }
 
-std::ofstream OpenText(const std::filesystem::path& file) {
+// Text exports are built in memory and written atomically: a full disk leaves the previous
+// file (or none), never a table cut short.
+std::ostringstream OpenText(const std::filesystem::path& file) {
   CheckReplaceable(file);
-  std::ofstream out(file);
-  if (!out) Fail(file.string(), "cannot be written");
-  return out;
+  return std::ostringstream();
 }
 
-void Close(std::ofstream& out, const std::filesystem::path& file) {
-  out.close();
-  if (!out) Fail(file.string(), "could not be written completely");
+void Close(std::ostringstream& out, const std::filesystem::path& file) {
+  WriteFileAtomically(file, out.str());
 }
 
 // ---- stats.h5 -------------------------------------------------------------------------------
@@ -232,17 +231,21 @@ void WriteStatsHdf5(const std::filesystem::path& file, const StatsReport& r,
                     const StatsExportMeta& meta) {
   h5::SilenceErrors();
   const std::string p = file.string();
-  CheckReplaceable(p);
-  h5::Handle f(h5::Check(H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), p,
-                         "cannot be created"));
-  const Hdf5Out out{f.id(), p};
-  WriteRootAttributes(out, r, meta);
-  WriteDomainNames(out, r);
-  WriteMetrics(out, r);
-  WriteCountTables(out, r);
-  if (r.has_logits) WriteHistograms(out, r);
-  if (r.has_vocabulary) WriteVocab(out, r);
-  h5::Check(H5Fflush(f.id(), H5F_SCOPE_GLOBAL), p, "cannot be flushed");
+  PendingFile pending(file);
+  {
+    const std::string temp = pending.temp().string();
+    h5::Handle f(h5::Check(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), p,
+                           "cannot be created"));
+    const Hdf5Out out{f.id(), p};
+    WriteRootAttributes(out, r, meta);
+    WriteDomainNames(out, r);
+    WriteMetrics(out, r);
+    WriteCountTables(out, r);
+    if (r.has_logits) WriteHistograms(out, r);
+    if (r.has_vocabulary) WriteVocab(out, r);
+    h5::Check(H5Fclose(f.release()), p, "cannot be written");
+  }
+  pending.Commit();
 }
 
 void WriteStatsCsv(const std::filesystem::path& dir, const StatsReport& r,
@@ -250,7 +253,7 @@ void WriteStatsCsv(const std::filesystem::path& dir, const StatsReport& r,
   const int M = r.shape.domains, L = r.shape.layers, E = r.shape.experts;
   {
     const auto file = dir / "stats.csv";
-    std::ofstream out = OpenText(file);
+    std::ostringstream out = OpenText(file);
     out << "layer,expert,domain,metric,value,ci_low,ci_high,baseline,n\n";
     for (const StatsRow& row : r.rows)
       out << row.layer << ',' << row.expert << ',' << CsvText(DomainName(r, row.domain)) << ','
@@ -260,7 +263,7 @@ void WriteStatsCsv(const std::filesystem::path& dir, const StatsReport& r,
   }
   {
     const auto file = dir / "coactivation.csv";
-    std::ofstream out = OpenText(file);
+    std::ostringstream out = OpenText(file);
     out << "domain,layer,mode,expert_i,expert_j,count,count_i,p_j_given_i\n";
     for (auto [table, mode] :
          {std::pair{&r.coactivation, "all_pairs"}, {&r.coactivation_adjacent, "rank_adjacent"}}) {
@@ -282,7 +285,7 @@ void WriteStatsCsv(const std::filesystem::path& dir, const StatsReport& r,
   }
   {
     const auto file = dir / "transitions.csv";
-    std::ofstream out = OpenText(file);
+    std::ostringstream out = OpenText(file);
     out << "domain,layer_from,layer_to,expert_i,expert_j,count,count_i,p_j_given_i\n";
     for (int m = 0; m <= M; ++m)
       for (int l = 0; l + 1 < L; ++l) {
@@ -300,7 +303,7 @@ void WriteStatsCsv(const std::filesystem::path& dir, const StatsReport& r,
   }
   {
     const auto file = dir / "histograms.csv";
-    std::ofstream out = OpenText(file);
+    std::ostringstream out = OpenText(file);
     out << "domain,layer,histogram,bin,bin_low,bin_high,count\n";
     if (r.has_logits) {
       for (auto [h, name, bins, top] :
@@ -322,7 +325,7 @@ void WriteStatsCsv(const std::filesystem::path& dir, const StatsReport& r,
   }
   if (r.has_vocabulary) {
     const auto file = dir / "top_tokens.csv";
-    std::ofstream out = OpenText(file);
+    std::ostringstream out = OpenText(file);
     out << "layer,expert,variant,rank,token_id,piece,count,occurrences,share\n";
     for (auto [v, name] : {std::pair{&r.vocab_input, "input"}, {&r.vocab_next, "next"}})
       for (int l = 0; l < L; ++l)
@@ -378,7 +381,7 @@ void WriteStatsJson(const std::filesystem::path& file, const StatsReport& r,
                   {"domains", domains},
                   {"metrics", metrics},
                   {"rows", rows}};
-  std::ofstream out = OpenText(file);
+  std::ostringstream out = OpenText(file);
   out << j.dump(1) << "\n";
   Close(out, file);
 }

@@ -62,6 +62,10 @@ TraceSetInfo InspectTraces(const std::vector<std::filesystem::path>& paths,
     set.tokens += reader.num_tokens();
     set.logit_rows += reader.num_logit_rows();
   }
+  if (set.documents == 0)
+    Fail(set.paths.size() == 1 ? set.paths[0] : std::string("traces"),
+         std::string(set.paths.size() == 1 ? "has" : "have") +
+             " no committed documents; there is nothing to compute statistics over");
   set.shape.domains = static_cast<int>(set.domains.size());
   const size_t vocab_bytes = size_t{2} * set.shape.layers * set.shape.vocab * set.shape.experts * 4;
   if (set.shape.vocab == 0) {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "analysis/common/space_reservation.h"
 #include "analysis/trace/attributes_io.h"
 #include "analysis/trace/trace_format.h"
 #include "core/atomic_file.h"
@@ -34,10 +35,15 @@ std::string UtcNow() {
   return text;
 }
 
-Handle LatestFormatAccess() {
+Handle WriterAccess() {
   // SWMR needs the newest file format (superblock v3, extensible-array chunk indexes).
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS));
   H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+  // The WriterLock keeps other writers out for the whole run. HDF5's own flock() is dropped and
+  // retaken inside H5Fstart_swmr_write, so a reader polling the new file at that moment made the
+  // writer fail; readers are kept out until SWMR starts by the superblock's "open for writing"
+  // flag instead.
+  H5Pset_file_locking(fapl.id(), false, true);
   return fapl;
 }
 
@@ -66,12 +72,26 @@ TraceFile TraceFile::Create(const std::filesystem::path& path, const TraceHeader
   h5::SilenceErrors();
   TraceFile t;
   t.path_ = path.string();
-  const h5::Place root{t.path_, "/"};
   CheckReplaceable(path);
-  Handle fapl = LatestFormatAccess();
-  t.file_ = Handle(Check(H5Fcreate(t.path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()), t.path_,
-                         "cannot create the trace file"));
-  const hid_t f = t.file_.id();
+  t.lock_ = WriterLock::Acquire(path);
+  try {
+    t.WriteNewFile(h);
+  } catch (...) {
+    // Nothing is committed before Create returns: leave no file that looks like a trace.
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+    throw;
+  }
+  return t;
+}
+
+// Writes the header and every (empty) dataset of a new trace, then starts SWMR writing.
+void TraceFile::WriteNewFile(const TraceHeader& h) {
+  const h5::Place root{path_, "/"};
+  Handle fapl = WriterAccess();
+  file_ = Handle(H5Fcreate(path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()));
+  Check(file_.id(), path_, "cannot create the trace file");
+  const hid_t f = file_.id();
 
   // `complete` first, so an interrupted trace always says it is incomplete.
   h5::WriteFlag(f, trace::attr::kComplete, false, root);
@@ -86,7 +106,7 @@ TraceFile TraceFile::Create(const std::filesystem::path& path, const TraceHeader
   const hsize_t L = static_cast<hsize_t>(h.num_layers), K = static_cast<hsize_t>(h.top_k),
                 E = static_cast<hsize_t>(h.num_experts), M = h.domains.size();
   auto rows = [&](const char* name, hid_t type, std::vector<hsize_t> row_shape, size_t row_bytes) {
-    h5::CreateRows(f, name, type, row_shape, ChunkRows(row_bytes), kDeflateLevel, t.At(name));
+    h5::CreateRows(f, name, type, row_shape, ChunkRows(row_bytes), kDeflateLevel, At(name));
   };
   rows(trace::ds::kTokenId, H5T_STD_I32LE, {}, 4);
   rows(trace::ds::kTokenPosition, H5T_STD_I32LE, {}, 4);
@@ -106,27 +126,25 @@ TraceFile TraceFile::Create(const std::filesystem::path& path, const TraceHeader
   {
     Handle domain_type = h5::FixedStringType(LongestString(h.domains));
     Handle domains =
-        h5::CreateFixed(f, trace::ds::kDomains, domain_type.id(), {M}, t.At(trace::ds::kDomains));
+        h5::CreateFixed(f, trace::ds::kDomains, domain_type.id(), {M}, At(trace::ds::kDomains));
     const std::vector<char> packed =
-        PackStrings(h.domains, LongestString(h.domains), t.At(trace::ds::kDomains).str());
-    if (M > 0)
-      h5::WriteAll(domains.id(), domain_type.id(), packed.data(), t.At(trace::ds::kDomains));
+        PackStrings(h.domains, LongestString(h.domains), At(trace::ds::kDomains).str());
+    if (M > 0) h5::WriteAll(domains.id(), domain_type.id(), packed.data(), At(trace::ds::kDomains));
   }
-  h5::CreateFixed(f, trace::ds::kLoad, H5T_STD_I64LE, {M + 1, L, E}, t.At(trace::ds::kLoad));
+  h5::CreateFixed(f, trace::ds::kLoad, H5T_STD_I64LE, {M + 1, L, E}, At(trace::ds::kLoad));
   h5::CreateFixed(f, trace::ds::kImportance, H5T_IEEE_F64LE, {M + 1, L, E},
-                  t.At(trace::ds::kImportance));
+                  At(trace::ds::kImportance));
 
-  t.OpenDatasets();
+  OpenDatasets();
   // The offsets start with the 0 that opens the first document.
   const int64_t zero = 0;
-  h5::AppendRows(t.ds_.offset.id(), H5T_NATIVE_INT64, 1, &zero, t.At(trace::ds::kDocOffset));
+  h5::AppendRows(ds_.offset.id(), H5T_NATIVE_INT64, 1, &zero, At(trace::ds::kDocOffset));
   std::vector<int64_t> no_load(static_cast<size_t>((M + 1) * L * E), 0);
   std::vector<double> no_importance(no_load.size(), 0.0);
-  h5::WriteAll(t.ds_.load.id(), H5T_NATIVE_INT64, no_load.data(), t.At(trace::ds::kLoad));
-  h5::WriteAll(t.ds_.importance.id(), H5T_NATIVE_DOUBLE, no_importance.data(),
-               t.At(trace::ds::kImportance));
-  Check(H5Fstart_swmr_write(f), t.path_, "cannot start SWMR writing");
-  return t;
+  h5::WriteAll(ds_.load.id(), H5T_NATIVE_INT64, no_load.data(), At(trace::ds::kLoad));
+  h5::WriteAll(ds_.importance.id(), H5T_NATIVE_DOUBLE, no_importance.data(),
+               At(trace::ds::kImportance));
+  Check(H5Fstart_swmr_write(f), path_, "cannot start SWMR writing");
 }
 
 TraceFile TraceFile::Reopen(const std::filesystem::path& path) {
@@ -134,7 +152,9 @@ TraceFile TraceFile::Reopen(const std::filesystem::path& path) {
   TraceFile t;
   t.path_ = path.string();
   if (!std::filesystem::exists(path)) Fail(t.path_, "does not exist; nothing to resume");
-  Handle fapl = LatestFormatAccess();
+  CheckReplaceable(path);
+  t.lock_ = WriterLock::Acquire(path);
+  Handle fapl = WriterAccess();
   // A writer killed during SWMR writing leaves "open for writing" flags in the superblock;
   // h5clear -s clears them the same way.
   hbool_t clear = true;
@@ -217,8 +237,21 @@ void TraceFile::CheckChunk(const TraceChunk& c) const {
   if (!ok) Fail(path_, "internal error: a trace chunk's arrays do not agree in size");
 }
 
+// An upper bound on the bytes a commit adds: its rows uncompressed, the partly filled last chunk
+// of every dataset rewritten elsewhere (chunks hold about 64 KiB), and room for HDF5's metadata.
+uint64_t TraceFile::CommitBytes(const TraceChunk& c) const {
+  const uint64_t routed = static_cast<uint64_t>(layers_) * kmax_,
+                 logits = static_cast<uint64_t>(layers_) * experts_;
+  const uint64_t rows = c.id.size() * (4 * sizeof(int32_t) + routed * (2 + 4)) +
+                        c.doc_tokens.size() * (2 + source_id_bytes_ + 8) +
+                        c.logit_token.size() * (8 + logits * 2) +
+                        (c.load.size() + c.importance.size()) * 8;
+  return rows + rows / 64 + 16 * (64u << 10) + (1u << 20);
+}
+
 void TraceFile::Commit(const TraceChunk& c) {
   CheckChunk(c);
+  h5::ReserveSpace(file_.id(), CommitBytes(c), path_);
   const hsize_t n = c.id.size();
   h5::AppendRows(ds_.id.id(), H5T_NATIVE_INT32, n, c.id.data(), At(trace::ds::kTokenId));
   h5::AppendRows(ds_.position.id(), H5T_NATIVE_INT32, n, c.position.data(),
@@ -271,6 +304,7 @@ void TraceFile::Close() {
     h->Close();
   // Closing the file is where HDF5 writes what is still cached; report it when that fails.
   if (file_.valid()) Check(H5Fclose(file_.release()), path_, "cannot close the trace file");
+  lock_.Release();
 }
 
 }  // namespace moe

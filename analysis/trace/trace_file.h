@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "analysis/common/hdf5_util.h"
+#include "analysis/common/writer_lock.h"
 #include "analysis/trace/trace_attributes.h"
 #include "analysis/trace/trace_datasets.h"
 
@@ -46,6 +47,7 @@ struct TraceChunk {
 
 class TraceFile {
  public:
+  // Both take the WriterLock on `path` first, so a second writer fails before touching the file.
   // Creates (or truncates) `path`, writes the header with complete = 0, creates every dataset,
   // then switches to SWMR writing so readers can follow.
   static TraceFile Create(const std::filesystem::path& path, const TraceHeader& header);
@@ -56,7 +58,8 @@ class TraceFile {
   TraceFile(TraceFile&&) noexcept = default;
   TraceFile& operator=(TraceFile&&) noexcept = default;
 
-  // Appends the chunk and flushes it, /docs/offset last.
+  // Reserves the disk space it needs (so a full disk fails it before anything is written), then
+  // appends the chunk and flushes it, /docs/offset last.
   void Commit(const TraceChunk& chunk);
   // Sets `complete` to 1 and flushes.
   void MarkComplete();
@@ -67,11 +70,14 @@ class TraceFile {
 
  private:
   TraceFile() = default;
+  void WriteNewFile(const TraceHeader& header);
   void OpenDatasets();
   void CheckChunk(const TraceChunk& chunk) const;
+  uint64_t CommitBytes(const TraceChunk& chunk) const;
   h5::Place At(const char* object) const { return {path_, object}; }
 
   std::string path_;
+  WriterLock lock_;  // declared before file_: released after the file is closed
   h5::Handle file_;
   TraceDatasets ds_;
   h5::Handle source_id_type_, float16_type_;

@@ -147,6 +147,7 @@ void TraceReader::ReadCommitted() {
     logit_token.resize(std::lower_bound(logit_token.begin(), logit_token.end(), n) -
                        logit_token.begin());
     if (!std::is_sorted(logit_token.begin(), logit_token.end()) ||
+        (!logit_token.empty() && logit_token.front() < 0) ||
         h5::Dims(ds_.router_logits.id(), At(trace::ds::kRouterLogits))[0] < logit_token.size())
       Fail(at_logits.str(), "does not match /routing/router_logits; damaged trace");
   }
@@ -197,6 +198,7 @@ TokenRows TraceReader::ReadTokens(int64_t begin, int64_t count) const {
                At(trace::ds::kTokenDoc));
   h5::ReadRows(ds_.nll.id(), H5T_NATIVE_FLOAT, begin, count, r.nll.data(),
                At(trace::ds::kTokenNll));
+  CheckTokenDocs(begin, r.doc);
   return r;
 }
 
@@ -204,7 +206,23 @@ std::vector<int32_t> TraceReader::ReadTokenDocs(int64_t begin, int64_t count) co
   CheckRange("token rows", begin, count, num_tokens());
   std::vector<int32_t> doc(static_cast<size_t>(count));
   h5::ReadRows(ds_.doc.id(), H5T_NATIVE_INT32, begin, count, doc.data(), At(trace::ds::kTokenDoc));
+  CheckTokenDocs(begin, doc);
   return doc;
+}
+
+void TraceReader::CheckTokenDocs(int64_t begin, const std::vector<int32_t>& doc) const {
+  // /docs/offset is what commits documents; /tokens/doc must agree with it row for row, since
+  // consumers index per-document tables with it.
+  if (doc.empty()) return;
+  int64_t d = std::upper_bound(offsets_.begin(), offsets_.end(), begin) - offsets_.begin() - 1;
+  for (size_t i = 0; i < doc.size(); ++i) {
+    const int64_t t = begin + static_cast<int64_t>(i);
+    while (offsets_[static_cast<size_t>(d) + 1] <= t) ++d;
+    if (doc[i] != d)
+      Fail(At(trace::ds::kTokenDoc).str(),
+           "token row " + std::to_string(t) + " says document " + std::to_string(doc[i]) +
+               " but /docs/offset puts it in document " + std::to_string(d) + "; damaged trace");
+  }
 }
 
 RoutingRows TraceReader::ReadRouting(int64_t begin, int64_t count) const {

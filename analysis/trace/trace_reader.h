@@ -105,6 +105,7 @@ class TraceReader {
   void OpenDatasets();
   void ReadCommitted();
   void CheckRange(const char* what, int64_t begin, int64_t count, int64_t size) const;
+  void CheckTokenDocs(int64_t begin, const std::vector<int32_t>& doc) const;
   h5::Place At(const char* object) const { return {info_.path, object}; }
 
   TraceAttributes info_;

@@ -227,3 +227,63 @@ TEST_CASE("a SWMR reader follows a growing trace", "[trace][swmr]") {
   CHECK(growing_states >= 2);
   CHECK(python_checked);
 }
+
+TEST_CASE("a second writer on a trace being written fails at once and the first finishes intact",
+          "[trace][crash][writers]") {
+  const auto dir = TempDir("trace_writers");
+  const auto corpus = dir / "licenses.jsonl";
+  constexpr int kDocs = 300;
+  trace_test::WriteLicenseCorpus(corpus, kDocs);
+  const auto reference = dir / "reference.h5";
+  const trace_test::CommandResult ref =
+      trace_test::RunCommand(CommandLine(TraceArgs(corpus, reference)));
+  INFO(ref.output);
+  REQUIRE(ref.status == 0);
+  const std::string kBusy = "is being written by another process";
+
+  // The second writer starts once the first has started SWMR writing, after its first commit,
+  // and mid-run; with and without --resume.
+  for (const int64_t start_after_docs : {int64_t{0}, int64_t{1}, int64_t{kDocs / 5}})
+    for (const bool second_resumes : {false, true}) {
+      INFO("second writer after " << start_after_docs << " documents, resume " << second_resumes);
+      const std::string name =
+          "second-" + std::to_string(start_after_docs) + (second_resumes ? "-resume" : "");
+      const auto out = dir / (name + ".h5");
+      const pid_t first = SpawnUntilCommitted(TraceArgs(corpus, out), out,
+                                              dir / (name + ".first.log"), start_after_docs);
+      std::vector<std::string> args = TraceArgs(corpus, out);
+      if (second_resumes) args.push_back("--resume");
+      const trace_test::CommandResult second = trace_test::RunCommand(CommandLine(args));
+      int status = 0;
+      const bool first_still_running = !Exited(first, &status);
+      INFO("second writer: " << second.output);
+      CHECK(second.status == 1);
+      CHECK_THAT(second.output, Catch::Contains(out.string() + ": " + kBusy));
+      if (first_still_running) ::waitpid(first, &status, 0);
+      REQUIRE(WIFEXITED(status));
+      INFO("first writer: " << trace_test::ReadText(dir / (name + ".first.log")));
+      REQUIRE(WEXITSTATUS(status) == 0);
+      trace_test::CheckSameTrace(reference, out);
+    }
+
+  // Started together, whichever locks the file second fails (or, if the first has already
+  // finished, rewrites it); either way the trace is the uninterrupted one.
+  const auto out = dir / "together.h5";
+  const pid_t a = trace_test::SpawnCli(TraceArgs(corpus, out), dir / "together.a.log");
+  const pid_t b = trace_test::SpawnCli(TraceArgs(corpus, out), dir / "together.b.log");
+  int succeeded = 0;
+  for (const auto& [pid, log] :
+       {std::pair{a, dir / "together.a.log"}, {b, dir / "together.b.log"}}) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    const std::string text = trace_test::ReadText(log);
+    INFO(text);
+    REQUIRE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 0)
+      ++succeeded;
+    else
+      CHECK_THAT(text, Catch::Contains(kBusy));
+  }
+  CHECK(succeeded >= 1);
+  trace_test::CheckSameTrace(reference, out);
+}

@@ -262,3 +262,34 @@ TEST_CASE("expert ids outside the trace's experts are an error naming the file",
   CHECK_THROWS_WITH(CompareTraces(TinyTrace(), p, {}), Catch::Contains(p.string()));
   CHECK_THROWS_WITH(CompareTraces(p, TinyTrace(), {}), Catch::Contains(p.string()));
 }
+
+TEST_CASE("a /tokens/doc that disagrees with /docs/offset is an error naming the file",
+          "[trace][bad-input]") {
+  const auto p = CopyTo(TinyTrace(), "trace_bad_docs", "docs.h5");
+  int64_t second_doc_begin = 0;
+  {
+    const TraceReader r(p);
+    REQUIRE(r.num_documents() > 2);
+    second_doc_begin = r.doc_offsets()[1];
+  }
+  {
+    h5::SilenceErrors();
+    h5::Handle f(H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    REQUIRE(f.valid());
+    h5::Handle ds = h5::OpenDataset(f.id(), trace::ds::kTokenDoc, {p.string(), "doc"});
+    h5::Handle space(H5Dget_space(ds.id()));
+    const hsize_t start[1] = {static_cast<hsize_t>(second_doc_begin)}, one[1] = {1};
+    REQUIRE(H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start, nullptr, one, nullptr) >= 0);
+    h5::Handle mem(H5Screate_simple(1, one, nullptr));
+    const int32_t far = 1 << 30;  // a document far outside the trace
+    REQUIRE(H5Dwrite(ds.id(), H5T_NATIVE_INT32, mem.id(), space.id(), H5P_DEFAULT, &far) >= 0);
+  }
+  const TraceReader r(p);
+  CHECK_NOTHROW(r.ReadTokens(0, second_doc_begin));
+  CHECK_THROWS_WITH(r.ReadTokens(0, second_doc_begin + 1),
+                    Catch::Contains(p.string()) &&
+                        Catch::Contains("token row " + std::to_string(second_doc_begin)));
+  CHECK_THROWS_WITH(r.ReadTokenDocs(second_doc_begin, 1), Catch::Contains("damaged trace"));
+  CHECK_THROWS_WITH(CompareTraces(TinyTrace(), p, {}), Catch::Contains(p.string()));
+  CHECK_THROWS_WITH(CompareTraces(p, TinyTrace(), {}), Catch::Contains(p.string()));
+}
