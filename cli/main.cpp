@@ -1,5 +1,6 @@
 // moescope: look inside LLaMA-MoE models. One file per subcommand; the logic lives in core/.
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "cli/common.h"
 
@@ -20,6 +21,14 @@ int main(int argc, char** argv) {
   moe::cli::RegisterAblate(app);
   moe::cli::RegisterCompare(app);
   moe::cli::RegisterSplit(app);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& done) {  // --help, --version
+    return app.exit(done);
+  } catch (const CLI::ParseError& bad) {
+    // Usage errors read like every other error: one line, exit code 1.
+    std::cerr << "moescope: error: " << bad.what() << " (see moescope --help)\n";
+    return 1;
+  }
   return moe::cli::g_exit_code;
 }
