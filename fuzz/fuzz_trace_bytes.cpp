@@ -1,7 +1,7 @@
 // The trace reader (analysis/trace/trace_reader) on arbitrary bytes: any file must open or fail
 // with moe::Error, and everything an opened trace exposes must read or fail the same way.
 // Mutated bytes mostly exercise HDF5's own file parser, which the project does not build and
-// which hangs and leaks on some damaged files (docs/testing.md); hence a soak-only target, and
+// which is slow and leaks on some damaged files (docs/testing.md); hence a soak-only target, and
 // fuzz_trace_reader (edits through the HDF5 API) in the test suite.
 #include <cstddef>
 #include <cstdint>
