@@ -30,14 +30,20 @@ void TraceReader::Open(bool swmr) {
   const htri_t is_hdf5 = H5Fis_hdf5(p.c_str());
   if (is_hdf5 == 0) Fail(p, "is not an HDF5 file (no HDF5 signature); not a moescope trace");
   if (is_hdf5 < 0) Check(-1, p, "cannot be read");
-  hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDONLY | (swmr ? H5F_ACC_SWMR_READ : 0u), H5P_DEFAULT);
+  // A SWMR reader retries a metadata read whose checksum fails (a writer may be half-way through
+  // it), sleeping 1 ns, 2 ns, 4 ns... between tries; HDF5's default of 100 tries never ends on a
+  // damaged file. 24 tries wait up to about 17 ms in all, ample for a live writer.
+  Handle swmr_access(H5Pcreate(H5P_FILE_ACCESS));
+  H5Pset_metadata_read_attempts(swmr_access.id(), 24);
+  hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDONLY | (swmr ? H5F_ACC_SWMR_READ : 0u),
+                    swmr ? swmr_access.id() : H5P_DEFAULT);
   swmr_ = swmr;
   if (f < 0 && !swmr) {
     // A writer killed while SWMR writing leaves the file flagged as open for writing; HDF5 still
     // lets SWMR readers in, and the committed prefix is consistent.
     const std::string plain = h5::ErrorDetail();
     H5Eclear2(H5E_DEFAULT);
-    f = H5Fopen(p.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+    f = H5Fopen(p.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, swmr_access.id());
     swmr_ = true;
     if (f < 0) {
       H5Eclear2(H5E_DEFAULT);

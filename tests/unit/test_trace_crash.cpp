@@ -72,18 +72,27 @@ pid_t SpawnUntilCommitted(const std::vector<std::string>& args, const std::files
   return pid;
 }
 
+// A corpus of `docs` license documents in `dir` and its uninterrupted trace, reference.h5.
+struct Reference {
+  std::filesystem::path corpus, trace;
+};
+Reference MakeReference(const std::filesystem::path& dir, int docs) {
+  Reference r{dir / "licenses.jsonl", dir / "reference.h5"};
+  trace_test::WriteLicenseCorpus(r.corpus, docs);
+  const trace_test::CommandResult ref =
+      trace_test::RunCommand(CommandLine(TraceArgs(r.corpus, r.trace)));
+  INFO(ref.output);
+  REQUIRE(ref.status == 0);
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("kill -9 leaves a readable prefix and --resume completes it", "[trace][crash]") {
   const auto dir = TempDir("trace_crash");
-  const auto corpus = dir / "licenses.jsonl";
   constexpr int kDocs = 300;
-  trace_test::WriteLicenseCorpus(corpus, kDocs);
-  const auto reference = dir / "reference.h5", out = dir / "killed.h5";
-  const trace_test::CommandResult ref =
-      trace_test::RunCommand(CommandLine(TraceArgs(corpus, reference)));
-  INFO(ref.output);
-  REQUIRE(ref.status == 0);
+  const auto [corpus, reference] = MakeReference(dir, kDocs);
+  const auto out = dir / "killed.h5";
 
   const pid_t pid = SpawnUntilCommitted(TraceArgs(corpus, out), out, dir / "killed.log", kDocs / 5);
   int status = 0;
@@ -128,14 +137,8 @@ TEST_CASE("kill -9 leaves a readable prefix and --resume completes it", "[trace]
 TEST_CASE("SIGINT and SIGTERM commit the finished documents and --resume completes the trace",
           "[trace][crash]") {
   const auto dir = TempDir("trace_signal");
-  const auto corpus = dir / "licenses.jsonl";
   constexpr int kDocs = 300;
-  trace_test::WriteLicenseCorpus(corpus, kDocs);
-  const auto reference = dir / "reference.h5";
-  const trace_test::CommandResult ref =
-      trace_test::RunCommand(CommandLine(TraceArgs(corpus, reference)));
-  INFO(ref.output);
-  REQUIRE(ref.status == 0);
+  const auto [corpus, reference] = MakeReference(dir, kDocs);
   for (const int sig : {SIGINT, SIGTERM}) {
     INFO("signal " << sig);
     const auto out = dir / ("stopped-" + std::to_string(sig) + ".h5");
@@ -231,14 +234,8 @@ TEST_CASE("a SWMR reader follows a growing trace", "[trace][swmr]") {
 TEST_CASE("a second writer on a trace being written fails at once and the first finishes intact",
           "[trace][crash][writers]") {
   const auto dir = TempDir("trace_writers");
-  const auto corpus = dir / "licenses.jsonl";
   constexpr int kDocs = 300;
-  trace_test::WriteLicenseCorpus(corpus, kDocs);
-  const auto reference = dir / "reference.h5";
-  const trace_test::CommandResult ref =
-      trace_test::RunCommand(CommandLine(TraceArgs(corpus, reference)));
-  INFO(ref.output);
-  REQUIRE(ref.status == 0);
+  const auto [corpus, reference] = MakeReference(dir, kDocs);
   const std::string kBusy = "is being written by another process";
 
   // The second writer starts once the first has started SWMR writing, after its first commit,

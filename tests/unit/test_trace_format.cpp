@@ -293,3 +293,15 @@ TEST_CASE("a /tokens/doc that disagrees with /docs/offset is an error naming the
   CHECK_THROWS_WITH(CompareTraces(TinyTrace(), p, {}), Catch::Contains(p.string()));
   CHECK_THROWS_WITH(CompareTraces(p, TinyTrace(), {}), Catch::Contains(p.string()));
 }
+
+TEST_CASE("a trace with damaged metadata checksums fails to open instead of retrying for minutes",
+          "[trace][bad-input]") {
+  // Found by fuzz_trace_bytes: HDF5's SWMR reader retried each bad checksum 100 times with
+  // doubling sleeps (the reader now allows 24 tries).
+  const auto p = std::filesystem::path(MOESCOPE_SOURCE_DIR) /
+                 "fuzz/regressions/trace_bytes/swmr-checksum-retries.h5";
+  for (const bool swmr : {false, true}) {
+    INFO("swmr " << swmr);
+    CHECK_THROWS_WITH(TraceReader(p, swmr), Catch::Contains(p.string()));
+  }
+}
