@@ -41,7 +41,9 @@ std::pair<double, double> DeltaRange(const AblationPolicyResult& p) {
 void DrawDeltaBars(const AblationOutcome& o, const AblationPolicyResult& p) {
   ImGui::Spacing();
   ImGui::TextUnformatted("\xce\x94NLL (nats per prediction)");
-  const auto [lo, hi] = DeltaRange(p);
+  // Plain variables, not a structured binding: clang 14 cannot capture those in the lambda.
+  const auto range = DeltaRange(p);
+  const double lo = range.first, hi = range.second;
   ImDrawList* dl = ImGui::GetWindowDrawList();
   const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
   const float label_w = 140,
