@@ -23,7 +23,9 @@ bool NoPieceSpansASpace(const sentencepiece::SentencePieceProcessor& sp) {
     const std::string_view piece = sp.IdToPiece(id);
     for (size_t at = piece.find(kSpaceMark); at != std::string_view::npos;
          at = piece.find(kSpaceMark, at + kSpaceMark.size())) {
-      if (at > 0 && piece.substr(at - kSpaceMark.size(), kSpaceMark.size()) != kSpaceMark)
+      // Anything but another mark before it (including a 1- or 2-byte character) is a span.
+      if (at > 0 && (at < kSpaceMark.size() ||
+                     piece.substr(at - kSpaceMark.size(), kSpaceMark.size()) != kSpaceMark))
         return false;
     }
   }
