@@ -43,14 +43,6 @@ CliResult RunCli(const std::string& args) {
   return r;
 }
 
-// A model folder copied from a fixture, for breaking one file of it.
-fs::path CopyModel(const fs::path& from, const std::string& name) {
-  const fs::path dir = TempDir(name);
-  for (const auto& entry : fs::directory_iterator(from))
-    fs::copy_file(entry.path(), dir / entry.path().filename());
-  return dir;
-}
-
 fs::path TinyModel() {
   return fs::path(MOESCOPE_SOURCE_DIR) / "tests/fixtures/tiny_moe";
 }

@@ -59,3 +59,11 @@ inline std::filesystem::path TempDir(const std::string& name) {
   std::filesystem::create_directories(dir);
   return dir;
 }
+
+// A model folder copied from a fixture into a fresh temporary folder, for breaking one file of it.
+inline std::filesystem::path CopyModel(const std::filesystem::path& from, const std::string& name) {
+  const std::filesystem::path dir = TempDir(name);
+  for (const auto& entry : std::filesystem::directory_iterator(from))
+    std::filesystem::copy_file(entry.path(), dir / entry.path().filename());
+  return dir;
+}

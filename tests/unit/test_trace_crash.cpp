@@ -86,6 +86,17 @@ Reference MakeReference(const std::filesystem::path& dir, int docs) {
   return r;
 }
 
+// An interrupted trace: readable, not complete, and holding between `min_docs` and all but one
+// of the `docs` documents; returns how many it committed.
+int64_t CheckInterruptedPrefix(const std::filesystem::path& out, int64_t min_docs, int64_t docs) {
+  const TraceReader r(out);
+  CHECK_FALSE(r.info().complete);
+  const int64_t committed = r.num_documents();
+  CHECK(committed >= min_docs);
+  CHECK(committed < docs);
+  return committed;
+}
+
 }  // namespace
 
 TEST_CASE("kill -9 leaves a readable prefix and --resume completes it", "[trace][crash]") {
@@ -100,13 +111,9 @@ TEST_CASE("kill -9 leaves a readable prefix and --resume completes it", "[trace]
   ::waitpid(pid, &status, 0);
   REQUIRE(WIFSIGNALED(status));
 
-  int64_t committed = 0;
+  const int64_t committed = CheckInterruptedPrefix(out, kDocs / 5, kDocs);
   {
     const TraceReader r(out);
-    CHECK_FALSE(r.info().complete);
-    committed = r.num_documents();
-    CHECK(committed >= kDocs / 5);
-    CHECK(committed < kDocs);
     // The prefix is whole documents, identical to the reference's first documents.
     const TraceReader want(reference);
     CHECK(r.ReadTokens(0, r.num_tokens()).id == want.ReadTokens(0, r.num_tokens()).id);
@@ -151,14 +158,7 @@ TEST_CASE("SIGINT and SIGTERM commit the finished documents and --resume complet
     REQUIRE(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 130);
     CHECK_THAT(trace_test::ReadText(log), Catch::Contains("--resume"));
-    int64_t committed = 0;
-    {
-      const TraceReader r(out);
-      CHECK_FALSE(r.info().complete);
-      committed = r.num_documents();
-      CHECK(committed >= kDocs / 10);
-      CHECK(committed < kDocs);
-    }
+    const int64_t committed = CheckInterruptedPrefix(out, kDocs / 10, kDocs);
     std::vector<std::string> resume = TraceArgs(corpus, out);
     resume.push_back("--resume");
     const trace_test::CommandResult resumed = trace_test::RunCommand(CommandLine(resume));

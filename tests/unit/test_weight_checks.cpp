@@ -73,13 +73,6 @@ void Poison(const fs::path& dir, const std::string& name, int64_t index, float v
             static_cast<std::streamsize>(one.bytes.size()));
 }
 
-fs::path CopyModel(const fs::path& from, const std::string& name) {
-  const fs::path dir = TempDir(name);
-  for (const auto& entry : fs::directory_iterator(from))
-    fs::copy_file(entry.path(), dir / entry.path().filename());
-  return dir;
-}
-
 fs::path TinyModel() {
   return FixtureDir() / "tiny_moe";
 }
