@@ -1,5 +1,6 @@
 // moescope compare: routing differences between two traces over the same tokens (flip rate,
-// top-k overlap, load drift; by domain and by margin); the logic lives in
+// top-k overlap, load drift; by domain and by quantile bins of A's margin, with intervals over
+// documents); the logic lives in
 // analysis/stats/routing_compare.h.
 #include <iostream>
 
@@ -24,9 +25,20 @@ void RegisterCompare(CLI::App& app) {
   cmd->add_option("b", o->b, "Trace to compare with it")->required()->check(CLI::ExistingFile);
   cmd->add_option("-o,--output", o->output,
                   "Folder for compare.csv and compare.json (and compare.h5 with --token-flips)");
+  CLI::Option* bins =
+      cmd->add_option("--margin-bins", o->compare.margin_bins,
+                      "Quantile bins of A's top-k logit margin per layer (edges from the "
+                      "observed margins of that layer; ties merge bins)")
+          ->capture_default_str()
+          ->check(CLI::PositiveNumber);
   cmd->add_option("--margin-edges", o->compare.margin_edges,
-                  "Edges of the margin bins (A's logit margin; last bin open-ended)")
-      ->delimiter(',');
+                  "Fixed margin bin edges for every layer instead, e.g. 0,0.1,0.25,0.5,1,2 "
+                  "(last bin open-ended)")
+      ->delimiter(',')
+      ->excludes(bins);
+  cmd->add_option("--ci-level", o->compare.ci_level,
+                  "Level of the intervals over documents (flip rates, overlap, Jaccard)")
+      ->capture_default_str();
   cmd->add_flag("--token-flips", o->compare.token_flips,
                 "Also write the per-token top-1 flip matrix [N, L] to compare.h5");
   cmd->callback([o] {

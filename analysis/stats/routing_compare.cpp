@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -18,7 +19,12 @@ namespace moe {
 namespace {
 
 constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr int64_t kBlock = 1 << 15;
+constexpr const char* kIntervalMethod =
+    "cluster-robust ratio interval over documents: r = sum_d a_d / sum_d n_d, var = sum_d "
+    "(a_d - r n_d)^2 * G/(G-1) / (sum_d n_d)^2, r -+ t(G-1) * sqrt(var), clipped to [0, 1]; G = "
+    "documents with n_d > 0";
 
 // Selected experts of one routing row (weight > 0, as load counts them).
 int Selected(const RoutingRows& r, int64_t t, int l, int16_t* out) {
@@ -30,15 +36,137 @@ int Selected(const RoutingRows& r, int64_t t, int l, int16_t* out) {
   return n;
 }
 
+// The top-k boundary margin z_(na) − z_(na+1) of one layer's E logits (descending order, na =
+// A's selections, 0 < na < E); NaN when a logit is not finite.
+double Margin(const float* z, int E, int na, std::vector<float>& sorted) {
+  for (int e = 0; e < E; ++e)
+    if (!std::isfinite(z[e])) return kNan;
+  std::copy(z, z + E, sorted.begin());
+  std::partial_sort(sorted.begin(), sorted.begin() + na + 1, sorted.end(), std::greater<float>());
+  return static_cast<double>(sorted[static_cast<size_t>(na - 1)]) -
+         static_cast<double>(sorted[static_cast<size_t>(na)]);
+}
+
+// The logit rows of token rows [begin, begin + count) as [r0, r1).
+std::pair<int64_t, int64_t> LogitRange(std::span<const int64_t> tokens, int64_t begin,
+                                       int64_t count) {
+  const auto r0 = std::lower_bound(tokens.begin(), tokens.end(), begin) - tokens.begin();
+  const auto r1 = std::lower_bound(tokens.begin(), tokens.end(), begin + count) - tokens.begin();
+  return {r0, r1};
+}
+
 std::string Number(double v) {
   if (std::isnan(v)) return "";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.10g", v);
   return buf;
 }
 
-// Throws unless A and B cover the same tokens of one model shape and the margin edges are
-// usable.
+// Regularized incomplete beta I_x(a, b) by its continued fraction (modified Lentz).
+double BetaFraction(double a, double b, double x) {
+  constexpr double kTiny = 1e-300;
+  const double qab = a + b, qap = a + 1, qam = a - 1;
+  double c = 1, d = 1 - qab * x / qap;
+  if (std::abs(d) < kTiny) d = kTiny;
+  d = 1 / d;
+  double h = d;
+  for (int m = 1; m <= 10000; ++m) {
+    const double m2 = 2.0 * m;
+    double aa = m * (b - m) * x / ((qam + m2) * (a + m2));
+    d = 1 + aa * d;
+    if (std::abs(d) < kTiny) d = kTiny;
+    c = 1 + aa / c;
+    if (std::abs(c) < kTiny) c = kTiny;
+    d = 1 / d;
+    h *= d * c;
+    aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
+    d = 1 + aa * d;
+    if (std::abs(d) < kTiny) d = kTiny;
+    c = 1 + aa / c;
+    if (std::abs(c) < kTiny) c = kTiny;
+    d = 1 / d;
+    const double del = d * c;
+    h *= del;
+    if (std::abs(del - 1) < 1e-16) break;
+  }
+  return h;
+}
+
+double RegularizedBeta(double a, double b, double x) {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const double front = std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) +
+                                a * std::log(x) + b * std::log1p(-x));
+  if (x < (a + 1) / (a + b + 2)) return front * BetaFraction(a, b, x) / a;
+  return 1 - front * BetaFraction(b, a, 1 - x) / b;
+}
+
+// P[T_df > t] for t ≥ 0.
+double StudentTUpperTail(double t, double df) {
+  return 0.5 * RegularizedBeta(df / 2, 0.5, df / (df + t * t));
+}
+
+// Student's t quantile: x with P[T_df ≤ x] = p (df ≥ 1, 0 < p < 1), by bisection on the upper
+// tail (no dependency beyond <cmath>).
+double TQuantile(double p, double df) {
+  if (!(p > 0 && p < 1) || !(df >= 1)) Fail("TQuantile", "needs 0 < p < 1 and df >= 1");
+  if (p == 0.5) return 0;
+  if (p < 0.5) return -TQuantile(1 - p, df);
+  const double tail = 1 - p;
+  double lo = 0, hi = 1;
+  while (StudentTUpperTail(hi, df) > tail && hi < 1e300) {
+    lo = hi;
+    hi *= 2;
+  }
+  for (int i = 0; i < 200 && hi - lo > 1e-15 * hi; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (StudentTUpperTail(mid, df) > tail ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+}  // namespace
+
+void RatioInterval::Add(double doc_a, double doc_n) {
+  if (!(doc_n > 0)) return;
+  a += doc_a;
+  n += doc_n;
+  aa += doc_a * doc_a;
+  an += doc_a * doc_n;
+  nn += doc_n * doc_n;
+  ++groups;
+}
+
+double RatioInterval::Ratio() const {
+  return n > 0 ? a / n : kNan;
+}
+
+std::pair<double, double> RatioInterval::Interval(double level) const {
+  if (groups < 2 || !(n > 0)) return {kNan, kNan};
+  const double r = a / n;
+  const double g = static_cast<double>(groups);
+  const double ss = std::max(0.0, aa - 2 * r * an + r * r * nn);
+  const double se = std::sqrt(ss * g / (g - 1)) / n;
+  const double half = TQuantile(0.5 + level / 2, g - 1) * se;
+  return {std::max(0.0, r - half), std::min(1.0, r + half)};
+}
+
+std::vector<double> QuantileMarginEdges(std::vector<double>& margins, int bins) {
+  std::sort(margins.begin(), margins.end());
+  std::vector<double> edges = {0.0};
+  const auto n = static_cast<int64_t>(margins.size());
+  for (int64_t j = 1; j < bins; ++j) {
+    const int64_t at = (j * n + bins - 1) / bins;  // ⌈j·n/bins⌉
+    if (at >= n) break;
+    const double v = margins[static_cast<size_t>(at)];
+    if (v > edges.back()) edges.push_back(v);
+  }
+  return edges;
+}
+
+namespace {
+// Throws unless A and B cover the same tokens of one model shape and the options are usable.
 void CheckComparable(const TraceReader& a, const TraceReader& b, const CompareOptions& o) {
   const auto &ia = a.info(), &ib = b.info();
   const std::string& bp = ib.path;
@@ -55,23 +183,108 @@ void CheckComparable(const TraceReader& a, const TraceReader& b, const CompareOp
          "differs from " + ia.path + "'s; compare needs two traces over the same tokens");
   for (size_t i = 1; i < o.margin_edges.size(); ++i)
     if (!(o.margin_edges[i] > o.margin_edges[i - 1])) Fail("--margin-edges", "must be increasing");
-  if (o.margin_edges.empty()) Fail("--margin-edges", "needs at least one edge");
+  for (double e : o.margin_edges)
+    if (!std::isfinite(e)) Fail("--margin-edges", "must be finite numbers");
+  if (o.margin_edges.empty() && o.margin_bins < 1) Fail("--margin-bins", "must be at least 1");
+  if (!(o.ci_level > 0 && o.ci_level < 1)) Fail("--ci-level", "must lie between 0 and 1");
+}
+
+// A's margins per layer at every `stride`-th logit row (rows where A selects 0 < k < E experts
+// and every logit is finite), for the quantile edges. Reads A's routing and logits in blocks.
+std::vector<std::vector<double>> CollectMargins(const TraceReader& a, int64_t stride) {
+  const int L = a.info().num_layers, E = a.info().num_experts;
+  const std::span<const int64_t> logit_tokens = a.logit_tokens();
+  std::vector<std::vector<double>> margins(static_cast<size_t>(L));
+  for (auto& m : margins)
+    m.reserve(static_cast<size_t>(std::min(a.num_logit_rows(), kMaxQuantileRows) + 1));
+  std::vector<int16_t> sa(static_cast<size_t>(std::max(a.info().top_k, 1)));
+  std::vector<float> sorted(static_cast<size_t>(E));
+  for (int64_t begin = 0; begin < a.num_tokens(); begin += kBlock) {
+    const int64_t count = std::min(kBlock, a.num_tokens() - begin);
+    const auto [r0, r1] = LogitRange(logit_tokens, begin, count);
+    if (r0 == r1) continue;
+    const RoutingRows ra = a.ReadRouting(begin, count);
+    const LogitRows logits = a.ReadRouterLogits(r0, r1 - r0);
+    for (int64_t i = 0; i < logits.count; ++i) {
+      if ((r0 + i) % stride != 0) continue;
+      const int64_t t = logits.token[static_cast<size_t>(i)] - begin;
+      for (int l = 0; l < L; ++l) {
+        const int na = Selected(ra, t, l, sa.data());
+        if (na == 0 || na >= E) continue;
+        const double m = Margin(logits.Logits(i, l).data(), E, na, sorted);
+        if (!std::isnan(m)) margins[static_cast<size_t>(l)].push_back(m);
+      }
+    }
+  }
+  return margins;
 }
 
 // What the rows are made of, per cell (domain row m, layer l) = m * L + l: token sums [M+1],
-// per-cell sums [M+1, L], loads [M+1, L, E], margin bins [M+1, L, bins].
+// ratio sums over documents [M+1, L], loads [M+1, L, E], margin bins [M+1, L, max bins].
 struct CompareSums {
-  std::vector<double> tokens, flips, overlap, jaccard, first_valid, load_a, load_b;
-  std::vector<double> margin_tokens, margin_flips;
+  std::vector<double> tokens, load_a, load_b;
+  std::vector<RatioInterval> flips, overlap, jaccard, margin;
 };
 
+// One document's sums, per layer [L] and margin bin [L, max bins], until it is added.
+struct DocumentSums {
+  int domain = -1;
+  double tokens = 0;
+  std::vector<double> flips, first_valid, overlap, jaccard, margin_flips, margin_tokens;
+
+  DocumentSums(int layers, int bins) {
+    for (auto* v : {&flips, &first_valid, &overlap, &jaccard}) v->assign(layers, 0);
+    for (auto* v : {&margin_flips, &margin_tokens})
+      v->assign(static_cast<size_t>(layers) * bins, 0);
+  }
+  // Adds this document to its domain's row and to row M, then clears it.
+  void AddTo(CompareSums& s, int L, int M, int bins) {
+    if (domain < 0) return;
+    for (int row : {domain, M}) {
+      s.tokens[row] += tokens;
+      for (int l = 0; l < L; ++l) {
+        const size_t cell = static_cast<size_t>(row) * L + l;
+        s.flips[cell].Add(flips[l], first_valid[l]);
+        s.overlap[cell].Add(overlap[l], tokens);
+        s.jaccard[cell].Add(jaccard[l], tokens);
+        for (int b = 0; b < bins; ++b) {
+          const size_t at = static_cast<size_t>(l) * bins + b;
+          s.margin[cell * bins + b].Add(margin_flips[at], margin_tokens[at]);
+        }
+      }
+    }
+    tokens = 0;
+    for (auto* v : {&flips, &first_valid, &overlap, &jaccard, &margin_flips, &margin_tokens})
+      std::fill(v->begin(), v->end(), 0.0);
+  }
+};
+
+CompareRow Row(int l, int e, int m, CompareMetric metric, double value, double n) {
+  CompareRow r;
+  r.layer = l;
+  r.expert = e;
+  r.domain = m;
+  r.metric = metric;
+  r.value = value;
+  r.n = n;
+  r.bin_low = r.bin_high = r.ci_low = r.ci_high = kNan;
+  return r;
+}
+
+CompareRow RatioRow(int l, int m, CompareMetric metric, const RatioInterval& ri, double level) {
+  CompareRow r = Row(l, -1, m, metric, ri.Ratio(), ri.n);
+  std::tie(r.ci_low, r.ci_high) = ri.Interval(level);
+  r.documents = ri.groups;
+  return r;
+}
+
 // The report's rows from the sums, per domain row and layer.
-void AddRows(const CompareSums& s, const CompareOptions& o, CompareReport& rep) {
+void AddRows(const CompareSums& s, int bins, CompareReport& rep) {
   using enum CompareMetric;
   const int L = rep.layers, E = rep.experts, M = static_cast<int>(rep.domains.size());
-  const int bins = static_cast<int>(o.margin_edges.size());
+  const double level = rep.ci_level;
   auto add = [&](int l, int e, int m, CompareMetric metric, double value, double n) {
-    rep.rows.push_back({l, e, m, metric, value, n, kNan, kNan});
+    rep.rows.push_back(Row(l, e, m, metric, value, n));
   };
   for (int m = 0; m <= M; ++m)
     for (int l = 0; l < L; ++l) {
@@ -80,11 +293,9 @@ void AddRows(const CompareSums& s, const CompareOptions& o, CompareReport& rep) 
       const double* load_a = s.load_a.data() + cell * E;
       const double* load_b = s.load_b.data() + cell * E;
       add(l, -1, m, kTokens, n, n);
-      add(l, -1, m, kFlipRateTop1,
-          s.first_valid[cell] > 0 ? s.flips[cell] / s.first_valid[cell] : kNan,
-          s.first_valid[cell]);
-      add(l, -1, m, kTopkOverlap, n > 0 ? s.overlap[cell] / n : kNan, n);
-      add(l, -1, m, kTopkJaccard, n > 0 ? s.jaccard[cell] / n : kNan, n);
+      rep.rows.push_back(RatioRow(l, m, kFlipRateTop1, s.flips[cell], level));
+      rep.rows.push_back(RatioRow(l, m, kTopkOverlap, s.overlap[cell], level));
+      rep.rows.push_back(RatioRow(l, m, kTopkJaccard, s.jaccard[cell], level));
       double dot = 0, na = 0, nb = 0, sum_a = 0, sum_b = 0;
       for (int e = 0; e < E; ++e) {
         dot += load_a[e] * load_b[e];
@@ -105,14 +316,13 @@ void AddRows(const CompareSums& s, const CompareOptions& o, CompareReport& rep) 
         add(l, e, m, kShareDelta, share_b - share_a, n);
       }
       if (!rep.has_margin) continue;
-      for (int bin = 0; bin < bins; ++bin) {
-        const size_t at = cell * bins + bin;
-        const double lo = o.margin_edges[static_cast<size_t>(bin)];
-        const double hi = bin + 1 < bins ? o.margin_edges[static_cast<size_t>(bin + 1)]
-                                         : std::numeric_limits<double>::infinity();
-        const double t = s.margin_tokens[at];
-        rep.rows.push_back(
-            {l, -1, m, kFlipRateByMargin, t > 0 ? s.margin_flips[at] / t : kNan, t, lo, hi});
+      const std::vector<double>& edges = rep.margin_edges[static_cast<size_t>(l)];
+      const int layer_bins = static_cast<int>(edges.size());
+      for (int bin = 0; bin < layer_bins; ++bin) {
+        CompareRow r = RatioRow(l, m, kFlipRateByMargin, s.margin[cell * bins + bin], level);
+        r.bin_low = edges[static_cast<size_t>(bin)];
+        r.bin_high = bin + 1 < layer_bins ? edges[static_cast<size_t>(bin + 1)] : kInf;
+        rep.rows.push_back(r);
       }
     }
 }
@@ -136,6 +346,14 @@ const CompareRow* CompareReport::Find(CompareMetric metric, int layer, int exper
   return nullptr;
 }
 
+std::vector<const CompareRow*> CompareReport::MarginRows(int layer, int domain) const {
+  std::vector<const CompareRow*> out;
+  for (const CompareRow& r : rows)
+    if (r.metric == CompareMetric::kFlipRateByMargin && r.layer == layer && r.domain == domain)
+      out.push_back(&r);
+  return out;
+}
+
 CompareReport CompareTraces(const std::filesystem::path& a_path,
                             const std::filesystem::path& b_path, const CompareOptions& o) {
   const TraceReader a(a_path), b(b_path);
@@ -152,23 +370,43 @@ CompareReport CompareTraces(const std::filesystem::path& a_path,
   rep.top_k_b = ib.top_k;
   rep.domains = a.domains();
   rep.tokens = a.num_tokens();
+  rep.documents = a.num_documents();
+  rep.ci_level = o.ci_level;
   rep.has_margin = ia.record_logits && a.num_logit_rows() > 0;
-  if (!rep.has_margin)
+  const int L = rep.layers, E = rep.experts, M = static_cast<int>(rep.domains.size());
+  if (!rep.has_margin) {
     rep.note = "the margin split needs router logits in A (" + rep.a +
                " was traced without --record-logits)";
-  const int L = rep.layers, E = rep.experts, M = static_cast<int>(rep.domains.size());
-  const int bins = static_cast<int>(o.margin_edges.size());
+  } else if (o.margin_edges.empty()) {
+    rep.margin_binning = "quantile";
+    rep.margin_bins_requested = o.margin_bins;
+    rep.margin_row_stride = (a.num_logit_rows() + kMaxQuantileRows - 1) / kMaxQuantileRows;
+    std::vector<std::vector<double>> margins = CollectMargins(a, rep.margin_row_stride);
+    for (auto& m : margins) {
+      rep.margin_samples.push_back(static_cast<int64_t>(m.size()));
+      rep.margin_edges.push_back(QuantileMarginEdges(m, o.margin_bins));
+      std::vector<double>().swap(m);
+    }
+  } else {
+    rep.margin_binning = "fixed";
+    rep.margin_bins_requested = static_cast<int>(o.margin_edges.size());
+    rep.margin_edges.assign(static_cast<size_t>(L), o.margin_edges);
+  }
+  int bins = 1;
+  for (const auto& e : rep.margin_edges) bins = std::max(bins, static_cast<int>(e.size()));
   const size_t ml = static_cast<size_t>(M + 1) * L;
   CompareSums s;
   s.tokens.assign(static_cast<size_t>(M + 1), 0);
-  for (auto* v : {&s.flips, &s.overlap, &s.jaccard, &s.first_valid}) v->assign(ml, 0);
+  for (auto* v : {&s.flips, &s.overlap, &s.jaccard}) v->assign(ml, {});
   for (auto* v : {&s.load_a, &s.load_b}) v->assign(ml * E, 0);
-  for (auto* v : {&s.margin_tokens, &s.margin_flips}) v->assign(ml * bins, 0);
+  if (rep.has_margin) s.margin.assign(ml * bins, {});
+  DocumentSums doc(L, rep.has_margin ? bins : 0);
   if (o.token_flips) rep.token_flips.assign(static_cast<size_t>(rep.tokens) * L, 0);
   const std::span<const int64_t> logit_tokens = a.logit_tokens();
   std::vector<int16_t> sa(static_cast<size_t>(std::max(ia.top_k, 1))),
       sb(static_cast<size_t>(std::max(ib.top_k, 1)));
   std::vector<float> sorted(static_cast<size_t>(E));
+  int64_t current_doc = -1;
 
   for (int64_t begin = 0; begin < rep.tokens; begin += kBlock) {
     const int64_t count = std::min(kBlock, rep.tokens - begin);
@@ -183,16 +421,17 @@ CompareReport CompareTraces(const std::filesystem::path& a_path,
     LogitRows logits;
     int64_t next_logit = 0;
     if (rep.has_margin) {
-      const auto r0 =
-          std::lower_bound(logit_tokens.begin(), logit_tokens.end(), begin) - logit_tokens.begin();
-      const auto r1 = std::lower_bound(logit_tokens.begin(), logit_tokens.end(), begin + count) -
-                      logit_tokens.begin();
+      const auto [r0, r1] = LogitRange(logit_tokens, begin, count);
       logits = a.ReadRouterLogits(r0, r1 - r0);
     }
     for (int64_t t = 0; t < count; ++t) {
-      const int m = a.doc_domains()[static_cast<size_t>(ta.doc[t])];
-      s.tokens[m] += 1;
-      s.tokens[M] += 1;
+      if (ta.doc[t] != current_doc) {  // documents are contiguous rows (/docs/offset)
+        doc.AddTo(s, L, M, rep.has_margin ? bins : 0);
+        current_doc = ta.doc[t];
+        doc.domain = a.doc_domains()[static_cast<size_t>(current_doc)];
+      }
+      doc.tokens += 1;
+      const int m = doc.domain;
       const float* z = nullptr;
       if (next_logit < logits.count && logits.token[next_logit] == begin + t)
         z = logits.logits.data() + static_cast<size_t>(next_logit++) * L * E;
@@ -205,35 +444,32 @@ CompareReport CompareTraces(const std::filesystem::path& a_path,
         const bool has_first = na > 0 && nb > 0;
         const bool flip = has_first && sa[0] != sb[0];
         if (o.token_flips) rep.token_flips[static_cast<size_t>(begin + t) * L + l] = flip;
+        doc.flips[l] += flip;
+        doc.first_valid[l] += has_first;
+        doc.overlap[l] += static_cast<double>(both) / ia.top_k;
+        doc.jaccard[l] += either > 0 ? static_cast<double>(both) / either : 1.0;
         for (int row : {m, M}) {
           const size_t cell = static_cast<size_t>(row) * L + l;
-          s.flips[cell] += flip;
-          s.first_valid[cell] += has_first;
-          s.overlap[cell] += static_cast<double>(both) / ia.top_k;
-          s.jaccard[cell] += either > 0 ? static_cast<double>(both) / either : 1.0;
           for (int i = 0; i < na; ++i) s.load_a[cell * E + sa[i]] += 1;
           for (int j = 0; j < nb; ++j) s.load_b[cell * E + sb[j]] += 1;
         }
         if (z != nullptr && has_first && na < E) {
-          const float* zl = z + static_cast<size_t>(l) * E;
-          std::copy(zl, zl + E, sorted.begin());
-          std::sort(sorted.begin(), sorted.end(), std::greater<float>());
-          const double margin = static_cast<double>(sorted[na - 1]) - sorted[na];
-          int bin = static_cast<int>(
-                        std::upper_bound(o.margin_edges.begin(), o.margin_edges.end(), margin) -
-                        o.margin_edges.begin()) -
-                    1;
-          bin = std::clamp(bin, 0, bins - 1);
-          for (int row : {m, M}) {
-            const size_t cell = (static_cast<size_t>(row) * L + l) * bins + bin;
-            s.margin_tokens[cell] += 1;
-            s.margin_flips[cell] += flip;
-          }
+          const double margin = Margin(z + static_cast<size_t>(l) * E, E, na, sorted);
+          if (std::isnan(margin)) continue;
+          const std::vector<double>& edges = rep.margin_edges[static_cast<size_t>(l)];
+          const int bin =
+              std::max(0, static_cast<int>(std::upper_bound(edges.begin(), edges.end(), margin) -
+                                           edges.begin()) -
+                              1);
+          const size_t at = static_cast<size_t>(l) * bins + bin;
+          doc.margin_tokens[at] += 1;
+          doc.margin_flips[at] += flip;
         }
       }
     }
   }
-  AddRows(s, o, rep);
+  doc.AddTo(s, L, M, rep.has_margin ? bins : 0);
+  AddRows(s, bins, rep);
   return rep;
 }
 
@@ -249,12 +485,13 @@ void ExportCompare(const std::filesystem::path& dir, const CompareReport& r) {
     const auto file = dir / "compare.csv";
     CheckReplaceable(file);
     std::ostringstream out;
-    out << "layer,expert,domain,metric,value,n,bin_low,bin_high\n";
+    out << "layer,expert,domain,metric,value,ci_low,ci_high,n,bin_low,bin_high,documents\n";
     for (const CompareRow& row : r.rows)
       out << row.layer << ',' << row.expert << ',' << domain(row.domain) << ','
-          << CompareMetricName(row.metric) << ',' << Number(row.value) << ',' << Number(row.n)
-          << ',' << Number(row.bin_low) << ','
-          << (std::isinf(row.bin_high) ? "inf" : Number(row.bin_high)) << '\n';
+          << CompareMetricName(row.metric) << ',' << Number(row.value) << ',' << Number(row.ci_low)
+          << ',' << Number(row.ci_high) << ',' << Number(row.n) << ',' << Number(row.bin_low) << ','
+          << Number(row.bin_high) << ','
+          << (row.documents > 0 ? std::to_string(row.documents) : std::string()) << '\n';
     WriteFileAtomically(file, out.str());
   }
   {
@@ -266,12 +503,25 @@ void ExportCompare(const std::filesystem::path& dir, const CompareReport& r) {
       nlohmann::json j = {{"layer", row.layer},           {"expert", row.expert},
                           {"domain", domain(row.domain)}, {"metric", CompareMetricName(row.metric)},
                           {"value", num(row.value)},      {"n", row.n}};
+      if (row.documents > 0) {
+        j["ci_low"] = num(row.ci_low);
+        j["ci_high"] = num(row.ci_high);
+        j["documents"] = row.documents;
+      }
       if (!std::isnan(row.bin_low)) {
         j["bin_low"] = row.bin_low;
         j["bin_high"] = num(row.bin_high);
       }
       rows.push_back(j);
     }
+    nlohmann::json margin = nullptr;
+    if (r.has_margin)
+      margin = {{"mode", r.margin_binning},
+                {"bins_requested", r.margin_bins_requested},
+                {"edges", r.margin_edges},
+                {"last_bin", "open-ended"},
+                {"quantile_samples", r.margin_samples},
+                {"quantile_row_stride", r.margin_row_stride}};
     const nlohmann::json j = {{"format", "moescope-compare"},
                               {"format_version", 1},
                               {"a", r.a},
@@ -281,6 +531,9 @@ void ExportCompare(const std::filesystem::path& dir, const CompareReport& r) {
                               {"top_k_a", r.top_k_a},
                               {"top_k_b", r.top_k_b},
                               {"tokens", r.tokens},
+                              {"documents", r.documents},
+                              {"ci", {{"level", r.ci_level}, {"method", kIntervalMethod}}},
+                              {"margin_bins", margin},
                               {"note", r.note},
                               {"rows", rows}};
     WriteFileAtomically(dir / "compare.json", j.dump(1) + "\n");
@@ -297,6 +550,21 @@ void ExportCompare(const std::filesystem::path& dir, const CompareReport& r) {
           f.id(), "/flips", H5T_STD_I8LE,
           {static_cast<hsize_t>(r.tokens), static_cast<hsize_t>(r.layers)}, {p, "/flips"});
       h5::WriteAll(ds.id(), H5T_NATIVE_UINT8, r.token_flips.data(), {p, "/flips"});
+      if (r.has_margin) {
+        size_t width = 1;
+        for (const auto& e : r.margin_edges) width = std::max(width, e.size());
+        std::vector<double> edges(static_cast<size_t>(r.layers) * width, kNan);
+        for (size_t l = 0; l < r.margin_edges.size(); ++l)
+          std::copy(r.margin_edges[l].begin(), r.margin_edges[l].end(),
+                    edges.begin() + static_cast<std::ptrdiff_t>(l * width));
+        ds = h5::CreateFixed(f.id(), "/margin_edges", H5T_IEEE_F64LE,
+                             {static_cast<hsize_t>(r.layers), static_cast<hsize_t>(width)},
+                             {p, "/margin_edges"});
+        h5::WriteAll(ds.id(), H5T_NATIVE_DOUBLE, edges.data(), {p, "/margin_edges"});
+        h5::WriteAttribute(ds.id(), "mode", r.margin_binning, {p, "/margin_edges"});
+        h5::WriteAttribute(ds.id(), "bins_requested", int64_t{r.margin_bins_requested},
+                           {p, "/margin_edges"});
+      }
       ds = h5::Handle();
       h5::Check(H5Fclose(f.release()), p, "cannot be written");
     }
@@ -306,18 +574,59 @@ void ExportCompare(const std::filesystem::path& dir, const CompareReport& r) {
 
 std::string FormatCompareTable(const CompareReport& r) {
   const int M = static_cast<int>(r.domains.size());
-  std::string out = "layer  flip(top1)  overlap(top-k)  jaccard  load cos  load TV\n";
+  char line[256];
+  const int pct = static_cast<int>(std::lround(r.ci_level * 100));
+  std::snprintf(line, sizeof(line),
+                "layer  flip(top1)  [%d%% CI]            overlap(top-k)  [%d%% CI]            "
+                "jaccard  load cos  load TV\n",
+                pct, pct);
+  std::string out = line;
+  auto interval = [](const CompareRow* row) {
+    char buf[64];
+    if (row == nullptr || std::isnan(row->ci_low))
+      std::snprintf(buf, sizeof(buf), "%-18s", "[-]");
+    else
+      std::snprintf(buf, sizeof(buf), "[%.4f, %.4f]", row->ci_low, row->ci_high);
+    return std::string(buf);
+  };
   for (int l = 0; l < r.layers; ++l) {
     auto v = [&](CompareMetric metric) {
       const CompareRow* row = r.Find(metric, l, -1, M);
       return row ? row->value : kNan;
     };
-    char line[160];
-    std::snprintf(line, sizeof(line), "%5d  %10.4f  %14.4f  %7.4f  %8.4f  %7.4f\n", l,
-                  v(CompareMetric::kFlipRateTop1), v(CompareMetric::kTopkOverlap),
+    std::snprintf(line, sizeof(line), "%5d  %10.4f  %-18s  %14.4f  %-18s  %7.4f  %8.4f  %7.4f\n", l,
+                  v(CompareMetric::kFlipRateTop1),
+                  interval(r.Find(CompareMetric::kFlipRateTop1, l, -1, M)).c_str(),
+                  v(CompareMetric::kTopkOverlap),
+                  interval(r.Find(CompareMetric::kTopkOverlap, l, -1, M)).c_str(),
                   v(CompareMetric::kTopkJaccard), v(CompareMetric::kLoadCosine),
                   v(CompareMetric::kLoadTv));
     out += line;
+  }
+  if (r.has_margin) {
+    if (r.margin_binning == "quantile")
+      std::snprintf(line, sizeof(line),
+                    "\nflip rate by A's top-k margin, all domains (%d quantile bins of A's margins "
+                    "per layer; %d%% CI over documents):\n",
+                    r.margin_bins_requested, pct);
+    else
+      std::snprintf(line, sizeof(line),
+                    "\nflip rate by A's top-k margin, all domains (fixed edges; %d%% CI over "
+                    "documents):\n",
+                    pct);
+    out += line;
+    out += "layer  margin bin                tokens  flip(top1)  [CI]\n";
+    for (int l = 0; l < r.layers; ++l)
+      for (const CompareRow* row : r.MarginRows(l, M)) {
+        char bin[64];
+        if (std::isinf(row->bin_high))
+          std::snprintf(bin, sizeof(bin), "[%.4g, inf)", row->bin_low);
+        else
+          std::snprintf(bin, sizeof(bin), "[%.4g, %.4g)", row->bin_low, row->bin_high);
+        std::snprintf(line, sizeof(line), "%5d  %-22s  %9.0f  %10.4f  %s\n", l, bin, row->n,
+                      row->value, interval(row).c_str());
+        out += line;
+      }
   }
   if (!r.note.empty()) out += "note: " + r.note + "\n";
   return out;
