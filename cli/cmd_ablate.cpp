@@ -66,6 +66,11 @@ void RegisterAblate(CLI::App& app) {
   cmd->add_option("--top-r-max", o->sweep.top_r_max,
                   "Sweep (DeepSeekMoE): each token's r best experts disabled, r = 0..R")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-r-controls", o->sweep.top_r_controls,
+                  "Random-r controls per r >= 1 of the top-r sweep: r experts drawn at random "
+                  "from each token's k + r best are disabled instead (seeded by --seed)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--k-sweep", o->sweep.k_sweep,
                   "Sweep top-k: global | per-layer (see --k-values)");
   cmd->add_option("--k-values", o->sweep.k_values, "k values of the k sweep (default 1..E)")
@@ -89,7 +94,8 @@ void RegisterAblate(CLI::App& app) {
                   "Bootstrap replicates over documents (0 = no intervals)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", o->ablation.pass.seed, "Seed of the bootstrap and the random controls")
+  cmd->add_option("--seed", o->ablation.pass.seed,
+                  "Seed of the bootstrap and the random and random-r controls")
       ->capture_default_str();
   cmd->add_option("--ci-level", o->ablation.pass.ci_level, "Confidence level")
       ->capture_default_str()

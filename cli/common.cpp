@@ -88,6 +88,11 @@ void AddPolicyOptions(CLI::App& cmd, PolicySource& source, const std::string& to
   cmd.add_option(top_k_flag, source.top_k, "Experts per token, LAYER:K,... ('*' = every layer)");
   cmd.add_option("--top-r", source.top_r,
                  "Drop each token's r best experts first, LAYER:R,... ('*' = every layer)");
+  cmd.add_option("--random-r", source.random_r,
+                 "Control of --top-r: drop r experts drawn at random from each token's k + r best, "
+                 "LAYER:R,... ('*' = every layer)");
+  cmd.add_option("--random-r-seed", source.random_r_seed,
+                 "Seed of the --random-r draws (default 0)");
 }
 
 LoadedModel OpenModel(const ModelOptions& options) {

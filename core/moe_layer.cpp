@@ -62,6 +62,7 @@ Routing SelectExperts(const LlamaMoeConfig& c, int layer, std::vector<float> log
     for (int32_t e : lp->disabled) check_expert(e), disabled[e] = true;
   const int k = lp && lp->top_k ? lp->top_k : c.num_selects;
   const int r_skip = lp ? lp->top_r_disable : 0;
+  const int r_random = lp ? lp->random_r_disable : 0;
   const float scale = !c.multiply_gate_scores  ? 1.0f
                       : lp && lp->scale_factor ? *lp->scale_factor
                                                : c.score_scale_factor[layer];
@@ -75,6 +76,7 @@ Routing SelectExperts(const LlamaMoeConfig& c, int layer, std::vector<float> log
   r.scaled.assign(r.ids.size(), 0.0f);
 
   std::vector<int32_t> order(E), chosen;
+  std::vector<bool> excluded;
   std::vector<float> w;
   for (int64_t t = 0; t < r.tokens; ++t) {
     const float* row = r.logits.data() + t * E;
@@ -84,7 +86,23 @@ Routing SelectExperts(const LlamaMoeConfig& c, int layer, std::vector<float> log
       if (!(mode == DisableMode::kReroute && disabled[e])) order.push_back(e);
     std::sort(order.begin(), order.end(),
               [&](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
-    const auto first = order.begin() + std::min<size_t>(r_skip, order.size());
+    const size_t skip = std::min<size_t>(r_skip, order.size());
+    if (r_random > 0) {
+      // Step 2b: r of the next k + r candidates, drawn by the token's hash, are excluded.
+      const int pool = static_cast<int>(std::min<size_t>(k + r_random, order.size() - skip));
+      auto value = [](const int32_t* v, int64_t at) { return v ? v[at] : -1; };
+      excluded.assign(static_cast<size_t>(pool), false);
+      for (int rank :
+           RandomRRanks(lp->random_r_seed, layer, value(span.document, t), value(span.position, t),
+                        value(span.token_id, t), r_random, pool))
+        excluded[static_cast<size_t>(rank)] = true;
+      size_t kept = skip;
+      for (size_t i = 0; i < static_cast<size_t>(pool); ++i)
+        if (!excluded[i]) order[kept++] = order[skip + i];
+      order.erase(order.begin() + static_cast<ptrdiff_t>(kept),
+                  order.begin() + static_cast<ptrdiff_t>(skip + pool));
+    }
+    const auto first = order.begin() + static_cast<ptrdiff_t>(skip);
     chosen.assign(first, first + std::min<ptrdiff_t>(k, order.end() - first));
     if (policy)
       for (const ForcedRoute& f : policy->forced)

@@ -1,6 +1,8 @@
 #include "core/routing_policy.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include "core/config.h"
@@ -22,7 +24,8 @@ const char* DisableModeName(DisableMode mode) {
 
 bool RoutingPolicy::empty() const {
   return forced.empty() && std::all_of(layers.begin(), layers.end(), [](const LayerPolicy& p) {
-           return p.disabled.empty() && p.top_k == 0 && p.top_r_disable == 0 && !p.scale_factor;
+           return p.disabled.empty() && p.top_k == 0 && p.top_r_disable == 0 &&
+                  p.random_r_disable == 0 && !p.scale_factor;
          });
 }
 
@@ -55,9 +58,19 @@ void RoutingPolicy::Validate(const LlamaMoeConfig& c) const {
     if (p.top_r_disable < 0 || p.top_r_disable >= E)
       Fail(where, "top_r " + std::to_string(p.top_r_disable) + " is out of range (0.." +
                       std::to_string(E - 1) + ")");
+    if (p.random_r_disable < 0 || p.random_r_disable >= E)
+      Fail(where, "random_r " + std::to_string(p.random_r_disable) + " is out of range (0.." +
+                      std::to_string(E - 1) + ")");
+    if (p.random_r_seed > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      Fail(where, "random_r_seed " + std::to_string(p.random_r_seed) +
+                      " is out of range (0..9223372036854775807)");
     const int available = (mode == DisableMode::kReroute ? E - static_cast<int>(d.size()) : E);
     if (p.top_r_disable >= available)
       Fail(where, "top_r " + std::to_string(p.top_r_disable) + " leaves no expert to route to");
+    if (p.random_r_disable > 0 && p.top_r_disable + p.random_r_disable >= available)
+      Fail(where, "random_r " + std::to_string(p.random_r_disable) +
+                      (p.top_r_disable ? " with top_r " + std::to_string(p.top_r_disable) : "") +
+                      " leaves no expert to route to");
     if (p.scale_factor && !(*p.scale_factor >= 0)) Fail(where, "scale_factor must be >= 0");
   }
   for (size_t i = 0; i < forced.size(); ++i) {
@@ -117,6 +130,15 @@ RoutingPolicy& RoutingPolicy::SetTopR(int layer, int r, int num_layers) {
   return *this;
 }
 
+RoutingPolicy& RoutingPolicy::SetRandomR(int layer, int r, uint64_t seed, int num_layers) {
+  for (int l = layer < 0 ? 0 : layer; l < (layer < 0 ? num_layers : layer + 1); ++l) {
+    LayerPolicy& p = LayerToChange(l, num_layers);
+    p.random_r_disable = r;
+    p.random_r_seed = seed;
+  }
+  return *this;
+}
+
 RoutingPolicy& RoutingPolicy::SetScaleFactor(int layer, float factor, int num_layers) {
   for (int l = layer < 0 ? 0 : layer; l < (layer < 0 ? num_layers : layer + 1); ++l)
     LayerToChange(l, num_layers).scale_factor = factor;
@@ -129,6 +151,37 @@ RoutingPolicy RoutingPolicy::Disabling(const std::vector<ExpertRef>& experts, Di
   p.mode = mode;
   for (const ExpertRef& e : experts) p.Disable(e, num_layers);
   return p;
+}
+
+namespace {
+
+uint64_t Mix(uint64_t x) {  // splitmix64's finalizer, as analysis/stats/resampling.h's MixHash
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+uint64_t Word(int32_t v) {
+  return static_cast<uint64_t>(static_cast<uint32_t>(v));
+}
+
+}  // namespace
+
+std::vector<int> RandomRRanks(uint64_t seed, int layer, int32_t document, int32_t position,
+                              int32_t token_id, int r, int pool) {
+  r = std::clamp(r, 0, std::max(pool, 0));
+  std::vector<int> ranks(static_cast<size_t>(std::max(pool, 0)));
+  for (int i = 0; i < pool; ++i) ranks[static_cast<size_t>(i)] = i;
+  const uint64_t token = Mix(
+      Mix(Mix(Mix(Mix(seed) ^ Word(layer)) ^ Word(document)) ^ Word(position)) ^ Word(token_id));
+  for (int j = 0; j < r; ++j) {
+    const double u = static_cast<double>(Mix(token ^ static_cast<uint64_t>(j)) >> 11) * 0x1.0p-53;
+    const int pick = std::min(pool - 1, j + static_cast<int>(u * (pool - j)));
+    std::swap(ranks[static_cast<size_t>(j)], ranks[static_cast<size_t>(pick)]);
+  }
+  ranks.resize(static_cast<size_t>(r));
+  return ranks;
 }
 
 }  // namespace moe

@@ -6,6 +6,12 @@
 //   1. reroute: disabled experts get logit -inf before top-k, so tokens pick other experts;
 //   2. top-r disable: each token's r best experts (after 1) are excluded, then top-k of the rest
 //      (DeepSeekMoE's ablation);
+//   2b. random-r disable (the control of 2): r experts drawn uniformly at random from the token's
+//      next k + r candidates (after 1 and 2; k of step 3) are excluded, so the token runs k of
+//      the same k + r candidates that top-r chooses from, but not always the worst k. The draw is
+//      a hash of (seed, layer, document, position id, token id), never a running generator, so it
+//      is the same whatever the batch, the batch size, the threads or the KV cache
+//      (RandomRRanks);
 //   3. k is the layer's top_k override, or the config's num_selects;
 //   4. forced routes replace the selection of matching tokens;
 //   5. weights: softmax over the selected logits (or the raw logits), as the model does;
@@ -43,6 +49,8 @@ struct LayerPolicy {
   std::vector<int32_t> disabled;  // experts switched off in this layer
   int top_k = 0;                  // 0 = the config's num_selects
   int top_r_disable = 0;          // r of step 2
+  int random_r_disable = 0;       // r of step 2b
+  uint64_t random_r_seed = 0;     // seed of step 2b's draws (at most 2^63 - 1)
   std::optional<float> scale_factor;
 };
 
@@ -62,14 +70,24 @@ struct RoutingPolicy {
   // Typed builders; each returns *this. The first change sizes `layers` to num_layers entries;
   // a layer out of range is an Error. Values are checked by Validate, not here.
   RoutingPolicy& Disable(ExpertRef expert, int num_layers);
-  RoutingPolicy& SetTopK(int layer, int k, int num_layers);                // layer -1: every layer
-  RoutingPolicy& SetTopR(int layer, int r, int num_layers);                // layer -1: every layer
-  RoutingPolicy& SetScaleFactor(int layer, float factor, int num_layers);  // layer -1: every
+  RoutingPolicy& SetTopK(int layer, int k, int num_layers);  // layer -1: every layer
+  RoutingPolicy& SetTopR(int layer, int r, int num_layers);  // layer -1: every layer
+  RoutingPolicy& SetRandomR(int layer, int r, uint64_t seed, int num_layers);  // layer -1: every
+  RoutingPolicy& SetScaleFactor(int layer, float factor, int num_layers);      // layer -1: every
   static RoutingPolicy Disabling(const std::vector<ExpertRef>& experts, DisableMode mode,
                                  int num_layers);
 
  private:
   LayerPolicy& LayerToChange(int layer, int num_layers);
 };
+
+// Step 2b's draw for one token: `r` distinct ranks of [0, pool) (0 = the best remaining
+// candidate), uniformly, in the order drawn. A partial Fisher-Yates shuffle whose j-th swap takes
+// rank j + floor(u_j (pool - j)), with u_j in [0, 1) the top 53 bits of
+//   h = M(M(M(M(M(M(seed) ^ layer) ^ document) ^ position) ^ token_id) ^ j)
+// (M: splitmix64's finalizer; document, position and token id as their 32-bit two's complement,
+// so -1 = 0xffffffff; tests/python/check_random_r.py implements the same).
+std::vector<int> RandomRRanks(uint64_t seed, int layer, int32_t document, int32_t position,
+                              int32_t token_id, int r, int pool);
 
 }  // namespace moe

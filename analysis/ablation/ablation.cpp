@@ -194,6 +194,47 @@ void WriteAblationCsv(const std::filesystem::path& csv, const std::vector<std::s
   WriteFileAtomically(csv, out.str());
 }
 
+namespace {
+
+// Top-r beside its random-r controls, ΔNLL per domain (empty without random-r results).
+std::string FormatTopRControls(const AblationSummary& s) {
+  std::vector<const AblationResult*> rows;
+  for (const AblationResult& top : s.results) {
+    if (top.kind != "top_r" || top.domains.empty()) continue;
+    std::vector<const AblationResult*> controls;
+    for (const AblationResult& c : s.results)
+      if (c.kind == "random_r" && c.control_of == top.name && !c.domains.empty())
+        controls.push_back(&c);
+    if (controls.empty()) continue;
+    rows.push_back(&top);
+    rows.insert(rows.end(), controls.begin(), controls.end());
+  }
+  if (rows.empty()) return "";
+  std::vector<std::string> columns = s.domains;
+  columns.push_back("all");
+  size_t name_width = 6;
+  for (const AblationResult* r : rows) name_width = std::max(name_width, r->name.size());
+  auto pad = [](std::string t, size_t w) {
+    t.resize(std::max(t.size(), w), ' ');
+    return t;
+  };
+  std::string out =
+      "\ntop-r and its random-r control: ΔNLL per domain\n" + pad("policy", name_width);
+  for (const std::string& d : columns) out += "  " + pad(d, 8);
+  out += "\n";
+  for (const AblationResult* r : rows) {
+    out += pad(r->name, name_width);
+    for (size_t m = 0; m < columns.size(); ++m)
+      out += "  " +
+             pad(m < r->domains.size() ? Fixed(r->domains[m].delta_nll.value) : std::string("-"),
+                 std::max<size_t>(8, columns[m].size()));
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string FormatAblationTable(const AblationSummary& s) {
   size_t width = 6;
   for (const AblationResult& r : s.results) width = std::max(width, r.name.size());
@@ -225,6 +266,7 @@ std::string FormatAblationTable(const AblationSummary& s) {
     out += Fixed(a.agreement.value, 3);
     out += "\n";
   }
+  out += FormatTopRControls(s);
   return out;
 }
 

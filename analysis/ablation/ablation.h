@@ -51,7 +51,9 @@ AblationSummary RunAblation(const LoadedModel& model, const std::vector<Ablation
 void WriteAblationCsv(const std::filesystem::path& csv, const std::vector<std::string>& domains,
                       const std::vector<AblationResult>& results);
 
-// A table of the results (overall ΔNLL, KL, agreement with intervals), one policy per line.
+// A table of the results (overall ΔNLL, KL, agreement with intervals), one policy per line in
+// sweep order (each top-r{r} followed by its random-r controls), then, when the sweep has random-r
+// controls, top-r and its controls side by side with ΔNLL per domain.
 std::string FormatAblationTable(const AblationSummary& summary);
 std::string FormatAblationSummary(const AblationSummary& summary);
 

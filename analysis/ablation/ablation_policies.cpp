@@ -49,7 +49,8 @@ int FirstChangedLayer(const RoutingPolicy& p, const LlamaMoeConfig& c) {
   for (const ForcedRoute& f : p.forced) first = std::min(first, f.layer < 0 ? 0 : f.layer);
   for (int l = 0; l < static_cast<int>(p.layers.size()); ++l) {
     const LayerPolicy& lp = p.layers[static_cast<size_t>(l)];
-    if (!lp.disabled.empty() || lp.top_k != 0 || lp.top_r_disable != 0 || lp.scale_factor)
+    if (!lp.disabled.empty() || lp.top_k != 0 || lp.top_r_disable != 0 ||
+        lp.random_r_disable != 0 || lp.scale_factor)
       first = std::min(first, l);
   }
   return first;
@@ -93,6 +94,27 @@ std::vector<AblationPolicy> TopRSweep(const LlamaMoeConfig& c, int max_r,
     for (int l : chosen) a.policy.SetTopR(l, r, c.num_hidden_layers);
     out.push_back(Finish(std::move(a), c));
   }
+  return out;
+}
+
+std::vector<AblationPolicy> RandomRSweep(const LlamaMoeConfig& c, int max_r, int controls,
+                                         uint64_t seed, const std::vector<int>& layers) {
+  if (max_r < 0 || max_r >= c.num_experts)
+    Fail("--top-r-max", "must be in 0.." + std::to_string(c.num_experts - 1));
+  if (controls < 0) Fail("--top-r-controls", "must be >= 0");
+  const std::vector<int> chosen = LayersOrAll(c, layers, "--layers");
+  std::vector<AblationPolicy> out;
+  for (int r = 1; r <= max_r; ++r)
+    for (int i = 0; i < controls; ++i) {
+      AblationPolicy a;
+      a.name = Concat("random-r", std::to_string(r), i ? Concat("/", std::to_string(i)) : "");
+      a.kind = "random_r";
+      a.r = r;
+      a.control_of = "top-r" + std::to_string(r);
+      const uint64_t draw_seed = (seed + static_cast<uint64_t>(i)) & 0x7fffffffffffffffull;
+      for (int l : chosen) a.policy.SetRandomR(l, r, draw_seed, c.num_hidden_layers);
+      out.push_back(Finish(std::move(a), c));
+    }
   return out;
 }
 
@@ -192,7 +214,15 @@ std::vector<AblationPolicy> BuildSweep(const SweepRequest& o, const LlamaMoeConf
     out.insert(out.end(), more.begin(), more.end());
   };
   if (o.single_experts) add(SingleExpertSweep(c, o.mode, o.layers));
-  if (o.top_r_max >= 0) add(TopRSweep(c, o.top_r_max, o.layers));
+  if (o.top_r_max >= 0) {
+    const std::vector<AblationPolicy> controls =
+        RandomRSweep(c, o.top_r_max, o.top_r_controls, o.seed, o.layers);
+    for (const AblationPolicy& top : TopRSweep(c, o.top_r_max, o.layers)) {
+      out.push_back(top);
+      for (const AblationPolicy& control : controls)
+        if (control.control_of == top.name) out.push_back(control);
+    }
+  }
   if (!o.k_sweep.empty()) {
     if (o.k_sweep != "global" && o.k_sweep != "per-layer")
       Fail("--k-sweep", "is '" + o.k_sweep + "', expected global or per-layer");

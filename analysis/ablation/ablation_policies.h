@@ -1,9 +1,9 @@
 #pragma once
 // The routing policies an ablation sweep runs (docs/routing-metrics.md §2.9, with the semantics
 // named explicitly): single experts disabled in turn (re-route, drop, drop + renormalize), the
-// DeepSeekMoE top-r disable for r = 0..R, k sweeps per layer or global, named expert sets and
-// size-matched random-expert controls. Each policy knows the first layer it changes, so the
-// residual stream below it can be reused.
+// DeepSeekMoE top-r disable for r = 0..R with its random-r controls, k sweeps per layer or global,
+// named expert sets and size-matched random-expert controls. Each policy knows the first layer it
+// changes, so the residual stream below it can be reused.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,11 +15,11 @@ namespace moe {
 
 struct AblationPolicy {
   std::string name;  // unique in a sweep, e.g. "L3E5-reroute", "top-r2", "k1", "L4k1"
-  std::string kind;  // none | single | top_r | k | set | random_control | custom
+  std::string kind;  // none | single | top_r | random_r | k | set | random_control | custom
   RoutingPolicy policy;
   int first_layer = 0;  // the lowest layer the policy changes; L when it changes nothing
   int layer = -1, expert = -1, r = -1, k = -1;  // sweep coordinates, -1 when not applicable
-  std::string control_of;                       // random_control: the set it matches
+  std::string control_of;  // random_control: the set it matches; random_r: its top-r policy
 };
 
 // The lowest layer whose routing the policy can change (L when it is empty).
@@ -37,6 +37,15 @@ std::vector<AblationPolicy> SingleExpertSweep(const LlamaMoeConfig& config, Disa
 std::vector<AblationPolicy> TopRSweep(const LlamaMoeConfig& config, int max_r,
                                       const std::vector<int>& layers = {});
 
+// The control of TopRSweep: for r = 1..max_r, `controls` policies that disable, per token and
+// layer of `layers` (empty = all), r experts drawn uniformly at random from the token's k + r best
+// (core/routing_policy.h, step 2b), so that the token runs k of the same k + r candidates as
+// under top-r, chosen blindly instead of the worst k. Control i draws with seed + i (modulo
+// 2^63). Named "random-r{r}" (control 0) and "random-r{r}/{i}" (i >= 1), kind "random_r",
+// control_of "top-r{r}".
+std::vector<AblationPolicy> RandomRSweep(const LlamaMoeConfig& config, int max_r, int controls,
+                                         uint64_t seed, const std::vector<int>& layers = {});
+
 // Top-k = each of `ks` (empty = 1..E) in every layer (global), or in one layer at a time.
 std::vector<AblationPolicy> KSweep(const LlamaMoeConfig& config, bool per_layer,
                                    const std::vector<int>& ks = {});
@@ -50,17 +59,19 @@ AblationPolicy ExpertSet(const LlamaMoeConfig& config, const std::string& name,
 std::vector<AblationPolicy> RandomControls(const LlamaMoeConfig& config, const AblationPolicy& set,
                                            int count, uint64_t seed);
 
-// A whole sweep as the CLI and the app ask for it: the baseline first, then every requested part.
+// A whole sweep as the CLI and the app ask for it: the baseline first, then every requested part;
+// each top-r{r} is followed by its random-r controls.
 struct SweepRequest {
   bool single_experts = false;
   DisableMode mode = DisableMode::kReroute;  // of single experts and sets
   std::vector<int> layers;                   // of the single-expert and top-r sweeps; empty = all
   int top_r_max = -1;                        // -1 = no top-r sweep
+  int top_r_controls = 1;                    // random-r controls per r >= 1 of the top-r sweep
   std::string k_sweep;                       // "", "global" or "per-layer"
   std::vector<int> k_values;                 // empty = 1..E
   std::vector<std::string> sets;             // "NAME=LAYER:EXPERT,..."
   int random_controls = 0;                   // per set
-  uint64_t seed = 0;                         // of the random controls
+  uint64_t seed = 0;                         // of the random controls (sets and random-r)
   std::vector<std::string> policy_files;     // routing policy JSON files, named by their stem
 };
 // Throws Error naming the flag or file at fault, or when nothing but the baseline was asked for.

@@ -1,5 +1,6 @@
 #include "analysis/policy/policy_flags.h"
 
+#include <cstdint>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -67,6 +68,13 @@ std::vector<ExpertRef> ParseExpertList(const std::string& text, int num_layers,
 RoutingPolicy PolicyFromFlags(const std::string& disable, const std::string& mode,
                               const std::string& top_k, const std::string& top_r,
                               const LlamaMoeConfig& c) {
+  return PolicyFromFlags(disable, mode, top_k, top_r, "", "", c);
+}
+
+RoutingPolicy PolicyFromFlags(const std::string& disable, const std::string& mode,
+                              const std::string& top_k, const std::string& top_r,
+                              const std::string& random_r, const std::string& random_r_seed,
+                              const LlamaMoeConfig& c) {
   const int L = c.num_hidden_layers;
   RoutingPolicy p = RoutingPolicy::Disabling(
       ParseExpertList(disable, L, "--disable"),
@@ -76,6 +84,24 @@ RoutingPolicy PolicyFromFlags(const std::string& disable, const std::string& mod
     p.SetTopK(layer, k, L);
   for (const auto& [layer, r] : ParsePairs(top_r, L, "--top-r", 0, std::numeric_limits<int>::max()))
     p.SetTopR(layer, r, L);
+  uint64_t seed = 0;
+  if (!random_r_seed.empty()) {
+    if (random_r.empty())
+      Fail("--random-r-seed", "is given without --random-r, whose draws it seeds");
+    const nlohmann::json value =
+        nlohmann::json::parse(random_r_seed, nullptr, /*allow_exceptions=*/false);
+    if (!value.is_number()) {
+      std::string message = "'";  // appended, not a chain of operator+ (GCC 12 -Wrestrict)
+      message += Clipped(random_r_seed);
+      message += "' is not a number";
+      Fail("--random-r-seed", message);
+    }
+    seed = static_cast<uint64_t>(
+        JsonInt(value, "--random-r-seed", "the seed", 0, std::numeric_limits<int64_t>::max()));
+  }
+  for (const auto& [layer, r] :
+       ParsePairs(random_r, L, "--random-r", 0, std::numeric_limits<int>::max()))
+    p.SetRandomR(layer, r, seed, L);
   return p;
 }
 

@@ -1,6 +1,8 @@
 #include "analysis/policy/policy_json.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "analysis/policy/policy_flags.h"
@@ -78,13 +80,16 @@ json PolicyToJson(const RoutingPolicy& p) {
   json j;
   j["mode"] = DisableModeName(p.mode);
   json disable = json::array(), top_k = json::object(), top_r = json::object(),
-       scale = json::object(), force = json::array();
+       random_r = json::object(), random_r_seed = json::object(), scale = json::object(),
+       force = json::array();
   for (size_t l = 0; l < p.layers.size(); ++l) {
     const LayerPolicy& lp = p.layers[l];
     const std::string key = std::to_string(l);
     for (int32_t e : lp.disabled) disable.push_back({static_cast<int>(l), e});
     if (lp.top_k) top_k[key] = lp.top_k;
     if (lp.top_r_disable) top_r[key] = lp.top_r_disable;
+    if (lp.random_r_disable) random_r[key] = lp.random_r_disable;
+    if (lp.random_r_disable) random_r_seed[key] = lp.random_r_seed;
     if (lp.scale_factor) scale[key] = *lp.scale_factor;
   }
   for (const ForcedRoute& f : p.forced) {
@@ -97,6 +102,12 @@ json PolicyToJson(const RoutingPolicy& p) {
   j["disable"] = disable;
   j["top_k"] = top_k;
   j["top_r"] = top_r;
+  // Written only when used, so policies without random-r keep their JSON text (trace and
+  // ablation files compare it on resume).
+  if (!random_r.empty()) {
+    j["random_r"] = random_r;
+    j["random_r_seed"] = random_r_seed;
+  }
   j["scale_factor"] = scale;
   j["force"] = force;
   return j;
@@ -105,7 +116,10 @@ json PolicyToJson(const RoutingPolicy& p) {
 RoutingPolicy PolicyFromJson(const json& j, const LlamaMoeConfig& c, const std::string& where) {
   const int L = c.num_hidden_layers;
   if (!j.is_object()) Fail(where, "a routing policy must be a JSON object");
-  CheckKeys(j, {"mode", "disable", "top_k", "top_r", "scale_factor", "force"}, where, "");
+  CheckKeys(
+      j,
+      {"mode", "disable", "top_k", "top_r", "random_r", "random_r_seed", "scale_factor", "force"},
+      where, "");
   RoutingPolicy p;
   if (j.contains("mode")) {
     if (!j.at("mode").is_string()) Fail(where, "mode must be a string, got " + Shown(j.at("mode")));
@@ -139,6 +153,19 @@ RoutingPolicy PolicyFromJson(const json& j, const LlamaMoeConfig& c, const std::
   });
   per_layer("top_r", [&](int l, const json& v, const std::string& field) {
     p.SetTopR(l, JsonIntAs<int>(v, where, field, 0), L);
+  });
+  // random_r_seed is read first and applied with random_r (a seed of a layer without random_r
+  // changes nothing and is dropped).
+  std::vector<uint64_t> seeds(static_cast<size_t>(L), 0);
+  per_layer("random_r_seed", [&](int l, const json& v, const std::string& field) {
+    const uint64_t seed =
+        static_cast<uint64_t>(JsonInt(v, where, field, 0, std::numeric_limits<int64_t>::max()));
+    for (int m = l < 0 ? 0 : l; m < (l < 0 ? L : l + 1); ++m) seeds[static_cast<size_t>(m)] = seed;
+  });
+  per_layer("random_r", [&](int l, const json& v, const std::string& field) {
+    const int r = JsonIntAs<int>(v, where, field, 0);
+    for (int m = l < 0 ? 0 : l; m < (l < 0 ? L : l + 1); ++m)
+      p.SetRandomR(m, r, seeds[static_cast<size_t>(m)], L);
   });
   per_layer("scale_factor", [&](int l, const json& v, const std::string& field) {
     p.SetScaleFactor(l, JsonFloat(v, where, field, 0.0f), L);

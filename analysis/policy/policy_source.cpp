@@ -11,9 +11,11 @@ namespace moe {
 
 RoutingPolicy MakePolicy(const PolicySource& source, const LlamaMoeConfig& config) {
   if (!source.file.empty() && source.has_flags())
-    Fail("--policy", "give a policy file or the --disable/--mode/--top-k/--top-r flags, not both");
+    Fail("--policy",
+         "give a policy file or the --disable/--mode/--top-k/--top-r/--random-r flags, not both");
   if (source.file.empty())
-    return PolicyFromFlags(source.disable, source.mode, source.top_k, source.top_r, config);
+    return PolicyFromFlags(source.disable, source.mode, source.top_k, source.top_r, source.random_r,
+                           source.random_r_seed, config);
   return PolicyFromJsonFile(source.file, config);
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Where a command's routing policy comes from: a JSON file (--policy) or the intervention flags
-// (--disable, --mode, --top-k, --top-r), never both.
+// (--disable, --mode, --top-k, --top-r, --random-r, --random-r-seed), never both.
 #include <string>
 
 #include "core/routing_policy.h"
@@ -13,9 +13,14 @@ struct PolicySource {
   std::string mode;     // --mode reroute | drop | drop-renorm
   std::string top_k;    // --top-k "12:1" or "*:1"
   std::string top_r;    // --top-r "*:1"
+  // Default-initialized, so that brace-initialized sources naming only the fields above stay
+  // warning-free.
+  std::string random_r = {};       // --random-r "*:1"
+  std::string random_r_seed = {};  // --random-r-seed 7
 
   bool has_flags() const {
-    return !disable.empty() || !mode.empty() || !top_k.empty() || !top_r.empty();
+    return !disable.empty() || !mode.empty() || !top_k.empty() || !top_r.empty() ||
+           !random_r.empty() || !random_r_seed.empty();
   }
 };
 

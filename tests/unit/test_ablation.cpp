@@ -352,3 +352,106 @@ TEST_CASE("an ablation's diff lists the changed predictions and the routing move
   CHECK(drop.Moved(0, 3, E) == drop.changed()[0]);
   (void)L;
 }
+
+TEST_CASE("the top-r sweep brings a random-r control for every r", "[ablate][random-r]") {
+  const LoadedModel m = LoadModel(trace_test::TinyModel());
+  const LlamaMoeConfig& c = m.config();
+  SweepRequest request;
+  request.top_r_max = 2;
+  request.seed = 5;
+  std::vector<AblationPolicy> sweep = BuildSweep(request, c);
+  std::vector<std::string> names;
+  for (const AblationPolicy& p : sweep) names.push_back(p.name);
+  CHECK(names ==
+        std::vector<std::string>{"none", "top-r0", "top-r1", "random-r1", "top-r2", "random-r2"});
+  const AblationPolicy& control = sweep[5];
+  CHECK(control.kind == "random_r");
+  CHECK(control.control_of == "top-r2");
+  CHECK(control.r == 2);
+  CHECK(control.first_layer == 0);
+  for (const LayerPolicy& lp : control.policy.layers) {
+    CHECK(lp.random_r_disable == 2);
+    CHECK(lp.random_r_seed == 5);
+    CHECK(lp.top_r_disable == 0);
+  }
+  CHECK_NOTHROW(control.policy.Validate(c));
+
+  request.top_r_controls = 2;
+  request.layers = {1};
+  sweep = BuildSweep(request, c);
+  names.clear();
+  for (const AblationPolicy& p : sweep) names.push_back(p.name);
+  CHECK(names == std::vector<std::string>{"none", "top-r0", "top-r1", "random-r1", "random-r1/1",
+                                          "top-r2", "random-r2", "random-r2/1"});
+  CHECK(sweep[4].policy.layers[1].random_r_seed == 6);
+  CHECK(sweep[4].policy.layers[0].random_r_disable == 0);
+  CHECK(sweep[4].first_layer == 1);
+  CheckUniqueNames(sweep);
+  request.top_r_controls = 0;
+  CHECK(BuildSweep(request, c).size() == 4);
+  CHECK_THROWS_WITH(RandomRSweep(c, 1, -1, 0), Catch::Contains("--top-r-controls"));
+  CHECK_THROWS_WITH(RandomRSweep(c, c.num_experts, 1, 0), Catch::Contains("--top-r-max"));
+
+  // Run: the control changes the predictions, differs from top-r, and its per-token values do
+  // not depend on the batch size or the residual cache.
+  const auto dir = TempDir("ablate-random-r");
+  const auto corpus = SmallCorpus(dir);
+  const std::vector<AblationPolicy> policies = {NoAblation(c), TopRSweep(c, 1)[1],
+                                                RandomRSweep(c, 1, 1, 3)[0]};
+  AblationOptions o = Options(corpus, dir / "random_r.h5");
+  const AblationSummary s = RunAblation(m, policies, o);
+  const AblationResult &top = Find(s, "top-r1"), &random = Find(s, "random-r1");
+  CHECK(random.kind == "random_r");
+  CHECK(random.control_of == "top-r1");
+  CHECK(random.r == 1);
+  const AblationDomainResult& all = random.domains.back();
+  CHECK(all.kl.value > 0);
+  CHECK(all.agreement.value < 1);
+  CHECK(all.delta_nll.ci_low <= all.delta_nll.value);
+  CHECK(all.delta_nll.ci_high >= all.delta_nll.value);
+  CHECK(random.delta_nll != top.delta_nll);
+  AblationOptions other = Options(corpus, dir / "random_r_b1.h5");
+  other.pass.batch_size = 1;
+  other.pass.reuse_residual = false;
+  const AblationSummary b1 = RunAblation(m, policies, other);
+  const AblationResult& random_b1 = Find(b1, "random-r1");
+  REQUIRE(random_b1.delta_nll.size() == random.delta_nll.size());
+  for (size_t t = 0; t < random.delta_nll.size(); ++t)
+    CHECK(random_b1.delta_nll[t] == Approx(random.delta_nll[t]).margin(1e-5));
+  // The file, the CSV and the printed table carry the control next to its top-r.
+  const auto read = AblationFile::Read(o.output);
+  REQUIRE(read.size() == 3);
+  CHECK(read[2].kind == "random_r");
+  CHECK(read[2].control_of == "top-r1");
+  std::ifstream csv(s.csv);
+  int rows = 0;
+  for (std::string line; std::getline(csv, line);)
+    if (line.rfind("random-r1,random_r,", 0) == 0) {
+      ++rows;
+      CHECK(line.find(",top-r1,") != std::string::npos);
+    }
+  CHECK(rows == (static_cast<int>(s.domains.size()) + 1) * 5);
+  const std::string table = FormatAblationTable(s);
+  CHECK_THAT(table, Catch::Contains("top-r and its random-r control: ΔNLL per domain"));
+  const size_t at = table.find("top-r and its random-r control");
+  CHECK(table.find("top-r1", at) < table.find("random-r1", at));
+}
+
+TEST_CASE("moescope ablate --top-r-max runs the random-r controls", "[ablate][cli][random-r]") {
+  const auto dir = TempDir("ablate-cli-random-r");
+  const auto corpus = SmallCorpus(dir);
+  const auto out = dir / "top_r.h5";
+  const std::string base = trace_test::Quote(trace_test::Cli()) + " ablate --corpus " +
+                           trace_test::Quote(corpus.string()) + " -o " +
+                           trace_test::Quote(out.string()) + " --bootstrap 10 --top-r-max 1";
+  const auto r = trace_test::RunCommand(base);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("random-r1") && Catch::Contains("ran 4 of 4 policies") &&
+                           Catch::Contains("top-r and its random-r control"));
+  const auto more = trace_test::RunCommand(base + " --top-r-controls 2 --resume");
+  INFO(more.output);
+  REQUIRE(more.status == 0);
+  CHECK_THAT(more.output, Catch::Contains("ran 1 of 5 policies (4 already done)"));
+  CHECK(AblationFile::Read(out).back().name == "random-r1/1");
+}

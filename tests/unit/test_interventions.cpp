@@ -1,13 +1,17 @@
 // What leaves the engine through hooks is what `moescope forward` writes and what upstream
 // computed; interventions equal the PyTorch reference changed by hand; the trace's per-domain
 // loads are upstream's `load` summed over the same tokens.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <map>
 
-#include "analysis/trace/trace_reader.h"
 #include "analysis/run/trace_windows.h"
+#include "analysis/trace/trace_reader.h"
 #include "core/hooks.h"
+#include "core/kv_cache.h"
+#include "core/linear.h"
+#include "core/routing_policy.h"
 #include "core/safetensors_file.h"
 #include "reference_case.h"
 #include "trace_test_util.h"
@@ -164,4 +168,160 @@ TEST_CASE("the trace's per-domain load is upstream's load summed over the same t
     }
   }
   CHECK(r.ReadStats().load() == sum.load);
+}
+
+TEST_CASE("random-r equals the PyTorch reference with the draws made by hand",
+          "[policy][reference][random-r]") {
+  const std::string script = (trace_test::SourceDir() / "tests/python/check_random_r.py").string();
+  std::vector<std::string> args = {"OMP_NUM_THREADS=1", "/usr/bin/python3",
+                                   trace_test::Quote(script), trace_test::Quote(trace_test::Cli()),
+                                   trace_test::Quote(TempDir("random_r_reference").string())};
+  for (const std::filesystem::path& c :
+       {GoldenDir() / "tiny_mlp_gate", GoldenDir() / "gqa_linear_gate",
+        FixtureDir() / "softmax_off"})
+    args.push_back(trace_test::Quote(c.string()));
+  std::string cmd;
+  for (const std::string& a : args) cmd.append(a).append(" ");
+  const trace_test::CommandResult r = trace_test::RunCommand(cmd);
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("OK check_random_r.py"));
+}
+
+namespace {
+
+// The executed top-k ids and the router logits of every layer, per token of the batch.
+struct IdsCapture : RoutingObserver {
+  std::map<int, std::vector<int32_t>> ids;
+  std::map<int, std::vector<float>> logits;
+  int k = 0, experts = 0;
+  std::vector<HookRequest> Requests() const override {
+    return {{HookSite::kTopkIds, -1}, {HookSite::kRouterLogits, -1}};
+  }
+  void OnEvent(const HookEvent& e) override {
+    if (e.site == HookSite::kTopkIds) {
+      k = static_cast<int>(e.cols);
+      ids[e.layer].insert(ids[e.layer].end(), e.ids, e.ids + e.rows * e.cols);
+    } else {
+      experts = static_cast<int>(e.cols);
+      logits[e.layer].insert(logits[e.layer].end(), e.values, e.values + e.rows * e.cols);
+    }
+  }
+};
+
+// Three documents of different lengths as rows of one padded batch (or a batch of their own).
+Batch Documents(const std::vector<int>& which) {
+  Batch b;
+  b.batch_size = static_cast<int64_t>(which.size());
+  b.seq_len = 0;
+  for (int d : which) b.seq_len = std::max<int64_t>(b.seq_len, 9 + 7 * d);
+  for (int d : which)
+    for (int64_t s = 0; s < b.seq_len; ++s) {
+      const bool real = s < 9 + 7 * d;
+      b.ids.push_back(real ? static_cast<int32_t>((13 * s + 29 * d + 3) % 200) + 5 : 0);
+      b.mask.push_back(real ? 1 : 0);
+      b.positions.push_back(real ? static_cast<int32_t>(s) : 1);
+      b.documents.push_back(real ? d : -1);
+    }
+  return b;
+}
+
+// Routing of the real tokens of `batch`, [layer][token][k], under `policy`.
+std::vector<std::vector<std::vector<int32_t>>> RealRouting(
+    const LoadedModel& m, const Batch& batch, const RoutingPolicy& policy,
+    std::vector<std::vector<float>>* logits) {
+  IdsCapture capture;
+  {
+    HookGuard guard = m.model->hooks().Add(&capture);
+    m.model->Forward(batch, nullptr, &policy);
+  }
+  std::vector<std::vector<std::vector<int32_t>>> out(capture.ids.size());
+  if (logits) logits->assign(capture.ids.size(), {});
+  for (auto& [layer, ids] : capture.ids)
+    for (int64_t t = 0; t < batch.tokens(); ++t) {
+      if (!batch.mask[static_cast<size_t>(t)]) continue;
+      out[static_cast<size_t>(layer)].emplace_back(ids.begin() + t * capture.k,
+                                                   ids.begin() + (t + 1) * capture.k);
+      if (logits)
+        (*logits)[static_cast<size_t>(layer)].insert(
+            (*logits)[static_cast<size_t>(layer)].end(),
+            capture.logits[layer].begin() + t * capture.experts,
+            capture.logits[layer].begin() + (t + 1) * capture.experts);
+    }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("random-r runs k of each token's k + r best experts, whatever the batch or threads",
+          "[policy][random-r][model]") {
+  const LoadedModel m = LoadModel(trace_test::TinyModel());
+  const LlamaMoeConfig& c = m.config();
+  const int L = c.num_hidden_layers, E = c.num_experts, K = c.num_selects;
+  for (int r : {1, 3}) {
+    INFO("r = " << r);
+    RoutingPolicy policy;
+    policy.SetRandomR(-1, r, 2024, L);
+    policy.Validate(c);
+    std::vector<std::vector<float>> logits;
+    const auto together = RealRouting(m, Documents({0, 1, 2}), policy, &logits);
+    int not_top_r = 0, tokens = 0;
+    for (int l = 0; l < L; ++l)
+      for (size_t t = 0; t < together[static_cast<size_t>(l)].size(); ++t) {
+        const float* row = logits[static_cast<size_t>(l)].data() + t * E;
+        std::vector<int32_t> order(static_cast<size_t>(E));
+        for (int e = 0; e < E; ++e) order[static_cast<size_t>(e)] = e;
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int32_t a, int32_t b) { return row[a] > row[b]; });
+        const std::vector<int32_t>& ran = together[static_cast<size_t>(l)][t];
+        // k experts, all among the k + r best, in logit order: r of the candidates left out.
+        REQUIRE(static_cast<int>(ran.size()) == K);
+        std::vector<int32_t> pool(order.begin(), order.begin() + std::min(K + r, E));
+        std::vector<int> at;
+        for (int32_t e : ran) {
+          const auto it = std::find(pool.begin(), pool.end(), e);
+          REQUIRE(it != pool.end());
+          at.push_back(static_cast<int>(it - pool.begin()));
+        }
+        CHECK(std::is_sorted(at.begin(), at.end()));
+        CHECK(std::adjacent_find(at.begin(), at.end()) == at.end());
+        // Top-r would run ranks r .. r + k - 1 exactly.
+        if (at.front() != r) ++not_top_r;
+        ++tokens;
+      }
+    CHECK(not_top_r > tokens / 4);
+
+    // Each document alone, with one thread or two, and token by token through the KV cache.
+    for (int threads : {1, 2}) {
+      SetNumThreads(threads);
+      std::vector<std::vector<std::vector<int32_t>>> alone(static_cast<size_t>(L));
+      for (int d : {0, 1, 2}) {
+        const auto one = RealRouting(m, Documents({d}), policy, nullptr);
+        for (int l = 0; l < L; ++l)
+          alone[static_cast<size_t>(l)].insert(alone[static_cast<size_t>(l)].end(),
+                                               one[static_cast<size_t>(l)].begin(),
+                                               one[static_cast<size_t>(l)].end());
+      }
+      CHECK(alone == together);
+    }
+    SetNumThreads(1);
+    const Batch doc = Documents({2});
+    KvCache cache(c, 1, 4);
+    IdsCapture stepwise;
+    {
+      HookGuard guard = m.model->hooks().Add(&stepwise);
+      for (int64_t s = 0; s < doc.seq_len; ++s) {
+        Batch step = Batch::Single({doc.ids[static_cast<size_t>(s)]}, static_cast<int32_t>(s));
+        step.documents = {2};
+        m.model->Forward(step, &cache, &policy);
+      }
+    }
+    const auto whole = RealRouting(m, doc, policy, nullptr);
+    for (int l = 0; l < L; ++l) {
+      std::vector<int32_t> flat;
+      for (const auto& row : whole[static_cast<size_t>(l)])
+        flat.insert(flat.end(), row.begin(), row.end());
+      CHECK(stepwise.ids[l] == flat);
+    }
+  }
 }

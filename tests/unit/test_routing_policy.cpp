@@ -1,10 +1,13 @@
 // Interventions on routing (core/routing_policy.h), worked out by hand on one token with
 // logits [1, 3, 2, 0] over 4 experts, top-2, softmax over the selected logits.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "analysis/policy/policy_flags.h"
 #include "analysis/policy/policy_json.h"
@@ -234,4 +237,202 @@ TEST_CASE("policy files: trailing content, folders and out-of-range experts name
   std::ofstream(dir / "ok.json") << R"({"mode": "drop", "disable": [[1, 2]]})"
                                  << "\n";
   CHECK(from_file(dir / "ok.json").layers[1].disabled == std::vector<int32_t>{2});
+}
+
+namespace {
+
+// Tokens 0..n-1 of document `doc`, all with the logits [1, 3, 2, 0] (ranking 1, 2, 0, 3), routed
+// in one span; token t has position t and token id t % 10.
+struct ManyTokens {
+  std::vector<int32_t> sequence, token_id, position, document;
+  std::vector<uint8_t> real;
+  TokenSpan span;
+  ManyTokens(int n, int32_t doc, int32_t first_position = 0) {
+    for (int t = 0; t < n; ++t) {
+      sequence.push_back(t % 3);
+      token_id.push_back(t % 10);
+      position.push_back(first_position + t);
+      document.push_back(doc);
+      real.push_back(1);
+    }
+    span = {n, sequence.data(), token_id.data(), position.data(), document.data(), real.data()};
+  }
+  Routing Route(const RoutingPolicy* policy, int layer = 0) const {
+    std::vector<float> logits;
+    for (int64_t t = 0; t < span.count; ++t) logits.insert(logits.end(), {1, 3, 2, 0});
+    return SelectExperts(FourExperts(), layer, logits, span, policy);
+  }
+};
+
+std::vector<int32_t> Row(const Routing& r, int64_t t) {
+  return {r.ids.begin() + t * r.k, r.ids.begin() + (t + 1) * r.k};
+}
+
+}  // namespace
+
+TEST_CASE("random-r disables r of each token's k + r best experts, drawn per token",
+          "[policy][random-r]") {
+  const ManyTokens tokens(300, 5);
+  const RoutingPolicy p = Policy(R"({"random_r": {"*": 1}, "random_r_seed": {"*": 11}})");
+  const Routing r = tokens.Route(&p);
+  REQUIRE(r.k == 2);
+  // The candidates are the top 3 (1, 2, 0); each token runs 2 of them, in logit order, and the
+  // one left out is the rank RandomRRanks draws for it.
+  std::map<int32_t, int> left_out;
+  const std::vector<int32_t> top3 = {1, 2, 0};
+  for (int64_t t = 0; t < 300; ++t) {
+    const std::vector<int> ranks = RandomRRanks(11, 0, 5, static_cast<int32_t>(t), t % 10, 1, 3);
+    REQUIRE(ranks.size() == 1);
+    std::vector<int32_t> want;
+    for (int i = 0; i < 3; ++i)
+      if (i != ranks[0]) want.push_back(top3[static_cast<size_t>(i)]);
+    CHECK(Row(r, t) == want);
+    ++left_out[top3[static_cast<size_t>(ranks[0])]];
+  }
+  // Uniform over the three candidates (expected 100 each), so not always the best one.
+  for (int32_t e : top3) {
+    INFO("expert " << e << " left out " << left_out[e] << " times");
+    CHECK(left_out[e] > 60);
+    CHECK(left_out[e] < 140);
+  }
+  CHECK(left_out.count(3) == 0);
+
+  // r = 2: two of the 4 candidates left, in logit order, every pair of them occurring.
+  const RoutingPolicy p2 = Policy(R"({"random_r": {"0": 2}})");
+  const Routing r2 = tokens.Route(&p2);
+  std::set<std::vector<int32_t>> pairs;
+  for (int64_t t = 0; t < 300; ++t) {
+    const std::vector<int32_t> row = Row(r2, t);
+    REQUIRE(row[0] >= 0);
+    REQUIRE(row[1] >= 0);
+    CHECK(row[0] != row[1]);
+    const std::vector<int32_t> order = {1, 2, 0, 3};
+    CHECK(std::find(order.begin(), order.end(), row[0]) <
+          std::find(order.begin(), order.end(), row[1]));
+    pairs.insert(row);
+  }
+  CHECK(pairs.size() == 6);  // C(4, 2)
+  // Layer 1 has no random-r in p2.
+  CHECK(Row(tokens.Route(&p2, 1), 0) == std::vector<int32_t>{1, 2});
+
+  // After top-r: top_r 1 skips expert 1, random_r 1 leaves out one of 2, 0, 3.
+  const RoutingPolicy both = Policy(R"({"top_r": {"0": 1}, "random_r": {"0": 1}})");
+  const Routing rb = tokens.Route(&both);
+  for (int64_t t = 0; t < 50; ++t) {
+    const std::vector<int32_t> row = Row(rb, t);
+    CHECK(std::find(row.begin(), row.end(), 1) == row.end());
+    const std::vector<int> ranks = RandomRRanks(0, 0, 5, static_cast<int32_t>(t), t % 10, 1, 3);
+    std::vector<int32_t> want;
+    for (int i = 0; i < 3; ++i)
+      if (i != ranks[0]) want.push_back(std::vector<int32_t>{2, 0, 3}[static_cast<size_t>(i)]);
+    CHECK(row == want);
+  }
+
+  // Re-routed experts are not candidates: with expert 1 disabled, the pool is 2, 0, 3.
+  const RoutingPolicy rerouted =
+      Policy(R"({"disable": [[0, 1]], "random_r": {"0": 1}, "random_r_seed": {"0": 11}})");
+  const Routing rr = tokens.Route(&rerouted);
+  for (int64_t t = 0; t < 50; ++t) {
+    const std::vector<int> ranks = RandomRRanks(11, 0, 5, static_cast<int32_t>(t), t % 10, 1, 3);
+    std::vector<int32_t> want;
+    for (int i = 0; i < 3; ++i)
+      if (i != ranks[0]) want.push_back(std::vector<int32_t>{2, 0, 3}[static_cast<size_t>(i)]);
+    CHECK(Row(rr, t) == want);
+  }
+}
+
+TEST_CASE("random-r draws are fixed by seed, layer and token, not by the batch",
+          "[policy][random-r]") {
+  const ManyTokens tokens(200, 3);
+  const RoutingPolicy a = Policy(R"({"random_r": {"*": 1}, "random_r_seed": {"*": 7}})");
+  const RoutingPolicy b = Policy(R"({"random_r": {"*": 1}, "random_r_seed": {"*": 8}})");
+  const Routing ra = tokens.Route(&a);
+  CHECK(tokens.Route(&a).ids == ra.ids);     // deterministic
+  CHECK(tokens.Route(&b).ids != ra.ids);     // another seed draws otherwise
+  CHECK(tokens.Route(&a, 1).ids != ra.ids);  // and so does another layer
+  // Each token routed alone (another span, another batch row) draws what it drew in the span.
+  for (int64_t t = 0; t < 200; t += 17) {
+    ManyTokens alone(1, 3, static_cast<int32_t>(t));
+    alone.token_id[0] = static_cast<int32_t>(t % 10);
+    alone.sequence[0] = 9;
+    CHECK(Row(alone.Route(&a), 0) == Row(ra, t));
+  }
+  // Another document draws otherwise.
+  CHECK(ManyTokens(200, 4).Route(&a).ids != ra.ids);
+  // The draw itself: r distinct ranks of [0, pool), the same for the same key.
+  for (int pool = 1; pool <= 8; ++pool)
+    for (int r = 0; r <= pool; ++r) {
+      std::vector<int> ranks = RandomRRanks(3, 1, 2, 9, 4, r, pool);
+      CHECK(ranks == RandomRRanks(3, 1, 2, 9, 4, r, pool));
+      REQUIRE(static_cast<int>(ranks.size()) == r);
+      std::sort(ranks.begin(), ranks.end());
+      CHECK(std::unique(ranks.begin(), ranks.end()) == ranks.end());
+      for (int x : ranks) CHECK((x >= 0 && x < pool));
+    }
+  // Pinned values (tests/python/check_random_r.py implements the same hash).
+  CHECK(RandomRRanks(0, 0, -1, 0, 0, 2, 4) == std::vector<int>{0, 2});
+  CHECK(RandomRRanks(11, 0, 5, 3, 3, 1, 3) == std::vector<int>{0});
+  CHECK(RandomRRanks(7, 1, 2, 9, 4, 3, 8) == std::vector<int>{5, 3, 2});
+  CHECK(RandomRRanks(9223372036854775807ull, 5, 100, 1000, 31999, 4, 10) ==
+        std::vector<int>{4, 0, 8, 5});
+}
+
+TEST_CASE("random-r: validation, flags and JSON round trip", "[policy][random-r][bad-input]") {
+  const LlamaMoeConfig c = FourExperts();
+  const int L = c.num_hidden_layers;
+  CHECK_THROWS_WITH(Policy(R"({"random_r": {"0": 4}})"),
+                    Contains("policy layer 0: random_r 4 is out of range (0..3)"));
+  CHECK_THROWS_WITH(Policy(R"({"top_r": {"1": 2}, "random_r": {"1": 2}})"),
+                    Contains("policy layer 1: random_r 2 with top_r 2 leaves no expert"));
+  CHECK_THROWS_WITH(Policy(R"({"disable": [[0, 0], [0, 1]], "random_r": {"0": 2}})"),
+                    Contains("random_r 2 leaves no expert to route to"));
+  CHECK_NOTHROW(Policy(R"({"mode": "drop", "disable": [[0, 0], [0, 1]], "random_r": {"0": 2}})"));
+  CHECK_THROWS_WITH(Policy(R"({"random_r": {"0": -1}})"), Contains("random_r[0] must be"));
+  CHECK_THROWS_WITH(Policy(R"({"random_r": {"0": 1.5}})"), Contains("random_r[0] must be"));
+  CHECK_THROWS_WITH(Policy(R"({"random_r": {"0": 1}, "random_r_seed": {"0": -3}})"),
+                    Contains("random_r_seed[0] must be an integer"));
+  CHECK_THROWS_WITH(Policy(R"({"random_r": {"0": 1}, "random_r_seed": 3})"),
+                    Contains("random_r_seed must be an object"));
+  CHECK_THROWS_WITH(Policy(R"({"random_r": {"9": 1}})"), Contains("layer 9 is out of range"));
+  RoutingPolicy built;
+  built.SetRandomR(0, 1, uint64_t{1} << 63, L);
+  CHECK_THROWS_WITH(built.Validate(c), Contains("random_r_seed 9223372036854775808 is out of"));
+  built.SetRandomR(0, -2, 1, L);
+  CHECK_THROWS_WITH(built.Validate(c), Contains("random_r -2 is out of range"));
+
+  CHECK_THROWS_WITH(PolicyFromFlags("", "", "", "", "0:x", "", c), Contains("--random-r"));
+  CHECK_THROWS_WITH(PolicyFromFlags("", "", "", "", "0:-1", "", c), Contains("--random-r"));
+  CHECK_THROWS_WITH(PolicyFromFlags("", "", "", "", "", "5", c),
+                    Contains("--random-r-seed") && Contains("without --random-r"));
+  CHECK_THROWS_WITH(PolicyFromFlags("", "", "", "", "*:1", "seven", c),
+                    Contains("--random-r-seed") && Contains("not a number"));
+  CHECK_THROWS_WITH(PolicyFromFlags("", "", "", "", "*:1", "-1", c), Contains("--random-r-seed"));
+  const RoutingPolicy flags = PolicyFromFlags("", "", "", "0:1", "1:2", "42", c);
+  CHECK(flags.layers[1].random_r_disable == 2);
+  CHECK(flags.layers[1].random_r_seed == 42);
+  CHECK(flags.layers[0].random_r_disable == 0);
+  CHECK_FALSE(flags.empty());
+  CHECK_FALSE(RoutingPolicy().SetRandomR(1, 1, 0, L).empty());
+  const nlohmann::json j = PolicyToJson(flags);
+  CHECK(j["random_r"] == nlohmann::json{{"1", 2}});
+  CHECK(j["random_r_seed"] == nlohmann::json{{"1", 42}});
+  const RoutingPolicy back = PolicyFromJson(j, c, "round trip");
+  CHECK(PolicyToJson(back) == j);
+  CHECK(back.layers[1].random_r_seed == 42);
+  // Per-layer seeds and "*" with an override.
+  const RoutingPolicy mixed = PolicyFromJson(
+      nlohmann::json::parse(
+          R"({"random_r": {"*": 1}, "random_r_seed": {"*": 5, "1": 9223372036854775807}})"),
+      c, "p");
+  CHECK(mixed.layers[0].random_r_seed == 5);
+  CHECK(mixed.layers[1].random_r_seed == 9223372036854775807ull);
+  CHECK(PolicyToJson(PolicyFromJson(PolicyToJson(mixed), c, "p")) == PolicyToJson(mixed));
+  // Policies without random-r keep their JSON text (no new keys).
+  CHECK_FALSE(PolicyToJson(PolicyFromFlags("0:1", "", "", "*:1", c)).contains("random_r"));
+  // The policy source: flags, or a file, not both.
+  PolicySource source;
+  source.random_r = "*:1";
+  source.random_r_seed = "3";
+  CHECK(source.has_flags());
+  CHECK(MakePolicy(source, c).layers[0].random_r_seed == 3);
 }
