@@ -5,8 +5,9 @@
 #   ablate_top_r.h5/.csv  moescope ablate --top-r-max R (DeepSeekMoE top-r sweep) over the same documents,
 #                         each cut to its first 1200 characters (ablate_corpus/)
 #   splits/               expert_construction.ipynb: the dense model split three ways (moescope split),
-#                         each scored and traced on 3 documents per domain (co-activations measured on
-#                         1 other), the dense model scored
+#                         each scored (per document) and traced on the second halves of all sample
+#                         documents (8 per domain); co-activations measured on their first halves;
+#                         the dense model scored on the same text
 #                         (skipped, with a SKIPPED file, when `moescope split --help` fails)
 #   prepare.json          what was run, on which model, and how long each step took
 #
@@ -16,13 +17,14 @@
 #   OUT_DIR       default: notebooks/data (gitignored); the notebooks read $MOESCOPE_NOTEBOOK_DATA
 # Env: MOESCOPE_NB_TOP_R_MAX  largest r of the top-r sweep (default: E - K, at most 4)
 #      MOESCOPE_NB_ABLATE_CHARS characters kept of each document for the sweep (default 1200)
-#      MOESCOPE_NB_SPLIT_DOCS documents per domain the split models are run on (default 3)
-#      MOESCOPE_NB_COACT_DOCS further documents per domain for the co-activation split (default 1)
+#      MOESCOPE_NB_SPLIT_DOCS documents per domain the split models are run on (default: all)
+#      MOESCOPE_NB_COACT_DOCS documents per domain whose first halves calibrate the co-activation split (default: all)
 #      MOESCOPE_NB_SPLIT_EXPERTS, MOESCOPE_NB_SPLIT_TOP_K  experts and top-k of the splits (8, 2)
-# Everything runs on one thread (--threads 1, OMP_WAIT_POLICY=PASSIVE): about 2.5 minutes of CPU time.
+# Every step runs on one thread (--threads 1, OMP_WAIT_POLICY=PASSIVE), the co-activation split beside the
+# other expert-construction steps: about 2.7 minutes of CPU time, 3 minutes on 2 cores.
 set -euo pipefail
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "prepare_exports: $*" >&2; exit 1; }
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -110,10 +112,13 @@ step ablate "$BIN" ablate "${MODEL_ARGS[@]}" --threads 1 --corpus "${ABLATE_CORP
     -o "$OUT/ablate_top_r.h5" --top-r-max "$R"
 
 # --- expert construction (expert_construction) ------------------------------------------------------
-# `moescope split --method M` turns the dense model into SPLIT_E experts (top-SPLIT_K) three ways. Each
-# MoE, and the dense model itself, is scored with `moescope score` on the first SPLIT_DOCS documents of
-# every domain (same windows for all: perplexity), and each MoE is traced and its statistics computed
-# (specialization).
+# `moescope split --method M` turns the dense model into SPLIT_E experts (top-SPLIT_K) three ways. Every
+# sample document (SPLIT_DOCS per domain, default all 8) is cut in two at a line (or word) end near
+# its middle: the co-activation split measures its neuron co-activations on the first halves of
+# COACT_DOCS documents per domain, and every model is evaluated on the second halves of all of them,
+# so no evaluated text was seen by any split while it was made. Each MoE, and the dense model itself,
+# is scored with `moescope score` (same windows for all; per document: perplexity and the paired
+# comparisons over documents), and each MoE is traced and its statistics computed (specialization).
 SPLITS="$OUT/splits"
 rm -rf "$SPLITS"
 mkdir -p "$SPLITS"
@@ -128,37 +133,82 @@ else
     [ -f "$DENSE/config.json" ] || die "dense model $DENSE not found (datasets/train_dense.py writes it; --dense DIR)"
     SPLIT_E="${MOESCOPE_NB_SPLIT_EXPERTS:-8}"
     SPLIT_K="${MOESCOPE_NB_SPLIT_TOP_K:-2}"
-    DOCS="${MOESCOPE_NB_SPLIT_DOCS:-3}"
-    COACT_DOCS="${MOESCOPE_NB_COACT_DOCS:-1}"   # measuring co-activations costs ~0.4 CPU s per window
-    # Evaluation documents: the first DOCS of every domain. The co-activation split measures its
-    # neuron co-activations on the next COACT_DOCS documents of every domain (held out from the
-    # evaluation).
+    DOCS="${MOESCOPE_NB_SPLIT_DOCS:-0}"          # 0 = every document of the domain
+    COACT_DOCS="${MOESCOPE_NB_COACT_DOCS:-0}"   # 0 = all; measuring co-activations costs ~0.4 CPU s per window
     mkdir -p "$SPLITS/corpus" "$SPLITS/coactivation_corpus"
+    "$PY" - "$DOCS" "$COACT_DOCS" "$SPLITS" "${CORPUS[@]}" <<'PYEOF'
+import json, os, sys
+docs, coact, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+for path in sys.argv[4:]:
+    name = os.path.basename(path)
+    lines = open(path, encoding="utf-8").read().splitlines()
+    if docs > 0:
+        lines = lines[:docs]
+    with open(os.path.join(out, "corpus", name), "w", encoding="utf-8") as ev, \
+         open(os.path.join(out, "coactivation_corpus", name), "w", encoding="utf-8") as ca:
+        for i, line in enumerate(lines):
+            doc = json.loads(line)
+            text = doc["text"]
+            mid = len(text) // 2
+            cut = text.rfind("\n", 0, mid)
+            if cut < mid // 2:
+                cut = text.rfind(" ", 0, mid)
+            if cut <= 0:
+                cut = mid
+            first, second = dict(doc), dict(doc)
+            first["text"], second["text"] = text[:cut], text[cut:].lstrip("\n ")
+            ev.write(json.dumps(second, ensure_ascii=False) + "\n")
+            if coact <= 0 or i < coact:
+                first["id"] = str(doc["id"]) + " (first half)"
+                ca.write(json.dumps(first, ensure_ascii=False) + "\n")
+PYEOF
     SUB=()
     COACT=()
     for f in "${CORPUS[@]}"; do
-        head -n "$DOCS" "$f" > "$SPLITS/corpus/$(basename "$f")"
         SUB+=("$SPLITS/corpus/$(basename "$f")")
-        awk -v a="$DOCS" -v b="$COACT_DOCS" 'NR > a && NR <= a + b' "$f" > "$SPLITS/coactivation_corpus/$(basename "$f")"
         [ -s "$SPLITS/coactivation_corpus/$(basename "$f")" ] && COACT+=("$SPLITS/coactivation_corpus/$(basename "$f")")
     done
-    [ ${#COACT[@]} -gt 0 ] || die "no sample documents left after the first $DOCS of each domain for the co-activation split"
+    [ ${#COACT[@]} -gt 0 ] || die "no co-activation documents (MOESCOPE_NB_COACT_DOCS=$COACT_DOCS)"
     printf 'model\tdomain\ttokens\tnll\tppl\n' > "$SPLITS/scores.tsv"
-    score_model() {   # NAME DIR: one `moescope score` per domain file, its "all" line
-        local name="$1" dir="$2" f d line
+    printf 'model\tdomain\tdoc\ttokens\tnll\n' > "$SPLITS/scores_docs.tsv"
+    score_model() {   # NAME DIR: one `moescope score` per domain file: its documents and its "all" line
+        local name="$1" dir="$2" f d out="$SPLITS/.score_output"
         for f in "${SUB[@]}"; do
             d="$(basename "$f" .jsonl)"
-            line="$("$BIN" score --model "$dir" --threads 1 -f "$f" | awk '$1 == "all" && $2 == "tokens" && $4 == "nll" { print $3 "\t" $5 "\t" $7 }')"
-            [ -n "$line" ] || die "moescope score --model $dir -f $f printed no 'all tokens N nll X ppl Y' line"
-            printf '%s\t%s\t%s\n' "$name" "$d" "$line" >> "$SPLITS/scores.tsv"
+            "$BIN" score --model "$dir" --threads 1 -f "$f" > "$out"
+            "$PY" - "$name" "$d" "$f" "$SPLITS/scores.tsv" "$SPLITS/scores_docs.tsv" "$out" <<'PYEOF' || die "moescope score --model $dir -f $f: unexpected output"
+import json, re, sys
+name, domain, corpus, per_domain, per_doc, output = sys.argv[1:]
+ids = [str(json.loads(l)["id"]) for l in open(corpus, encoding="utf-8") if l.strip()]
+row = re.compile(r"^(.*\S)\s+tokens\s+(\d+)\s+nll\s+(\S+)\s+ppl\s+(\S+)$")
+lines = [row.match(l) for l in open(output, encoding="utf-8").read().splitlines() if l.strip()]
+assert all(lines) and len(lines) >= len(ids), "unexpected score output"
+docs = lines[:len(ids)]
+assert [m.group(1) for m in docs] == ids, "score rows are not the corpus documents in order"
+total = lines[-1] if len(ids) > 1 else lines[0]
+assert len(ids) == 1 or total.group(1) == "all"
+with open(per_domain, "a") as f:
+    f.write(f"{name}\t{domain}\t{total.group(2)}\t{total.group(3)}\t{total.group(4)}\n")
+with open(per_doc, "a") as f:
+    for m in docs:
+        f.write(f"{name}\t{domain}\t{m.group(1)}\t{m.group(2)}\t{m.group(3)}\n")
+PYEOF
         done
+        rm -f "$out"
     }
+    # The co-activation split, the slow one (it runs the dense model over its calibration text), runs
+    # on a second core beside the scoring of the dense model and the other two splits.
+    step split_coactivation "$BIN" split --method coactivation --experts "$SPLIT_E" --top-k "$SPLIT_K" \
+        --seed 0 --threads 1 --corpus "${COACT[@]}" "$DENSE" "$SPLITS/coactivation/model" &
+    coact_pid=$!
     step score_dense score_model dense "$DENSE"
     for m in random clustering coactivation; do
-        extra=()
-        [ "$m" = coactivation ] && extra=(--corpus "${COACT[@]}")
-        step "split_$m" "$BIN" split --method "$m" --experts "$SPLIT_E" --top-k "$SPLIT_K" --seed 0 \
-            --threads 1 "${extra[@]}" "$DENSE" "$SPLITS/$m/model"
+        if [ "$m" = coactivation ]; then
+            wait "$coact_pid" || die "moescope split --method coactivation failed"
+        else
+            step "split_$m" "$BIN" split --method "$m" --experts "$SPLIT_E" --top-k "$SPLIT_K" --seed 0 \
+                --threads 1 "$DENSE" "$SPLITS/$m/model"
+        fi
         step "score_$m" score_model "$m" "$SPLITS/$m/model"
         step "trace_$m" "$BIN" trace --model "$SPLITS/$m/model" --threads 1 --corpus "${SUB[@]}" \
             -o "$SPLITS/$m/trace.h5"
