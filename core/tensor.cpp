@@ -142,14 +142,23 @@ void ToF32(DType dtype, const void* src, float* dst, size_t n) {
     case DType::kF32:
       if (n > 0) std::memcpy(dst, src, n * sizeof(float));
       return;
+    // 16-bit elements are read with memcpy: a checkpoint's data may start at an odd offset.
     case DType::kF16: {
-      const auto* h = static_cast<const uint16_t*>(src);
-      for (size_t i = 0; i < n; ++i) dst[i] = F16ToF32(h[i]);
+      const auto* bytes = static_cast<const unsigned char*>(src);
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, bytes + 2 * i, sizeof(h));
+        dst[i] = F16ToF32(h);
+      }
       return;
     }
     case DType::kBF16: {
-      const auto* h = static_cast<const uint16_t*>(src);
-      for (size_t i = 0; i < n; ++i) dst[i] = BF16ToF32(h[i]);
+      const auto* bytes = static_cast<const unsigned char*>(src);
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, bytes + 2 * i, sizeof(h));
+        dst[i] = BF16ToF32(h);
+      }
       return;
     }
     default:
