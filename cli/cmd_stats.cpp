@@ -25,9 +25,20 @@ void RegisterStats(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--permutations", s.permutations,
-                  "Domain-label permutations for the specialization test (0 = none)")
+                  "Domain-label permutations for the specialization test: a number (0 = no "
+                  "test) or auto (enough that one cell can be a discovery at --fdr after "
+                  "Benjamini-Hochberg over all cells)")
+      ->default_str("auto")
+      ->transform(CLI::Transformer({{"auto", "-1"}}))
+      ->check(CLI::Range(-1, 100'000'000));
+  cmd->add_option("--fdr", s.fdr,
+                  "False discovery rate of the reported discoveries (Benjamini-Hochberg)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(1e-6, 0.5));
+  cmd->add_option("--min-documents", s.min_documents,
+                  "Fewest documents a row needs for an interval (fewer: the estimate alone)")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1'000'000'000));
   cmd->add_option("--seed", s.seed, "Seed of the bootstrap, permutations and baselines")
       ->capture_default_str();
   cmd->add_option("--ci-level", s.ci_level, "Confidence level of the intervals")

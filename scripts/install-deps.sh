@@ -8,10 +8,12 @@ packages=(
   # The sanitizer and fuzz builds: clang, its runtimes (libFuzzer, sanitizers), OpenMP for clang
   # and llvm-symbolizer for readable stack traces.
   clang libclang-rt-dev libomp-dev llvm
+  # Boost.Math (headers only): Student-t and normal quantiles of the statistics.
+  libboost-dev
   libeigen3-dev libopenblas-dev libdnnl-dev libhdf5-dev hdf5-tools zlib1g-dev
   nlohmann-json3-dev catch2 libsentencepiece-dev sentencepiece libcli11-dev
   qt6-base-dev libqt6opengl6-dev libimgui-dev xvfb xauth libgl1-mesa-dri
-  python3-torch python3-numpy python3-h5py python3-matplotlib python3-pandas
+  python3-torch python3-numpy python3-scipy python3-h5py python3-matplotlib python3-pandas
   python3-sentencepiece pybind11-dev python3-dev
   python3-nbconvert python3-ipykernel python3-nbformat
 )

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "analysis/stats/multiplicity.h"
 #include "analysis/stats/resampling.h"
 #include "core/error.h"
 
@@ -20,34 +21,56 @@ void AddInto(std::vector<T>& into, const std::vector<T>& from) {
 
 }  // namespace
 
+StatsOptions ResolveStatsOptions(const StatsShape& shape, const StatsOptions& options) {
+  if (options.bootstrap < 0 || options.permutations < -1)
+    Fail(kWhere, "bootstrap and permutation counts must be >= 0 (permutations -1: automatic)");
+  if (!(options.ci_level > 0 && options.ci_level < 1))
+    Fail(kWhere, "the confidence level must be in (0, 1)");
+  if (!(options.fdr > 0 && options.fdr < 1))
+    Fail(kWhere, "the false discovery rate must be in (0, 1)");
+  if (options.min_documents < 2) Fail(kWhere, "intervals need a minimum of at least 2 documents");
+  StatsOptions resolved = options;
+  if (options.permutations == -1) {
+    const SliceLayout layout(shape);
+    const size_t per_permutation = static_cast<size_t>(std::max(shape.domains, 1)) *
+                                   layout.permutation_size() * sizeof(double);
+    const int affordable =
+        static_cast<int>(std::min<size_t>(kPermutationBudgetBytes / per_permutation, 1'000'000));
+    const int64_t family = int64_t{shape.domains} * shape.layers * shape.experts;
+    resolved.permutations = PermutationsForFamily(family, options.fdr, std::min(200, affordable),
+                                                  std::max(affordable, 1));
+  }
+  return resolved;
+}
+
 RoutingAccumulator::RoutingAccumulator(const StatsShape& shape, const StatsOptions& options,
                                        std::vector<int16_t> doc_domains)
-    : shape_(shape), options_(options), layout_(shape), doc_domains_(std::move(doc_domains)) {
+    : shape_(shape),
+      options_(ResolveStatsOptions(shape, options)),
+      layout_(shape),
+      doc_domains_(std::move(doc_domains)) {
   const int M = shape.domains, L = shape.layers, E = shape.experts, K = shape.top_k;
   if (M < 1 || L < 1 || E < 1 || K < 1)
     Fail(kWhere, "needs at least one domain, layer, expert and selection");
-  if (options.bootstrap < 0 || options.permutations < 0)
-    Fail(kWhere, "bootstrap and permutation counts must be >= 0");
-  if (!(options.ci_level > 0 && options.ci_level < 1))
-    Fail(kWhere, "the confidence level must be in (0, 1)");
-  if (options.entropy_bins < 1 || options.margin_bins < 1 || !(options.margin_max > 0))
+  if (options_.entropy_bins < 1 || options_.margin_bins < 1 || !(options_.margin_max > 0))
     Fail(kWhere, "histograms need at least one bin and a positive margin range");
-  if (options.permutations > 0 && doc_domains_.empty())
+  if (options_.permutations > 0 && doc_domains_.empty())
     Fail(kWhere, "the permutation test needs the domain of every document");
   for (int16_t m : doc_domains_)
     if (m < 0 || m >= M) Fail(kWhere, "a document label names a domain outside 0..M-1");
-  for (int p = 0; p < options.permutations; ++p)
-    permutations_.emplace_back(static_cast<int64_t>(doc_domains_.size()), options.seed,
+  for (int p = 0; p < options_.permutations; ++p)
+    permutations_.emplace_back(static_cast<int64_t>(doc_domains_.size()), options_.seed,
                                static_cast<uint64_t>(p));
   slice_size_ = layout_.size();
   const size_t S = slice_size_, ee = static_cast<size_t>(E) * E;
   sums_.assign(static_cast<size_t>(M) * S, 0.0);
-  bootstrap_.assign(static_cast<size_t>(options.bootstrap) * M * S, 0.0);
-  permutation_.assign(static_cast<size_t>(options.permutations) * M * S, 0.0);
+  bootstrap_.assign(static_cast<size_t>(options_.bootstrap) * M * S, 0.0);
+  permutation_.assign(static_cast<size_t>(options_.permutations) * M * layout_.permutation_size(),
+                      0.0);
   coactivation_.assign(static_cast<size_t>(M) * L * ee, 0);
-  if (options.rank_adjacent) adjacent_.assign(coactivation_.size(), 0);
+  if (options_.rank_adjacent) adjacent_.assign(coactivation_.size(), 0);
   transitions_.assign(static_cast<size_t>(M) * std::max(L - 1, 0) * ee, 0);
-  if (options.vocabulary && shape.vocab > 0) {
+  if (options_.vocabulary && shape.vocab > 0) {
     const size_t cells = static_cast<size_t>(L) * shape.vocab * E;
     vocab_input_.assign(cells, 0);
     vocab_next_.assign(cells, 0);
@@ -55,12 +78,13 @@ RoutingAccumulator::RoutingAccumulator(const StatsShape& shape, const StatsOptio
     next_count_.assign(static_cast<size_t>(shape.vocab), 0);
   }
   if (E <= 64) sets_.resize(static_cast<size_t>(L));
-  entropy_hist_.assign(static_cast<size_t>(M) * L * options.entropy_bins, 0);
-  margin_hist_.assign(static_cast<size_t>(M) * L * options.margin_bins, 0);
+  entropy_hist_.assign(static_cast<size_t>(M) * L * options_.entropy_bins, 0);
+  margin_hist_.assign(static_cast<size_t>(M) * L * options_.margin_bins, 0);
   partial_.assign(S, 0.0);
   is_touched_.assign(S, 0);
   previous_.assign(static_cast<size_t>(L) * K, -1);
   current_.assign(previous_.size(), -1);
+  history_.assign(static_cast<size_t>(kMaxRepeatDistance) * L, -1);
   probabilities_.assign(static_cast<size_t>(E), 0.0);
   sorted_.assign(static_cast<size_t>(E), 0.0f);
 }
@@ -75,8 +99,9 @@ std::span<const double> RoutingAccumulator::BootstrapSlice(int replicate, int do
 }
 
 std::span<const double> RoutingAccumulator::PermutationSlice(int replicate, int domain) const {
-  const size_t at = (static_cast<size_t>(replicate) * shape_.domains + domain) * slice_size_;
-  return {permutation_.data() + at, slice_size_};
+  const size_t size = layout_.permutation_size();
+  const size_t at = (static_cast<size_t>(replicate) * shape_.domains + domain) * size;
+  return {permutation_.data() + at, size};
 }
 
 size_t RoutingAccumulator::Table(int domain, int layer) const {
@@ -104,6 +129,8 @@ void RoutingAccumulator::BeginDocument(int64_t global_doc, int domain) {
   doc_ = global_doc;
   domain_ = domain;
   has_previous_ = false;
+  position_ = 0;
+  doc_masks_.clear();
   Add(SliceLayout::kDocs, 1.0);
 }
 
@@ -121,8 +148,11 @@ void RoutingAccumulator::AddToken(int32_t token_id, const int16_t* ids, const fl
   if (has_previous_) Add(SliceLayout::kPairs, 1.0);
   Layers(token_id, ids, weights, kmax);
   if (logits != nullptr) Logits(logits);
+  for (int i = 0; i < kRepeatDistanceCount; ++i)
+    if (position_ >= kRepeatDistances[i]) Add(layout_.pairs_at() + i, 1.0);
   previous_.swap(current_);
   has_previous_ = true;
+  ++position_;
 }
 
 // Counts of one token at every layer (§2.1, §2.5, §2.7, §2.8).
@@ -165,6 +195,17 @@ void RoutingAccumulator::Layers(int32_t token_id, const int16_t* ids, const floa
       }
     }
     if (!sets_.empty() && n > 0) ++sets_[static_cast<size_t>(l)][mask];
+    if (E <= 64) doc_masks_.push_back(mask);
+    // Same first choice as the token d positions back (the repetition profile, §2.8).
+    const int16_t first = n > 0 ? set[0] : int16_t{-1};
+    for (int i = 0; i < kRepeatDistanceCount && first >= 0; ++i) {
+      const int d = kRepeatDistances[i];
+      if (position_ < d) break;
+      const int64_t back = (position_ - d) % kMaxRepeatDistance;
+      if (history_[static_cast<size_t>(back) * L + l] == first)
+        Add(s.same_first_at() + l * kRepeatDistanceCount + i, 1.0);
+    }
+    history_[static_cast<size_t>(position_ % kMaxRepeatDistance) * L + l] = first;
     if (l > 0) {  // transitions from layer l-1 to l
       const int16_t* below = current_.data() + static_cast<size_t>(l - 1) * K;
       int64_t* tr =
@@ -241,8 +282,50 @@ void RoutingAccumulator::Logits(const float* logits) {
   }
 }
 
+// What the document's repetition counts would be if its tokens came in a random order: for
+// n tokens with first-choice counts c1_e, the expected number of adjacent pairs (out of n - 1)
+// with the same first choice is (n-1) Σ_e c1_e (c1_e - 1) / (n (n-1)) = Σ_e c1_e (c1_e - 1) / n;
+// the overlap |S_t ∩ S_t'| likewise from the counts c_e; any overlap from the document's
+// executed sets (ordered pairs of distinct tokens whose sets meet, / n).
+void RoutingAccumulator::AddDocumentBaselines() {
+  const int L = shape_.layers, E = shape_.experts;
+  const SliceLayout& s = layout_;
+  const double n = partial_[SliceLayout::kTokens];
+  if (n < 2) return;
+  std::vector<std::pair<uint64_t, int64_t>> sets;
+  for (int l = 0; l < L; ++l) {
+    double first = 0, overlap = 0;
+    for (int e = 0; e < E; ++e) {
+      const double c1 = partial_[s.count_top1() + s.Cell(l, e)];
+      const double c = partial_[s.count_topk() + s.Cell(l, e)];
+      first += c1 * (c1 - 1);
+      overlap += c * (c - 1);
+    }
+    Add(s.doc_same_first() + l, first / n);
+    Add(s.doc_overlap() + l, overlap / n);
+    if (doc_masks_.size() != static_cast<size_t>(n) * L) continue;  // E > 64: no sets
+    std::vector<uint64_t> masks;
+    for (size_t t = static_cast<size_t>(l); t < doc_masks_.size(); t += static_cast<size_t>(L))
+      masks.push_back(doc_masks_[t]);
+    std::sort(masks.begin(), masks.end());
+    sets.clear();
+    for (uint64_t m : masks) {
+      if (!sets.empty() && sets.back().first == m)
+        ++sets.back().second;
+      else
+        sets.push_back({m, 1});
+    }
+    double meeting = 0;  // ordered pairs of distinct tokens whose sets share an expert
+    for (const auto& [a, ca] : sets)
+      for (const auto& [b, cb] : sets)
+        if ((a & b) != 0) meeting += static_cast<double>(ca) * (a == b ? cb - 1 : cb);
+    Add(s.doc_any_overlap() + l, meeting / n);
+  }
+}
+
 void RoutingAccumulator::EndDocument() {
   if (!open_) Fail(kWhere, "no document is open");
+  AddDocumentBaselines();
   const int M = shape_.domains;
   const size_t S = slice_size_;
   double* mine = sums_.data() + static_cast<size_t>(domain_) * S;
@@ -254,13 +337,12 @@ void RoutingAccumulator::EndDocument() {
     for (size_t i : touched_) rep[i] += w * partial_[i];
   }
   if (options_.permutations > 0) {
-    const SliceLayout& s = layout_;
-    const size_t counts_end = s.count_top1() + s.le();  // tokens and both count blocks
+    const size_t P_size = layout_.permutation_size();
     for (int p = 0; p < options_.permutations; ++p) {
       const int label = doc_domains_[static_cast<size_t>(permutations_[p].Apply(doc_))];
-      double* rep = permutation_.data() + (static_cast<size_t>(p) * M + label) * S;
+      double* rep = permutation_.data() + (static_cast<size_t>(p) * M + label) * P_size;
       for (size_t i : touched_)
-        if (i < counts_end) rep[i] += partial_[i];
+        if (i < P_size) rep[i] += partial_[i];
     }
   }
   for (size_t i : touched_) {

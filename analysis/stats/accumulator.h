@@ -22,14 +22,19 @@
 
 #include "analysis/stats/resampling.h"
 #include "analysis/stats/sums_layout.h"
+#include "analysis/stats/token_sink.h"
 
 namespace moe {
 
 struct StatsOptions {
-  int bootstrap = 200;     // B replicates for confidence intervals; 0 = none
-  int permutations = 200;  // P domain-label permutations; 0 = no permutation test
+  int bootstrap = 1000;   // B replicates for confidence intervals; 0 = none. 1000 keeps the
+                          // Monte-Carlo error of an interval's half-width near 2%
+  int permutations = -1;  // P domain-label permutations; 0 = no permutation test; -1 = enough
+                          // for the family (PermutationsForFamily in multiplicity.h)
+  double fdr = 0.05;      // Benjamini–Hochberg level of the discoveries reported
   uint64_t seed = 0;
   double ci_level = 0.95;
+  int min_documents = 5;       // fewer documents in a row: the estimate without an interval
   bool rank_adjacent = false;  // also count OLMoE's rank-adjacent co-activation pairs (§2.7)
   bool vocabulary = true;      // token id × expert tables (needs shape.vocab > 0)
   int vocab_min_count = 10;    // OLMoE's N_x >= 10 filter (§2.5)
@@ -39,7 +44,15 @@ struct StatsOptions {
   double margin_max = 4.0;     // the last bin also takes larger margins
 };
 
-class RoutingAccumulator {
+// Permutations are memory [P, M, 1 + 2·L·E] doubles; "enough for the family" stops at this.
+inline constexpr size_t kPermutationBudgetBytes = size_t{512} << 20;
+
+// `options` with the permutation count settled for `shape` (auto: enough that a single cell
+// of the specialization family can be a Benjamini–Hochberg discovery at options.fdr, at least
+// 200, within kPermutationBudgetBytes). Throws Error on counts or levels out of range.
+StatsOptions ResolveStatsOptions(const StatsShape& shape, const StatsOptions& options);
+
+class RoutingAccumulator : public TokenSink {
  public:
   // `doc_domains`: the domain of every document of the whole run by global index (the labels the
   // permutation test shuffles); may be empty when options.permutations is 0.
@@ -47,12 +60,12 @@ class RoutingAccumulator {
                      std::vector<int16_t> doc_domains);
 
   // Documents are fed token by token; `global_doc` numbers documents over the whole run.
-  void BeginDocument(int64_t global_doc, int domain);
+  void BeginDocument(int64_t global_doc, int domain) override;
   // One token: ids and weights [L, kmax] (descending weight, -1 pads); logits [L, E] or null
   // when the token has none recorded.
   void AddToken(int32_t token_id, const int16_t* ids, const float* weights, int kmax,
-                const float* logits);
-  void EndDocument();
+                const float* logits) override;
+  void EndDocument() override;
 
   // Adds another accumulator of the same shape, options and document labels.
   void Merge(const RoutingAccumulator& other);
@@ -89,6 +102,7 @@ class RoutingAccumulator {
   void Add(size_t index, double value);
   void Layers(int32_t token_id, const int16_t* ids, const float* weights, int kmax);
   void Logits(const float* logits);
+  void AddDocumentBaselines();  // the per-document shuffle expectations of the open document
   size_t Table(int domain, int layer) const;  // offset of an [E, E] block of coactivation_
 
   StatsShape shape_;
@@ -101,7 +115,7 @@ class RoutingAccumulator {
 
   std::vector<double> sums_;         // [M, S]
   std::vector<double> bootstrap_;    // [B, M, S]
-  std::vector<double> permutation_;  // [P, M, S]
+  std::vector<double> permutation_;  // [P, M, layout_.permutation_size()]
 
   std::vector<int64_t> coactivation_, adjacent_, transitions_;
   std::vector<uint32_t> vocab_input_, vocab_next_;
@@ -119,6 +133,9 @@ class RoutingAccumulator {
   bool has_previous_ = false;
   std::vector<int16_t> previous_;      // [L, K] the previous token's selected experts, -1 pads
   std::vector<int16_t> current_;       // [L, K]
+  int64_t position_ = 0;               // tokens of the open document so far
+  std::vector<int16_t> history_;       // [kMaxRepeatDistance, L] first choices, a ring by position
+  std::vector<uint64_t> doc_masks_;    // [tokens of the open document, L] executed sets (E <= 64)
   std::vector<double> probabilities_;  // [E] scratch
   std::vector<float> sorted_;          // [E] scratch
 };

@@ -7,7 +7,9 @@
 #include <span>
 #include <tuple>
 
+#include "analysis/stats/multiplicity.h"
 #include "analysis/stats/resampling.h"
+#include "analysis/stats/token_controlled.h"
 #include "core/error.h"
 
 namespace moe {
@@ -16,82 +18,134 @@ namespace {
 constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
 using L_ = MetricLevel;
 
-constexpr MetricDef Def(Metric id, MetricLevel level, const char* section,
+// Names of the baselines, as the files' `baseline_kind` column writes them.
+constexpr const char* kUniform = "uniform";              // uniform routing: every expert alike
+constexpr const char* kBalanced = "balanced";            // perfectly balanced load
+constexpr const char* kLoadMatched = "load-matched";     // independent tokens with the row's load
+constexpr const char* kDocShuffle = "document-shuffle";  // each document's tokens reordered
+constexpr const char* kShuffledIds = "shuffled-token-ids";
+constexpr const char* kTokenMix = "token-mix";    // the domain's tokens routed as elsewhere
+constexpr const char* kNull = "null-hypothesis";  // a p-value: see the description
+constexpr const char* kNone = "none";
+
+constexpr MetricDef Def(Metric id, MetricLevel level, const char* section, const char* baseline,
                         const char* description) {
-  return {id, MetricName(id), level, section, description};
+  return {id, MetricName(id), level, section, baseline, description};
 }
 
 constexpr std::array<MetricDef, kMetricCount> kDefs = {
     // §2.1 expert load, three conventions (always say which one).
-    Def(Metric::kLoadCount, L_::kExpert, "2.1",
+    Def(Metric::kLoadCount, L_::kExpert, "2.1", kUniform,
         "c = tokens whose executed top-k holds the expert; baseline N*K/E"),
-    Def(Metric::kAssignmentShare, L_::kExpert, "2.1",
+    Def(Metric::kAssignmentShare, L_::kExpert, "2.1", kUniform,
         "c/(N*K) (Mixtral Fig. 7 convention); baseline 1/E"),
-    Def(Metric::kTokenCoverage, L_::kExpert, "2.1", "c/N (OLMoE convention); baseline K/E"),
-    Def(Metric::kRelativeLoad, L_::kExpert, "2.1",
+    Def(Metric::kTokenCoverage, L_::kExpert, "2.1", kUniform,
+        "c/N (OLMoE convention); baseline K/E"),
+    Def(Metric::kRelativeLoad, L_::kExpert, "2.1", kUniform,
         "c/(N*K/E) (DeepSeek-V3 relative load, NeMo utilization); baseline 1"),
-    Def(Metric::kImportance, L_::kExpert, "2.1",
+    Def(Metric::kImportance, L_::kExpert, "2.1", kUniform,
         "sum of combine weights w (before the scale factor; LLaMA-MoE gate_importance); baseline "
         "total/E"),
-    Def(Metric::kImportanceShare, L_::kExpert, "2.1",
+    Def(Metric::kImportanceShare, L_::kExpert, "2.1", kUniform,
         "importance / sum over experts; baseline 1/E"),
-    Def(Metric::kTop1Share, L_::kExpert, "2.2",
+    Def(Metric::kTop1Share, L_::kExpert, "2.2", kUniform,
         "first-choice count / N (Switch f_e); baseline 1/E"),
-    Def(Metric::kDead, L_::kExpert, "2.2", "1 when the expert has c = 0; baseline 0"),
-    Def(Metric::kSoftLoadDerived, L_::kExpert, "2.1",
+    Def(Metric::kDead, L_::kExpert, "2.2", kBalanced, "1 when the expert has c = 0; baseline 0"),
+    Def(Metric::kSoftLoadDerived, L_::kExpert, "2.1", kUniform,
         "mean softmax-over-all-E-logits probability (Switch P_e; derived, LLaMA-MoE normalizes "
-        "over "
-        "the top-k only), over sampled logit rows; baseline 1/E"),
+        "over the top-k only), over sampled logit rows; baseline 1/E"),
     // §2.4 domain specialization (domain rows only).
-    Def(Metric::kDomainSpecTopk, L_::kExpert, "2.4",
+    Def(Metric::kDomainSpecTopk, L_::kExpert, "2.4", kUniform,
         "OLMoE DS(e, D, K) = N_{e,D}/N_D (equals token_coverage of the domain); baseline K/E"),
-    Def(Metric::kDomainSpecLiftTopk, L_::kExpert, "2.4", "DS(e, D, K) / (K/E); baseline 1"),
-    Def(Metric::kDomainSpecTop1, L_::kExpert, "2.4", "first-choice DS(e, D, 1); baseline 1/E"),
-    Def(Metric::kDomainSpecLiftTop1, L_::kExpert, "2.4", "DS(e, D, 1) / (1/E); baseline 1"),
-    Def(Metric::kDomainSpecPermPTopk, L_::kExpert, "2.4",
+    Def(Metric::kDomainSpecLiftTopk, L_::kExpert, "2.4", kUniform,
+        "DS(e, D, K) / (K/E); baseline 1"),
+    Def(Metric::kDomainSpecTop1, L_::kExpert, "2.4", kUniform,
+        "first-choice DS(e, D, 1); baseline 1/E"),
+    Def(Metric::kDomainSpecLiftTop1, L_::kExpert, "2.4", kUniform,
+        "DS(e, D, 1) / (1/E); baseline 1"),
+    Def(Metric::kDomainSpecPermPTopk, L_::kExpert, "2.4", kNull,
         "permutation p-value of |DS(e,D,K) - coverage over all domains| under shuffled document "
-        "domain labels, (1 + #{perm >= observed}) / (1 + P)"),
-    Def(Metric::kDomainSpecPermPTop1, L_::kExpert, "2.4", "the same for DS(e, D, 1)"),
+        "domain labels, (1 + #{perm >= observed}) / (1 + P); q = Benjamini-Hochberg over all "
+        "layer x expert x domain cells"),
+    Def(Metric::kDomainSpecPermPTop1, L_::kExpert, "2.4", kNull, "the same for DS(e, D, 1)"),
+    Def(Metric::kDomainSpecLiftToken, L_::kExpert, "2.4", kTokenMix,
+        "token-controlled lift: N_{e,D} / sum over token ids x of N_{x,D} * N_{x,e}/N_x, the "
+        "domain's tokens routed as the same token ids are routed over all domains; baseline 1"),
+    Def(Metric::kDomainSpecTokenP, L_::kExpert, "2.4", kNull,
+        "p-value of the token-controlled lift: domain labels shuffled among the occurrences of "
+        "each token id (a sum of hypergeometric counts, normal approximation, two-sided); q = "
+        "Benjamini-Hochberg over all cells"),
     // §2.5 vocabulary specialization (all domains only).
-    Def(Metric::kVocabSpecInput, L_::kExpert, "2.5",
+    Def(Metric::kVocabSpecInput, L_::kExpert, "2.5", kShuffledIds,
         "mean over input tokens x (N_x >= min) whose argmax expert is e of max_e' N_{x,e'}/N_x; "
         "baseline: the same x after shuffling token ids; n = such x"),
-    Def(Metric::kVocabSpecNext, L_::kExpert, "2.5",
+    Def(Metric::kVocabSpecNext, L_::kExpert, "2.5", kShuffledIds,
         "the same with x = the next token of the document"),
     // Per layer.
-    Def(Metric::kTokens, L_::kLayer, "2.1", "N, tokens of the domain"),
-    Def(Metric::kCvLoad, L_::kLayer, "2.2", "population std/mean of c over experts; baseline 0"),
-    Def(Metric::kCvLoadUnbiased, L_::kLayer, "2.2",
+    Def(Metric::kTokens, L_::kLayer, "2.1", kNone, "N, tokens of the domain"),
+    Def(Metric::kCvLoad, L_::kLayer, "2.2", kBalanced,
+        "population std/mean of c over experts; baseline 0"),
+    Def(Metric::kCvLoadUnbiased, L_::kLayer, "2.2", kBalanced,
         "sqrt of LLaMA-MoE's cv_squared: unbiased variance (/(E-1)) over mean^2 + 1e-10 "
         "= cv_load * sqrt(E/(E-1)); baseline 0"),
-    Def(Metric::kCvImportance, L_::kLayer, "2.2", "population CV of importance; baseline 0"),
-    Def(Metric::kCvImportanceUnbiased, L_::kLayer, "2.2", "LLaMA-MoE variant of cv_importance"),
-    Def(Metric::kMaxOverMean, L_::kLayer, "2.2", "max_e c / mean_e c = MaxVio + 1; baseline 1"),
-    Def(Metric::kMaxvio, L_::kLayer, "2.2", "MaxVio = max_e c / mean_e c - 1; baseline 0"),
-    Def(Metric::kDeadFraction, L_::kLayer, "2.2", "|{e : c = 0}| / E; baseline 0"),
-    Def(Metric::kLoadEntropy, L_::kLayer, "2.3",
+    Def(Metric::kCvImportance, L_::kLayer, "2.2", kBalanced,
+        "population CV of importance; baseline 0"),
+    Def(Metric::kCvImportanceUnbiased, L_::kLayer, "2.2", kBalanced,
+        "LLaMA-MoE variant of cv_importance"),
+    Def(Metric::kMaxOverMean, L_::kLayer, "2.2", kBalanced,
+        "max_e c / mean_e c = MaxVio + 1; baseline 1"),
+    Def(Metric::kMaxvio, L_::kLayer, "2.2", kBalanced,
+        "MaxVio = max_e c / mean_e c - 1; baseline 0"),
+    Def(Metric::kDeadFraction, L_::kLayer, "2.2", kBalanced, "|{e : c = 0}| / E; baseline 0"),
+    Def(Metric::kLoadEntropy, L_::kLayer, "2.3", kBalanced,
         "H(assignment_share), natural log; baseline log E"),
-    Def(Metric::kDiversity, L_::kLayer, "2.2", "exp(load_entropy) / E (NeMo); baseline 1"),
-    Def(Metric::kRouterEntropyDerived, L_::kLayer, "2.3",
+    Def(Metric::kDiversity, L_::kLayer, "2.2", kBalanced,
+        "exp(load_entropy) / E (NeMo); baseline 1"),
+    Def(Metric::kRouterEntropyDerived, L_::kLayer, "2.3", kUniform,
         "mean over logit rows of H(softmax over all E logits) (derived); baseline log E"),
-    Def(Metric::kRouterEntropyNormDerived, L_::kLayer, "2.3",
+    Def(Metric::kRouterEntropyNormDerived, L_::kLayer, "2.3", kUniform,
         "router_entropy_derived / log E; baseline 1"),
-    Def(Metric::kTopkMassDerived, L_::kLayer, "2.3",
-        "mean softmax-over-all mass of the top-k logits (k = the token's executed selections); "
-        "baseline K/E"),
-    Def(Metric::kMarginLogit, L_::kLayer, "2.3",
+    Def(Metric::kTopkMassDerived, L_::kLayer, "2.3", kUniform,
+        "mean softmax-over-all mass of the executed experts (k = the token's executed "
+        "selections); baseline K/E"),
+    Def(Metric::kMarginLogit, L_::kLayer, "2.3", kNone,
         "mean boundary margin z_(k) - z_(k+1) on sorted logits; n = rows with k < E"),
-    Def(Metric::kZLossDerived, L_::kLayer, "2.3",
+    Def(Metric::kZLossDerived, L_::kLayer, "2.3", kNone,
         "mean (log sum_e exp z_e)^2 (ST-MoE router z-loss)"),
-    Def(Metric::kRepeatFirst, L_::kLayer, "2.8",
-        "P[e1_t = e1_{t+1}] over adjacent tokens of one document; baseline 1/E"),
-    Def(Metric::kRepeatAny, L_::kLayer, "2.8",
-        "P[S_t and S_{t+1} share an expert]; baseline 1 - C(E-K,K)/C(E,K)"),
-    Def(Metric::kRepeatOverlap, L_::kLayer, "2.8", "mean |S_t ∩ S_{t+1}|; baseline K^2/E"),
-    Def(Metric::kVocabSpecInputMean, L_::kLayer, "2.5",
+    Def(Metric::kRepeatFirst, L_::kLayer, "2.8", kLoadMatched,
+        "P[e1_t = e1_{t+1}] over adjacent tokens of one document; baseline sum_e f_e^2 with f_e "
+        "the row's first-choice shares (independent tokens with this load; uniform would be 1/E)"),
+    Def(Metric::kRepeatAny, L_::kLayer, "2.8", kUniform,
+        "P[S_t and S_{t+1} share an expert]; baseline 1 - C(E-K,K)/C(E,K) (the document-shuffle "
+        "baseline is in repeat_any_lift_doc)"),
+    Def(Metric::kRepeatOverlap, L_::kLayer, "2.8", kLoadMatched,
+        "mean |S_t ∩ S_{t+1}|; baseline sum_e (c_e/N)^2 (independent tokens with this load; "
+        "uniform would be K^2/E)"),
+    Def(Metric::kRepeatFirstLiftLoad, L_::kLayer, "2.8", kLoadMatched,
+        "repeat_first / sum_e f_e^2; baseline 1"),
+    Def(Metric::kRepeatFirstLiftDoc, L_::kLayer, "2.8", kDocShuffle,
+        "same-first pairs / their expectation with every document's tokens in random order "
+        "(sum over documents of sum_e c1_e (c1_e - 1) / n_d); 1 = no more than each document's "
+        "own load explains; baseline 1"),
+    Def(Metric::kRepeatAnyLiftDoc, L_::kLayer, "2.8", kDocShuffle,
+        "any-overlap pairs / their document-shuffle expectation (needs E <= 64); baseline 1"),
+    Def(Metric::kRepeatOverlapLiftLoad, L_::kLayer, "2.8", kLoadMatched,
+        "repeat_overlap / sum_e (c_e/N)^2; baseline 1"),
+    Def(Metric::kRepeatOverlapLiftDoc, L_::kLayer, "2.8", kDocShuffle,
+        "overlap / its document-shuffle expectation (sum over documents of sum_e c_e (c_e - 1) / "
+        "n_d); baseline 1"),
+    Def(Metric::kRepeatFirstD2, L_::kLayer, "2.8", kLoadMatched,
+        "P[e1_t = e1_{t+2}] over tokens 2 apart in one document; baseline sum_e f_e^2"),
+    Def(Metric::kRepeatFirstD4, L_::kLayer, "2.8", kLoadMatched, "the same 4 apart"),
+    Def(Metric::kRepeatFirstD8, L_::kLayer, "2.8", kLoadMatched, "the same 8 apart"),
+    Def(Metric::kRepeatFirstD16, L_::kLayer, "2.8", kLoadMatched, "the same 16 apart"),
+    Def(Metric::kRepeatFirstD32, L_::kLayer, "2.8", kLoadMatched, "the same 32 apart"),
+    Def(Metric::kRepeatFirstD64, L_::kLayer, "2.8", kLoadMatched, "the same 64 apart"),
+    Def(Metric::kVocabSpecInputMean, L_::kLayer, "2.5", kShuffledIds,
         "mean over input tokens x with N_x >= min of max_e N_{x,e}/N_x; baseline: shuffled token "
         "ids; n = such x"),
-    Def(Metric::kVocabSpecNextMean, L_::kLayer, "2.5", "the same with x = the next token"),
+    Def(Metric::kVocabSpecNextMean, L_::kLayer, "2.5", kShuffledIds,
+        "the same with x = the next token"),
 };
 
 constexpr bool DefsInOrder() {
@@ -104,13 +158,16 @@ static_assert(DefsInOrder(), "kDefs must list the metrics in enumerator order");
 bool IsPermutationP(Metric m) {
   return m == Metric::kDomainSpecPermPTopk || m == Metric::kDomainSpecPermPTop1;
 }
+bool IsTokenControlled(Metric m) {
+  return m == Metric::kDomainSpecLiftToken || m == Metric::kDomainSpecTokenP;
+}
 bool IsVocabulary(Metric m) {
   return m == Metric::kVocabSpecInput || m == Metric::kVocabSpecNext ||
          m == Metric::kVocabSpecInputMean || m == Metric::kVocabSpecNextMean;
 }
 // The metrics that are functions of one slice (bootstrapped).
 bool FromSlice(Metric m) {
-  return !IsPermutationP(m) && !IsVocabulary(m);
+  return !IsPermutationP(m) && !IsVocabulary(m) && !IsTokenControlled(m);
 }
 bool NeedsLogits(Metric m) {
   return m == Metric::kSoftLoadDerived || m == Metric::kRouterEntropyDerived ||
@@ -119,7 +176,8 @@ bool NeedsLogits(Metric m) {
 }
 bool DomainRowsOnly(Metric m) {
   return m == Metric::kDomainSpecTopk || m == Metric::kDomainSpecLiftTopk ||
-         m == Metric::kDomainSpecTop1 || m == Metric::kDomainSpecLiftTop1 || IsPermutationP(m);
+         m == Metric::kDomainSpecTop1 || m == Metric::kDomainSpecLiftTop1 || IsPermutationP(m) ||
+         IsTokenControlled(m);
 }
 
 double Choose(int n, int k) {
@@ -241,9 +299,33 @@ void Evaluate(const double* s, const SliceLayout& lay, const StatsShape& shape, 
     put(kMarginLogit, l, 0, ratio(s[lay.margin() + l], s[lay.margin_rows() + l]), kNan,
         s[lay.margin_rows() + l]);
     put(kZLossDerived, l, 0, ratio(s[lay.z_loss() + l], R), kNan, R);
-    put(kRepeatFirst, l, 0, ratio(s[lay.same_first() + l], pairs), 1.0 / E, pairs);
+    // Repetition (§2.8) against the load-matched baseline: two independent tokens of this row
+    // share a first choice with probability Σ f², and share Σ cov² experts on average.
+    double first_sq = kNan, cover_sq = kNan;
+    if (N > 0) {
+      first_sq = cover_sq = 0;
+      for (int e = 0; e < E; ++e) {
+        first_sq += (c1[e] / N) * (c1[e] / N);
+        cover_sq += (c[e] / N) * (c[e] / N);
+      }
+    }
+    const double same = s[lay.same_first() + l], overlap = s[lay.overlap() + l];
+    const double first_rate = ratio(same, pairs), overlap_rate = ratio(overlap, pairs);
+    put(kRepeatFirst, l, 0, first_rate, first_sq, pairs);
     put(kRepeatAny, l, 0, ratio(s[lay.any_overlap() + l], pairs), any_baseline, pairs);
-    put(kRepeatOverlap, l, 0, ratio(s[lay.overlap() + l], pairs), K * K / E, pairs);
+    put(kRepeatOverlap, l, 0, overlap_rate, cover_sq, pairs);
+    put(kRepeatFirstLiftLoad, l, 0, ratio(first_rate, first_sq), 1.0, pairs);
+    put(kRepeatFirstLiftDoc, l, 0, ratio(same, s[lay.doc_same_first() + l]), 1.0, pairs);
+    put(kRepeatAnyLiftDoc, l, 0,
+        E <= 64 ? ratio(s[lay.any_overlap() + l], s[lay.doc_any_overlap() + l]) : kNan, 1.0, pairs);
+    put(kRepeatOverlapLiftLoad, l, 0, ratio(overlap_rate, cover_sq), 1.0, pairs);
+    put(kRepeatOverlapLiftDoc, l, 0, ratio(overlap, s[lay.doc_overlap() + l]), 1.0, pairs);
+    for (int i = 0; i < kRepeatDistanceCount; ++i) {
+      const Metric at_distance = static_cast<Metric>(MetricSlot(kRepeatFirstD2) + i);
+      const double d_pairs = s[lay.pairs_at() + i];
+      put(at_distance, l, 0, ratio(s[lay.same_first_at() + l * kRepeatDistanceCount + i], d_pairs),
+          first_sq, d_pairs);
+    }
   }
 }
 
@@ -270,6 +352,7 @@ void AddSliceRows(const RoutingAccumulator& acc, const Cells& cells, int r, Stat
   RowSlice(
       r, M, S, [&](int m) { return acc.Slice(m); }, slice);
   Evaluate(slice.data(), lay, shape, cells, true, point);
+  const int64_t docs = static_cast<int64_t>(slice[SliceLayout::kDocs]);
   std::vector<double> replicate_values(static_cast<size_t>(B) * cells.size, kNan);
   for (int b = 0; b < B; ++b) {
     RowSlice(
@@ -296,10 +379,15 @@ void AddSliceRows(const RoutingAccumulator& acc, const Cells& cells, int r, Stat
                      .ci_high = kNan,
                      .baseline = point.baseline[at],
                      .n = point.n[at]};
-        if (B > 0) {
+        row.docs = docs;
+        if (B > 1 && docs >= acc.options().min_documents) {
           for (int b = 0; b < B; ++b)
             column[b] = replicate_values[static_cast<size_t>(b) * cells.size + at];
-          std::tie(row.ci_low, row.ci_high) = PercentileInterval(column, acc.options().ci_level);
+          const ClusterInterval ci =
+              ClusterTInterval(row.value, column, docs, acc.options().ci_level);
+          row.ci_low = ci.low;
+          row.ci_high = ci.high;
+          row.ci_mc_error = ci.mc_error;
         }
         rep.rows.push_back(row);
       }
@@ -333,8 +421,37 @@ void AddPermutationRows(const RoutingAccumulator& acc, const std::vector<double>
           at_least += stat >= observed - 1e-12;
         }
         const double pvalue = N > 0 ? (1.0 + at_least) / (1.0 + P) : kNan;
-        rep.rows.push_back({l, e, r, metric, pvalue, kNan, kNan, kNan, N});
+        StatsRow row{l, e, r, metric, pvalue, kNan, kNan, kNan, N};
+        row.docs = static_cast<int64_t>(slice[SliceLayout::kDocs]);
+        rep.rows.push_back(row);
       }
+  }
+}
+
+// Benjamini–Hochberg over every cell of each p-value metric, one family per metric.
+void CorrectFamilies(StatsReport& rep) {
+  for (const Metric metric :
+       {Metric::kDomainSpecPermPTopk, Metric::kDomainSpecPermPTop1, Metric::kDomainSpecTokenP}) {
+    std::vector<StatsRow*> rows;
+    std::vector<double> p;
+    for (StatsRow& row : rep.rows)
+      if (row.metric == metric) {
+        rows.push_back(&row);
+        p.push_back(row.value);
+      }
+    if (rows.empty()) continue;
+    const std::vector<double> q = BenjaminiHochberg(p);
+    TestFamily family{.metric = metric, .fdr = rep.options.fdr};
+    if (IsPermutationP(metric)) {
+      family.permutations = rep.options.permutations;
+      family.min_p = 1.0 / (1.0 + family.permutations);
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {
+      rows[i]->q = q[i];
+      family.tests += !std::isnan(p[i]);
+      family.discoveries += q[i] <= family.fdr;
+    }
+    rep.families.push_back(family);
   }
 }
 
@@ -394,7 +511,8 @@ const StatsRow* StatsReport::Find(Metric metric, int layer, int expert, int doma
   return nullptr;
 }
 
-StatsReport BuildStatsReport(const RoutingAccumulator& acc, std::vector<std::string> domains) {
+StatsReport BuildStatsReport(const RoutingAccumulator& acc, std::vector<std::string> domains,
+                             const TokenControlledPass* token_controlled) {
   const StatsShape& shape = acc.shape();
   const int M = shape.domains;
   if (static_cast<int>(domains.size()) != M)
@@ -417,6 +535,8 @@ StatsReport BuildStatsReport(const RoutingAccumulator& acc, std::vector<std::str
   }
   rep.has_vocabulary = !acc.vocab_input().empty();
   if (rep.has_vocabulary) AddVocabularyRows(acc, rep);
+  if (token_controlled != nullptr) token_controlled->AddRows(rep.options, rep);
+  CorrectFamilies(rep);
 
   // Matrices with an "all domains" row appended.
   auto with_all = [M](const std::vector<int64_t>& per_domain) {

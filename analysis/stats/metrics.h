@@ -8,6 +8,7 @@
 // domains together. docs/stats-format.md lists every metric and its baseline.
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,7 @@ struct MetricDef {
   const char* name;  // MetricName(id)
   MetricLevel level;
   const char* section;      // section of docs/routing-metrics.md
+  const char* baseline;     // what the baseline column is: "uniform", "load-matched", ...
   const char* description;  // including the baseline's formula
 };
 
@@ -44,6 +46,20 @@ struct StatsRow {
   double ci_low = 0, ci_high = 0;  // NaN when there is no interval
   double baseline = 0;             // NaN when there is none
   double n = 0;  // what the value is a rate over: tokens, token pairs, logit rows or token ids
+  double q = std::numeric_limits<double>::quiet_NaN();  // Benjamini–Hochberg q of a p-value row
+  int64_t docs = 0;  // documents the interval is over (no interval below min_documents)
+  double ci_mc_error = std::numeric_limits<double>::quiet_NaN();  // Monte-Carlo error of the
+                                                                  // interval's half-width
+};
+
+// A family of tests corrected together (Benjamini–Hochberg): every cell of one p-value metric.
+struct TestFamily {
+  Metric metric;            // the p-value metric
+  int64_t tests = 0;        // cells with a p-value
+  int permutations = 0;     // Monte-Carlo permutations behind each p (0: an analytic test)
+  double min_p = 0;         // the smallest attainable p-value (1 / (1 + P); 0 for analytic tests)
+  double fdr = 0;           // the level the discoveries are counted at
+  int64_t discoveries = 0;  // cells with q <= fdr
 };
 
 // Everything `moescope stats` reports. Matrices carry a final "all domains" row.
@@ -61,11 +77,17 @@ struct StatsReport {
   std::vector<int64_t> margin_histogram;       // [M+1, L, margin_bins]
   bool has_vocabulary = false;
   VocabSpecialization vocab_input, vocab_next;
+  std::vector<TestFamily> families;
 
   // The row of (metric, layer, expert, domain), or null when the report has none.
   const StatsRow* Find(Metric metric, int layer, int expert, int domain) const;
 };
 
-StatsReport BuildStatsReport(const RoutingAccumulator& acc, std::vector<std::string> domains);
+class TokenControlledPass;
+
+// The report of a first pass (`acc`) and, when given, the token-controlled specialization pass
+// over the same documents (token_controlled.h); p-value families are corrected here.
+StatsReport BuildStatsReport(const RoutingAccumulator& acc, std::vector<std::string> domains,
+                             const TokenControlledPass* token_controlled = nullptr);
 
 }  // namespace moe

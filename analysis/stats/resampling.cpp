@@ -1,5 +1,7 @@
 #include "analysis/stats/resampling.h"
 
+#include <boost/math/distributions/students_t.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -78,6 +80,66 @@ std::pair<double, double> PercentileInterval(std::span<double> values, double le
   };
   const double tail = (1.0 - level) / 2.0;
   return {quantile(tail), quantile(1.0 - tail)};
+}
+
+double StudentTQuantile(double df, double level) {
+  const boost::math::students_t t(df);
+  return boost::math::quantile(boost::math::complement(t, (1.0 - level) / 2.0));
+}
+
+ClusterInterval ClusterTInterval(double estimate, std::span<const double> replicates,
+                                 int64_t clusters, double level) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (std::isnan(estimate) || clusters < 2) return {nan, nan, nan};
+  double n = 0, mean = 0, m2 = 0;  // Welford
+  for (double v : replicates) {
+    if (!std::isfinite(v)) continue;
+    n += 1;
+    const double delta = v - mean;
+    mean += delta / n;
+    m2 += delta * (v - mean);
+  }
+  if (n < 2) return {nan, nan, nan};
+  const double g = static_cast<double>(clusters);
+  const double se = std::sqrt(m2 / (n - 1)) * std::sqrt(g / (g - 1));
+  const double half = StudentTQuantile(g - 1, level) * se;
+  return {estimate - half, estimate + half, half / std::sqrt(2 * (n - 1))};
+}
+
+void ClusterRatio::Add(double doc_a, double doc_n) {
+  if (!(doc_n > 0)) return;
+  a += doc_a;
+  n += doc_n;
+  aa += doc_a * doc_a;
+  an += doc_a * doc_n;
+  nn += doc_n * doc_n;
+  ++groups;
+}
+
+double ClusterRatio::Ratio() const {
+  return n > 0 ? a / n : std::numeric_limits<double>::quiet_NaN();
+}
+
+std::pair<double, double> ClusterRatio::Interval(double level) const {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (groups < 2 || !(n > 0)) return {nan, nan};
+  const double r = a / n, g = static_cast<double>(groups);
+  const double residual = std::max(0.0, aa - 2 * r * an + r * r * nn);  // Σ (a_d − r n_d)²
+  const double half = StudentTQuantile(g - 1, level) * std::sqrt(residual * g / (g - 1)) / n;
+  return {r - half, r + half};
+}
+
+double ClusterRatio::DifferencePValue() const {
+  if (groups < 2) return std::numeric_limits<double>::quiet_NaN();
+  const double g = static_cast<double>(groups);
+  const double delta = a - n, delta_sq = aa - 2 * an + nn;  // Σ δ_d, Σ δ_d²
+  // Σ (δ_d − mean δ)²; below the rounding error of the sums it is 0 (every δ_d equal).
+  double centered = delta_sq - delta * delta / g;
+  if (centered <= 1e-12 * delta_sq) centered = 0;
+  const double se = std::sqrt(g / (g - 1) * centered);
+  if (!(se > 0)) return std::abs(delta) < 1e-9 ? 1.0 : 0.0;
+  const boost::math::students_t t(g - 1);
+  return 2 * boost::math::cdf(boost::math::complement(t, std::abs(delta) / se));
 }
 
 }  // namespace moe

@@ -1,5 +1,7 @@
 #include "analysis/stats/routing_compare.h"
 
+#include "analysis/stats/resampling.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -63,94 +65,14 @@ std::string Number(double v) {
   return buf;
 }
 
-// Regularized incomplete beta I_x(a, b) by its continued fraction (modified Lentz).
-double BetaFraction(double a, double b, double x) {
-  constexpr double kTiny = 1e-300;
-  const double qab = a + b, qap = a + 1, qam = a - 1;
-  double c = 1, d = 1 - qab * x / qap;
-  if (std::abs(d) < kTiny) d = kTiny;
-  d = 1 / d;
-  double h = d;
-  for (int m = 1; m <= 10000; ++m) {
-    const double m2 = 2.0 * m;
-    double aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-    d = 1 + aa * d;
-    if (std::abs(d) < kTiny) d = kTiny;
-    c = 1 + aa / c;
-    if (std::abs(c) < kTiny) c = kTiny;
-    d = 1 / d;
-    h *= d * c;
-    aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-    d = 1 + aa * d;
-    if (std::abs(d) < kTiny) d = kTiny;
-    c = 1 + aa / c;
-    if (std::abs(c) < kTiny) c = kTiny;
-    d = 1 / d;
-    const double del = d * c;
-    h *= del;
-    if (std::abs(del - 1) < 1e-16) break;
-  }
-  return h;
-}
-
-double RegularizedBeta(double a, double b, double x) {
-  if (x <= 0) return 0;
-  if (x >= 1) return 1;
-  const double front = std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) +
-                                a * std::log(x) + b * std::log1p(-x));
-  if (x < (a + 1) / (a + b + 2)) return front * BetaFraction(a, b, x) / a;
-  return 1 - front * BetaFraction(b, a, 1 - x) / b;
-}
-
-// P[T_df > t] for t ≥ 0.
-double StudentTUpperTail(double t, double df) {
-  return 0.5 * RegularizedBeta(df / 2, 0.5, df / (df + t * t));
-}
-
-// Student's t quantile: x with P[T_df ≤ x] = p (df ≥ 1, 0 < p < 1), by bisection on the upper
-// tail (no dependency beyond <cmath>).
-double TQuantile(double p, double df) {
-  if (!(p > 0 && p < 1) || !(df >= 1)) Fail("TQuantile", "needs 0 < p < 1 and df >= 1");
-  if (p == 0.5) return 0;
-  if (p < 0.5) return -TQuantile(1 - p, df);
-  const double tail = 1 - p;
-  double lo = 0, hi = 1;
-  while (StudentTUpperTail(hi, df) > tail && hi < 1e300) {
-    lo = hi;
-    hi *= 2;
-  }
-  for (int i = 0; i < 200 && hi - lo > 1e-15 * hi; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    (StudentTUpperTail(mid, df) > tail ? lo : hi) = mid;
-  }
-  return 0.5 * (lo + hi);
+// A rate's interval over documents, clipped to [0, 1] (every ratio compare reports is a rate).
+std::pair<double, double> RateInterval(const ClusterRatio& ratio, double level) {
+  const auto [low, high] = ratio.Interval(level);
+  if (std::isnan(low)) return {low, high};
+  return {std::max(0.0, low), std::min(1.0, high)};
 }
 
 }  // namespace
-
-void RatioInterval::Add(double doc_a, double doc_n) {
-  if (!(doc_n > 0)) return;
-  a += doc_a;
-  n += doc_n;
-  aa += doc_a * doc_a;
-  an += doc_a * doc_n;
-  nn += doc_n * doc_n;
-  ++groups;
-}
-
-double RatioInterval::Ratio() const {
-  return n > 0 ? a / n : kNan;
-}
-
-std::pair<double, double> RatioInterval::Interval(double level) const {
-  if (groups < 2 || !(n > 0)) return {kNan, kNan};
-  const double r = a / n;
-  const double g = static_cast<double>(groups);
-  const double ss = std::max(0.0, aa - 2 * r * an + r * r * nn);
-  const double se = std::sqrt(ss * g / (g - 1)) / n;
-  const double half = TQuantile(0.5 + level / 2, g - 1) * se;
-  return {std::max(0.0, r - half), std::min(1.0, r + half)};
-}
 
 std::vector<double> QuantileMarginEdges(std::vector<double>& margins, int bins) {
   std::sort(margins.begin(), margins.end());
@@ -223,7 +145,7 @@ std::vector<std::vector<double>> CollectMargins(const TraceReader& a, int64_t st
 // ratio sums over documents [M+1, L], loads [M+1, L, E], margin bins [M+1, L, max bins].
 struct CompareSums {
   std::vector<double> tokens, load_a, load_b;
-  std::vector<RatioInterval> flips, overlap, jaccard, margin;
+  std::vector<ClusterRatio> flips, overlap, jaccard, margin;
 };
 
 // One document's sums, per layer [L] and margin bin [L, max bins], until it is added.
@@ -271,9 +193,9 @@ CompareRow Row(int l, int e, int m, CompareMetric metric, double value, double n
   return r;
 }
 
-CompareRow RatioRow(int l, int m, CompareMetric metric, const RatioInterval& ri, double level) {
+CompareRow RatioRow(int l, int m, CompareMetric metric, const ClusterRatio& ri, double level) {
   CompareRow r = Row(l, -1, m, metric, ri.Ratio(), ri.n);
-  std::tie(r.ci_low, r.ci_high) = ri.Interval(level);
+  std::tie(r.ci_low, r.ci_high) = RateInterval(ri, level);
   r.documents = ri.groups;
   return r;
 }

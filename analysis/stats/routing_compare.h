@@ -62,19 +62,6 @@ struct CompareRow {
   int64_t documents = 0;  // G: documents with a nonzero denominator (0 where no interval applies)
 };
 
-// The ratio r = Σ_d a_d / Σ_d n_d over documents d with its cluster-robust interval:
-// var = Σ_d (a_d − r n_d)² · G/(G−1) / (Σ_d n_d)², r ± t_{G−1, (1+level)/2} · sqrt(var), clipped
-// to [0, 1] (every ratio compare reports is a rate). Sums of a document's values are added once
-// per document (Add), so the interval needs five sums, not the documents.
-struct RatioInterval {
-  double a = 0, n = 0, aa = 0, an = 0, nn = 0;
-  int64_t groups = 0;
-  void Add(double doc_a, double doc_n);
-  double Ratio() const;  // NaN when n = 0
-  // [low, high]; NaNs when groups < 2.
-  std::pair<double, double> Interval(double level) const;
-};
-
 struct CompareReport {
   std::string a, b;
   int layers = 0, experts = 0, top_k_a = 0, top_k_b = 0;

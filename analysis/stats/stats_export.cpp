@@ -45,8 +45,10 @@ std::string CsvText(const std::string& s) {
 json OptionsJson(const StatsOptions& o) {
   return {{"bootstrap", o.bootstrap},
           {"permutations", o.permutations},
+          {"fdr", o.fdr},
           {"seed", o.seed},
           {"ci_level", o.ci_level},
+          {"min_documents", o.min_documents},
           {"rank_adjacent", o.rank_adjacent},
           {"vocabulary", o.vocabulary},
           {"vocab_min_count", o.vocab_min_count},
@@ -54,6 +56,20 @@ json OptionsJson(const StatsOptions& o) {
           {"entropy_bins", o.entropy_bins},
           {"margin_bins", o.margin_bins},
           {"margin_max", o.margin_max}};
+}
+
+// Each family of tests: how many, how many permutations, and the discoveries at the FDR level.
+json FamiliesJson(const StatsReport& r) {
+  json families = json::array();
+  for (const TestFamily& f : r.families)
+    families.push_back({{"metric", MetricName(f.metric)},
+                        {"tests", f.tests},
+                        {"permutations", f.permutations},
+                        {"min_p", f.min_p},
+                        {"fdr", f.fdr},
+                        {"discoveries", f.discoveries},
+                        {"correction", "benjamini-hochberg"}});
+  return families;
 }
 
 // Text exports are built in memory and written atomically: a full disk leaves the previous
@@ -100,6 +116,7 @@ void WriteRootAttributes(const Hdf5Out& out, const StatsReport& r, const StatsEx
   h5::WriteAttribute(f, "incomplete_inputs", json(meta.incomplete).dump(), root);
   h5::WriteAttribute(f, "notes", json(meta.notes).dump(), root);
   h5::WriteAttribute(f, "options", OptionsJson(r.options).dump(), root);
+  h5::WriteAttribute(f, "test_families", FamiliesJson(r).dump(), root);
   h5::WriteAttribute(f, "num_layers", int64_t{r.shape.layers}, root);
   h5::WriteAttribute(f, "num_experts", int64_t{r.shape.experts}, root);
   h5::WriteAttribute(f, "top_k", int64_t{r.shape.top_k}, root);
@@ -126,7 +143,7 @@ void WriteDomainNames(const Hdf5Out& out, const StatsReport& r) {
 // One metric's rows laid out as [M+1, L, E] (expert level) or [M+1, L] grids, NaN where the
 // report has no row; all empty for a metric the report does not have.
 struct MetricGrids {
-  std::vector<double> value, low, high, base, count;
+  std::vector<double> value, low, high, base, count, q, docs, mc_error;
 };
 
 std::vector<MetricGrids> GridMetrics(const StatsReport& r) {
@@ -140,7 +157,8 @@ std::vector<MetricGrids> GridMetrics(const StatsReport& r) {
     MetricGrids& g = grids[i];
     const size_t size = rows * L * (expert ? E : 1);
     if (g.value.empty())
-      for (auto* v : {&g.value, &g.low, &g.high, &g.base, &g.count}) v->assign(size, kNan);
+      for (auto* v : {&g.value, &g.low, &g.high, &g.base, &g.count, &g.q, &g.docs, &g.mc_error})
+        v->assign(size, kNan);
     const size_t at = (static_cast<size_t>(row.domain) * L + row.layer) * (expert ? E : 1) +
                       (expert ? row.expert : 0);
     g.value[at] = row.value;
@@ -148,6 +166,9 @@ std::vector<MetricGrids> GridMetrics(const StatsReport& r) {
     g.high[at] = row.ci_high;
     g.base[at] = row.baseline;
     g.count[at] = row.n;
+    g.q[at] = row.q;
+    g.docs[at] = static_cast<double>(row.docs);
+    g.mc_error[at] = row.ci_mc_error;
   }
   return grids;
 }
@@ -168,10 +189,15 @@ void WriteMetrics(const Hdf5Out& out, const StatsReport& r) {
     h5::Handle v = out.Fixed(g + "value", H5T_IEEE_F64LE, dims, m.value.data());
     h5::WriteAttribute(v.id(), "description", std::string(defs[i].description), where);
     h5::WriteAttribute(v.id(), "section", std::string(defs[i].section), where);
+    h5::WriteAttribute(v.id(), "baseline_kind", std::string(defs[i].baseline), where);
     out.Fixed(g + "ci_low", H5T_IEEE_F64LE, dims, m.low.data());
     out.Fixed(g + "ci_high", H5T_IEEE_F64LE, dims, m.high.data());
     out.Fixed(g + "baseline", H5T_IEEE_F64LE, dims, m.base.data());
     out.Fixed(g + "n", H5T_IEEE_F64LE, dims, m.count.data());
+    out.Fixed(g + "docs", H5T_IEEE_F64LE, dims, m.docs.data());
+    out.Fixed(g + "ci_mc_error", H5T_IEEE_F64LE, dims, m.mc_error.data());
+    if (std::any_of(m.q.begin(), m.q.end(), [](double q) { return !std::isnan(q); }))
+      out.Fixed(g + "q", H5T_IEEE_F64LE, dims, m.q.data());
   }
 }
 
@@ -254,11 +280,14 @@ void WriteStatsCsv(const std::filesystem::path& dir, const StatsReport& r,
   {
     const auto file = dir / "stats.csv";
     std::ostringstream out = OpenText(file);
-    out << "layer,expert,domain,metric,value,ci_low,ci_high,baseline,n\n";
+    out << "layer,expert,domain,metric,value,ci_low,ci_high,baseline,n,q,docs,ci_mc_error,"
+           "baseline_kind\n";
     for (const StatsRow& row : r.rows)
       out << row.layer << ',' << row.expert << ',' << CsvText(DomainName(r, row.domain)) << ','
           << MetricName(row.metric) << ',' << Number(row.value) << ',' << Number(row.ci_low) << ','
-          << Number(row.ci_high) << ',' << Number(row.baseline) << ',' << Number(row.n) << '\n';
+          << Number(row.ci_high) << ',' << Number(row.baseline) << ',' << Number(row.n) << ','
+          << Number(row.q) << ',' << row.docs << ',' << Number(row.ci_mc_error) << ','
+          << DefOf(row.metric).baseline << '\n';
     Close(out, file);
   }
   {
@@ -351,6 +380,7 @@ void WriteStatsJson(const std::filesystem::path& file, const StatsReport& r,
     metrics.push_back({{"name", d.name},
                        {"level", d.level == MetricLevel::kExpert ? "expert" : "layer"},
                        {"section", std::string("docs/routing-metrics.md §") + d.section},
+                       {"baseline_kind", d.baseline},
                        {"description", d.description}});
   json domains = r.domains;
   domains.push_back("all");
@@ -364,7 +394,11 @@ void WriteStatsJson(const std::filesystem::path& file, const StatsReport& r,
                     {"ci_low", JsonNumber(row.ci_low)},
                     {"ci_high", JsonNumber(row.ci_high)},
                     {"baseline", JsonNumber(row.baseline)},
-                    {"n", JsonNumber(row.n)}});
+                    {"n", JsonNumber(row.n)},
+                    {"q", JsonNumber(row.q)},
+                    {"docs", row.docs},
+                    {"ci_mc_error", JsonNumber(row.ci_mc_error)}});
+
   const json j = {{"format", kStatsFormatName},
                   {"format_version", kStatsFormatVersion},
                   {"engine_version", MOESCOPE_VERSION},
@@ -380,6 +414,7 @@ void WriteStatsJson(const std::filesystem::path& file, const StatsReport& r,
                     {"tokens", r.tokens}}},
                   {"domains", domains},
                   {"metrics", metrics},
+                  {"test_families", FamiliesJson(r)},
                   {"rows", rows}};
   std::ostringstream out = OpenText(file);
   out << j.dump(1) << "\n";

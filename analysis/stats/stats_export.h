@@ -11,7 +11,7 @@
 namespace moe {
 
 inline constexpr const char* kStatsFormatName = "moescope-stats";
-inline constexpr int kStatsFormatVersion = 1;
+inline constexpr int kStatsFormatVersion = 2;
 
 struct StatsExportMeta {
   std::vector<std::string> inputs;      // trace paths

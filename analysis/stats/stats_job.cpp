@@ -44,15 +44,20 @@ StatsSummary RunStats(const StatsRunOptions& o) {
   if (o.stats.vocabulary && !set.vocabulary_note.empty())
     summary.notes.push_back("vocabulary specialization is left out: " + set.vocabulary_note);
 
-  ProgressBar bar(o.progress, set.documents, set.tokens);
+  const bool two_passes = o.stats.vocabulary && set.shape.vocab > 0;
+  ProgressBar bar(o.progress, set.documents * (two_passes ? 2 : 1),
+                  set.tokens * (two_passes ? 2 : 1));
   TraceStatsRun run;
   run.progress = [&](int64_t done, int64_t) { bar.Update(0, done); };
-  const RoutingAccumulator acc = AccumulateTraces(set, o.stats, run);
+  const StatsReport report = ComputeStatsReport(set, o.stats, run);
   bar.Clear();
   summary.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   summary.tokens_per_second = summary.seconds > 0 ? set.tokens / summary.seconds : 0;
-
-  const StatsReport report = BuildStatsReport(acc, set.domains);
+  summary.families = report.families;
+  if (!report.has_vocabulary)
+    summary.notes.push_back(
+        "token-controlled domain specialization is left out: it needs the token id x expert "
+        "tables");
   StatsExportMeta meta;
   meta.inputs = set.paths;
   meta.incomplete = set.incomplete;
@@ -68,12 +73,26 @@ StatsSummary RunStats(const StatsRunOptions& o) {
 
 std::string FormatStatsSummary(const StatsSummary& s) {
   char timing[96];
-  std::snprintf(timing, sizeof(timing), "%.1fs (%s tokens/s; %.1fs with intervals and output)",
-                s.seconds, ShortCount(s.tokens_per_second).c_str(), s.total_seconds);
+  std::snprintf(timing, sizeof(timing),
+                "%.1fs (%s tokens/s, with intervals and tests; %.1fs with output)", s.seconds,
+                ShortCount(s.tokens_per_second).c_str(), s.total_seconds);
   std::string out = "stats over " + std::to_string(s.traces) + " trace" +
                     (s.traces == 1 ? "" : "s") + ", " + std::to_string(s.documents) +
                     " documents, " + ShortCount(static_cast<double>(s.tokens)) + " tokens in " +
                     timing + " -> " + s.output;
+  for (const TestFamily& f : s.families) {
+    char line[256];
+    std::snprintf(line, sizeof(line),
+                  "\ntest %s: %lld cells, %lld discoveries at FDR %g (Benjamini-Hochberg)",
+                  MetricName(f.metric), static_cast<long long>(f.tests),
+                  static_cast<long long>(f.discoveries), f.fdr);
+    out += line;
+    if (f.permutations > 0) {
+      std::snprintf(line, sizeof(line), "; %d permutations, smallest p %.3g", f.permutations,
+                    f.min_p);
+      out += line;
+    }
+  }
   for (const std::string& n : s.notes) out += "\nnote: " + n;
   return out;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "analysis/stats/accumulator.h"
+#include "analysis/stats/metrics.h"
 
 namespace moe {
 
@@ -23,9 +24,10 @@ struct StatsSummary {
   std::string output;
   size_t traces = 0;
   int64_t documents = 0, tokens = 0, logit_rows = 0;
-  double seconds = 0, tokens_per_second = 0;  // reading and accumulating
-  double total_seconds = 0;                   // including intervals and writing
+  double seconds = 0, tokens_per_second = 0;  // reading, accumulating, intervals and tests
+  double total_seconds = 0;                   // including writing
   std::vector<std::string> notes;             // what is missing and why
+  std::vector<TestFamily> families;           // the tests and their discoveries
 };
 
 StatsSummary RunStats(const StatsRunOptions& options);

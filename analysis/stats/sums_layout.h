@@ -15,6 +15,12 @@ struct StatsShape {
   int vocab = 0;  // token ids are < vocab; 0 = no vocabulary tables
 };
 
+// Token distances of the repetition profile beyond adjacent pairs (§2.8; distance 1 is
+// repeat_first itself).
+inline constexpr int kRepeatDistances[] = {2, 4, 8, 16, 32, 64};
+inline constexpr int kRepeatDistanceCount = 6;
+inline constexpr int kMaxRepeatDistance = 64;
+
 // Offsets into one domain's slice. Counts follow §2.1 (c_{l,e}: tokens whose executed set S
 // holds e with a weight > 0, as trace /stats/load and upstream gate_load count them).
 struct SliceLayout {
@@ -28,6 +34,9 @@ struct SliceLayout {
   size_t count_top1() const { return 4 + le(); }      // first-choice counts
   size_t importance() const { return 4 + 2 * le(); }  // sum of w_{t,l,e} (§2.1)
   size_t soft_load() const { return 4 + 3 * le(); }   // sum of p_{t,l,e} over logit rows
+  // The permutation replicates keep only the entries before importance(): the counts of
+  // tokens and both count blocks, which is all the specialization test reads.
+  size_t permutation_size() const { return importance(); }
   // [L] blocks
   size_t same_first() const { return 4 + 4 * le(); }         // pairs with e1_t = e1_{t+1} (§2.8)
   size_t any_overlap() const { return same_first() + L; }    // pairs with S_t ∩ S_{t+1} ≠ ∅
@@ -37,7 +46,19 @@ struct SliceLayout {
   size_t margin() const { return same_first() + 5 * L; }     // sum of δ_{t,l}, rows with one
   size_t margin_rows() const { return same_first() + 6 * L; }
   size_t z_loss() const { return same_first() + 7 * L; }  // sum of (log Σ exp z)^2
-  size_t size() const { return same_first() + 8 * L; }
+  // What the three repetition counts would be if each document's tokens were shuffled
+  // (the per-document baseline, §2.8): the expected same-first, any-overlap and overlap counts
+  // over the document's adjacent pairs, summed over documents.
+  size_t doc_same_first() const { return same_first() + 8 * L; }
+  size_t doc_any_overlap() const { return same_first() + 9 * L; }
+  size_t doc_overlap() const { return same_first() + 10 * L; }
+  // [L, kRepeatDistanceCount]: token pairs d apart in one document with the same first choice
+  size_t same_first_at() const { return same_first() + 11 * L; }
+  // [kRepeatDistanceCount]: token pairs d apart in one document
+  size_t pairs_at() const {
+    return same_first_at() + static_cast<size_t>(L) * kRepeatDistanceCount;
+  }
+  size_t size() const { return pairs_at() + kRepeatDistanceCount; }
 };
 
 }  // namespace moe

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "analysis/stats/token_controlled.h"
 #include "analysis/trace/trace_reader.h"
 #include "core/error.h"
 #include "core/json_value.h"
@@ -78,12 +79,7 @@ TraceSetInfo InspectTraces(const std::vector<std::filesystem::path>& paths,
   return set;
 }
 
-RoutingAccumulator AccumulateTraces(const TraceSetInfo& set, const StatsOptions& options,
-                                    const TraceStatsRun& run) {
-  StatsOptions opt = options;
-  if (set.shape.vocab == 0) opt.vocabulary = false;
-  RoutingAccumulator acc(set.shape, opt,
-                         opt.permutations > 0 ? set.doc_domains : std::vector<int16_t>{});
+void ScanTraces(const TraceSetInfo& set, TokenSink& acc, const TraceStatsRun& run) {
   const int L = set.shape.layers, E = set.shape.experts;
   if (set.trace_documents.size() != set.paths.size() || set.trace_tokens.size() != set.paths.size())
     Fail("stats", "internal error: the trace set was not made by InspectTraces");
@@ -150,7 +146,32 @@ RoutingAccumulator AccumulateTraces(const TraceSetInfo& set, const StatsOptions&
     }
     doc_base += docs;
   }
+}
+
+RoutingAccumulator AccumulateTraces(const TraceSetInfo& set, const StatsOptions& options,
+                                    const TraceStatsRun& run) {
+  StatsOptions opt = options;
+  if (set.shape.vocab == 0) opt.vocabulary = false;
+  RoutingAccumulator acc(set.shape, opt,
+                         opt.permutations != 0 ? set.doc_domains : std::vector<int16_t>{});
+  ScanTraces(set, acc, run);
   return acc;
+}
+
+StatsReport ComputeStatsReport(const TraceSetInfo& set, const StatsOptions& options,
+                               const TraceStatsRun& run) {
+  const bool two_passes = options.vocabulary && set.shape.vocab > 0;
+  const int64_t total = set.tokens * (two_passes ? 2 : 1);
+  TraceStatsRun first = run, second = run;
+  if (run.progress) {
+    first.progress = [&](int64_t done, int64_t) { run.progress(done, total); };
+    second.progress = [&](int64_t done, int64_t) { run.progress(set.tokens + done, total); };
+  }
+  const RoutingAccumulator acc = AccumulateTraces(set, options, first);
+  if (acc.vocab_input().empty()) return BuildStatsReport(acc, set.domains);
+  TokenControlledPass token_controlled(acc);
+  ScanTraces(set, token_controlled, second);
+  return BuildStatsReport(acc, set.domains, &token_controlled);
 }
 
 }  // namespace moe

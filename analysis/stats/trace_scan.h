@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "analysis/stats/accumulator.h"
+#include "analysis/stats/metrics.h"
+#include "analysis/stats/token_sink.h"
 
 namespace moe {
 
@@ -41,8 +43,18 @@ struct TraceStatsRun {
   int64_t block_bytes = 16 << 20;  // size of the token rows read at once
 };
 
+// Feeds every token of every trace's prefix seen by InspectTraces to `sink`, documents numbered
+// globally in the order of the traces.
+void ScanTraces(const TraceSetInfo& info, TokenSink& sink, const TraceStatsRun& run = {});
+
 // Feeds every token of every trace's prefix seen by InspectTraces to a new accumulator.
 RoutingAccumulator AccumulateTraces(const TraceSetInfo& info, const StatsOptions& options,
                                     const TraceStatsRun& run = {});
+
+// The whole statistics of `info`: the accumulating pass, and with vocabulary tables a second
+// pass for token-controlled specialization (token_controlled.h); `run.progress` sees both
+// passes as one (tokens done out of twice the tokens when there are two).
+StatsReport ComputeStatsReport(const TraceSetInfo& info, const StatsOptions& options,
+                               const TraceStatsRun& run = {});
 
 }  // namespace moe

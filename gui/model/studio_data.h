@@ -49,6 +49,7 @@ struct ExpertMetric {
   std::string name, description;
   int domains = 0, layers = 0, experts = 0;  // domains = M + 1
   std::vector<double> value, ci_low, ci_high, baseline, n;
+  std::vector<double> q;  // Benjamini–Hochberg q of a p-value metric, else kNoValue
 
   size_t Index(int domain, int layer, int expert) const {
     return (static_cast<size_t>(domain) * layers + layer) * experts + expert;
@@ -162,10 +163,11 @@ struct StudioData {
   // From the statistics report; every expert-level metric and every per-layer metric.
   std::vector<ExpertMetric> expert_metrics;
   std::vector<LayerMetric> layer_metrics;
-  double ci_level = 0;  // of the intervals; 0 when there are none
-  int bootstrap = 0, permutations = 0;
-  TopTokens top_tokens;  // input-token vocabulary specialization
-  PairTables pairs;      // co-activation and transitions
+  double ci_level = 0;                  // of the intervals; 0 when there are none
+  int bootstrap = 0, permutations = 0;  // as run (automatic permutation counts resolved)
+  double fdr = 0.05;                    // level of the significance marks (Benjamini–Hochberg)
+  TopTokens top_tokens;                 // input-token vocabulary specialization
+  PairTables pairs;                     // co-activation and transitions
 
   // The selected document; null until loaded (the shell loads it when the selection moves).
   std::shared_ptr<const DocumentRouting> document;

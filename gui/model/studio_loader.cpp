@@ -1,6 +1,6 @@
+#include "gui/model/studio_loader.h"
 #include "analysis/policy/policy_flags.h"
 #include "analysis/policy/policy_json.h"
-#include "gui/model/studio_loader.h"
 
 #include <algorithm>
 #include <array>
@@ -9,12 +9,12 @@
 #include <span>
 #include <sstream>
 
-#include "analysis/stats/pair_rates.h"
-#include "analysis/stats/metrics.h"
-#include "analysis/stats/seriation.h"
 #include "analysis/common/sha256.h"
-#include "analysis/trace/trace_reader.h"
+#include "analysis/stats/metrics.h"
+#include "analysis/stats/pair_rates.h"
+#include "analysis/stats/seriation.h"
 #include "analysis/stats/trace_scan.h"
+#include "analysis/trace/trace_reader.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/model_loader.h"
@@ -107,7 +107,7 @@ void CopyMetrics(const StatsReport& report, StudioData& data) {
       g.layers = L;
       g.experts = E;
       const size_t cells = static_cast<size_t>(M + 1) * L * E;
-      for (auto* v : {&g.value, &g.ci_low, &g.ci_high, &g.baseline, &g.n})
+      for (auto* v : {&g.value, &g.ci_low, &g.ci_high, &g.baseline, &g.n, &g.q})
         v->assign(cells, kNoValue);
       expert_slot[m] = static_cast<int>(data.expert_metrics.size());
       data.expert_metrics.push_back(std::move(g));
@@ -138,6 +138,7 @@ void CopyMetrics(const StatsReport& report, StudioData& data) {
       g.ci_high[i] = r.ci_high;
       g.baseline[i] = r.baseline;
       g.n[i] = r.n;
+      g.q[i] = r.q;
     } else if (layer_slot[m] >= 0) {
       LayerMetric& g = data.layer_metrics[layer_slot[m]];
       const size_t i = g.Index(r.domain, r.layer);
@@ -374,23 +375,22 @@ LoadResult LoadStudioData(const std::filesystem::path& trace, const LoadOptions&
     check_cancel();
     if (options.progress) options.progress(total > 0 ? static_cast<double>(done) / total : 1.0);
   };
-  const RoutingAccumulator acc = AccumulateTraces(set, options.stats, run);
-  check_cancel();
-  const StatsReport report = BuildStatsReport(acc, set.domains);
+  const StatsReport report = ComputeStatsReport(set, options.stats, run);
   CopyMetrics(report, data);
   data.ci_level = options.stats.bootstrap > 0 ? options.stats.ci_level : 0;
-  data.bootstrap = options.stats.bootstrap;
-  data.permutations = options.stats.permutations;
+  data.bootstrap = report.options.bootstrap;
+  data.permutations = report.options.permutations;
+  data.fdr = report.options.fdr;
   CopyPairTables(report, data.pairs);
   if (report.has_vocabulary)
     CopyTopTokens(report.vocab_input, result.tokenizer.get(), data.top_tokens);
 
-  // Per-domain documents and tokens, from the accumulator's sums.
+  // Per-domain documents and tokens, from the report's token counts.
   const int M = static_cast<int>(set.domains.size());
   for (int m = 0; m < M; ++m) {
-    const std::span<const double> s = acc.Slice(m);
-    data.domain_documents.push_back(static_cast<int64_t>(s[SliceLayout::kDocs]));
-    data.domain_tokens.push_back(static_cast<int64_t>(s[SliceLayout::kTokens]));
+    const StatsRow* tokens = report.Find(Metric::kTokens, 0, -1, m);
+    data.domain_documents.push_back(tokens != nullptr ? tokens->docs : 0);
+    data.domain_tokens.push_back(tokens != nullptr ? static_cast<int64_t>(tokens->value) : 0);
   }
 
   // Notes.

@@ -1,7 +1,7 @@
 #pragma once
 // Fills the views' data (studio_data.h) from a trace through the analysis API: the header and
 // document table from TraceReader, every statistic from the statistics API (InspectTraces ->
-// AccumulateTraces -> BuildStatsReport), token text from the core Tokenizer. Copies and
+// ComputeStatsReport), token text from the core Tokenizer. Copies and
 // reshapes; computes nothing itself. Runs on a background thread in the app (no Qt, no ImGui).
 //
 // Every failure is a moe::Error naming the file (TraceReader's messages: not HDF5, not a
@@ -46,8 +46,8 @@ struct LoadOptions {
   // Intervals and permutation tests at a size the app can afford on open.
   static StatsOptions DefaultStatsOptions() {
     StatsOptions s;
-    s.bootstrap = 100;
-    s.permutations = 100;
+    s.bootstrap = 200;
+    s.permutations = -1;  // enough for the family (ResolveStatsOptions)
     return s;
   }
 };

@@ -54,7 +54,7 @@ void SpecializationView::Draw(const StudioData& d, Selection& sel) {
   if (p != nullptr) {
     ImGui::SameLine();
     ImGui::SetNextItemWidth(120);
-    ImGui::SliderFloat("alpha", &alpha_, 0.001f, 0.2f, "%.3f", ImGuiSliderFlags_Logarithmic);
+    ImGui::SliderFloat("FDR", &alpha_, 0.001f, 0.2f, "%.3f", ImGuiSliderFlags_Logarithmic);
   }
   lift = d.FindExpertMetric(LiftMetric());
   p = d.FindExpertMetric(PMetric());
@@ -76,8 +76,9 @@ void SpecializationView::Draw(const StudioData& d, Selection& sel) {
   spec.selected = [&](int m, int e) { return m == sel.domain && sel.HasExpert(e); };
   if (p != nullptr)
     spec.marked = [&](int m, int e) {
-      const double v = p->At(m, layer, e);
-      return !std::isnan(v) && v < alpha_;
+      const size_t i = p->Index(m, layer, e);
+      const double q = i < p->q.size() ? p->q[i] : kNoValue;
+      return !std::isnan(q) && q <= alpha_;
     };
   last_ = DrawHeatmap(spec);
   if (last_.hovered) {
@@ -94,7 +95,8 @@ void SpecializationView::Draw(const StudioData& d, Selection& sel) {
     if (const ExpertMetric* ds = d.FindExpertMetric(DsMetric()))
       ImGui::Text("%s = %.4f (uniform %.4f)", ds->name.c_str(), ds->value[i], ds->baseline[i]);
     if (p != nullptr)
-      ImGui::Text("permutation p = %.4f (%d permutations)", p->value[i], d.permutations);
+      ImGui::Text("permutation p = %.3g, Benjamini-Hochberg q = %.3g (%d permutations)",
+                  p->value[i], i < p->q.size() ? p->q[i] : kNoValue, d.permutations);
     ImGui::TextDisabled("click: select this expert and domain");
     ImGui::EndTooltip();
     if (last_.clicked) {
@@ -106,8 +108,10 @@ void SpecializationView::Draw(const StudioData& d, Selection& sel) {
   legend_ = spec.scale;
   DrawLegend(legend_, LegendWidth(last_), 1.0, "no specialization");
   if (p != nullptr) {
-    ImGui::TextDisabled("dot: permutation p < %.3g (domain labels shuffled %d times)", alpha_,
-                        d.permutations);
+    ImGui::TextDisabled(
+        "dot: a discovery at false discovery rate %.3g (Benjamini-Hochberg over all layer x "
+        "expert x domain cells; domain labels shuffled %d times)",
+        alpha_, d.permutations);
   }
   ImGui::Separator();
   DrawTopTokens(d, sel);
@@ -171,7 +175,7 @@ void SpecializationView::DrawTopTokens(const StudioData& d, const Selection& sel
 }
 
 void SpecializationView::WriteCsv(const StudioData& d, const Selection&, std::ostream& out) const {
-  out << "layer,domain,expert,metric,value,ci_low,ci_high,p_value\n";
+  out << "layer,domain,expert,metric,value,ci_low,ci_high,p_value,q_value\n";
   const ExpertMetric* lift = d.FindExpertMetric(LiftMetric());
   const ExpertMetric* p = d.FindExpertMetric(PMetric());
   if (lift == nullptr) return;
@@ -181,7 +185,8 @@ void SpecializationView::WriteCsv(const StudioData& d, const Selection&, std::os
         const size_t i = lift->Index(m, l, e);
         out << l << ',' << CsvField(d.domains[m]) << ',' << e << ',' << lift->name << ','
             << CsvNumber(lift->value[i]) << ',' << CsvNumber(lift->ci_low[i]) << ','
-            << CsvNumber(lift->ci_high[i]) << ',' << CsvNumber(p ? p->value[i] : NAN) << '\n';
+            << CsvNumber(lift->ci_high[i]) << ',' << CsvNumber(p ? p->value[i] : NAN) << ','
+            << CsvNumber(p && i < p->q.size() ? p->q[i] : NAN) << '\n';
       }
 }
 

@@ -65,7 +65,8 @@ StudioData MakeData(int M, int L, int E) {
     g.layers = L;
     g.experts = E;
     const size_t n = static_cast<size_t>(M + 1) * L * E;
-    for (auto* v : {&g.value, &g.ci_low, &g.ci_high, &g.baseline, &g.n}) v->assign(n, kNoValue);
+    for (auto* v : {&g.value, &g.ci_low, &g.ci_high, &g.baseline, &g.n, &g.q})
+      v->assign(n, kNoValue);
     for (int r = 0; r <= M; ++r)
       for (int l = 0; l < L; ++l)
         for (int e = 0; e < E; ++e) {
@@ -85,6 +86,7 @@ StudioData MakeData(int M, int L, int E) {
   ExpertMetric p = grid(Metric::kDomainSpecPermPTopk, kNoValue, true);
   for (double& v : p.value)
     if (!std::isnan(v)) v = v < 0.5 ? 0.01 : 0.5;  // significant where the lift is 0.25
+  p.q = p.value;                                   // as if each cell were its own family
   d.expert_metrics.push_back(p);
   // Pair tables: every expert got 100 tokens; off-diagonal counts follow a pattern; the
   // seriation orders are made-up permutations (reversed rows, columns rotated by one) so that a

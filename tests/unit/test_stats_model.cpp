@@ -21,8 +21,9 @@ TEST_CASE("moescope stats on a trace of the bundled model matches numpy", "[stat
                  " -o " + Quote(trace.string()) + " --record-logits --batch-size 4");
   INFO(traced.output);
   REQUIRE(traced.status == 0);
-  const auto stats = RunCommand(Quote(Cli()) + " stats " + Quote(trace.string()) + " -o " +
-                                Quote(out.string()) + " --bootstrap 40 --permutations 20");
+  const auto stats =
+      RunCommand(Quote(Cli()) + " stats " + Quote(trace.string()) + " -o " + Quote(out.string()) +
+                 " --bootstrap 4000 --permutations 20 --min-documents 2");
   INFO(stats.output);
   REQUIRE(stats.status == 0);
   CHECK_THAT(stats.output, Catch::Contains("stats over 1 trace"));

@@ -5,10 +5,10 @@
 #include <fstream>
 #include <set>
 
-#include "analysis/stats/resampling.h"
 #include "analysis/stats/metrics.h"
-#include "analysis/trace/trace_reader.h"
+#include "analysis/stats/resampling.h"
 #include "analysis/stats/trace_scan.h"
+#include "analysis/trace/trace_reader.h"
 #include "core/error.h"
 #include "stats_test_util.h"
 #include "test_paths.h"
@@ -98,10 +98,17 @@ TEST_CASE("uniform routing has CV 0, lift 1 and shares at their baselines", "[st
   CHECK(Value(r, Metric::kTop1Share, 0, 0, all) == Approx(0.5));
   CHECK(Value(r, Metric::kTop1Share, 0, 2, all) == Approx(1.0 / 6));
   CHECK(Value(r, Metric::kTop1Share, 0, 3, all) == 0);
-  // Every document is identical, so every bootstrap replicate has the same shares: CI = point.
+  // Four documents are fewer than the default minimum for an interval: the estimate alone.
   const StatsRow* share = r.Find(Metric::kAssignmentShare, 0, 1, all);
-  CHECK(share->ci_low == Approx(0.25));
-  CHECK(share->ci_high == Approx(0.25));
+  CHECK(share->docs == 4);
+  CHECK(std::isnan(share->ci_low));
+  // With a minimum of 2: every document is identical, so every bootstrap replicate has the same
+  // shares and the interval is the point.
+  StatsOptions two;
+  two.min_documents = 2;
+  const StatsRow* narrow = Stats({path}, two).Find(Metric::kAssignmentShare, 0, 1, all);
+  CHECK(narrow->ci_low == Approx(0.25));
+  CHECK(narrow->ci_high == Approx(0.25));
   // Co-activation P(j | i) over all pairs: each i meets each j in 2 of its 6 tokens per 12.
   const int64_t* co = r.coactivation.data() + static_cast<size_t>(all) * 16;
   CHECK(co[0 * 4 + 0] == 24);
@@ -139,7 +146,9 @@ TEST_CASE("one expert taking every token gives the textbook extremes", "[stats]"
   const StatsRow* rep = r.Find(Metric::kRepeatFirst, 0, -1, all);
   CHECK(rep->n == 8);
   CHECK(rep->value == 1);
-  CHECK(rep->baseline == Approx(0.25));
+  // Every first choice is expert 0: the load-matched baseline Σ f² is 1, and so is the lift.
+  CHECK(rep->baseline == Approx(1.0));
+  CHECK(Value(r, Metric::kRepeatFirstLiftLoad, 0, -1, all) == Approx(1.0));
   CHECK(Value(r, Metric::kRepeatAny, 0, -1, all) == 1);
   CHECK(r.Find(Metric::kRepeatAny, 0, -1, all)->baseline ==
         Approx(1 - 3.0 / 4));  // 1 - C(3,1)/C(4,1)
@@ -205,9 +214,10 @@ TEST_CASE("consecutive-token repetition counts pairs inside documents only", "[s
   // doc 1 {2,3}{2,3}: 2. Any: 4/5; mean overlap 5/5.
   CHECK(Value(r, Metric::kRepeatAny, 0, -1, 1) == Approx(4.0 / 5));
   CHECK(Value(r, Metric::kRepeatOverlap, 0, -1, 1) == Approx(1.0));
-  // Baseline of any overlap for E = 4, K = 2: 1 - C(2,2)/C(4,2) = 5/6; of overlap K^2/E = 1.
+  // Baseline of any overlap for E = 4, K = 2: 1 - C(2,2)/C(4,2) = 5/6 (uniform). Of overlap,
+  // load-matched: the 7 tokens cover experts 0..3 with counts 2, 3, 5, 4: Σ (c/7)² = 54/49.
   CHECK(r.Find(Metric::kRepeatAny, 0, -1, 1)->baseline == Approx(5.0 / 6));
-  CHECK(r.Find(Metric::kRepeatOverlap, 0, -1, 1)->baseline == Approx(1.0));
+  CHECK(r.Find(Metric::kRepeatOverlap, 0, -1, 1)->baseline == Approx(54.0 / 49));
 }
 
 TEST_CASE("vocabulary specialization keeps tokens seen 10 times", "[stats]") {
@@ -452,8 +462,8 @@ TEST_CASE("vocabulary specialization intervals: bootstrap over kept token types"
   const std::vector<uint32_t> table = {10, 0, 10, 0, 4, 6, 1, 9};  // [L, V, E]
   const std::vector<int64_t> occurrences = {10, 10, 10, 10};
   const std::vector<std::unordered_map<uint64_t, int64_t>> sets = {{{1, 25}, {2, 15}}};
-  const VocabSpecialization with = ComputeVocabSpecialization(table, occurrences, sets, L, E, 10,
-                                                              3, 7, 400, 0.95);
+  const VocabSpecialization with =
+      ComputeVocabSpecialization(table, occurrences, sets, L, E, 10, 3, 7, 400, 0.95);
   CHECK(with.expert_mean[0] == Approx(1.0));
   CHECK(with.expert_ci_low[0] == Approx(1.0));  // identical values: a point interval
   CHECK(with.expert_ci_high[0] == Approx(1.0));
