@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "analysis/stats/accumulator.h"
+#include "analysis/stats/histogram.h"
 #include "analysis/stats/metrics.h"
 #include "analysis/stats/multiplicity.h"
 #include "analysis/stats/resampling.h"
@@ -349,4 +350,39 @@ TEST_CASE("cluster-t intervals: t quantiles, small-sample widening and the minim
   CHECK(all_row->docs == 16);
   CHECK(all_row->ci_low < all_row->value);
   CHECK(all_row->value < all_row->ci_high);
+}
+
+TEST_CASE("quantile histogram bins hold about equal counts whatever the range of the data",
+          "[stats][rigor]") {
+  // Margins spread over [0, 0.1) as the bundled model's deeper layers have them, and a second
+  // layer with margins up to 10: fixed bins over [0, 4) would put all of layer 0 in one bin.
+  const LogGrid& g = kMarginGrid;
+  const int rows = 2, layers = 2, bins = 10;  // row 1: the reference (all domains)
+  std::vector<int64_t> fine(static_cast<size_t>(rows) * layers * g.size(), 0);
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> small(0, 0.1), wide(0, 10);
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) {
+    for (int r = 0; r < rows; ++r) {
+      ++fine[(static_cast<size_t>(r) * layers + 0) * g.size() + g.Bin(small(rng))];
+      ++fine[(static_cast<size_t>(r) * layers + 1) * g.size() + g.Bin(wide(rng))];
+    }
+  }
+  const QuantileHistogram h = QuantileBins(fine, rows, layers, g, bins, 1);
+  for (int l = 0; l < layers; ++l) {
+    INFO("layer " << l);
+    REQUIRE(h.layer_bins[static_cast<size_t>(l)] == bins);
+    const double* edges = h.edges.data() + static_cast<size_t>(l) * (h.bins + 1);
+    CHECK(edges[bins] <= (l == 0 ? 0.11 : 11.0));  // the range ends where the data ends
+    int64_t total = 0;
+    for (int b = 0; b < bins; ++b) {
+      CHECK(edges[b] < edges[b + 1]);
+      const int64_t c = h.counts[(static_cast<size_t>(1) * layers + l) * h.bins + b];
+      total += c;
+      // Equal shares up to the fine grid's resolution (30 bins per decade: a fine bin near the
+      // top of a uniform range holds up to 8% of the values).
+      CHECK(c == Approx(n / bins).epsilon(0.5));
+    }
+    CHECK(total == n);
+  }
 }
