@@ -105,13 +105,15 @@ TEST_CASE("hooks see exactly what moescope forward writes for the golden cases",
   }
 }
 
-TEST_CASE("interventions equal the PyTorch reference with the change made by hand",
-          "[policy][reference]") {
-  const std::string script =
-      (trace_test::SourceDir() / "tests/python/check_interventions.py").string();
+namespace {
+
+// Runs tests/python/SCRIPT (a PyTorch reference check) on the CLI and three golden cases, and
+// checks it reports success.
+void CheckReferenceScript(const std::string& script_name, const std::string& work) {
+  const std::string script = (trace_test::SourceDir() / "tests/python" / script_name).string();
   std::vector<std::string> args = {"OMP_NUM_THREADS=1", "/usr/bin/python3",
                                    trace_test::Quote(script), trace_test::Quote(trace_test::Cli()),
-                                   trace_test::Quote(TempDir("interventions").string())};
+                                   trace_test::Quote(TempDir(work).string())};
   for (const std::filesystem::path& c :
        {GoldenDir() / "tiny_mlp_gate", GoldenDir() / "gqa_linear_gate",
         FixtureDir() / "softmax_off"})
@@ -121,7 +123,14 @@ TEST_CASE("interventions equal the PyTorch reference with the change made by han
   const trace_test::CommandResult r = trace_test::RunCommand(cmd);
   INFO(r.output);
   CHECK(r.status == 0);
-  CHECK_THAT(r.output, Catch::Contains("OK check_interventions.py"));
+  CHECK_THAT(r.output, Catch::Contains("OK " + script_name));
+}
+
+}  // namespace
+
+TEST_CASE("interventions equal the PyTorch reference with the change made by hand",
+          "[policy][reference]") {
+  CheckReferenceScript("check_interventions.py", "interventions");
 }
 
 TEST_CASE("the trace's per-domain load is upstream's load summed over the same tokens",
@@ -172,20 +181,7 @@ TEST_CASE("the trace's per-domain load is upstream's load summed over the same t
 
 TEST_CASE("random-r equals the PyTorch reference with the draws made by hand",
           "[policy][reference][random-r]") {
-  const std::string script = (trace_test::SourceDir() / "tests/python/check_random_r.py").string();
-  std::vector<std::string> args = {"OMP_NUM_THREADS=1", "/usr/bin/python3",
-                                   trace_test::Quote(script), trace_test::Quote(trace_test::Cli()),
-                                   trace_test::Quote(TempDir("random_r_reference").string())};
-  for (const std::filesystem::path& c :
-       {GoldenDir() / "tiny_mlp_gate", GoldenDir() / "gqa_linear_gate",
-        FixtureDir() / "softmax_off"})
-    args.push_back(trace_test::Quote(c.string()));
-  std::string cmd;
-  for (const std::string& a : args) cmd.append(a).append(" ");
-  const trace_test::CommandResult r = trace_test::RunCommand(cmd);
-  INFO(r.output);
-  CHECK(r.status == 0);
-  CHECK_THAT(r.output, Catch::Contains("OK check_random_r.py"));
+  CheckReferenceScript("check_random_r.py", "random_r_reference");
 }
 
 namespace {
