@@ -195,55 +195,35 @@ TensorView SafetensorsFile::Tensor(const std::string& name) const {
 
 namespace {
 
-// `<target>.tmp-<pid>` in the target's folder (so the final rename stays on one file system),
-// removed again unless Commit() moved it into place.
-class TempFile {
+// The file under its temporary name (atomic_file.h's PendingFile), written with POSIX calls;
+// Commit() syncs it and renames it into place. Destroyed uncommitted, the temporary is removed.
+class SafetensorsOutput {
  public:
-  explicit TempFile(std::string target)
-      : target_(std::move(target)), temp_(target_ + ".tmp-" + std::to_string(::getpid())) {
-    CheckReplaceable(target_);
-    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) Fail(temp_, std::string("cannot create: ") + std::strerror(errno));
+  explicit SafetensorsOutput(const std::string& target) : target_(target), pending_(target) {
+    fd_ = ::open(pending_.temp().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                 0644);
+    if (fd_ < 0)
+      Fail(target_, "cannot create " + pending_.temp().string() + ": " + std::strerror(errno));
   }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
+  SafetensorsOutput(const SafetensorsOutput&) = delete;
+  SafetensorsOutput& operator=(const SafetensorsOutput&) = delete;
+  ~SafetensorsOutput() {
     if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(temp_.c_str());
   }
 
-  void Write(const void* data, size_t n) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    while (n > 0) {
-      // write() may stop short (signals, large requests); keep going from where it stopped.
-      const ssize_t written = ::write(fd_, p, std::min<size_t>(n, size_t{1} << 30));
-      if (written < 0) {
-        if (errno == EINTR) continue;
-        Fail(temp_, std::string("write failed: ") + std::strerror(errno));
-      }
-      p += written;
-      n -= static_cast<size_t>(written);
-    }
-  }
+  void Write(const void* data, size_t n) { WriteFully(fd_, data, n, target_); }
 
   void Commit() {
-    // Data must be on disk before the rename publishes it, or a crash could leave a file with
-    // the final name and garbage inside.
-    if (::fsync(fd_) != 0) Fail(temp_, std::string("fsync failed: ") + std::strerror(errno));
     const int fd = fd_;
     fd_ = -1;
-    if (::close(fd) != 0) Fail(temp_, std::string("close failed: ") + std::strerror(errno));
-    if (::rename(temp_.c_str(), target_.c_str()) != 0) {
-      Fail(target_, "cannot rename " + temp_ + " into place: " + std::strerror(errno));
-    }
-    committed_ = true;
+    if (::close(fd) != 0) Fail(target_, std::string("cannot be written: ") + std::strerror(errno));
+    pending_.Commit();
   }
 
  private:
   std::string target_;
-  std::string temp_;
+  PendingFile pending_;
   int fd_ = -1;
-  bool committed_ = false;
 };
 
 std::string BuildHeader(const std::string& path, const std::vector<NamedView>& tensors,
@@ -288,7 +268,7 @@ void WriteSafetensors(const std::string& path, const std::vector<NamedView>& ten
   for (size_t i = 0; i < kLengthBytes; ++i)
     length[i] = static_cast<uint8_t>(header.size() >> (8 * i));
 
-  TempFile out(path);
+  SafetensorsOutput out(path);
   out.Write(length, sizeof length);
   out.Write(header.data(), header.size());
   for (const NamedView& t : tensors) out.Write(t.view.data, t.view.nbytes());

@@ -42,21 +42,32 @@ void ForEachLogitBlock(
   }
 }
 
-std::vector<float> BatchNll(const LlamaMoeModel& model, const Batch& batch,
-                            const std::vector<float>& hidden, std::span<const TraceWindow> windows,
-                            std::span<const size_t> members, const Corpus& corpus) {
-  std::vector<float> nll(static_cast<size_t>(batch.tokens()), std::nanf(""));
-  if (model.weights().lm_head.empty()) return nll;  // a model without an LM head has no NLL
+NextTokenScores BatchNextToken(const LlamaMoeModel& model, const Batch& batch,
+                               const std::vector<float>& hidden,
+                               std::span<const TraceWindow> windows,
+                               std::span<const size_t> members, const Corpus& corpus) {
+  NextTokenScores out;
+  out.nll.assign(static_cast<size_t>(batch.tokens()), std::nanf(""));
+  out.predicted.assign(out.nll.size(), -1);
+  if (model.weights().lm_head.empty()) return out;  // a model without an LM head has no NLL
   const int64_t V = model.config().vocab_size;
   const std::vector<ScoredRow> rows = ScoredRowsOf(batch, windows, members, corpus);
   ForEachLogitBlock(model, hidden, rows, [&](int64_t first, int64_t n, const float* logits) {
     for (int64_t j = 0; j < n; ++j) {
       const ScoredRow& row = rows[static_cast<size_t>(first + j)];
-      nll[static_cast<size_t>(row.batch_row)] =
-          static_cast<float>(-LogProbability(logits + j * V, V, row.target));
+      const float* z = logits + j * V;
+      const size_t at = static_cast<size_t>(row.batch_row);
+      out.nll[at] = static_cast<float>(-LogProbability(z, V, row.target));
+      out.predicted[at] = static_cast<int32_t>(std::max_element(z, z + V) - z);
     }
   });
-  return nll;
+  return out;
+}
+
+std::vector<float> BatchNll(const LlamaMoeModel& model, const Batch& batch,
+                            const std::vector<float>& hidden, std::span<const TraceWindow> windows,
+                            std::span<const size_t> members, const Corpus& corpus) {
+  return BatchNextToken(model, batch, hidden, windows, members, corpus).nll;
 }
 
 }  // namespace moe

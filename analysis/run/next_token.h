@@ -40,6 +40,19 @@ void ForEachLogitBlock(
     const std::vector<ScoredRow>& rows,
     const std::function<void(int64_t first, int64_t n, const float* logits)>& consume);
 
+// What the LM head says at every row of a batch, [B * S], indexed like the batch.
+struct NextTokenScores {
+  std::vector<float> nll;          // -log p(target); NaN at rows that are not scored
+  std::vector<int32_t> predicted;  // argmax of the logits (lowest id on ties); -1 where not scored
+};
+
+// Both from the same logits block (no second pass over the LM head); NaN / -1 everywhere when the
+// model has no LM head.
+NextTokenScores BatchNextToken(const LlamaMoeModel& model, const Batch& batch,
+                               const std::vector<float>& hidden,
+                               std::span<const TraceWindow> windows,
+                               std::span<const size_t> members, const Corpus& corpus);
+
 // -log p(target) of every scored row, at its batch row; NaN at rows that are not scored, and
 // everywhere when the model has no LM head. [B * S], indexed like the batch.
 std::vector<float> BatchNll(const LlamaMoeModel& model, const Batch& batch,

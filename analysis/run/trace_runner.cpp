@@ -86,7 +86,8 @@ int64_t AddWindows(std::span<const TraceWindow> windows, const std::vector<Windo
       const int64_t token = w.record_begin + j;
       const bool sampled = run.record_logits && InLogitSample(w.doc, token, run.logit_sample_rate);
       builder.AddToken(w.doc, ids[static_cast<size_t>(token)], r.position[j], r.nll[j],
-                       r.topk_ids.data() + j * routed, r.topk_weights.data() + j * routed,
+                       r.predicted[j], r.topk_ids.data() + j * routed,
+                       r.topk_weights.data() + j * routed,
                        sampled ? r.logits.data() + j * logit_width : nullptr);
     }
     added += w.end - w.record_begin;

@@ -76,7 +76,7 @@ void WindowRunner::RunBatch(std::span<const TraceWindow> windows, std::span<cons
   recorder_.Reset();
   const std::vector<float> hidden = model_.Forward(batch, nullptr, policy_);
   recorder_.CheckComplete();
-  const std::vector<float> nll = BatchNll(model_, batch, hidden, windows, members, corpus);
+  const NextTokenScores scores = BatchNextToken(model_, batch, hidden, windows, members, corpus);
   const size_t routed = static_cast<size_t>(c.num_hidden_layers) * recorder_.kmax();
   const size_t logit_width = static_cast<size_t>(c.num_hidden_layers) * c.num_experts;
   for (size_t b = 0; b < members.size(); ++b) {
@@ -90,7 +90,8 @@ void WindowRunner::RunBatch(std::span<const TraceWindow> windows, std::span<cons
     for (int64_t s = skip; s < w.length(); ++s) {
       const size_t t = static_cast<size_t>(static_cast<int64_t>(b) * batch.seq_len + s);
       r.position.push_back(batch.positions[t]);
-      r.nll.push_back(nll[t]);
+      r.nll.push_back(scores.nll[t]);
+      r.predicted.push_back(scores.predicted[t]);
       if (recorder_.document()[row0 + s] != w.doc)
         Fail("trace", "internal error: a routing row belongs to another document");
     }

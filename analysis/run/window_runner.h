@@ -20,6 +20,7 @@ namespace moe {
 struct WindowResult {
   std::vector<int32_t> position;    // [n]
   std::vector<float> nll;           // [n], NaN where the document has no next token
+  std::vector<int32_t> predicted;   // [n] argmax of the LM logits, -1 where nll is NaN
   std::vector<int16_t> topk_ids;    // [n, L, kmax]
   std::vector<float> topk_weights;  // [n, L, kmax]
   std::vector<float> logits;        // [n, L, E], only when recording logits

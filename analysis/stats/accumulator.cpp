@@ -77,6 +77,10 @@ RoutingAccumulator::RoutingAccumulator(const StatsShape& shape, const StatsOptio
     input_count_.assign(static_cast<size_t>(shape.vocab), 0);
     next_count_.assign(static_cast<size_t>(shape.vocab), 0);
   }
+    if (options_.vocab_predicted) {
+      vocab_predicted_.assign(cells, 0);
+      predicted_count_.assign(static_cast<size_t>(shape.vocab), 0);
+    }
   if (E <= 64) sets_.resize(static_cast<size_t>(L));
   entropy_hist_.assign(static_cast<size_t>(M) * L * options_.entropy_bins, 0);
   margin_hist_.assign(static_cast<size_t>(M) * L * options_.margin_bins, 0);
@@ -135,7 +139,7 @@ void RoutingAccumulator::BeginDocument(int64_t global_doc, int domain) {
 }
 
 void RoutingAccumulator::AddToken(int32_t token_id, const int16_t* ids, const float* weights,
-                                  int kmax, const float* logits) {
+                                  int kmax, const float* logits, int32_t predicted) {
   if (!open_) Fail(kWhere, "a token arrived outside a document");
   if (kmax < 1 || kmax > shape_.top_k)
     Fail(kWhere, "rows of " + std::to_string(kmax) + " selections exceed top_k " +
@@ -144,9 +148,12 @@ void RoutingAccumulator::AddToken(int32_t token_id, const int16_t* ids, const fl
     Fail(kWhere, "token id " + std::to_string(token_id) + " is outside the vocabulary of " +
                      std::to_string(shape_.vocab));
   ++tokens_;
+  if (predicted < -1 || (shape_.vocab > 0 && predicted >= shape_.vocab))
+    Fail(kWhere, "predicted token id " + std::to_string(predicted) +
+                     " is outside the vocabulary of " + std::to_string(shape_.vocab));
   Add(SliceLayout::kTokens, 1.0);
   if (has_previous_) Add(SliceLayout::kPairs, 1.0);
-  Layers(token_id, ids, weights, kmax);
+  Layers(token_id, predicted, ids, weights, kmax);
   if (logits != nullptr) Logits(logits);
   for (int i = 0; i < kRepeatDistanceCount; ++i)
     if (position_ >= kRepeatDistances[i]) Add(layout_.pairs_at() + i, 1.0);
@@ -156,8 +163,8 @@ void RoutingAccumulator::AddToken(int32_t token_id, const int16_t* ids, const fl
 }
 
 // Counts of one token at every layer (§2.1, §2.5, §2.7, §2.8).
-void RoutingAccumulator::Layers(int32_t token_id, const int16_t* ids, const float* weights,
-                                int kmax) {
+void RoutingAccumulator::Layers(int32_t token_id, int32_t predicted, const int16_t* ids,
+                                const float* weights, int kmax) {
   const int L = shape_.layers, E = shape_.experts, K = shape_.top_k;
   const SliceLayout& s = layout_;
   const bool vocab = !vocab_input_.empty();
@@ -166,6 +173,8 @@ void RoutingAccumulator::Layers(int32_t token_id, const int16_t* ids, const floa
     if (has_previous_) ++next_count_[static_cast<size_t>(token_id)];
   }
   for (int l = 0; l < L; ++l) {
+  const bool predicted_row = !vocab_predicted_.empty() && predicted >= 0;
+  if (predicted_row) ++predicted_count_[static_cast<size_t>(predicted)];
     int16_t* set = current_.data() + static_cast<size_t>(l) * K;
     int n = 0;
     for (int j = 0; j < kmax; ++j) {
@@ -218,6 +227,11 @@ void RoutingAccumulator::Layers(int32_t token_id, const int16_t* ids, const floa
       for (int a = 0; a < n; ++a) ++row[set[a]];
     }
     if (has_previous_) {  // the pair (previous token, this token) of one document (§2.8)
+    if (predicted_row) {  // this token's set, under the id it predicts (§2.5 on predictions)
+      uint32_t* row =
+          vocab_predicted_.data() + (static_cast<size_t>(l) * shape_.vocab + predicted) * E;
+      for (int a = 0; a < n; ++a) ++row[set[a]];
+    }
       const int16_t* prev = previous_.data() + static_cast<size_t>(l) * K;
       if (vocab) {
         uint32_t* row = vocab_next_.data() + (static_cast<size_t>(l) * shape_.vocab + token_id) * E;
@@ -371,6 +385,8 @@ void RoutingAccumulator::Merge(const RoutingAccumulator& o) {
   AddInto(transitions_, o.transitions_);
   AddInto(vocab_input_, o.vocab_input_);
   AddInto(vocab_next_, o.vocab_next_);
+  AddInto(vocab_predicted_, o.vocab_predicted_);
+  AddInto(predicted_count_, o.predicted_count_);
   AddInto(input_count_, o.input_count_);
   AddInto(next_count_, o.next_count_);
   AddInto(entropy_hist_, o.entropy_hist_);

@@ -11,8 +11,8 @@
 //     shuffling document-level domain labels");
 //   * exact tables: co-activation within a layer (§2.7; all pairs, and the OLMoE rank-adjacent
 //     pairs as an option), transitions between consecutive layers (§2.7), token id × expert for
-//     input and next tokens (§2.5), executed-set frequencies (the shuffled vocabulary baseline),
-//     entropy and margin histograms (§2.3).
+//     input, next and predicted tokens (§2.5), executed-set frequencies (the shuffled vocabulary
+//     baseline), entropy and margin histograms (§2.3).
 // Every random draw is a hash of the global document index, so Merge of shards that number
 // their documents globally equals one pass over everything (exactly, for counts).
 #include <cstdint>
@@ -42,6 +42,9 @@ struct StatsOptions {
   int entropy_bins = 20;       // histogram of normalized router entropy over [0, 1]
   int margin_bins = 40;        // histogram of the logit margin over [0, margin_max),
   double margin_max = 4.0;     // the last bin also takes larger margins
+  // With the tables, the predicted-token one too (needs traces that record /tokens/predicted;
+  // AccumulateTraces turns it off otherwise).
+  bool vocab_predicted = true;
 };
 
 // Permutations are memory [P, M, 1 + 2·L·E] doubles; "enough for the family" stops at this.
@@ -62,9 +65,9 @@ class RoutingAccumulator : public TokenSink {
   // Documents are fed token by token; `global_doc` numbers documents over the whole run.
   void BeginDocument(int64_t global_doc, int domain) override;
   // One token: ids and weights [L, kmax] (descending weight, -1 pads); logits [L, E] or null
-  // when the token has none recorded.
+  // when the token has none recorded; `predicted` the model's top-1 next token, -1 for none.
   void AddToken(int32_t token_id, const int16_t* ids, const float* weights, int kmax,
-                const float* logits) override;
+                const float* logits, int32_t predicted = -1) override;
   void EndDocument() override;
 
   // Adds another accumulator of the same shape, options and document labels.
@@ -94,13 +97,19 @@ class RoutingAccumulator : public TokenSink {
   const std::vector<int64_t>& next_occurrences() const { return next_count_; }
   // Per layer: executed set (bit mask of experts) -> tokens.
   const std::vector<std::unordered_map<uint64_t, int64_t>>& set_counts() const { return sets_; }
+  // [L, V, E] and [V]: the executed sets of the tokens whose top-1 prediction is x (the
+  // predicted-token counterpart of vocab_next); empty without vocabulary tables or without
+  // options.vocab_predicted.
+  const std::vector<uint32_t>& vocab_predicted() const { return vocab_predicted_; }
+  const std::vector<int64_t>& predicted_occurrences() const { return predicted_count_; }
   // [M, L, bins]
   const std::vector<int64_t>& entropy_histogram() const { return entropy_hist_; }
   const std::vector<int64_t>& margin_histogram() const { return margin_hist_; }
 
  private:
   void Add(size_t index, double value);
-  void Layers(int32_t token_id, const int16_t* ids, const float* weights, int kmax);
+  void Layers(int32_t token_id, int32_t predicted, const int16_t* ids, const float* weights,
+              int kmax);
   void Logits(const float* logits);
   void AddDocumentBaselines();  // the per-document shuffle expectations of the open document
   size_t Table(int domain, int layer) const;  // offset of an [E, E] block of coactivation_
@@ -118,8 +127,8 @@ class RoutingAccumulator : public TokenSink {
   std::vector<double> permutation_;  // [P, M, layout_.permutation_size()]
 
   std::vector<int64_t> coactivation_, adjacent_, transitions_;
-  std::vector<uint32_t> vocab_input_, vocab_next_;
-  std::vector<int64_t> input_count_, next_count_;
+  std::vector<uint32_t> vocab_input_, vocab_next_, vocab_predicted_;
+  std::vector<int64_t> input_count_, next_count_, predicted_count_;
   std::vector<std::unordered_map<uint64_t, int64_t>> sets_;
   std::vector<int64_t> entropy_hist_, margin_hist_;
 

@@ -34,6 +34,7 @@ enum class Metric {
   kDomainSpecTokenP,
   kVocabSpecInput,
   kVocabSpecNext,
+  kVocabSpecPredicted,
   // Per layer.
   kTokens,
   kCvLoad,
@@ -66,9 +67,10 @@ enum class Metric {
   kRepeatFirstD64,
   kVocabSpecInputMean,
   kVocabSpecNextMean,
+  kVocabSpecPredictedMean,
 };
 
-inline constexpr size_t kMetricCount = static_cast<size_t>(Metric::kVocabSpecNextMean) + 1;
+inline constexpr size_t kMetricCount = static_cast<size_t>(Metric::kVocabSpecPredictedMean) + 1;
 
 constexpr size_t MetricSlot(Metric m) {
   return static_cast<size_t>(m);
@@ -100,6 +102,7 @@ inline constexpr std::array<MetricNameEntry, kMetricCount> kMetricNames = {{
     {Metric::kDomainSpecTokenP, "domain_spec_token_p"},
     {Metric::kVocabSpecInput, "vocab_spec_input"},
     {Metric::kVocabSpecNext, "vocab_spec_next"},
+    {Metric::kVocabSpecPredicted, "vocab_spec_predicted"},
     {Metric::kTokens, "tokens"},
     {Metric::kCvLoad, "cv_load"},
     {Metric::kCvLoadUnbiased, "cv_load_unbiased"},
@@ -131,6 +134,7 @@ inline constexpr std::array<MetricNameEntry, kMetricCount> kMetricNames = {{
     {Metric::kRepeatFirstD64, "repeat_first_d64"},
     {Metric::kVocabSpecInputMean, "vocab_spec_input_mean"},
     {Metric::kVocabSpecNextMean, "vocab_spec_next_mean"},
+    {Metric::kVocabSpecPredictedMean, "vocab_spec_predicted_mean"},
 }};
 
 constexpr bool MetricNamesInOrder() {

@@ -81,6 +81,9 @@ constexpr std::array<MetricDef, kMetricCount> kDefs = {
         "baseline: the same x after shuffling token ids; n = such x"),
     Def(Metric::kVocabSpecNext, L_::kExpert, "2.5", kShuffledIds,
         "the same with x = the next token of the document"),
+    Def(Metric::kVocabSpecPredicted, L_::kExpert, "2.5", kShuffledIds,
+        "the same with x = the model's top-1 predicted next token (the trace's "
+        "/tokens/predicted); absent for traces without it"),
     // Per layer.
     Def(Metric::kTokens, L_::kLayer, "2.1", kNone, "N, tokens of the domain"),
     Def(Metric::kCvLoad, L_::kLayer, "2.2", kBalanced,
@@ -146,6 +149,8 @@ constexpr std::array<MetricDef, kMetricCount> kDefs = {
         "ids; n = such x"),
     Def(Metric::kVocabSpecNextMean, L_::kLayer, "2.5", kShuffledIds,
         "the same with x = the next token"),
+    Def(Metric::kVocabSpecPredictedMean, L_::kLayer, "2.5", kShuffledIds,
+        "the same with x = the model's top-1 predicted next token"),
 };
 
 constexpr bool DefsInOrder() {
@@ -163,7 +168,8 @@ bool IsTokenControlled(Metric m) {
 }
 bool IsVocabulary(Metric m) {
   return m == Metric::kVocabSpecInput || m == Metric::kVocabSpecNext ||
-         m == Metric::kVocabSpecInputMean || m == Metric::kVocabSpecNextMean;
+         m == Metric::kVocabSpecPredicted || m == Metric::kVocabSpecInputMean ||
+         m == Metric::kVocabSpecNextMean || m == Metric::kVocabSpecPredictedMean;
 }
 // The metrics that are functions of one slice (bootstrapped).
 bool FromSlice(Metric m) {
@@ -465,14 +471,22 @@ void AddVocabularyRows(const RoutingAccumulator& acc, StatsReport& rep) {
   rep.vocab_next = ComputeVocabSpecialization(
       acc.vocab_next(), acc.next_occurrences(), acc.set_counts(), L, E, opt.vocab_min_count,
       opt.top_tokens, opt.seed + 1, opt.bootstrap, opt.ci_level);
+  // Predicted tokens: only when the traces record them (the rows are absent otherwise).
+  if (!acc.vocab_predicted().empty())
+    rep.vocab_predicted = ComputeVocabSpecialization(
+        acc.vocab_predicted(), acc.predicted_occurrences(), acc.set_counts(), L, E,
+        opt.vocab_min_count, opt.top_tokens, opt.seed + 2, opt.bootstrap, opt.ci_level);
   struct Table {
     const VocabSpecialization* v;
     Metric expert_metric, layer_metric;
   };
   for (const Table& t :
        {Table{&rep.vocab_input, Metric::kVocabSpecInput, Metric::kVocabSpecInputMean},
-        Table{&rep.vocab_next, Metric::kVocabSpecNext, Metric::kVocabSpecNextMean}}) {
+        Table{&rep.vocab_next, Metric::kVocabSpecNext, Metric::kVocabSpecNextMean},
+        Table{&rep.vocab_predicted, Metric::kVocabSpecPredicted,
+              Metric::kVocabSpecPredictedMean}}) {
     const VocabSpecialization& v = *t.v;
+    if (v.layers == 0) continue;  // no predictions
     for (int l = 0; l < L; ++l) {
       for (int e = 0; e < E; ++e) {
         const size_t cell = static_cast<size_t>(l) * E + e;

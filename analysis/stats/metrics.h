@@ -79,6 +79,7 @@ struct StatsReport {
   VocabSpecialization vocab_input, vocab_next;
   std::vector<TestFamily> families;
 
+  VocabSpecialization vocab_predicted;  // layers = 0 when the traces record no predictions
   // The row of (metric, layer, expert, domain), or null when the report has none.
   const StatsRow* Find(Metric metric, int layer, int expert, int domain) const;
 };

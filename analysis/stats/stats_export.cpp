@@ -52,6 +52,7 @@ json OptionsJson(const StatsOptions& o) {
           {"rank_adjacent", o.rank_adjacent},
           {"vocabulary", o.vocabulary},
           {"vocab_min_count", o.vocab_min_count},
+          {"vocab_predicted", o.vocab_predicted},
           {"top_tokens", o.top_tokens},
           {"entropy_bins", o.entropy_bins},
           {"margin_bins", o.margin_bins},
@@ -229,10 +230,14 @@ void WriteHistograms(const Hdf5Out& out, const StatsReport& r) {
                      {out.path, "/histograms/margin_logit"});
 }
 
-// /vocab/{input, next}/top_{token, count, occurrences, share} [L, E, top_n].
+// /vocab/{input, next, predicted}/top_{token, count, occurrences, share} [L, E, top_n];
+// "predicted" only when the traces record predictions.
 void WriteVocab(const Hdf5Out& out, const StatsReport& r) {
   const hsize_t l = static_cast<hsize_t>(r.shape.layers), e = static_cast<hsize_t>(r.shape.experts);
-  for (auto [v, name] : {std::pair{&r.vocab_input, "input"}, {&r.vocab_next, "next"}}) {
+  for (auto [v, name] : {std::pair{&r.vocab_input, "input"},
+                         {&r.vocab_next, "next"},
+                         {&r.vocab_predicted, "predicted"}}) {
+    if (v->layers == 0) continue;
     const hsize_t n = static_cast<hsize_t>(v->top_n);
     std::vector<int32_t> token;
     std::vector<int64_t> c, occ;
@@ -356,8 +361,10 @@ void WriteStatsCsv(const std::filesystem::path& dir, const StatsReport& r,
     const auto file = dir / "top_tokens.csv";
     std::ostringstream out = OpenText(file);
     out << "layer,expert,variant,rank,token_id,piece,count,occurrences,share\n";
-    for (auto [v, name] : {std::pair{&r.vocab_input, "input"}, {&r.vocab_next, "next"}})
-      for (int l = 0; l < L; ++l)
+    for (auto [v, name] : {std::pair{&r.vocab_input, "input"},
+                           {&r.vocab_next, "next"},
+                           {&r.vocab_predicted, "predicted"}})
+      for (int l = 0; l < v->layers; ++l)
         for (int e = 0; e < E; ++e)
           for (int k = 0; k < v->top_n; ++k) {
             const TopToken& t = v->top[(static_cast<size_t>(l) * E + e) * v->top_n + k];

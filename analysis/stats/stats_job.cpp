@@ -43,6 +43,9 @@ StatsSummary RunStats(const StatsRunOptions& o) {
         "margin, z-loss and soft load are left out");
   if (o.stats.vocabulary && !set.vocabulary_note.empty())
     summary.notes.push_back("vocabulary specialization is left out: " + set.vocabulary_note);
+  else if (o.stats.vocabulary && !set.predictions_note.empty())
+    summary.notes.push_back("vocabulary specialization on predictions is left out: " +
+                            set.predictions_note);
 
   const bool two_passes = o.stats.vocabulary && set.shape.vocab > 0;
   ProgressBar bar(o.progress, set.documents * (two_passes ? 2 : 1),

@@ -34,7 +34,7 @@ void TokenControlledPass::BeginDocument(int64_t, int domain) {
 }
 
 void TokenControlledPass::AddToken(int32_t token_id, const int16_t* ids, const float* weights,
-                                   int kmax, const float*) {
+                                   int kmax, const float*, int32_t) {
   if (domain_ < 0) Fail(kWhere, "a token arrived outside a document");
   if (token_id < 0 || token_id >= V_)
     Fail(kWhere, "token id " + std::to_string(token_id) + " is outside the vocabulary");

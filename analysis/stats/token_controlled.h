@@ -30,8 +30,9 @@ class TokenControlledPass : public TokenSink {
   explicit TokenControlledPass(const RoutingAccumulator& first);
 
   void BeginDocument(int64_t global_doc, int domain) override;
+  // The prediction is not used: the control is over input token ids.
   void AddToken(int32_t token_id, const int16_t* ids, const float* weights, int kmax,
-                const float* logits) override;
+                const float* logits, int32_t predicted = -1) override;
   void EndDocument() override;
 
   // Rows of domain_spec_lift_token and domain_spec_token_p for every domain, layer and expert.

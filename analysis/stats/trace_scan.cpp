@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/stats/token_controlled.h"
+#include "analysis/trace/trace_format.h"
 #include "analysis/trace/trace_reader.h"
 #include "core/error.h"
 #include "core/json_value.h"
@@ -62,13 +63,20 @@ TraceSetInfo InspectTraces(const std::vector<std::filesystem::path>& paths,
     set.documents += reader.num_documents();
     set.tokens += reader.num_tokens();
     set.logit_rows += reader.num_logit_rows();
+    if (!reader.has_predictions() && set.predictions) {
+      set.predictions = false;
+      set.predictions_note = (paths.size() == 1 ? std::string("the trace") : path.string()) +
+                             " has no " + trace::ds::kTokenPredicted +
+                             " (written by an older moescope)";
+    }
   }
   if (set.documents == 0)
     Fail(set.paths.size() == 1 ? set.paths[0] : std::string("traces"),
          std::string(set.paths.size() == 1 ? "has" : "have") +
              " no committed documents; there is nothing to compute statistics over");
   set.shape.domains = static_cast<int>(set.domains.size());
-  const size_t vocab_bytes = size_t{2} * set.shape.layers * set.shape.vocab * set.shape.experts * 4;
+  const size_t tables = set.predictions ? 3 : 2;
+  const size_t vocab_bytes = tables * set.shape.layers * set.shape.vocab * set.shape.experts * 4;
   if (set.shape.vocab == 0) {
     set.vocabulary_note = "the model config has no vocab_size";
   } else if (vocab_bytes > max_vocab_bytes) {
@@ -93,7 +101,7 @@ void ScanTraces(const TraceSetInfo& set, TokenSink& acc, const TraceStatsRun& ru
       Fail(path, "has fewer committed documents than when it was inspected; was it rewritten?");
     const int K = reader.info().top_k;
     const size_t routed = static_cast<size_t>(L) * K, logit_width = static_cast<size_t>(L) * E;
-    const int64_t per_row = static_cast<int64_t>(16 + routed * 6);
+    const int64_t per_row = static_cast<int64_t>(20 + routed * 6);
     const int64_t block = std::max<int64_t>(1024, run.block_bytes / per_row);
     const std::span<const int64_t> logit_tokens = reader.logit_tokens();
     std::vector<int16_t> map;  // this trace's domain index -> global
@@ -134,7 +142,8 @@ void ScanTraces(const TraceSetInfo& set, TokenSink& acc, const TraceStatsRun& ru
         if (next_logit < logits.count && logits.token[next_logit] == begin + t)
           token_logits = logits.logits.data() + logit_width * next_logit++;
         acc.AddToken(tokens.id[t], routing.ids.data() + routed * t,
-                     routing.weights.data() + routed * t, K, token_logits);
+                     routing.weights.data() + routed * t, K, token_logits,
+                     tokens.predicted.empty() ? -1 : tokens.predicted[t]);
       }
       done += count;
       if (run.progress) run.progress(done, set.tokens);
@@ -152,6 +161,7 @@ RoutingAccumulator AccumulateTraces(const TraceSetInfo& set, const StatsOptions&
                                     const TraceStatsRun& run) {
   StatsOptions opt = options;
   if (set.shape.vocab == 0) opt.vocabulary = false;
+  if (!set.predictions) opt.vocab_predicted = false;
   RoutingAccumulator acc(set.shape, opt,
                          opt.permutations != 0 ? set.doc_domains : std::vector<int16_t>{});
   ScanTraces(set, acc, run);

@@ -28,12 +28,18 @@ struct TraceSetInfo {
   std::vector<int64_t> trace_documents, trace_tokens;
   std::vector<std::string> incomplete;  // traces with complete = 0 (their committed prefix counts)
   std::string vocabulary_note;          // why vocabulary tables are off, or ""
-  std::string model_path;               // of the first trace
+  // Whether every trace records the model's top-1 predictions (/tokens/predicted, absent from
+  // traces of older moescope versions); when not, why, for the note that vocabulary
+  // specialization on predictions is left out.
+  bool predictions = true;
+  std::string predictions_note;
+  std::string model_path;  // of the first trace
 };
 
 // Reads the headers and document tables. Throws Error naming the file and attribute when the
 // traces do not describe one model (num_layers, num_experts, checkpoint_sha256 differ).
-// `max_vocab_bytes` caps the token id × expert tables (two of L × V × E uint32).
+// `max_vocab_bytes` caps the token id × expert tables (three of L × V × E uint32: input, next
+// and predicted tokens; two when a trace records no predictions).
 TraceSetInfo InspectTraces(const std::vector<std::filesystem::path>& paths,
                            size_t max_vocab_bytes = size_t{2} << 30);
 

@@ -29,8 +29,8 @@ TraceChunkBuilder::TraceChunkBuilder(const Corpus& corpus, int layers, int kmax,
       next_row_(first_token_row) {}
 
 void TraceChunkBuilder::AddToken(int64_t doc, int32_t id, int32_t position, float nll,
-                                 const int16_t* topk_ids, const float* topk_weights,
-                                 const float* logits) {
+                                 int32_t predicted, const int16_t* topk_ids,
+                                 const float* topk_weights, const float* logits) {
   if (doc != open_doc_) {
     if (open_doc_ >= 0 && open_tokens_ > 0)
       Fail("trace", "internal error: document " + std::to_string(doc) + " started before " +
@@ -43,6 +43,7 @@ void TraceChunkBuilder::AddToken(int64_t doc, int32_t id, int32_t position, floa
   p.position.push_back(position);
   p.doc.push_back(static_cast<int32_t>(doc));
   p.nll.push_back(nll);
+  p.predicted.push_back(predicted);
   const size_t routed = static_cast<size_t>(layers_) * kmax_;
   p.topk_ids.insert(p.topk_ids.end(), topk_ids, topk_ids + routed);
   p.topk_weights.insert(p.topk_weights.end(), topk_weights, topk_weights + routed);
@@ -80,6 +81,7 @@ TraceChunk TraceChunkBuilder::Take() {
   out.position = CutFront(pending_.position, n);
   out.doc = CutFront(pending_.doc, n);
   out.nll = CutFront(pending_.nll, n);
+  out.predicted = CutFront(pending_.predicted, n);
   out.topk_ids = CutFront(pending_.topk_ids, n * routed);
   out.topk_weights = CutFront(pending_.topk_weights, n * routed);
   out.logit_token = CutFront(pending_.logit_token, logit_rows);

@@ -18,10 +18,11 @@ class TraceChunkBuilder {
   TraceChunkBuilder(const Corpus& corpus, int layers, int kmax, int experts, ExpertStats stats,
                     int64_t first_token_row);
 
-  // Appends one token of document `doc`, which is the open document or the next one. Routing
-  // rows are [L, kmax]; logits, when not null, [L, E] (the token is in the logit sample).
-  void AddToken(int64_t doc, int32_t id, int32_t position, float nll, const int16_t* topk_ids,
-                const float* topk_weights, const float* logits);
+  // Appends one token of document `doc`, which is the open document or the next one. `predicted`
+  // is the model's top-1 next token (-1: none). Routing rows are [L, kmax]; logits, when not
+  // null, [L, E] (the token is in the logit sample).
+  void AddToken(int64_t doc, int32_t id, int32_t position, float nll, int32_t predicted,
+                const int16_t* topk_ids, const float* topk_weights, const float* logits);
   // Document `doc` (the open one) has all its tokens.
   void EndDocument(int64_t doc);
 

@@ -11,6 +11,7 @@ TraceDatasets TraceDatasets::Open(hid_t f, const std::string& path, bool logits)
   d.position = open(trace::ds::kTokenPosition);
   d.doc = open(trace::ds::kTokenDoc);
   d.nll = open(trace::ds::kTokenNll);
+  if (h5::Exists(f, trace::ds::kTokenPredicted)) d.predicted = open(trace::ds::kTokenPredicted);
   d.offset = open(trace::ds::kDocOffset);
   d.domain = open(trace::ds::kDocDomain);
   d.source_id = open(trace::ds::kDocSourceId);

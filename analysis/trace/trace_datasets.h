@@ -9,6 +9,7 @@ namespace moe {
 
 struct TraceDatasets {
   h5::Handle id, position, doc, nll;      // /tokens/*
+  h5::Handle predicted;                   // /tokens/predicted, invalid when the trace has none
   h5::Handle offset, domain, source_id;   // /docs/*
   h5::Handle domains;                     // /domains
   h5::Handle topk_ids, topk_weights;      // /routing/topk_*

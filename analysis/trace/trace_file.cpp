@@ -112,6 +112,7 @@ void TraceFile::WriteNewFile(const TraceHeader& h) {
   rows(trace::ds::kTokenPosition, H5T_STD_I32LE, {}, 4);
   rows(trace::ds::kTokenDoc, H5T_STD_I32LE, {}, 4);
   rows(trace::ds::kTokenNll, H5T_IEEE_F32LE, {}, 4);
+  if (h.record_predictions) rows(trace::ds::kTokenPredicted, H5T_STD_I32LE, {}, 4);
   rows(trace::ds::kDocOffset, H5T_STD_I64LE, {}, 8);
   rows(trace::ds::kDocDomain, H5T_STD_I16LE, {}, 2);
   Handle source_type = h5::FixedStringType(h.source_id_bytes);
@@ -188,6 +189,7 @@ TraceFile TraceFile::Reopen(const std::filesystem::path& path) {
         std::pair{&t.ds_.topk_ids, trace::ds::kTopkIds},
         std::pair{&t.ds_.topk_weights, trace::ds::kTopkWeights}})
     cut(*handle, name, t.tokens_);
+  if (t.predictions_) cut(t.ds_.predicted, trace::ds::kTokenPredicted, t.tokens_);
   cut(t.ds_.domain, trace::ds::kDocDomain, t.documents_);
   cut(t.ds_.source_id, trace::ds::kDocSourceId, t.documents_);
   if (t.logits_) {
@@ -219,6 +221,7 @@ void TraceFile::OpenDatasets() {
   source_id_type_ = Handle(H5Dget_type(ds_.source_id.id()));
   source_id_bytes_ = H5Tget_size(source_id_type_.id());
   logits_ = h5::Exists(f, trace::ds::kRouterLogits);
+  predictions_ = ds_.predicted.valid();
   if (logits_) float16_type_ = h5::Float16Type();
 }
 
@@ -230,8 +233,9 @@ void TraceFile::CheckChunk(const TraceChunk& c) const {
   for (int64_t t : c.doc_tokens) doc_sum += t;
   const bool ok =
       c.position.size() == n && c.doc.size() == n && c.nll.size() == n &&
-      c.topk_ids.size() == routed && c.topk_weights.size() == routed && c.doc_domain.size() == d &&
-      c.doc_source_id.size() == d && static_cast<size_t>(doc_sum) == n &&
+      (c.predicted.empty() || c.predicted.size() == n) && c.topk_ids.size() == routed &&
+      c.topk_weights.size() == routed && c.doc_domain.size() == d && c.doc_source_id.size() == d &&
+      static_cast<size_t>(doc_sum) == n &&
       c.router_logits.size() == c.logit_token.size() * static_cast<size_t>(layers_) * experts_ &&
       (logits_ || c.logit_token.empty()) && c.load.size() == stats && c.importance.size() == stats;
   if (!ok) Fail(path_, "internal error: a trace chunk's arrays do not agree in size");
@@ -242,7 +246,7 @@ void TraceFile::CheckChunk(const TraceChunk& c) const {
 uint64_t TraceFile::CommitBytes(const TraceChunk& c) const {
   const uint64_t routed = static_cast<uint64_t>(layers_) * kmax_,
                  logits = static_cast<uint64_t>(layers_) * experts_;
-  const uint64_t rows = c.id.size() * (4 * sizeof(int32_t) + routed * (2 + 4)) +
+  const uint64_t rows = c.id.size() * (5 * sizeof(int32_t) + routed * (2 + 4)) +
                         c.doc_tokens.size() * (2 + source_id_bytes_ + 8) +
                         c.logit_token.size() * (8 + logits * 2) +
                         (c.load.size() + c.importance.size()) * 8;
@@ -258,6 +262,12 @@ void TraceFile::Commit(const TraceChunk& c) {
                  At(trace::ds::kTokenPosition));
   h5::AppendRows(ds_.doc.id(), H5T_NATIVE_INT32, n, c.doc.data(), At(trace::ds::kTokenDoc));
   h5::AppendRows(ds_.nll.id(), H5T_NATIVE_FLOAT, n, c.nll.data(), At(trace::ds::kTokenNll));
+  if (predictions_) {
+    const std::vector<int32_t> none(c.predicted.empty() ? n : 0, -1);
+    h5::AppendRows(ds_.predicted.id(), H5T_NATIVE_INT32, n,
+                   c.predicted.empty() ? none.data() : c.predicted.data(),
+                   At(trace::ds::kTokenPredicted));
+  }
   h5::AppendRows(ds_.topk_ids.id(), H5T_NATIVE_INT16, n, c.topk_ids.data(),
                  At(trace::ds::kTopkIds));
   h5::AppendRows(ds_.topk_weights.id(), H5T_NATIVE_FLOAT, n, c.topk_weights.data(),
@@ -298,9 +308,10 @@ void TraceFile::MarkComplete() {
 }
 
 void TraceFile::Close() {
-  for (Handle* h : {&ds_.id, &ds_.position, &ds_.doc, &ds_.nll, &ds_.offset, &ds_.domain,
-                    &ds_.source_id, &ds_.topk_ids, &ds_.topk_weights, &ds_.router_logits,
-                    &ds_.logit_token, &ds_.load, &ds_.importance, &source_id_type_, &float16_type_})
+  for (Handle* h :
+       {&ds_.id, &ds_.position, &ds_.doc, &ds_.nll, &ds_.predicted, &ds_.offset, &ds_.domain,
+        &ds_.source_id, &ds_.topk_ids, &ds_.topk_weights, &ds_.router_logits, &ds_.logit_token,
+        &ds_.load, &ds_.importance, &source_id_type_, &float16_type_})
     h->Close();
   // Closing the file is where HDF5 writes what is still cached; report it when that fails.
   if (file_.valid()) Check(H5Fclose(file_.release()), path_, "cannot close the trace file");

@@ -24,6 +24,9 @@ namespace moe {
 struct TraceHeader : TraceAttributes {
   std::vector<std::string> domains;  // [M]
   size_t source_id_bytes = 1;        // width of /docs/source_id strings
+  // Create /tokens/predicted (the model's top-1 next-token prediction). Off only to write a
+  // trace as moescope wrote them before the dataset existed (tests of old traces).
+  bool record_predictions = true;
 };
 
 // Whole documents continuing a trace. Token arrays are parallel, [n] rows; routing rows
@@ -34,10 +37,13 @@ struct TraceChunk {
   std::vector<std::string> doc_source_id;  // [d]
   std::vector<int32_t> id, position, doc;  // [n]
   std::vector<float> nll;                  // [n]
-  std::vector<int16_t> topk_ids;           // [n, L, K]
-  std::vector<float> topk_weights;         // [n, L, K]
-  std::vector<int64_t> logit_token;        // [r]
-  std::vector<uint16_t> router_logits;     // [r, L, E] float16 bits
+  // [n] argmax of the LM logits at each token, -1 where there is none; may be left empty (all
+  // -1). Ignored when the trace has no /tokens/predicted (an older trace being resumed).
+  std::vector<int32_t> predicted;
+  std::vector<int16_t> topk_ids;        // [n, L, K]
+  std::vector<float> topk_weights;      // [n, L, K]
+  std::vector<int64_t> logit_token;     // [r]
+  std::vector<uint16_t> router_logits;  // [r, L, E] float16 bits
   // /stats after this chunk (everything committed so far): [M+1, L, E]
   std::vector<int64_t> load;
   std::vector<double> importance;
@@ -84,6 +90,7 @@ class TraceFile {
   int layers_ = 0, kmax_ = 0, experts_ = 0, domains_ = 0;
   size_t source_id_bytes_ = 1;
   bool logits_ = false;
+  bool predictions_ = false;  // the file has /tokens/predicted
   int64_t documents_ = 0, tokens_ = 0, logit_rows_ = 0;
 };
 

@@ -51,6 +51,7 @@ inline constexpr const char* kTokenId = "/tokens/id";                   // [N] i
 inline constexpr const char* kTokenPosition = "/tokens/position";       // [N] int32
 inline constexpr const char* kTokenDoc = "/tokens/doc";                 // [N] int32
 inline constexpr const char* kTokenNll = "/tokens/nll";                 // [N] float32
+inline constexpr const char* kTokenPredicted = "/tokens/predicted";     // [N] int32, optional
 inline constexpr const char* kDocOffset = "/docs/offset";               // [D+1] int64
 inline constexpr const char* kDocDomain = "/docs/domain";               // [D] int16
 inline constexpr const char* kDocSourceId = "/docs/source_id";          // [D] fixed string
@@ -67,6 +68,9 @@ inline constexpr std::array<const char*, 12> kRequiredDatasets = {
     ds::kTokenId,   ds::kTokenPosition, ds::kTokenDoc,    ds::kTokenNll,
     ds::kDocOffset, ds::kDocDomain,     ds::kDocSourceId, ds::kDomains,
     ds::kTopkIds,   ds::kTopkWeights,   ds::kLoad,        ds::kImportance};
+// Optional: traces written before moescope recorded the model's top-1 prediction lack it, and
+// readers treat it as absent (format_version unchanged: an added optional dataset).
+inline constexpr std::array<const char*, 1> kOptionalDatasets = {ds::kTokenPredicted};
 // Present exactly when record_logits is 1.
 inline constexpr std::array<const char*, 2> kLogitDatasets = {ds::kRouterLogits, ds::kLogitToken};
 

@@ -1,6 +1,8 @@
 #include "analysis/trace/trace_reader.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <nlohmann/json.hpp>
 #include <tuple>
 
 #include "analysis/common/float16.h"
@@ -79,6 +81,14 @@ void TraceReader::ReadHeader() {
   i.record_logits = integer(trace::attr::kRecordLogits) != 0;
   i.logit_sample_rate = h5::ReadDoubleAttribute(f, trace::attr::kLogitSampleRate, root);
   i.complete = integer(trace::attr::kComplete) != 0;
+  // The vocabulary size bounds /tokens/predicted; a config without a usable one leaves it
+  // unchecked (the corpus reader already bounded /tokens/id when the trace was written).
+  const nlohmann::json config = nlohmann::json::parse(i.model_config, nullptr, false);
+  if (config.is_object() && config.contains("vocab_size") &&
+      config.at("vocab_size").is_number_integer()) {
+    const int64_t v = config.at("vocab_size").get<int64_t>();
+    if (v > 0 && v <= INT32_MAX) vocab_size_ = static_cast<int>(v);
+  }
   if (i.num_layers < 1 || i.num_experts < 1 || i.top_k < 1 ||
       static_cast<int>(i.score_scale_factor.size()) != i.num_layers)
     Fail(info_.path, "has inconsistent num_layers / num_experts / top_k / score_scale_factor");
@@ -97,6 +107,7 @@ void TraceReader::OpenDatasets() {
   expect(ds_.topk_ids, trace::ds::kTopkIds, {L, K});
   expect(ds_.topk_weights, trace::ds::kTopkWeights, {L, K});
   if (info_.record_logits) expect(ds_.router_logits, trace::ds::kRouterLogits, {L, E});
+  if (ds_.predicted.valid()) expect(ds_.predicted, trace::ds::kTokenPredicted, {});
   const hsize_t domains = expect(ds_.domains, trace::ds::kDomains, {});
   domains_ = h5::ReadStrings(ds_.domains.id(), 0, domains, At(trace::ds::kDomains));
   if (expect(ds_.load, trace::ds::kLoad, {L, E}) != domains + 1 ||
@@ -115,9 +126,9 @@ void TraceReader::ReadCommitted() {
   std::vector<int64_t> offsets(rows);
   h5::ReadRows(ds_.offset.id(), H5T_NATIVE_INT64, 0, rows, offsets.data(), at);
   if (swmr_)
-    for (Handle* ds :
-         {&ds_.id, &ds_.position, &ds_.doc, &ds_.nll, &ds_.domain, &ds_.source_id, &ds_.topk_ids,
-          &ds_.topk_weights, &ds_.router_logits, &ds_.logit_token, &ds_.load, &ds_.importance})
+    for (Handle* ds : {&ds_.id, &ds_.position, &ds_.doc, &ds_.nll, &ds_.predicted, &ds_.domain,
+                       &ds_.source_id, &ds_.topk_ids, &ds_.topk_weights, &ds_.router_logits,
+                       &ds_.logit_token, &ds_.load, &ds_.importance})
       if (ds->valid()) Check(H5Drefresh(ds->id()), info_.path, "cannot refresh a dataset");
   if (offsets[0] != 0) Fail(at.str(), "does not start at 0; damaged trace");
   for (size_t d = 1; d < offsets.size(); ++d)
@@ -130,7 +141,9 @@ void TraceReader::ReadCommitted() {
                                 std::tuple{&ds_.topk_ids, trace::ds::kTopkIds, n},
                                 std::tuple{&ds_.topk_weights, trace::ds::kTopkWeights, n},
                                 std::tuple{&ds_.domain, trace::ds::kDocDomain, docs},
-                                std::tuple{&ds_.source_id, trace::ds::kDocSourceId, docs}}) {
+                                std::tuple{&ds_.source_id, trace::ds::kDocSourceId, docs},
+                                std::tuple{&ds_.predicted, trace::ds::kTokenPredicted, n}}) {
+    if (!ds->valid()) continue;  // the optional /tokens/predicted
     const hsize_t have = h5::Dims(ds->id(), At(name))[0];
     if (have < static_cast<hsize_t>(need))
       Fail(At(name).str(), "has " + std::to_string(have) + " rows, fewer than the " +
@@ -204,6 +217,22 @@ TokenRows TraceReader::ReadTokens(int64_t begin, int64_t count) const {
                At(trace::ds::kTokenDoc));
   h5::ReadRows(ds_.nll.id(), H5T_NATIVE_FLOAT, begin, count, r.nll.data(),
                At(trace::ds::kTokenNll));
+  if (has_predictions()) {
+    r.predicted.resize(n);
+    h5::ReadRows(ds_.predicted.id(), H5T_NATIVE_INT32, begin, count, r.predicted.data(),
+                 At(trace::ds::kTokenPredicted));
+    // Consumers index token id tables with these: -1 (no prediction) or an id of the vocabulary.
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t p = r.predicted[i];
+      if (p < -1 || (vocab_size_ > 0 && p >= vocab_size_))
+        Fail(At(trace::ds::kTokenPredicted).str(),
+             "token row " + std::to_string(begin + static_cast<int64_t>(i)) + ": predicted id " +
+                 std::to_string(p) + " is outside -1.." +
+                 (vocab_size_ > 0 ? std::to_string(vocab_size_ - 1) + " (vocab_size)"
+                                  : std::string("(no vocab_size: at least -1)")) +
+                 "; damaged trace");
+    }
+  }
   CheckTokenDocs(begin, r.doc);
   return r;
 }

@@ -31,6 +31,9 @@ struct TokenRows {
   int64_t begin = 0;
   std::vector<int32_t> id, position, doc;
   std::vector<float> nll;
+  // The model's top-1 prediction at each row (-1: none); empty when the trace has no
+  // /tokens/predicted (written by an older moescope).
+  std::vector<int32_t> predicted;
   int64_t size() const { return static_cast<int64_t>(id.size()); }
 };
 
@@ -74,6 +77,11 @@ class TraceReader {
   int64_t num_documents() const { return static_cast<int64_t>(offsets_.size()) - 1; }
   int64_t num_tokens() const { return offsets_.back(); }
   int64_t num_logit_rows() const { return static_cast<int64_t>(logit_token_.size()); }
+  // Whether the trace records the model's top-1 predictions (/tokens/predicted; optional, absent
+  // from traces of older moescope versions).
+  bool has_predictions() const { return ds_.predicted.valid(); }
+  // vocab_size of the stored model config; 0 when it names none.
+  int vocab_size() const { return vocab_size_; }
 
   std::span<const int64_t> doc_offsets() const { return offsets_; }     // [D + 1]
   std::span<const int16_t> doc_domains() const { return doc_domain_; }  // [D]
@@ -116,6 +124,7 @@ class TraceReader {
   std::vector<int64_t> offsets_;
   std::vector<int16_t> doc_domain_;
   std::vector<int64_t> logit_token_;
+  int vocab_size_ = 0;
 };
 
 }  // namespace moe

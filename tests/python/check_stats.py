@@ -7,12 +7,14 @@ consecutive-token repetition with its load-matched and document-shuffle baseline
 over distances, token-controlled specialization (lift and the t test over documents), the
 Benjamini-Hochberg q-values of every p-value family, the cluster-t intervals of ratio metrics
 (against the linearization interval, within a stated tolerance), and the router entropy derived
-from the logits when the trace has them.
+from the logits when the trace has them, and the per-layer vocabulary specialization means on
+input, next and predicted tokens (the last only when the trace has /tokens/predicted).
 
 usage: check_stats.py TRACE.h5 STATS_DIR
 Exit status 0 and "OK ..." on success; otherwise a message naming the first mismatch.
 """
 import csv
+import json
 import math
 import sys
 
@@ -53,6 +55,9 @@ def load_trace(path):
             "E": int(f.attrs["num_experts"]),
             "K": int(f.attrs["top_k"]),
             "logits": None,
+            # The model's top-1 predictions; absent from traces of older moescope versions.
+            "predicted": f["tokens/predicted"][:n].astype(np.int64) if "tokens/predicted" in f
+                         else None,
         }
         if f.attrs["record_logits"]:
             tok = f["routing/logit_token"][:]
@@ -238,6 +243,41 @@ def bh(p):
     return q
 
 
+def vocab_means(t, min_count):
+    """{(vocab_spec_*_mean, layer, -1, "all"): mean over kept x of max_e N_{x,e}/N_x} for the
+    input token, the next token of the document and the predicted token (docs/stats-format.md;
+    layers where no x is kept are left out: their value is empty)."""
+    L, E = t["L"], t["E"]
+    off, ids, token = t["offset"], t["ids"], t["token"]
+    selected = (ids >= 0) & (t["w"] > 0)  # [n, L, K] the executed sets
+    n = ids.shape[0]
+    same_doc = np.ones(n, dtype=bool)
+    same_doc[off[1:-1] - 1] = False  # no pair across a document boundary
+    same_doc[-1] = False
+    rows = np.arange(n)
+    variants = {"input": (rows, token)}
+    nxt = rows[same_doc]
+    variants["next"] = (nxt, token[nxt + 1])  # the set of t under x = token t + 1
+    if t["predicted"] is not None:
+        has = rows[t["predicted"] >= 0]
+        variants["predicted"] = (has, t["predicted"][has])
+    out = {}
+    for name, (src, x) in variants.items():
+        V = int(max(token.max(), x.max() if len(x) else 0)) + 1
+        occurrences = np.bincount(x, minlength=V)
+        kept = occurrences >= min_count
+        if not kept.any():
+            continue
+        for l in range(L):
+            counts = np.zeros((V, E), dtype=np.int64)
+            sel = selected[src, l, :]
+            k_rows, k_cols = np.nonzero(sel)
+            np.add.at(counts, (x[k_rows], ids[src, l, :][k_rows, k_cols]), 1)
+            v = counts[kept].max(axis=1) / occurrences[kept]
+            out[("vocab_spec_%s_mean" % name, l, -1, "all")] = float(v.mean())
+    return out
+
+
 def main():
     if len(sys.argv) != 3:
         fail("usage: check_stats.py TRACE.h5 STATS_DIR")
@@ -319,6 +359,15 @@ def main():
                 linear = max(linear, abs(half / ((hi - lo) / 2) - 1))
     if widest > HALF_WIDTH_TOLERANCE:
         fail("cluster-t half-widths differ from numpy's Poisson bootstrap by up to %.1f%%" % (100 * widest))
+    # Vocabulary specialization means, when stats made the token tables (not with --no-vocab or
+    # past the memory cap): every variant the trace allows must be there.
+    with open(folder + "/stats.json", encoding="utf-8") as f:
+        options = json.load(f)["options"]
+    if any(key[0] == "vocab_spec_input_mean" for key in got):
+        vocab = vocab_means(t, int(options["vocab_min_count"]))
+        if t["predicted"] is None and any(key[0] == "vocab_spec_predicted_mean" for key in got):
+            fail("stats.csv has vocab_spec_predicted_mean rows but the trace has no predictions")
+        want.update(vocab)
     checked = 0
     for key, value in want.items():
         if key not in got:

@@ -2,7 +2,13 @@
 """Checks a moescope trace with h5py alone (no moescope code), against docs/trace-format.md and
 against values the C++ TraceReader saw (a JSON file written by the Catch test).
 
-usage: check_trace.py TRACE.h5 TRACE_FORMAT.md [EXPECTED.json] [--swmr]
+usage: check_trace.py TRACE.h5 TRACE_FORMAT.md [EXPECTED.json] [--swmr] [--reference]
+
+With --reference (needs torch; the trace must be of the model as trained, no routing policy),
+/tokens/predicted is checked against the argmax of the independent PyTorch reference's LM logits
+(tests/reference/llama_moe_reference.py) for every document that fits in one window; a mismatch
+is accepted only where the reference's two best logits are within 1e-4 (a near tie that float
+rounding may order either way).
 Exit status 0 and "OK ..." on success; otherwise a message naming the first mismatch.
 """
 import json
@@ -68,12 +74,16 @@ def check_schema(f, doc):
     present = set()
     f.visititems(lambda n, o: present.add("/" + n) if isinstance(o, h5py.Dataset) else None)
     optional = {"/routing/router_logits", "/routing/logit_token"}
+    # Optional in format_version 1: traces of older moescope versions lack it.
+    optional_always = {"/tokens/predicted"}
     for name in present:
         if name not in datasets:
             fail("dataset %s is not documented in %s" % (name, doc))
     for name, (dtype, shape) in datasets.items():
         if name not in present:
             if name in optional and not f.attrs["record_logits"]:
+                continue
+            if name in optional_always:
                 continue
             fail("documented dataset %s is missing from the file" % name)
         dset = f[name]
@@ -119,6 +129,16 @@ def check_consistency(f):
     last = off[1:] - 1
     if not np.all(np.isnan(nll[last])):
         fail("the last token of every document must have NaN NLL")
+    if "tokens/predicted" in f:
+        predicted = ds(f, "tokens/predicted")[:N] if ds(f, "tokens/predicted").shape[0] >= N else None
+        if predicted is None:
+            fail("/tokens/predicted has fewer rows than the committed %d tokens" % N)
+        config = json.loads(f.attrs["model_config"])
+        vocab = int(config.get("vocab_size", 0))
+        if predicted.min(initial=0) < -1 or (vocab > 0 and predicted.max(initial=-1) >= vocab):
+            fail("/tokens/predicted holds ids outside -1..vocab_size-1")
+        if not np.array_equal(predicted == -1, np.isnan(nll)):
+            fail("/tokens/predicted must be -1 exactly where /tokens/nll is NaN")
     if f.attrs["complete"]:
         load = ds(f, "stats/load")[:]
         domains = ds(f, "docs/domain")[:D]
@@ -175,6 +195,8 @@ def check_expected(f, expected):
                  % (t, ds(f, "routing/topk_ids")[t].tolist(), row["topk_ids"]))
         if not np.allclose(ds(f, "routing/topk_weights")[t], row["topk_weights"], rtol=0, atol=1e-7):
             fail("/routing/topk_weights[%d] differs from the C++ reader" % t)
+        if "predicted" in row and int(ds(f, "tokens/predicted")[t]) != row["predicted"]:
+            fail("/tokens/predicted[%d] differs from the C++ reader" % t)
     for row in expected.get("logit_rows", []):
         got = ds(f, "routing/router_logits")[row["row"]].astype(np.float32)
         if int(ds(f, "routing/logit_token")[row["row"]]) != row["token"]:
@@ -196,6 +218,45 @@ def check_expected(f, expected):
             fail("/stats/load differs from the C++ reader")
 
 
+def check_reference(f):
+    """/tokens/predicted against the argmax of the PyTorch reference's logits (see the usage)."""
+    import os
+    import torch
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "reference"))
+    from llama_moe_reference import LlamaMoEReference
+    policy = json.loads(f.attrs["routing_policy"])
+    if any(v for v in policy.values() if not isinstance(v, str)):
+        fail("--reference needs a trace of the model as trained (no routing policy)")
+    if "tokens/predicted" not in f:
+        fail("--reference: the trace has no /tokens/predicted")
+    model = LlamaMoEReference.from_dir(f.attrs["model_path"])
+    max_window = int(json.loads(f.attrs["windowing"])["max_window"])
+    off = ds(f, "docs/offset")[:]
+    ids_all, predicted_all = ds(f, "tokens/id")[:off[-1]], ds(f, "tokens/predicted")[:off[-1]]
+    checked = ties = 0
+    for d in range(len(off) - 1):
+        ids, predicted = ids_all[off[d]:off[d + 1]], predicted_all[off[d]:off[d + 1]]
+        if len(ids) > max_window or len(ids) < 2:
+            continue
+        with torch.no_grad():
+            out = model.forward(torch.tensor(ids[None, :].astype(np.int64)))
+        logits = out["logits"][0].double().numpy()[:-1]
+        want = logits.argmax(axis=1)
+        top2 = np.sort(logits, axis=1)[:, -2:]
+        near_tie = top2[:, 1] - top2[:, 0] < 1e-4
+        bad = np.nonzero((predicted[:-1] != want) & ~near_tie)[0]
+        if len(bad):
+            i = bad[0]
+            fail("/tokens/predicted of document %d token %d is %d, the reference's argmax %d"
+                 % (d, i, predicted[i], want[i]))
+        ties += int(np.sum((predicted[:-1] != want) & near_tie))
+        checked += len(ids) - 1
+    if checked == 0:
+        fail("--reference: no document fits in one window")
+    return "%d predictions equal the reference's argmax (%d near ties)" % (checked - ties, ties)
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     global SWMR
@@ -211,7 +272,11 @@ def main():
         D, N = check_consistency(f)
         if len(args) > 2:
             check_expected(f, json.load(open(args[2])))
-        print("OK %s: %d documents, %d tokens, complete=%d" % (args[0], D, N, f.attrs["complete"]))
+        extra = ""
+        if "--reference" in sys.argv:
+            extra = "; " + check_reference(f)
+        print("OK %s: %d documents, %d tokens, complete=%d%s"
+              % (args[0], D, N, f.attrs["complete"], extra))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "analysis/trace/domain_load.h"
 #include "analysis/common/float16.h"
+#include "analysis/trace/domain_load.h"
 #include "analysis/trace/trace_file.h"
 
 namespace stats_test {
@@ -18,17 +18,21 @@ struct HandDoc {
   std::vector<int32_t> ids;                 // [n]
   std::vector<std::vector<int16_t>> route;  // [n][L * K], descending weight, -1 pads
   std::vector<std::vector<float>> logits;   // [n][L * E] or empty
+  std::vector<int32_t> predicted;           // [n] the model's top-1 prediction, or empty (-1)
 };
 
 struct HandTrace {
   int layers = 1, experts = 4, top_k = 2, vocab = 64;
+  // Write /tokens/predicted; false writes the trace as moescope did before it recorded
+  // predictions (no such dataset).
+  bool predictions = true;
   std::vector<std::string> domains;
   std::vector<HandDoc> docs;
 
   // Appends a document whose every token takes `route` (one [L * K] row).
   HandDoc& Add(const std::string& domain, std::vector<int32_t> ids,
                const std::vector<int16_t>& route) {
-    HandDoc d{domain, std::move(ids), {}, {}};
+    HandDoc d{domain, std::move(ids), {}, {}, {}};
     d.route.assign(d.ids.size(), route);
     docs.push_back(std::move(d));
     return docs.back();
@@ -61,6 +65,7 @@ struct HandTrace {
     h.source_id_bytes = 16;
     h.record_logits = logits;
     h.logit_sample_rate = logits ? 1.0 : 0.0;
+    h.record_predictions = predictions;
     moe::TraceFile file = moe::TraceFile::Create(path, h);
     moe::TraceChunk c;
     moe::ExpertStats stats(static_cast<int>(domains.size()), layers, experts);
@@ -76,6 +81,7 @@ struct HandTrace {
         c.position.push_back(static_cast<int32_t>(t));
         c.doc.push_back(static_cast<int32_t>(c.doc_tokens.size() - 1));
         c.nll.push_back(1.0f);
+        c.predicted.push_back(d.predicted.empty() ? -1 : d.predicted[t]);
         std::vector<float> w;
         for (int l = 0; l < layers; ++l) {
           int n = 0;

@@ -7,6 +7,7 @@
 
 #include "analysis/stats/metrics.h"
 #include "analysis/stats/resampling.h"
+#include "analysis/stats/stats_export.h"
 #include "analysis/stats/trace_scan.h"
 #include "analysis/trace/trace_reader.h"
 #include "core/error.h"
@@ -304,7 +305,7 @@ HandTrace RandomTrace() {
   auto next = [&] { return MixHash(state++); };
   for (int d = 0; d < 41; ++d) {
     const char* domain = d % 3 == 0 ? "legal" : d % 3 == 1 ? "code" : "prose";
-    HandDoc doc{domain, {}, {}, {}};
+    HandDoc doc{domain, {}, {}, {}, {}};
     const int n = 1 + static_cast<int>(next() % 30);
     for (int i = 0; i < n; ++i) {
       doc.ids.push_back(static_cast<int32_t>(next() % 20));
@@ -376,6 +377,83 @@ TEST_CASE("a trace split into two shards gives the statistics of the whole", "[s
   SECTION("accumulators of separate shards merge to the whole") {
     const TraceSetInfo set = InspectTraces({dir / "whole.h5"});
     RoutingAccumulator first(set.shape, o, set.doc_domains), second(set.shape, o, set.doc_domains);
+TEST_CASE("vocabulary specialization on predicted tokens", "[stats]") {
+  HandTrace t;
+  // One layer, E = 4, K = 2. Every input token is id 1; what varies is the prediction:
+  //   10 tokens on {0,1} predict 5                  -> x = 5: N = 10, all on e0, e1: v = 1
+  //   10 tokens predict 6, 6 on {2,3} and 4 on {0,1} -> x = 6: e0 4, e1 4, e2 6, e3 6: v = 0.6,
+  //                                                     argmax e2 (the lowest of the tie)
+  //   3 tokens on {2,3} predict 7                   -> N = 3 < 10: filtered
+  //   the last token has no prediction (-1)          -> counts nowhere
+  // vocab_spec_predicted_mean = (1 + 0.6) / 2 = 0.8; per expert: e0 1.0, e2 0.6 (one x each).
+  auto& d = t.Add("a", {}, {0, 1});
+  auto token = [&](std::vector<int16_t> route, int32_t predicted) {
+    d.ids.push_back(1);
+    d.route.push_back(std::move(route));
+    d.predicted.push_back(predicted);
+  };
+  for (int i = 0; i < 10; ++i) token({0, 1}, 5);
+  for (int i = 0; i < 10; ++i)
+    token(i < 6 ? std::vector<int16_t>{2, 3} : std::vector<int16_t>{0, 1}, 6);
+  for (int i = 0; i < 3; ++i) token({2, 3}, 7);
+  token({0, 1}, -1);
+  const auto path = TempDir("stats-vocab-predicted") / "t.h5";
+  t.Write(path);
+  const StatsReport r = Stats({path});
+  REQUIRE(r.has_vocabulary);
+  const int all = 1;
+  CHECK(r.vocab_predicted.kept_tokens == 2);
+  CHECK(Value(r, Metric::kVocabSpecPredictedMean, 0, -1, all) == Approx(0.8));
+  CHECK(r.Find(Metric::kVocabSpecPredictedMean, 0, -1, all)->n == 2);
+  CHECK(Value(r, Metric::kVocabSpecPredicted, 0, 0, all) == Approx(1.0));
+  CHECK(Value(r, Metric::kVocabSpecPredicted, 0, 2, all) == Approx(0.6));
+  CHECK(r.Find(Metric::kVocabSpecPredicted, 0, 2, all)->n == 1);
+  CHECK(std::isnan(Value(r, Metric::kVocabSpecPredicted, 0, 1, all)));
+  // Domain rows: vocabulary metrics are for all domains only.
+  CHECK(r.Find(Metric::kVocabSpecPredictedMean, 0, -1, 0) == nullptr);
+  // The input table is unaffected: id 1 on 24 tokens, e0 and e1 on 15 of them.
+  CHECK(Value(r, Metric::kVocabSpecInputMean, 0, -1, all) == Approx(15.0 / 24.0));
+  // Top predicted tokens of expert 0: 5 (share 1) then 6 (share 0.4).
+  const TopToken* top = r.vocab_predicted.top.data();
+  CHECK(top[0].token == 5);
+  CHECK(top[0].share == 1);
+  CHECK(top[1].token == 6);
+  CHECK(top[1].count == 4);
+  CHECK(top[1].occurrences == 10);
+
+  // Exported beside the other variants.
+  const auto dir = TempDir("stats-vocab-predicted-out");
+  ExportStats(dir, r, {});
+  std::ifstream csv(dir / "top_tokens.csv");
+  const std::string text((std::istreambuf_iterator<char>(csv)), {});
+  CHECK_THAT(text, Catch::Contains("\n0,0,predicted,1,5,,10,10,1\n"));
+  CHECK_THAT(text, Catch::Contains("\n0,2,predicted,1,6,,6,10,0.6\n"));
+  std::ifstream stats_csv(dir / "stats.csv");
+  const std::string rows((std::istreambuf_iterator<char>(stats_csv)), {});
+  CHECK_THAT(rows, Catch::Contains(",vocab_spec_predicted_mean,0.8"));
+
+  // A trace without predictions (an older moescope): the rows are absent, the rest unchanged.
+  t.predictions = false;
+  const auto old = TempDir("stats-vocab-predicted") / "old.h5";
+  t.Write(old);
+  const TraceSetInfo set = InspectTraces({old});
+  CHECK_FALSE(set.predictions);
+  CHECK_THAT(set.predictions_note, Catch::Contains("/tokens/predicted"));
+  const StatsReport o = Stats({old});
+  CHECK(o.Find(Metric::kVocabSpecPredictedMean, 0, -1, all) == nullptr);
+  CHECK(o.Find(Metric::kVocabSpecPredicted, 0, 0, all) == nullptr);
+  CHECK(Value(o, Metric::kVocabSpecInputMean, 0, -1, all) == Approx(15.0 / 24.0));
+
+  // The accumulator refuses predictions outside the vocabulary.
+  RoutingAccumulator acc({1, 1, 4, 2, 8}, StatsOptions{}, {0});
+  const int16_t ids[2] = {0, 1};
+  const float w[2] = {0.5f, 0.5f};
+  acc.BeginDocument(0, 0);
+  CHECK_THROWS_WITH(acc.AddToken(1, ids, w, 2, nullptr, 8),
+                    Catch::Contains("predicted token id 8"));
+  CHECK_NOTHROW(acc.AddToken(1, ids, w, 2, nullptr, 7));
+}
+
     const TraceReader reader(dir / "whole.h5");
     const int64_t n = reader.num_tokens();
     const TokenRows tokens = reader.ReadTokens(0, n);
@@ -445,7 +523,10 @@ TEST_CASE("metrics are addressed by typed ids; names are parsed only at the edge
   CHECK(std::string(MetricName(Metric::kLoadCount)) == "load_count");
   CHECK(std::string(MetricName(Metric::kVocabSpecNext)) == "vocab_spec_next");
   CHECK(std::string(MetricName(Metric::kTokens)) == "tokens");
-  CHECK(std::string(MetricName(Metric::kVocabSpecNextMean)) == "vocab_spec_next_mean");
+  CHECK(std::string(MetricName(Metric::kVocabSpecPredictedMean)) == "vocab_spec_predicted_mean");
+  CHECK(std::string(MetricName(Metric::kVocabSpecPredicted)) == "vocab_spec_predicted");
+  CHECK(DefOf(Metric::kVocabSpecPredicted).level == MetricLevel::kExpert);
+  CHECK(DefOf(Metric::kVocabSpecPredictedMean).level == MetricLevel::kLayer);
   CHECK(DefOf(Metric::kVocabSpecNext).level == MetricLevel::kExpert);
   CHECK(DefOf(Metric::kTokens).level == MetricLevel::kLayer);
   CHECK_FALSE(ParseMetric("load").has_value());

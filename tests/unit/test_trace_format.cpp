@@ -2,7 +2,9 @@
 // agree; h5py alone reads what the C++ reader reads; damaged or foreign files are clean errors.
 #include <hdf5.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -15,7 +17,9 @@
 #include "analysis/policy/policy_json.h"
 #include "analysis/run/trace_runner.h"
 #include "analysis/stats/routing_compare.h"
+#include "analysis/stats/stats_job.h"
 #include "analysis/stats/trace_load.h"
+#include "analysis/stats/trace_scan.h"
 #include "analysis/trace/trace_format.h"
 #include "analysis/trace/trace_reader.h"
 #include "core/error.h"
@@ -78,6 +82,7 @@ TEST_CASE("docs/trace-format.md, trace_format.h and a written trace agree", "[tr
   std::set<std::string> code_datasets(trace::kRequiredDatasets.begin(),
                                       trace::kRequiredDatasets.end());
   code_datasets.insert(trace::kLogitDatasets.begin(), trace::kLogitDatasets.end());
+  code_datasets.insert(trace::kOptionalDatasets.begin(), trace::kOptionalDatasets.end());
   CHECK(doc_attrs == code_attrs);
   CHECK(doc_datasets == code_datasets);
 
@@ -122,6 +127,7 @@ TEST_CASE("h5py alone reads what the C++ reader reads", "[trace][format][python]
                                       {"id", tok.id[0]},
                                       {"position", tok.position[0]},
                                       {"doc", tok.doc[0]},
+                                      {"predicted", tok.predicted.at(0)},
                                       {"topk_ids", ids},
                                       {"topk_weights", weights}});
   }
@@ -304,4 +310,128 @@ TEST_CASE("a trace with damaged metadata checksums fails to open instead of retr
     INFO("swmr " << swmr);
     CHECK_THROWS_WITH(TraceReader(p, swmr), Catch::Contains(p.string()));
   }
+}
+
+namespace {
+
+// A copy of the tiny trace as an older moescope wrote it: without /tokens/predicted.
+std::filesystem::path WithoutPredictions(const std::string& dir) {
+  const auto p = CopyTo(TinyTrace(), dir, "old.h5");
+  h5::SilenceErrors();
+  h5::Handle f(H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+  REQUIRE(f.valid());
+  REQUIRE(H5Ldelete(f.id(), trace::ds::kTokenPredicted, H5P_DEFAULT) >= 0);
+  return p;
+}
+
+// Overwrites /tokens/predicted[row] with `value`.
+void WritePredicted(const std::filesystem::path& p, hsize_t row, int32_t value) {
+  h5::SilenceErrors();
+  h5::Handle f(H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+  REQUIRE(f.valid());
+  h5::Handle ds = h5::OpenDataset(f.id(), trace::ds::kTokenPredicted, {p.string(), "predicted"});
+  h5::Handle space(H5Dget_space(ds.id()));
+  const hsize_t start[1] = {row}, one[1] = {1};
+  REQUIRE(H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start, nullptr, one, nullptr) >= 0);
+  h5::Handle mem(H5Screate_simple(1, one, nullptr));
+  REQUIRE(H5Dwrite(ds.id(), H5T_NATIVE_INT32, mem.id(), space.id(), H5P_DEFAULT, &value) >= 0);
+}
+
+}  // namespace
+
+TEST_CASE("/tokens/predicted holds the top-1 prediction, -1 exactly where the NLL is NaN",
+          "[trace][format]") {
+  const TraceReader r(TinyTrace());
+  REQUIRE(r.has_predictions());
+  CHECK(r.info().format_version == 1);  // an optional dataset keeps the version
+  const TokenRows t = r.ReadTokens(0, r.num_tokens());
+  REQUIRE(t.predicted.size() == t.id.size());
+  for (size_t i = 0; i < t.id.size(); ++i) {
+    INFO("token row " << i);
+    CHECK((t.predicted[i] == -1) == std::isnan(t.nll[i]));
+    CHECK(t.predicted[i] >= -1);
+    CHECK(t.predicted[i] < r.vocab_size());
+  }
+  CHECK(r.vocab_size() == 512);
+}
+
+TEST_CASE("a trace without /tokens/predicted (an older moescope) reads and gives statistics",
+          "[trace][format][compat]") {
+  const auto old = WithoutPredictions("trace_old_predicted");
+  {
+    const TraceReader r(old);
+    CHECK_FALSE(r.has_predictions());
+    const TokenRows t = r.ReadTokens(0, r.num_tokens());
+    CHECK(t.predicted.empty());
+    CHECK(t.id == TraceReader(TinyTrace()).ReadTokens(0, r.num_tokens()).id);
+  }
+  // The h5py checker accepts it (the dataset is optional).
+  const trace_test::CommandResult py = trace_test::RunChecker(old);
+  INFO("check_trace.py said:\n" << py.output);
+  CHECK(py.status == 0);
+
+  const TraceSetInfo set = InspectTraces({old});
+  CHECK_FALSE(set.predictions);
+  CHECK(set.predictions_note ==
+        "the trace has no /tokens/predicted (written by an older moescope)");
+  StatsOptions o;
+  o.bootstrap = 0;
+  o.permutations = 0;
+  const StatsReport without = ComputeStatsReport(set, o);
+  REQUIRE(without.has_vocabulary);
+  CHECK(without.Find(Metric::kVocabSpecNextMean, 0, -1, without.shape.domains) != nullptr);
+  CHECK(without.Find(Metric::kVocabSpecPredictedMean, 0, -1, without.shape.domains) == nullptr);
+  CHECK(without.vocab_predicted.layers == 0);
+  const StatsReport with = ComputeStatsReport(InspectTraces({TinyTrace()}), o);
+  CHECK(with.Find(Metric::kVocabSpecPredictedMean, 0, -1, with.shape.domains) != nullptr);
+  // Everything else is the same.
+  CHECK(with.vocab_next.layer_mean == without.vocab_next.layer_mean);
+
+  StatsRunOptions run;
+  run.traces = {old};
+  run.output = TempDir("trace_old_predicted_stats");
+  run.stats = o;
+  const StatsSummary summary = RunStats(run);
+  CHECK(std::find(summary.notes.begin(), summary.notes.end(),
+                  "vocabulary specialization on predictions is left out: the trace has no "
+                  "/tokens/predicted (written by an older moescope)") != summary.notes.end());
+  // With one old trace among several, the note names it.
+  const TraceSetInfo mixed = InspectTraces({TinyTrace(), old});
+  CHECK_FALSE(mixed.predictions);
+  CHECK_THAT(mixed.predictions_note, Catch::StartsWith(old.string() + " has no /tokens/predicted"));
+}
+
+TEST_CASE("predicted ids outside the vocabulary or a short /tokens/predicted are errors",
+          "[trace][bad-input]") {
+  const auto p = CopyTo(TinyTrace(), "trace_bad_predicted", "predicted.h5");
+  WritePredicted(p, 2, 512);  // the tiny model's vocab_size
+  {
+    const TraceReader r(p);
+    CHECK_NOTHROW(r.ReadTokens(0, 2));
+    CHECK_THROWS_WITH(r.ReadTokens(0, 3),
+                      Catch::Contains(p.string()) && Catch::Contains("/tokens/predicted") &&
+                          Catch::Contains("token row 2") && Catch::Contains("predicted id 512") &&
+                          Catch::Contains("vocab_size"));
+    // Statistics read through the reader and refuse it too.
+    StatsOptions o;
+    o.bootstrap = 0;
+    o.permutations = 0;
+    CHECK_THROWS_WITH(ComputeStatsReport(InspectTraces({p}), o), Catch::Contains(p.string()));
+  }
+  WritePredicted(p, 2, -2);
+  CHECK_THROWS_WITH(TraceReader(p).ReadTokens(0, 3), Catch::Contains("predicted id -2"));
+
+  const auto short_p = CopyTo(TinyTrace(), "trace_short_predicted", "short.h5");
+  const int64_t n = TraceReader(short_p).num_tokens();
+  {
+    h5::SilenceErrors();
+    h5::Handle f(H5Fopen(short_p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    REQUIRE(f.valid());
+    h5::Handle ds =
+        h5::OpenDataset(f.id(), trace::ds::kTokenPredicted, {short_p.string(), "predicted"});
+    h5::SetRows(ds.id(), static_cast<hsize_t>(n - 1), {short_p.string(), "predicted"});
+  }
+  CHECK_THROWS_WITH(TraceReader(short_p),
+                    Catch::Contains(short_p.string()) && Catch::Contains("/tokens/predicted") &&
+                        Catch::Contains("fewer than the " + std::to_string(n) + " committed"));
 }

@@ -7,13 +7,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "analysis/common/hdf5_util.h"
 #include "analysis/policy/policy_flags.h"
 #include "analysis/policy/policy_json.h"
-#include "analysis/common/hdf5_util.h"
-#include "analysis/trace/trace_format.h"
-#include "analysis/stats/trace_load.h"
-#include "analysis/trace/trace_reader.h"
 #include "analysis/run/trace_runner.h"
+#include "analysis/stats/trace_load.h"
+#include "analysis/trace/trace_format.h"
+#include "analysis/trace/trace_reader.h"
 #include "core/error.h"
 #include "trace_compare.h"
 #include "trace_test_util.h"
@@ -74,6 +74,36 @@ TEST_CASE("resume continues an interrupted trace to the uninterrupted result", "
   const TraceSummary again = RunTrace(Model(), RoutingPolicy{}, o);
   CHECK(again.already_complete);
   CHECK_THAT(FormatSummary(again), Catch::Contains("already complete"));
+}
+
+TEST_CASE("resume keeps /tokens/predicted consistent, also for a trace without it",
+          "[trace][resume][compat]") {
+  const auto full = TempDir("trace_resume_predicted") / "full.h5";
+  RunTrace(Model(), RoutingPolicy{}, Options(full));
+  REQUIRE(TraceReader(full).has_predictions());
+  // An interrupted trace whose /tokens/predicted has debris past the committed prefix (the
+  // Interrupted copy keeps every row): resume cuts it back and appends the rest.
+  const auto cut = Interrupted(full, "predicted", 4);
+  TraceOptions o = Options(cut);
+  o.resume = true;
+  RunTrace(Model(), RoutingPolicy{}, o);
+  trace_test::CheckSameTrace(full, cut);  // /tokens/predicted row for row
+
+  // A trace written before the dataset existed resumes without it: never half a dataset.
+  const auto old = Interrupted(full, "old_predicted", 4);
+  {
+    h5::SilenceErrors();
+    h5::Handle f(H5Fopen(old.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    REQUIRE(f.valid());
+    REQUIRE(H5Ldelete(f.id(), trace::ds::kTokenPredicted, H5P_DEFAULT) >= 0);
+  }
+  TraceOptions o_old = Options(old);
+  o_old.resume = true;
+  RunTrace(Model(), RoutingPolicy{}, o_old);
+  const TraceReader r(old);
+  CHECK(r.info().complete);
+  CHECK_FALSE(r.has_predictions());
+  trace_test::CheckSameTrace(full, old, /*predictions=*/false);
 }
 
 TEST_CASE("resume refuses a run that does not match the trace", "[trace][resume]") {

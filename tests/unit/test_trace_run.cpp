@@ -1,16 +1,17 @@
 // Tracing the tiny multi-domain corpus with the default model: what the trace holds equals what
 // a direct forward pass of each window shows through a hook, padding never appears, statistics
 // add up, and the routing policy is recorded and applied.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "analysis/common/float16.h"
 #include "analysis/policy/policy_flags.h"
 #include "analysis/policy/policy_json.h"
-#include "analysis/common/float16.h"
+#include "analysis/run/trace_runner.h"
 #include "analysis/stats/trace_load.h"
 #include "analysis/trace/trace_reader.h"
-#include "analysis/run/trace_runner.h"
 #include "core/heads.h"
 #include "core/ops.h"
 #include "trace_test_util.h"
@@ -86,11 +87,21 @@ void CheckAgainstDirectForward(const TraceReader& r, int64_t d, const WindowRule
           CHECK(routing.Weights(i, l)[j] == Approx(want_w).margin(1e-5));
         }
       }
+      REQUIRE(r.has_predictions());
       if (i + 1 < static_cast<int64_t>(ids.size())) {
-        const double want = -LogProbability(lm.data() + s * 512, 512, ids[i + 1]);
+        const float* z = lm.data() + s * 512;
+        const double want = -LogProbability(z, 512, ids[i + 1]);
         CHECK(tokens.nll[i] == Approx(want).epsilon(1e-4));
+        // The top-1 prediction is the argmax of the same logits; the batched pass may order a
+        // near tie (within float rounding) the other way.
+        const int32_t argmax = static_cast<int32_t>(std::max_element(z, z + 512) - z);
+        const int32_t got = tokens.predicted[i];
+        REQUIRE(got >= 0);
+        REQUIRE(got < 512);
+        if (got != argmax) CHECK(z[argmax] - z[got] < 1e-4f);
       } else {
         CHECK(std::isnan(tokens.nll[i]));
+        CHECK(tokens.predicted[i] == -1);
       }
     }
     if (!r.info().record_logits) continue;
@@ -134,6 +145,34 @@ TEST_CASE("a trace of the tiny corpus equals direct forward passes", "[trace][mo
   CHECK(nlohmann::json::parse(r.info().windowing)["max_window"] == 256);
   for (int64_t d = 0; d < r.num_documents(); ++d)
     CheckAgainstDirectForward(r, d, {256, 256}, nullptr);
+}
+
+TEST_CASE("the recorded top-1 predictions are the PyTorch reference's argmax",
+          "[trace][model][python]") {
+  // The tiny corpus traced with the model as trained; the h5py checker recomputes every
+  // document's LM logits with the independent PyTorch reference (tests/reference) and compares
+  // their argmax with /tokens/predicted.
+  const auto out = TempDir("trace_predicted") / "tiny.h5";
+  RunTrace(Model(), RoutingPolicy{}, TinyOptions(out));
+  {
+    const TraceReader r(out);
+    REQUIRE(r.has_predictions());
+    const TokenRows tokens = r.ReadTokens(0, r.num_tokens());
+    int64_t distinct = 0;
+    std::vector<bool> seen(512, false);
+    for (int32_t p : tokens.predicted)
+      if (p >= 0 && !seen[static_cast<size_t>(p)]) seen[static_cast<size_t>(p)] = true, ++distinct;
+    CHECK(distinct > 1);  // not a constant
+  }
+  std::string cmd = "/usr/bin/python3";
+  for (const std::string& a :
+       {trace_test::Checker().string(), out.string(), trace_test::FormatDoc().string()})
+    cmd.append(" ").append(trace_test::Quote(a));
+  cmd += " --reference";
+  const trace_test::CommandResult py = trace_test::RunCommand(cmd);
+  INFO("check_trace.py --reference said:\n" << py.output);
+  CHECK(py.status == 0);
+  CHECK_THAT(py.output, Catch::Contains("predictions equal the reference's argmax"));
 }
 
 TEST_CASE("per-domain load sums to K x tokens and matches the routing rows", "[trace][model]") {

@@ -8,8 +8,10 @@
 
 namespace trace_test {
 
+// `predictions`: compare /tokens/predicted too (both must have it or both lack it); false when
+// `got` is an older trace (without the dataset) resumed on purpose.
 inline void CheckSameTrace(const std::filesystem::path& want_path,
-                           const std::filesystem::path& got_path) {
+                           const std::filesystem::path& got_path, bool predictions = true) {
   const moe::TraceReader want(want_path), got(got_path);
   INFO("comparing " << got_path.string() << " with " << want_path.string());
   CHECK(got.info().complete);
@@ -23,6 +25,10 @@ inline void CheckSameTrace(const std::filesystem::path& want_path,
   CHECK(b.id == a.id);
   CHECK(b.position == a.position);
   CHECK(b.doc == a.doc);
+  if (predictions) {
+    CHECK(got.has_predictions() == want.has_predictions());
+    CHECK(b.predicted == a.predicted);  // argmax of the same logits: exact
+  }
   for (int64_t t = 0; t < n; ++t)
     if (!(std::isnan(a.nll[t]) && std::isnan(b.nll[t])) && a.nll[t] != b.nll[t]) {
       CHECK(b.nll[t] == Approx(a.nll[t]).epsilon(1e-5));
