@@ -76,11 +76,11 @@ RoutingAccumulator::RoutingAccumulator(const StatsShape& shape, const StatsOptio
     vocab_next_.assign(cells, 0);
     input_count_.assign(static_cast<size_t>(shape.vocab), 0);
     next_count_.assign(static_cast<size_t>(shape.vocab), 0);
-  }
     if (options_.vocab_predicted) {
       vocab_predicted_.assign(cells, 0);
       predicted_count_.assign(static_cast<size_t>(shape.vocab), 0);
     }
+  }
   if (E <= 64) sets_.resize(static_cast<size_t>(L));
   entropy_hist_.assign(static_cast<size_t>(M) * L * options_.entropy_bins, 0);
   margin_hist_.assign(static_cast<size_t>(M) * L * options_.margin_bins, 0);
@@ -147,10 +147,10 @@ void RoutingAccumulator::AddToken(int32_t token_id, const int16_t* ids, const fl
   if (shape_.vocab > 0 && (token_id < 0 || token_id >= shape_.vocab))
     Fail(kWhere, "token id " + std::to_string(token_id) + " is outside the vocabulary of " +
                      std::to_string(shape_.vocab));
-  ++tokens_;
   if (predicted < -1 || (shape_.vocab > 0 && predicted >= shape_.vocab))
     Fail(kWhere, "predicted token id " + std::to_string(predicted) +
                      " is outside the vocabulary of " + std::to_string(shape_.vocab));
+  ++tokens_;
   Add(SliceLayout::kTokens, 1.0);
   if (has_previous_) Add(SliceLayout::kPairs, 1.0);
   Layers(token_id, predicted, ids, weights, kmax);
@@ -172,9 +172,9 @@ void RoutingAccumulator::Layers(int32_t token_id, int32_t predicted, const int16
     ++input_count_[static_cast<size_t>(token_id)];
     if (has_previous_) ++next_count_[static_cast<size_t>(token_id)];
   }
-  for (int l = 0; l < L; ++l) {
   const bool predicted_row = !vocab_predicted_.empty() && predicted >= 0;
   if (predicted_row) ++predicted_count_[static_cast<size_t>(predicted)];
+  for (int l = 0; l < L; ++l) {
     int16_t* set = current_.data() + static_cast<size_t>(l) * K;
     int n = 0;
     for (int j = 0; j < kmax; ++j) {
@@ -226,12 +226,12 @@ void RoutingAccumulator::Layers(int32_t token_id, int32_t predicted, const int16
       uint32_t* row = vocab_input_.data() + (static_cast<size_t>(l) * shape_.vocab + token_id) * E;
       for (int a = 0; a < n; ++a) ++row[set[a]];
     }
-    if (has_previous_) {  // the pair (previous token, this token) of one document (§2.8)
     if (predicted_row) {  // this token's set, under the id it predicts (§2.5 on predictions)
       uint32_t* row =
           vocab_predicted_.data() + (static_cast<size_t>(l) * shape_.vocab + predicted) * E;
       for (int a = 0; a < n; ++a) ++row[set[a]];
     }
+    if (has_previous_) {  // the pair (previous token, this token) of one document (§2.8)
       const int16_t* prev = previous_.data() + static_cast<size_t>(l) * K;
       if (vocab) {
         uint32_t* row = vocab_next_.data() + (static_cast<size_t>(l) * shape_.vocab + token_id) * E;
@@ -385,10 +385,10 @@ void RoutingAccumulator::Merge(const RoutingAccumulator& o) {
   AddInto(transitions_, o.transitions_);
   AddInto(vocab_input_, o.vocab_input_);
   AddInto(vocab_next_, o.vocab_next_);
-  AddInto(vocab_predicted_, o.vocab_predicted_);
-  AddInto(predicted_count_, o.predicted_count_);
   AddInto(input_count_, o.input_count_);
   AddInto(next_count_, o.next_count_);
+  AddInto(vocab_predicted_, o.vocab_predicted_);
+  AddInto(predicted_count_, o.predicted_count_);
   AddInto(entropy_hist_, o.entropy_hist_);
   AddInto(margin_hist_, o.margin_hist_);
   for (size_t l = 0; l < sets_.size() && l < o.sets_.size(); ++l)

@@ -95,13 +95,13 @@ class RoutingAccumulator : public TokenSink {
   const std::vector<uint32_t>& vocab_next() const { return vocab_next_; }
   const std::vector<int64_t>& input_occurrences() const { return input_count_; }
   const std::vector<int64_t>& next_occurrences() const { return next_count_; }
-  // Per layer: executed set (bit mask of experts) -> tokens.
-  const std::vector<std::unordered_map<uint64_t, int64_t>>& set_counts() const { return sets_; }
   // [L, V, E] and [V]: the executed sets of the tokens whose top-1 prediction is x (the
   // predicted-token counterpart of vocab_next); empty without vocabulary tables or without
   // options.vocab_predicted.
   const std::vector<uint32_t>& vocab_predicted() const { return vocab_predicted_; }
   const std::vector<int64_t>& predicted_occurrences() const { return predicted_count_; }
+  // Per layer: executed set (bit mask of experts) -> tokens.
+  const std::vector<std::unordered_map<uint64_t, int64_t>>& set_counts() const { return sets_; }
   // [M, L, bins]
   const std::vector<int64_t>& entropy_histogram() const { return entropy_hist_; }
   const std::vector<int64_t>& margin_histogram() const { return margin_hist_; }

@@ -77,9 +77,9 @@ struct StatsReport {
   std::vector<int64_t> margin_histogram;       // [M+1, L, margin_bins]
   bool has_vocabulary = false;
   VocabSpecialization vocab_input, vocab_next;
+  VocabSpecialization vocab_predicted;  // layers = 0 when the traces record no predictions
   std::vector<TestFamily> families;
 
-  VocabSpecialization vocab_predicted;  // layers = 0 when the traces record no predictions
   // The row of (metric, layer, expert, domain), or null when the report has none.
   const StatsRow* Find(Metric metric, int layer, int expert, int domain) const;
 };

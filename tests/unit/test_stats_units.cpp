@@ -356,27 +356,6 @@ void CheckSameRows(const StatsReport& a, const StatsReport& b, bool exact) {
 
 }  // namespace
 
-TEST_CASE("a trace split into two shards gives the statistics of the whole", "[stats]") {
-  HandTrace t = RandomTrace();
-  const auto dir = TempDir("stats-shards");
-  t.Write(dir / "whole.h5");
-  t.Write(dir / "part1.h5", 0, 17);
-  t.Write(dir / "part2.h5", 17);
-  StatsOptions o;
-  o.bootstrap = 50;
-  o.permutations = 50;
-  o.rank_adjacent = true;
-  const StatsReport whole = Stats({dir / "whole.h5"}, o);
-  const StatsReport shards = Stats({dir / "part1.h5", dir / "part2.h5"}, o);
-  CHECK(shards.tokens == whole.tokens);
-  CHECK(shards.documents == 41);
-  // One pass over the shards adds the same numbers in the same order: identical, CIs too.
-  CheckSameRows(whole, shards, true);
-  CHECK(whole.coactivation_adjacent == shards.coactivation_adjacent);
-
-  SECTION("accumulators of separate shards merge to the whole") {
-    const TraceSetInfo set = InspectTraces({dir / "whole.h5"});
-    RoutingAccumulator first(set.shape, o, set.doc_domains), second(set.shape, o, set.doc_domains);
 TEST_CASE("vocabulary specialization on predicted tokens", "[stats]") {
   HandTrace t;
   // One layer, E = 4, K = 2. Every input token is id 1; what varies is the prediction:
@@ -454,6 +433,27 @@ TEST_CASE("vocabulary specialization on predicted tokens", "[stats]") {
   CHECK_NOTHROW(acc.AddToken(1, ids, w, 2, nullptr, 7));
 }
 
+TEST_CASE("a trace split into two shards gives the statistics of the whole", "[stats]") {
+  HandTrace t = RandomTrace();
+  const auto dir = TempDir("stats-shards");
+  t.Write(dir / "whole.h5");
+  t.Write(dir / "part1.h5", 0, 17);
+  t.Write(dir / "part2.h5", 17);
+  StatsOptions o;
+  o.bootstrap = 50;
+  o.permutations = 50;
+  o.rank_adjacent = true;
+  const StatsReport whole = Stats({dir / "whole.h5"}, o);
+  const StatsReport shards = Stats({dir / "part1.h5", dir / "part2.h5"}, o);
+  CHECK(shards.tokens == whole.tokens);
+  CHECK(shards.documents == 41);
+  // One pass over the shards adds the same numbers in the same order: identical, CIs too.
+  CheckSameRows(whole, shards, true);
+  CHECK(whole.coactivation_adjacent == shards.coactivation_adjacent);
+
+  SECTION("accumulators of separate shards merge to the whole") {
+    const TraceSetInfo set = InspectTraces({dir / "whole.h5"});
+    RoutingAccumulator first(set.shape, o, set.doc_domains), second(set.shape, o, set.doc_domains);
     const TraceReader reader(dir / "whole.h5");
     const int64_t n = reader.num_tokens();
     const TokenRows tokens = reader.ReadTokens(0, n);
