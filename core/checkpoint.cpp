@@ -1,6 +1,5 @@
 #include "core/checkpoint.h"
 
-#include <fstream>
 #include <sstream>
 #include <string_view>
 
@@ -8,6 +7,8 @@
 
 #include "core/error.h"
 #include "core/finite_check.h"
+#include "core/input_file.h"
+#include "core/json_value.h"
 #include "core/safetensors_file.h"
 #include "core/torch_checkpoint.h"
 
@@ -22,16 +23,10 @@ constexpr const char* kSafetensorsIndex = "model.safetensors.index.json";
 constexpr const char* kTorch = "pytorch_model.bin";
 constexpr const char* kTorchIndex = "pytorch_model.bin.index.json";
 
+// The index file: a regular file, strict JSON (json_value.h: no trailing content, duplicate keys
+// refused, errors echo a clipped piece of the input).
 nlohmann::json ReadJson(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) Fail(path, "cannot open");
-  std::stringstream text;
-  text << in.rdbuf();
-  try {
-    return nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::exception& e) {
-    Fail(path, std::string("not valid JSON: ") + e.what());
-  }
+  return ParseJson(ReadInputFile(path, "checkpoint index"), path);
 }
 
 // A shard named by an index must sit inside the checkpoint folder.
@@ -92,7 +87,7 @@ void Checkpoint::OpenIndex(const std::string& index_file, bool is_torch) {
   std::map<std::string, int> shards;
   for (const auto& [name, file] : index["weight_map"].items()) {
     if (!file.is_string() || !IsPlainRelative(file.get<std::string>())) {
-      Fail(source_, "weight_map entry " + Quoted(name) + " is " + file.dump() +
+      Fail(source_, "weight_map entry " + Quoted(Clipped(name)) + " is " + Clipped(file.dump()) +
                         ", expected a file name inside the checkpoint folder");
     }
     shards.emplace(file.get<std::string>(), 0);

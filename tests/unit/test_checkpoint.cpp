@@ -160,7 +160,7 @@ TEST_CASE("checkpoint from sharded safetensors", "[checkpoint]") {
   }
   SECTION("index not JSON") {
     WriteText(index, "{");
-    REQUIRE_THROWS_WITH(moe::Checkpoint(dir), Contains(index + ": not valid JSON"));
+    REQUIRE_THROWS_WITH(moe::Checkpoint(dir), Contains(index + ": is not valid JSON"));
   }
 }
 
