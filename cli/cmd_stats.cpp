@@ -54,14 +54,12 @@ void RegisterStats(CLI::App& app) {
   cmd->add_option("--top-tokens", s.top_tokens, "Tokens listed per expert")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--entropy-bins", s.entropy_bins, "Bins of the router entropy histogram")
+  cmd->add_option("--entropy-bins", s.entropy_bins,
+                  "Quantile bins per layer of the router entropy deficit histogram")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--margin-bins", s.margin_bins, "Bins of the logit margin histogram")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--margin-max", s.margin_max,
-                  "Upper edge of the margin histogram (larger margins go to the last bin)")
+  cmd->add_option("--margin-bins", s.margin_bins,
+                  "Quantile bins per layer of the logit margin histogram")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--tokenizer", o->tokenizer,

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "analysis/stats/histogram.h"
 #include "analysis/stats/multiplicity.h"
 #include "analysis/stats/resampling.h"
 #include "core/error.h"
@@ -52,8 +53,8 @@ RoutingAccumulator::RoutingAccumulator(const StatsShape& shape, const StatsOptio
   const int M = shape.domains, L = shape.layers, E = shape.experts, K = shape.top_k;
   if (M < 1 || L < 1 || E < 1 || K < 1)
     Fail(kWhere, "needs at least one domain, layer, expert and selection");
-  if (options_.entropy_bins < 1 || options_.margin_bins < 1 || !(options_.margin_max > 0))
-    Fail(kWhere, "histograms need at least one bin and a positive margin range");
+  if (options_.entropy_bins < 1 || options_.margin_bins < 1)
+    Fail(kWhere, "histograms need at least one bin");
   if (options_.permutations > 0 && doc_domains_.empty())
     Fail(kWhere, "the permutation test needs the domain of every document");
   for (int16_t m : doc_domains_)
@@ -82,8 +83,8 @@ RoutingAccumulator::RoutingAccumulator(const StatsShape& shape, const StatsOptio
     }
   }
   if (E <= 64) sets_.resize(static_cast<size_t>(L));
-  entropy_hist_.assign(static_cast<size_t>(M) * L * options_.entropy_bins, 0);
-  margin_hist_.assign(static_cast<size_t>(M) * L * options_.margin_bins, 0);
+  entropy_hist_.assign(static_cast<size_t>(M) * L * kEntropyDeficitGrid.size(), 0);
+  margin_hist_.assign(static_cast<size_t>(M) * L * kMarginGrid.size(), 0);
   partial_.assign(S, 0.0);
   is_touched_.assign(S, 0);
   previous_.assign(static_cast<size_t>(L) * K, -1);
@@ -257,7 +258,6 @@ void RoutingAccumulator::Logits(const float* logits) {
   const SliceLayout& s = layout_;
   Add(SliceLayout::kLogitRows, 1.0);
   std::vector<float>& sorted = sorted_;
-  const int eb = options_.entropy_bins, mb = options_.margin_bins;
   for (int l = 0; l < L; ++l) {
     const float* z = logits + static_cast<size_t>(l) * E;
     double top = z[0];
@@ -284,14 +284,12 @@ void RoutingAccumulator::Logits(const float* logits) {
     Add(s.topk_mass() + l, std::min(mass, 1.0));
     const double normalized = E > 1 ? entropy / std::log(static_cast<double>(E)) : 0.0;
     const size_t hist = (static_cast<size_t>(domain_) * L + l);
-    const int ebin = std::clamp(static_cast<int>(normalized * eb), 0, eb - 1);
-    ++entropy_hist_[hist * eb + ebin];
+    ++entropy_hist_[hist * kEntropyDeficitGrid.size() + kEntropyDeficitGrid.Bin(1.0 - normalized)];
     if (k >= 1 && k < E) {
       const double margin = static_cast<double>(sorted[k - 1]) - sorted[k];
       Add(s.margin() + l, margin);
       Add(s.margin_rows() + l, 1.0);
-      const int mbin = std::clamp(static_cast<int>(margin / options_.margin_max * mb), 0, mb - 1);
-      ++margin_hist_[hist * mb + mbin];
+      ++margin_hist_[hist * kMarginGrid.size() + kMarginGrid.Bin(margin)];
     }
   }
 }

@@ -39,9 +39,8 @@ struct StatsOptions {
   bool vocabulary = true;      // token id × expert tables (needs shape.vocab > 0)
   int vocab_min_count = 10;    // OLMoE's N_x >= 10 filter (§2.5)
   int top_tokens = 10;         // tokens listed per expert
-  int entropy_bins = 20;       // histogram of normalized router entropy over [0, 1]
-  int margin_bins = 40;        // histogram of the logit margin over [0, margin_max),
-  double margin_max = 4.0;     // the last bin also takes larger margins
+  int entropy_bins = 20;       // quantile bins of the router entropy deficit (histogram.h)
+  int margin_bins = 20;        // quantile bins of the logit margin
   // With the tables, the predicted-token one too (needs traces that record /tokens/predicted;
   // AccumulateTraces turns it off otherwise).
   bool vocab_predicted = true;
@@ -102,7 +101,8 @@ class RoutingAccumulator : public TokenSink {
   const std::vector<int64_t>& predicted_occurrences() const { return predicted_count_; }
   // Per layer: executed set (bit mask of experts) -> tokens.
   const std::vector<std::unordered_map<uint64_t, int64_t>>& set_counts() const { return sets_; }
-  // [M, L, bins]
+  // [M, L, grid size] counts on the fine grids of histogram.h (kEntropyDeficitGrid of
+  // 1 - H / log E, kMarginGrid)
   const std::vector<int64_t>& entropy_histogram() const { return entropy_hist_; }
   const std::vector<int64_t>& margin_histogram() const { return margin_hist_; }
 

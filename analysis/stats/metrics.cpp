@@ -565,8 +565,11 @@ StatsReport BuildStatsReport(const RoutingAccumulator& acc, std::vector<std::str
   rep.coactivation = with_all(acc.coactivation());
   rep.coactivation_adjacent = with_all(acc.coactivation_adjacent());
   rep.transitions = with_all(acc.transitions());
-  rep.entropy_histogram = with_all(acc.entropy_histogram());
-  rep.margin_histogram = with_all(acc.margin_histogram());
+  const int L = shape.layers;
+  rep.entropy_histogram = QuantileBins(with_all(acc.entropy_histogram()), M + 1, L,
+                                       kEntropyDeficitGrid, rep.options.entropy_bins, M);
+  rep.margin_histogram = QuantileBins(with_all(acc.margin_histogram()), M + 1, L, kMarginGrid,
+                                      rep.options.margin_bins, M);
   return rep;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "analysis/stats/accumulator.h"
+#include "analysis/stats/histogram.h"
 #include "analysis/stats/metric_id.h"
 #include "analysis/stats/vocab_specialization.h"
 
@@ -73,8 +74,9 @@ struct StatsReport {
   std::vector<int64_t> coactivation;           // [M+1, L, E, E]
   std::vector<int64_t> coactivation_adjacent;  // [M+1, L, E, E] or empty
   std::vector<int64_t> transitions;            // [M+1, L-1, E, E]
-  std::vector<int64_t> entropy_histogram;      // [M+1, L, entropy_bins]
-  std::vector<int64_t> margin_histogram;       // [M+1, L, margin_bins]
+  // Quantile-binned histograms over rows M+1 (histogram.h): the router entropy deficit
+  // 1 - H / log E and the top-k boundary margin, from sampled logit rows.
+  QuantileHistogram entropy_histogram, margin_histogram;
   bool has_vocabulary = false;
   VocabSpecialization vocab_input, vocab_next;
   VocabSpecialization vocab_predicted;  // layers = 0 when the traces record no predictions

@@ -55,8 +55,7 @@ json OptionsJson(const StatsOptions& o) {
           {"vocab_predicted", o.vocab_predicted},
           {"top_tokens", o.top_tokens},
           {"entropy_bins", o.entropy_bins},
-          {"margin_bins", o.margin_bins},
-          {"margin_max", o.margin_max}};
+          {"margin_bins", o.margin_bins}};
 }
 
 // Each family of tests: how many, how many permutations, and the discoveries at the FDR level.
@@ -213,21 +212,21 @@ void WriteCountTables(const Hdf5Out& out, const StatsReport& r) {
   out.Fixed("/transitions/count", H5T_STD_I64LE, {rows, l - 1, e, e}, r.transitions.data());
 }
 
-// /histograms/{router_entropy_norm, margin_logit} [M+1, L, bins], each with its "range".
+// /histograms/{router_entropy_deficit, margin_logit}/{count [M+1, L, bins], edges [L, bins+1]}:
+// quantile bins per layer (histogram.h); a layer with fewer bins has NaN edges and 0 counts
+// after its last.
 void WriteHistograms(const Hdf5Out& out, const StatsReport& r) {
   const hsize_t rows = static_cast<hsize_t>(r.shape.domains) + 1;
   const hsize_t l = static_cast<hsize_t>(r.shape.layers);
-  h5::Handle eh = out.Fixed("/histograms/router_entropy_norm", H5T_STD_I64LE,
-                            {rows, l, static_cast<hsize_t>(r.options.entropy_bins)},
-                            r.entropy_histogram.data());
-  h5::WriteAttribute(eh.id(), "range", std::vector<float>{0.f, 1.f},
-                     {out.path, "/histograms/router_entropy_norm"});
-  h5::Handle mh =
-      out.Fixed("/histograms/margin_logit", H5T_STD_I64LE,
-                {rows, l, static_cast<hsize_t>(r.options.margin_bins)}, r.margin_histogram.data());
-  h5::WriteAttribute(mh.id(), "range",
-                     std::vector<float>{0.f, static_cast<float>(r.options.margin_max)},
-                     {out.path, "/histograms/margin_logit"});
+  for (auto [h, name] : {std::pair{&r.entropy_histogram, "router_entropy_deficit"},
+                         {&r.margin_histogram, "margin_logit"}}) {
+    const std::string g = std::string("/histograms/") + name + "/";
+    const hsize_t bins = static_cast<hsize_t>(h->bins);
+    out.Fixed(g + "count", H5T_STD_I64LE, {rows, l, bins}, h->counts.data());
+    out.Fixed(g + "edges", H5T_IEEE_F64LE, {l, bins + 1}, h->edges.data());
+    std::vector<int32_t> layer_bins(h->layer_bins.begin(), h->layer_bins.end());
+    out.Fixed(g + "layer_bins", H5T_STD_I32LE, {l}, layer_bins.data());
+  }
 }
 
 // /vocab/{input, next, predicted}/top_{token, count, occurrences, share} [L, E, top_n];
@@ -340,20 +339,17 @@ void WriteStatsCsv(const std::filesystem::path& dir, const StatsReport& r,
     std::ostringstream out = OpenText(file);
     out << "domain,layer,histogram,bin,bin_low,bin_high,count\n";
     if (r.has_logits) {
-      for (auto [h, name, bins, top] :
-           {std::tuple{&r.entropy_histogram, "router_entropy_norm", r.options.entropy_bins, 1.0},
-            {&r.margin_histogram, "margin_logit", r.options.margin_bins, r.options.margin_max}})
+      for (auto [h, name] : {std::pair{&r.entropy_histogram, "router_entropy_deficit"},
+                             {&r.margin_histogram, "margin_logit"}})
         for (int m = 0; m <= M; ++m)
-          for (int l = 0; l < L; ++l)
-            for (int b = 0; b < bins; ++b) {
-              const double lo = top * b / bins;
-              const double hi = b + 1 == bins && std::string(name) == "margin_logit"
-                                    ? std::numeric_limits<double>::infinity()
-                                    : top * (b + 1) / bins;
+          for (int l = 0; l < L; ++l) {
+            const double* edges = h->edges.data() + static_cast<size_t>(l) * (h->bins + 1);
+            for (int b = 0; b < h->layer_bins[static_cast<size_t>(l)]; ++b)
               out << CsvText(DomainName(r, m)) << ',' << l << ',' << name << ',' << b << ','
-                  << Number(lo) << ',' << (std::isinf(hi) ? "inf" : Number(hi)) << ','
-                  << (*h)[(static_cast<size_t>(m) * L + l) * bins + b] << '\n';
-            }
+                  << Number(edges[b]) << ','
+                  << (std::isinf(edges[b + 1]) ? "inf" : Number(edges[b + 1])) << ','
+                  << h->counts[(static_cast<size_t>(m) * L + l) * h->bins + b] << '\n';
+          }
     }
     Close(out, file);
   }

@@ -46,11 +46,15 @@ void SpecializationView::Draw(const StudioData& d, Selection& sel) {
   ImGui::SetNextItemWidth(160);
   ImGui::SliderInt("layer", &sel.layer, 0, L - 1);
   ImGui::SameLine();
-  int which = top1_ ? 1 : 0;
+  int which = static_cast<int>(lift_);
   ImGui::RadioButton("top-k", &which, 0);
   ImGui::SameLine();
   ImGui::RadioButton("first choice", &which, 1);
-  top1_ = which == 1;
+  if (d.FindExpertMetric(Metric::kDomainSpecLiftToken) != nullptr) {
+    ImGui::SameLine();
+    ImGui::RadioButton("token-controlled", &which, 2);
+  }
+  lift_ = static_cast<Lift>(which);
   if (p != nullptr) {
     ImGui::SameLine();
     ImGui::SetNextItemWidth(120);
@@ -94,7 +98,10 @@ void SpecializationView::Draw(const StudioData& d, Selection& sel) {
       ImGui::Text("lift = %.3f", lift->value[i]);
     if (const ExpertMetric* ds = d.FindExpertMetric(DsMetric()))
       ImGui::Text("%s = %.4f (uniform %.4f)", ds->name.c_str(), ds->value[i], ds->baseline[i]);
-    if (p != nullptr)
+    if (p != nullptr && lift_ == Lift::kTokenControlled)
+      ImGui::Text("t test over documents p = %.3g, Benjamini-Hochberg q = %.3g", p->value[i],
+                  i < p->q.size() ? p->q[i] : kNoValue);
+    else if (p != nullptr)
       ImGui::Text("permutation p = %.3g, Benjamini-Hochberg q = %.3g (%d permutations)",
                   p->value[i], i < p->q.size() ? p->q[i] : kNoValue, d.permutations);
     ImGui::TextDisabled("click: select this expert and domain");
@@ -108,10 +115,17 @@ void SpecializationView::Draw(const StudioData& d, Selection& sel) {
   legend_ = spec.scale;
   DrawLegend(legend_, LegendWidth(last_), 1.0, "no specialization");
   if (p != nullptr) {
-    ImGui::TextDisabled(
-        "dot: a discovery at false discovery rate %.3g (Benjamini-Hochberg over all layer x "
-        "expert x domain cells; domain labels shuffled %d times)",
-        alpha_, d.permutations);
+    if (lift_ == Lift::kTokenControlled)
+      ImGui::TextDisabled(
+          "token-controlled: the domain's count over what its tokens get when each is routed as "
+          "its id is routed in all domains. dot: a discovery at false discovery rate %.3g "
+          "(t test over documents; Benjamini-Hochberg over all layer x expert x domain cells)",
+          alpha_);
+    else
+      ImGui::TextDisabled(
+          "dot: a discovery at false discovery rate %.3g (Benjamini-Hochberg over all layer x "
+          "expert x domain cells; domain labels shuffled %d times)",
+          alpha_, d.permutations);
   }
   ImGui::Separator();
   DrawTopTokens(d, sel);

@@ -1,8 +1,10 @@
 #pragma once
 // Specialization: at the selected layer, a domain x expert heatmap of domain-specialization lift
-// (OLMoE DS over its uniform value K/E, or first choice over 1/E), diverging around 1 from the
-// smallest to the largest lift shown, with a dot where the permutation test's p-value is below
-// alpha; and the tokens most often routed to the selected expert (vocabulary specialization).
+// (OLMoE DS over its uniform value K/E, first choice over 1/E, or the token-controlled lift:
+// the domain's count over what its tokens get elsewhere), diverging around 1 from the smallest
+// to the largest lift shown, with a dot where the cell is a discovery at the FDR slider's level
+// (Benjamini–Hochberg q of the lift's test); and the tokens most often routed to the selected
+// expert (vocabulary specialization).
 #include "gui/views/colors.h"
 #include "gui/views/heatmap.h"
 #include "gui/views/view.h"
@@ -17,16 +19,24 @@ class SpecializationView : public View {
   void WriteCsv(const StudioData& data, const Selection& selection,
                 std::ostream& out) const override;
 
-  void set_top1(bool on) { top1_ = on; }
+  // Which lift the heatmap shows.
+  enum class Lift { kTopk, kTop1, kTokenControlled };
+  void set_lift(Lift lift) { lift_ = lift; }
   double alpha() const { return alpha_; }
-  // The lift metric shown (top-k or first choice), its p-value and its DS metric.
+  // The lift metric shown, the p-value of its test and its DS metric.
   Metric LiftMetric() const {
-    return top1_ ? Metric::kDomainSpecLiftTop1 : Metric::kDomainSpecLiftTopk;
+    return lift_ == Lift::kTop1              ? Metric::kDomainSpecLiftTop1
+           : lift_ == Lift::kTokenControlled ? Metric::kDomainSpecLiftToken
+                                             : Metric::kDomainSpecLiftTopk;
   }
   Metric PMetric() const {
-    return top1_ ? Metric::kDomainSpecPermPTop1 : Metric::kDomainSpecPermPTopk;
+    return lift_ == Lift::kTop1              ? Metric::kDomainSpecPermPTop1
+           : lift_ == Lift::kTokenControlled ? Metric::kDomainSpecTokenP
+                                             : Metric::kDomainSpecPermPTopk;
   }
-  Metric DsMetric() const { return top1_ ? Metric::kDomainSpecTop1 : Metric::kDomainSpecTopk; }
+  Metric DsMetric() const {
+    return lift_ == Lift::kTop1 ? Metric::kDomainSpecTop1 : Metric::kDomainSpecTopk;
+  }
   // The colour scale of the cells shown at `layer` (the domain rows): two slopes from their
   // smallest lift through 1 (white, no specialization) to their largest, so the legend spans
   // the lifts shown (at most E/K, or E for first choice) and the extreme cells get the end
@@ -38,7 +48,7 @@ class SpecializationView : public View {
  private:
   void DrawTopTokens(const StudioData& data, const Selection& sel) const;
 
-  bool top1_ = false;
+  Lift lift_ = Lift::kTopk;
   float alpha_ = 0.05f;
   HeatmapHit last_;
   ColorScale legend_;

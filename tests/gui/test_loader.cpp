@@ -78,6 +78,13 @@ TEST_CASE("loader copies the trace's facts and the statistics API's results", "[
   CHECK(d.FindExpertMetric(moe::Metric::kDomainSpecLiftTopk) != nullptr);
   CHECK(d.FindExpertMetric(moe::Metric::kDomainSpecPermPTopk) != nullptr);
   CHECK(d.FindLayerMetric(moe::Metric::kCvLoad) != nullptr);
+  // The report's Benjamini-Hochberg q-values come along; the token-controlled lift too.
+  const ExpertMetric* p = d.FindExpertMetric(moe::Metric::kDomainSpecPermPTopk);
+  REQUIRE(p->q.size() == p->value.size());
+  for (size_t i = 0; i < p->q.size(); ++i)
+    if (!std::isnan(p->value[i])) CHECK(p->q[i] >= p->value[i]);
+  CHECK(d.FindExpertMetric(moe::Metric::kDomainSpecLiftToken) != nullptr);
+  CHECK(d.FindExpertMetric(moe::Metric::kDomainSpecTokenP) != nullptr);
 
   // Pair tables: the report's counts; rates P(j | i) = count / c_i; orders are permutations.
   const PairTables& t = d.pairs;
@@ -139,6 +146,12 @@ TEST_CASE("every view draws over a real trace", "[gui][loader][views]") {
       const auto cells = gui_test::QuadsIn(gui_test::SolidQuads(), spec->last_heatmap().grid_min,
                                            spec->last_heatmap().grid_max);
       CHECK(cells.size() == static_cast<size_t>(d.num_domains() * d.trace.info.num_experts));
+      spec->set_lift(SpecializationView::Lift::kTokenControlled);  // the token-controlled lift
+      ui.Frame(*view, d, sel);
+      ui.Frame(*view, d, sel);
+      CHECK(gui_test::QuadsIn(gui_test::SolidQuads(), spec->last_heatmap().grid_min,
+                              spec->last_heatmap().grid_max)
+                .size() == static_cast<size_t>(d.num_domains() * d.trace.info.num_experts));
     }
     if (auto* pairs = dynamic_cast<CoactivationView*>(view.get())) {
       const auto cells = gui_test::QuadsIn(gui_test::SolidQuads(), pairs->last_heatmap().grid_min,

@@ -285,12 +285,28 @@ TEST_CASE("router entropy, mass and margin of equal logits", "[stats]") {
   CHECK(Value(r, Metric::kZLossDerived, 0, -1, 1) ==
         Approx((2 * std::pow(std::log(4.0), 2) + std::pow(std::log(z), 2)) / 3));
   CHECK(Value(r, Metric::kSoftLoadDerived, 0, 0, 1) == Approx((0.25 + 0.25 + p[0]) / 3));
-  // Histograms: two rows at normalized entropy 1 (last bin), margins 0, 0, 1.
-  const int bins = r.options.entropy_bins;
-  CHECK(r.entropy_histogram[static_cast<size_t>(1) * bins + bins - 1] == 2);
-  const int mb = r.options.margin_bins;
-  CHECK(r.margin_histogram[static_cast<size_t>(1) * mb + 0] == 2);
-  CHECK(r.margin_histogram[static_cast<size_t>(1) * mb + 10] == 1);  // 1 / (4 / 40)
+  // Histograms: entropy deficits 0, 0 and 1 - h/log 4; margins 0, 0, 1. Quantile bins from the
+  // data: the two zeros share the first bin (below the grid), the third value has its own bin.
+  const QuantileHistogram& eh = r.entropy_histogram;
+  REQUIRE(eh.layer_bins[0] == 2);
+  CHECK(eh.edges[0] == 0);
+  CHECK(eh.counts[static_cast<size_t>(1) * eh.bins + 0] == 2);  // row 1: all domains
+  CHECK(eh.counts[static_cast<size_t>(1) * eh.bins + 1] == 1);
+  const double deficit = 1 - h / std::log(4.0);
+  CHECK(eh.edges[1] <= deficit);
+  CHECK(deficit < eh.edges[2]);
+  const QuantileHistogram& mh = r.margin_histogram;
+  REQUIRE(mh.layer_bins[0] == 2);
+  CHECK(mh.counts[static_cast<size_t>(1) * mh.bins + 0] == 2);
+  CHECK(mh.counts[static_cast<size_t>(1) * mh.bins + 1] == 1);
+  CHECK(mh.edges[1] <= 1.0);
+  CHECK(1.0 < mh.edges[2]);
+  // The fine grid's bins: log-spaced, 30 per decade, edges in order.
+  CHECK(kMarginGrid.Bin(0.0) == 0);
+  CHECK(kMarginGrid.Bin(1e-6) == 1);
+  CHECK(kMarginGrid.Bin(1e3) == kMarginGrid.bins + 1);
+  CHECK(kMarginGrid.LowerEdge(kMarginGrid.Bin(0.05)) <= 0.05);
+  CHECK(0.05 < kMarginGrid.UpperEdge(kMarginGrid.Bin(0.05)));
 }
 
 namespace {
@@ -350,8 +366,13 @@ void CheckSameRows(const StatsReport& a, const StatsReport& b, bool exact) {
   }
   CHECK(a.coactivation == b.coactivation);
   CHECK(a.transitions == b.transitions);
-  CHECK(a.entropy_histogram == b.entropy_histogram);
-  CHECK(a.margin_histogram == b.margin_histogram);
+  CHECK(a.entropy_histogram.counts == b.entropy_histogram.counts);
+  CHECK(a.entropy_histogram.layer_bins == b.entropy_histogram.layer_bins);
+  for (size_t i = 0; i < a.entropy_histogram.edges.size(); ++i) {  // NaN pads compare equal
+    const double x = a.entropy_histogram.edges[i], y = b.entropy_histogram.edges[i];
+    CHECK((x == y || (std::isnan(x) && std::isnan(y))));
+  }
+  CHECK(a.margin_histogram.counts == b.margin_histogram.counts);
 }
 
 }  // namespace
