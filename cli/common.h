@@ -28,8 +28,8 @@ LoadedModel OpenModel(const ModelOptions& options);
 // --max-window, --window-stride.
 CLI::Option* AddCorpusOptions(CLI::App& cmd, TraceRunSettings& run);
 
-// The intervention flags (--policy, --disable, --mode, --top-k, --top-r). top_k_flag renames
-// --top-k where a command already uses it for sampling.
+// The intervention flags (--policy, --disable, --mode, --top-k, --top-r, --random-r,
+// --random-r-seed). top_k_flag renames --top-k where a command already uses it for sampling.
 void AddPolicyOptions(CLI::App& cmd, PolicySource& source,
                       const std::string& top_k_flag = "--top-k");
 
