@@ -63,6 +63,7 @@ void RegisterTokenize(CLI::App& app);
 void RegisterStats(CLI::App& app);
 void RegisterAblate(CLI::App& app);
 void RegisterCompare(CLI::App& app);
+void RegisterCacheSim(CLI::App& app);
 void RegisterSplit(CLI::App& app);
 
 // Set by a subcommand's callback; returned by main.

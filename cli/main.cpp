@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   moe::cli::RegisterStats(app);
   moe::cli::RegisterAblate(app);
   moe::cli::RegisterCompare(app);
+  moe::cli::RegisterCacheSim(app);
   moe::cli::RegisterSplit(app);
   try {
     app.parse(argc, argv);

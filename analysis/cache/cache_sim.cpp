@@ -1,0 +1,217 @@
+#include "analysis/cache/cache_sim.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "analysis/stats/resampling.h"
+#include "analysis/trace/trace_reader.h"
+#include "core/atomic_file.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/json_value.h"
+
+namespace moe {
+namespace {
+
+constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
+constexpr CachePolicy kPolicies[] = {CachePolicy::kLru, CachePolicy::kLfu, CachePolicy::kBelady};
+
+std::vector<int> DefaultCapacities(int E, int K) {
+  std::vector<int> c;
+  if (E <= 16) {
+    for (int i = 1; i <= E; ++i) c.push_back(i);
+    return c;
+  }
+  for (int v : {K, 2 * K, E / 8, E / 4, E / 2})
+    if (v >= 1 && v <= E) c.push_back(v);
+  std::sort(c.begin(), c.end());
+  c.erase(std::unique(c.begin(), c.end()), c.end());
+  return c;
+}
+
+// Bytes per miss at each layer: a bf16 SwiGLU expert (gate, up and down: 3·H·F values).
+std::vector<double> ExpertBytes(const TraceAttributes& info, double given, int L) {
+  if (given > 0) return std::vector<double>(static_cast<size_t>(L), given);
+  const LlamaMoeConfig c = LlamaMoeConfig::FromJson(
+      ParseJson(info.model_config, info.path + " model_config"), info.path + " model_config");
+  std::vector<double> bytes;
+  for (int l = 0; l < L; ++l) {
+    const std::vector<int>& sizes = c.size_experts.at(static_cast<size_t>(l));
+    double width = 0;
+    for (int f : sizes) width += f;
+    bytes.push_back(3.0 * c.hidden_size * width / static_cast<double>(sizes.size()) * 2.0);
+  }
+  return bytes;
+}
+
+}  // namespace
+
+CacheSimReport SimulateTraceCache(const std::filesystem::path& path, const CacheSimOptions& o) {
+  const TraceReader reader(path);
+  const TraceAttributes& info = reader.info();
+  const int L = info.num_layers, E = info.num_experts, K = info.top_k;
+  CacheSimReport rep;
+  rep.trace = path.string();
+  rep.layers = L;
+  rep.experts = E;
+  rep.top_k = K;
+  rep.domains = reader.domains();
+  rep.options = o;
+  if (rep.options.capacities.empty()) rep.options.capacities = DefaultCapacities(E, K);
+  for (int c : rep.options.capacities)
+    if (c < 1 || c > E)
+      Fail("--capacities", "cache size " + std::to_string(c) + " is outside 1.." +
+                               std::to_string(E) + " (the layer's experts)");
+  rep.expert_bytes = ExpertBytes(info, o.expert_bytes, L);
+
+  // The requests of every layer, and each token's document.
+  const int64_t N = reader.num_tokens(), D = reader.num_documents();
+  std::vector<RequestSequence> requests(static_cast<size_t>(L));
+  std::vector<uint8_t> first_of_doc(static_cast<size_t>(N), 0);
+  std::vector<int64_t> doc_of(static_cast<size_t>(N));
+  for (int64_t d = 0; d < D; ++d) {
+    const TraceDocument doc = reader.Document(d);
+    if (doc.tokens() > 0) first_of_doc[static_cast<size_t>(doc.token_begin)] = 1;
+    for (int64_t t = doc.token_begin; t < doc.token_end; ++t) doc_of[static_cast<size_t>(t)] = d;
+  }
+  constexpr int64_t kBlock = 1 << 16;
+  for (int64_t begin = 0; begin < N; begin += kBlock) {
+    const RoutingRows rows = reader.ReadRouting(begin, std::min(kBlock, N - begin));
+    for (int64_t t = 0; t < rows.count; ++t)
+      for (int l = 0; l < L; ++l) {
+        // Executed experts only (weight > 0), as the statistics count them.
+        std::vector<int16_t> executed;
+        const auto ids = rows.Ids(t, l);
+        const auto w = rows.Weights(t, l);
+        for (size_t j = 0; j < ids.size(); ++j)
+          if (ids[j] >= 0 && w[j] > 0) executed.push_back(ids[j]);
+        requests[static_cast<size_t>(l)].AddToken(executed);
+      }
+  }
+  const std::span<const uint8_t> resets =
+      o.cold_start ? std::span<const uint8_t>(first_of_doc) : std::span<const uint8_t>();
+
+  const int M = static_cast<int>(rep.domains.size());
+  const std::span<const int16_t> doc_domain = reader.doc_domains();
+  for (int l = 0; l < L; ++l) {
+    const RequestSequence& r = requests[static_cast<size_t>(l)];
+    // Requests per document (the same for every policy and size).
+    std::vector<double> doc_requests(static_cast<size_t>(D), 0),
+        doc_tokens(static_cast<size_t>(D), 0);
+    for (int64_t t = 0; t < N; ++t) {
+      doc_requests[static_cast<size_t>(doc_of[t])] +=
+          static_cast<double>(r.token_begin[t + 1] - r.token_begin[t]);
+      doc_tokens[static_cast<size_t>(doc_of[t])] += 1;
+    }
+    const size_t C = rep.options.capacities.size(), first_row = rep.rows.size();
+    for (int m = 0; m <= M; ++m)
+      for (CachePolicy policy : kPolicies)
+        for (int capacity : rep.options.capacities) rep.rows.push_back({l, m, policy, capacity});
+    for (size_t pi = 0; pi < std::size(kPolicies); ++pi)
+      for (size_t ci = 0; ci < C; ++ci) {
+        const CachePolicy policy = kPolicies[pi];
+        const int capacity = rep.options.capacities[ci];
+        const std::vector<int32_t> hits = SimulateCache(r, E, capacity, policy, resets);
+        std::vector<double> doc_hits(static_cast<size_t>(D), 0);
+        for (int64_t t = 0; t < N; ++t) doc_hits[static_cast<size_t>(doc_of[t])] += hits[t];
+        for (int m = 0; m <= M; ++m) {
+          ClusterRatio ratio;
+          double tokens = 0;
+          for (int64_t d = 0; d < D; ++d) {
+            if (m < M && doc_domain[d] != m) continue;
+            ratio.Add(doc_hits[static_cast<size_t>(d)], doc_requests[static_cast<size_t>(d)]);
+            tokens += doc_tokens[static_cast<size_t>(d)];
+          }
+          CacheSimRow* row =
+              &rep.rows[first_row + (static_cast<size_t>(m) * std::size(kPolicies) + pi) * C + ci];
+          row->hit_rate = ratio.Ratio();
+          std::tie(row->ci_low, row->ci_high) =
+              ratio.groups >= o.min_documents ? ratio.Interval(o.ci_level) : std::pair{kNan, kNan};
+          row->requests = static_cast<int64_t>(ratio.n);
+          row->tokens = static_cast<int64_t>(tokens);
+          row->docs = ratio.groups;
+          const double misses = ratio.n - ratio.a;
+          row->misses_per_token = tokens > 0 ? misses / tokens : kNan;
+          row->bytes_per_token = row->misses_per_token * rep.expert_bytes[static_cast<size_t>(l)];
+        }
+      }
+  }
+  return rep;
+}
+
+void ExportCacheSim(const std::filesystem::path& dir, const CacheSimReport& r) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) Fail(dir.string(), "cannot be created (" + ec.message() + ")");
+  auto number = [](double v) {
+    if (std::isnan(v)) return std::string();
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.10g", v);
+    return std::string(buf);
+  };
+  auto domain = [&](int m) {
+    return m < static_cast<int>(r.domains.size()) ? r.domains[static_cast<size_t>(m)]
+                                                  : std::string("all");
+  };
+  std::ostringstream csv;
+  csv << "layer,domain,policy,capacity,hit_rate,ci_low,ci_high,misses_per_token,bytes_per_token,"
+         "requests,tokens,docs\n";
+  nlohmann::json rows = nlohmann::json::array();
+  for (const CacheSimRow& x : r.rows) {
+    csv << x.layer << ',' << domain(x.domain) << ',' << CachePolicyName(x.policy) << ','
+        << x.capacity << ',' << number(x.hit_rate) << ',' << number(x.ci_low) << ','
+        << number(x.ci_high) << ',' << number(x.misses_per_token) << ','
+        << number(x.bytes_per_token) << ',' << x.requests << ',' << x.tokens << ',' << x.docs
+        << '\n';
+    auto js = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
+    rows.push_back({{"layer", x.layer},
+                    {"domain", domain(x.domain)},
+                    {"policy", CachePolicyName(x.policy)},
+                    {"capacity", x.capacity},
+                    {"hit_rate", js(x.hit_rate)},
+                    {"ci_low", js(x.ci_low)},
+                    {"ci_high", js(x.ci_high)},
+                    {"misses_per_token", js(x.misses_per_token)},
+                    {"bytes_per_token", js(x.bytes_per_token)},
+                    {"requests", x.requests},
+                    {"tokens", x.tokens},
+                    {"docs", x.docs}});
+  }
+  const nlohmann::json j = {{"format", "moescope-cache-sim"},
+                            {"format_version", 1},
+                            {"trace", r.trace},
+                            {"num_layers", r.layers},
+                            {"num_experts", r.experts},
+                            {"top_k", r.top_k},
+                            {"cold_start", r.options.cold_start},
+                            {"ci_level", r.options.ci_level},
+                            {"min_documents", r.options.min_documents},
+                            {"expert_bytes", r.expert_bytes},
+                            {"rows", rows}};
+  WriteFileAtomically(dir / "cache.csv", csv.str());
+  WriteFileAtomically(dir / "cache.json", j.dump(1) + "\n");
+}
+
+std::string FormatCacheTable(const CacheSimReport& r) {
+  const int M = static_cast<int>(r.domains.size());
+  std::string out = "layer  cached     lru     lfu  belady  (hit rate over all documents; " +
+                    std::string(r.options.cold_start ? "cold start per document" : "warm cache") +
+                    ")\n";
+  for (int l = 0; l < r.layers; ++l)
+    for (int c : r.options.capacities) {
+      char line[96];
+      double v[3] = {kNan, kNan, kNan};
+      for (const CacheSimRow& x : r.rows)
+        if (x.layer == l && x.domain == M && x.capacity == c)
+          v[static_cast<int>(x.policy)] = x.hit_rate;
+      std::snprintf(line, sizeof(line), "%5d  %6d  %6.3f  %6.3f  %6.3f\n", l, c, v[0], v[1], v[2]);
+      out += line;
+    }
+  return out;
+}
+
+}  // namespace moe

@@ -1,0 +1,117 @@
+#include "analysis/cache/expert_cache.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "core/error.h"
+
+namespace moe {
+namespace {
+
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+
+// For every request position, the position of the next request of the same expert within the
+// same cache lifetime (kNever: none). A reset ends every lifetime.
+std::vector<int64_t> NextUse(const RequestSequence& r, int experts,
+                             std::span<const uint8_t> reset_before) {
+  const int64_t P = static_cast<int64_t>(r.expert.size());
+  std::vector<int64_t> next(static_cast<size_t>(P), kNever);
+  std::vector<int64_t> seen(static_cast<size_t>(experts), kNever);
+  for (int64_t t = r.tokens() - 1; t >= 0; --t) {
+    for (int64_t p = r.token_begin[t + 1] - 1; p >= r.token_begin[t]; --p) {
+      const size_t e = static_cast<size_t>(r.expert[p]);
+      next[p] = seen[e];
+      seen[e] = p;
+    }
+    if (!reset_before.empty() && reset_before[t]) std::fill(seen.begin(), seen.end(), kNever);
+  }
+  return next;
+}
+
+}  // namespace
+
+const char* CachePolicyName(CachePolicy policy) {
+  switch (policy) {
+    case CachePolicy::kLru:
+      return "lru";
+    case CachePolicy::kLfu:
+      return "lfu";
+    case CachePolicy::kBelady:
+      return "belady";
+  }
+  return "?";
+}
+
+void RequestSequence::AddToken(std::span<const int16_t> experts) {
+  for (int16_t e : experts)
+    if (e >= 0) expert.push_back(e);
+  token_begin.push_back(static_cast<int64_t>(expert.size()));
+}
+
+std::vector<int32_t> SimulateCache(const RequestSequence& r, int experts, int capacity,
+                                   CachePolicy policy, std::span<const uint8_t> reset_before) {
+  if (experts < 1 || capacity < 1)
+    Fail("cache simulation", "needs at least one expert and a capacity of at least one");
+  if (!reset_before.empty() && static_cast<int64_t>(reset_before.size()) != r.tokens())
+    Fail("cache simulation", "reset flags do not match the tokens");
+  for (int16_t e : r.expert)
+    if (e >= experts)
+      Fail("cache simulation",
+           "expert " + std::to_string(e) + " is outside 0.." + std::to_string(experts - 1));
+  const std::vector<int64_t> next =
+      policy == CachePolicy::kBelady ? NextUse(r, experts, reset_before) : std::vector<int64_t>{};
+  // Per expert: cached?, last request position, requests so far, next request position.
+  std::vector<uint8_t> cached(static_cast<size_t>(experts), 0);
+  std::vector<int64_t> last(static_cast<size_t>(experts), -1),
+      count(static_cast<size_t>(experts), 0), upcoming(static_cast<size_t>(experts), kNever);
+  std::vector<int16_t> resident;  // the cached experts
+  std::vector<int32_t> hits(static_cast<size_t>(r.tokens()), 0);
+  for (int64_t t = 0; t < r.tokens(); ++t) {
+    if (!reset_before.empty() && reset_before[t]) {
+      for (int16_t e : resident) cached[static_cast<size_t>(e)] = 0;
+      resident.clear();
+      std::fill(count.begin(), count.end(), 0);
+    }
+    for (int64_t p = r.token_begin[t]; p < r.token_begin[t + 1]; ++p) {
+      const int16_t e = r.expert[p];
+      const size_t ei = static_cast<size_t>(e);
+      if (cached[ei]) {
+        ++hits[static_cast<size_t>(t)];
+      } else {
+        if (static_cast<int>(resident.size()) == capacity) {
+          // The victim: by policy over the resident experts (never e itself, which is not cached).
+          size_t victim = 0;
+          for (size_t i = 1; i < resident.size(); ++i) {
+            const size_t a = static_cast<size_t>(resident[i]),
+                         b = static_cast<size_t>(resident[victim]);
+            bool better = false;
+            switch (policy) {
+              case CachePolicy::kLru:
+                better = last[a] < last[b];
+                break;
+              case CachePolicy::kLfu:
+                better = count[a] < count[b] || (count[a] == count[b] && last[a] < last[b]);
+                break;
+              case CachePolicy::kBelady:
+                better =
+                    upcoming[a] > upcoming[b] || (upcoming[a] == upcoming[b] && last[a] < last[b]);
+                break;
+            }
+            if (better) victim = i;
+          }
+          cached[static_cast<size_t>(resident[victim])] = 0;
+          resident[victim] = e;
+        } else {
+          resident.push_back(e);
+        }
+        cached[ei] = 1;
+      }
+      last[ei] = p;
+      ++count[ei];
+      if (policy == CachePolicy::kBelady) upcoming[ei] = next[static_cast<size_t>(p)];
+    }
+  }
+  return hits;
+}
+
+}  // namespace moe
