@@ -107,7 +107,8 @@ TEST_CASE("uniform routing has CV 0, lift 1 and shares at their baselines", "[st
   // shares and the interval is the point.
   StatsOptions two;
   two.min_documents = 2;
-  const StatsRow* narrow = Stats({path}, two).Find(Metric::kAssignmentShare, 0, 1, all);
+  const StatsReport with_two = Stats({path}, two);
+  const StatsRow* narrow = with_two.Find(Metric::kAssignmentShare, 0, 1, all);
   CHECK(narrow->ci_low == Approx(0.25));
   CHECK(narrow->ci_high == Approx(0.25));
   // Co-activation P(j | i) over all pairs: each i meets each j in 2 of its 6 tokens per 12.
