@@ -25,7 +25,16 @@ case "$mode" in
     # Leaks inside libraries the project does not build (Qt's and Mesa's one-off allocations).
     export LSAN_OPTIONS="suppressions=$(pwd)/scripts/sanitize/lsan.supp:print_suppressions=0"
     build-sanitize/tests/moescope_tests "$@"
-    build-sanitize/tests/gui/moescope_gui_tests "$@"
+    if [ "$#" -gt 0 ]; then
+      build-sanitize/tests/gui/moescope_gui_tests "$@"
+    else
+      build-sanitize/tests/gui/moescope_gui_tests "~[xvfb]"
+      # The app processes the [xvfb] tests start open an OpenGL context: Mesa's GL driver is
+      # loaded with dlopen and unloaded before exit, leaving 112 bytes LeakSanitizer cannot
+      # attribute (frames in an "<unknown module>", so no suppression can name them). Leak
+      # checking is off for those processes only; ASan and UBSan stay on.
+      ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 build-sanitize/tests/gui/moescope_gui_tests "[xvfb]"
+    fi
     ;;
   thread)
     cmake -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
