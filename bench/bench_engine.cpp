@@ -47,7 +47,7 @@
 #include "core/heads.h"
 #include "core/kv_cache.h"
 #include "core/linear.h"
-#include "core/llama_moe_model.h"
+#include "core/moe_model.h"
 #include "core/model_loader.h"
 #include "core/tensor.h"
 #include "core/tokenizer.h"
@@ -79,7 +79,7 @@ double Round2(double x) {
 }
 
 // The checkpoint dtype as the PyTorch script names it ("f32", "bf16", "f16").
-std::string WeightDType(const moe::LlamaMoeModel& model) {
+std::string WeightDType(const moe::MoeModel& model) {
   const moe::Matrix& w =
       model.weights().layers.empty() ? model.weights().embed : model.weights().layers[0].q;
   switch (w.dtype) {
@@ -153,8 +153,8 @@ struct LogitCheck {
 // Bytes one decode step must read: every attention and router matrix, the num_selects experts
 // a token uses (at the mean expert size), the lm_head, one embedding row, and the KV cache up to
 // the mean decode position (fp32). Norm vectors are left out (a few KiB).
-double DecodeBytesPerToken(const moe::LlamaMoeModel& model, double mean_position) {
-  const moe::LlamaMoeConfig& c = model.config();
+double DecodeBytesPerToken(const moe::MoeModel& model, double mean_position) {
+  const moe::ModelConfig& c = model.config();
   const moe::ModelWeights& w = model.weights();
   double bytes = 0;
   for (const moe::LayerWeights& l : w.layers) {
@@ -221,7 +221,7 @@ struct PrefillTimes {
 
 // One prefill: forward of `ids` through a fresh cache, then lm_head over all positions and over
 // the last one, each timed on its own. `check` (untimed) inspects the logits.
-PrefillTimes TimePrefill(const moe::LlamaMoeModel& model, const std::vector<int32_t>& ids,
+PrefillTimes TimePrefill(const moe::MoeModel& model, const std::vector<int32_t>& ids,
                          moe::KvCache& cache, LogitCheck* check = nullptr) {
   const int64_t h = model.config().hidden_size, n = static_cast<int64_t>(ids.size());
   cache.Clear();
@@ -247,7 +247,7 @@ PrefillTimes TimePrefill(const moe::LlamaMoeModel& model, const std::vector<int3
 
 // Seconds for `steps` greedy decode steps after an untimed prompt. `tokens` (if given) receives
 // the steps + 1 greedy ids that follow the prompt, and `check` inspects every step's logits.
-double TimeDecode(const moe::LlamaMoeModel& model, const std::vector<int32_t>& prompt, int steps,
+double TimeDecode(const moe::MoeModel& model, const std::vector<int32_t>& prompt, int steps,
                   moe::KvCache& cache, std::vector<int32_t>* tokens = nullptr,
                   LogitCheck* check = nullptr) {
   cache.Clear();
@@ -332,7 +332,7 @@ struct BenchIds {
 };
 
 BenchIds MakeIds(const Options& o, const moe::LoadedModel& loaded) {
-  const moe::LlamaMoeConfig& c = loaded.config();
+  const moe::ModelConfig& c = loaded.config();
   BenchIds ids;
   if (!o.text.empty()) {
     const moe::Tokenizer& tokenizer = loaded.RequireTokenizer();
@@ -367,7 +367,7 @@ struct PrefillRun {
 
 // One warm-up (which also checks the logits, untimed, and faults the mmapped weights in, so a
 // cold page cache does not reach the timed repeats), then `repeats` timed prefills.
-PrefillRun MeasurePrefill(const moe::LlamaMoeModel& model, const std::vector<int32_t>& ids,
+PrefillRun MeasurePrefill(const moe::MoeModel& model, const std::vector<int32_t>& ids,
                           int repeats, moe::KvCache& cache, LogitCheck& check) {
   TimePrefill(model, ids, cache, &check);
   PrefillRun run;
@@ -389,7 +389,7 @@ struct DecodeRun {
 };
 
 // One warm-up (which records the continuation and checks the logits), then `repeats` timed runs.
-DecodeRun MeasureDecode(const moe::LlamaMoeModel& model, const std::vector<int32_t>& prompt,
+DecodeRun MeasureDecode(const moe::MoeModel& model, const std::vector<int32_t>& prompt,
                         int steps, int repeats, moe::KvCache& cache, LogitCheck& check) {
   DecodeRun run;
   TimeDecode(model, prompt, steps, cache, &run.continuation, &check);
@@ -406,8 +406,8 @@ DecodeRun MeasureDecode(const moe::LlamaMoeModel& model, const std::vector<int32
 nlohmann::ordered_json ResultJson(const Options& o, int threads, const Loaded& l, int64_t prompt,
                                   const PrefillRun& pre, const DecodeRun& dec,
                                   const LogitCheck& check) {
-  const moe::LlamaMoeModel& model = *l.loaded.model;
-  const moe::LlamaMoeConfig& c = model.config();
+  const moe::MoeModel& model = *l.loaded.model;
+  const moe::ModelConfig& c = model.config();
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   const double decode_s = Median(dec.seconds);
   nlohmann::ordered_json out;
@@ -460,7 +460,7 @@ void Run(const Options& o) {
   if (o.prefill < 1 || o.decode < 1 || o.prompt_tokens < 1 || o.repeats < 1)
     throw moe::Error("--prefill, --decode, --prompt-tokens and --repeats must be >= 1");
   const Loaded l = LoadTimed(o);
-  const moe::LlamaMoeModel& model = *l.loaded.model;
+  const moe::MoeModel& model = *l.loaded.model;
   const BenchIds ids = MakeIds(o, l.loaded);
   const int64_t prompt = static_cast<int64_t>(ids.prompt.size());
   moe::KvCache prefill_cache(model.config(), 1, o.prefill);

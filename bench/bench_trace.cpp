@@ -52,7 +52,7 @@ struct Variant {
 
 // Forwards of one sequence of `ctx` random ids plus all-position logits until about `tokens`
 // tokens have run; returns the tokens run.
-int64_t RunPrefill(const moe::LlamaMoeModel& model, int64_t ctx, int64_t tokens) {
+int64_t RunPrefill(const moe::MoeModel& model, int64_t ctx, int64_t tokens) {
   std::mt19937_64 rng(1);
   std::uniform_int_distribution<int32_t> dist(3, model.config().vocab_size - 1);
   std::vector<int32_t> ids(static_cast<size_t>(ctx));
@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
     std::vector<std::filesystem::path> files(corpus_files.begin(), corpus_files.end());
     if (files.empty()) files = SampleCorpus();
     std::filesystem::create_directories(out_dir);
-    const moe::LlamaMoeConfig& c = m.config();
+    const moe::ModelConfig& c = m.config();
     const int64_t ctx = c.context_length();
 
     std::vector<Variant> variants = {{"score", Kind::kScore, false, 1.0, {}},

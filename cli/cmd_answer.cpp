@@ -16,7 +16,7 @@ struct AnswerOptions {
 
 void Run(const AnswerOptions& o) {
   const LoadedModel m = OpenModel(o.model);
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   if (c.architecture != Architecture::kQuestionAnswering)
     Fail((m.dir / "config.json").string(), "architectures names a " +
                                                std::string(ArchitectureName(c.architecture)) +

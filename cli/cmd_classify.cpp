@@ -15,7 +15,7 @@ struct ClassifyOptions {
 
 void Run(const ClassifyOptions& o) {
   const LoadedModel m = OpenModel(o.model);
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   if (c.architecture != Architecture::kSequenceClassification)
     Fail((m.dir / "config.json").string(),
          "architectures names a " + std::string(ArchitectureName(c.architecture)) +

@@ -31,7 +31,7 @@ std::string Bytes(double b) {
   return buf;
 }
 
-void PrintInfo(const LlamaMoeConfig& c, const std::filesystem::path& dir) {
+void PrintInfo(const ModelConfig& c, const std::filesystem::path& dir) {
   std::cout << "model type      " << c.model_type << " (" << ArchitectureName(c.architecture)
             << ")\n"
             << "layers          " << c.num_hidden_layers << "\n"
@@ -89,13 +89,13 @@ void RegisterInfo(CLI::App& app) {
     g_exit_code = Guarded([&] {
       if (!opts->config_file.empty()) {
         const std::filesystem::path file(opts->config_file);
-        PrintInfo(LlamaMoeConfig::FromFile(file), file.parent_path());
+        PrintInfo(ModelConfig::FromFile(file), file.parent_path());
         return;
       }
       const std::filesystem::path dir = opts->model.model_dir.empty()
                                             ? DefaultModelDir()
                                             : std::filesystem::path(opts->model.model_dir);
-      PrintInfo(LlamaMoeConfig::FromFile(dir / "config.json"), dir);
+      PrintInfo(ModelConfig::FromFile(dir / "config.json"), dir);
     });
   });
 }

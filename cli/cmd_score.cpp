@@ -28,7 +28,7 @@ void PrintRow(const std::string& name, double nll, int64_t tokens) {
 
 void Run(const ScoreOptions& o) {
   const LoadedModel m = OpenModel(o.model);
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   CorpusReader reader(m.tokenizer.get(), c.vocab_size, {o.domain, {}});
   for (size_t i = 0; i < o.texts.size(); ++i)
     reader.AddText("--text " + std::to_string(i + 1), "text" + std::to_string(i), o.domain,

@@ -55,7 +55,7 @@ bool CausalSoftmax(float* row, int64_t visible, const uint8_t* key_real) {
 
 }  // namespace
 
-void SelfAttention(const LlamaMoeConfig& c, const LayerWeights& w, int layer, const float* x,
+void SelfAttention(const ModelConfig& c, const LayerWeights& w, int layer, const float* x,
                    const Batch& batch, const Rope& rope, KvCache& cache, float* out) {
   const int64_t B = batch.batch_size, S = batch.seq_len, T = B * S;
   const int nh = c.num_attention_heads, nkv = c.num_key_value_heads, d = c.head_dim();

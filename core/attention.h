@@ -11,7 +11,7 @@ namespace moe {
 // x: [T, H] normed input of layer `layer`; out: [T, H] attention output after o_proj.
 // Appends this call's keys and values to `cache` at positions cache.length() onward (the caller
 // advances the cache once every layer has run).
-void SelfAttention(const LlamaMoeConfig& config, const LayerWeights& w, int layer, const float* x,
+void SelfAttention(const ModelConfig& config, const LayerWeights& w, int layer, const float* x,
                    const Batch& batch, const Rope& rope, KvCache& cache, float* out);
 
 }  // namespace moe

@@ -53,7 +53,7 @@ Batch Batch::FromRows(const std::vector<std::vector<int32_t>>& ids,
   return b;
 }
 
-void Batch::Validate(const LlamaMoeConfig& config) const {
+void Batch::Validate(const ModelConfig& config) const {
   if (batch_size < 1 || seq_len < 1) Fail("input_ids", "is empty: nothing to run");
   const size_t n = static_cast<size_t>(tokens());
   if (ids.size() != n || mask.size() != n || positions.size() != n || documents.size() != n)

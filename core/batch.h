@@ -6,7 +6,7 @@
 
 namespace moe {
 
-struct LlamaMoeConfig;
+struct ModelConfig;
 
 struct Batch {
   int64_t batch_size = 0;
@@ -28,7 +28,7 @@ struct Batch {
 
   // Throws Error naming the entry when an id is outside the vocabulary, a shape is ragged, or
   // the batch is empty.
-  void Validate(const LlamaMoeConfig& config) const;
+  void Validate(const ModelConfig& config) const;
 };
 
 }  // namespace moe

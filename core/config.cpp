@@ -103,7 +103,7 @@ Architecture ParseArchitecture(const KeyReader& r, const json& j) {
                              "LlamaMoEForSequenceClassification, LlamaMoEForQuestionAnswering)");
 }
 
-void ReadRopeScaling(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
+void ReadRopeScaling(const KeyReader& r, const json& j, ModelConfig& c) {
   if (!r.Has("rope_scaling")) return;
   const json& s = j.at("rope_scaling");
   if (!s.is_object()) r.Bad("rope_scaling", "must be null or an object, got " + Shown(s));
@@ -125,7 +125,7 @@ void ReadRopeScaling(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
     r.Bad("rope_scaling.factor", "must be > 1, got " + Shown(s.at("factor")));
 }
 
-void ReadMoeKeys(const KeyReader& r, const json& j, LlamaMoeConfig& c) {
+void ReadMoeKeys(const KeyReader& r, const json& j, ModelConfig& c) {
   const int layers = c.num_hidden_layers;
   // Upstream defaults for these disagree between versions (docs/llama-moe-spec.md §1.1), so they
   // must be given.
@@ -226,10 +226,10 @@ const char* ArchitectureName(Architecture a) {
   return "?";
 }
 
-LlamaMoeConfig LlamaMoeConfig::FromJson(const json& j, const std::string& where) {
+ModelConfig ModelConfig::FromJson(const json& j, const std::string& where) {
   if (!j.is_object()) Fail(where, "is not a JSON object");
   KeyReader r(j, where);
-  LlamaMoeConfig c;
+  ModelConfig c;
   c.model_type = r.String("model_type");
   if (c.model_type != "llama_moe" && c.model_type != "llama")
     r.Bad("model_type", "is '" + c.model_type + "', expected 'llama_moe' or 'llama'");
@@ -301,7 +301,7 @@ LlamaMoeConfig LlamaMoeConfig::FromJson(const json& j, const std::string& where)
   return c;
 }
 
-LlamaMoeConfig LlamaMoeConfig::FromFile(const std::filesystem::path& config_json) {
+ModelConfig ModelConfig::FromFile(const std::filesystem::path& config_json) {
   const json j = ReadJsonFile(config_json);
   try {
     return FromJson(j, config_json.string());
@@ -310,17 +310,17 @@ LlamaMoeConfig LlamaMoeConfig::FromFile(const std::filesystem::path& config_json
   }
 }
 
-int64_t LlamaMoeConfig::context_length() const {
+int64_t ModelConfig::context_length() const {
   if (rope_scaling == RopeScaling::kNone) return max_position_embeddings;
   return static_cast<int64_t>(max_position_embeddings * rope_scaling_factor);
 }
 
-int64_t LlamaMoeConfig::max_sequence_length() const {
+int64_t ModelConfig::max_sequence_length() const {
   if (rope_scaling == RopeScaling::kNone) return max_position_embeddings;
   return std::numeric_limits<int64_t>::max();
 }
 
-int64_t LlamaMoeConfig::TotalParameters() const {
+int64_t ModelConfig::TotalParameters() const {
   const int64_t h = hidden_size, v = vocab_size, d = head_dim();
   const int64_t attn =
       h * d * (num_attention_heads * 2 + num_key_value_heads * 2) +
@@ -339,7 +339,7 @@ int64_t LlamaMoeConfig::TotalParameters() const {
   return total;
 }
 
-int64_t LlamaMoeConfig::ActivatedParameters() const {
+int64_t ModelConfig::ActivatedParameters() const {
   const int64_t h = hidden_size, v = vocab_size, d = head_dim();
   const int64_t attn = h * d * (num_attention_heads * 2 + num_key_value_heads * 2);
   const int64_t gate = !is_moe ? 0

@@ -15,7 +15,7 @@ enum class GateNetwork { kMlp, kLinear };
 // Which head sits on top of the body, from config.json "architectures".
 enum class Architecture { kCausalLM, kModel, kSequenceClassification, kQuestionAnswering };
 
-struct LlamaMoeConfig {
+struct ModelConfig {
   std::string model_type;  // "llama_moe", or "llama" for dense checkpoints
   Architecture architecture = Architecture::kCausalLM;
 
@@ -65,8 +65,8 @@ struct LlamaMoeConfig {
 
   // Parses and validates; errors name the file and key, e.g.
   // "config.json: size_experts[3] sums to 11000, expected intermediate_size 11008".
-  static LlamaMoeConfig FromJson(const nlohmann::json& j, const std::string& where);
-  static LlamaMoeConfig FromFile(const std::filesystem::path& config_json);
+  static ModelConfig FromJson(const nlohmann::json& j, const std::string& where);
+  static ModelConfig FromFile(const std::filesystem::path& config_json);
 
   // Total parameters, and parameters touched per token (embeddings and lm_head included).
   int64_t TotalParameters() const;

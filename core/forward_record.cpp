@@ -12,7 +12,7 @@ namespace {
 // Collects the requested sites of one forward call into named tensors.
 class Recorder : public RoutingObserver {
  public:
-  Recorder(const LlamaMoeModel& model, const Batch& batch, bool activations)
+  Recorder(const MoeModel& model, const Batch& batch, bool activations)
       : model_(model), batch_(batch), activations_(activations) {}
 
   std::vector<HookRequest> Requests() const override {
@@ -62,7 +62,7 @@ class Recorder : public RoutingObserver {
   void Add(const std::string& name, Shape shape, const float* values) {
     out_.push_back(MakeF32Tensor(name, std::move(shape), values));
   }
-  const LlamaMoeModel& model_;
+  const MoeModel& model_;
   const Batch& batch_;
   bool activations_;
   std::vector<OwnedTensor> out_;
@@ -70,7 +70,7 @@ class Recorder : public RoutingObserver {
 
 }  // namespace
 
-std::vector<OwnedTensor> RecordForward(const LlamaMoeModel& model, const Batch& batch,
+std::vector<OwnedTensor> RecordForward(const MoeModel& model, const Batch& batch,
                                        const ForwardRecordOptions& options) {
   if (options.policy != nullptr) options.policy->Validate(model.config());
   Recorder recorder(model, batch, options.activations);
@@ -80,7 +80,7 @@ std::vector<OwnedTensor> RecordForward(const LlamaMoeModel& model, const Batch& 
     hidden = model.Forward(batch, nullptr, options.policy);
   }
   std::vector<OwnedTensor> out = recorder.Take();
-  const LlamaMoeConfig& c = model.config();
+  const ModelConfig& c = model.config();
   const int64_t B = batch.batch_size, S = batch.seq_len;
   out.push_back(MakeF32Tensor("final_hidden", {B, S, c.hidden_size}, hidden.data()));
   switch (c.architecture) {

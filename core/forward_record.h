@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/batch.h"
-#include "core/llama_moe_model.h"
+#include "core/moe_model.h"
 #include "core/tensor.h"
 
 namespace moe {
@@ -19,7 +19,7 @@ struct ForwardRecordOptions {
   const RoutingPolicy* policy = nullptr;
 };
 
-std::vector<OwnedTensor> RecordForward(const LlamaMoeModel& model, const Batch& batch,
+std::vector<OwnedTensor> RecordForward(const MoeModel& model, const Batch& batch,
                                        const ForwardRecordOptions& options = {});
 
 }  // namespace moe

@@ -7,10 +7,10 @@
 
 namespace moe {
 
-GenerationResult Generate(const LlamaMoeModel& model, const std::vector<int32_t>& prompt,
+GenerationResult Generate(const MoeModel& model, const std::vector<int32_t>& prompt,
                           const GenerationOptions& options,
                           const std::function<void(int32_t)>& on_token, bool keep_step_logits) {
-  const LlamaMoeConfig& c = model.config();
+  const ModelConfig& c = model.config();
   if (prompt.empty()) Fail("generate", "the prompt is empty: give at least one token");
   if (options.max_new_tokens < 0) Fail("generate", "max_new_tokens must be >= 0");
   const int64_t total = static_cast<int64_t>(prompt.size()) + options.max_new_tokens;

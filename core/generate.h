@@ -5,7 +5,7 @@
 #include <functional>
 #include <vector>
 
-#include "core/llama_moe_model.h"
+#include "core/moe_model.h"
 #include "core/sampler.h"
 
 namespace moe {
@@ -24,7 +24,7 @@ struct GenerationResult {
 };
 
 // on_token is called with each new token as soon as it is chosen (for streaming).
-GenerationResult Generate(const LlamaMoeModel& model, const std::vector<int32_t>& prompt,
+GenerationResult Generate(const MoeModel& model, const std::vector<int32_t>& prompt,
                           const GenerationOptions& options,
                           const std::function<void(int32_t)>& on_token = {},
                           bool keep_step_logits = false);

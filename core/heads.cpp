@@ -9,21 +9,21 @@
 
 namespace moe {
 
-void LmLogits(const LlamaMoeModel& model, const float* hidden, int64_t rows, float* out) {
+void LmLogits(const MoeModel& model, const float* hidden, int64_t rows, float* out) {
   const Matrix& head = model.weights().lm_head;
   if (head.empty()) Fail("lm_head", "this checkpoint has no language-model head");
   MatMulTransposed(hidden, rows, head, out);
 }
 
-std::vector<float> LmLogits(const LlamaMoeModel& model, const float* hidden, int64_t rows) {
+std::vector<float> LmLogits(const MoeModel& model, const float* hidden, int64_t rows) {
   std::vector<float> logits(static_cast<size_t>(rows * model.config().vocab_size));
   LmLogits(model, hidden, rows, logits.data());
   return logits;
 }
 
-SequenceClassification ClassifySequences(const LlamaMoeModel& model, const Batch& batch,
+SequenceClassification ClassifySequences(const MoeModel& model, const Batch& batch,
                                          const std::vector<float>& hidden) {
-  const LlamaMoeConfig& c = model.config();
+  const ModelConfig& c = model.config();
   const Matrix& score = model.weights().score;
   if (score.empty()) Fail("score.weight", "this checkpoint has no sequence-classification head");
   if (!c.has_pad_token && batch.batch_size != 1)
@@ -49,7 +49,7 @@ SequenceClassification ClassifySequences(const LlamaMoeModel& model, const Batch
   return out;
 }
 
-QuestionAnswering AnswerLogits(const LlamaMoeModel& model, const Batch& batch,
+QuestionAnswering AnswerLogits(const MoeModel& model, const Batch& batch,
                                const std::vector<float>& hidden) {
   const ModelWeights& w = model.weights();
   if (w.qa_outputs.empty()) Fail("qa_outputs.weight", "this checkpoint has no QA head");

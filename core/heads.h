@@ -4,15 +4,15 @@
 #include <vector>
 
 #include "core/batch.h"
-#include "core/llama_moe_model.h"
+#include "core/moe_model.h"
 
 namespace moe {
 
 // lm_head: logits [rows, V] of hidden [rows, H].
-std::vector<float> LmLogits(const LlamaMoeModel& model, const float* hidden, int64_t rows);
+std::vector<float> LmLogits(const MoeModel& model, const float* hidden, int64_t rows);
 // The same into out[rows, vocab], for callers that reuse one buffer (a fresh [512, 32000]
 // vector is 64 MiB to page-fault in and zero).
-void LmLogits(const LlamaMoeModel& model, const float* hidden, int64_t rows, float* out);
+void LmLogits(const MoeModel& model, const float* hidden, int64_t rows, float* out);
 
 struct SequenceClassification {
   std::vector<int32_t> pooled_index;  // [B] the position each row was read at
@@ -20,14 +20,14 @@ struct SequenceClassification {
 };
 // score head pooled at the token before the first pad (upstream HF port: (argmax(ids == pad)
 // - 1) mod S, i.e. the last token when there is no pad).
-SequenceClassification ClassifySequences(const LlamaMoeModel& model, const Batch& batch,
+SequenceClassification ClassifySequences(const MoeModel& model, const Batch& batch,
                                          const std::vector<float>& hidden);
 
 struct QuestionAnswering {
   std::vector<float> start_logits;  // [B, S]
   std::vector<float> end_logits;    // [B, S]
 };
-QuestionAnswering AnswerLogits(const LlamaMoeModel& model, const Batch& batch,
+QuestionAnswering AnswerLogits(const MoeModel& model, const Batch& batch,
                                const std::vector<float>& hidden);
 
 struct AnswerSpan {

@@ -4,7 +4,7 @@
 
 namespace moe {
 
-KvCache::KvCache(const LlamaMoeConfig& c, int64_t batch_size, int64_t capacity)
+KvCache::KvCache(const ModelConfig& c, int64_t batch_size, int64_t capacity)
     : batch_size_(batch_size),
       capacity_(capacity),
       layers_(c.num_hidden_layers),

@@ -10,7 +10,7 @@ namespace moe {
 
 class KvCache {
  public:
-  KvCache(const LlamaMoeConfig& config, int64_t batch_size, int64_t capacity);
+  KvCache(const ModelConfig& config, int64_t batch_size, int64_t capacity);
 
   int64_t length() const { return length_; }  // P: tokens already cached per row
   int64_t capacity() const { return capacity_; }

@@ -15,13 +15,13 @@ LoadedModel LoadModel(const std::filesystem::path& dir, const LoadOptions& optio
   if (!std::filesystem::is_directory(dir)) Fail(dir.string(), "is not a model folder");
   LoadedModel m;
   m.dir = dir;
-  LlamaMoeConfig config = LlamaMoeConfig::FromFile(dir / "config.json");
+  ModelConfig config = ModelConfig::FromFile(dir / "config.json");
   m.checkpoint = std::make_unique<Checkpoint>(dir);
   if (options.huge_pages) m.checkpoint->CopyIntoHugePages();
   ModelWeights weights =
       LoadModelWeights(*m.checkpoint, config,
                        options.allow_non_finite_weights ? ValueCheck::kNone : ValueCheck::kFinite);
-  m.model = std::make_unique<LlamaMoeModel>(std::move(config), std::move(weights));
+  m.model = std::make_unique<MoeModel>(std::move(config), std::move(weights));
   if (std::filesystem::exists(dir / "tokenizer.model")) {
     m.tokenizer = std::make_unique<Tokenizer>(dir / "tokenizer.model");
     if (m.tokenizer->vocab_size() > m.config().vocab_size)

@@ -5,7 +5,7 @@
 
 #include "core/checkpoint.h"
 #include "core/config.h"
-#include "core/llama_moe_model.h"
+#include "core/moe_model.h"
 #include "core/tokenizer.h"
 
 namespace moe {
@@ -13,10 +13,10 @@ namespace moe {
 struct LoadedModel {
   std::filesystem::path dir;
   std::unique_ptr<Checkpoint> checkpoint;  // owns the mapped weights the model points into
-  std::unique_ptr<LlamaMoeModel> model;
+  std::unique_ptr<MoeModel> model;
   std::unique_ptr<Tokenizer> tokenizer;  // null when the folder has no tokenizer.model
 
-  const LlamaMoeConfig& config() const { return model->config(); }
+  const ModelConfig& config() const { return model->config(); }
   // Throws Error naming the folder when it has no tokenizer.model.
   const Tokenizer& RequireTokenizer() const;
 };

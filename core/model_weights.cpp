@@ -20,11 +20,11 @@ float Vector::at(int64_t i) const {
   return f;
 }
 
-std::string BodyPrefix(const LlamaMoeConfig& config) {
+std::string BodyPrefix(const ModelConfig& config) {
   return config.architecture == Architecture::kQuestionAnswering ? "transformer." : "model.";
 }
 
-ModelWeights LoadModelWeights(const Checkpoint& ck, const LlamaMoeConfig& c, ValueCheck check) {
+ModelWeights LoadModelWeights(const Checkpoint& ck, const ModelConfig& c, ValueCheck check) {
   const int64_t h = c.hidden_size, d = c.head_dim(), e = c.num_experts;
   const int64_t q_out = c.num_attention_heads * d, kv_out = c.num_key_value_heads * d;
   const std::string body = BodyPrefix(c);

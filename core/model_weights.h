@@ -59,10 +59,10 @@ struct ModelWeights {
 
 // Finds every tensor the config calls for, by exact name, checking dtype and shape, and with
 // ValueCheck::kFinite that each holds no NaN or infinity.
-ModelWeights LoadModelWeights(const Checkpoint& checkpoint, const LlamaMoeConfig& config,
+ModelWeights LoadModelWeights(const Checkpoint& checkpoint, const ModelConfig& config,
                               ValueCheck check = ValueCheck::kNone);
 
 // "model." for most heads, "transformer." for question answering (docs/llama-moe-spec.md §2.9).
-std::string BodyPrefix(const LlamaMoeConfig& config);
+std::string BodyPrefix(const ModelConfig& config);
 
 }  // namespace moe

@@ -12,7 +12,7 @@
 
 namespace moe {
 
-void RouterLogits(const LlamaMoeConfig& c, const LayerWeights& w, const float* u, int64_t tokens,
+void RouterLogits(const ModelConfig& c, const LayerWeights& w, const float* u, int64_t tokens,
                   float* logits) {
   const int64_t e = c.num_experts;
   if (c.gate_network == GateNetwork::kLinear) {
@@ -34,7 +34,7 @@ bool Matches(const ForcedRoute& f, int layer, const TokenSpan& span, int64_t t) 
 }
 
 // Selections per token in this layer: the layer's k, or a longer forced route.
-int LayerSelections(const LlamaMoeConfig& c, int layer, const RoutingPolicy* policy) {
+int LayerSelections(const ModelConfig& c, int layer, const RoutingPolicy* policy) {
   if (policy == nullptr) return c.num_selects;
   const LayerPolicy* lp = policy->Layer(layer);
   int k = lp && lp->top_k ? lp->top_k : c.num_selects;
@@ -45,7 +45,7 @@ int LayerSelections(const LlamaMoeConfig& c, int layer, const RoutingPolicy* pol
 
 }  // namespace
 
-Routing SelectExperts(const LlamaMoeConfig& c, int layer, std::vector<float> logits,
+Routing SelectExperts(const ModelConfig& c, int layer, std::vector<float> logits,
                       const TokenSpan& span, const RoutingPolicy* policy) {
   const int E = c.num_experts;
   const LayerPolicy* lp = policy ? policy->Layer(layer) : nullptr;
@@ -143,7 +143,7 @@ namespace {
 
 // Upstream's per-call statistics (docs/llama-moe-spec.md §2.6 g): scores scattered into [T, E];
 // load counts the entries > 0 (so raw non-positive logits are not counted), importance sums them.
-void EmitExpertLoad(const LlamaMoeConfig& c, int layer, const Routing& r, const TokenSpan& span,
+void EmitExpertLoad(const ModelConfig& c, int layer, const Routing& r, const TokenSpan& span,
                     const HookRegistry& hooks) {
   std::vector<int32_t> load(c.num_experts, 0);
   std::vector<float> importance(c.num_experts, 0.0f);
@@ -179,7 +179,7 @@ void EmitRows(const HookRegistry& hooks, HookSite site, int layer, const TokenSp
 
 // Hands expert e's outputs y[n, H] for the tokens `rows` to the hooks and adds them, times their
 // routing coefficients, to out.
-void EmitAndAddExpertOutput(const LlamaMoeConfig& c, int layer, int e, const TokenSpan& span,
+void EmitAndAddExpertOutput(const ModelConfig& c, int layer, int e, const TokenSpan& span,
                             const HookRegistry& hooks, const std::vector<int32_t>& rows,
                             const std::vector<float>& coef, const float* y, float* out) {
   const int64_t h = c.hidden_size;
@@ -207,7 +207,7 @@ void EmitAndAddExpertOutput(const LlamaMoeConfig& c, int layer, int e, const Tok
 // A single token (a decoding step): every expert it selected reads the same input, so all their
 // gate and up products share one pass of the worker threads and all their down products another,
 // instead of two passes per expert.
-void RunExpertsOnOneToken(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const float* u,
+void RunExpertsOnOneToken(const ModelConfig& c, int layer, const LayerWeights& w, const float* u,
                           const std::vector<std::vector<int32_t>>& rows,
                           const std::vector<std::vector<float>>& coef, const TokenSpan& span,
                           const HookRegistry& hooks, float* out) {
@@ -239,7 +239,7 @@ void RunExpertsOnOneToken(const LlamaMoeConfig& c, int layer, const LayerWeights
 }
 
 // Runs every expert once over the tokens routed to it and adds the weighted outputs to out.
-void RunExperts(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const float* u,
+void RunExperts(const ModelConfig& c, int layer, const LayerWeights& w, const float* u,
                 const Routing& r, const TokenSpan& span, const HookRegistry& hooks, float* out) {
   const int64_t h = c.hidden_size;
   const int num_experts = static_cast<int>(w.experts.size());
@@ -307,7 +307,7 @@ void RunExperts(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const
 
 }  // namespace
 
-void MoeLayer(const LlamaMoeConfig& c, int layer, const LayerWeights& w, const float* u,
+void MoeLayer(const ModelConfig& c, int layer, const LayerWeights& w, const float* u,
               const TokenSpan& span, const RoutingPolicy* policy, const HookRegistry& hooks,
               float* out) {
   const int64_t tokens = span.count;

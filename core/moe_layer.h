@@ -24,16 +24,16 @@ struct Routing {
 // u: [T, H] post-attention-norm input (T = span.count); out: [T, H]. `policy` may be null.
 // Hooks see the executed routing, the per-expert outputs and upstream's load/importance
 // statistics of this call.
-void MoeLayer(const LlamaMoeConfig& config, int layer, const LayerWeights& w, const float* u,
+void MoeLayer(const ModelConfig& config, int layer, const LayerWeights& w, const float* u,
               const TokenSpan& span, const RoutingPolicy* policy, const HookRegistry& hooks,
               float* out);
 
 // The steps of MoeLayer, exposed for tests and analysis.
-void RouterLogits(const LlamaMoeConfig& config, const LayerWeights& w, const float* u,
+void RouterLogits(const ModelConfig& config, const LayerWeights& w, const float* u,
                   int64_t tokens, float* logits);
 // Top-k by logit (ties toward the lower expert index), then weights, with the policy's
 // interventions applied in the order routing_policy.h documents.
-Routing SelectExperts(const LlamaMoeConfig& config, int layer, std::vector<float> logits,
+Routing SelectExperts(const ModelConfig& config, int layer, std::vector<float> logits,
                       const TokenSpan& span, const RoutingPolicy* policy);
 
 }  // namespace moe

@@ -4,7 +4,7 @@
 
 namespace moe {
 
-Rope::Rope(const LlamaMoeConfig& c, int64_t key_length) : head_dim_(c.head_dim()) {
+Rope::Rope(const ModelConfig& c, int64_t key_length) : head_dim_(c.head_dim()) {
   double theta = c.rope_theta;
   if (c.rope_scaling == RopeScaling::kLinear) position_divisor_ = c.rope_scaling_factor;
   if (c.rope_scaling == RopeScaling::kDynamic && key_length > c.max_position_embeddings) {

@@ -12,7 +12,7 @@ class Rope {
  public:
   // key_length = cached + new tokens of this call; dynamic NTK rescales theta when it exceeds
   // max_position_embeddings. The stored rotary_emb.inv_freq of checkpoints is never used.
-  Rope(const LlamaMoeConfig& config, int64_t key_length);
+  Rope(const ModelConfig& config, int64_t key_length);
 
   // Rotates x [rows, heads, head_dim] in place, row r at position positions[r].
   void Apply(float* x, int64_t rows, int heads, const int32_t* positions) const;

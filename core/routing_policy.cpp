@@ -34,7 +34,7 @@ const LayerPolicy* RoutingPolicy::Layer(int layer) const {
   return &layers[layer];
 }
 
-void RoutingPolicy::Validate(const LlamaMoeConfig& c) const {
+void RoutingPolicy::Validate(const ModelConfig& c) const {
   const int E = c.num_experts, L = c.num_hidden_layers;
   if (!empty() && !c.is_moe) Fail("policy", "this model has no router to intervene on");
   if (!layers.empty() && static_cast<int>(layers.size()) != L)
@@ -95,7 +95,7 @@ void RoutingPolicy::Validate(const LlamaMoeConfig& c) const {
   }
 }
 
-int RoutingPolicy::MaxSelections(const LlamaMoeConfig& c) const {
+int RoutingPolicy::MaxSelections(const ModelConfig& c) const {
   int k = c.num_selects;
   for (const LayerPolicy& p : layers) k = std::max(k, p.top_k);
   for (const ForcedRoute& f : forced) k = std::max(k, static_cast<int>(f.experts.size()));

@@ -26,7 +26,7 @@
 
 namespace moe {
 
-struct LlamaMoeConfig;
+struct ModelConfig;
 
 enum class DisableMode { kReroute, kDrop, kDropRenormalize };
 const char* DisableModeName(DisableMode mode);  // "reroute", "drop", "drop-renorm"
@@ -62,9 +62,9 @@ struct RoutingPolicy {
   bool empty() const;
   // Throws Error naming the offending entry: layer or expert out of range, every expert of a
   // layer disabled, k or r out of range, an empty forced route.
-  void Validate(const LlamaMoeConfig& config) const;
+  void Validate(const ModelConfig& config) const;
   // Largest number of experts any token can take in any layer under this policy.
-  int MaxSelections(const LlamaMoeConfig& config) const;
+  int MaxSelections(const ModelConfig& config) const;
   const LayerPolicy* Layer(int layer) const;
 
   // Typed builders; each returns *this. The first change sizes `layers` to num_layers entries;

@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const nlohmann::json j = nlohmann::json::parse(data, data + size, nullptr, false);
   if (j.is_discarded()) return 0;  // not JSON: FromFile reports that before FromJson runs
   try {
-    const moe::LlamaMoeConfig config = moe::LlamaMoeConfig::FromJson(j, "config.json");
+    const moe::ModelConfig config = moe::ModelConfig::FromJson(j, "config.json");
     for (const int64_t value :
          {int64_t{config.head_dim()}, config.context_length(), config.max_sequence_length(),
           config.TotalParameters(), config.ActivatedParameters()})

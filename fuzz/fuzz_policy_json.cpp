@@ -13,8 +13,8 @@
 #include "fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const moe::LlamaMoeConfig config =
-      moe::LlamaMoeConfig::FromFile(moe::fuzz::FixturePath("tiny_moe/config.json"));
+  static const moe::ModelConfig config =
+      moe::ModelConfig::FromFile(moe::fuzz::FixturePath("tiny_moe/config.json"));
   const nlohmann::json j = nlohmann::json::parse(data, data + size, nullptr, false);
   if (j.is_discarded()) return 0;
   try {

@@ -162,7 +162,7 @@ py::array_t<float> ToNumpy(const std::vector<float>& v) {
 
 // ---- model ----------------------------------------------------------------------------------
 
-py::dict ConfigDict(const LlamaMoeConfig& c) {
+py::dict ConfigDict(const ModelConfig& c) {
   py::dict d;
   d["model_type"] = c.model_type;
   d["architecture"] = ArchitectureName(c.architecture);

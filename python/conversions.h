@@ -41,6 +41,6 @@ py::array_t<float> ToNumpy(const std::vector<float>& v);
 // ---- model ----------------------------------------------------------------------------------
 
 // The config's fields (and the parameter counts) as a dict.
-py::dict ConfigDict(const LlamaMoeConfig& c);
+py::dict ConfigDict(const ModelConfig& c);
 
 }  // namespace moe::python

@@ -45,7 +45,7 @@ struct Model {
   LoadedModel loaded;
   std::mutex run;
 
-  const LlamaMoeConfig& config() const { return loaded.config(); }
+  const ModelConfig& config() const { return loaded.config(); }
 };
 
 // A routing policy, validated for the model it was built for (and again by every forward).
@@ -117,7 +117,7 @@ py::dict Score(Model& m, py::handle text_or_ids, py::handle policy) {
   }
   if (is_text && text.empty()) Fail("score", "the text is empty");
   // One document scored as `moescope score` scores it (analysis/run/corpus_scoring.h).
-  const LlamaMoeConfig& c = m.loaded.config();
+  const ModelConfig& c = m.loaded.config();
   CorpusReader reader(nullptr, c.vocab_size, {});
   reader.AddIds(is_text ? "text" : "ids", "score", "", ids);
   const Corpus corpus = reader.Finish();
@@ -188,7 +188,7 @@ py::dict GenerateTokens(Model& m, py::handle prompt, int max_new_tokens, float t
 }
 
 std::string ModelRepr(const Model& m) {
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   std::string s = "<moescope.Model '" + m.loaded.dir.string() + "': " + c.model_type + ", " +
                   std::to_string(c.num_hidden_layers) + " layers, hidden " +
                   std::to_string(c.hidden_size);

@@ -115,7 +115,7 @@ AblationSummary SweepInto(const LoadedModel& m, const std::vector<AblationPolicy
 AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPolicy>& policies,
                             const AblationOptions& o) {
   const auto start = std::chrono::steady_clock::now();
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   if (o.output.extension() == ".csv")
     Fail(o.output.string(), "the results file must not end in .csv");
   TraceRunSettings run = o.run;

@@ -15,7 +15,7 @@ namespace moe {
 namespace {
 
 // Keeps a copy of the residual stream entering each requested layer during one forward pass:
-// the embeddings for layer 0, the output of layer l - 1 for layer l (LlamaMoeModel::ForwardFrom
+// the embeddings for layer 0, the output of layer l - 1 for layer l (MoeModel::ForwardFrom
 // takes exactly that).
 class ResidualCapture : public RoutingObserver {
  public:
@@ -79,9 +79,9 @@ struct BatchBaseline {
   }
 };
 
-void CheckOptions(const LlamaMoeModel& model, const std::vector<AblationPolicy>& policies,
+void CheckOptions(const MoeModel& model, const std::vector<AblationPolicy>& policies,
                   const AblationPassOptions& o) {
-  const LlamaMoeConfig& c = model.config();
+  const ModelConfig& c = model.config();
   if (!c.is_moe) Fail("ablate", "the model is a dense LLaMA without routers; nothing to ablate");
   if (model.weights().lm_head.empty())
     Fail("ablate", "the model has no LM head; ablations measure next-token loss");
@@ -95,10 +95,10 @@ void CheckOptions(const LlamaMoeModel& model, const std::vector<AblationPolicy>&
 }
 
 // The policy's measures of the batch's rows, added to its sums (and token values, diff).
-void ScorePolicy(const LlamaMoeModel& model, const ScoredTokens& tokens, BatchBaseline& base,
+void ScorePolicy(const MoeModel& model, const ScoredTokens& tokens, BatchBaseline& base,
                  const std::vector<float>& hidden, const RoutingRecorder& policy_routing,
                  const AblationPassOptions& o, PolicyRun& pr) {
-  const LlamaMoeConfig& c = model.config();
+  const ModelConfig& c = model.config();
   const int64_t V = c.vocab_size;
   const int L = c.num_hidden_layers, E = c.num_experts;
   const AblationPolicy& p = *pr.policy;
@@ -165,7 +165,7 @@ void ScorePolicy(const LlamaMoeModel& model, const ScoredTokens& tokens, BatchBa
 
 // The baseline forward pass of one batch: residuals for the group, log-probabilities, top-1 and
 // NLL of every scored row.
-void RunBaseline(const LlamaMoeModel& model, const ScoredTokens& tokens, ResidualCapture& capture,
+void RunBaseline(const MoeModel& model, const ScoredTokens& tokens, ResidualCapture& capture,
                  const AblationPassOptions& o, BatchBaseline& base, std::vector<float>& base_nll) {
   const int64_t V = model.config().vocab_size;
   std::vector<float> hidden;
@@ -190,7 +190,7 @@ void RunBaseline(const LlamaMoeModel& model, const ScoredTokens& tokens, Residua
   });
 }
 
-std::vector<PolicyRun> StartGroup(std::span<const AblationPolicy> policies, const LlamaMoeConfig& c,
+std::vector<PolicyRun> StartGroup(std::span<const AblationPolicy> policies, const ModelConfig& c,
                                   int64_t D, int64_t T, const AblationPassOptions& o) {
   std::vector<PolicyRun> group;
   for (const AblationPolicy& p : policies) {
@@ -232,12 +232,12 @@ ScoredTokens ScoredTokens::Of(const Corpus& corpus) {
   return t;
 }
 
-AblationPassResult RunAblationPass(const LlamaMoeModel& model, const Corpus& corpus,
+AblationPassResult RunAblationPass(const MoeModel& model, const Corpus& corpus,
                                    const ScoredTokens& tokens,
                                    const std::vector<AblationPolicy>& policies,
                                    const AblationPassOptions& o) {
   CheckOptions(model, policies, o);
-  const LlamaMoeConfig& c = model.config();
+  const ModelConfig& c = model.config();
   const int64_t D = static_cast<int64_t>(corpus.documents.size()), T = tokens.count();
   if (T == 0) Fail("corpus", "has no token with a next token to predict");
   const int L = c.num_hidden_layers, E = c.num_experts;

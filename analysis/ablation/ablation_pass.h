@@ -7,7 +7,7 @@
 //
 // Policies run in groups: each pass over the corpus computes the baseline of a batch once, keeps
 // the residual stream entering every layer a policy of the group first changes, and runs each
-// policy from there (LlamaMoeModel::ForwardFrom), so layers below the first changed layer are not
+// policy from there (MoeModel::ForwardFrom), so layers below the first changed layer are not
 // recomputed. Windows and scored tokens are those of `moescope trace` and `moescope score`
 // (run/window_runner.h, run/next_token.h).
 #include <atomic>
@@ -21,7 +21,7 @@
 #include "analysis/ablation/ablation_result.h"
 #include "analysis/corpus/corpus.h"
 #include "analysis/run/trace_windows.h"
-#include "core/llama_moe_model.h"
+#include "core/moe_model.h"
 
 namespace moe {
 
@@ -68,7 +68,7 @@ struct AblationPassResult {
 
 // Throws Error naming the option or policy at fault (a policy is validated here, once). The model
 // must be a MoE with an LM head; `tokens` must be ScoredTokens::Of(corpus).
-AblationPassResult RunAblationPass(const LlamaMoeModel& model, const Corpus& corpus,
+AblationPassResult RunAblationPass(const MoeModel& model, const Corpus& corpus,
                                    const ScoredTokens& tokens,
                                    const std::vector<AblationPolicy>& policies,
                                    const AblationPassOptions& options);

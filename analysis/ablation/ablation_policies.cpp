@@ -22,7 +22,7 @@ std::string Concat(const T&... parts) {
   return s;
 }
 
-std::vector<int> LayersOrAll(const LlamaMoeConfig& c, const std::vector<int>& layers,
+std::vector<int> LayersOrAll(const ModelConfig& c, const std::vector<int>& layers,
                              const char* what) {
   if (layers.empty()) {
     std::vector<int> all(static_cast<size_t>(c.num_hidden_layers));
@@ -37,14 +37,14 @@ std::vector<int> LayersOrAll(const LlamaMoeConfig& c, const std::vector<int>& la
 }
 
 // Policies are validated once, by the ablation pass that runs them.
-AblationPolicy Finish(AblationPolicy a, const LlamaMoeConfig& c) {
+AblationPolicy Finish(AblationPolicy a, const ModelConfig& c) {
   a.first_layer = FirstChangedLayer(a.policy, c);
   return a;
 }
 
 }  // namespace
 
-int FirstChangedLayer(const RoutingPolicy& p, const LlamaMoeConfig& c) {
+int FirstChangedLayer(const RoutingPolicy& p, const ModelConfig& c) {
   int first = c.num_hidden_layers;
   for (const ForcedRoute& f : p.forced) first = std::min(first, f.layer < 0 ? 0 : f.layer);
   for (int l = 0; l < static_cast<int>(p.layers.size()); ++l) {
@@ -56,14 +56,14 @@ int FirstChangedLayer(const RoutingPolicy& p, const LlamaMoeConfig& c) {
   return first;
 }
 
-AblationPolicy NoAblation(const LlamaMoeConfig& c) {
+AblationPolicy NoAblation(const ModelConfig& c) {
   AblationPolicy a;
   a.name = "none";
   a.kind = "none";
   return Finish(std::move(a), c);
 }
 
-std::vector<AblationPolicy> SingleExpertSweep(const LlamaMoeConfig& c, DisableMode mode,
+std::vector<AblationPolicy> SingleExpertSweep(const ModelConfig& c, DisableMode mode,
                                               const std::vector<int>& layers) {
   std::vector<AblationPolicy> out;
   for (int l : LayersOrAll(c, layers, "--layers")) {
@@ -80,7 +80,7 @@ std::vector<AblationPolicy> SingleExpertSweep(const LlamaMoeConfig& c, DisableMo
   return out;
 }
 
-std::vector<AblationPolicy> TopRSweep(const LlamaMoeConfig& c, int max_r,
+std::vector<AblationPolicy> TopRSweep(const ModelConfig& c, int max_r,
                                       const std::vector<int>& layers) {
   if (max_r < 0 || max_r >= c.num_experts)
     Fail("--top-r-max", "must be in 0.." + std::to_string(c.num_experts - 1));
@@ -97,7 +97,7 @@ std::vector<AblationPolicy> TopRSweep(const LlamaMoeConfig& c, int max_r,
   return out;
 }
 
-std::vector<AblationPolicy> RandomRSweep(const LlamaMoeConfig& c, int max_r, int controls,
+std::vector<AblationPolicy> RandomRSweep(const ModelConfig& c, int max_r, int controls,
                                          uint64_t seed, const std::vector<int>& layers) {
   if (max_r < 0 || max_r >= c.num_experts)
     Fail("--top-r-max", "must be in 0.." + std::to_string(c.num_experts - 1));
@@ -118,7 +118,7 @@ std::vector<AblationPolicy> RandomRSweep(const LlamaMoeConfig& c, int max_r, int
   return out;
 }
 
-std::vector<AblationPolicy> KSweep(const LlamaMoeConfig& c, bool per_layer,
+std::vector<AblationPolicy> KSweep(const ModelConfig& c, bool per_layer,
                                    const std::vector<int>& ks) {
   std::vector<int> values = ks;
   if (values.empty())
@@ -142,7 +142,7 @@ std::vector<AblationPolicy> KSweep(const LlamaMoeConfig& c, bool per_layer,
   return out;
 }
 
-AblationPolicy ExpertSet(const LlamaMoeConfig& c, const std::string& name,
+AblationPolicy ExpertSet(const ModelConfig& c, const std::string& name,
                          const std::vector<ExpertRef>& experts, DisableMode mode) {
   if (name.empty()) Fail("--set", "a set needs a name (NAME=LAYER:EXPERT,...)");
   if (experts.empty()) Fail("--set " + name, "names no experts");
@@ -153,7 +153,7 @@ AblationPolicy ExpertSet(const LlamaMoeConfig& c, const std::string& name,
   return Finish(std::move(a), c);
 }
 
-std::vector<AblationPolicy> RandomControls(const LlamaMoeConfig& c, const AblationPolicy& set,
+std::vector<AblationPolicy> RandomControls(const ModelConfig& c, const AblationPolicy& set,
                                            int count, uint64_t seed) {
   const int E = c.num_experts;
   std::vector<AblationPolicy> out;
@@ -208,7 +208,7 @@ void CheckUniqueNames(const std::vector<AblationPolicy>& policies) {
     if (!seen.insert(p.name).second) Fail("ablation", "two policies are named '" + p.name + "'");
 }
 
-std::vector<AblationPolicy> BuildSweep(const SweepRequest& o, const LlamaMoeConfig& c) {
+std::vector<AblationPolicy> BuildSweep(const SweepRequest& o, const ModelConfig& c) {
   std::vector<AblationPolicy> out = {NoAblation(c)};
   auto add = [&](std::vector<AblationPolicy> more) {
     out.insert(out.end(), more.begin(), more.end());

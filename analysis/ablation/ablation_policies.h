@@ -23,18 +23,18 @@ struct AblationPolicy {
 };
 
 // The lowest layer whose routing the policy can change (L when it is empty).
-int FirstChangedLayer(const RoutingPolicy& policy, const LlamaMoeConfig& config);
+int FirstChangedLayer(const RoutingPolicy& policy, const ModelConfig& config);
 
 // The baseline itself as a policy ("none"); its ΔNLL is exactly 0.
-AblationPolicy NoAblation(const LlamaMoeConfig& config);
+AblationPolicy NoAblation(const ModelConfig& config);
 
 // Each (layer, expert) of `layers` (empty = all) disabled alone.
-std::vector<AblationPolicy> SingleExpertSweep(const LlamaMoeConfig& config, DisableMode mode,
+std::vector<AblationPolicy> SingleExpertSweep(const ModelConfig& config, DisableMode mode,
                                               const std::vector<int>& layers = {});
 
 // DeepSeekMoE §4.5: every token's r best experts disabled (then top-k of the rest) in every
 // layer of `layers` (empty = all), r = 0..max_r.
-std::vector<AblationPolicy> TopRSweep(const LlamaMoeConfig& config, int max_r,
+std::vector<AblationPolicy> TopRSweep(const ModelConfig& config, int max_r,
                                       const std::vector<int>& layers = {});
 
 // The control of TopRSweep: for r = 1..max_r, `controls` policies that disable, per token and
@@ -43,20 +43,20 @@ std::vector<AblationPolicy> TopRSweep(const LlamaMoeConfig& config, int max_r,
 // under top-r, chosen blindly instead of the worst k. Control i draws with seed + i (modulo
 // 2^63). Named "random-r{r}" (control 0) and "random-r{r}/{i}" (i >= 1), kind "random_r",
 // control_of "top-r{r}".
-std::vector<AblationPolicy> RandomRSweep(const LlamaMoeConfig& config, int max_r, int controls,
+std::vector<AblationPolicy> RandomRSweep(const ModelConfig& config, int max_r, int controls,
                                          uint64_t seed, const std::vector<int>& layers = {});
 
 // Top-k = each of `ks` (empty = 1..E) in every layer (global), or in one layer at a time.
-std::vector<AblationPolicy> KSweep(const LlamaMoeConfig& config, bool per_layer,
+std::vector<AblationPolicy> KSweep(const ModelConfig& config, bool per_layer,
                                    const std::vector<int>& ks = {});
 
 // A named set of experts disabled together.
-AblationPolicy ExpertSet(const LlamaMoeConfig& config, const std::string& name,
+AblationPolicy ExpertSet(const ModelConfig& config, const std::string& name,
                          const std::vector<ExpertRef>& experts, DisableMode mode);
 
 // `count` random sets with as many experts disabled in each layer as `set` has, never equal to
 // it, drawn with `seed` (moe-vis's random-expert control, §2.9 "Specificity").
-std::vector<AblationPolicy> RandomControls(const LlamaMoeConfig& config, const AblationPolicy& set,
+std::vector<AblationPolicy> RandomControls(const ModelConfig& config, const AblationPolicy& set,
                                            int count, uint64_t seed);
 
 // A whole sweep as the CLI and the app ask for it: the baseline first, then every requested part;
@@ -75,7 +75,7 @@ struct SweepRequest {
   std::vector<std::string> policy_files;     // routing policy JSON files, named by their stem
 };
 // Throws Error naming the flag or file at fault, or when nothing but the baseline was asked for.
-std::vector<AblationPolicy> BuildSweep(const SweepRequest& request, const LlamaMoeConfig& config);
+std::vector<AblationPolicy> BuildSweep(const SweepRequest& request, const ModelConfig& config);
 
 // Throws Error naming the duplicate when two policies share a name.
 void CheckUniqueNames(const std::vector<AblationPolicy>& policies);

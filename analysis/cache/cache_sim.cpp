@@ -36,7 +36,7 @@ std::vector<int> DefaultCapacities(int E, int K) {
 // Bytes per miss at each layer: a bf16 SwiGLU expert (gate, up and down: 3·H·F values).
 std::vector<double> ExpertBytes(const TraceAttributes& info, double given, int L) {
   if (given > 0) return std::vector<double>(static_cast<size_t>(L), given);
-  const LlamaMoeConfig c = LlamaMoeConfig::FromJson(
+  const ModelConfig c = ModelConfig::FromJson(
       ParseJson(info.model_config, info.path + " model_config"), info.path + " model_config");
   std::vector<double> bytes;
   for (int l = 0; l < L; ++l) {

@@ -67,14 +67,14 @@ std::vector<ExpertRef> ParseExpertList(const std::string& text, int num_layers,
 
 RoutingPolicy PolicyFromFlags(const std::string& disable, const std::string& mode,
                               const std::string& top_k, const std::string& top_r,
-                              const LlamaMoeConfig& c) {
+                              const ModelConfig& c) {
   return PolicyFromFlags(disable, mode, top_k, top_r, "", "", c);
 }
 
 RoutingPolicy PolicyFromFlags(const std::string& disable, const std::string& mode,
                               const std::string& top_k, const std::string& top_r,
                               const std::string& random_r, const std::string& random_r_seed,
-                              const LlamaMoeConfig& c) {
+                              const ModelConfig& c) {
   const int L = c.num_hidden_layers;
   RoutingPolicy p = RoutingPolicy::Disabling(
       ParseExpertList(disable, L, "--disable"),

@@ -20,12 +20,12 @@ std::vector<ExpertRef> ParseExpertList(const std::string& text, int num_layers,
 
 RoutingPolicy PolicyFromFlags(const std::string& disable, const std::string& mode,
                               const std::string& top_k, const std::string& top_r,
-                              const LlamaMoeConfig& config);
+                              const ModelConfig& config);
 // The same with --random-r LAYER:R,... and --random-r-seed S (an integer in [0, 2^63 - 1]; empty
 // = 0; a seed without --random-r is an error, since it would change nothing).
 RoutingPolicy PolicyFromFlags(const std::string& disable, const std::string& mode,
                               const std::string& top_k, const std::string& top_r,
                               const std::string& random_r, const std::string& random_r_seed,
-                              const LlamaMoeConfig& config);
+                              const ModelConfig& config);
 
 }  // namespace moe

@@ -47,7 +47,7 @@ void CheckKeys(const json& j, const std::vector<std::string>& known, const std::
 
 // One "force" entry: {"layer": l | "*", "token_id": id, "position": p, "experts": [...]}.
 // token_id and position are optional (absent = any token, any position) and never negative.
-ForcedRoute ForcedRouteFromJson(const json& f, const LlamaMoeConfig& c, const std::string& where,
+ForcedRoute ForcedRouteFromJson(const json& f, const ModelConfig& c, const std::string& where,
                                 const std::string& field) {
   if (!f.is_object()) Fail(where, field + " must be an object, got " + Shown(f));
   CheckKeys(f, {"layer", "token_id", "position", "experts"}, where, field + " has ");
@@ -113,7 +113,7 @@ json PolicyToJson(const RoutingPolicy& p) {
   return j;
 }
 
-RoutingPolicy PolicyFromJson(const json& j, const LlamaMoeConfig& c, const std::string& where) {
+RoutingPolicy PolicyFromJson(const json& j, const ModelConfig& c, const std::string& where) {
   const int L = c.num_hidden_layers;
   if (!j.is_object()) Fail(where, "a routing policy must be a JSON object");
   CheckKeys(
@@ -179,7 +179,7 @@ RoutingPolicy PolicyFromJson(const json& j, const LlamaMoeConfig& c, const std::
   return p;
 }
 
-RoutingPolicy PolicyFromJsonFile(const std::string& path, const LlamaMoeConfig& config) {
+RoutingPolicy PolicyFromJsonFile(const std::string& path, const ModelConfig& config) {
   RoutingPolicy p = PolicyFromJson(ReadJsonFile(path), config, path);
   try {
     p.Validate(config);

@@ -25,10 +25,10 @@ DisableMode ParseDisableMode(const std::string& name, const std::string& where);
 
 nlohmann::json PolicyToJson(const RoutingPolicy& policy);
 // Errors name `where` (a file, "policy") and the key at fault.
-RoutingPolicy PolicyFromJson(const nlohmann::json& j, const LlamaMoeConfig& config,
+RoutingPolicy PolicyFromJson(const nlohmann::json& j, const ModelConfig& config,
                              const std::string& where);
 // A policy file (--policy): read, parsed and validated for `config`, so that every error, a value
 // out of range for the model included, names the file.
-RoutingPolicy PolicyFromJsonFile(const std::string& path, const LlamaMoeConfig& config);
+RoutingPolicy PolicyFromJsonFile(const std::string& path, const ModelConfig& config);
 
 }  // namespace moe

@@ -9,7 +9,7 @@
 
 namespace moe {
 
-RoutingPolicy MakePolicy(const PolicySource& source, const LlamaMoeConfig& config) {
+RoutingPolicy MakePolicy(const PolicySource& source, const ModelConfig& config) {
   if (!source.file.empty() && source.has_flags())
     Fail("--policy",
          "give a policy file or the --disable/--mode/--top-k/--top-r/--random-r flags, not both");

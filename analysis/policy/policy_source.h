@@ -27,6 +27,6 @@ struct PolicySource {
 // The policy; empty when nothing was given. A policy file is validated here, so that its errors
 // name the file; flags are validated by the run (RoutingPolicy::Validate). Errors name the file
 // or the flag.
-RoutingPolicy MakePolicy(const PolicySource& source, const LlamaMoeConfig& config);
+RoutingPolicy MakePolicy(const PolicySource& source, const ModelConfig& config);
 
 }  // namespace moe

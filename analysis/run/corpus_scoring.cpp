@@ -10,10 +10,10 @@
 
 namespace moe {
 
-CorpusScore ScoreCorpus(const LlamaMoeModel& model, const Corpus& corpus,
+CorpusScore ScoreCorpus(const MoeModel& model, const Corpus& corpus,
                         const CorpusScoreOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  const LlamaMoeConfig& c = model.config();
+  const ModelConfig& c = model.config();
   if (options.policy != nullptr) options.policy->Validate(c);
   const int32_t pad_id = c.has_pad_token ? c.pad_token_id : 0;
   const size_t per_batch = static_cast<size_t>(std::max(1, options.batch_size));

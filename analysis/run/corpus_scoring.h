@@ -8,7 +8,7 @@
 
 #include "analysis/corpus/corpus.h"
 #include "analysis/run/trace_windows.h"
-#include "core/llama_moe_model.h"
+#include "core/moe_model.h"
 #include "core/routing_policy.h"
 
 namespace moe {
@@ -34,7 +34,7 @@ struct CorpusScoreOptions {
   bool token_nll = false;                 // keep every token's NLL (DocumentScore::token_nll)
 };
 
-CorpusScore ScoreCorpus(const LlamaMoeModel& model, const Corpus& corpus,
+CorpusScore ScoreCorpus(const MoeModel& model, const Corpus& corpus,
                         const CorpusScoreOptions& options);
 
 }  // namespace moe

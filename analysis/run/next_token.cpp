@@ -24,7 +24,7 @@ std::vector<ScoredRow> ScoredRowsOf(const Batch& batch, std::span<const TraceWin
 }
 
 void ForEachLogitBlock(
-    const LlamaMoeModel& model, const std::vector<float>& hidden,
+    const MoeModel& model, const std::vector<float>& hidden,
     const std::vector<ScoredRow>& rows,
     const std::function<void(int64_t first, int64_t n, const float* logits)>& consume) {
   const int64_t H = model.config().hidden_size, V = model.config().vocab_size;
@@ -42,7 +42,7 @@ void ForEachLogitBlock(
   }
 }
 
-NextTokenScores BatchNextToken(const LlamaMoeModel& model, const Batch& batch,
+NextTokenScores BatchNextToken(const MoeModel& model, const Batch& batch,
                                const std::vector<float>& hidden,
                                std::span<const TraceWindow> windows,
                                std::span<const size_t> members, const Corpus& corpus) {
@@ -64,7 +64,7 @@ NextTokenScores BatchNextToken(const LlamaMoeModel& model, const Batch& batch,
   return out;
 }
 
-std::vector<float> BatchNll(const LlamaMoeModel& model, const Batch& batch,
+std::vector<float> BatchNll(const MoeModel& model, const Batch& batch,
                             const std::vector<float>& hidden, std::span<const TraceWindow> windows,
                             std::span<const size_t> members, const Corpus& corpus) {
   return BatchNextToken(model, batch, hidden, windows, members, corpus).nll;

@@ -13,7 +13,7 @@
 #include "analysis/corpus/corpus.h"
 #include "analysis/run/trace_windows.h"
 #include "core/batch.h"
-#include "core/llama_moe_model.h"
+#include "core/moe_model.h"
 
 namespace moe {
 
@@ -36,7 +36,7 @@ constexpr int64_t kLogitBlockRows = 256;
 // Calls consume(first, n, logits) for consecutive blocks of `rows`, logits [n, V] of the rows
 // first..first+n-1, computed from `hidden` [B * S, H] through the LM head.
 void ForEachLogitBlock(
-    const LlamaMoeModel& model, const std::vector<float>& hidden,
+    const MoeModel& model, const std::vector<float>& hidden,
     const std::vector<ScoredRow>& rows,
     const std::function<void(int64_t first, int64_t n, const float* logits)>& consume);
 
@@ -48,14 +48,14 @@ struct NextTokenScores {
 
 // Both from the same logits block (no second pass over the LM head); NaN / -1 everywhere when the
 // model has no LM head.
-NextTokenScores BatchNextToken(const LlamaMoeModel& model, const Batch& batch,
+NextTokenScores BatchNextToken(const MoeModel& model, const Batch& batch,
                                const std::vector<float>& hidden,
                                std::span<const TraceWindow> windows,
                                std::span<const size_t> members, const Corpus& corpus);
 
 // -log p(target) of every scored row, at its batch row; NaN at rows that are not scored, and
 // everywhere when the model has no LM head. [B * S], indexed like the batch.
-std::vector<float> BatchNll(const LlamaMoeModel& model, const Batch& batch,
+std::vector<float> BatchNll(const MoeModel& model, const Batch& batch,
                             const std::vector<float>& hidden, std::span<const TraceWindow> windows,
                             std::span<const size_t> members, const Corpus& corpus);
 

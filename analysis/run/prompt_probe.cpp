@@ -49,7 +49,7 @@ std::string IdText(int32_t id) {
 PromptProbe Probe(const LoadedModel& m, const std::string& text, const RoutingPolicy* policy,
                   int top_n) {
   const Tokenizer& tok = m.RequireTokenizer();
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   if (!c.is_moe) Fail(m.dir.string(), "is a dense LLaMA without routers; there is no routing");
   if (policy != nullptr) policy->Validate(c);
   PromptProbe p;

@@ -47,7 +47,7 @@ bool SameJson(const std::string& a, const std::string& b) {
 
 TraceHeader MakeTraceHeader(const LoadedModel& m, const RoutingPolicy& policy, const Corpus& corpus,
                             const TraceRunSettings& s) {
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   TraceHeader h;
   h.model_path = std::filesystem::absolute(m.dir).lexically_normal().string();
   h.model_config = CanonicalConfig(m.dir / "config.json");

@@ -25,7 +25,7 @@ bool InLogitSample(int64_t doc, int64_t token, double rate) {
   return static_cast<double>(h >> 11) * 0x1.0p-53 < rate;
 }
 
-TraceRunSettings ResolveSettings(const TraceOptions& o, const LlamaMoeConfig& c) {
+TraceRunSettings ResolveSettings(const TraceOptions& o, const ModelConfig& c) {
   TraceRunSettings run = o.run;
   run.windows = run.windows.Resolved(c.context_length());
   if (!run.record_logits) run.logit_sample_rate = 0;
@@ -99,7 +99,7 @@ int64_t AddWindows(std::span<const TraceWindow> windows, const std::vector<Windo
 }  // namespace
 
 TraceSummary RunTrace(const LoadedModel& m, const RoutingPolicy& policy, const TraceOptions& o) {
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   if (!c.is_moe)
     Fail(m.dir.string(), "is a dense LLaMA without routers; there is no routing to trace");
   const TraceRunSettings run = ResolveSettings(o, c);

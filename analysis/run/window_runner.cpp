@@ -48,7 +48,7 @@ std::vector<size_t> LongestFirst(std::span<const TraceWindow> windows) {
   return order;
 }
 
-WindowRunner::WindowRunner(const LlamaMoeModel& model, const RoutingPolicy* policy, int kmax,
+WindowRunner::WindowRunner(const MoeModel& model, const RoutingPolicy* policy, int kmax,
                            bool record_logits, int batch_size)
     : model_(model),
       policy_(policy),
@@ -70,7 +70,7 @@ std::vector<WindowResult> WindowRunner::Run(std::span<const TraceWindow> windows
 
 void WindowRunner::RunBatch(std::span<const TraceWindow> windows, std::span<const size_t> members,
                             const Corpus& corpus, std::vector<WindowResult>& results) {
-  const LlamaMoeConfig& c = model_.config();
+  const ModelConfig& c = model_.config();
   const Batch batch =
       MakeWindowBatch(windows, members, corpus, c.has_pad_token ? c.pad_token_id : 0);
   recorder_.Reset();

@@ -11,7 +11,7 @@
 #include "analysis/corpus/corpus.h"
 #include "analysis/run/routing_recorder.h"
 #include "analysis/run/trace_windows.h"
-#include "core/llama_moe_model.h"
+#include "core/moe_model.h"
 #include "core/routing_policy.h"
 
 namespace moe {
@@ -46,7 +46,7 @@ std::vector<size_t> LongestFirst(std::span<const TraceWindow> windows);
 class WindowRunner {
  public:
   // Registers its recorder on the model's hooks for its lifetime. `policy` may be null.
-  WindowRunner(const LlamaMoeModel& model, const RoutingPolicy* policy, int kmax,
+  WindowRunner(const MoeModel& model, const RoutingPolicy* policy, int kmax,
                bool record_logits, int batch_size);
 
   std::vector<WindowResult> Run(std::span<const TraceWindow> windows, const Corpus& corpus);
@@ -55,7 +55,7 @@ class WindowRunner {
   void RunBatch(std::span<const TraceWindow> windows, std::span<const size_t> members,
                 const Corpus& corpus, std::vector<WindowResult>& results);
 
-  const LlamaMoeModel& model_;
+  const MoeModel& model_;
   const RoutingPolicy* policy_;
   int batch_size_;
   bool record_logits_;

@@ -13,7 +13,7 @@ namespace {
 
 class CoactivationObserver : public RoutingObserver {
  public:
-  CoactivationObserver(const LlamaMoeModel& model, NeuronActivation activation, float threshold,
+  CoactivationObserver(const MoeModel& model, NeuronActivation activation, float threshold,
                        CoactivationGraphs& out)
       : model_(model), activation_(activation), threshold_(threshold), out_(out) {}
 
@@ -73,7 +73,7 @@ class CoactivationObserver : public RoutingObserver {
   }
 
  private:
-  const LlamaMoeModel& model_;
+  const MoeModel& model_;
   NeuronActivation activation_;
   float threshold_;
   CoactivationGraphs& out_;
@@ -83,10 +83,10 @@ class CoactivationObserver : public RoutingObserver {
 
 }  // namespace
 
-CoactivationGraphs MeasureCoactivation(const LlamaMoeModel& model,
+CoactivationGraphs MeasureCoactivation(const MoeModel& model,
                                        const std::vector<std::vector<int32_t>>& windows,
                                        NeuronActivation activation, float threshold) {
-  const LlamaMoeConfig& c = model.config();
+  const ModelConfig& c = model.config();
   if (c.is_moe) Fail("co-activation", "the model already has experts; measure a dense LLaMA");
   CoactivationGraphs out;
   out.neurons = c.intermediate_size;

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/llama_moe_model.h"
+#include "core/moe_model.h"
 
 namespace moe {
 
@@ -29,7 +29,7 @@ struct CoactivationGraphs {
 };
 
 // `model` must be dense (model_type llama). Windows are run one at a time.
-CoactivationGraphs MeasureCoactivation(const LlamaMoeModel& model,
+CoactivationGraphs MeasureCoactivation(const MoeModel& model,
                                        const std::vector<std::vector<int32_t>>& windows,
                                        NeuronActivation activation, float threshold = 1.0f);
 

@@ -221,7 +221,7 @@ void CheckDenseTensors(const LoadedModel& dense, const std::string& body) {
 // returns what the method reports for split.json.
 json PartitionNeurons(const LoadedModel& dense, const std::vector<int>& sizes,
                       const ExpertSplitOptions& o, ExpertSplitResult& result) {
-  const LlamaMoeConfig& dc = dense.config();
+  const ModelConfig& dc = dense.config();
   const ModelWeights& dw = dense.model->weights();
   const int L = dc.num_hidden_layers, I = dc.intermediate_size, H = dc.hidden_size;
   const int E = o.experts;
@@ -321,7 +321,7 @@ ExpertTensors MakeExpertTensors(const LoadedModel& dense, const std::string& bod
 
 // Step 4 (optional): layer-wise score scale factors (docs/llama-moe-spec.md §5.4) written into
 // `config`, `result` and split.json's "calibration".
-void CalibrateSplit(const LoadedModel& dense, const LlamaMoeConfig& moe_config,
+void CalibrateSplit(const LoadedModel& dense, const ModelConfig& moe_config,
                     const ExpertTensors& t, const ExpertSplitOptions& o, json& config, json& split,
                     ExpertSplitResult& result) {
   const int L = dense.config().num_hidden_layers;
@@ -367,7 +367,7 @@ ExpertSplitResult SplitDenseCheckpoint(const fs::path& dense_dir, const fs::path
   const json dense_json = ReadDenseConfig(dense_dir, out_dir);
   const LoadedModel dense =
       LoadModel(dense_dir, {.allow_non_finite_weights = o.allow_non_finite_weights});
-  const LlamaMoeConfig& dc = dense.config();
+  const ModelConfig& dc = dense.config();
   const ModelWeights& dw = dense.model->weights();
   const int L = dc.num_hidden_layers, I = dc.intermediate_size;
   const std::vector<int> sizes =
@@ -397,8 +397,8 @@ ExpertSplitResult SplitDenseCheckpoint(const fs::path& dense_dir, const fs::path
 
   // 3. config.json and split.json.
   json config = MoeConfigJson(dense_json, dc, sizes, dtype, o);
-  const LlamaMoeConfig moe_config =
-      LlamaMoeConfig::FromJson(config, (out_dir / "config.json").string());
+  const ModelConfig moe_config =
+      ModelConfig::FromJson(config, (out_dir / "config.json").string());
   result.score_scale_factors = moe_config.score_scale_factor;
   json split = {{"method", SplitMethodName(o.method)},
                 {"seed", o.seed},

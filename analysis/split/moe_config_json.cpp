@@ -98,7 +98,7 @@ const char* TorchDtypeName(DType dtype) {
 
 }  // namespace
 
-json MoeConfigJson(const json& dense_json, const LlamaMoeConfig& dc, const std::vector<int>& sizes,
+json MoeConfigJson(const json& dense_json, const ModelConfig& dc, const std::vector<int>& sizes,
                    DType dtype, const ExpertSplitOptions& o) {
   json config = MoeConfigDefaults();
   for (const char* key : kKeptDenseKeys)

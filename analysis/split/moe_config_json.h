@@ -13,7 +13,7 @@
 namespace moe {
 
 // `dense_json` is the dense checkpoint's config.json; `sizes` the experts' sizes (one layer).
-nlohmann::json MoeConfigJson(const nlohmann::json& dense_json, const LlamaMoeConfig& dense,
+nlohmann::json MoeConfigJson(const nlohmann::json& dense_json, const ModelConfig& dense,
                              const std::vector<int>& sizes, DType dtype,
                              const ExpertSplitOptions& options);
 

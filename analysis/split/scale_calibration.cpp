@@ -72,7 +72,7 @@ std::vector<double> Ratios(const NormObserver& o) {
 
 }  // namespace
 
-std::vector<double> ResidualToOutputRatios(const LlamaMoeModel& model,
+std::vector<double> ResidualToOutputRatios(const MoeModel& model,
                                            const std::vector<std::vector<int32_t>>& windows,
                                            int64_t* tokens) {
   const int layers = model.config().num_hidden_layers;
@@ -87,7 +87,7 @@ std::vector<double> ResidualToOutputRatios(const LlamaMoeModel& model,
   return Ratios(observer);
 }
 
-ScaleCalibration CalibrateScaleFactors(const LlamaMoeModel& dense, const LlamaMoeConfig& moe_config,
+ScaleCalibration CalibrateScaleFactors(const MoeModel& dense, const ModelConfig& moe_config,
                                        const ModelWeights& moe_weights,
                                        const std::vector<std::vector<int32_t>>& windows) {
   if (!moe_config.multiply_gate_scores)
@@ -97,10 +97,10 @@ ScaleCalibration CalibrateScaleFactors(const LlamaMoeModel& dense, const LlamaMo
   ScaleCalibration c;
   c.r_dense = ResidualToOutputRatios(dense, windows, &c.tokens);
   const int layers = moe_config.num_hidden_layers;
-  LlamaMoeConfig config = moe_config;
+  ModelConfig config = moe_config;
   config.score_scale_factor.assign(static_cast<size_t>(layers), 1.0f);
   for (int l = 0; l < layers; ++l) {
-    const LlamaMoeModel moe(config, moe_weights);
+    const MoeModel moe(config, moe_weights);
     NormObserver observer(layers, l);
     const HookGuard guard = moe.hooks().Add(&observer);
     for (const std::vector<int32_t>& ids : windows) moe.ResidualBefore(Batch::Single(ids), l + 1);

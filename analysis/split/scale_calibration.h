@@ -11,12 +11,12 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/llama_moe_model.h"
+#include "core/moe_model.h"
 
 namespace moe {
 
 // r_l for every layer, one forward per window. `windows` are token ids run on their own.
-std::vector<double> ResidualToOutputRatios(const LlamaMoeModel& model,
+std::vector<double> ResidualToOutputRatios(const MoeModel& model,
                                            const std::vector<std::vector<int32_t>>& windows,
                                            int64_t* tokens = nullptr);
 
@@ -31,7 +31,7 @@ struct ScaleCalibration {
 // the MoE model share every weight but the FFN. Layer l is measured by running layers 0..l
 // with the factors found so far, so the corpus is run L + 1 times in all (once for the dense
 // model).
-ScaleCalibration CalibrateScaleFactors(const LlamaMoeModel& dense, const LlamaMoeConfig& moe_config,
+ScaleCalibration CalibrateScaleFactors(const MoeModel& dense, const ModelConfig& moe_config,
                                        const ModelWeights& moe_weights,
                                        const std::vector<std::vector<int32_t>>& windows);
 

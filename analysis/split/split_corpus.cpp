@@ -18,7 +18,7 @@ void CheckCorpusFiles(const std::vector<std::filesystem::path>& files, const std
 
 std::vector<std::vector<int32_t>> ReadSplitCorpus(const std::vector<std::filesystem::path>& files,
                                                   const Tokenizer* tokenizer,
-                                                  const LlamaMoeConfig& config,
+                                                  const ModelConfig& config,
                                                   const std::string& flag) {
   CheckCorpusFiles(files, flag);
   CorpusOptions options;

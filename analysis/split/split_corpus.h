@@ -10,14 +10,14 @@
 namespace moe {
 
 class Tokenizer;
-struct LlamaMoeConfig;
+struct ModelConfig;
 
 // `flag` names the option the files came from, for messages. Throws Error naming the file when
 // one does not exist, and naming the flag when the files hold no tokens. `tokenizer` may be null
 // when every document is pre-tokenized ("input_ids").
 std::vector<std::vector<int32_t>> ReadSplitCorpus(const std::vector<std::filesystem::path>& files,
                                                   const Tokenizer* tokenizer,
-                                                  const LlamaMoeConfig& config,
+                                                  const ModelConfig& config,
                                                   const std::string& flag);
 
 // Throws Error "<file>: <flag> corpus file does not exist" for the first missing file.

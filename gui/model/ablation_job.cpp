@@ -60,7 +60,7 @@ void CopyDiff(const AblationDiff& diff, const Tokenizer* tok, const std::vector<
 
 }  // namespace
 
-std::vector<AblationPolicy> AblationPolicies(const AblationRequest& r, const LlamaMoeConfig& c) {
+std::vector<AblationPolicy> AblationPolicies(const AblationRequest& r, const ModelConfig& c) {
   std::vector<AblationPolicy> out = {NoAblation(c)};
   switch (r.target) {
     case AblationRequest::Target::kExperts: {

@@ -19,7 +19,7 @@ namespace moe::studio {
 // The baseline ("none") and the requested policy. Throws moe::Error for an empty expert set or
 // an r or k out of range.
 std::vector<AblationPolicy> AblationPolicies(const AblationRequest& request,
-                                             const LlamaMoeConfig& config);
+                                             const ModelConfig& config);
 
 // Changed predictions kept per policy (the largest |ΔNLL|): what a table can show.
 inline constexpr size_t kMaxChangeRows = 2000;

@@ -29,7 +29,7 @@ PromptRun Reshape(const PromptProbe& p, const Tokenizer& tok, int experts) {
 
 }  // namespace
 
-RoutingPolicy PromptPolicy(const PromptRequest& request, const LlamaMoeConfig& config) {
+RoutingPolicy PromptPolicy(const PromptRequest& request, const ModelConfig& config) {
   std::vector<ExpertRef> disabled;
   for (const auto& [layer, expert] : request.disabled) disabled.push_back({layer, expert});
   RoutingPolicy policy = RoutingPolicy::Disabling(disabled, request.mode, config.num_hidden_layers);

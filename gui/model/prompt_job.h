@@ -15,7 +15,7 @@
 
 namespace moe {
 struct LoadedModel;
-struct LlamaMoeConfig;
+struct ModelConfig;
 struct RoutingPolicy;
 }  // namespace moe
 
@@ -23,7 +23,7 @@ namespace moe::studio {
 
 // The routing policy of a request: its disabled experts with its semantics (mode) and its forced
 // routes. Throws moe::Error for an unknown mode or a layer out of range.
-RoutingPolicy PromptPolicy(const PromptRequest& request, const LlamaMoeConfig& config);
+RoutingPolicy PromptPolicy(const PromptRequest& request, const ModelConfig& config);
 
 // Runs `request` on `model` (whose hooks it uses for the call). Throws moe::Error for a model
 // without a tokenizer or a disabled expert out of range.

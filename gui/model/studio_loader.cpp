@@ -67,8 +67,8 @@ bool PolicyIsEmpty(const TraceAttributes& i) {
   if (i.routing_policy.empty() || i.routing_policy == "{}" || i.routing_policy == "null")
     return true;
   try {
-    const LlamaMoeConfig config =
-        LlamaMoeConfig::FromJson(nlohmann::json::parse(i.model_config), i.path);
+    const ModelConfig config =
+        ModelConfig::FromJson(nlohmann::json::parse(i.model_config), i.path);
     return PolicyFromJson(nlohmann::json::parse(i.routing_policy), config, i.path).empty();
   } catch (const std::exception&) {
     return false;  // shown as written

@@ -66,7 +66,7 @@ void CheckNoChange(const AblationResult& r) {
 
 TEST_CASE("ablating nothing, an unused expert or k = num_selects changes nothing", "[ablate]") {
   const LoadedModel m = LoadModel(trace_test::TinyModel());
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   const auto dir = TempDir("ablate-exact");
   const auto corpus = SmallCorpus(dir);
   std::vector<AblationPolicy> policies = {NoAblation(c)};
@@ -138,7 +138,7 @@ TEST_CASE("ablating nothing, an unused expert or k = num_selects changes nothing
 
 TEST_CASE("the residual cache gives the per-token NLL of a full re-run", "[ablate]") {
   const LoadedModel m = LoadModel(trace_test::TinyModel());
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   const auto dir = TempDir("ablate-cache");
   const auto corpus = SmallCorpus(dir);
   std::vector<AblationPolicy> policies = SingleExpertSweep(c, DisableMode::kDrop, {1});
@@ -166,7 +166,7 @@ TEST_CASE("the residual cache gives the per-token NLL of a full re-run", "[ablat
 
 TEST_CASE("an interrupted sweep resumes where it stopped", "[ablate]") {
   const LoadedModel m = LoadModel(trace_test::TinyModel());
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   const auto dir = TempDir("ablate-resume");
   const auto corpus = SmallCorpus(dir);
   std::vector<AblationPolicy> policies = {NoAblation(c)};
@@ -234,7 +234,7 @@ TEST_CASE("moescope ablate runs a single-expert sweep from the command line", "[
 
 TEST_CASE("an ablation over a trace's documents equals one over the traced corpus", "[ablate]") {
   const LoadedModel m = LoadModel(trace_test::TinyModel());
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   const auto dir = TempDir("ablate-trace");
   const auto corpus = SmallCorpus(dir);
   TraceOptions t = trace_test::TinyOptions(dir / "corpus.h5");
@@ -297,7 +297,7 @@ TEST_CASE("routing moves pair the experts left with the experts taken, in rank o
 TEST_CASE("an ablation's diff lists the changed predictions and the routing moves",
           "[ablate][diff]") {
   const LoadedModel m = LoadModel(trace_test::TinyModel());
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   const auto dir = TempDir("ablate-diff");
   const auto corpus = SmallCorpus(dir);
   const std::vector<AblationPolicy> policies = {
@@ -355,7 +355,7 @@ TEST_CASE("an ablation's diff lists the changed predictions and the routing move
 
 TEST_CASE("the top-r sweep brings a random-r control for every r", "[ablate][random-r]") {
   const LoadedModel m = LoadModel(trace_test::TinyModel());
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   SweepRequest request;
   request.top_r_max = 2;
   request.seed = 5;

@@ -37,7 +37,7 @@ using DomainScores = std::map<std::string, DocumentScore>;
 
 // Per-domain NLL sums of the engine over `corpus_file`, with the current activation precision.
 DomainScores EngineScores(const LoadedModel& m, const std::filesystem::path& corpus_file) {
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   const Corpus corpus = ReadCorpus({corpus_file}, m.tokenizer.get(), c.vocab_size, {});
   REQUIRE(corpus.domains.size() >= 6);
   const CorpusScore score =

@@ -145,7 +145,7 @@ std::filesystem::path Trace(const LoadedModel& m, const std::filesystem::path& o
 
 TEST_CASE("compare: a trace against itself and against a disabled expert", "[compare]") {
   const LoadedModel m = LoadModel(trace_test::TinyModel());
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   const auto dir = TempDir("compare");
   const auto a = Trace(m, dir / "a.h5", RoutingPolicy{}, true);
   const TraceReader ra(a);

@@ -19,14 +19,14 @@ json Released() {
   return json::parse(in);
 }
 
-LlamaMoeConfig Parse(const json& j) {
-  return LlamaMoeConfig::FromJson(j, "config.json");
+ModelConfig Parse(const json& j) {
+  return ModelConfig::FromJson(j, "config.json");
 }
 
 }  // namespace
 
 TEST_CASE("the released LLaMA-MoE-v1-3.5B (2/8) config", "[config]") {
-  const LlamaMoeConfig c = Parse(Released());
+  const ModelConfig c = Parse(Released());
   CHECK(c.is_moe);
   CHECK(c.num_experts == 8);
   CHECK(c.num_selects == 2);
@@ -49,7 +49,7 @@ TEST_CASE("per-layer score_scale_factor, rope_scaling and GQA", "[config]") {
   j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
   j["num_key_value_heads"] = 8;
   j["gate_network"] = "Linear";  // upstream lower-cases it
-  const LlamaMoeConfig c = Parse(j);
+  const ModelConfig c = Parse(j);
   CHECK(c.score_scale_factor == std::vector<float>{1.0f, 2.5f});
   CHECK(c.size_experts[1][0] == 1000);
   CHECK(c.rope_scaling == RopeScaling::kDynamic);
@@ -69,7 +69,7 @@ TEST_CASE("size_experts null splits evenly; dense llama runs one expert", "[conf
                 {"num_hidden_layers", 2},
                 {"num_attention_heads", 2},
                 {"architectures", {"LlamaForCausalLM"}}};
-  const LlamaMoeConfig c = Parse(dense);
+  const ModelConfig c = Parse(dense);
   CHECK_FALSE(c.is_moe);
   CHECK(c.num_experts == 1);
   CHECK(c.size_experts[1] == std::vector<int>{40});
@@ -113,8 +113,8 @@ TEST_CASE("bad configs name the key and what is wrong", "[config][bad-input]") {
 TEST_CASE("a config file that is not JSON", "[config][bad-input]") {
   const auto dir = TempDir("config");
   std::ofstream(dir / "config.json") << "{\"model_type\": ";
-  CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "config.json"), Contains("is not valid JSON"));
-  CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "absent.json"), Contains("does not exist"));
+  CHECK_THROWS_WITH(ModelConfig::FromFile(dir / "config.json"), Contains("is not valid JSON"));
+  CHECK_THROWS_WITH(ModelConfig::FromFile(dir / "absent.json"), Contains("does not exist"));
 }
 
 TEST_CASE("config integers are range-checked and numbers must fit a float", "[config][bad-input]") {
@@ -158,22 +158,22 @@ TEST_CASE("config files: folders, trailing content and huge values name the file
   const auto dir = TempDir("config_files");
   // A folder where the file should be: no stream error, the path and what is wrong.
   std::filesystem::create_directories(dir / "folder" / "config.json");
-  CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "folder" / "config.json"),
+  CHECK_THROWS_WITH(ModelConfig::FromFile(dir / "folder" / "config.json"),
                     Contains("config.json: is a folder"));
   // Trailing content after the object (a stream read used to stop after the first value).
   std::ofstream(dir / "trailing.json") << Released().dump() << " {\"x\": 1}";
-  CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "trailing.json"),
+  CHECK_THROWS_WITH(ModelConfig::FromFile(dir / "trailing.json"),
                     Contains("trailing.json: is not valid JSON"));
   // A wrong type names the file and the key, not "[json.exception.type_error.302]".
   json wrong = Released();
   wrong["rope_scaling"] = {{"type", "linear"}, {"factor", "two"}};
   std::ofstream(dir / "wrong.json") << wrong.dump();
-  CHECK_THROWS_WITH(LlamaMoeConfig::FromFile(dir / "wrong.json"),
+  CHECK_THROWS_WITH(ModelConfig::FromFile(dir / "wrong.json"),
                     Contains("wrong.json: rope_scaling.factor must be a number"));
   // An unterminated 1 MiB string: the message quotes a clipped piece of it, not all of it.
   std::ofstream(dir / "unterminated.json") << "{\"model_type\": \"" << std::string(1 << 20, 'x');
   try {
-    LlamaMoeConfig::FromFile(dir / "unterminated.json");
+    ModelConfig::FromFile(dir / "unterminated.json");
     FAIL("no error");
   } catch (const Error& e) {
     CHECK_THAT(e.what(), Contains("unterminated.json: is not valid JSON"));

@@ -252,7 +252,7 @@ std::vector<std::vector<std::vector<int32_t>>> RealRouting(
 TEST_CASE("random-r runs k of each token's k + r best experts, whatever the batch or threads",
           "[policy][random-r][model]") {
   const LoadedModel m = LoadModel(trace_test::TinyModel());
-  const LlamaMoeConfig& c = m.config();
+  const ModelConfig& c = m.config();
   const int L = c.num_hidden_layers, E = c.num_experts, K = c.num_selects;
   for (int r : {1, 3}) {
     INFO("r = " << r);

@@ -21,7 +21,7 @@ std::vector<int32_t> IdsRow(const TensorView& t) {
 }
 
 // Logits [1, rows, V] of one forward over `ids` (no cache), as a tensor to compare.
-OwnedTensor FullLogits(const LlamaMoeModel& model, const std::vector<int32_t>& ids) {
+OwnedTensor FullLogits(const MoeModel& model, const std::vector<int32_t>& ids) {
   const std::vector<float> hidden = model.Forward(Batch::Single(ids));
   const int64_t rows = static_cast<int64_t>(ids.size());
   const std::vector<float> logits = LmLogits(model, hidden.data(), rows);

@@ -23,8 +23,8 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-LlamaMoeConfig FourExperts() {
-  LlamaMoeConfig c;
+ModelConfig FourExperts() {
+  ModelConfig c;
   c.model_type = "llama_moe";
   c.vocab_size = 10;
   c.num_hidden_layers = 2;
@@ -136,7 +136,7 @@ TEST_CASE("invalid policies are errors naming what is wrong", "[policy]") {
 }
 
 TEST_CASE("typed builders make the policies the text forms describe", "[policy]") {
-  const LlamaMoeConfig c = FourExperts();
+  const ModelConfig c = FourExperts();
   const int L = c.num_hidden_layers;
   const RoutingPolicy built = RoutingPolicy::Disabling({{0, 1}, {1, 3}}, DisableMode::kDrop, L)
                                   .SetTopK(1, 1, L)
@@ -164,7 +164,7 @@ TEST_CASE("flags and JSON describe the same policy", "[policy]") {
 }
 
 TEST_CASE("policy numbers are range-checked, never truncated or ignored", "[policy][bad-input]") {
-  const LlamaMoeConfig c = FourExperts();
+  const ModelConfig c = FourExperts();
   auto flags_top_k = [&](const std::string& top_k) {
     return PolicyFromFlags("", "", top_k, "", c);
   };
@@ -219,7 +219,7 @@ TEST_CASE("policy numbers are range-checked, never truncated or ignored", "[poli
 
 TEST_CASE("policy files: trailing content, folders and out-of-range experts name the file",
           "[policy][bad-input]") {
-  const LlamaMoeConfig c = FourExperts();
+  const ModelConfig c = FourExperts();
   const auto dir = TempDir("policy_files");
   auto from_file = [&](const std::filesystem::path& path) {
     PolicySource source;
@@ -378,7 +378,7 @@ TEST_CASE("random-r draws are fixed by seed, layer and token, not by the batch",
 }
 
 TEST_CASE("random-r: validation, flags and JSON round trip", "[policy][random-r][bad-input]") {
-  const LlamaMoeConfig c = FourExperts();
+  const ModelConfig c = FourExperts();
   const int L = c.num_hidden_layers;
   CHECK_THROWS_WITH(Policy(R"({"random_r": {"0": 4}})"),
                     Contains("policy layer 0: random_r 4 is out of range (0..3)"));

@@ -58,7 +58,7 @@ const Corpus& TinyCorpus() {
 // Checks every recorded token of document `d` against a direct forward of each of its windows.
 void CheckAgainstDirectForward(const TraceReader& r, int64_t d, const WindowRule& rule,
                                const RoutingPolicy* policy) {
-  const LlamaMoeModel& model = *Model().model;
+  const MoeModel& model = *Model().model;
   const int L = r.info().num_layers, K = r.info().top_k, E = r.info().num_experts;
   const std::vector<int32_t>& ids = TinyCorpus().documents[static_cast<size_t>(d)].ids;
   const TraceDocument doc = r.Document(d);
@@ -204,7 +204,7 @@ TEST_CASE("per-domain load sums to K x tokens and matches the routing rows", "[t
 }
 
 TEST_CASE("the routing policy is applied, recorded and round-trips", "[trace][model]") {
-  const LlamaMoeConfig& c = Model().config();
+  const ModelConfig& c = Model().config();
   const RoutingPolicy policy = PolicyFromFlags("0:1,1:3,1:5", "reroute", "1:1", "", c);
   const auto out = TempDir("trace_policy") / "tiny.h5";
   RunTrace(Model(), policy, TinyOptions(out));

@@ -173,7 +173,7 @@ TEST_CASE("the routing recorder drops padding and groups rows by sequence", "[tr
 }
 
 TEST_CASE("policy sources: a file or flags, not both", "[trace]") {
-  LlamaMoeConfig c;
+  ModelConfig c;
   c.num_hidden_layers = 2;
   c.num_experts = 4;
   c.num_selects = 2;

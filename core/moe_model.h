@@ -11,11 +11,11 @@
 
 namespace moe {
 
-class LlamaMoeModel {
+class MoeModel {
  public:
-  LlamaMoeModel(LlamaMoeConfig config, ModelWeights weights);
+  MoeModel(ModelConfig config, ModelWeights weights);
 
-  const LlamaMoeConfig& config() const { return config_; }
+  const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   HookRegistry& hooks() const { return hooks_; }
 
@@ -44,7 +44,7 @@ class LlamaMoeModel {
   void Layer(int layer, const Batch& batch, const TokenSpan& span, const RoutingPolicy* policy,
              KvCache& cache, std::vector<float>& hidden) const;
 
-  LlamaMoeConfig config_;
+  ModelConfig config_;
   ModelWeights weights_;
   // Observers are attached to a const model too: hooks watch, they do not change the weights.
   mutable HookRegistry hooks_;

@@ -1,4 +1,4 @@
-#include "core/llama_moe_model.h"
+#include "core/moe_model.h"
 
 #include "core/attention.h"
 #include "core/error.h"
@@ -26,24 +26,24 @@ void EmitActivations(const HookRegistry& hooks, HookSite site, int layer, const 
 
 }  // namespace
 
-LlamaMoeModel::LlamaMoeModel(LlamaMoeConfig config, ModelWeights weights)
+MoeModel::MoeModel(ModelConfig config, ModelWeights weights)
     : config_(std::move(config)),
       weights_(std::move(weights)),
       hooks_(config_.num_hidden_layers, config_.is_moe) {}
 
-std::vector<float> LlamaMoeModel::Forward(const Batch& batch, KvCache* cache,
+std::vector<float> MoeModel::Forward(const Batch& batch, KvCache* cache,
                                           const RoutingPolicy* policy) const {
   return Run(batch, 0, config_.num_hidden_layers, {}, cache, policy, /*final_norm=*/true);
 }
 
-std::vector<float> LlamaMoeModel::ResidualBefore(const Batch& batch, int layer,
+std::vector<float> MoeModel::ResidualBefore(const Batch& batch, int layer,
                                                  const RoutingPolicy* policy) const {
   if (layer < 0 || layer > config_.num_hidden_layers)
     Fail("forward", "layer " + std::to_string(layer) + " is out of range");
   return Run(batch, 0, layer, {}, nullptr, policy, /*final_norm=*/false);
 }
 
-std::vector<float> LlamaMoeModel::ForwardFrom(const Batch& batch, int layer,
+std::vector<float> MoeModel::ForwardFrom(const Batch& batch, int layer,
                                               std::vector<float> residual,
                                               const RoutingPolicy* policy) const {
   if (layer < 0 || layer > config_.num_hidden_layers)
@@ -54,7 +54,7 @@ std::vector<float> LlamaMoeModel::ForwardFrom(const Batch& batch, int layer,
              /*final_norm=*/true);
 }
 
-std::vector<float> LlamaMoeModel::Run(const Batch& batch, int first, int last,
+std::vector<float> MoeModel::Run(const Batch& batch, int first, int last,
                                       std::vector<float> hidden, KvCache* cache,
                                       const RoutingPolicy* policy, bool final_norm) const {
   batch.Validate(config_);
@@ -90,7 +90,7 @@ std::vector<float> LlamaMoeModel::Run(const Batch& batch, int first, int last,
   return hidden;
 }
 
-void LlamaMoeModel::Layer(int l, const Batch& batch, const TokenSpan& span,
+void MoeModel::Layer(int l, const Batch& batch, const TokenSpan& span,
                           const RoutingPolicy* policy, KvCache& cache,
                           std::vector<float>& hidden) const {
   const int64_t T = batch.tokens(), H = config_.hidden_size;
