@@ -3,10 +3,15 @@
 Usage: /usr/bin/python3 tests/reference/check_reference_against_golden.py GOLDEN_DIR [CASE ...]
 
 GOLDEN_DIR is a folder of case folders (e.g. tests/golden or tests/fixtures) or a single
-case folder. For every tensor of each case's expected.safetensors the reference output must satisfy
-|got - want| <= ATOL + RTOL * |want| (integers: exactly equal). Where attention_mask has zeros,
-per-position tensors are compared on real tokens only; load/importance are compared in full
-(the reference reproduces upstream's padding rows). Prints max diffs; exits 1 on any mismatch.
+case folder; folders without expected.safetensors (tiny_moe, configs, corpus, families_e2e, ...) are
+skipped. Each case is dispatched on its config.json `model_type`: the MoE families of
+family_reference.py (mixtral, olmoe, qwen2_moe, qwen3_moe, granitemoe, dots1) are checked by
+check_family_fixtures.check_case (family_reference.py; the tensor sets and dtypes must also match
+exactly), everything else (llama_moe, llama) by llama_moe_reference.py. For every tensor of each
+case's expected.safetensors the reference output must satisfy |got - want| <= ATOL + RTOL * |want|
+(integers: exactly equal). Where attention_mask has zeros, per-position tensors are compared on real
+tokens only; load/importance are compared in full (the reference reproduces upstream's padding rows).
+Prints max diffs; exits 1 on any mismatch.
 """
 
 import argparse
@@ -19,6 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
+from family_reference import FAMILIES  # noqa: E402
 from llama_moe_reference import LlamaMoEReference, expected_tensors  # noqa: E402
 
 ATOL = 1e-5
@@ -60,8 +66,26 @@ def compare(name, got, want, select):
     return float(diff.max(initial=0)), float(excess.max(initial=-1)), bool((excess <= 0).all())
 
 
+def model_type(case_dir):
+    """config.json's model_type of a case folder (None without one)."""
+    config = os.path.join(case_dir, "config.json")
+    if not os.path.exists(config):
+        return None
+    with open(config) as f:
+        return json.load(f).get("model_type")
+
+
+def check_any_case(case_dir, dtype, verbose):
+    """Check one case with the reference of its model_type; return True when all match."""
+    if model_type(case_dir) in FAMILIES:
+        # imported here: check_family_fixtures imports compare/real_position_mask from this module
+        from check_family_fixtures import check_case as check_family_case
+        return check_family_case(case_dir, dtype, verbose)
+    return check_case(case_dir, dtype, verbose)
+
+
 def check_case(case_dir, dtype, verbose):
-    """Run the reference on one case; print a per-tensor table; return True when all match."""
+    """Run the LLaMA-MoE reference on one case; print a per-tensor table; return True when all match."""
     model = LlamaMoEReference.from_dir(case_dir, dtype)
     with open(os.path.join(case_dir, "inputs.json")) as f:
         inputs = json.load(f)
@@ -103,7 +127,7 @@ def main():
         print(f"no cases found in {args.golden_dir}")
         return 1
     dtype = torch.float64 if args.float64 else torch.float32
-    results = [check_case(d, dtype, not args.quiet) for d in dirs]
+    results = [check_any_case(d, dtype, not args.quiet) for d in dirs]
     print(f"{sum(results)}/{len(results)} cases pass")
     return 0 if all(results) else 1
 
