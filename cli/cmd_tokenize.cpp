@@ -17,7 +17,9 @@ struct TokenizeOptions {
 void Run(const TokenizeOptions& o) {
   const std::filesystem::path dir =
       o.model_dir.empty() ? DefaultModelDir() : std::filesystem::path(o.model_dir);
-  const Tokenizer tok(dir / "tokenizer.model");
+  const std::unique_ptr<Tokenizer> opened = OpenTokenizer(dir);
+  if (!opened) Fail(dir.string(), "has no tokenizer.model or tokenizer.json");
+  const Tokenizer& tok = *opened;
   std::string text = o.text;
   if (!o.file.empty()) text = ReadInputFile(o.file, "a text file");
   const std::vector<int32_t> ids = tok.Encode(text, !o.no_bos);
@@ -34,7 +36,8 @@ void Run(const TokenizeOptions& o) {
 void RegisterTokenize(CLI::App& app) {
   auto o = std::make_shared<TokenizeOptions>();
   CLI::App* cmd = app.add_subcommand("tokenize", "Print the token ids of a text");
-  cmd->add_option("--model", o->model_dir, "Model folder holding tokenizer.model");
+  cmd->add_option("--model", o->model_dir,
+                  "Model folder holding tokenizer.model or tokenizer.json");
   cmd->add_option("text", o->text, "Text to tokenize");
   cmd->add_option("-f,--file", o->file, "Read the text from a file instead");
   cmd->add_flag("--pieces", o->pieces, "Also print the pieces");

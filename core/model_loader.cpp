@@ -7,7 +7,8 @@
 namespace moe {
 
 const Tokenizer& LoadedModel::RequireTokenizer() const {
-  if (!tokenizer) Fail(dir.string(), "has no tokenizer.model; give token ids instead of text");
+  if (!tokenizer)
+    Fail(dir.string(), "has no tokenizer.model or tokenizer.json; give token ids instead of text");
   return *tokenizer;
 }
 
@@ -22,13 +23,14 @@ LoadedModel LoadModel(const std::filesystem::path& dir, const LoadOptions& optio
       LoadModelWeights(*m.checkpoint, config,
                        options.allow_non_finite_weights ? ValueCheck::kNone : ValueCheck::kFinite);
   m.model = std::make_unique<MoeModel>(std::move(config), std::move(weights));
-  if (std::filesystem::exists(dir / "tokenizer.model")) {
-    m.tokenizer = std::make_unique<Tokenizer>(dir / "tokenizer.model");
-    if (m.tokenizer->vocab_size() > m.config().vocab_size)
-      Fail((dir / "tokenizer.model").string(), "has " + std::to_string(m.tokenizer->vocab_size()) +
-                                                   " pieces, more than the model's vocab_size " +
-                                                   std::to_string(m.config().vocab_size));
-  }
+  // tokenizer.model when there is one, else tokenizer.json.
+  m.tokenizer = OpenTokenizer(dir);
+  if (m.tokenizer && m.tokenizer->vocab_size() > m.config().vocab_size)
+    Fail((dir /
+          (std::filesystem::exists(dir / "tokenizer.model") ? "tokenizer.model" : "tokenizer.json"))
+             .string(),
+         "has " + std::to_string(m.tokenizer->vocab_size()) +
+             " pieces, more than the model's vocab_size " + std::to_string(m.config().vocab_size));
   return m;
 }
 

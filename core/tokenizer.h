@@ -1,6 +1,7 @@
 #pragma once
-// LLaMA's SentencePiece tokenizer (tokenizer.model) through libsentencepiece, with LLaMA's
-// special ids: unk 0, BOS 1, EOS 2.
+// What the engine and the analyses ask of a tokenizer, whichever kind a model folder holds:
+// LLaMA's SentencePiece tokenizer.model (SentencePieceTokenizer) or a Hugging Face tokenizer.json
+// byte-level BPE (BpeTokenizer, docs/tokenizers.md). OpenTokenizer picks the one a folder has.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -8,20 +9,17 @@
 #include <string>
 #include <vector>
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
-
 namespace moe {
 
 class Tokenizer {
  public:
-  explicit Tokenizer(const std::filesystem::path& model_file);
-  ~Tokenizer();
+  virtual ~Tokenizer() = default;
 
-  // BOS is prepended as LLaMA's tokenizer does by default; EOS only on request.
-  std::vector<int32_t> Encode(const std::string& text, bool add_bos = true,
-                              bool add_eos = false) const;
+  // With add_bos, the tokens the tokenizer puts before a text: LLaMA's BOS, or the special tokens
+  // a tokenizer.json post-processor's template puts before the sequence (none for Qwen's, whose
+  // bos_id() is -1). With add_eos, EOS (or the template's tokens after the sequence).
+  virtual std::vector<int32_t> Encode(const std::string& text, bool add_bos = true,
+                                      bool add_eos = false) const = 0;
   // The first `max_tokens` ids of Encode(text, add_bos) (every id when max_tokens is 0), with
   // time and memory that grow with max_tokens rather than with the text: the text is encoded in
   // pieces of about `piece_bytes` and encoding stops once enough ids are in. The result equals
@@ -33,25 +31,31 @@ class Tokenizer {
                                     size_t piece_bytes = kPieceBytes,
                                     size_t* bytes_encoded = nullptr) const;
   // Whether encoding may be split at a single ASCII space between two printable ASCII
-  // characters: true when no piece of the vocabulary holds a character followed by the
-  // whitespace mark U+2581 and "a b" encodes as "a" then "b" (a dummy prefix stands for the
-  // space). Then no piece can span such a space, so BPE merges and unigram segmentations on its
-  // two sides are independent, and encoding the two sides separately (the second with its dummy
-  // prefix in place of the space) gives the same ids. LLaMA's tokenizer has this property; a
-  // tokenizer without it is encoded whole.
-  bool splits_at_spaces() const { return splits_at_spaces_; }
+  // characters, the two sides encoded separately giving the ids of the whole: no token can span
+  // such a space. Each implementation says why its tokens cannot; a tokenizer without the
+  // property is encoded whole.
+  virtual bool splits_at_spaces() const = 0;
   // Special tokens (BOS, EOS, padding) are dropped.
-  std::string Decode(const std::vector<int32_t>& ids) const;
-  std::string Piece(int32_t id) const;
+  virtual std::string Decode(const std::vector<int32_t>& ids) const = 0;
+  // The vocabulary's string for an id, as the tokenizer file spells it ("▁the", "Ġthe").
+  virtual std::string Piece(int32_t id) const = 0;
 
-  int vocab_size() const;
-  int32_t bos_id() const;
-  int32_t eos_id() const;
+  virtual int vocab_size() const = 0;
+  // -1 when the tokenizer has no such token.
+  virtual int32_t bos_id() const = 0;
+  virtual int32_t eos_id() const = 0;
 
- private:
-  std::filesystem::path path_;
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
-  bool splits_at_spaces_ = false;
+ protected:
+  // Where the space of a split goes (splits_at_spaces): SentencePiece drops it, the next piece's
+  // dummy prefix standing for it; byte-level BPE keeps it at the start of the next piece.
+  virtual bool split_space_starts_next_piece() const = 0;
 };
+
+// The tokenizer of a model folder: tokenizer.model when present, else tokenizer.json; null when
+// the folder has neither.
+std::unique_ptr<Tokenizer> OpenTokenizer(const std::filesystem::path& model_dir);
+// A tokenizer file: a name ending in ".json" is a tokenizer.json, anything else a SentencePiece
+// model.
+std::unique_ptr<Tokenizer> OpenTokenizerFile(const std::filesystem::path& file);
 
 }  // namespace moe

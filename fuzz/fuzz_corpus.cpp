@@ -5,11 +5,12 @@
 
 #include "analysis/corpus/corpus.h"
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "core/sentencepiece_tokenizer.h"
 #include "fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const moe::Tokenizer tokenizer(moe::fuzz::FixturePath("tiny_moe/tokenizer.model"));
+  static const moe::SentencePieceTokenizer tokenizer(
+      moe::fuzz::FixturePath("tiny_moe/tokenizer.model"));
   static moe::fuzz::InputFile input(".jsonl");
   const auto& path = input.Write(data, size);
   moe::CorpusOptions options;

@@ -5,13 +5,13 @@
 #include <string>
 
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "core/sentencepiece_tokenizer.h"
 #include "fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static moe::fuzz::InputFile input(".model");
   try {
-    const moe::Tokenizer tokenizer(input.Write(data, size));
+    const moe::SentencePieceTokenizer tokenizer(input.Write(data, size));
     const std::vector<int32_t> ids = tokenizer.Encode("Hello world, ünïcode 123", true, true);
     const std::string text = tokenizer.Decode(ids);
     moe::fuzz::TouchBytes(text.data(), text.size());

@@ -204,7 +204,7 @@ void BindTokenizerMethods(py::class_<Tokenizer>& cls) {
           "detokenize",
           [](const Tokenizer& t, py::handle ids) { return t.Decode(ToIds(ids, "ids")); },
           py::arg("ids"), "Text of token ids (BOS, EOS and padding dropped)")
-      .def("piece", &Tokenizer::Piece, py::arg("id"), "The SentencePiece piece of one id")
+      .def("piece", &Tokenizer::Piece, py::arg("id"), "The vocabulary's string of one id")
       .def(
           "pieces",
           [](const Tokenizer& t, py::handle ids) {
@@ -230,9 +230,11 @@ PYBIND11_MODULE(moescope, m) {
   m.attr("__version__") = MOESCOPE_VERSION;
   py::register_exception<Error>(m, "Error", PyExc_RuntimeError);
 
-  py::class_<Tokenizer> tokenizer(m, "Tokenizer",
-                                  "LLaMA's SentencePiece tokenizer from a tokenizer.model file");
-  tokenizer.def(py::init<const std::filesystem::path&>(), py::arg("path"));
+  py::class_<Tokenizer> tokenizer(
+      m, "Tokenizer",
+      "A tokenizer from a file: SentencePiece tokenizer.model, or byte-level BPE tokenizer.json");
+  tokenizer.def(py::init([](const std::filesystem::path& path) { return OpenTokenizerFile(path); }),
+                py::arg("path"));
   BindTokenizerMethods(tokenizer);
 
   py::class_<Model>(m, "Model", "A model folder opened with moescope.load()")
@@ -241,7 +243,7 @@ PYBIND11_MODULE(moescope, m) {
       .def_property_readonly(
           "tokenizer", [](const Model& self) { return self.loaded.tokenizer.get(); },
           py::return_value_policy::reference_internal,
-          "The folder's Tokenizer, or None when it has no tokenizer.model")
+          "The folder's Tokenizer, or None when it has no tokenizer.model or tokenizer.json")
       .def(
           "tokenize",
           [](const Model& self, const std::string& text, bool bos, bool eos) {

@@ -12,6 +12,9 @@ packages=(
   libboost-dev
   libeigen3-dev libopenblas-dev libdnnl-dev libhdf5-dev hdf5-tools zlib1g-dev
   nlohmann-json3-dev catch2 libsentencepiece-dev sentencepiece libcli11-dev
+  # tokenizer.json byte-level BPE: PCRE2 for the pre-tokenizer's regexes, ICU for NFC; Node.js
+  # runs Hugging Face's tokenizers as the reference (tests/tokenizer_reference).
+  libpcre2-dev libicu-dev nodejs npm
   qt6-base-dev libqt6opengl6-dev libimgui-dev xvfb xauth libgl1-mesa-dri
   python3-torch python3-numpy python3-scipy python3-h5py python3-matplotlib python3-pandas
   python3-sentencepiece pybind11-dev python3-dev
@@ -25,3 +28,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 fi
+# The tokenizer reference (Hugging Face's tokenizers through Node), at the versions of its lock
+# file; the [tokenizer] tests run it.
+npm ci --prefix "$(dirname "$0")/../tests/tokenizer_reference" --no-audit --no-fund

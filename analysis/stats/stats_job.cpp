@@ -17,9 +17,9 @@ std::vector<std::string> TokenPieces(const std::filesystem::path& file, int voca
   std::vector<std::string> pieces;
   std::error_code ec;
   if (file.empty() || !std::filesystem::is_regular_file(file, ec)) return pieces;
-  const Tokenizer tokenizer(file);
-  for (int i = 0; i < vocab && i < tokenizer.vocab_size(); ++i)
-    pieces.push_back(tokenizer.Piece(i));
+  const std::unique_ptr<Tokenizer> tokenizer = OpenTokenizerFile(file);
+  for (int i = 0; i < vocab && i < tokenizer->vocab_size(); ++i)
+    pieces.push_back(tokenizer->Piece(i));
   return pieces;
 }
 

@@ -248,7 +248,7 @@ std::shared_ptr<const Tokenizer> TraceTokenizer(const TraceFacts& trace, std::st
   try {
     if (!trace.info.tokenizer_sha256.empty() && Sha256OfFile(file) != trace.info.tokenizer_sha256)
       return say(file.string() + " is not the tokenizer the trace was made with (SHA-256 differs)");
-    auto t = std::make_shared<const Tokenizer>(file);
+    std::shared_ptr<const Tokenizer> t = OpenTokenizerFile(file);
     if (why != nullptr) *why = file.string();
     return t;
   } catch (const std::exception& e) {

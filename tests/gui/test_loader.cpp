@@ -7,7 +7,7 @@
 #include "analysis/stats/trace_load.h"
 #include "analysis/trace/trace_reader.h"
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "core/sentencepiece_tokenizer.h"
 #include "gui/model/studio_loader.h"
 #include "gui/views/coactivation_view.h"
 #include "gui/views/load_view.h"
@@ -176,7 +176,7 @@ TEST_CASE("every view draws over a real trace", "[gui][loader][views]") {
 }
 
 TEST_CASE("token display text", "[gui][loader]") {
-  const moe::Tokenizer tok(gui_test::TinyModel() / "tokenizer.model");
+  const moe::SentencePieceTokenizer tok(gui_test::TinyModel() / "tokenizer.model");
   CHECK(TokenDisplayText(nullptr, 42) == "#42");
   CHECK(TokenDisplayText(&tok, 100000) == "#100000");
   // Byte pieces: <0x0A> is a newline.

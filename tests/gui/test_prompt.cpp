@@ -7,6 +7,7 @@
 
 #include "analysis/trace/trace_reader.h"
 #include "core/model_loader.h"
+#include "core/sentencepiece_tokenizer.h"
 #include "gui/model/prompt_job.h"
 #include "gui/model/sample_trace.h"
 #include "gui/model/studio_loader.h"
@@ -59,7 +60,7 @@ TEST_CASE("live prompt: a prompt yields one box per token and 5 predictions", "[
   REQUIRE(status.error.empty());
   REQUIRE(status.outcome != nullptr);
   CHECK(status.outcome->ablated == nullptr);
-  const moe::Tokenizer tok(gui_test::TinyModel() / "tokenizer.model");
+  const moe::SentencePieceTokenizer tok(gui_test::TinyModel() / "tokenizer.model");
   const int T = static_cast<int>(tok.Encode(kPrompt).size());
   CHECK(status.outcome->base.size() == T);
   CHECK(view.drawn_tokens() == T);

@@ -6,14 +6,14 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "core/sentencepiece_tokenizer.h"
 #include "test_paths.h"
 
 using namespace moe;
 
 TEST_CASE("the LLaMA-2 tokenizer reproduces the original's ids", "[tokenizer][golden]") {
   const auto dir = GoldenDir() / "llama2-tokenizer";
-  const Tokenizer tok(dir / "tokenizer.model");
+  const SentencePieceTokenizer tok(dir / "tokenizer.model");
   CHECK(tok.vocab_size() == 32000);
   CHECK(tok.bos_id() == 1);
   CHECK(tok.eos_id() == 2);
@@ -31,8 +31,8 @@ TEST_CASE("the LLaMA-2 tokenizer reproduces the original's ids", "[tokenizer][go
 }
 
 TEST_CASE("encode and decode round-trip on the bundled tokenizer", "[tokenizer]") {
-  const Tokenizer tok(std::filesystem::path(MOESCOPE_SOURCE_DIR) /
-                      "tests/fixtures/tiny_moe/tokenizer.model");
+  const SentencePieceTokenizer tok(std::filesystem::path(MOESCOPE_SOURCE_DIR) /
+                                   "tests/fixtures/tiny_moe/tokenizer.model");
   for (const std::string text : {"Permission is hereby granted, free of charge.",
                                  "tabs\tand\nnewlines", "Übergrößen 镇 🦙"}) {
     const std::vector<int32_t> ids = tok.Encode(text, /*add_bos=*/true, /*add_eos=*/true);
@@ -47,9 +47,10 @@ TEST_CASE("encode and decode round-trip on the bundled tokenizer", "[tokenizer]"
 TEST_CASE("a file that is not a SentencePiece model", "[tokenizer][bad-input]") {
   const auto dir = TempDir("tokenizer");
   std::ofstream(dir / "tokenizer.model") << "not a model";
-  CHECK_THROWS_WITH(Tokenizer(dir / "tokenizer.model"),
+  CHECK_THROWS_WITH(SentencePieceTokenizer(dir / "tokenizer.model"),
                     Catch::Contains("tokenizer.model") && Catch::Contains("not a SentencePiece"));
-  CHECK_THROWS_WITH(Tokenizer(dir / "absent.model"), Catch::Contains("does not exist"));
+  CHECK_THROWS_WITH(SentencePieceTokenizer(dir / "absent.model"),
+                    Catch::Contains("does not exist"));
 }
 
 namespace {
@@ -89,7 +90,7 @@ TEST_CASE("encoding in pieces gives the ids of encoding whole", "[tokenizer][gol
   for (const auto& model :
        {GoldenDir() / "llama2-tokenizer" / "tokenizer.model",
         std::filesystem::path(MOESCOPE_SOURCE_DIR) / "tests/fixtures/tiny_moe/tokenizer.model"}) {
-    const Tokenizer tok(model);
+    const SentencePieceTokenizer tok(model);
     INFO(model.string());
     // Both vocabularies allow splitting at spaces; the check is what makes piecewise exact.
     CHECK(tok.splits_at_spaces());
@@ -102,8 +103,8 @@ TEST_CASE("encoding in pieces gives the ids of encoding whole", "[tokenizer][gol
 }
 
 TEST_CASE("a long text is encoded only as far as the cap needs", "[tokenizer][bad-input]") {
-  const Tokenizer tok(std::filesystem::path(MOESCOPE_SOURCE_DIR) /
-                      "tests/fixtures/tiny_moe/tokenizer.model");
+  const SentencePieceTokenizer tok(std::filesystem::path(MOESCOPE_SOURCE_DIR) /
+                                   "tests/fixtures/tiny_moe/tokenizer.model");
   // 4 MiB of words: with a cap of 100 ids only the first piece (about 64 KiB) is encoded, so
   // work and memory follow the cap, not the line.
   std::string text;

@@ -6,7 +6,7 @@
 
 #include "analysis/corpus/corpus.h"
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "core/sentencepiece_tokenizer.h"
 #include "trace_test_util.h"
 
 using namespace moe;
@@ -24,7 +24,7 @@ std::filesystem::path WriteFile(const std::string& dir, const std::string& name,
 }  // namespace
 
 TEST_CASE("JSONL corpora: text, input_ids, ids and domains", "[trace][corpus]") {
-  const Tokenizer tok(TinyModel() / "tokenizer.model");
+  const SentencePieceTokenizer tok(TinyModel() / "tokenizer.model");
   const Corpus c = ReadCorpus({trace_test::TinyCorpus()}, &tok, 512, {});
   REQUIRE(c.documents.size() == 10);
   CHECK(c.domains == std::vector<std::string>{"legal", "code", "prose"});
@@ -46,7 +46,7 @@ TEST_CASE("JSONL corpora: text, input_ids, ids and domains", "[trace][corpus]") 
 }
 
 TEST_CASE("plain text files are one document of the --domain domain", "[trace][corpus]") {
-  const Tokenizer tok(TinyModel() / "tokenizer.model");
+  const SentencePieceTokenizer tok(TinyModel() / "tokenizer.model");
   const auto file = WriteFile("corpus_plain", "story.txt", "Once upon a time.\n");
   const Corpus c = ReadCorpus({file}, &tok, 512, {"fiction", {}});
   REQUIRE(c.documents.size() == 1);
@@ -57,7 +57,7 @@ TEST_CASE("plain text files are one document of the --domain domain", "[trace][c
 }
 
 TEST_CASE("bad corpus lines are errors naming file:line and the field", "[trace][corpus]") {
-  const Tokenizer tok(TinyModel() / "tokenizer.model");
+  const SentencePieceTokenizer tok(TinyModel() / "tokenizer.model");
   const std::string good = R"({"id": "a", "domain": "d", "text": "fine"})";
   struct Case {
     std::string line, expect;
@@ -95,7 +95,7 @@ TEST_CASE("bad corpus lines are errors naming file:line and the field", "[trace]
 }
 
 TEST_CASE("blank documents are skipped and counted, not traced", "[trace][corpus]") {
-  const Tokenizer tok(TinyModel() / "tokenizer.model");
+  const SentencePieceTokenizer tok(TinyModel() / "tokenizer.model");
   const auto file = WriteFile("corpus_blank", "b.jsonl",
                               R"({"domain": "d", "text": "   \n\t "})"
                               "\n"
@@ -111,7 +111,7 @@ TEST_CASE("blank documents are skipped and counted, not traced", "[trace][corpus
 }
 
 TEST_CASE("the domain filter keeps named domains and rejects unknown ones", "[trace][corpus]") {
-  const Tokenizer tok(TinyModel() / "tokenizer.model");
+  const SentencePieceTokenizer tok(TinyModel() / "tokenizer.model");
   const Corpus c = ReadCorpus({trace_test::TinyCorpus()}, &tok, 512, {"", {"prose", "code"}});
   CHECK(c.domains == std::vector<std::string>{"code", "prose"});
   CHECK(c.documents.size() == 7);
@@ -123,7 +123,7 @@ TEST_CASE("the domain filter keeps named domains and rejects unknown ones", "[tr
 
 TEST_CASE("corpus caps keep each domain's first documents and each document's first tokens",
           "[trace][corpus]") {
-  const Tokenizer tok(TinyModel() / "tokenizer.model");
+  const SentencePieceTokenizer tok(TinyModel() / "tokenizer.model");
   const Corpus all = ReadCorpus({trace_test::TinyCorpus()}, &tok, 512, {});
   CorpusOptions o;
   o.max_documents_per_domain = 2;
@@ -145,7 +145,7 @@ TEST_CASE("corpus caps keep each domain's first documents and each document's fi
 
 TEST_CASE("hostile corpus sizes are bounded errors naming file:line and the field",
           "[trace][corpus][bad-input]") {
-  const Tokenizer tok(TinyModel() / "tokenizer.model");
+  const SentencePieceTokenizer tok(TinyModel() / "tokenizer.model");
   const std::string good = R"({"id": "a", "domain": "d", "text": "fine"})";
   auto message = [&](const std::filesystem::path& file, const CorpusOptions& o) -> std::string {
     try {
