@@ -48,6 +48,12 @@ BpeTokenizer::BpeTokenizer(const std::filesystem::path& file, const BpeTokenizer
   for (const auto& entry : spec.vocab) max_id = std::max(max_id, entry.second);
   for (const AddedTokenSpec& a : spec.added_tokens) max_id = std::max(max_id, a.id);
   vocab_size_ = max_id + 1;
+  // Real files number their tokens 0..N-1; a far-off id would only size the tables below.
+  const size_t entries = spec.vocab.size() + spec.added_tokens.size();
+  if (static_cast<size_t>(vocab_size_) > 2 * entries + 1024)
+    Fail(where_, "model.vocab and added_tokens: id " + std::to_string(max_id) +
+                     " is far beyond the " + std::to_string(entries) +
+                     " tokens; ids must run from 0 with few gaps");
   piece_of_id_.resize(static_cast<size_t>(vocab_size_));
   has_id_.assign(static_cast<size_t>(vocab_size_), 0);
   special_.assign(static_cast<size_t>(vocab_size_), 0);
