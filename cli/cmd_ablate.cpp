@@ -75,6 +75,8 @@ void RegisterAblate(CLI::App& app) {
                   "Sweep top-k: global | per-layer (see --k-values)");
   cmd->add_option("--k-values", o->sweep.k_values, "k values of the k sweep (default 1..E)")
       ->delimiter(',');
+  cmd->add_flag("--shared-expert", o->sweep.shared_expert,
+                "Sweep (DeepSeekMoE): the shared expert off in every MoE layer, then in each");
   cmd->add_option("--set", o->sweep.sets,
                   "A named expert set disabled together, NAME=LAYER:EXPERT,... (repeatable)");
   cmd->add_option("--random-controls", o->sweep.random_controls,

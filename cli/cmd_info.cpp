@@ -7,6 +7,7 @@
 #include "cli/common.h"
 #include "core/checkpoint.h"
 #include "core/config.h"
+#include "core/model_summary.h"
 
 namespace moe::cli {
 namespace {
@@ -34,9 +35,10 @@ std::string Bytes(double b) {
 void PrintInfo(const ModelConfig& c, const std::filesystem::path& dir) {
   std::cout << "model type      " << c.model_type << " (" << ArchitectureName(c.architecture)
             << ")\n"
-            << "layers          " << c.num_hidden_layers << "\n"
+            << "depth           " << c.num_hidden_layers << " layers\n"
             << "hidden          " << c.hidden_size << " (heads " << c.num_attention_heads
             << ", kv heads " << c.num_key_value_heads << ", head dim " << c.head_dim() << ")\n"
+            << "attention       " << AttentionText(c) << "\n"
             << "vocabulary      " << c.vocab_size << "\n"
             << "context         " << c.context_length() << " (max_position_embeddings "
             << c.max_position_embeddings << ")\n"
@@ -48,11 +50,9 @@ void PrintInfo(const ModelConfig& c, const std::filesystem::path& dir) {
     std::cout << "experts         " << c.num_experts << " per layer, top-" << c.num_selects
               << ", sizes " << (even ? std::to_string(c.size_experts[0][0]) + " each" : "uneven")
               << "\n"
-              << "router          "
-              << (c.gate_network == GateNetwork::kMlp ? "mlp (Linear-Tanh-Linear)" : "linear")
-              << ", " << (c.gate_use_softmax ? "softmax over the selected" : "raw logits")
-              << ", score scale " << c.score_scale_factor[0]
-              << (c.multiply_gate_scores ? "" : " (unused: multiply_gate_scores false)") << "\n";
+              << "router          " << RouterRecipeText(c) << "\n"
+              << "shared expert   " << SharedExpertText(c) << "\n"
+              << "layers          " << LayerKindsText(c) << "\n";
   } else {
     std::cout << "experts         none (dense LLaMA FFN)\n";
   }

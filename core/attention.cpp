@@ -21,8 +21,9 @@ using StridedMap = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
 // Queries handled together: their scores against the keys they may see form one GEMM.
 constexpr int64_t kQueryBlock = 64;
 
-// Softmax of one query's scores over keys [0, visible) with the padding keys left out, in place;
-// keys from `visible` on get probability 0. Returns false when no key is allowed.
+// Softmax of one query's scores over keys [first, visible) with the padding keys left out, in
+// place; keys before `first` (outside a sliding window) and from `visible` on get probability 0.
+// Returns false when no key is allowed.
 //
 // Upstream sets forbidden scores to finfo(float32).min rather than -inf, so a query with no
 // allowed key (a left-padding row) sees a row of equal scores and attends uniformly to every key;
@@ -32,25 +33,45 @@ constexpr int64_t kQueryBlock = 64;
 // (NaN weights, loaded with LoadOptions::allow_non_finite_weights) must give NaN as in PyTorch,
 // not pass for a padding row and attend uniformly. So the maximum keeps a NaN (std::max would
 // drop it), and a row of -inf scores gives NaN through exp(-inf - -inf).
-bool CausalSoftmax(float* row, int64_t visible, const uint8_t* key_real) {
+bool CausalSoftmax(float* row, int64_t first, int64_t visible, const uint8_t* key_real) {
   bool any_allowed = false;
   float m = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < visible; ++j) {
+  for (int64_t j = first; j < visible; ++j) {
     if (!key_real[j]) continue;
     any_allowed = true;
     if (row[j] > m || std::isnan(row[j])) m = row[j];
     if (std::isnan(m)) break;
   }
   if (!any_allowed) return false;
-  ExpShifted(row, visible, m);
+  std::fill(row, row + first, 0.0f);
+  ExpShifted(row + first, visible - first, m);
   float sum = 0.0f;
-  for (int64_t j = 0; j < visible; ++j) {
+  for (int64_t j = first; j < visible; ++j) {
     if (!key_real[j]) row[j] = 0.0f;
     sum += row[j];
   }
   const float inv = 1.0f / sum;
-  for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
+  for (int64_t j = first; j < visible; ++j) row[j] *= inv;
   return true;
+}
+
+// OLMoE, Qwen3 and dots1 normalize queries and keys after their projections: over each token's
+// whole projection (full width) or over each head (per head). OLMoE then clamps q, k and v.
+void NormalizeAndClip(const ModelConfig& c, const LayerWeights& w, int64_t T, float* q, float* k,
+                      float* v) {
+  const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, d = c.head_dim();
+  if (c.qk_norm == QkNorm::kFullWidth) {
+    RmsNorm(q, T, nh * d, w.q_norm, c.rms_norm_eps, q);
+    RmsNorm(k, T, nkv * d, w.k_norm, c.rms_norm_eps, k);
+  } else if (c.qk_norm == QkNorm::kPerHead) {
+    RmsNorm(q, T * nh, d, w.q_norm, c.rms_norm_eps, q);
+    RmsNorm(k, T * nkv, d, w.k_norm, c.rms_norm_eps, k);
+  }
+  if (c.clip_qkv > 0) {
+    const float lim = c.clip_qkv;
+    for (auto [x, n] : {std::pair{q, T * nh * d}, {k, T * nkv * d}, {v, T * nkv * d}})
+      for (int64_t i = 0; i < n; ++i) x[i] = std::clamp(x[i], -lim, lim);
+  }
 }
 
 }  // namespace
@@ -72,6 +93,7 @@ void SelfAttention(const ModelConfig& c, const LayerWeights& w, int layer, const
   AddBias(q, T, w.q_bias);
   AddBias(k, T, w.k_bias);
   AddBias(v, T, w.v_bias);
+  NormalizeAndClip(c, w, T, q, k, v);
   rope.Apply(q, T, nh, batch.positions.data());
   rope.Apply(k, T, nkv, batch.positions.data());
 
@@ -89,7 +111,10 @@ void SelfAttention(const ModelConfig& c, const LayerWeights& w, int layer, const
   }
 
   float* attn = attn_buffer.Get(static_cast<size_t>(T * nh * d));  // [T, nh, d]
-  const float inv_sqrt_d = 1.0f / std::sqrt(static_cast<float>(d));
+  const float score_scale =
+      c.attention_multiplier > 0 ? c.attention_multiplier : 1.0f / std::sqrt(static_cast<float>(d));
+  // A sliding window lets query i see keys i - W < j <= i (cache indices); 0 = no window.
+  const int64_t window = c.SlidingWindow(layer);
   // Inside the parallel region a thread_local name means the worker's own copy; pass pointers.
   const float* q_all = q;
   float* attn_all = attn;
@@ -110,14 +135,16 @@ void SelfAttention(const ModelConfig& c, const LayerWeights& w, int layer, const
                            Eigen::OuterStride<>(nh * d));
         Eigen::Map<RowMatrix> scores(score_buffer.Get(static_cast<size_t>(rows * keys)), rows,
                                      keys);
-        scores.noalias() = (qb * Eigen::Map<const RowMatrix>(kh, keys, d).transpose()) * inv_sqrt_d;
+        scores.noalias() =
+            (qb * Eigen::Map<const RowMatrix>(kh, keys, d).transpose()) * score_scale;
         StridedMap ob(attn_all + ((b * S + s0) * nh + h) * d, rows, d,
                       Eigen::OuterStride<>(nh * d));
         std::vector<int64_t> no_allowed_key;
         for (int64_t i = 0; i < rows; ++i) {
           float* row = scores.data() + i * keys;
           const int64_t visible = P + s0 + i + 1;
-          if (!CausalSoftmax(row, visible, key_real)) no_allowed_key.push_back(i);
+          const int64_t first = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
+          if (!CausalSoftmax(row, first, visible, key_real)) no_allowed_key.push_back(i);
           std::fill(row + visible, row + keys, 0.0f);
         }
         ob.noalias() = scores * Eigen::Map<const RowMatrix>(vh, keys, d);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/config_keys.h"
 #include "core/error.h"
 #include "core/json_value.h"
 
@@ -18,89 +19,73 @@ namespace {
 
 using nlohmann::json;
 
-// Bounds beyond which a config describes no real model and would only make the engine allocate
-// absurdly (docs/config.md): layers, experts per layer, sequence-classification labels. Each is
-// far beyond any released model.
-constexpr int kMaxLayers = 1 << 12;
-constexpr int kMaxExperts = 1 << 16;
-constexpr int kMaxLabels = 1 << 20;
-
-// Reads config keys with one rule: a key that is present must have the right type; a missing
-// key takes the default only where every upstream version agrees on it.
-class KeyReader {
- public:
-  KeyReader(const json& j, std::string where) : j_(j), where_(std::move(where)) {}
-
-  bool Has(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
-
-  [[noreturn]] void Bad(const std::string& key, const std::string& what) const {
-    Fail(where_, key + " " + what);
-  }
-
-  // Range-checked before narrowing: 4294967304 is an error, not 8.
-  int Int(const char* key, std::optional<int> fallback = std::nullopt,
-          int lo = std::numeric_limits<int>::min(),
-          int hi = std::numeric_limits<int>::max()) const {
-    if (!Has(key)) {
-      if (fallback) return *fallback;
-      Bad(key, "is missing");
-    }
-    return JsonIntAs<int>(j_.at(key), where_, key, lo, hi);
-  }
-  float Float(const char* key, std::optional<float> fallback = std::nullopt) const {
-    if (!Has(key)) {
-      if (fallback) return *fallback;
-      Bad(key, "is missing");
-    }
-    return JsonFloat(j_.at(key), where_, key);
-  }
-  bool Bool(const char* key, std::optional<bool> fallback = std::nullopt) const {
-    if (!Has(key)) {
-      if (fallback) return *fallback;
-      Bad(key, "is missing");
-    }
-    const json& v = j_.at(key);
-    if (!v.is_boolean()) Bad(key, "must be true or false, got " + Shown(v));
-    return v.get<bool>();
-  }
-  std::string String(const char* key, std::optional<std::string> fallback = std::nullopt) const {
-    if (!Has(key)) {
-      if (fallback) return *fallback;
-      Bad(key, "is missing");
-    }
-    const json& v = j_.at(key);
-    if (!v.is_string()) Bad(key, "must be a string, got " + Shown(v));
-    return v.get<std::string>();
-  }
-  const json& At(const char* key) const { return j_.at(key); }
-  const std::string& where() const { return where_; }
-
- private:
-  const json& j_;
-  std::string where_;
-};
-
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
-Architecture ParseArchitecture(const KeyReader& r, const json& j) {
+// The class-name prefix of each family's `architectures` entry.
+const char* ClassPrefix(Family f) {
+  switch (f) {
+    case Family::kLlamaMoe:
+      return "LlamaMoE";
+    case Family::kLlama:
+      return "Llama";
+    case Family::kMixtral:
+      return "Mixtral";
+    case Family::kOlmoe:
+      return "Olmoe";
+    case Family::kQwen2Moe:
+      return "Qwen2Moe";
+    case Family::kQwen3Moe:
+      return "Qwen3Moe";
+    case Family::kGraniteMoe:
+      return "GraniteMoe";
+    case Family::kDots1:
+      return "Dots1";
+  }
+  return "?";
+}
+
+// LLaMA-MoE checkpoints have all four heads; the other families are read as language models
+// (or bodies).
+Architecture ParseArchitecture(const KeyReader& r, const json& j, Family family) {
   if (!r.Has("architectures")) return Architecture::kCausalLM;
   const json& a = j.at("architectures");
   if (!a.is_array() || a.empty() || !a[0].is_string())
     r.Bad("architectures", "must be a list of class names, got " + Shown(a));
   const std::string name = a[0].get<std::string>();
-  for (const char* prefix : {"LlamaMoE", "Llama"}) {
-    const std::string p = prefix;
+  const bool llama = family == Family::kLlamaMoe || family == Family::kLlama;
+  std::vector<std::string> prefixes{ClassPrefix(family)};
+  if (llama) prefixes = {"LlamaMoE", "Llama"};
+  for (const std::string& p : prefixes) {
     if (name == p + "ForCausalLM") return Architecture::kCausalLM;
     if (name == p + "Model") return Architecture::kModel;
-    if (name == p + "ForSequenceClassification") return Architecture::kSequenceClassification;
-    if (name == p + "ForQuestionAnswering") return Architecture::kQuestionAnswering;
+    if (llama && name == p + "ForSequenceClassification")
+      return Architecture::kSequenceClassification;
+    if (llama && name == p + "ForQuestionAnswering") return Architecture::kQuestionAnswering;
   }
-  r.Bad("architectures", "names unknown class '" + Clipped(name) +
-                             "' (known: LlamaMoEForCausalLM, LlamaMoEModel, "
-                             "LlamaMoEForSequenceClassification, LlamaMoEForQuestionAnswering)");
+  const std::string known =
+      llama ? "LlamaMoEForCausalLM, LlamaMoEModel, LlamaMoEForSequenceClassification, "
+              "LlamaMoEForQuestionAnswering"
+            : prefixes[0] + "ForCausalLM, " + prefixes[0] + "Model";
+  r.Bad("architectures", "names class '" + Clipped(name) + "', which is not a model_type '" +
+                             std::string(FamilyName(family)) + "' class (known: " + known + ")");
+}
+
+// model_type → family. DeepSeek-V2/V3 are named so the error can say what is missing.
+Family ParseFamily(const KeyReader& r) {
+  const std::string type = r.String("model_type");
+  for (Family f : {Family::kLlamaMoe, Family::kLlama, Family::kMixtral, Family::kOlmoe,
+                   Family::kQwen2Moe, Family::kQwen3Moe, Family::kGraniteMoe, Family::kDots1})
+    if (type == FamilyName(f)) return f;
+  if (type == "deepseek_v3" || type == "deepseek_v2")
+    r.Bad("model_type", "is '" + type +
+                            "'; its multi-head latent attention (kv_lora_rank) is not supported; "
+                            "the DeepSeek-V3 router runs in dots1 configs");
+  r.Bad("model_type", "is '" + Clipped(type) +
+                          "', expected one of llama_moe, llama, mixtral, olmoe, qwen2_moe, "
+                          "qwen3_moe, granitemoe, dots1");
 }
 
 void ReadRopeScaling(const KeyReader& r, const json& j, ModelConfig& c) {
@@ -226,15 +211,36 @@ const char* ArchitectureName(Architecture a) {
   return "?";
 }
 
+const char* FamilyName(Family f) {
+  switch (f) {
+    case Family::kLlamaMoe:
+      return "llama_moe";
+    case Family::kLlama:
+      return "llama";
+    case Family::kMixtral:
+      return "mixtral";
+    case Family::kOlmoe:
+      return "olmoe";
+    case Family::kQwen2Moe:
+      return "qwen2_moe";
+    case Family::kQwen3Moe:
+      return "qwen3_moe";
+    case Family::kGraniteMoe:
+      return "granitemoe";
+    case Family::kDots1:
+      return "dots1";
+  }
+  return "?";
+}
+
 ModelConfig ModelConfig::FromJson(const json& j, const std::string& where) {
   if (!j.is_object()) Fail(where, "is not a JSON object");
   KeyReader r(j, where);
   ModelConfig c;
-  c.model_type = r.String("model_type");
-  if (c.model_type != "llama_moe" && c.model_type != "llama")
-    r.Bad("model_type", "is '" + c.model_type + "', expected 'llama_moe' or 'llama'");
-  c.is_moe = c.model_type == "llama_moe";
-  c.architecture = ParseArchitecture(r, j);
+  c.family = ParseFamily(r);
+  c.model_type = FamilyName(c.family);
+  RefuseForeignKeys(r, c.family);
+  c.architecture = ParseArchitecture(r, j, c.family);
 
   c.vocab_size = r.Int("vocab_size");
   c.hidden_size = r.Int("hidden_size");
@@ -244,8 +250,10 @@ ModelConfig ModelConfig::FromJson(const json& j, const std::string& where) {
   c.num_key_value_heads = r.Int("num_key_value_heads", c.num_attention_heads);
   c.max_position_embeddings = r.Int("max_position_embeddings", 2048);
   c.rms_norm_eps = r.Float("rms_norm_eps", 1e-6f);
-  c.rope_theta = r.Float("rope_theta", 10000.0f);
-  c.attention_bias = r.Bool("attention_bias", false);
+  // MixtralConfig's default theta is 1e6; every other family's is 1e4.
+  c.rope_theta = r.Float("rope_theta", c.family == Family::kMixtral ? 1e6f : 1e4f);
+  const bool attention_bias = r.Bool("attention_bias", false);
+  c.qkv_bias = c.o_bias = attention_bias;
   c.tie_word_embeddings = r.Bool("tie_word_embeddings", false);
   c.pretraining_tp = r.Int("pretraining_tp", 1);
   c.bos_token_id = r.Int("bos_token_id", 1);
@@ -273,10 +281,14 @@ ModelConfig ModelConfig::FromJson(const json& j, const std::string& where) {
                             {"max_position_embeddings", c.max_position_embeddings}}) {
     if (value < 1) r.Bad(key, "must be >= 1, got " + std::to_string(value));
   }
-  if (c.hidden_size % c.num_attention_heads != 0)
+  const bool llama = c.family == Family::kLlamaMoe || c.family == Family::kLlama;
+  if (!llama && r.Has("head_dim")) c.explicit_head_dim = r.Int("head_dim", std::nullopt, 2);
+  if (c.explicit_head_dim == 0 && c.hidden_size % c.num_attention_heads != 0)
     r.Bad("hidden_size", std::to_string(c.hidden_size) + " is not divisible by " +
                              "num_attention_heads " + std::to_string(c.num_attention_heads));
-  if (c.head_dim() % 2 != 0) r.Bad("hidden_size", "gives an odd head_dim; RoPE needs it even");
+  if (c.head_dim() % 2 != 0)
+    r.Bad(c.explicit_head_dim ? "head_dim" : "hidden_size",
+          "gives an odd head_dim; RoPE needs it even");
   if (c.num_attention_heads % c.num_key_value_heads != 0)
     r.Bad("num_key_value_heads", std::to_string(c.num_key_value_heads) +
                                      " does not divide num_attention_heads " +
@@ -286,17 +298,23 @@ ModelConfig ModelConfig::FromJson(const json& j, const std::string& where) {
   const std::string act = r.String("hidden_act", std::string("silu"));
   if (act != "silu") r.Bad("hidden_act", "is '" + act + "'; only 'silu' is supported");
   ReadRopeScaling(r, j, c);
+  c.sliding_window.assign(c.num_hidden_layers, 0);
+  c.moe_layer.assign(c.num_hidden_layers, 1);
 
-  if (c.is_moe) {
+  if (c.family == Family::kLlamaMoe) {
     ReadMoeKeys(r, j, c);
-  } else {
+  } else if (c.family == Family::kLlama) {
     // A dense LLaMA runs as one expert per layer that every token takes with weight 1.
+    c.is_moe = false;
+    c.moe_layer.assign(c.num_hidden_layers, 0);
     c.num_experts = 1;
     c.num_selects = 1;
     c.gate_use_softmax = true;
     c.multiply_gate_scores = false;
     c.size_experts.assign(c.num_hidden_layers, std::vector<int>{c.intermediate_size});
     c.score_scale_factor.assign(c.num_hidden_layers, 1.0f);
+  } else {
+    ReadFamilyKeys(r, c);
   }
   return c;
 }
@@ -318,41 +336,6 @@ int64_t ModelConfig::context_length() const {
 int64_t ModelConfig::max_sequence_length() const {
   if (rope_scaling == RopeScaling::kNone) return max_position_embeddings;
   return std::numeric_limits<int64_t>::max();
-}
-
-int64_t ModelConfig::TotalParameters() const {
-  const int64_t h = hidden_size, v = vocab_size, d = head_dim();
-  const int64_t attn =
-      h * d * (num_attention_heads * 2 + num_key_value_heads * 2) +
-      (attention_bias ? d * (2 * num_attention_heads + 2 * num_key_value_heads) : 0);
-  const int64_t gate = !is_moe ? 0
-                       : gate_network == GateNetwork::kMlp
-                           ? int64_t{num_experts} * h + int64_t{num_experts} * num_experts
-                           : int64_t{num_experts} * h;
-  const int64_t noise = is_moe && gate_add_noise ? int64_t{num_experts} * h : 0;
-  int64_t total = v * h + h;  // embeddings, final norm
-  if (!tie_word_embeddings) total += v * h;
-  for (int l = 0; l < num_hidden_layers; ++l) {
-    const int64_t ffn = 3 * h * std::accumulate(size_experts[l].begin(), size_experts[l].end(), 0L);
-    total += attn + 2 * h + gate + noise + ffn;
-  }
-  return total;
-}
-
-int64_t ModelConfig::ActivatedParameters() const {
-  const int64_t h = hidden_size, v = vocab_size, d = head_dim();
-  const int64_t attn = h * d * (num_attention_heads * 2 + num_key_value_heads * 2);
-  const int64_t gate = !is_moe ? 0
-                       : gate_network == GateNetwork::kMlp
-                           ? int64_t{num_experts} * h + int64_t{num_experts} * num_experts
-                           : int64_t{num_experts} * h;
-  int64_t total = 2 * v * h + h;  // the lm_head is touched even when tied
-  for (int l = 0; l < num_hidden_layers; ++l) {
-    // Experts of one layer may differ in width; count the average expert K times.
-    const int64_t width = std::accumulate(size_experts[l].begin(), size_experts[l].end(), 0L);
-    total += attn + 2 * h + gate + 3 * h * width * num_selects / num_experts;
-  }
-  return total;
 }
 
 }  // namespace moe

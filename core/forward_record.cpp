@@ -17,9 +17,12 @@ class Recorder : public RoutingObserver {
 
   std::vector<HookRequest> Requests() const override {
     std::vector<HookSite> sites;
-    if (model_.config().is_moe)
+    const ModelConfig& c = model_.config();
+    if (c.is_moe)
       sites = {HookSite::kRouterLogits, HookSite::kTopkIds, HookSite::kTopkWeights,
                HookSite::kExpertLoad};
+    if (c.shared_expert_width > 0) sites.push_back(HookSite::kSharedExpertOutput);
+    if (c.shared_expert_gated) sites.push_back(HookSite::kSharedExpertGate);
     if (activations_)
       for (HookSite s : {HookSite::kEmbeddings, HookSite::kAttentionOutput, HookSite::kMoeInput,
                          HookSite::kMoeOutput, HookSite::kHiddenOut})
@@ -38,9 +41,11 @@ class Recorder : public RoutingObserver {
       case HookSite::kMoeInput:
       case HookSite::kMoeOutput:
       case HookSite::kHiddenOut:
+      case HookSite::kSharedExpertOutput:
         Add(name, tokens_by_hidden, e.values);
         break;
       case HookSite::kRouterLogits:
+      case HookSite::kSharedExpertGate:
       case HookSite::kTopkWeights:
         Add(name, {e.rows, e.cols}, e.values);
         break;

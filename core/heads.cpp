@@ -13,6 +13,9 @@ void LmLogits(const MoeModel& model, const float* hidden, int64_t rows, float* o
   const Matrix& head = model.weights().lm_head;
   if (head.empty()) Fail("lm_head", "this checkpoint has no language-model head");
   MatMulTransposed(hidden, rows, head, out);
+  const float scaling = model.config().logits_scaling;  // 1 except in Granite
+  if (scaling != 1.0f)
+    for (int64_t i = 0; i < rows * head.rows; ++i) out[i] /= scaling;
 }
 
 std::vector<float> LmLogits(const MoeModel& model, const float* hidden, int64_t rows) {

@@ -32,6 +32,10 @@ const char* HookSiteName(HookSite site) {
       return "hidden_out";
     case HookSite::kFinalHidden:
       return "final_hidden";
+    case HookSite::kSharedExpertOutput:
+      return "shared_out";
+    case HookSite::kSharedExpertGate:
+      return "shared_gate";
     case HookSite::kCount:
       break;
   }
@@ -45,6 +49,8 @@ bool IsRoutingSite(HookSite site) {
     case HookSite::kTopkWeights:
     case HookSite::kTopkScaledWeights:
     case HookSite::kExpertLoad:
+    case HookSite::kSharedExpertOutput:
+    case HookSite::kSharedExpertGate:
       return true;
     default:
       return false;

@@ -24,6 +24,8 @@ enum class HookSite : uint8_t {
   kMoeOutput,          // [T, H] MoE layer output, before the residual add
   kHiddenOut,          // [T, H] residual stream after the layer (the next layer's input)
   kFinalHidden,        // [T, H] output of the final norm (layer -1)
+  kSharedExpertOutput,  // [T, H] the shared expert's output as added (after its gate)
+  kSharedExpertGate,    // [T, 1] sigmoid gate of the shared expert (Qwen2-MoE)
   kCount
 };
 

@@ -40,11 +40,16 @@ struct ExpertWeights {
 struct LayerWeights {
   Vector input_norm;                      // [H]
   Matrix q, k, v, o;                      // [nh*d, H], [nkv*d, H], [nkv*d, H], [H, nh*d]
-  Vector q_bias, k_bias, v_bias, o_bias;  // only with attention_bias
-  Vector post_attention_norm;             // [H]
-  Matrix router_in;   // [E, H]  gate_network.0 (mlp) or gate_network (linear); empty when dense
-  Matrix router_out;  // [E, E]  gate_network.2 (mlp only)
-  std::vector<ExpertWeights> experts;  // E entries (one for a dense LLaMA layer)
+  Vector q_bias, k_bias, v_bias, o_bias;  // only with qkv_bias / o_bias
+  Vector q_norm, k_norm;       // [nh*d], [nkv*d] full width, or [d], [d] per head; empty without
+  Vector post_attention_norm;  // [H]
+  Matrix
+      router_in;  // [E, H]  the router (LLaMA-MoE: gate_network.0 of an mlp gate); empty when dense
+  Matrix router_out;      // [E, E]  gate_network.2 (LLaMA-MoE mlp gate only)
+  Vector selection_bias;  // [E]  e_score_correction_bias (sigmoid routers), empty without
+  std::vector<ExpertWeights> experts;  // E entries; a dense layer's MLP is its one entry
+  ExpertWeights shared_expert;         // [F_shared] widths; empty without shared experts
+  Matrix shared_expert_gate;           // [1, H]  Qwen2-MoE's sigmoid gate; empty when ungated
 };
 
 struct ModelWeights {

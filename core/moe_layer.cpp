@@ -45,8 +45,61 @@ int LayerSelections(const ModelConfig& c, int layer, const RoutingPolicy* policy
 
 }  // namespace
 
+namespace {
+
+// The router's scores s = f(z) of one token (docs/model-families.md §2): the logits themselves,
+// their softmax over all E, or their sigmoids.
+void RouterScores(RouterScore score, const float* z, int E, float* s) {
+  std::copy(z, z + E, s);
+  if (score == RouterScore::kSoftmax) Softmax(s, E);
+  if (score == RouterScore::kSigmoid)
+    for (int e = 0; e < E; ++e) s[e] = 1.0f / (1.0f + std::exp(-s[e]));
+}
+
+// Group-limited choice (DeepSeek-V3's noaux_tc): experts fall into `groups` contiguous groups; a
+// group's score is the sum of its two best keys among the candidates; only the candidates in the
+// `topk_groups` best groups (ties to the lower group) stay. `order` holds the candidates sorted
+// by key.
+void KeepBestGroups(const ModelConfig& c, const float* key, std::vector<int32_t>& order) {
+  const int groups = c.router_groups, per_group = c.num_experts / groups;
+  std::vector<float> score(groups, 0.0f);
+  std::vector<int> counted(groups, 0);
+  for (int32_t e : order)  // in descending key order, so the first two of a group are its best
+    if (counted[e / per_group]++ < 2) score[e / per_group] += key[e];
+  std::vector<int> ranked;
+  for (int g = 0; g < groups; ++g)
+    if (counted[g] > 0) ranked.push_back(g);
+  std::stable_sort(ranked.begin(), ranked.end(), [&](int a, int b) { return score[a] > score[b]; });
+  std::vector<bool> kept(groups, false);
+  for (size_t i = 0; i < ranked.size() && i < static_cast<size_t>(c.router_topk_groups); ++i)
+    kept[ranked[i]] = true;
+  std::erase_if(order, [&](int32_t e) { return !kept[e / per_group]; });
+}
+
+// Combine weights of the chosen experts by the model's recipe: softmax over their logits (or the
+// raw logits) for a logit router, their scores otherwise; renormalized where the model does.
+void RecipeWeights(const ModelConfig& c, const float* z, const float* s,
+                   const std::vector<int32_t>& chosen, std::vector<float>& w) {
+  w.resize(chosen.size());
+  if (c.router_score == RouterScore::kLogits) {
+    for (size_t j = 0; j < chosen.size(); ++j) w[j] = z[chosen[j]];
+    if (c.gate_use_softmax) Softmax(w.data(), static_cast<int64_t>(w.size()));
+    return;
+  }
+  for (size_t j = 0; j < chosen.size(); ++j) w[j] = s[chosen[j]];
+  if (c.renormalize) {
+    float sum = 0.0f;
+    for (float x : w) sum += x;
+    sum += c.renormalize_epsilon;
+    for (float& x : w) x /= sum;
+  }
+}
+
+}  // namespace
+
 Routing SelectExperts(const ModelConfig& c, int layer, std::vector<float> logits,
-                      const TokenSpan& span, const RoutingPolicy* policy) {
+                      const TokenSpan& span, const RoutingPolicy* policy,
+                      const Vector& selection_bias) {
   const int E = c.num_experts;
   const LayerPolicy* lp = policy ? policy->Layer(layer) : nullptr;
   const DisableMode mode = policy ? policy->mode : DisableMode::kReroute;
@@ -75,17 +128,28 @@ Routing SelectExperts(const ModelConfig& c, int layer, std::vector<float> logits
   r.weights.assign(r.ids.size(), 0.0f);
   r.scaled.assign(r.ids.size(), 0.0f);
 
+  // The selection key: the logits for a logit router, else the scores plus any selection bias.
+  const bool scored = c.router_score != RouterScore::kLogits;
+  std::vector<float> scores(scored ? E : 0), keys(scored ? E : 0), bias(E, 0.0f);
+  if (!selection_bias.empty())
+    for (int e = 0; e < E; ++e) bias[e] = selection_bias.at(e);
   std::vector<int32_t> order(E), chosen;
   std::vector<bool> excluded;
   std::vector<float> w;
   for (int64_t t = 0; t < r.tokens; ++t) {
     const float* row = r.logits.data() + t * E;
+    if (scored) {
+      RouterScores(c.router_score, row, E, scores.data());
+      for (int e = 0; e < E; ++e) keys[e] = scores[e] + bias[e];
+    }
+    const float* key = scored ? keys.data() : row;
     // Candidates: every expert, minus the disabled ones when re-routing.
     order.clear();
     for (int32_t e = 0; e < E; ++e)
       if (!(mode == DisableMode::kReroute && disabled[e])) order.push_back(e);
     std::sort(order.begin(), order.end(),
-              [&](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+              [&](int32_t a, int32_t b) { return key[a] > key[b] || (key[a] == key[b] && a < b); });
+    if (c.router_groups > 1) KeepBestGroups(c, key, order);
     const size_t skip = std::min<size_t>(r_skip, order.size());
     if (r_random > 0) {
       // Step 2b: r of the next k + r candidates, drawn by the token's hash, are excluded.
@@ -111,9 +175,7 @@ Routing SelectExperts(const ModelConfig& c, int layer, std::vector<float> logits
           chosen = f.experts;
         }
 
-    w.resize(chosen.size());
-    for (size_t j = 0; j < chosen.size(); ++j) w[j] = row[chosen[j]];
-    if (c.gate_use_softmax) Softmax(w.data(), static_cast<int64_t>(w.size()));
+    RecipeWeights(c, row, scores.data(), chosen, w);
     if (mode != DisableMode::kReroute) {
       float before = 0, after = 0;
       for (size_t j = 0; j < chosen.size(); ++j) {
@@ -305,31 +367,62 @@ void RunExperts(const ModelConfig& c, int layer, const LayerWeights& w, const fl
       EmitAndAddExpertOutput(c, layer, e, span, hooks, rows[e], coef[e], y_all + first[e] * h, out);
 }
 
+// The shared expert: every token, weight 1, or sigmoid(shared_expert_gate . u) when gated
+// (Qwen2-MoE). Added after the routed experts, as upstream adds it to their sum.
+void AddSharedExpert(const ModelConfig& c, int layer, const LayerWeights& w, const float* u,
+                     const TokenSpan& span, const HookRegistry& hooks, float* out) {
+  const int64_t T = span.count, h = c.hidden_size, width = c.shared_expert_width;
+  const ExpertWeights& sw = w.shared_expert;
+  thread_local ScratchBuffer<float> gate_buffer, up_buffer, y_buffer;
+  float* gate = gate_buffer.Get(static_cast<size_t>(T * width));  // [T, F_shared]
+  float* up = up_buffer.Get(static_cast<size_t>(T * width));      // [T, F_shared]
+  float* y = y_buffer.Get(static_cast<size_t>(T * h));            // [T, H]
+  MatMulTransposedMany(u, T, {{&sw.gate, gate}, {&sw.up, up}});
+  SiluMul(gate, up, T * width);
+  MatMulTransposed(gate, T, sw.down, y);
+  std::vector<float> g(static_cast<size_t>(T), 1.0f);  // [T, 1] the gate of each token
+  if (c.shared_expert_gated) {
+    MatMulTransposed(u, T, w.shared_expert_gate, g.data());
+    for (float& x : g) x = 1.0f / (1.0f + std::exp(-x));
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < h; ++j) y[t * h + j] *= g[t];
+    EmitRows(hooks, HookSite::kSharedExpertGate, layer, span, 1, g.data());
+  }
+  EmitRows(hooks, HookSite::kSharedExpertOutput, layer, span, h, y);
+  for (int64_t i = 0; i < T * h; ++i) out[i] += y[i];
+}
+
 }  // namespace
 
 void MoeLayer(const ModelConfig& c, int layer, const LayerWeights& w, const float* u,
               const TokenSpan& span, const RoutingPolicy* policy, const HookRegistry& hooks,
               float* out) {
   const int64_t tokens = span.count;
-  Routing r;
-  if (!c.is_moe) {
-    // A dense LLaMA FFN: the single expert takes every token with weight 1.
+  if (!c.IsMoeLayer(layer)) {
+    // A dense FFN: the layer's one MLP takes every token with weight 1. In a model that also has
+    // MoE layers it is no expert, so its output reaches hooks only as moe_out.
+    static const HookRegistry no_hooks(0, false);
+    Routing r;
     r.tokens = tokens;
     r.k = 1;
     r.ids.assign(static_cast<size_t>(tokens), 0);
     r.weights.assign(static_cast<size_t>(tokens), 1.0f);
     r.scaled = r.weights;
-  } else {
-    std::vector<float> logits(static_cast<size_t>(tokens * c.num_experts));
-    RouterLogits(c, w, u, tokens, logits.data());
-    r = SelectExperts(c, layer, std::move(logits), span, policy);
-    EmitRows(hooks, HookSite::kRouterLogits, layer, span, c.num_experts, r.logits.data());
-    EmitRows(hooks, HookSite::kTopkIds, layer, span, r.k, nullptr, r.ids.data());
-    EmitRows(hooks, HookSite::kTopkWeights, layer, span, r.k, r.weights.data());
-    EmitRows(hooks, HookSite::kTopkScaledWeights, layer, span, r.k, r.scaled.data());
-    if (hooks.Wants(HookSite::kExpertLoad, layer)) EmitExpertLoad(c, layer, r, span, hooks);
+    RunExperts(c, layer, w, u, r, span, c.is_moe ? no_hooks : hooks, out);
+    return;
   }
+  std::vector<float> logits(static_cast<size_t>(tokens * c.num_experts));
+  RouterLogits(c, w, u, tokens, logits.data());
+  const Routing r = SelectExperts(c, layer, std::move(logits), span, policy, w.selection_bias);
+  EmitRows(hooks, HookSite::kRouterLogits, layer, span, c.num_experts, r.logits.data());
+  EmitRows(hooks, HookSite::kTopkIds, layer, span, r.k, nullptr, r.ids.data());
+  EmitRows(hooks, HookSite::kTopkWeights, layer, span, r.k, r.weights.data());
+  EmitRows(hooks, HookSite::kTopkScaledWeights, layer, span, r.k, r.scaled.data());
+  if (hooks.Wants(HookSite::kExpertLoad, layer)) EmitExpertLoad(c, layer, r, span, hooks);
   RunExperts(c, layer, w, u, r, span, hooks, out);
+  const LayerPolicy* lp = policy ? policy->Layer(layer) : nullptr;
+  if (c.shared_expert_width > 0 && !(lp && lp->shared_expert_disabled))
+    AddSharedExpert(c, layer, w, u, span, hooks, out);
 }
 
 }  // namespace moe

@@ -1,6 +1,8 @@
 #pragma once
-// The LLaMA-MoE FFN block (docs/llama-moe-spec.md §2.6): router → top-k on logits → combine
-// weights → tokens grouped by expert, one GEMM chain per expert → weighted scatter-add.
+// The FFN block of a layer. An MoE block (docs/llama-moe-spec.md §2.6, docs/model-families.md
+// §2): router → the family's recipe (scores, selection key, groups, top-k, weights) → tokens
+// grouped by expert, one GEMM chain per expert → weighted scatter-add → plus the shared expert.
+// A dense block is one SwiGLU MLP.
 #include <cstdint>
 #include <vector>
 
@@ -15,7 +17,7 @@ namespace moe {
 struct Routing {
   int64_t tokens = 0;
   int k = 0;                   // selections per token (kmax; -1 ids pad shorter rows)
-  std::vector<float> logits;   // [T, E] router logits
+  std::vector<float> logits;   // [T, E] router logits z (before any softmax or sigmoid)
   std::vector<int32_t> ids;    // [T, k] descending weight
   std::vector<float> weights;  // [T, k] combine weights before the scale factor
   std::vector<float> scaled;   // [T, k] weights as applied (x scale factor, or 1 when unweighted)
@@ -29,11 +31,13 @@ void MoeLayer(const ModelConfig& config, int layer, const LayerWeights& w, const
               float* out);
 
 // The steps of MoeLayer, exposed for tests and analysis.
-void RouterLogits(const ModelConfig& config, const LayerWeights& w, const float* u,
-                  int64_t tokens, float* logits);
-// Top-k by logit (ties toward the lower expert index), then weights, with the policy's
-// interventions applied in the order routing_policy.h documents.
+void RouterLogits(const ModelConfig& config, const LayerWeights& w, const float* u, int64_t tokens,
+                  float* logits);
+// Top-k by the recipe's selection key (ties toward the lower expert index), then weights, with the
+// policy's interventions applied in the order routing_policy.h documents. `selection_bias` is the
+// layer's e_score_correction_bias (empty without one).
 Routing SelectExperts(const ModelConfig& config, int layer, std::vector<float> logits,
-                      const TokenSpan& span, const RoutingPolicy* policy);
+                      const TokenSpan& span, const RoutingPolicy* policy,
+                      const Vector& selection_bias = {});
 
 }  // namespace moe

@@ -32,20 +32,19 @@ MoeModel::MoeModel(ModelConfig config, ModelWeights weights)
       hooks_(config_.num_hidden_layers, config_.is_moe) {}
 
 std::vector<float> MoeModel::Forward(const Batch& batch, KvCache* cache,
-                                          const RoutingPolicy* policy) const {
+                                     const RoutingPolicy* policy) const {
   return Run(batch, 0, config_.num_hidden_layers, {}, cache, policy, /*final_norm=*/true);
 }
 
 std::vector<float> MoeModel::ResidualBefore(const Batch& batch, int layer,
-                                                 const RoutingPolicy* policy) const {
+                                            const RoutingPolicy* policy) const {
   if (layer < 0 || layer > config_.num_hidden_layers)
     Fail("forward", "layer " + std::to_string(layer) + " is out of range");
   return Run(batch, 0, layer, {}, nullptr, policy, /*final_norm=*/false);
 }
 
-std::vector<float> MoeModel::ForwardFrom(const Batch& batch, int layer,
-                                              std::vector<float> residual,
-                                              const RoutingPolicy* policy) const {
+std::vector<float> MoeModel::ForwardFrom(const Batch& batch, int layer, std::vector<float> residual,
+                                         const RoutingPolicy* policy) const {
   if (layer < 0 || layer > config_.num_hidden_layers)
     Fail("forward", "layer " + std::to_string(layer) + " is out of range");
   if (residual.size() != static_cast<size_t>(batch.tokens() * config_.hidden_size))
@@ -54,9 +53,9 @@ std::vector<float> MoeModel::ForwardFrom(const Batch& batch, int layer,
              /*final_norm=*/true);
 }
 
-std::vector<float> MoeModel::Run(const Batch& batch, int first, int last,
-                                      std::vector<float> hidden, KvCache* cache,
-                                      const RoutingPolicy* policy, bool final_norm) const {
+std::vector<float> MoeModel::Run(const Batch& batch, int first, int last, std::vector<float> hidden,
+                                 KvCache* cache, const RoutingPolicy* policy,
+                                 bool final_norm) const {
   batch.Validate(config_);
   const int64_t T = batch.tokens(), H = config_.hidden_size;
   KvCache local(config_, cache ? 0 : batch.batch_size, cache ? 0 : batch.seq_len);
@@ -80,6 +79,8 @@ std::vector<float> MoeModel::Run(const Batch& batch, int first, int last,
   if (first == 0) {
     hidden.resize(static_cast<size_t>(T * H));  // [T, H] residual stream
     for (int64_t t = 0; t < T; ++t) CopyRow(weights_.embed, batch.ids[t], hidden.data() + t * H);
+    if (config_.embedding_multiplier != 1.0f)  // Granite
+      for (float& x : hidden) x *= config_.embedding_multiplier;
     EmitActivations(hooks_, HookSite::kEmbeddings, -1, span, H, hidden.data());
   }
   for (int l = first; l < last; ++l) Layer(l, batch, span, policy, kv, hidden);
@@ -90,9 +91,17 @@ std::vector<float> MoeModel::Run(const Batch& batch, int first, int last,
   return hidden;
 }
 
-void MoeModel::Layer(int l, const Batch& batch, const TokenSpan& span,
-                          const RoutingPolicy* policy, KvCache& cache,
-                          std::vector<float>& hidden) const {
+void MoeModel::AddResidual(const float* branch, std::vector<float>& hidden) const {
+  const float m = config_.residual_multiplier;  // 1 except in Granite
+  if (m == 1.0f) {
+    for (size_t i = 0; i < hidden.size(); ++i) hidden[i] += branch[i];
+  } else {
+    for (size_t i = 0; i < hidden.size(); ++i) hidden[i] += m * branch[i];
+  }
+}
+
+void MoeModel::Layer(int l, const Batch& batch, const TokenSpan& span, const RoutingPolicy* policy,
+                     KvCache& cache, std::vector<float>& hidden) const {
   const int64_t T = batch.tokens(), H = config_.hidden_size;
   const LayerWeights& w = weights_.layers[l];
   // Per-thread scratch reused across layers and calls (see attention.cpp).
@@ -104,13 +113,13 @@ void MoeModel::Layer(int l, const Batch& batch, const TokenSpan& span,
   const Rope rope(config_, cache.length() + batch.seq_len);
   SelfAttention(config_, w, l, normed, batch, rope, cache, delta);
   EmitActivations(hooks_, HookSite::kAttentionOutput, l, span, H, delta);
-  for (size_t i = 0; i < hidden.size(); ++i) hidden[i] += delta[i];
+  AddResidual(delta, hidden);
 
   RmsNorm(hidden.data(), T, H, w.post_attention_norm, config_.rms_norm_eps, normed);
   EmitActivations(hooks_, HookSite::kMoeInput, l, span, H, normed);
   MoeLayer(config_, l, w, normed, span, policy, hooks_, delta);
   EmitActivations(hooks_, HookSite::kMoeOutput, l, span, H, delta);
-  for (size_t i = 0; i < hidden.size(); ++i) hidden[i] += delta[i];
+  AddResidual(delta, hidden);
   EmitActivations(hooks_, HookSite::kHiddenOut, l, span, H, hidden.data());
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// The LLaMA-MoE body (LlamaMoEModel): embedding → layers → final norm. Heads live in heads.h.
+// The decoder body of every supported family: embedding → layers (attention, then an MoE or
+// dense FFN block) → final norm. Heads live in heads.h.
 #include <vector>
 
 #include "core/batch.h"
@@ -43,6 +44,8 @@ class MoeModel {
                          KvCache* cache, const RoutingPolicy* policy, bool final_norm) const;
   void Layer(int layer, const Batch& batch, const TokenSpan& span, const RoutingPolicy* policy,
              KvCache& cache, std::vector<float>& hidden) const;
+  // hidden += residual_multiplier x branch.
+  void AddResidual(const float* branch, std::vector<float>& hidden) const;
 
   ModelConfig config_;
   ModelWeights weights_;

@@ -25,7 +25,7 @@ const char* DisableModeName(DisableMode mode) {
 bool RoutingPolicy::empty() const {
   return forced.empty() && std::all_of(layers.begin(), layers.end(), [](const LayerPolicy& p) {
            return p.disabled.empty() && p.top_k == 0 && p.top_r_disable == 0 &&
-                  p.random_r_disable == 0 && !p.scale_factor;
+                  p.random_r_disable == 0 && !p.scale_factor && !p.shared_expert_disabled;
          });
 }
 
@@ -43,6 +43,12 @@ void RoutingPolicy::Validate(const ModelConfig& c) const {
   for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
     const LayerPolicy& p = layers[l];
     const std::string where = "policy layer " + std::to_string(l);
+    // Settings made for every layer (top-k, top-r, scale, shared expert) pass over dense layers;
+    // experts named in a dense layer are an error.
+    if (!p.disabled.empty() && !c.IsMoeLayer(l))
+      Fail(where, "is a dense layer; it has no experts to disable");
+    if (p.shared_expert_disabled && c.shared_expert_width == 0)
+      Fail(where, "disables the shared expert of a model that has none");
     std::vector<int32_t> d = p.disabled;
     std::sort(d.begin(), d.end());
     d.erase(std::unique(d.begin(), d.end()), d.end());
@@ -78,6 +84,8 @@ void RoutingPolicy::Validate(const ModelConfig& c) const {
     const std::string where = "policy force[" + std::to_string(i) + "]";
     if (f.layer < -1 || f.layer >= L)
       Fail(where, "layer " + std::to_string(f.layer) + " is out of range");
+    if (f.layer >= 0 && !c.IsMoeLayer(f.layer))
+      Fail(where, "layer " + std::to_string(f.layer) + " is a dense layer; it has no router");
     if (f.experts.empty()) Fail(where, "names no experts");
     for (size_t j = 0; j < f.experts.size(); ++j) {
       const int32_t e = f.experts[j];
@@ -142,6 +150,12 @@ RoutingPolicy& RoutingPolicy::SetRandomR(int layer, int r, uint64_t seed, int nu
 RoutingPolicy& RoutingPolicy::SetScaleFactor(int layer, float factor, int num_layers) {
   for (int l = layer < 0 ? 0 : layer; l < (layer < 0 ? num_layers : layer + 1); ++l)
     LayerToChange(l, num_layers).scale_factor = factor;
+  return *this;
+}
+
+RoutingPolicy& RoutingPolicy::DisableSharedExpert(int layer, int num_layers) {
+  for (int l = layer < 0 ? 0 : layer; l < (layer < 0 ? num_layers : layer + 1); ++l)
+    LayerToChange(l, num_layers).shared_expert_disabled = true;
   return *this;
 }
 

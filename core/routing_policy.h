@@ -3,7 +3,8 @@
 // inside the MoE layer; what the hooks see afterwards is what was executed.
 //
 // Semantics per layer, in order:
-//   1. reroute: disabled experts get logit -inf before top-k, so tokens pick other experts;
+//   1. reroute: disabled experts leave the candidates before top-k (and before group scores of a
+//      group-limited router), so tokens pick other experts;
 //   2. top-r disable: each token's r best experts (after 1) are excluded, then top-k of the rest
 //      (DeepSeekMoE's ablation);
 //   2b. random-r disable (the control of 2): r experts drawn uniformly at random from the token's
@@ -14,11 +15,15 @@
 //      (RandomRRanks);
 //   3. k is the layer's top_k override, or the config's num_selects;
 //   4. forced routes replace the selection of matching tokens;
-//   5. weights: softmax over the selected logits (or the raw logits), as the model does;
+//   5. weights: the model's router recipe on the selected experts (softmax over their logits, or
+//      their raw logits, or their softmax/sigmoid scores, renormalized where the model does);
 //   6. drop / drop-renormalize: disabled experts that were selected are removed after the
 //      weights were computed; with renormalize the remaining weights are rescaled to their
 //      original sum;
-//   7. the scale factor is the override, or the config's score_scale_factor of the layer.
+//   7. the scale factor is the override, or the config's score_scale_factor of the layer;
+//   8. a disabled shared expert is not run (DeepSeekMoE's shared-expert ablation).
+// Dense layers have no router: settings made for every layer pass over them, and experts disabled
+// or forced in a dense layer are refused.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -52,6 +57,7 @@ struct LayerPolicy {
   int random_r_disable = 0;       // r of step 2b
   uint64_t random_r_seed = 0;     // seed of step 2b's draws (at most 2^63 - 1)
   std::optional<float> scale_factor;
+  bool shared_expert_disabled = false;  // step 8
 };
 
 struct RoutingPolicy {
@@ -74,6 +80,7 @@ struct RoutingPolicy {
   RoutingPolicy& SetTopR(int layer, int r, int num_layers);  // layer -1: every layer
   RoutingPolicy& SetRandomR(int layer, int r, uint64_t seed, int num_layers);  // layer -1: every
   RoutingPolicy& SetScaleFactor(int layer, float factor, int num_layers);      // layer -1: every
+  RoutingPolicy& DisableSharedExpert(int layer, int num_layers);               // layer -1: every
   static RoutingPolicy Disabling(const std::vector<ExpertRef>& experts, DisableMode mode,
                                  int num_layers);
 

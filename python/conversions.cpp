@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/model_summary.h"
 
 namespace moe::python {
 
@@ -179,7 +180,14 @@ py::dict ConfigDict(const ModelConfig& c) {
   d["rope_theta"] = c.rope_theta;
   d["rope_scaling"] = RopeScalingName(c.rope_scaling);
   d["rope_scaling_factor"] = c.rope_scaling_factor;
-  d["attention_bias"] = c.attention_bias;
+  d["attention_bias"] = c.qkv_bias && c.o_bias;  // LLaMA's one key for all four biases
+  d["qkv_bias"] = c.qkv_bias;
+  d["o_bias"] = c.o_bias;
+  d["family"] = c.model_type;
+  d["router"] = RouterRecipeText(c);
+  d["attention"] = AttentionText(c);
+  d["moe_layers"] = c.moe_layer;
+  d["shared_expert_width"] = c.shared_expert_width;
   d["tie_word_embeddings"] = c.tie_word_embeddings;
   d["bos_token_id"] = c.bos_token_id;
   d["eos_token_id"] = c.eos_token_id;

@@ -273,12 +273,12 @@ AblationPassResult RunAblationPass(const MoeModel& model, const Corpus& corpus,
                          {},
                          {},
                          {},
-                         RoutingRecorder(L, E, E, false)};
+                         RoutingRecorder(L, E, E, false, c.moe_layer)};
       base.rows = ScoredRowsOf(base.batch, windows, members, corpus);
       if (base.rows.empty()) continue;
       ResidualCapture capture(layers);
       RunBaseline(model, tokens, capture, o, base, out.base_nll);
-      RoutingRecorder policy_routing(L, E, E, false);
+      RoutingRecorder policy_routing(L, E, E, false, c.moe_layer);
       for (PolicyRun& pr : group) {
         const AblationPolicy& p = *pr.policy;
         HookGuard routing_guard;

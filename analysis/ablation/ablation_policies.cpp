@@ -22,17 +22,21 @@ std::string Concat(const T&... parts) {
   return s;
 }
 
+// The layers a sweep names, or every layer with a router; a dense layer named is an error.
 std::vector<int> LayersOrAll(const ModelConfig& c, const std::vector<int>& layers,
                              const char* what) {
   if (layers.empty()) {
-    std::vector<int> all(static_cast<size_t>(c.num_hidden_layers));
-    for (int l = 0; l < c.num_hidden_layers; ++l) all[static_cast<size_t>(l)] = l;
+    std::vector<int> all;
+    for (int l = 0; l < c.num_hidden_layers; ++l)
+      if (c.IsMoeLayer(l)) all.push_back(l);
     return all;
   }
-  for (int l : layers)
+  for (int l : layers) {
     if (l < 0 || l >= c.num_hidden_layers)
       Fail(what, "layer " + std::to_string(l) + " is out of range (0.." +
                      std::to_string(c.num_hidden_layers - 1) + ")");
+    if (!c.IsMoeLayer(l)) Fail(what, "layer " + std::to_string(l) + " is dense (no router)");
+  }
   return layers;
 }
 
@@ -46,11 +50,16 @@ AblationPolicy Finish(AblationPolicy a, const ModelConfig& c) {
 
 int FirstChangedLayer(const RoutingPolicy& p, const ModelConfig& c) {
   int first = c.num_hidden_layers;
-  for (const ForcedRoute& f : p.forced) first = std::min(first, f.layer < 0 ? 0 : f.layer);
+  int first_moe = c.num_hidden_layers;  // forced routes for every layer start here
+  for (int l = c.num_hidden_layers - 1; l >= 0; --l)
+    if (c.IsMoeLayer(l)) first_moe = l;
+  for (const ForcedRoute& f : p.forced) first = std::min(first, f.layer < 0 ? first_moe : f.layer);
+  // Settings on a dense layer change nothing there (routing_policy.h).
   for (int l = 0; l < static_cast<int>(p.layers.size()); ++l) {
     const LayerPolicy& lp = p.layers[static_cast<size_t>(l)];
-    if (!lp.disabled.empty() || lp.top_k != 0 || lp.top_r_disable != 0 ||
-        lp.random_r_disable != 0 || lp.scale_factor)
+    if (c.IsMoeLayer(l) &&
+        (!lp.disabled.empty() || lp.top_k != 0 || lp.top_r_disable != 0 ||
+         lp.random_r_disable != 0 || lp.scale_factor || lp.shared_expert_disabled))
       first = std::min(first, l);
   }
   return first;
@@ -128,7 +137,8 @@ std::vector<AblationPolicy> KSweep(const ModelConfig& c, bool per_layer,
       Fail("--k-values", "k " + std::to_string(k) + " is out of range (1.." +
                              std::to_string(c.num_experts) + ")");
   std::vector<AblationPolicy> out;
-  for (int l = per_layer ? 0 : -1; l < (per_layer ? c.num_hidden_layers : 0); ++l)
+  for (int l = per_layer ? 0 : -1; l < (per_layer ? c.num_hidden_layers : 0); ++l) {
+    if (l >= 0 && !c.IsMoeLayer(l)) continue;  // a dense layer has no k
     for (int k : values) {
       AblationPolicy a;
       a.name =
@@ -139,6 +149,24 @@ std::vector<AblationPolicy> KSweep(const ModelConfig& c, bool per_layer,
       a.policy.SetTopK(l, k, c.num_hidden_layers);
       out.push_back(Finish(std::move(a), c));
     }
+  }
+  return out;
+}
+
+std::vector<AblationPolicy> SharedExpertSweep(const ModelConfig& c) {
+  if (c.shared_expert_width == 0) Fail("--shared-expert", "this model has no shared expert");
+  std::vector<AblationPolicy> out;
+  for (int l = -1; l < c.num_hidden_layers; ++l) {
+    if (l >= 0 && !c.IsMoeLayer(l)) continue;
+    AblationPolicy a;
+    a.name = l < 0 ? "shared-off" : Concat("L", std::to_string(l), "-shared-off");
+    a.kind = "shared";
+    a.layer = l;
+    for (int m = 0; m < c.num_hidden_layers; ++m)
+      if ((l < 0 || m == l) && c.IsMoeLayer(m))
+        a.policy.DisableSharedExpert(m, c.num_hidden_layers);
+    out.push_back(Finish(std::move(a), c));
+  }
   return out;
 }
 
@@ -228,6 +256,7 @@ std::vector<AblationPolicy> BuildSweep(const SweepRequest& o, const ModelConfig&
       Fail("--k-sweep", "is '" + o.k_sweep + "', expected global or per-layer");
     add(KSweep(c, o.k_sweep == "per-layer", o.k_values));
   }
+  if (o.shared_expert) add(SharedExpertSweep(c));
   for (const std::string& s : o.sets) {
     const size_t eq = s.find('=');
     if (eq == std::string::npos) Fail("--set", "'" + s + "' must look like NAME=LAYER:EXPERT,...");
@@ -246,7 +275,9 @@ std::vector<AblationPolicy> BuildSweep(const SweepRequest& o, const ModelConfig&
     out.push_back(std::move(p));
   }
   if (out.size() == 1)
-    Fail("ablate", "choose a sweep: --single-experts, --top-r-max, --k-sweep, --set or --policy");
+    Fail("ablate",
+         "choose a sweep: --single-experts, --top-r-max, --k-sweep, --shared-expert, --set or "
+         "--policy");
   return out;
 }
 

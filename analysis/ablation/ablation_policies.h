@@ -15,7 +15,8 @@ namespace moe {
 
 struct AblationPolicy {
   std::string name;  // unique in a sweep, e.g. "L3E5-reroute", "top-r2", "k1", "L4k1"
-  std::string kind;  // none | single | top_r | random_r | k | set | random_control | custom
+  std::string
+      kind;  // none | single | top_r | random_r | k | shared | set | random_control | custom
   RoutingPolicy policy;
   int first_layer = 0;  // the lowest layer the policy changes; L when it changes nothing
   int layer = -1, expert = -1, r = -1, k = -1;  // sweep coordinates, -1 when not applicable
@@ -50,6 +51,10 @@ std::vector<AblationPolicy> RandomRSweep(const ModelConfig& config, int max_r, i
 std::vector<AblationPolicy> KSweep(const ModelConfig& config, bool per_layer,
                                    const std::vector<int>& ks = {});
 
+// DeepSeekMoE's shared-expert ablation: "shared-off" (every MoE layer without its shared expert),
+// then one policy per MoE layer ("L3-shared-off"). Error when the model has no shared expert.
+std::vector<AblationPolicy> SharedExpertSweep(const ModelConfig& config);
+
 // A named set of experts disabled together.
 AblationPolicy ExpertSet(const ModelConfig& config, const std::string& name,
                          const std::vector<ExpertRef>& experts, DisableMode mode);
@@ -69,6 +74,7 @@ struct SweepRequest {
   int top_r_controls = 1;                    // random-r controls per r >= 1 of the top-r sweep
   std::string k_sweep;                       // "", "global" or "per-layer"
   std::vector<int> k_values;                 // empty = 1..E
+  bool shared_expert = false;                // SharedExpertSweep
   std::vector<std::string> sets;             // "NAME=LAYER:EXPERT,..."
   int random_controls = 0;                   // per set
   uint64_t seed = 0;                         // of the random controls (sets and random-r)

@@ -81,7 +81,7 @@ json PolicyToJson(const RoutingPolicy& p) {
   j["mode"] = DisableModeName(p.mode);
   json disable = json::array(), top_k = json::object(), top_r = json::object(),
        random_r = json::object(), random_r_seed = json::object(), scale = json::object(),
-       force = json::array();
+       force = json::array(), shared_off = json::array();
   for (size_t l = 0; l < p.layers.size(); ++l) {
     const LayerPolicy& lp = p.layers[l];
     const std::string key = std::to_string(l);
@@ -91,6 +91,7 @@ json PolicyToJson(const RoutingPolicy& p) {
     if (lp.random_r_disable) random_r[key] = lp.random_r_disable;
     if (lp.random_r_disable) random_r_seed[key] = lp.random_r_seed;
     if (lp.scale_factor) scale[key] = *lp.scale_factor;
+    if (lp.shared_expert_disabled) shared_off.push_back(static_cast<int>(l));
   }
   for (const ForcedRoute& f : p.forced) {
     json e = {{"experts", f.experts}};
@@ -110,16 +111,17 @@ json PolicyToJson(const RoutingPolicy& p) {
   }
   j["scale_factor"] = scale;
   j["force"] = force;
+  if (!shared_off.empty()) j["disable_shared_expert"] = shared_off;  // only when used, as random_r
   return j;
 }
 
 RoutingPolicy PolicyFromJson(const json& j, const ModelConfig& c, const std::string& where) {
   const int L = c.num_hidden_layers;
   if (!j.is_object()) Fail(where, "a routing policy must be a JSON object");
-  CheckKeys(
-      j,
-      {"mode", "disable", "top_k", "top_r", "random_r", "random_r_seed", "scale_factor", "force"},
-      where, "");
+  CheckKeys(j,
+            {"mode", "disable", "top_k", "top_r", "random_r", "random_r_seed", "scale_factor",
+             "force", "disable_shared_expert"},
+            where, "");
   RoutingPolicy p;
   if (j.contains("mode")) {
     if (!j.at("mode").is_string()) Fail(where, "mode must be a string, got " + Shown(j.at("mode")));
@@ -170,6 +172,16 @@ RoutingPolicy PolicyFromJson(const json& j, const ModelConfig& c, const std::str
   per_layer("scale_factor", [&](int l, const json& v, const std::string& field) {
     p.SetScaleFactor(l, JsonFloat(v, where, field, 0.0f), L);
   });
+  // The layers whose shared expert is not run ("*" = every MoE layer).
+  if (j.contains("disable_shared_expert")) {
+    const json& layers = ArrayAt(j, "disable_shared_expert", where);
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const int layer =
+          LayerKey(layers[i], L, where + " disable_shared_expert[" + std::to_string(i) + "]");
+      for (int l = layer < 0 ? 0 : layer; l < (layer < 0 ? L : layer + 1); ++l)
+        if (layer >= 0 || c.IsMoeLayer(l)) p.DisableSharedExpert(l, L);
+    }
+  }
   if (j.contains("force")) {
     const json& force = ArrayAt(j, "force", where);
     for (size_t i = 0; i < force.size(); ++i)

@@ -11,13 +11,18 @@ constexpr int kIds = 0, kWeights = 1, kLogits = 2;
 
 }  // namespace
 
-RoutingRecorder::RoutingRecorder(int num_layers, int num_experts, int kmax, bool record_logits)
+RoutingRecorder::RoutingRecorder(int num_layers, int num_experts, int kmax, bool record_logits,
+                                 std::vector<uint8_t> moe_layers)
     : num_layers_(num_layers),
       num_experts_(num_experts),
       kmax_(kmax),
+      moe_layers_(std::move(moe_layers)),
       record_logits_(record_logits) {
   if (num_layers < 1 || num_experts < 1 || kmax < 1 || kmax > num_experts)
     Fail("routing recorder", "needs layers >= 1 and 1 <= kmax <= experts");
+  if (moe_layers_.empty()) moe_layers_.assign(static_cast<size_t>(num_layers), 1);
+  if (static_cast<int>(moe_layers_.size()) != num_layers)
+    Fail("routing recorder", "needs one MoE/dense flag per layer");
   Reset();
 }
 
@@ -131,6 +136,7 @@ void RoutingRecorder::OnEvent(const HookEvent& e) {
 void RoutingRecorder::CheckComplete() const {
   if (span_ == nullptr) Fail("routing recorder", "no routing events since Reset");
   for (int l = 0; l < num_layers_; ++l) {
+    if (!moe_layers_[l]) continue;  // a dense layer: its ids stay -1
     if (!seen_[kIds * num_layers_ + l] || !seen_[kWeights * num_layers_ + l] ||
         (record_logits_ && !seen_[kLogits * num_layers_ + l]))
       Fail("routing recorder", "layer " + std::to_string(l) + " sent no routing events");

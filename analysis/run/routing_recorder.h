@@ -14,7 +14,10 @@ namespace moe {
 class RoutingRecorder final : public RoutingObserver {
  public:
   // kmax: columns per layer in the rows (a layer that selects fewer pads with id -1, weight 0).
-  RoutingRecorder(int num_layers, int num_experts, int kmax, bool record_logits);
+  // `moe_layers` [L] (ModelConfig::moe_layer): layers without a router send no routing events and
+  // keep -1 ids; empty = every layer routes.
+  RoutingRecorder(int num_layers, int num_experts, int kmax, bool record_logits,
+                  std::vector<uint8_t> moe_layers = {});
 
   std::vector<HookRequest> Requests() const override;
   void OnEvent(const HookEvent& event) override;
@@ -46,6 +49,7 @@ class RoutingRecorder final : public RoutingObserver {
   void CheckSpan(const HookEvent& event) const;
 
   int num_layers_, num_experts_, kmax_;
+  std::vector<uint8_t> moe_layers_;  // [L]
   bool record_logits_;
 
   const TokenSpan* span_ = nullptr;  // the span the map was built from

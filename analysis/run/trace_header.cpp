@@ -7,6 +7,7 @@
 #include "analysis/policy/policy_json.h"
 #include "core/error.h"
 #include "core/json_value.h"
+#include "core/model_summary.h"
 
 namespace moe {
 namespace {
@@ -57,6 +58,9 @@ TraceHeader MakeTraceHeader(const LoadedModel& m, const RoutingPolicy& policy, c
   if (std::filesystem::exists(m.dir / "tokenizer.model"))
     h.tokenizer_sha256 = Sha256OfFile(m.dir / "tokenizer.model");
   h.routing_policy = PolicyToJson(policy).dump();
+  h.model_family = c.model_type;
+  h.router_recipe = RouterRecipeText(c);
+  h.moe_layers = c.moe_layer;
   h.num_layers = c.num_hidden_layers;
   h.num_experts = c.num_experts;
   h.top_k = policy.MaxSelections(c);

@@ -54,7 +54,8 @@ WindowRunner::WindowRunner(const MoeModel& model, const RoutingPolicy* policy, i
       policy_(policy),
       batch_size_(std::max(1, batch_size)),
       record_logits_(record_logits),
-      recorder_(model.config().num_hidden_layers, model.config().num_experts, kmax, record_logits),
+      recorder_(model.config().num_hidden_layers, model.config().num_experts, kmax, record_logits,
+                model.config().moe_layer),
       guard_(model.hooks().Add(&recorder_)) {}
 
 std::vector<WindowResult> WindowRunner::Run(std::span<const TraceWindow> windows,

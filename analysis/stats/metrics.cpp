@@ -393,6 +393,10 @@ StatsReport BuildStatsReport(const RoutingAccumulator& acc, std::vector<std::str
   rep.has_vocabulary = !acc.vocab_input().empty();
   if (rep.has_vocabulary) AddVocabularyRows(acc, rep);
   if (token_controlled != nullptr) token_controlled->AddRows(rep.options, rep);
+  // Dense layers have no router: none of their rows describes routing, and their p-values must
+  // not enter a test family.
+  std::erase_if(rep.rows,
+                [&](const StatsRow& r) { return r.layer >= 0 && !shape.Routes(r.layer); });
   CorrectFamilies(rep);
 
   // Matrices with an "all domains" row appended.

@@ -47,6 +47,12 @@ StatsSummary RunStats(const StatsRunOptions& o) {
     summary.notes.push_back("vocabulary specialization on predictions is left out: " +
                             set.predictions_note);
 
+  std::string dense;
+  for (int l = 0; l < set.shape.layers; ++l)
+    if (!set.shape.Routes(l)) dense += (dense.empty() ? "" : ", ") + std::to_string(l);
+  if (!dense.empty())
+    summary.notes.push_back("layers " + dense +
+                            " are dense (no router): routing statistics leave them out");
   const bool two_passes = o.stats.vocabulary && set.shape.vocab > 0;
   ProgressBar bar(o.progress, set.documents * (two_passes ? 2 : 1),
                   set.tokens * (two_passes ? 2 : 1));

@@ -1,4 +1,6 @@
 #pragma once
+#include <cstdint>
+#include <vector>
 // The layout of the mergeable sums behind every bootstrapped routing statistic: one slice of
 // doubles per domain, all of them sums over tokens (or token pairs, or logit rows), so slices of
 // shards add up and the "all domains" slice is the sum of the domain slices. Metric
@@ -13,6 +15,10 @@ namespace moe {
 struct StatsShape {
   int domains = 0, layers = 0, experts = 0, top_k = 0;
   int vocab = 0;  // token ids are < vocab; 0 = no vocabulary tables
+  // [layers]: 1 = the layer routes, 0 = dense (no router; its rows are left out of the report).
+  // Empty = every layer routes.
+  std::vector<uint8_t> moe_layers;
+  bool Routes(int layer) const { return moe_layers.empty() || moe_layers[layer] != 0; }
 };
 
 // Token distances of the repetition profile beyond adjacent pairs (§2.8; distance 1 is

@@ -37,6 +37,7 @@ TraceSetInfo InspectTraces(const std::vector<std::filesystem::path>& paths,
       set.model_path = i.model_path;
       set.shape.layers = i.num_layers;
       set.shape.experts = i.num_experts;
+      set.shape.moe_layers = i.moe_layers;
       checkpoint = i.checkpoint_sha256;
     } else {
       auto differs = [&](const char* field, const std::string& a, const std::string& b) {

@@ -1,6 +1,9 @@
 #include "analysis/trace/attributes_io.h"
 
+#include <algorithm>
 #include <string>
+
+#include "core/error.h"
 
 #include "analysis/trace/trace_format.h"
 
@@ -20,6 +23,11 @@ void WriteRunAttributes(hid_t f, const TraceAttributes& h, const h5::Place& root
   h5::WriteAttribute(f, attr::kWindowing, h.windowing, root);
   h5::WriteAttribute(f, attr::kCorpus, h.corpus, root);
   h5::WriteAttribute(f, attr::kCorpusSha256, h.corpus_sha256, root);
+  h5::WriteAttribute(f, attr::kModelFamily, h.model_family, root);
+  h5::WriteAttribute(f, attr::kRouterRecipe, h.router_recipe, root);
+  std::vector<float> moe_layers(h.moe_layers.begin(), h.moe_layers.end());
+  if (moe_layers.empty()) moe_layers.assign(static_cast<size_t>(h.num_layers), 1.0f);
+  h5::WriteAttribute(f, attr::kMoeLayers, moe_layers, root);
 }
 
 void ReadRunAttributes(hid_t f, const h5::Place& root, TraceAttributes& i) {
@@ -40,6 +48,21 @@ void ReadRunAttributes(hid_t f, const h5::Place& root, TraceAttributes& i) {
   i.num_experts = integer(attr::kNumExperts);
   i.top_k = integer(attr::kTopK);
   i.score_scale_factor = h5::ReadFloatsAttribute(f, attr::kScoreScaleFactor, root);
+  // Optional: files written before other families were supported are LLaMA-MoE, every layer MoE.
+  i.model_family = h5::HasAttribute(f, attr::kModelFamily) ? text(attr::kModelFamily) : "llama_moe";
+  i.router_recipe = h5::HasAttribute(f, attr::kRouterRecipe) ? text(attr::kRouterRecipe) : "";
+  i.moe_layers.assign(static_cast<size_t>(std::max(i.num_layers, 0)), 1);
+  if (h5::HasAttribute(f, attr::kMoeLayers)) {
+    const std::vector<float> kinds = h5::ReadFloatsAttribute(f, attr::kMoeLayers, root);
+    if (static_cast<int>(kinds.size()) != i.num_layers)
+      Fail(root.str(), "attribute moe_layers has " + std::to_string(kinds.size()) +
+                           " entries, num_layers is " + std::to_string(i.num_layers));
+    for (size_t l = 0; l < kinds.size(); ++l) {
+      if (kinds[l] != 0.0f && kinds[l] != 1.0f)
+        Fail(root.str(), "attribute moe_layers[" + std::to_string(l) + "] is not 0 or 1");
+      i.moe_layers[l] = kinds[l] == 1.0f;
+    }
+  }
 }
 
 }  // namespace moe

@@ -4,6 +4,7 @@
 // file stores the run part of (AblationHeader::run), so code that only shows them
 // (moescope-studio's views) can hold them. attributes_io.h reads and writes the run part for both
 // file kinds.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,12 @@ struct TraceAttributes {
   std::string windowing;          // JSON, see docs/trace-format.md
   std::string corpus;             // JSON: files, documents, tokens, skipped
   std::string corpus_sha256;      // Corpus::Fingerprint()
+  // The model's family (config model_type), its router recipe in words (core/model_summary.h)
+  // and which layers route ([L], 1 = MoE, 0 = dense). Files written before families existed lack
+  // them; the reader then gives "llama_moe", "" and every layer MoE.
+  std::string model_family = "llama_moe";
+  std::string router_recipe;
+  std::vector<uint8_t> moe_layers;
   int num_layers = 0, num_experts = 0;
   int top_k = 0;                          // kmax: columns of /routing/topk_*
   std::vector<float> score_scale_factor;  // [L] as executed (policy override or config)

@@ -33,16 +33,20 @@ inline constexpr const char* kCorpusSha256 = "corpus_sha256";
 inline constexpr const char* kRecordLogits = "record_logits";
 inline constexpr const char* kLogitSampleRate = "logit_sample_rate";
 inline constexpr const char* kComplete = "complete";
+inline constexpr const char* kModelFamily = "model_family";
+inline constexpr const char* kRouterRecipe = "router_recipe";
+inline constexpr const char* kMoeLayers = "moe_layers";
 }  // namespace attr
 
-inline constexpr std::array<const char*, 19> kRootAttributes = {
+inline constexpr std::array<const char*, 22> kRootAttributes = {
     attr::kFormat,           attr::kFormatVersion,   attr::kEngineVersion,
     attr::kCreated,          attr::kModelPath,       attr::kModelConfig,
     attr::kCheckpointSha256, attr::kTokenizerSha256, attr::kRoutingPolicy,
     attr::kNumLayers,        attr::kNumExperts,      attr::kTopK,
     attr::kScoreScaleFactor, attr::kWindowing,       attr::kCorpus,
     attr::kCorpusSha256,     attr::kRecordLogits,    attr::kLogitSampleRate,
-    attr::kComplete};
+    attr::kComplete,         attr::kModelFamily,     attr::kRouterRecipe,
+    attr::kMoeLayers};
 
 // Datasets. N tokens, D documents, M domains, L layers, E experts, K = top_k (kmax),
 // R sampled logit rows.

@@ -95,4 +95,26 @@ inline int CheckForwardCase(const std::filesystem::path& dir) {
   return compared;
 }
 
+// Greedy generation of inputs.json's prompt through the KV cache: the generated ids must equal
+// generated_ids and every step's logits step_logits.
+inline void CheckGenerationCase(const std::filesystem::path& dir) {
+  const LoadedModel m = LoadModel(dir);
+  const nlohmann::json in = ReadJson(dir / "inputs.json");
+  const SafetensorsFile expected((dir / "expected.safetensors").string());
+  GenerationOptions options;
+  options.max_new_tokens = in.at("max_new_tokens").get<int>();
+  options.stop_at_eos = false;
+  const GenerationResult r =
+      Generate(*m.model, in.at("input_ids").at(0).get<std::vector<int32_t>>(), options, {}, true);
+  const std::vector<float> want = AsFloats(expected.Tensor("generated_ids"));
+  REQUIRE(r.tokens.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) CHECK(r.tokens[i] == static_cast<int32_t>(want[i]));
+  std::vector<float> steps;
+  for (const auto& s : r.step_logits) steps.insert(steps.end(), s.begin(), s.end());
+  const OwnedTensor got = MakeF32Tensor(
+      "step_logits", {1, static_cast<int64_t>(r.step_logits.size()), m.config().vocab_size},
+      steps.data());
+  ExpectClose("step_logits", got.view(), expected.Tensor("step_logits"));
+}
+
 }  // namespace moe::testing

@@ -66,6 +66,16 @@ TEST_CASE("info reports the released 3.5B (2/8) shape from its config alone", "[
   CHECK_THAT(r.out, Contains("8 per layer, top-2, sizes 1376 each"));
 }
 
+TEST_CASE("info describes another family's router and size from its config alone", "[cli]") {
+  const CliResult r =
+      RunCli("info --config " + (FixtureDir() / "configs/Qwen__Qwen3-30B-A3B.json").string());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Contains("qwen3_moe") && Contains("30.53B") && Contains("3.35B"));
+  CHECK_THAT(r.out, Contains("softmax over 128, top-8 of the scores, renormalized"));
+  CHECK_THAT(r.out, Contains("q/k RMSNorm per head"));
+}
+
 TEST_CASE("every subcommand has --help", "[cli]") {
   for (const char* cmd :
        {"info", "generate", "score", "classify", "answer", "convert", "forward"}) {

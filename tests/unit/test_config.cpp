@@ -95,9 +95,13 @@ TEST_CASE("bad configs name the key and what is wrong", "[config][bad-input]") {
   CHECK_THROWS_WITH(Parse(with("score_scale_factor", {1.0, 2.0})),
                     Contains("score_scale_factor has 2 entries, expected num_hidden_layers = 32"));
   CHECK_THROWS_WITH(Parse(with("num_key_value_heads", 5)), Contains("num_key_value_heads 5"));
-  CHECK_THROWS_WITH(Parse(with("model_type", "mixtral")), Contains("model_type is 'mixtral'"));
+  CHECK_THROWS_WITH(Parse(with("model_type", "gpt_neox")), Contains("model_type is 'gpt_neox'"));
+  // A LLaMA-MoE config relabelled as another family still names LLaMA-MoE's router keys.
+  CHECK_THROWS_WITH(
+      Parse(with("model_type", "mixtral")),
+      Contains("num_selects belongs to llama_moe configs, not to model_type 'mixtral'"));
   CHECK_THROWS_WITH(Parse(with("architectures", {"LlamaMoEForTokenClassification"})),
-                    Contains("unknown class 'LlamaMoEForTokenClassification'"));
+                    Contains("names class 'LlamaMoEForTokenClassification'"));
   CHECK_THROWS_WITH(Parse(with("hidden_size", "4096")), Contains("hidden_size must be an integer"));
 
   json uneven = Released();

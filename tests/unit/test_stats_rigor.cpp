@@ -25,7 +25,7 @@ namespace {
 struct Synthetic {
   int domains = 4, docs_per_domain = 10, tokens = 60, layers = 2, experts = 8, top_k = 2;
   int vocab = 0;
-  StatsShape Shape() const { return {domains, layers, experts, top_k, vocab}; }
+  StatsShape Shape() const { return {domains, layers, experts, top_k, vocab, {}}; }
   std::vector<int16_t> Labels() const {
     std::vector<int16_t> labels;
     for (int m = 0; m < domains; ++m)
@@ -217,7 +217,7 @@ TEST_CASE("per-document repetition baselines and the distance profile are exact"
   // One document whose first choice cycles with period 4 (0 1 2 3 0 1 2 3 ...) and a second
   // choice fixed at expert 7: same first choice at distances 4, 8, ... only.
   const int n = 200;
-  StatsShape shape{1, 1, 8, 2, 0};
+  StatsShape shape{1, 1, 8, 2, 0, {}};
   StatsOptions o;
   o.bootstrap = 0;
   o.permutations = 0;

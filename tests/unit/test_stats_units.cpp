@@ -446,7 +446,7 @@ TEST_CASE("vocabulary specialization on predicted tokens", "[stats]") {
   CHECK(Value(o, Metric::kVocabSpecInputMean, 0, -1, all) == Approx(15.0 / 24.0));
 
   // The accumulator refuses predictions outside the vocabulary.
-  RoutingAccumulator acc({1, 1, 4, 2, 8}, StatsOptions{}, {0});
+  RoutingAccumulator acc({1, 1, 4, 2, 8, {}}, StatsOptions{}, {0});
   const int16_t ids[2] = {0, 1};
   const float w[2] = {0.5f, 0.5f};
   acc.BeginDocument(0, 0);
@@ -509,7 +509,7 @@ TEST_CASE("statistics refuse traces of different models and bad input", "[stats]
   CHECK_THROWS_WITH(InspectTraces({dir / "a.h5", dir / "b.h5"}),
                     Catch::Contains("b.h5") && Catch::Contains("num_layers"));
   CHECK_THROWS_WITH(InspectTraces({dir / "missing.h5"}), Catch::Contains("missing.h5"));
-  RoutingAccumulator acc({1, 1, 4, 2, 8}, StatsOptions{}, {0});
+  RoutingAccumulator acc({1, 1, 4, 2, 8, {}}, StatsOptions{}, {0});
   const int16_t ids[2] = {0, 9};
   const float w[2] = {0.5f, 0.5f};
   acc.BeginDocument(0, 0);
