@@ -24,27 +24,23 @@ std::string Lower(std::string s) {
   return s;
 }
 
-// The class-name prefix of each family's `architectures` entry.
-const char* ClassPrefix(Family f) {
-  switch (f) {
-    case Family::kLlamaMoe:
-      return "LlamaMoE";
-    case Family::kLlama:
-      return "Llama";
-    case Family::kMixtral:
-      return "Mixtral";
-    case Family::kOlmoe:
-      return "Olmoe";
-    case Family::kQwen2Moe:
-      return "Qwen2Moe";
-    case Family::kQwen3Moe:
-      return "Qwen3Moe";
-    case Family::kGraniteMoe:
-      return "GraniteMoe";
-    case Family::kDots1:
-      return "Dots1";
-  }
-  return "?";
+// Each family's model_type and the class-name prefix of its `architectures` entry.
+struct FamilyNames {
+  Family family;
+  const char* model_type;
+  const char* class_prefix;
+};
+constexpr FamilyNames kFamilies[] = {
+    {Family::kLlamaMoe, "llama_moe", "LlamaMoE"},      {Family::kLlama, "llama", "Llama"},
+    {Family::kMixtral, "mixtral", "Mixtral"},          {Family::kOlmoe, "olmoe", "Olmoe"},
+    {Family::kQwen2Moe, "qwen2_moe", "Qwen2Moe"},      {Family::kQwen3Moe, "qwen3_moe", "Qwen3Moe"},
+    {Family::kGraniteMoe, "granitemoe", "GraniteMoe"}, {Family::kDots1, "dots1", "Dots1"},
+};
+
+const FamilyNames& NamesOf(Family f) {
+  for (const FamilyNames& n : kFamilies)
+    if (n.family == f) return n;
+  return kFamilies[0];
 }
 
 // LLaMA-MoE checkpoints have all four heads; the other families are read as language models
@@ -56,7 +52,7 @@ Architecture ParseArchitecture(const KeyReader& r, const json& j, Family family)
     r.Bad("architectures", "must be a list of class names, got " + Shown(a));
   const std::string name = a[0].get<std::string>();
   const bool llama = family == Family::kLlamaMoe || family == Family::kLlama;
-  std::vector<std::string> prefixes{ClassPrefix(family)};
+  std::vector<std::string> prefixes{NamesOf(family).class_prefix};
   if (llama) prefixes = {"LlamaMoE", "Llama"};
   for (const std::string& p : prefixes) {
     if (name == p + "ForCausalLM") return Architecture::kCausalLM;
@@ -76,9 +72,8 @@ Architecture ParseArchitecture(const KeyReader& r, const json& j, Family family)
 // model_type → family. DeepSeek-V2/V3 are named so the error can say what is missing.
 Family ParseFamily(const KeyReader& r) {
   const std::string type = r.String("model_type");
-  for (Family f : {Family::kLlamaMoe, Family::kLlama, Family::kMixtral, Family::kOlmoe,
-                   Family::kQwen2Moe, Family::kQwen3Moe, Family::kGraniteMoe, Family::kDots1})
-    if (type == FamilyName(f)) return f;
+  for (const FamilyNames& n : kFamilies)
+    if (type == n.model_type) return n.family;
   if (type == "deepseek_v3" || type == "deepseek_v2")
     r.Bad("model_type", "is '" + type +
                             "'; its multi-head latent attention (kv_lora_rank) is not supported; "
@@ -212,25 +207,7 @@ const char* ArchitectureName(Architecture a) {
 }
 
 const char* FamilyName(Family f) {
-  switch (f) {
-    case Family::kLlamaMoe:
-      return "llama_moe";
-    case Family::kLlama:
-      return "llama";
-    case Family::kMixtral:
-      return "mixtral";
-    case Family::kOlmoe:
-      return "olmoe";
-    case Family::kQwen2Moe:
-      return "qwen2_moe";
-    case Family::kQwen3Moe:
-      return "qwen3_moe";
-    case Family::kGraniteMoe:
-      return "granitemoe";
-    case Family::kDots1:
-      return "dots1";
-  }
-  return "?";
+  return NamesOf(f).model_type;
 }
 
 ModelConfig ModelConfig::FromJson(const json& j, const std::string& where) {

@@ -51,10 +51,15 @@ std::unique_ptr<Tokenizer> OpenTokenizerFile(const std::filesystem::path& file) 
   return std::make_unique<SentencePieceTokenizer>(file);
 }
 
-std::unique_ptr<Tokenizer> OpenTokenizer(const std::filesystem::path& model_dir) {
+std::filesystem::path TokenizerFileOf(const std::filesystem::path& model_dir) {
   for (const char* name : {"tokenizer.model", "tokenizer.json"})
-    if (std::filesystem::exists(model_dir / name)) return OpenTokenizerFile(model_dir / name);
-  return nullptr;
+    if (std::filesystem::exists(model_dir / name)) return model_dir / name;
+  return {};
+}
+
+std::unique_ptr<Tokenizer> OpenTokenizer(const std::filesystem::path& model_dir) {
+  const std::filesystem::path file = TokenizerFileOf(model_dir);
+  return file.empty() ? nullptr : OpenTokenizerFile(file);
 }
 
 }  // namespace moe

@@ -51,6 +51,8 @@ class Tokenizer {
   virtual bool split_space_starts_next_piece() const = 0;
 };
 
+// The tokenizer file a model folder uses: tokenizer.model, else tokenizer.json, else "".
+std::filesystem::path TokenizerFileOf(const std::filesystem::path& model_dir);
 // The tokenizer of a model folder: tokenizer.model when present, else tokenizer.json; null when
 // the folder has neither.
 std::unique_ptr<Tokenizer> OpenTokenizer(const std::filesystem::path& model_dir);

@@ -138,7 +138,9 @@ void CorpusReader::AddText(const std::string& where, std::string source_id,
     return;
   }
   if (tokenizer_ == nullptr)
-    Fail(where, "has \"text\" but the model has no tokenizer.model; give \"input_ids\"");
+    Fail(where,
+         "has \"text\" but the model has no tokenizer (tokenizer.model or tokenizer.json); give "
+         "\"input_ids\"");
   // Only the first max_tokens_per_document ids are encoded: a huge line costs what its kept
   // prefix costs (Tokenizer::EncodePrefix), and the ids equal those of encoding it whole.
   AddIds(where, std::move(source_id), domain,

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/json_value.h"
 #include "core/model_summary.h"
+#include "core/tokenizer.h"
 
 namespace moe {
 namespace {
@@ -55,8 +56,8 @@ TraceHeader MakeTraceHeader(const LoadedModel& m, const RoutingPolicy& policy, c
   json files = json::object();
   for (const std::string& f : m.checkpoint->Files()) files[f] = Sha256OfFile(m.dir / f);
   h.checkpoint_sha256 = files.dump();
-  if (std::filesystem::exists(m.dir / "tokenizer.model"))
-    h.tokenizer_sha256 = Sha256OfFile(m.dir / "tokenizer.model");
+  if (const std::filesystem::path tokenizer = TokenizerFileOf(m.dir); !tokenizer.empty())
+    h.tokenizer_sha256 = Sha256OfFile(tokenizer);
   h.routing_policy = PolicyToJson(policy).dump();
   h.model_family = c.model_type;
   h.router_recipe = RouterRecipeText(c);

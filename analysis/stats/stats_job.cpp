@@ -72,8 +72,7 @@ StatsSummary RunStats(const StatsRunOptions& o) {
   meta.incomplete = set.incomplete;
   meta.notes = summary.notes;
   std::filesystem::path tokenizer = o.tokenizer;
-  if (tokenizer.empty() && !set.model_path.empty())
-    tokenizer = std::filesystem::path(set.model_path) / "tokenizer.model";
+  if (tokenizer.empty() && !set.model_path.empty()) tokenizer = TokenizerFileOf(set.model_path);
   if (report.has_vocabulary) meta.pieces = TokenPieces(tokenizer, set.shape.vocab);
   ExportStats(o.output, report, meta);
   summary.total_seconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -93,7 +93,7 @@ int RunExportCommand(const ExportCommand& c) {
     lo.first_document = c.document;
     LoadResult r = LoadStudioData(c.trace, lo);
     Selection sel;
-    sel.layer = std::clamp(c.layer, 0, std::max(0, r.data.trace.info.num_layers - 1));
+    sel.layer = r.data.trace.ShownLayer(c.layer);
     sel.document = r.data.document ? r.data.document->index : 0;
     for (int e : c.experts) {
       if (e < 0 || e >= r.data.trace.info.num_experts)

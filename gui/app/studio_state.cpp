@@ -10,7 +10,7 @@ StudioState::StudioState(QObject* parent)
 void StudioState::SetData(std::shared_ptr<StudioData> data) {
   data_ = data ? std::move(data) : std::make_shared<StudioData>();
   Selection s;
-  s.layer = std::clamp(selection_.layer, 0, std::max(0, data_->trace.info.num_layers - 1));
+  s.layer = data_->trace.ShownLayer(selection_.layer);
   s.document = data_->document ? data_->document->index : 0;
   selection_ = s;
   Q_EMIT dataChanged();

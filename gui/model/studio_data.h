@@ -39,6 +39,21 @@ struct TraceFacts {
   WindowingFacts windowing;  // info.windowing, parsed
   // The committed prefix the statistics cover.
   int64_t documents = 0, tokens = 0, logit_rows = 0;
+
+  bool Routes(int layer) const {
+    return layer < 0 || layer >= static_cast<int>(info.moe_layers.size()) ||
+           info.moe_layers[layer] != 0;
+  }
+  // `layer` clamped to the trace's layers; a dense layer (no router, nothing to show) gives way
+  // to the first layer that routes.
+  int ShownLayer(int layer) const {
+    const int L = info.num_layers;
+    layer = layer < 0 ? 0 : (layer >= L ? (L > 0 ? L - 1 : 0) : layer);
+    if (Routes(layer)) return layer;
+    for (int l = 0; l < L; ++l)
+      if (Routes(l)) return l;
+    return layer;
+  }
 };
 
 // One expert-level metric of the statistics report (analysis/stats/metrics.h), every domain

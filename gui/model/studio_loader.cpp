@@ -67,8 +67,7 @@ bool PolicyIsEmpty(const TraceAttributes& i) {
   if (i.routing_policy.empty() || i.routing_policy == "{}" || i.routing_policy == "null")
     return true;
   try {
-    const ModelConfig config =
-        ModelConfig::FromJson(nlohmann::json::parse(i.model_config), i.path);
+    const ModelConfig config = ModelConfig::FromJson(nlohmann::json::parse(i.model_config), i.path);
     return PolicyFromJson(nlohmann::json::parse(i.routing_policy), config, i.path).empty();
   } catch (const std::exception&) {
     return false;  // shown as written
@@ -240,11 +239,12 @@ std::shared_ptr<const Tokenizer> TraceTokenizer(const TraceFacts& trace, std::st
     return nullptr;
   };
   if (trace.info.model_path.empty()) return say("the trace names no model folder");
-  const std::filesystem::path file =
-      std::filesystem::path(trace.info.model_path) / "tokenizer.model";
+  const std::filesystem::path dir(trace.info.model_path);
+  const std::filesystem::path file = TokenizerFileOf(dir);
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec))
-    return say(file.string() + " is not there; open the model to see token text");
+  if (file.empty() || !std::filesystem::is_regular_file(file, ec))
+    return say((dir / "tokenizer.model").string() +
+               " (or tokenizer.json) is not there; open the model to see token text");
   try {
     if (!trace.info.tokenizer_sha256.empty() && Sha256OfFile(file) != trace.info.tokenizer_sha256)
       return say(file.string() + " is not the tokenizer the trace was made with (SHA-256 differs)");
@@ -385,10 +385,13 @@ LoadResult LoadStudioData(const std::filesystem::path& trace, const LoadOptions&
   if (report.has_vocabulary)
     CopyTopTokens(report.vocab_input, result.tokenizer.get(), data.top_tokens);
 
-  // Per-domain documents and tokens, from the report's token counts.
+  // Per-domain documents and tokens, from the report's token counts (of the first layer that
+  // routes: dense layers have no rows).
   const int M = static_cast<int>(set.domains.size());
+  int counted_layer = 0;
+  while (counted_layer + 1 < set.shape.layers && !set.shape.Routes(counted_layer)) ++counted_layer;
   for (int m = 0; m < M; ++m) {
-    const StatsRow* tokens = report.Find(Metric::kTokens, 0, -1, m);
+    const StatsRow* tokens = report.Find(Metric::kTokens, counted_layer, -1, m);
     data.domain_documents.push_back(tokens != nullptr ? tokens->docs : 0);
     data.domain_tokens.push_back(tokens != nullptr ? static_cast<int64_t>(tokens->value) : 0);
   }

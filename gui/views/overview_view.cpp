@@ -61,7 +61,13 @@ std::vector<OverviewRow> OverviewRows(const StudioData& d) {
   add("trace", "documents", std::to_string(t.documents));
   add("trace", "tokens", std::to_string(t.tokens));
   add("trace", "domains", std::to_string(d.domains.size()));
-  add("trace", "layers", std::to_string(i.num_layers));
+  add("trace", "model family", i.model_family);
+  if (!i.router_recipe.empty()) add("trace", "router", i.router_recipe);
+  std::string dense;
+  for (int l = 0; l < i.num_layers; ++l)
+    if (!t.Routes(l)) dense += (dense.empty() ? "" : ", ") + std::to_string(l);
+  add("trace", "layers",
+      std::to_string(i.num_layers) + (dense.empty() ? "" : " (dense, no router: " + dense + ")"));
   add("trace", "experts", std::to_string(i.num_experts));
   add("trace", "top_k", std::to_string(i.top_k));
   add("trace", "score_scale_factor", Join(i.score_scale_factor));
