@@ -12,14 +12,17 @@ packages=(
   libboost-dev
   libeigen3-dev libopenblas-dev libdnnl-dev libhdf5-dev hdf5-tools zlib1g-dev
   nlohmann-json3-dev catch2 libsentencepiece-dev sentencepiece libcli11-dev
-  # tokenizer.json byte-level BPE: PCRE2 for the pre-tokenizer's regexes, ICU for NFC; Node.js
-  # runs Hugging Face's tokenizers as the reference (tests/tokenizer_reference).
-  libpcre2-dev libicu-dev nodejs npm
+  # tokenizer.json byte-level BPE: PCRE2 for the pre-tokenizer's regexes, ICU for NFC.
+  libpcre2-dev libicu-dev
   qt6-base-dev libqt6opengl6-dev libimgui-dev xvfb xauth libgl1-mesa-dri
   python3-torch python3-numpy python3-scipy python3-h5py python3-matplotlib python3-pandas
   python3-sentencepiece pybind11-dev python3-dev
   python3-nbconvert python3-ipykernel python3-nbformat
 )
+# Node.js runs Hugging Face's tokenizers as the reference (tests/tokenizer_reference): Debian's
+# nodejs and npm, unless a Node.js with npm is there already (a NodeSource nodejs carries its own
+# npm and conflicts with Debian's).
+if ! command -v node > /dev/null || ! command -v npm > /dev/null; then packages+=(nodejs npm); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
