@@ -17,9 +17,12 @@ struct InfoOptions {
   std::string config_file;
 };
 
+// "6.74B (6740514816)", or "8.72M (8724224)" for models under a billion parameters.
 std::string Billions(int64_t n) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.2fB (%lld)", n / 1e9, static_cast<long long>(n));
+  const bool billions = n >= 1000000000;
+  std::snprintf(buf, sizeof buf, "%.2f%s (%lld)", billions ? n / 1e9 : n / 1e6,
+                billions ? "B" : "M", static_cast<long long>(n));
   return buf;
 }
 
