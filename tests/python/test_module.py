@@ -377,5 +377,41 @@ class ModelTest(unittest.TestCase):
         self.assertEqual(got["layers.0.load"].shape, (E,))
 
 
+class FamilyTest(unittest.TestCase):
+    """Another family through the module: the Qwen2-MoE fixture (dense layer, gated shared expert,
+    padded batch) against the PyTorch reference's expected tensors (tests/reference)."""
+
+    def test_qwen2_moe_fixture_matches_reference(self):
+        case = os.path.join(SOURCE, "tests", "fixtures", "qwen2_moe_shared")
+        with open(os.path.join(case, "inputs.json")) as f:
+            inputs = json.load(f)
+        model = moescope.load(case)
+        c = model.config
+        self.assertEqual(c["family"], "qwen2_moe")
+        self.assertEqual(list(c["moe_layers"]), [1, 0, 1])
+        self.assertEqual(c["shared_expert_width"], 64)
+        self.assertIn("softmax", c["router"])
+        got = model.forward(
+            np.array(inputs["input_ids"]),
+            attention_mask=np.array(inputs["attention_mask"]),
+            position_ids=np.array(inputs["position_ids"]),
+            activations=True,
+        )
+        self.assertNotIn("layers.1.gate_logits", got)  # the dense layer routes nothing
+        expected = safetensors_io.load(os.path.join(case, "expected.safetensors"))
+        real = np.array(inputs["attention_mask"], dtype=bool).reshape(-1)
+        for name in ("layers.0.gate_logits", "layers.0.topk_indices", "layers.2.shared_gate",
+                     "layers.2.shared_out", "layers.2.moe_out", "logits"):
+            with self.subTest(name=name):
+                g, w = got[name], expected[name]
+                self.assertEqual(g.shape, w.shape)
+                g = g.reshape(real.size, -1)[real]
+                w = w.reshape(real.size, -1)[real]
+                if np.issubdtype(w.dtype, np.integer):
+                    np.testing.assert_array_equal(g, w)
+                else:  # the golden tolerance: |got - want| <= 1e-4 + 1e-4 |want|
+                    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
 if __name__ == "__main__":
     unittest.main()
