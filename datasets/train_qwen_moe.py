@@ -23,9 +23,10 @@ Loss: token cross-entropy + router_aux_loss_coef x the Switch/Qwen load-balancin
 the layers. Per layer: p = softmax(z), f_{j,e} = fraction of rows whose j-th choice is e,
 loss = E x sum_{j,e} f_{j,e} mean(p_e) (4.0 when balanced), the formula of transformers'
 `load_balancing_loss_func`, which however concatenates the router logits of all layers before
-computing it: then layers unbalanced in different directions look balanced together, which a first
-try of this run showed (aggregate loss 4.01 at per-layer load CV 1.3-1.6 after 10 steps), so the
-loss is taken per layer, as Switch and Megatron do. Coefficient 0.01 by default (Qwen's config
+computing it: then layers unbalanced in different directions can look balanced together (a first
+10-step try read 4.01 at per-layer load CVs of 1.3-1.6; early imbalance of that size also occurred
+with the per-layer form, so this is a design choice, not a measured failure), so the loss is taken
+per layer, as Switch and Megatron do. Coefficient 0.01 by default (Qwen's config
 default is 0.001; 0.01 is the Switch value, chosen because the run is short and the routing
 statistics are the point of the model). The log shows the mean over layers.
 
