@@ -21,6 +21,7 @@ import sentencepiece as spm
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import family_reference  # noqa: E402
 from llama_moe_reference import LlamaMoEReference  # noqa: E402
 
 
@@ -43,9 +44,13 @@ def main():
     precision = (torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16
                  else contextlib.nullcontext())
     torch.set_num_threads(1)
-    model = LlamaMoEReference.from_dir(args.model_dir)
-    sp = spm.SentencePieceProcessor(model_file=os.path.join(args.model_dir, "tokenizer.model"))
+    # The other families (Mixtral, Qwen-MoE, ...) through their own reference.
+    with open(os.path.join(args.model_dir, "config.json")) as f:
+        family = json.load(f).get("model_type") in family_reference.FAMILIES
+    reference = family_reference.FamilyReference if family else LlamaMoEReference
+    model = reference.from_dir(args.model_dir)
     context = model.config.max_position_embeddings
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(args.model_dir, "tokenizer.model"))
     sums = {}
     with torch.no_grad(), precision:
         for domain, text in documents(args.files):

@@ -1,7 +1,9 @@
-// The bundled default model (datasets/models/default): a trained LLaMA-MoE whose per-domain
+// The bundled models. The default (datasets/models/default): a trained LLaMA-MoE whose per-domain
 // perplexity in the engine equals the PyTorch reference's (tests/reference/score_reference.py,
 // the evaluation protocol of datasets/training_common.py) within 0.1%, and with bf16 activations
-// it matches the reference run under PyTorch's bf16 autocast within 0.5%.
+// it matches the reference run under PyTorch's bf16 autocast within 0.5%. The second
+// (datasets/models/shared_experts, qwen2_moe) matches tests/reference/family_reference.py within
+// 0.1% the same way.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
@@ -40,9 +42,8 @@ DomainScores EngineScores(const LoadedModel& m, const std::filesystem::path& cor
   const ModelConfig& c = m.config();
   const Corpus corpus = ReadCorpus({corpus_file}, m.tokenizer.get(), c.vocab_size, {});
   REQUIRE(corpus.domains.size() >= 6);
-  const CorpusScore score =
-      ScoreCorpus(*m.model, corpus,
-                  {.windows = {c.context_length(), c.context_length()}, .batch_size = 4});
+  const CorpusScore score = ScoreCorpus(
+      *m.model, corpus, {.windows = {c.context_length(), c.context_length()}, .batch_size = 4});
   DomainScores engine;
   for (size_t d = 0; d < corpus.documents.size(); ++d) {
     DocumentScore& s = engine[corpus.domains[static_cast<size_t>(corpus.documents[d].domain)]];
@@ -99,6 +100,21 @@ TEST_CASE("the bundled model's per-domain perplexity equals the PyTorch referenc
   const DomainScores engine = EngineScores(m, corpus_file);
   CheckSamePerplexity(engine, ReferenceScores(model_dir, corpus_file, dir, ""), 1e-3);
   // Trained: far from the uniform perplexity of the 8192-token vocabulary.
+  for (const auto& [domain, s] : engine)
+    CHECK(std::exp(s.mean_nll()) < 0.05 * m.config().vocab_size);
+}
+
+TEST_CASE("the second bundled model (qwen2_moe, shared expert) matches the family reference",
+          "[bundled][reference][families]") {
+  const std::filesystem::path model_dir =
+      trace_test::SourceDir() / "datasets/models/shared_experts";
+  const LoadedModel m = LoadModel(model_dir);
+  REQUIRE(m.config().family == Family::kQwen2Moe);
+  REQUIRE(m.config().shared_expert_width > 0);
+  const std::filesystem::path dir = TempDir("bundled_shared_experts");
+  const std::filesystem::path corpus_file = SampleSubset(dir, 2);
+  const DomainScores engine = EngineScores(m, corpus_file);
+  CheckSamePerplexity(engine, ReferenceScores(model_dir, corpus_file, dir, ""), 1e-3);
   for (const auto& [domain, s] : engine)
     CHECK(std::exp(s.mean_nll()) < 0.05 * m.config().vocab_size);
 }
