@@ -263,41 +263,52 @@ void PromptView::DrawGrid(int layers, int experts, const Selection& sel) {
   ImGui::BeginDisabled(disabled_.empty());
   if (ImGui::SmallButton("enable all")) set_disabled({});
   ImGui::EndDisabled();
+  // One table per block of experts: ImGui tables hold at most 64 columns, and 32 checkboxes
+  // are about as many as a row shows (E = 128 gives four blocks, one under the other).
+  constexpr int kBlock = 32;
   const ImGuiTableFlags flags = ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_RowBg;
-  if (!ImGui::BeginTable("grid", experts + 1, flags)) return;
-  ImGui::TableSetupColumn("");
-  for (int e = 0; e < experts; ++e) {
-    char name[16];
-    std::snprintf(name, sizeof(name), "e%d", e);
-    ImGui::TableSetupColumn(name);
-  }
-  ImGui::TableHeadersRow();
-  ImGui::PushStyleVar(ImGuiStyleVar_FramePadding, ImVec2(1, 1));
-  for (int l = 0; l < layers; ++l) {
-    ImGui::TableNextRow();
-    ImGui::TableNextColumn();
-    ImGui::Text("L%d", l);
-    for (int e = 0; e < experts; ++e) {
-      ImGui::TableNextColumn();
-      const auto key = std::make_pair(l, e);
-      const bool off = std::binary_search(disabled_.begin(), disabled_.end(), key);
-      bool on = !off;
-      ImGui::PushID(l * experts + e);
-      ImGui::PushStyleColor(ImGuiCol_CheckMark, ExpertColor(e, experts));
-      if (ImGui::Checkbox("##on", &on)) {
-        auto d = disabled_;
-        if (on)
-          d.erase(std::find(d.begin(), d.end(), key));
-        else
-          d.push_back(key);
-        set_disabled(std::move(d));
-      }
-      ImGui::PopStyleColor();
+  for (int first = 0; first < experts; first += kBlock) {
+    const int last = std::min(experts, first + kBlock);
+    ImGui::PushID(first);
+    if (!ImGui::BeginTable("grid", last - first + 1, flags)) {
       ImGui::PopID();
+      return;
     }
+    ImGui::TableSetupColumn("");
+    for (int e = first; e < last; ++e) {
+      char name[16];
+      std::snprintf(name, sizeof(name), "e%d", e);
+      ImGui::TableSetupColumn(name);
+    }
+    ImGui::TableHeadersRow();
+    ImGui::PushStyleVar(ImGuiStyleVar_FramePadding, ImVec2(1, 1));
+    for (int l = 0; l < layers; ++l) {
+      ImGui::TableNextRow();
+      ImGui::TableNextColumn();
+      ImGui::Text("L%d", l);
+      for (int e = first; e < last; ++e) {
+        ImGui::TableNextColumn();
+        const auto key = std::make_pair(l, e);
+        const bool off = std::binary_search(disabled_.begin(), disabled_.end(), key);
+        bool on = !off;
+        ImGui::PushID(l * experts + e);
+        ImGui::PushStyleColor(ImGuiCol_CheckMark, ExpertColor(e, experts));
+        if (ImGui::Checkbox("##on", &on)) {
+          auto d = disabled_;
+          if (on)
+            d.erase(std::find(d.begin(), d.end(), key));
+          else
+            d.push_back(key);
+          set_disabled(std::move(d));
+        }
+        ImGui::PopStyleColor();
+        ImGui::PopID();
+      }
+    }
+    ImGui::PopStyleVar();
+    ImGui::EndTable();
+    ImGui::PopID();
   }
-  ImGui::PopStyleVar();
-  ImGui::EndTable();
 }
 
 void PromptView::DrawForced(const PromptRun& run, int layer) {
