@@ -47,8 +47,8 @@
 #include "core/heads.h"
 #include "core/kv_cache.h"
 #include "core/linear.h"
-#include "core/moe_model.h"
 #include "core/model_loader.h"
+#include "core/moe_model.h"
 #include "core/tensor.h"
 #include "core/tokenizer.h"
 
@@ -150,21 +150,28 @@ struct LogitCheck {
   }
 };
 
+double ExpertBytes(const moe::ExpertWeights& e) {
+  return static_cast<double>(e.gate.nbytes() + e.up.nbytes() + e.down.nbytes());
+}
+
 // Bytes one decode step must read: every attention and router matrix, the num_selects experts
-// a token uses (at the mean expert size), the lm_head, one embedding row, and the KV cache up to
-// the mean decode position (fp32). Norm vectors are left out (a few KiB).
+// a token uses (at the mean expert size) or a dense layer's MLP, the shared expert and its gate,
+// the lm_head, one embedding row, and the KV cache up to the mean decode position (fp32). Norm
+// vectors and biases are left out (a few KiB).
 double DecodeBytesPerToken(const moe::MoeModel& model, double mean_position) {
   const moe::ModelConfig& c = model.config();
   const moe::ModelWeights& w = model.weights();
   double bytes = 0;
   for (const moe::LayerWeights& l : w.layers) {
     bytes += static_cast<double>(l.q.nbytes() + l.k.nbytes() + l.v.nbytes() + l.o.nbytes() +
-                                 l.router_in.nbytes() + l.router_out.nbytes());
+                                 l.router_in.nbytes() + l.router_out.nbytes() +
+                                 l.shared_expert_gate.nbytes());
     double experts = 0;
-    for (const moe::ExpertWeights& e : l.experts)
-      experts += static_cast<double>(e.gate.nbytes() + e.up.nbytes() + e.down.nbytes());
-    const int active = c.is_moe ? c.num_selects : 1;
-    bytes += experts / static_cast<double>(l.experts.size()) * active;
+    for (const moe::ExpertWeights& e : l.experts) experts += ExpertBytes(e);
+    // A dense layer (no router: dots1's first layers, Qwen's mlp_only_layers) runs its one MLP.
+    const int active = l.router_in.empty() ? 1 : c.num_selects;
+    bytes +=
+        experts / static_cast<double>(l.experts.size()) * active + ExpertBytes(l.shared_expert);
   }
   bytes += static_cast<double>(w.lm_head.nbytes());
   bytes += static_cast<double>(w.embed.nbytes()) / static_cast<double>(w.embed.rows);
@@ -367,8 +374,8 @@ struct PrefillRun {
 
 // One warm-up (which also checks the logits, untimed, and faults the mmapped weights in, so a
 // cold page cache does not reach the timed repeats), then `repeats` timed prefills.
-PrefillRun MeasurePrefill(const moe::MoeModel& model, const std::vector<int32_t>& ids,
-                          int repeats, moe::KvCache& cache, LogitCheck& check) {
+PrefillRun MeasurePrefill(const moe::MoeModel& model, const std::vector<int32_t>& ids, int repeats,
+                          moe::KvCache& cache, LogitCheck& check) {
   TimePrefill(model, ids, cache, &check);
   PrefillRun run;
   const CpuUtilization util;
@@ -389,8 +396,8 @@ struct DecodeRun {
 };
 
 // One warm-up (which records the continuation and checks the logits), then `repeats` timed runs.
-DecodeRun MeasureDecode(const moe::MoeModel& model, const std::vector<int32_t>& prompt,
-                        int steps, int repeats, moe::KvCache& cache, LogitCheck& check) {
+DecodeRun MeasureDecode(const moe::MoeModel& model, const std::vector<int32_t>& prompt, int steps,
+                        int repeats, moe::KvCache& cache, LogitCheck& check) {
   DecodeRun run;
   TimeDecode(model, prompt, steps, cache, &run.continuation, &check);
   const CpuUtilization util;

@@ -1,4 +1,4 @@
-"""Write a benchmark model folder of shape S, M or full with seeded random weights.
+"""Write a benchmark model folder of shape S, M or full, or a family shape, with seeded random weights.
 
 The folder (config.json, safetensors checkpoint, tokenizer.model) is read by both the C++ engine
 and bench/torch_reference_bench.py, so they run on the same weights.
@@ -14,9 +14,25 @@ Shapes (all llama_moe, MLP gate, top-2 of 8 experts, vocab 32000, score_scale_fa
 Sizes: S 643 MiB f32 / 321 MiB bf16 (one model.safetensors); M 3.5 GiB f32 / 1.8 GiB bf16 and
 full 12.6 GiB bf16 (model-0000k-of-0000n.safetensors shards + model.safetensors.index.json).
 
-Usage: /usr/bin/python3 bench/make_bench_model.py [OUT_DIR] [--shape S|M|full] [--dtype f32|bf16]
-           [--seed N] [--tokenizer PATH | --no-tokenizer] [--shard-gib G]
-OUT_DIR defaults to bench/models/shape-<shape>-<dtype>.
+Family shapes (--family, about the size of S: 8 layers, hidden 1024, vocab 32000, 16 query heads
+of 64, each family's own router and experts scaled down; bench/README.md has the table):
+
+  mixtral     8 experts x 352, top-2, 4 KV heads
+  olmoe       64 experts x 64, top-8 (fine-grained), full-width q/k norm
+  qwen2_moe   16 experts x 176, top-4, plus a sigmoid-gated shared expert of 704; q/k/v biases
+  qwen3_moe   64 experts x 64, top-8, per-head q/k norm, 4 KV heads
+  granitemoe  32 experts x 128, top-8, embedding/residual/attention/logits multipliers, 8 KV heads,
+              tied embeddings
+  dots1       32 experts x 128, top-4 of 2 of 4 groups (sigmoid router with selection bias), an
+              ungated shared expert of 128, layer 0 dense (2816), 4 KV heads
+Configs come from tests/reference/make_family_fixtures.py (every key of the family's configuration
+class) and weights from its random_weights (the family's own tensor names and scales), written as
+one model.safetensors; a 32-token forward of tests/reference/family_reference.py checks that the
+logits are finite.
+
+Usage: /usr/bin/python3 bench/make_bench_model.py [OUT_DIR] [--shape S|M|full | --family NAME]
+           [--dtype f32|bf16] [--seed N] [--tokenizer PATH | --no-tokenizer] [--shard-gib G]
+OUT_DIR defaults to bench/models/shape-<shape>-<dtype> (family-<family>-<dtype> with --family).
 
 S is built in memory by tests/reference/model_builder.py exactly as before (its weights are
 byte-identical for a given seed). M and full are generated and written tensor by tensor (a
@@ -41,6 +57,9 @@ import numpy as np
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "reference"))
 import model_builder as mb  # noqa: E402
+
+sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
+import family_shapes  # noqa: E402
 
 DEFAULT_SEED = 1234
 DEFAULT_TOKENIZER = os.path.join(REPO_ROOT, "tests", "golden", "llama2-tokenizer", "tokenizer.model")
@@ -243,10 +262,27 @@ def write_sharded_streaming(folder, config, seed, bf16, shard_bytes, log):
 # ---- main ---------------------------------------------------------------------------------------
 
 
+def write_family(out_dir, family, dtype, seed, log):
+    """A family shape (bench/family_shapes.py) as one model.safetensors; checks finite logits."""
+    config = family_shapes.family_config(family, dtype)
+    mb.write_json(os.path.join(out_dir, "config.json"), config)
+    weights = family_shapes.family_weights(family, seed)
+    log(f"{family}: {family_shapes.parameter_count(weights) / 1e6:.1f} M parameters")
+    mb.write_safetensors_model(out_dir, weights, bf16=dtype == "bf16")
+    del weights
+    max_logit, used = family_shapes.check_finite(out_dir)
+    log(f"{family}: 32-token reference forward finite, max |logit| {max_logit:.1f}, experts used per "
+        f"MoE layer {used}")
+    return os.path.getsize(os.path.join(out_dir, "model.safetensors"))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", nargs="?", help="model folder (default bench/models/shape-<shape>-<dtype>)")
-    parser.add_argument("--shape", type=str.lower, choices=SHAPES, default="s")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--shape", type=str.lower, choices=SHAPES, default="s")
+    kind.add_argument("--family", choices=family_shapes.FAMILIES,
+                        help="a family shape instead of a llama_moe one (see the header)")
     parser.add_argument("--dtype", choices=["f32", "bf16"], default=None,
                         help="default f32 for S and M, bf16 for full")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
@@ -261,16 +297,25 @@ def main():
     if args.shape == "full" and dtype == "f32":
         parser.error("shape full is bf16 only: in f32 it would be 27 GB, more than this machine's "
                      "23 GB of RAM, so its weights could not stay in memory while benchmarking")
-    out_dir = args.out_dir or os.path.join(REPO_ROOT, "bench", "models", f"shape-{args.shape}-{dtype}")
+    name = f"family-{args.family}" if args.family else f"shape-{args.shape}"
+    out_dir = args.out_dir or os.path.join(REPO_ROOT, "bench", "models", f"{name}-{dtype}")
     tokenizer = None if args.no_tokenizer else args.tokenizer
     if tokenizer and not os.path.isfile(tokenizer):
         if args.shape == "full" or args.tokenizer != DEFAULT_TOKENIZER:
             parser.error(f"no tokenizer at {tokenizer} (give --tokenizer PATH or --no-tokenizer)")
         tokenizer = None  # S and M are usable without one: the benchmarks use random ids
 
-    config = shape_config(args.shape, dtype)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     os.makedirs(out_dir, exist_ok=True)
+    if args.family:
+        start = time.time()
+        if tokenizer:
+            shutil.copyfile(tokenizer, os.path.join(out_dir, "tokenizer.model"))
+        size = write_family(out_dir, args.family, dtype, args.seed, log)
+        print(f"wrote {out_dir} (family {args.family}, {dtype}, seed {args.seed}, {size / 2**20:.0f} MiB, "
+              f"{time.time() - start:.0f} s{', with tokenizer.model' if tokenizer else ''})")
+        return
+    config = shape_config(args.shape, dtype)
     if args.shape != "s":
         need = sum(s.numel() for s in tensor_plan(config)) * (2 if dtype == "bf16" else 4)
         free = shutil.disk_usage(out_dir).free

@@ -1,5 +1,7 @@
 """PyTorch speed reference for the engine benchmark: prefill and KV-cache decode throughput of
-the project's reference model (tests/reference/llama_moe_reference.py) on CPU.
+the project's reference model on CPU: tests/reference/llama_moe_reference.py for llama_moe
+folders, tests/reference/family_reference.py for the other families (dispatched on config.json's
+model_type; both keep a KV cache, so the measurements are the same for every family).
 
 Usage: /usr/bin/python3 bench/torch_reference_bench.py [--model DIR] [--dtype f32|bf16]
            [--threads N] [--prefill 512] [--decode 64] [--bf16-mode auto|direct|autocast]
@@ -37,6 +39,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "reference"))
 sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
 import safetensors_io  # noqa: E402
+from family_reference import FAMILIES, FamilyConfig, FamilyReference  # noqa: E402
 from llama_moe_reference import LlamaMoEReference  # noqa: E402
 
 REPEATS = 3
@@ -49,6 +52,17 @@ class MappedReference(LlamaMoEReference):
     def __init__(self, config, weights, dtype):
         super().__init__(config, {}, dtype)
         self.weights = weights
+
+
+class MappedFamilyReference(FamilyReference):
+    """The family reference on weights that are already torch tensors (its constructor, too,
+    takes numpy arrays and checks the attention biases against the config, which is kept)."""
+
+    def __init__(self, config, weights, dtype):
+        self.config = FamilyConfig(config)
+        self.dtype = dtype
+        self.weights = weights
+        self._check_attention_keys()
 
 
 _TORCH_DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}
@@ -88,13 +102,16 @@ def load_mapped(model_dir, dtype):
 
 
 def build_model(model_dir, dtype, load="copy"):
-    """The reference model from a folder, or shape S with random weights."""
+    """The reference model of a folder's model_type (llama_moe or a family), or shape S with
+    random weights."""
     if model_dir:
+        with open(os.path.join(model_dir, "config.json")) as f:
+            config = json.load(f)
+        family = config.get("model_type") in FAMILIES
         if load == "mmap":
-            with open(os.path.join(model_dir, "config.json")) as f:
-                config = json.load(f)
-            return MappedReference(config, load_mapped(model_dir, dtype), dtype)
-        return LlamaMoEReference.from_dir(model_dir, dtype)
+            mapped = MappedFamilyReference if family else MappedReference
+            return mapped(config, load_mapped(model_dir, dtype), dtype)
+        return (FamilyReference if family else LlamaMoEReference).from_dir(model_dir, dtype)
     from make_bench_model import shape_s_config, shape_s_weights
 
     return LlamaMoEReference(shape_s_config(), shape_s_weights(), dtype)
@@ -170,7 +187,8 @@ def main():
     start = time.perf_counter()
     model = build_model(args.model, torch.bfloat16 if args.dtype == "bf16" else torch.float32, args.load)
     load_s = time.perf_counter() - start
-    result = {"engine": "pytorch", "dtype": args.dtype, "threads": args.threads}
+    result = {"engine": "pytorch", "dtype": args.dtype, "threads": args.threads,
+              "model_type": model.config.model_type}
     context = contextlib.nullcontext
     with torch.inference_mode():
         if args.dtype == "bf16":
