@@ -3,12 +3,16 @@
 # bf16 weights at 1 and 2 threads, with the ratio engine/PyTorch per row (see bench/README.md).
 #
 #   bench/run_engine_vs_pytorch.sh [--out FILE.jsonl] [--build DIR] [--wait-policy POLICY]
-#                                  [--shapes "S M"] [--dtypes "f32 bf16"] [--threads "1 2"]
+#                                  [--shapes "S M"] [--families "mixtral olmoe ..."]
+#                                  [--dtypes "f32 bf16"] [--threads "1 2"]
 #                                  [--prefill 512] [--decode 64] [--repeats 3] [--torch-full]
 #                                  [--weights "mapped huge"]
 #
 # 1. makes bench/models/shape-{s,m,full}-{f32,bf16} with bench/make_bench_model.py when missing
-#    (shape full exists in bf16 only: its f32 rows are skipped);
+#    (shape full exists in bf16 only: its f32 rows are skipped), and with --families the family
+#    shapes bench/models/family-<family>-<dtype> (mixtral olmoe qwen2_moe qwen3_moe granitemoe
+#    dots1, or "all"; --shapes then defaults to none, the PyTorch side is
+#    tests/reference/family_reference.py);
 # 2. builds moescope_bench_engine in the build folder (default build-bench) when missing;
 # 3. for every shape, dtype and thread count runs the engine, then PyTorch (interleaved, so both
 #    see the same machine load; separate processes, one at a time, so they never hold a model
@@ -17,9 +21,10 @@
 #    then maps the checkpoint, --load mmap, instead of copying it to float32: 25 GiB). The
 #    engine runs once per weight placement in --weights: mapped (the checkpoint read in place,
 #    every command's default) and huge (copied into 2 MiB pages, --huge-pages); default mapped;
-# 4. prints a table and appends every result (plus the shape and the 1-minute load average
-#    after the run) as JSON lines to --out (default bench/models/engine_vs_pytorch.jsonl,
-#    overwritten).
+# 4. prints a table and appends every result (plus the shape or family and the 1-minute load
+#    average after the run) as JSON lines to --out (default bench/models/engine_vs_pytorch.jsonl,
+#    overwritten); then one JSON line per table row with the same-run ratios engine/PyTorch,
+#    on stdout and in <out>.ratios.jsonl (overwritten).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,7 +32,9 @@ PYTHON="${PYTHON:-/usr/bin/python3}"
 OUT="$ROOT/bench/models/engine_vs_pytorch.jsonl"
 BUILD="$ROOT/build-bench"
 POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-SHAPES="S M"
+SHAPES=default
+FAMILIES=""
+ALL_FAMILIES="mixtral olmoe qwen2_moe qwen3_moe granitemoe dots1"
 DTYPES="f32 bf16"
 THREADS="1 2"
 PREFILL=512
@@ -36,13 +43,14 @@ REPEATS=3
 TORCH_FULL=0
 WEIGHTS=mapped
 
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) OUT="$2"; shift 2 ;;
     --build) BUILD="$2"; shift 2 ;;
     --wait-policy) POLICY="$2"; shift 2 ;;
     --shapes) SHAPES="$2"; shift 2 ;;
+    --families) FAMILIES="$2"; shift 2 ;;
     --dtypes) DTYPES="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
     --prefill) PREFILL="$2"; shift 2 ;;
@@ -59,7 +67,24 @@ case "$POLICY" in
   *) echo "run_engine_vs_pytorch.sh: --wait-policy must be PASSIVE or ACTIVE, got '$POLICY'" >&2; exit 2 ;;
 esac
 export OMP_WAIT_POLICY="$POLICY"
+[[ "$FAMILIES" == all ]] && FAMILIES="$ALL_FAMILIES"
+if [[ "$SHAPES" == default ]]; then
+  SHAPES="S M"
+  [[ -n "$FAMILIES" ]] && SHAPES=""
+fi
 SHAPES="${SHAPES,,}"  # S, M, full in any case; the folders are lower-case
+for family in $FAMILIES; do
+  case " $ALL_FAMILIES " in
+    *" $family "*) ;;
+    *) echo "run_engine_vs_pytorch.sh: --families takes $ALL_FAMILIES (or all), got '$family'" >&2; exit 2 ;;
+  esac
+done
+# Every model to run as kind:name (shape:s, family:mixtral); its folders are kind-name-dtype.
+TARGETS=""
+for shape in $SHAPES; do TARGETS+=" shape:$shape"; done
+for family in $FAMILIES; do TARGETS+=" family:$family"; done
+[[ -n "$TARGETS" ]] || { echo "run_engine_vs_pytorch.sh: nothing to run (--shapes and --families empty)" >&2; exit 2; }
+folder() { echo "$MODELS/${1%%:*}-${1#*:}-$2"; }
 for shape in $SHAPES; do
   case "$shape" in
     s|m|full) ;;
@@ -82,16 +107,16 @@ done
 MODELS="$ROOT/bench/models"
 mkdir -p "$MODELS" "$(dirname "$OUT")"
 # Shape full is bf16 only (f32 would not fit in memory; make_bench_model.py refuses it).
-runs_dtype() { [[ "$1" != full || "$2" == bf16 ]]; }
+runs_dtype() { [[ "$1" != shape:full || "$2" == bf16 ]]; }
 # A complete folder has its single checkpoint or its index; the generator writes the index last.
 have_model() { [[ -f "$1/model.safetensors" || -f "$1/model.safetensors.index.json" ]]; }
-for shape in $SHAPES; do
+for target in $TARGETS; do
   for dtype in $DTYPES; do
-    runs_dtype "$shape" "$dtype" || continue
-    model="$MODELS/shape-$shape-$dtype"
+    runs_dtype "$target" "$dtype" || continue
+    model="$(folder "$target" "$dtype")"
     if ! have_model "$model"; then
       echo "== making $model (shape full: about 13.5 GB, several minutes)" >&2
-      "$PYTHON" "$ROOT/bench/make_bench_model.py" "$model" --shape "$shape" --dtype "$dtype" >&2
+      "$PYTHON" "$ROOT/bench/make_bench_model.py" "$model" "--${target%%:*}" "${target#*:}" --dtype "$dtype" >&2
     fi
   done
 done
@@ -115,14 +140,15 @@ print(json.dumps(r))' "$1" "$2" "$3" "$OMP_WAIT_POLICY" >> "$OUT"
 }
 
 : > "$OUT"
-echo "== OMP_WAIT_POLICY=$OMP_WAIT_POLICY, shapes $SHAPES, prefill $PREFILL, decode $DECODE, repeats $REPEATS; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-for shape in $SHAPES; do
+echo "== OMP_WAIT_POLICY=$OMP_WAIT_POLICY, shapes $SHAPES, families $FAMILIES, prefill $PREFILL, decode $DECODE, repeats $REPEATS; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+for target in $TARGETS; do
+  shape="${target#*:}"  # the shape or family name, as the JSON lines' "shape"
   for dtype in $DTYPES; do
-    if ! runs_dtype "$shape" "$dtype"; then
+    if ! runs_dtype "$target" "$dtype"; then
       echo "== $shape, $dtype: skipped (shape full is bf16 only)" >&2
       continue
     fi
-    model="$MODELS/shape-$shape-$dtype"
+    model="$(folder "$target" "$dtype")"
     for t in $THREADS; do
       # bf16 weights run twice: fp32-accurate activations (every command's default) and
       # activations rounded to bf16 (--activations bf16), which is what PyTorch's bf16 run does.
@@ -137,14 +163,14 @@ for shape in $SHAPES; do
           record "$line" "$shape" "$(load1)"
         done
       done
-      if [[ "$shape" == full && "$TORCH_FULL" != 1 ]]; then
+      if [[ "$target" == shape:full && "$TORCH_FULL" != 1 ]]; then
         echo "== $shape, $dtype, $t thread(s): pytorch skipped (give --torch-full)" >&2
         continue
       fi
       # Copying shape full to float32 would need 25 GiB; mapping it needs none beyond the
       # page cache. S and M keep the reference's own loader, as in earlier runs.
       load=copy
-      [[ "$shape" == full ]] && load=mmap
+      [[ "$target" == shape:full ]] && load=mmap
       echo "== $shape, $dtype, $t thread(s): pytorch (--load $load)" >&2
       line="$("$PYTHON" "$ROOT/bench/torch_reference_bench.py" --model "$model" --dtype "$dtype" --threads "$t" --prefill "$PREFILL" --decode "$DECODE" --load "$load" | tail -n 1)"
       record "$line" "$shape" "$(load1)"
@@ -153,9 +179,11 @@ for shape in $SHAPES; do
 done
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-"$PYTHON" - "$OUT" <<'PY'
+RATIOS="${OUT%.jsonl}.ratios.jsonl"
+"$PYTHON" - "$OUT" "$RATIOS" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ratio_lines = []
 torch, engine = {}, []
 for r in rows:
     key = (r["shape"], r["dtype"], r["threads"])
@@ -181,16 +209,34 @@ for (shape, dtype, threads), e in engine:
         return f"{d[k]:.1f}" if k in d else "-"
     def both(k, digits):
         return "/".join(f"{d[k]:.{digits}f}" if k in d else "-" for d in (e, p))
+    def ratio_value(k):
+        return round(e[k] / p[k], 3) if k in e and k in p and p[k] else None
     def ratio(k):
-        return f"{e[k] / p[k]:.2f}" if k in e and k in p and p[k] else "-"
+        return "-" if ratio_value(k) is None else f"{ratio_value(k):.2f}"
     mode = f" ({p['bf16_mode']})" if "bf16_mode" in p else ""
     finite = "" if e.get("logits_finite", True) else " (non-finite logits!)"
     roof = f"{e['decode_of_roofline']:.2f}" if "decode_of_roofline" in e else "-"
     roof32 = f"{e['decode_of_32gbs_roofline']:.2f}" if "decode_of_32gbs_roofline" in e else "-"
-    print(f"| {shape.upper() if shape != 'full' else shape} | {dtype} | {e.get('activations', 'f32')} "
+    print(f"| {shape.upper() if shape in ('s', 'm') else shape} | {dtype} | {e.get('activations', 'f32')} "
           f"| {e.get('weights', 'mapped')} | {threads} "
           f"| {cell(e, 'prefill_tok_s')}{finite} | {cell(p, 'prefill_tok_s')}{mode} | {ratio('prefill_tok_s')} "
           f"| {cell(e, 'decode_tok_s')} | {cell(p, 'decode_tok_s')} | {ratio('decode_tok_s')} | {roof} | {roof32} "
           f"| {both('load_s', 2)} | {both('peak_rss_gib', 1)} | {both('load1', 2)} |")
+    ratio_lines.append({
+        "shape": shape, "model_type": p.get("model_type"), "dtype": dtype, "threads": threads,
+        "activations": e.get("activations", "f32"), "weights": e.get("weights", "mapped"),
+        "prefill_tokens": e.get("prefill_tokens"), "decode_tokens": e.get("decode_tokens"),
+        "engine_prefill_tok_s": e.get("prefill_tok_s"), "torch_prefill_tok_s": p.get("prefill_tok_s"),
+        "prefill_ratio": ratio_value("prefill_tok_s"),
+        "engine_decode_tok_s": e.get("decode_tok_s"), "torch_decode_tok_s": p.get("decode_tok_s"),
+        "decode_ratio": ratio_value("decode_tok_s"),
+        "torch_bf16_mode": p.get("bf16_mode"), "logits_finite": e.get("logits_finite"),
+        "prefill_cpu_util": [e.get("prefill_cpu_util"), p.get("prefill_cpu_util")],
+        "decode_cpu_util": [e.get("decode_cpu_util"), p.get("decode_cpu_util")],
+        "load1": [e.get("load1"), p.get("load1")], "omp_wait_policy": policy})
+with open(sys.argv[2], "w") as f:
+    for line in ratio_lines:
+        print(json.dumps(line))
+        f.write(json.dumps(line) + "\n")
 PY
-echo "results: $OUT" >&2
+echo "results: $OUT, ratios: $RATIOS" >&2
