@@ -12,7 +12,7 @@
 #    (shape full exists in bf16 only: its f32 rows are skipped), and with --families the family
 #    shapes bench/models/family-<family>-<dtype> (mixtral olmoe qwen2_moe qwen3_moe granitemoe
 #    dots1, or "all"; --shapes then defaults to none, the PyTorch side is
-#    tests/reference/family_reference.py);
+#    tests/reference/family_reference.py, mapping the checkpoint);
 # 2. builds moescope_bench_engine in the build folder (default build-bench) when missing;
 # 3. for every shape, dtype and thread count runs the engine, then PyTorch (interleaved, so both
 #    see the same machine load; separate processes, one at a time, so they never hold a model
@@ -168,9 +168,10 @@ for target in $TARGETS; do
         continue
       fi
       # Copying shape full to float32 would need 25 GiB; mapping it needs none beyond the
-      # page cache. S and M keep the reference's own loader, as in earlier runs.
+      # page cache. S and M keep the reference's own loader, as in earlier runs; the family
+      # shapes are mapped too (same values, and no untimed 10-20 s copy per run).
       load=copy
-      [[ "$target" == shape:full ]] && load=mmap
+      [[ "$target" == shape:full || "$target" == family:* ]] && load=mmap
       echo "== $shape, $dtype, $t thread(s): pytorch (--load $load)" >&2
       line="$("$PYTHON" "$ROOT/bench/torch_reference_bench.py" --model "$model" --dtype "$dtype" --threads "$t" --prefill "$PREFILL" --decode "$DECODE" --load "$load" | tail -n 1)"
       record "$line" "$shape" "$(load1)"
