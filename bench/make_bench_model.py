@@ -278,11 +278,12 @@ def write_family(out_dir, family, dtype, seed, log):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out_dir", nargs="?", help="model folder (default bench/models/shape-<shape>-<dtype>)")
+    parser.add_argument("out_dir", nargs="?", help="model folder (default bench/models/shape-<shape>-<dtype>, "
+                                                   "family-<family>-<dtype> with --family)")
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument("--shape", type=str.lower, choices=SHAPES, default="s")
     kind.add_argument("--family", choices=family_shapes.FAMILIES,
-                        help="a family shape instead of a llama_moe one (see the header)")
+                      help="a family shape instead of a llama_moe one (see the header)")
     parser.add_argument("--dtype", choices=["f32", "bf16"], default=None,
                         help="default f32 for S and M, bf16 for full")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
