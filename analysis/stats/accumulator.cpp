@@ -82,7 +82,7 @@ RoutingAccumulator::RoutingAccumulator(const StatsShape& shape, const StatsOptio
       predicted_count_.assign(static_cast<size_t>(shape.vocab), 0);
     }
   }
-  if (E <= 64) sets_.resize(static_cast<size_t>(L));
+  if (E <= kMaxSetExperts) sets_.resize(static_cast<size_t>(L));
   entropy_hist_.assign(static_cast<size_t>(M) * L * kEntropyDeficitGrid.size(), 0);
   margin_hist_.assign(static_cast<size_t>(M) * L * kMarginGrid.size(), 0);
   partial_.assign(S, 0.0);
@@ -135,7 +135,7 @@ void RoutingAccumulator::BeginDocument(int64_t global_doc, int domain) {
   domain_ = domain;
   has_previous_ = false;
   position_ = 0;
-  doc_masks_.clear();
+  doc_sets_.clear();
   Add(SliceLayout::kDocs, 1.0);
 }
 
@@ -189,11 +189,11 @@ void RoutingAccumulator::Layers(int32_t token_id, int32_t predicted, const int16
     }
     for (int j = n; j < K; ++j) set[j] = -1;
     if (n > 0) Add(s.count_top1() + s.Cell(l, set[0]), 1.0);
-    uint64_t mask = 0;
+    ExpertSet executed;
     int64_t* co = coactivation_.data() + Table(domain_, l);
     for (int a = 0; a < n; ++a) {
       Add(s.count_topk() + s.Cell(l, set[a]), 1.0);
-      mask |= uint64_t{1} << (set[a] & 63);
+      executed.Insert(set[a]);
       for (int b = 0; b < n; ++b) ++co[set[a] * E + set[b]];  // a == b: the diagonal c_{l,i}
     }
     if (!adjacent_.empty()) {  // allenai/OLMoE run_moe_analysis.py: pairwise(indices), both ways
@@ -204,8 +204,8 @@ void RoutingAccumulator::Layers(int32_t token_id, int32_t predicted, const int16
         ++adj[set[a + 1] * E + set[a]];
       }
     }
-    if (!sets_.empty() && n > 0) ++sets_[static_cast<size_t>(l)][mask];
-    if (E <= 64) doc_masks_.push_back(mask);
+    if (!sets_.empty() && n > 0) ++sets_[static_cast<size_t>(l)][executed];
+    if (E <= kMaxSetExperts) doc_sets_.push_back(executed);
     // Same first choice as the token d positions back (the repetition profile, §2.8).
     const int16_t first = n > 0 ? set[0] : int16_t{-1};
     for (int i = 0; i < kRepeatDistanceCount && first >= 0; ++i) {
@@ -304,7 +304,8 @@ void RoutingAccumulator::AddDocumentBaselines() {
   const SliceLayout& s = layout_;
   const double n = partial_[SliceLayout::kTokens];
   if (n < 2) return;
-  std::vector<std::pair<uint64_t, int64_t>> sets;
+  std::vector<std::pair<ExpertSet, int64_t>> sets;
+  std::vector<ExpertSet> layer_sets;
   for (int l = 0; l < L; ++l) {
     double first = 0, overlap = 0;
     for (int e = 0; e < E; ++e) {
@@ -315,13 +316,13 @@ void RoutingAccumulator::AddDocumentBaselines() {
     }
     Add(s.doc_same_first() + l, first / n);
     Add(s.doc_overlap() + l, overlap / n);
-    if (doc_masks_.size() != static_cast<size_t>(n) * L) continue;  // E > 64: no sets
-    std::vector<uint64_t> masks;
-    for (size_t t = static_cast<size_t>(l); t < doc_masks_.size(); t += static_cast<size_t>(L))
-      masks.push_back(doc_masks_[t]);
-    std::sort(masks.begin(), masks.end());
+    if (doc_sets_.size() != static_cast<size_t>(n) * L) continue;  // E > kMaxSetExperts: no sets
+    layer_sets.clear();
+    for (size_t t = static_cast<size_t>(l); t < doc_sets_.size(); t += static_cast<size_t>(L))
+      layer_sets.push_back(doc_sets_[t]);
+    std::sort(layer_sets.begin(), layer_sets.end());
     sets.clear();
-    for (uint64_t m : masks) {
+    for (const ExpertSet& m : layer_sets) {
       if (!sets.empty() && sets.back().first == m)
         ++sets.back().second;
       else
@@ -330,7 +331,7 @@ void RoutingAccumulator::AddDocumentBaselines() {
     double meeting = 0;  // ordered pairs of distinct tokens whose sets share an expert
     for (const auto& [a, ca] : sets)
       for (const auto& [b, cb] : sets)
-        if ((a & b) != 0) meeting += static_cast<double>(ca) * (a == b ? cb - 1 : cb);
+        if (a.Meets(b)) meeting += static_cast<double>(ca) * (a == b ? cb - 1 : cb);
     Add(s.doc_any_overlap() + l, meeting / n);
   }
 }
@@ -390,7 +391,7 @@ void RoutingAccumulator::Merge(const RoutingAccumulator& o) {
   AddInto(entropy_hist_, o.entropy_hist_);
   AddInto(margin_hist_, o.margin_hist_);
   for (size_t l = 0; l < sets_.size() && l < o.sets_.size(); ++l)
-    for (const auto& [mask, count] : o.sets_[l]) sets_[l][mask] += count;
+    for (const auto& [set, count] : o.sets_[l]) sets_[l][set] += count;
   documents_ += o.documents_;
   tokens_ += o.tokens_;
 }

@@ -124,7 +124,7 @@ constexpr std::array<MetricDef, kMetricCount> kDefs = {
         "(sum over documents of sum_e c1_e (c1_e - 1) / n_d); 1 = no more than each document's "
         "own load explains; baseline 1"),
     Def(Metric::kRepeatAnyLiftDoc, L_::kLayer, "2.8", kDocShuffle,
-        "any-overlap pairs / their document-shuffle expectation (needs E <= 64); baseline 1"),
+        "any-overlap pairs / their document-shuffle expectation (needs E <= 256); baseline 1"),
     Def(Metric::kRepeatOverlapLiftLoad, L_::kLayer, "2.8", kLoadMatched,
         "repeat_overlap / sum_e (c_e/N)^2; baseline 1"),
     Def(Metric::kRepeatOverlapLiftDoc, L_::kLayer, "2.8", kDocShuffle,

@@ -14,26 +14,26 @@ namespace {
 // Draws executed sets from one layer's pooled distribution.
 class SetSampler {
  public:
-  explicit SetSampler(const std::unordered_map<uint64_t, int64_t>& counts) {
-    std::vector<std::pair<uint64_t, int64_t>> sorted(counts.begin(), counts.end());
+  explicit SetSampler(const ExpertSetCounts& counts) {
+    std::vector<std::pair<ExpertSet, int64_t>> sorted(counts.begin(), counts.end());
     std::sort(sorted.begin(), sorted.end());  // a fixed order, so draws do not depend on hashing
     int64_t total = 0;
-    for (const auto& [mask, n] : sorted) {
+    for (const auto& [set, n] : sorted) {
       total += n;
-      masks_.push_back(mask);
+      sets_.push_back(set);
       cumulative_.push_back(total);
     }
   }
-  bool empty() const { return masks_.empty(); }
-  uint64_t Draw(uint64_t hash) const {
+  bool empty() const { return sets_.empty(); }
+  const ExpertSet& Draw(uint64_t hash) const {
     const int64_t at =
         static_cast<int64_t>(HashUnit(hash) * static_cast<double>(cumulative_.back()));
-    return masks_[std::upper_bound(cumulative_.begin(), cumulative_.end(), at) -
-                  cumulative_.begin()];
+    return sets_[std::upper_bound(cumulative_.begin(), cumulative_.end(), at) -
+                 cumulative_.begin()];
   }
 
  private:
-  std::vector<uint64_t> masks_;
+  std::vector<ExpertSet> sets_;
   std::vector<int64_t> cumulative_;
 };
 
@@ -55,10 +55,11 @@ std::pair<double, double> BootstrapMean(const std::vector<double>& values, int r
 
 }  // namespace
 
-VocabSpecialization ComputeVocabSpecialization(
-    const std::vector<uint32_t>& table, const std::vector<int64_t>& occurrences,
-    const std::vector<std::unordered_map<uint64_t, int64_t>>& sets, int L, int E, int min_count,
-    int top_n, uint64_t seed, int bootstrap, double ci_level) {
+VocabSpecialization ComputeVocabSpecialization(const std::vector<uint32_t>& table,
+                                               const std::vector<int64_t>& occurrences,
+                                               const std::vector<ExpertSetCounts>& sets, int L,
+                                               int E, int min_count, int top_n, uint64_t seed,
+                                               int bootstrap, double ci_level) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const int64_t V = static_cast<int64_t>(occurrences.size());
   if (table.size() != static_cast<size_t>(L) * V * E)
@@ -81,8 +82,7 @@ VocabSpecialization ComputeVocabSpecialization(
   for (int64_t x = 0; x < V; ++x) r.kept_tokens += occurrences[x] >= min_count;
   std::vector<int64_t> drawn(E);
   for (int l = 0; l < L; ++l) {
-    const SetSampler sampler(
-        sets.size() > static_cast<size_t>(l) ? sets[l] : std::unordered_map<uint64_t, int64_t>{});
+    const SetSampler sampler(sets.size() > static_cast<size_t>(l) ? sets[l] : ExpertSetCounts{});
     double sum = 0, sum_shuffled = 0;
     std::vector<std::vector<double>> cell_values(static_cast<size_t>(E));  // v_l(x) by argmax e
     std::vector<double> layer_values;
@@ -99,9 +99,9 @@ VocabSpecialization ComputeVocabSpecialization(
         const int64_t draws = std::min(n, kMaxDraws);
         std::fill(drawn.begin(), drawn.end(), 0);
         for (int64_t i = 0; i < draws; ++i) {
-          const uint64_t mask = sampler.Draw(
+          const ExpertSet& set = sampler.Draw(
               MixHash3(seed ^ 0x766f636162ull, (static_cast<uint64_t>(l) << 32) ^ x, i));
-          for (int e = 0; e < E; ++e) drawn[e] += (mask >> e) & 1u;
+          for (int e = 0; e < E; ++e) drawn[e] += set.Contains(e);
         }
         shuffled = static_cast<double>(*std::max_element(drawn.begin(), drawn.end())) /
                    static_cast<double>(draws);

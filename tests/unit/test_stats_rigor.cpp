@@ -255,6 +255,59 @@ TEST_CASE("per-document repetition baselines and the distance profile are exact"
   CHECK(r.Find(Metric::kRepeatFirst, 0, -1, 0)->baseline == Approx(0.25).epsilon(1e-12));
 }
 
+TEST_CASE("executed-set statistics hold at 256 experts (brute force)", "[stats][rigor]") {
+  // Random top-16 sets over 256 experts, drawn from a small pool so that sets repeat and meet:
+  // the any-overlap lift and its document-shuffle baseline by brute force, and the shuffled
+  // vocabulary baseline, which draws whole sets (experts above 63 included).
+  const int E = 256, K = 16, n = 300;
+  std::mt19937 rng(11);
+  std::vector<std::vector<int16_t>> pool;
+  for (int p = 0; p < 12; ++p) {
+    std::vector<int16_t> experts(E);
+    for (int e = 0; e < E; ++e) experts[e] = static_cast<int16_t>(e);
+    std::shuffle(experts.begin(), experts.end(), rng);
+    pool.emplace_back(experts.begin(), experts.begin() + K);
+  }
+  StatsShape shape{1, 1, E, K, 4, {}};
+  StatsOptions o;
+  o.bootstrap = 0;
+  o.permutations = 0;
+  o.vocab_min_count = 1;
+  RoutingAccumulator acc(shape, o, {});
+  acc.BeginDocument(0, 0);
+  std::vector<std::vector<int16_t>> sets;
+  const std::vector<float> w(K, 1.0f / K);
+  for (int t = 0; t < n; ++t) {
+    sets.push_back(pool[rng() % pool.size()]);
+    acc.AddToken(t % 4, sets.back().data(), w.data(), K, nullptr);
+  }
+  acc.EndDocument();
+  auto meet = [](const std::vector<int16_t>& a, const std::vector<int16_t>& b) {
+    for (int16_t x : a)
+      if (std::find(b.begin(), b.end(), x) != b.end()) return true;
+    return false;
+  };
+  double adjacent = 0, ordered = 0;
+  for (int t = 0; t + 1 < n; ++t) adjacent += meet(sets[t], sets[t + 1]);
+  for (int a = 0; a < n; ++a)
+    for (int b = 0; b < n; ++b) ordered += a != b && meet(sets[a], sets[b]);
+  const double expected = ordered / n;  // (n - 1) adjacent pairs x P[two distinct tokens meet]
+  const StatsReport r = BuildStatsReport(acc, Names(1));
+  CHECK(r.Find(Metric::kRepeatAnyLiftDoc, 0, -1, 0)->value ==
+        Approx(adjacent / expected).epsilon(1e-12));
+  REQUIRE(acc.set_counts().size() == 1);
+  CHECK(acc.set_counts()[0].size() <= pool.size());
+  int64_t counted = 0;
+  for (const auto& [set, count] : acc.set_counts()[0]) counted += count;
+  CHECK(counted == n);
+  // Shuffled vocabulary baseline: finite and at least the largest single-expert share a
+  // uniform draw of whole sets can give (1 / number of distinct sets seen).
+  const double shuffled = r.Find(Metric::kVocabSpecInputMean, 0, -1, 1)->baseline;
+  CHECK(std::isfinite(shuffled));
+  CHECK(shuffled > 0);
+  CHECK(shuffled <= 1);
+}
+
 TEST_CASE("token-controlled specialization is null when domains differ only in token mix",
           "[stats][rigor]") {
   Synthetic s;
