@@ -47,6 +47,27 @@ void ReadNormTopk(const KeyReader& r, ModelConfig& c, float epsilon) {
   c.renormalize_epsilon = epsilon;
 }
 
+// LLaMA-MoE-v2 ships in the Mixtral architecture with keys plain Mixtral lacks
+// (docs/model-families.md §3.5): its scale factor multiplies every combine weight; the dense
+// "contract" layers, the residual MLP, rescale biases and attention experts are refused rather
+// than silently dropped.
+void ReadLlamaMoeV2Keys(const KeyReader& r, ModelConfig& c) {
+  const float scale = r.Float("scale_factor", 1.0f);
+  if (!(scale > 0)) r.Bad("scale_factor", "must be > 0");
+  c.score_scale_factor.assign(c.num_hidden_layers, scale);
+  if (r.Int("num_moe_contract_layers", 0, 0) != 0)
+    r.Bad("num_moe_contract_layers",
+          "is not 0; LLaMA-MoE-v2's dense contract layers are not supported");
+  if (r.Has("intermediate_size_residual"))
+    r.Bad("intermediate_size_residual", "is set; LLaMA-MoE-v2's residual MLP is not supported");
+  if (r.Bool("add_rescale_bias", false))
+    r.Bad("add_rescale_bias", "is true; LLaMA-MoE-v2's rescale biases are not supported");
+  if (r.Bool("use_attn_moe", false))
+    r.Bad("use_attn_moe", "is true; attention experts are not supported");
+  if (r.String("moe_type", "modulelist") != "modulelist")
+    r.Bad("moe_type", "is not \"modulelist\", the only implementation LLaMA-MoE-v2 has");
+}
+
 void ReadMixtral(const KeyReader& r, ModelConfig& c) {
   ReadExperts(r, c, "num_local_experts", "intermediate_size");
   c.router_score = RouterScore::kSoftmax;
@@ -54,6 +75,7 @@ void ReadMixtral(const KeyReader& r, ModelConfig& c) {
   c.qkv_bias = c.o_bias = false;  // MixtralAttention has no biases, whatever attention_bias says
   if (r.Has("sliding_window"))
     c.sliding_window.assign(c.num_hidden_layers, r.Int("sliding_window", std::nullopt, 1));
+  ReadLlamaMoeV2Keys(r, c);
 }
 
 void ReadOlmoe(const KeyReader& r, ModelConfig& c) {
@@ -197,6 +219,9 @@ void RefuseForeignKeys(const KeyReader& r, Family family) {
       {"gate_network", {F::kLlamaMoe}},
       {"score_scale_factor", {F::kLlamaMoe}},
       {"num_local_experts", {F::kMixtral, F::kGraniteMoe}},
+      {"scale_factor", {F::kMixtral}},  // LLaMA-MoE-v2
+      {"num_moe_contract_layers", {F::kMixtral}},
+      {"intermediate_size_residual", {F::kMixtral}},
       {"num_experts", {F::kLlamaMoe, F::kOlmoe, F::kQwen2Moe, F::kQwen3Moe}},
       {"clip_qkv", {F::kOlmoe}},
       {"shared_expert_intermediate_size", {F::kQwen2Moe}},

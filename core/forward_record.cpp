@@ -21,8 +21,8 @@ class Recorder : public RoutingObserver {
     if (c.is_moe)
       sites = {HookSite::kRouterLogits, HookSite::kTopkIds, HookSite::kTopkWeights,
                HookSite::kExpertLoad};
-    if (c.shared_expert_width > 0) sites.push_back(HookSite::kSharedExpertOutput);
-    if (c.shared_expert_gated) sites.push_back(HookSite::kSharedExpertGate);
+    if (c.shared_expert_width > 0)
+      sites.insert(sites.end(), {HookSite::kSharedExpertOutput, HookSite::kSharedExpertGate});
     if (activations_)
       for (HookSite s : {HookSite::kEmbeddings, HookSite::kAttentionOutput, HookSite::kMoeInput,
                          HookSite::kMoeOutput, HookSite::kHiddenOut})

@@ -25,7 +25,8 @@ enum class HookSite : uint8_t {
   kHiddenOut,          // [T, H] residual stream after the layer (the next layer's input)
   kFinalHidden,        // [T, H] output of the final norm (layer -1)
   kSharedExpertOutput,  // [T, H] the shared expert's output as added (after its gate)
-  kSharedExpertGate,    // [T, 1] sigmoid gate of the shared expert (Qwen2-MoE)
+  kSharedExpertGate,    // [T, 1] the weight the shared expert's output is added with: its sigmoid
+                        // gate (Qwen2-MoE), or 1 when it has no gate; not sent when it is not run
   kCount
 };
 

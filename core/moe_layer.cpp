@@ -386,8 +386,8 @@ void AddSharedExpert(const ModelConfig& c, int layer, const LayerWeights& w, con
     for (float& x : g) x = 1.0f / (1.0f + std::exp(-x));
     for (int64_t t = 0; t < T; ++t)
       for (int64_t j = 0; j < h; ++j) y[t * h + j] *= g[t];
-    EmitRows(hooks, HookSite::kSharedExpertGate, layer, span, 1, g.data());
   }
+  EmitRows(hooks, HookSite::kSharedExpertGate, layer, span, 1, g.data());
   EmitRows(hooks, HookSite::kSharedExpertOutput, layer, span, h, y);
   for (int64_t i = 0; i < T * h; ++i) out[i] += y[i];
 }

@@ -12,12 +12,13 @@ constexpr int kIds = 0, kWeights = 1, kLogits = 2;
 }  // namespace
 
 RoutingRecorder::RoutingRecorder(int num_layers, int num_experts, int kmax, bool record_logits,
-                                 std::vector<uint8_t> moe_layers)
+                                 std::vector<uint8_t> moe_layers, bool record_shared_gate)
     : num_layers_(num_layers),
       num_experts_(num_experts),
       kmax_(kmax),
       moe_layers_(std::move(moe_layers)),
-      record_logits_(record_logits) {
+      record_logits_(record_logits),
+      record_shared_gate_(record_shared_gate) {
   if (num_layers < 1 || num_experts < 1 || kmax < 1 || kmax > num_experts)
     Fail("routing recorder", "needs layers >= 1 and 1 <= kmax <= experts");
   if (moe_layers_.empty()) moe_layers_.assign(static_cast<size_t>(num_layers), 1);
@@ -29,6 +30,7 @@ RoutingRecorder::RoutingRecorder(int num_layers, int num_experts, int kmax, bool
 std::vector<HookRequest> RoutingRecorder::Requests() const {
   std::vector<HookRequest> r = {{HookSite::kTopkIds, -1}, {HookSite::kTopkWeights, -1}};
   if (record_logits_) r.push_back({HookSite::kRouterLogits, -1});
+  if (record_shared_gate_) r.push_back({HookSite::kSharedExpertGate, -1});
   return r;
 }
 
@@ -43,6 +45,7 @@ void RoutingRecorder::Reset() {
   topk_ids_.clear();
   topk_weights_.clear();
   router_logits_.clear();
+  shared_gate_.clear();
   seen_.assign(static_cast<size_t>(3 * num_layers_), 0);
 }
 
@@ -77,6 +80,7 @@ void RoutingRecorder::MapRows(const TokenSpan& span) {
   topk_weights_.assign(routed, 0.0f);
   if (record_logits_)
     router_logits_.assign(static_cast<size_t>(rows_) * num_layers_ * num_experts_, 0.0f);
+  if (record_shared_gate_) shared_gate_.assign(static_cast<size_t>(rows_) * num_layers_, 0.0f);
 }
 
 void RoutingRecorder::CheckSpan(const HookEvent& e) const {
@@ -126,6 +130,13 @@ void RoutingRecorder::OnEvent(const HookEvent& e) {
                     router_logits_.begin() + (row * num_layers_ + l) * num_experts_);
       }
       seen_[kLogits * num_layers_ + l] = 1;
+      break;
+    }
+    case HookSite::kSharedExpertGate: {  // [T, 1]; not sent when the shared expert did not run
+      if (e.cols != 1) Fail("routing recorder", "the shared expert gate must have one column");
+      for (int64_t t = 0; t < e.rows; ++t)
+        if (row_of_[t] >= 0)
+          shared_gate_[static_cast<size_t>(row_of_[t] * num_layers_ + l)] = e.values[t];
       break;
     }
     default:

@@ -15,9 +15,10 @@ class RoutingRecorder final : public RoutingObserver {
  public:
   // kmax: columns per layer in the rows (a layer that selects fewer pads with id -1, weight 0).
   // `moe_layers` [L] (ModelConfig::moe_layer): layers without a router send no routing events and
-  // keep -1 ids; empty = every layer routes.
+  // keep -1 ids; empty = every layer routes. `record_shared_gate`: also keep the weight each
+  // layer's shared expert was added with (0 where it did not run: dense layers, a policy).
   RoutingRecorder(int num_layers, int num_experts, int kmax, bool record_logits,
-                  std::vector<uint8_t> moe_layers = {});
+                  std::vector<uint8_t> moe_layers = {}, bool record_shared_gate = false);
 
   std::vector<HookRequest> Requests() const override;
   void OnEvent(const HookEvent& event) override;
@@ -38,6 +39,7 @@ class RoutingRecorder final : public RoutingObserver {
   std::span<const int16_t> topk_ids() const { return topk_ids_; }          // [rows, L, kmax]
   std::span<const float> topk_weights() const { return topk_weights_; }    // [rows, L, kmax]
   std::span<const float> router_logits() const { return router_logits_; }  // [rows, L, E]
+  std::span<const float> shared_gate() const { return shared_gate_; }      // [rows, L]
 
   int num_layers() const { return num_layers_; }
   int num_experts() const { return num_experts_; }
@@ -50,7 +52,7 @@ class RoutingRecorder final : public RoutingObserver {
 
   int num_layers_, num_experts_, kmax_;
   std::vector<uint8_t> moe_layers_;  // [L]
-  bool record_logits_;
+  bool record_logits_, record_shared_gate_;
 
   const TokenSpan* span_ = nullptr;  // the span the map was built from
   int64_t span_count_ = 0;
@@ -59,7 +61,7 @@ class RoutingRecorder final : public RoutingObserver {
   int64_t rows_ = 0;
   std::vector<int32_t> position_, document_;
   std::vector<int16_t> topk_ids_;
-  std::vector<float> topk_weights_, router_logits_;
+  std::vector<float> topk_weights_, router_logits_, shared_gate_;
   std::vector<uint8_t> seen_;  // [3, L]: ids, weights, logits delivered per layer
 };
 

@@ -79,6 +79,7 @@ TraceHeader MakeTraceHeader(const LoadedModel& m, const RoutingPolicy& policy, c
     h.source_id_bytes = std::max(h.source_id_bytes, d.source_id.size());
   h.record_logits = s.record_logits;
   h.logit_sample_rate = s.record_logits ? s.logit_sample_rate : 0.0;
+  h.record_shared_gate = c.shared_expert_width > 0;
   return h;
 }
 

@@ -77,6 +77,7 @@ OpenedTrace OpenTrace(const TraceOptions& o, const TraceHeader& header, const Co
 int64_t AddWindows(std::span<const TraceWindow> windows, const std::vector<WindowResult>& results,
                    const Corpus& corpus, const TraceRunSettings& run, TraceChunkBuilder& builder) {
   const size_t routed = builder.routing_width(), logit_width = builder.logit_width();
+  const size_t run_layers = routed / static_cast<size_t>(builder.kmax());
   int64_t added = 0;
   for (size_t i = 0; i < windows.size(); ++i) {
     const TraceWindow& w = windows[i];
@@ -88,7 +89,8 @@ int64_t AddWindows(std::span<const TraceWindow> windows, const std::vector<Windo
       builder.AddToken(w.doc, ids[static_cast<size_t>(token)], r.position[j], r.nll[j],
                        r.predicted[j], r.topk_ids.data() + j * routed,
                        r.topk_weights.data() + j * routed,
-                       sampled ? r.logits.data() + j * logit_width : nullptr);
+                       sampled ? r.logits.data() + j * logit_width : nullptr,
+                       r.shared_gate.empty() ? nullptr : r.shared_gate.data() + j * run_layers);
     }
     added += w.end - w.record_begin;
     if (w.last) builder.EndDocument(w.doc);

@@ -55,7 +55,7 @@ WindowRunner::WindowRunner(const MoeModel& model, const RoutingPolicy* policy, i
       batch_size_(std::max(1, batch_size)),
       record_logits_(record_logits),
       recorder_(model.config().num_hidden_layers, model.config().num_experts, kmax, record_logits,
-                model.config().moe_layer),
+                model.config().moe_layer, model.config().shared_expert_width > 0),
       guard_(model.hooks().Add(&recorder_)) {}
 
 std::vector<WindowResult> WindowRunner::Run(std::span<const TraceWindow> windows,
@@ -102,6 +102,8 @@ void WindowRunner::RunBatch(std::span<const TraceWindow> windows, std::span<cons
     rows(recorder_.topk_ids(), routed, r.topk_ids);
     rows(recorder_.topk_weights(), routed, r.topk_weights);
     if (record_logits_) rows(recorder_.router_logits(), logit_width, r.logits);
+    if (c.shared_expert_width > 0)
+      rows(recorder_.shared_gate(), static_cast<size_t>(c.num_hidden_layers), r.shared_gate);
   }
 }
 

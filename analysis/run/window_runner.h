@@ -24,6 +24,7 @@ struct WindowResult {
   std::vector<int16_t> topk_ids;    // [n, L, kmax]
   std::vector<float> topk_weights;  // [n, L, kmax]
   std::vector<float> logits;        // [n, L, E], only when recording logits
+  std::vector<float> shared_gate;   // [n, L], only for models with a shared expert
 };
 
 // The windows `members` as one right-padded batch; positions restart at 0 in every window
@@ -46,8 +47,8 @@ std::vector<size_t> LongestFirst(std::span<const TraceWindow> windows);
 class WindowRunner {
  public:
   // Registers its recorder on the model's hooks for its lifetime. `policy` may be null.
-  WindowRunner(const MoeModel& model, const RoutingPolicy* policy, int kmax,
-               bool record_logits, int batch_size);
+  WindowRunner(const MoeModel& model, const RoutingPolicy* policy, int kmax, bool record_logits,
+               int batch_size);
 
   std::vector<WindowResult> Run(std::span<const TraceWindow> windows, const Corpus& corpus);
 

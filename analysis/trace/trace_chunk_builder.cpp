@@ -30,7 +30,8 @@ TraceChunkBuilder::TraceChunkBuilder(const Corpus& corpus, int layers, int kmax,
 
 void TraceChunkBuilder::AddToken(int64_t doc, int32_t id, int32_t position, float nll,
                                  int32_t predicted, const int16_t* topk_ids,
-                                 const float* topk_weights, const float* logits) {
+                                 const float* topk_weights, const float* logits,
+                                 const float* shared_gate) {
   if (doc != open_doc_) {
     if (open_doc_ >= 0 && open_tokens_ > 0)
       Fail("trace", "internal error: document " + std::to_string(doc) + " started before " +
@@ -47,6 +48,8 @@ void TraceChunkBuilder::AddToken(int64_t doc, int32_t id, int32_t position, floa
   const size_t routed = static_cast<size_t>(layers_) * kmax_;
   p.topk_ids.insert(p.topk_ids.end(), topk_ids, topk_ids + routed);
   p.topk_weights.insert(p.topk_weights.end(), topk_weights, topk_weights + routed);
+  if (shared_gate != nullptr)
+    p.shared_gate.insert(p.shared_gate.end(), shared_gate, shared_gate + layers_);
   if (logits != nullptr) {
     p.logit_token.push_back(next_row_);
     const size_t n = static_cast<size_t>(layers_) * experts_;
@@ -84,6 +87,8 @@ TraceChunk TraceChunkBuilder::Take() {
   out.predicted = CutFront(pending_.predicted, n);
   out.topk_ids = CutFront(pending_.topk_ids, n * routed);
   out.topk_weights = CutFront(pending_.topk_weights, n * routed);
+  if (!pending_.shared_gate.empty())
+    out.shared_gate = CutFront(pending_.shared_gate, n * static_cast<size_t>(layers_));
   out.logit_token = CutFront(pending_.logit_token, logit_rows);
   out.router_logits = CutFront(pending_.router_logits, logit_rows * logit_width);
   for (size_t i = 0; i < finished_docs_.size(); ++i) {

@@ -20,9 +20,10 @@ class TraceChunkBuilder {
 
   // Appends one token of document `doc`, which is the open document or the next one. `predicted`
   // is the model's top-1 next token (-1: none). Routing rows are [L, kmax]; logits, when not
-  // null, [L, E] (the token is in the logit sample).
+  // null, [L, E] (the token is in the logit sample); shared_gate, when not null, [L].
   void AddToken(int64_t doc, int32_t id, int32_t position, float nll, int32_t predicted,
-                const int16_t* topk_ids, const float* topk_weights, const float* logits);
+                const int16_t* topk_ids, const float* topk_weights, const float* logits,
+                const float* shared_gate = nullptr);
   // Document `doc` (the open one) has all its tokens.
   void EndDocument(int64_t doc);
 
@@ -32,6 +33,7 @@ class TraceChunkBuilder {
   TraceChunk Take();
 
   const ExpertStats& stats() const { return stats_; }
+  int kmax() const { return kmax_; }
   size_t routing_width() const { return static_cast<size_t>(layers_) * kmax_; }   // L * kmax
   size_t logit_width() const { return static_cast<size_t>(layers_) * experts_; }  // L * E
 

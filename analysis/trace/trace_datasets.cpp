@@ -18,6 +18,7 @@ TraceDatasets TraceDatasets::Open(hid_t f, const std::string& path, bool logits)
   d.domains = open(trace::ds::kDomains);
   d.topk_ids = open(trace::ds::kTopkIds);
   d.topk_weights = open(trace::ds::kTopkWeights);
+  if (h5::Exists(f, trace::ds::kSharedGate)) d.shared_gate = open(trace::ds::kSharedGate);
   d.load = open(trace::ds::kLoad);
   d.importance = open(trace::ds::kImportance);
   if (logits) {

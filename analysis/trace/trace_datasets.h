@@ -13,6 +13,7 @@ struct TraceDatasets {
   h5::Handle offset, domain, source_id;   // /docs/*
   h5::Handle domains;                     // /domains
   h5::Handle topk_ids, topk_weights;      // /routing/topk_*
+  h5::Handle shared_gate;                 // /routing/shared_gate, invalid when the trace has none
   h5::Handle router_logits, logit_token;  // only when the trace records logits
   h5::Handle load, importance;            // /stats/*
 

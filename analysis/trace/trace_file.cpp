@@ -119,6 +119,7 @@ void TraceFile::WriteNewFile(const TraceHeader& h) {
   rows(trace::ds::kDocSourceId, source_type.id(), {}, h.source_id_bytes);
   rows(trace::ds::kTopkIds, H5T_STD_I16LE, {L, K}, L * K * 2);
   rows(trace::ds::kTopkWeights, H5T_IEEE_F32LE, {L, K}, L * K * 4);
+  if (h.record_shared_gate) rows(trace::ds::kSharedGate, H5T_IEEE_F32LE, {L}, L * 4);
   if (h.record_logits) {
     Handle half = h5::Float16Type();
     rows(trace::ds::kRouterLogits, half.id(), {L, E}, L * E * 2);
@@ -190,6 +191,7 @@ TraceFile TraceFile::Reopen(const std::filesystem::path& path) {
         std::pair{&t.ds_.topk_weights, trace::ds::kTopkWeights}})
     cut(*handle, name, t.tokens_);
   if (t.predictions_) cut(t.ds_.predicted, trace::ds::kTokenPredicted, t.tokens_);
+  if (t.shared_gate_) cut(t.ds_.shared_gate, trace::ds::kSharedGate, t.tokens_);
   cut(t.ds_.domain, trace::ds::kDocDomain, t.documents_);
   cut(t.ds_.source_id, trace::ds::kDocSourceId, t.documents_);
   if (t.logits_) {
@@ -222,6 +224,7 @@ void TraceFile::OpenDatasets() {
   source_id_bytes_ = H5Tget_size(source_id_type_.id());
   logits_ = h5::Exists(f, trace::ds::kRouterLogits);
   predictions_ = ds_.predicted.valid();
+  shared_gate_ = ds_.shared_gate.valid();
   if (logits_) float16_type_ = h5::Float16Type();
 }
 
@@ -234,7 +237,9 @@ void TraceFile::CheckChunk(const TraceChunk& c) const {
   const bool ok =
       c.position.size() == n && c.doc.size() == n && c.nll.size() == n &&
       (c.predicted.empty() || c.predicted.size() == n) && c.topk_ids.size() == routed &&
-      c.topk_weights.size() == routed && c.doc_domain.size() == d && c.doc_source_id.size() == d &&
+      c.topk_weights.size() == routed &&
+      (!shared_gate_ || c.shared_gate.size() == n * static_cast<size_t>(layers_)) &&
+      c.doc_domain.size() == d && c.doc_source_id.size() == d &&
       static_cast<size_t>(doc_sum) == n &&
       c.router_logits.size() == c.logit_token.size() * static_cast<size_t>(layers_) * experts_ &&
       (logits_ || c.logit_token.empty()) && c.load.size() == stats && c.importance.size() == stats;
@@ -246,10 +251,10 @@ void TraceFile::CheckChunk(const TraceChunk& c) const {
 uint64_t TraceFile::CommitBytes(const TraceChunk& c) const {
   const uint64_t routed = static_cast<uint64_t>(layers_) * kmax_,
                  logits = static_cast<uint64_t>(layers_) * experts_;
-  const uint64_t rows = c.id.size() * (5 * sizeof(int32_t) + routed * (2 + 4)) +
-                        c.doc_tokens.size() * (2 + source_id_bytes_ + 8) +
-                        c.logit_token.size() * (8 + logits * 2) +
-                        (c.load.size() + c.importance.size()) * 8;
+  const uint64_t rows =
+      c.id.size() * (5 * sizeof(int32_t) + routed * (2 + 4)) +
+      c.shared_gate.size() * sizeof(float) + c.doc_tokens.size() * (2 + source_id_bytes_ + 8) +
+      c.logit_token.size() * (8 + logits * 2) + (c.load.size() + c.importance.size()) * 8;
   return rows + rows / 64 + 16 * (64u << 10) + (1u << 20);
 }
 
@@ -272,6 +277,9 @@ void TraceFile::Commit(const TraceChunk& c) {
                  At(trace::ds::kTopkIds));
   h5::AppendRows(ds_.topk_weights.id(), H5T_NATIVE_FLOAT, n, c.topk_weights.data(),
                  At(trace::ds::kTopkWeights));
+  if (shared_gate_)
+    h5::AppendRows(ds_.shared_gate.id(), H5T_NATIVE_FLOAT, n, c.shared_gate.data(),
+                   At(trace::ds::kSharedGate));
   if (logits_ && !c.logit_token.empty()) {
     const hsize_t r = c.logit_token.size();
     h5::AppendRows(ds_.logit_token.id(), H5T_NATIVE_INT64, r, c.logit_token.data(),
@@ -310,8 +318,8 @@ void TraceFile::MarkComplete() {
 void TraceFile::Close() {
   for (Handle* h :
        {&ds_.id, &ds_.position, &ds_.doc, &ds_.nll, &ds_.predicted, &ds_.offset, &ds_.domain,
-        &ds_.source_id, &ds_.topk_ids, &ds_.topk_weights, &ds_.router_logits, &ds_.logit_token,
-        &ds_.load, &ds_.importance, &source_id_type_, &float16_type_})
+        &ds_.source_id, &ds_.topk_ids, &ds_.topk_weights, &ds_.shared_gate, &ds_.router_logits,
+        &ds_.logit_token, &ds_.load, &ds_.importance, &source_id_type_, &float16_type_})
     h->Close();
   // Closing the file is where HDF5 writes what is still cached; report it when that fails.
   if (file_.valid()) Check(H5Fclose(file_.release()), path_, "cannot close the trace file");

@@ -27,6 +27,8 @@ struct TraceHeader : TraceAttributes {
   // Create /tokens/predicted (the model's top-1 next-token prediction). Off only to write a
   // trace as moescope wrote them before the dataset existed (tests of old traces).
   bool record_predictions = true;
+  // Create /routing/shared_gate (models with a shared expert).
+  bool record_shared_gate = false;
 };
 
 // Whole documents continuing a trace. Token arrays are parallel, [n] rows; routing rows
@@ -40,8 +42,11 @@ struct TraceChunk {
   // [n] argmax of the LM logits at each token, -1 where there is none; may be left empty (all
   // -1). Ignored when the trace has no /tokens/predicted (an older trace being resumed).
   std::vector<int32_t> predicted;
-  std::vector<int16_t> topk_ids;        // [n, L, K]
-  std::vector<float> topk_weights;      // [n, L, K]
+  std::vector<int16_t> topk_ids;    // [n, L, K]
+  std::vector<float> topk_weights;  // [n, L, K]
+  // [n, L] the weight each layer's shared expert was added with. Ignored when the trace has no
+  // /routing/shared_gate (a trace begun before moescope recorded it, being resumed).
+  std::vector<float> shared_gate;
   std::vector<int64_t> logit_token;     // [r]
   std::vector<uint16_t> router_logits;  // [r, L, E] float16 bits
   // /stats after this chunk (everything committed so far): [M+1, L, E]
@@ -91,6 +96,7 @@ class TraceFile {
   size_t source_id_bytes_ = 1;
   bool logits_ = false;
   bool predictions_ = false;  // the file has /tokens/predicted
+  bool shared_gate_ = false;  // the file has /routing/shared_gate
   int64_t documents_ = 0, tokens_ = 0, logit_rows_ = 0;
 };
 

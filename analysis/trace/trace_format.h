@@ -62,6 +62,7 @@ inline constexpr const char* kDocSourceId = "/docs/source_id";          // [D] f
 inline constexpr const char* kDomains = "/domains";                     // [M] fixed string
 inline constexpr const char* kTopkIds = "/routing/topk_ids";            // [N, L, K] int16
 inline constexpr const char* kTopkWeights = "/routing/topk_weights";    // [N, L, K] float32
+inline constexpr const char* kSharedGate = "/routing/shared_gate";      // [N, L] float32, optional
 inline constexpr const char* kRouterLogits = "/routing/router_logits";  // [R, L, E] float16
 inline constexpr const char* kLogitToken = "/routing/logit_token";      // [R] int64
 inline constexpr const char* kLoad = "/stats/load";                     // [M+1, L, E] int64
@@ -73,8 +74,10 @@ inline constexpr std::array<const char*, 12> kRequiredDatasets = {
     ds::kDocOffset, ds::kDocDomain,     ds::kDocSourceId, ds::kDomains,
     ds::kTopkIds,   ds::kTopkWeights,   ds::kLoad,        ds::kImportance};
 // Optional: traces written before moescope recorded the model's top-1 prediction lack it, and
-// readers treat it as absent (format_version unchanged: an added optional dataset).
-inline constexpr std::array<const char*, 1> kOptionalDatasets = {ds::kTokenPredicted};
+// readers treat it as absent (format_version unchanged: an added optional dataset); the shared
+// expert's gate exists only for models with a shared expert.
+inline constexpr std::array<const char*, 2> kOptionalDatasets = {ds::kTokenPredicted,
+                                                                 ds::kSharedGate};
 // Present exactly when record_logits is 1.
 inline constexpr std::array<const char*, 2> kLogitDatasets = {ds::kRouterLogits, ds::kLogitToken};
 

@@ -108,6 +108,7 @@ void TraceReader::OpenDatasets() {
   expect(ds_.topk_weights, trace::ds::kTopkWeights, {L, K});
   if (info_.record_logits) expect(ds_.router_logits, trace::ds::kRouterLogits, {L, E});
   if (ds_.predicted.valid()) expect(ds_.predicted, trace::ds::kTokenPredicted, {});
+  if (ds_.shared_gate.valid()) expect(ds_.shared_gate, trace::ds::kSharedGate, {L});
   const hsize_t domains = expect(ds_.domains, trace::ds::kDomains, {});
   domains_ = h5::ReadStrings(ds_.domains.id(), 0, domains, At(trace::ds::kDomains));
   if (expect(ds_.load, trace::ds::kLoad, {L, E}) != domains + 1 ||
@@ -127,8 +128,8 @@ void TraceReader::ReadCommitted() {
   h5::ReadRows(ds_.offset.id(), H5T_NATIVE_INT64, 0, rows, offsets.data(), at);
   if (swmr_)
     for (Handle* ds : {&ds_.id, &ds_.position, &ds_.doc, &ds_.nll, &ds_.predicted, &ds_.domain,
-                       &ds_.source_id, &ds_.topk_ids, &ds_.topk_weights, &ds_.router_logits,
-                       &ds_.logit_token, &ds_.load, &ds_.importance})
+                       &ds_.source_id, &ds_.topk_ids, &ds_.topk_weights, &ds_.shared_gate,
+                       &ds_.router_logits, &ds_.logit_token, &ds_.load, &ds_.importance})
       if (ds->valid()) Check(H5Drefresh(ds->id()), info_.path, "cannot refresh a dataset");
   if (offsets[0] != 0) Fail(at.str(), "does not start at 0; damaged trace");
   for (size_t d = 1; d < offsets.size(); ++d)
@@ -142,8 +143,9 @@ void TraceReader::ReadCommitted() {
                                 std::tuple{&ds_.topk_weights, trace::ds::kTopkWeights, n},
                                 std::tuple{&ds_.domain, trace::ds::kDocDomain, docs},
                                 std::tuple{&ds_.source_id, trace::ds::kDocSourceId, docs},
-                                std::tuple{&ds_.predicted, trace::ds::kTokenPredicted, n}}) {
-    if (!ds->valid()) continue;  // the optional /tokens/predicted
+                                std::tuple{&ds_.predicted, trace::ds::kTokenPredicted, n},
+                                std::tuple{&ds_.shared_gate, trace::ds::kSharedGate, n}}) {
+    if (!ds->valid()) continue;  // an optional dataset the trace does not have
     const hsize_t have = h5::Dims(ds->id(), At(name))[0];
     if (have < static_cast<hsize_t>(need))
       Fail(At(name).str(), "has " + std::to_string(have) + " rows, fewer than the " +
@@ -286,6 +288,17 @@ RoutingRows TraceReader::ReadRouting(int64_t begin, int64_t count) const {
                std::to_string(r.ids[i]) + " is outside 0.." + std::to_string(E - 1) +
                " (num_experts); damaged trace");
     }
+  if (ds_.shared_gate.valid()) {
+    r.shared_gate.resize(static_cast<size_t>(count) * r.layers);
+    h5::ReadRows(ds_.shared_gate.id(), H5T_NATIVE_FLOAT, begin, count, r.shared_gate.data(),
+                 At(trace::ds::kSharedGate));
+    for (size_t i = 0; i < r.shared_gate.size(); ++i)
+      if (!(r.shared_gate[i] >= 0.0f && r.shared_gate[i] <= 1.0f))  // NaN fails too
+        Fail(At(trace::ds::kSharedGate).str(),
+             "token row " + std::to_string(begin + static_cast<int64_t>(i / r.layers)) +
+                 ", layer " + std::to_string(i % r.layers) + ": gate " +
+                 std::to_string(r.shared_gate[i]) + " is outside [0, 1]; damaged trace");
+  }
   return r;
 }
 

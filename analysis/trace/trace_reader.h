@@ -37,12 +37,14 @@ struct TokenRows {
   int64_t size() const { return static_cast<int64_t>(id.size()); }
 };
 
-// Rows [begin, begin + count) of /routing/topk_ids and /routing/topk_weights.
+// Rows [begin, begin + count) of /routing/topk_ids and /routing/topk_weights (and of
+// /routing/shared_gate when the trace has it).
 struct RoutingRows {
   int64_t begin = 0, count = 0;
   int layers = 0, kmax = 0;
-  std::vector<int16_t> ids;    // [count, L, kmax], -1 pads
-  std::vector<float> weights;  // [count, L, kmax], 0 pads
+  std::vector<int16_t> ids;        // [count, L, kmax], -1 pads
+  std::vector<float> weights;      // [count, L, kmax], 0 pads
+  std::vector<float> shared_gate;  // [count, L], empty when the model has no shared expert
   // The kmax selections of row `row` (relative to begin) at `layer`.
   std::span<const int16_t> Ids(int64_t row, int layer) const {
     return {ids.data() + (row * layers + layer) * kmax, static_cast<size_t>(kmax)};
@@ -80,6 +82,8 @@ class TraceReader {
   // Whether the trace records the model's top-1 predictions (/tokens/predicted; optional, absent
   // from traces of older moescope versions).
   bool has_predictions() const { return ds_.predicted.valid(); }
+  // Whether the trace records the shared expert's gate (/routing/shared_gate; models with one).
+  bool has_shared_gate() const { return ds_.shared_gate.valid(); }
   // vocab_size of the stored model config; 0 when it names none.
   int vocab_size() const { return vocab_size_; }
 

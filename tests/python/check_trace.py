@@ -75,7 +75,8 @@ def check_schema(f, doc):
     f.visititems(lambda n, o: present.add("/" + n) if isinstance(o, h5py.Dataset) else None)
     optional = {"/routing/router_logits", "/routing/logit_token"}
     # Optional in format_version 1: traces of older moescope versions lack it.
-    optional_always = {"/tokens/predicted"}
+    # /routing/shared_gate: only models with a shared expert have it.
+    optional_always = {"/tokens/predicted", "/routing/shared_gate"}
     for name in present:
         if name not in datasets:
             fail("dataset %s is not documented in %s" % (name, doc))
@@ -139,6 +140,16 @@ def check_consistency(f):
             fail("/tokens/predicted holds ids outside -1..vocab_size-1")
         if not np.array_equal(predicted == -1, np.isnan(nll)):
             fail("/tokens/predicted must be -1 exactly where /tokens/nll is NaN")
+    if "routing/shared_gate" in f:
+        gate = ds(f, "routing/shared_gate")[:N]
+        if gate.shape != (N, L):
+            fail("/routing/shared_gate should be [N, L] = [%d, %d], is %s" % (N, L, gate.shape))
+        if not np.all((gate >= 0) & (gate <= 1)):
+            fail("/routing/shared_gate holds values outside [0, 1]")
+        if "moe_layers" in f.attrs:
+            dense = np.asarray(f.attrs["moe_layers"]) == 0
+            if np.any(gate[:, dense] != 0):
+                fail("/routing/shared_gate must be 0 in dense layers")
     if f.attrs["complete"]:
         load = ds(f, "stats/load")[:]
         domains = ds(f, "docs/domain")[:D]

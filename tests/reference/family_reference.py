@@ -168,6 +168,8 @@ class FamilyConfig:
             self.moe_layers = [True] * self.num_layers
             self.router = "softmax_all" if mt == "mixtral" else "logits_softmax_k"
             self.renormalize = mt == "mixtral"
+            if mt == "mixtral":  # LLaMA-MoE-v2's MixtralSparseMoeBlock: every weight x scale_factor
+                self.scale = float(raw.get("scale_factor", 1.0))
         elif mt in ("olmoe",):
             self.num_experts = _required(raw, "num_experts")
             self.expert_width = raw["intermediate_size"]

@@ -34,7 +34,7 @@ from make_family_fixtures import (REPO_ROOT, dots1_config, granitemoe_config, mi
 DEFAULT_OUT = os.path.join(REPO_ROOT, "tests", "fixtures", "families_e2e")
 TOKENIZER = os.path.join(REPO_ROOT, "tests", "fixtures", "tiny_moe", "tokenizer.model")
 ROUTER_STD = 0.5  # per-element std of the router weights
-SIZE_LIMIT = 400 * 1000  # bytes per folder
+SIZE_LIMIT = 750 * 1000  # bytes per folder (the 128-expert model is the largest, about 700 kB)
 SAMPLE_TEXT = ("The mixture of experts routes every token to a few experts. "
                "Copyright 2024: permission is granted to copy, modify and distribute this software.")
 
@@ -69,6 +69,12 @@ def models():
             **E2E_COMMON, hidden_size=32, num_hidden_layers=3, intermediate_size=64,
             moe_intermediate_size=12, n_routed_experts=16, num_experts_per_tok=4, n_group=4, topk_group=2,
             n_shared_experts=1, first_k_dense_replace=1, routed_scaling_factor=2.5)),
+        # 128 experts top-8 (Qwen3-30B-A3B's router width): the app's views and the set statistics
+        # at E > 64, on narrow experts to keep the folder small.
+        ("qwen3_moe_128", 37000, qwen3_moe_config(
+            **E2E_COMMON, hidden_size=32, num_hidden_layers=2, max_window_layers=2, head_dim=16,
+            intermediate_size=64, moe_intermediate_size=4, num_experts=128, num_experts_per_tok=8,
+            mlp_only_layers=[], norm_topk_prob=True)),
     ]
 
 

@@ -245,6 +245,13 @@ def cases():
               "(absolute positions), so the window is active from position 5 on",
               "4 query heads / 2 KV heads (head_dim 16), rope_theta 1e6, untied lm_head"],
              ),
+        Case("llama_moe_v2_scale", 20500, mixtral_config(scale_factor=4.0, num_moe_contract_layers=0,
+                                                         moe_type="modulelist"),
+             lambda r, c: plain_inputs(r, c, 1, 12),
+             ["LLaMA-MoE-v2 in the Mixtral architecture: the Mixtral router (softmax over all 8, top-2, "
+              "renormalized) with LLaMA-MoE-v2's scale_factor 4.0 multiplying every combine weight "
+              "(topk_scores are before the factor)",
+              "num_moe_contract_layers 0 and moe_type modulelist: the only values the engine accepts"]),
         Case("mixtral_generation", 21000, mixtral_config(sliding_window=6),
              lambda r, c: generation_inputs(r, c, 8, 10),
              ["greedy decoding of 10 new tokens from an 8-token prompt through the KV cache with "

@@ -5,12 +5,15 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "analysis/run/trace_runner.h"
+#include "analysis/trace/trace_reader.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/hooks.h"
 #include "core/moe_layer.h"
 #include "reference_case.h"
 #include "test_paths.h"
+#include "trace_test_util.h"
 
 using namespace moe;
 using namespace moe::testing;
@@ -39,9 +42,9 @@ std::string ErrorOf(const nlohmann::json& j) {
 TEST_CASE("every family's fixtures match the PyTorch reference", "[fixtures][families]") {
   // Expected tensors: every layer's activations, routing of MoE layers (routing ids exactly),
   // shared-expert outputs and gates, final hidden states and logits.
-  for (const char* name :
-       {"mixtral_window", "mixtral_generation", "olmoe_clip", "olmoe_norm_bin", "qwen2_moe_shared",
-        "qwen2_moe_sparse_step", "qwen3_moe", "granitemoe", "dots1_router"}) {
+  for (const char* name : {"mixtral_window", "mixtral_generation", "llama_moe_v2_scale",
+                           "olmoe_clip", "olmoe_norm_bin", "qwen2_moe_shared",
+                           "qwen2_moe_sparse_step", "qwen3_moe", "granitemoe", "dots1_router"}) {
     SECTION(name) {
       const int compared = CheckForwardCase(FixtureDir() / name);
       CHECK(compared >= 10);
@@ -171,6 +174,26 @@ TEST_CASE("configs the engine cannot run are refused naming the field", "[famili
     j["mlp_only_layers"] = {0, 1, 2};
     CHECK_THAT(ErrorOf(j), Catch::Contains("has no MoE layer"));
   }
+  SECTION("LLaMA-MoE-v2's keys: the scale factor is read, the rest refused") {
+    CHECK(ConfigOf("llama_moe_v2_scale").score_scale_factor ==
+          std::vector<float>(ConfigOf("llama_moe_v2_scale").num_hidden_layers, 4.0f));
+    CHECK(ConfigOf("mixtral_window").score_scale_factor[0] == 1.0f);
+    for (const auto& [key, value, message] :
+         {std::tuple{"scale_factor", nlohmann::json(0.0), "scale_factor must be > 0"},
+          std::tuple{"num_moe_contract_layers", nlohmann::json(1), "contract layers"},
+          std::tuple{"intermediate_size_residual", nlohmann::json(64), "residual MLP"},
+          std::tuple{"add_rescale_bias", nlohmann::json(true), "rescale biases"},
+          std::tuple{"use_attn_moe", nlohmann::json(true), "attention experts"},
+          std::tuple{"moe_type", nlohmann::json("scattermoe"), "modulelist"}}) {
+      nlohmann::json j = JsonOf("llama_moe_v2_scale");
+      j[key] = value;
+      CHECK_THAT(ErrorOf(j),
+                 Catch::StartsWith(std::string("config.json: ") + key) && Catch::Contains(message));
+    }
+    nlohmann::json j = JsonOf("olmoe_clip");
+    j["scale_factor"] = 2.0;
+    CHECK_THAT(ErrorOf(j), Catch::Contains("scale_factor belongs to mixtral"));
+  }
 }
 
 TEST_CASE("dense layers carry no routing, and the shared expert can be disabled",
@@ -209,6 +232,60 @@ TEST_CASE("dense layers carry no routing, and the shared expert can be disabled"
   CHECK_THROWS_WITH(none.Validate(olmoe.config()), Catch::Contains("has none"));
   RoutingPolicy dense = RoutingPolicy::Disabling({{1, 0}}, DisableMode::kReroute, 3);
   CHECK_THROWS_WITH(dense.Validate(m.config()), Catch::Contains("dense layer"));
+}
+
+TEST_CASE("traces record the shared expert's gate as the forward pass applies it",
+          "[families][trace]") {
+  // Qwen2-MoE: a sigmoid gate; dots1: an ungated shared expert (weight 1) after a dense layer 0.
+  for (const char* family : {"families_e2e/qwen2_moe", "families_e2e/dots1"}) {
+    INFO(family);
+    const LoadedModel m = LoadModel(FixtureDir() / family);
+    const int L = m.config().num_hidden_layers;
+    for (const bool disable : {false, true}) {
+      RoutingPolicy policy;  // the last layer's shared expert off, or nothing
+      if (disable) policy.DisableSharedExpert(L - 1, L);
+      const auto path = TempDir(std::string("shared-gate-") + (disable ? "off" : "on")) / "t.h5";
+      RunTrace(m, policy, trace_test::TinyOptions(path));
+      const TraceReader r(path);
+      REQUIRE(r.has_shared_gate());
+      // The first document that runs as one window from position 0.
+      int64_t d = 0;
+      while (d < r.num_documents() && r.Document(d).tokens() > m.config().context_length() / 2) ++d;
+      REQUIRE(d < r.num_documents());
+      const TraceDocument doc = r.Document(d);
+      const TokenRows tokens = r.ReadTokens(doc.token_begin, doc.tokens());
+      REQUIRE(tokens.position.front() == 0);
+      REQUIRE(tokens.position.back() == doc.tokens() - 1);
+      const RoutingRows rows = r.ReadRouting(doc.token_begin, doc.tokens());
+      REQUIRE(rows.shared_gate.size() == static_cast<size_t>(doc.tokens() * L));
+      const std::vector<OwnedTensor> forward =
+          RecordForward(*m.model, Batch::Single(tokens.id), {.activations = true});
+      for (int l = 0; l < L; ++l) {
+        const std::string name = "layers." + std::to_string(l) + ".shared_gate";
+        const OwnedTensor* hooked = nullptr;
+        for (const OwnedTensor& t : forward)
+          if (t.name == name) hooked = &t;
+        const bool ran = m.config().IsMoeLayer(l) && !(disable && l == L - 1);
+        REQUIRE((hooked != nullptr) == m.config().IsMoeLayer(l));
+        const std::vector<float> gate =
+            hooked ? AsFloats(hooked->view()) : std::vector<float>(doc.tokens(), 0.0f);
+        for (int64_t t = 0; t < doc.tokens(); ++t) {
+          const float recorded = rows.shared_gate[static_cast<size_t>(t * L + l)];
+          if (!ran) {
+            CHECK(recorded == 0.0f);
+          } else {
+            CHECK(recorded == Approx(gate[static_cast<size_t>(t)]).margin(1e-6));
+            if (m.config().shared_expert_gated) {
+              CHECK(recorded > 0.0f);
+              CHECK(recorded < 1.0f);
+            } else {
+              CHECK(recorded == 1.0f);
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST_CASE("group-limited routing keeps the best groups' experts only", "[families][routing]") {
