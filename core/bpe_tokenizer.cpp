@@ -167,4 +167,11 @@ std::string BpeTokenizer::Piece(int32_t id) const {
   return piece_of_id_[id];
 }
 
+std::string BpeTokenizer::PieceBytes(int32_t id) const {
+  const std::string piece = Piece(id);
+  std::string bytes;
+  if (special_[id] || !AppendBytesOfByteLevel(piece, bytes)) return piece;  // as Decode reads it
+  return bytes;
+}
+
 }  // namespace moe

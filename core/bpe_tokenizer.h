@@ -35,6 +35,7 @@ class BpeTokenizer : public Tokenizer {
   // sequence as U+FFFD (the ByteLevel decoder's lossy reading).
   std::string Decode(const std::vector<int32_t>& ids) const override;
   std::string Piece(int32_t id) const override;
+  std::string PieceBytes(int32_t id) const override;
 
   int vocab_size() const override { return vocab_size_; }
   // The first token the template puts before the text, else -1 (Qwen: no BOS).

@@ -89,6 +89,23 @@ std::string SentencePieceTokenizer::Piece(int32_t id) const {
   return sp_->IdToPiece(id);
 }
 
+std::string SentencePieceTokenizer::PieceBytes(int32_t id) const {
+  const std::string piece = Piece(id);
+  if (sp_->IsByte(id))
+    return std::string(1, static_cast<char>(std::stoi(piece.substr(3, 2), nullptr, 16)));
+  if (sp_->IsControl(id) || sp_->IsUnknown(id)) return piece;
+  std::string out;
+  for (size_t i = 0; i < piece.size();) {
+    if (piece.compare(i, kSpaceMark.size(), kSpaceMark) == 0) {
+      out += ' ';
+      i += kSpaceMark.size();
+    } else {
+      out += piece[i++];
+    }
+  }
+  return out;
+}
+
 int SentencePieceTokenizer::vocab_size() const {
   return sp_->GetPieceSize();
 }

@@ -28,6 +28,7 @@ class SentencePieceTokenizer : public Tokenizer {
   bool splits_at_spaces() const override { return splits_at_spaces_; }
   std::string Decode(const std::vector<int32_t>& ids) const override;
   std::string Piece(int32_t id) const override;
+  std::string PieceBytes(int32_t id) const override;
 
   int vocab_size() const override;
   int32_t bos_id() const override;

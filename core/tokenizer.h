@@ -39,6 +39,10 @@ class Tokenizer {
   virtual std::string Decode(const std::vector<int32_t>& ids) const = 0;
   // The vocabulary's string for an id, as the tokenizer file spells it ("▁the", "Ġthe").
   virtual std::string Piece(int32_t id) const = 0;
+  // The bytes a token stands for in text: SentencePiece's "▁" as a space and a byte-fallback
+  // "<0xNN>" as its byte; a byte-level BPE token's characters as the bytes they encode ("Ġthe"
+  // is " the"). Special tokens give their piece. May be part of one UTF-8 character only.
+  virtual std::string PieceBytes(int32_t id) const = 0;
 
   virtual int vocab_size() const = 0;
   // -1 when the tokenizer has no such token.

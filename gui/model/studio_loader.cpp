@@ -20,6 +20,7 @@
 #include "core/model_loader.h"
 #include "core/routing_policy.h"
 #include "core/tokenizer.h"
+#include "core/utf8.h"
 
 namespace moe::studio {
 namespace {
@@ -200,37 +201,26 @@ void CopyPairTables(const StatsReport& report, PairTables& out) {
 
 }  // namespace
 
-// The byte of a byte-fallback piece "<0xNN>", or -1.
-int BytePiece(const Tokenizer* tokenizer, int32_t id) {
-  if (tokenizer == nullptr || id < 0 || id >= tokenizer->vocab_size()) return -1;
-  const std::string piece = tokenizer->Piece(id);
-  if (piece.size() != 6 || piece.rfind("<0x", 0) != 0 || piece.back() != '>') return -1;
-  return std::stoi(piece.substr(3, 2), nullptr, 16);
+namespace {
+
+// Bytes that are not valid UTF-8 on their own, shown as "<0xNN>" each.
+std::string EscapedBytes(const std::string& bytes) {
+  std::string out;
+  char hex[8];
+  for (unsigned char b : bytes) {
+    std::snprintf(hex, sizeof hex, "<0x%02X>", b);
+    out += hex;
+  }
+  return out;
 }
+
+}  // namespace
 
 std::string TokenDisplayText(const Tokenizer* tokenizer, int32_t id) {
   if (tokenizer == nullptr || id < 0 || id >= tokenizer->vocab_size())
     return std::string("#").append(std::to_string(id));
-  std::string piece = tokenizer->Piece(id);
-  // Byte-fallback pieces "<0xNN>".
-  if (piece.size() == 6 && piece.rfind("<0x", 0) == 0 && piece.back() == '>') {
-    const int byte = std::stoi(piece.substr(3, 2), nullptr, 16);
-    if (byte == '\n') return "\n";
-    if (byte == '\t') return "\t";
-    if (byte >= 0x20 && byte < 0x7f) return std::string(1, static_cast<char>(byte));
-    return piece;
-  }
-  static const std::string kSpace = "\xe2\x96\x81";  // U+2581, SentencePiece's word boundary
-  std::string out;
-  for (size_t i = 0; i < piece.size();) {
-    if (piece.compare(i, kSpace.size(), kSpace) == 0) {
-      out += ' ';
-      i += kSpace.size();
-    } else {
-      out += piece[i++];
-    }
-  }
-  return out;
+  const std::string bytes = tokenizer->PieceBytes(id);
+  return IsValidUtf8(bytes) ? bytes : EscapedBytes(bytes);
 }
 
 std::shared_ptr<const Tokenizer> TraceTokenizer(const TraceFacts& trace, std::string* why) {
@@ -282,24 +272,24 @@ std::vector<std::string> DocumentText(const Tokenizer* tokenizer, const std::vec
   std::vector<std::string> text;
   text.reserve(ids.size());
   for (int32_t id : ids) text.push_back(TokenDisplayText(tokenizer, id));
-  // Runs of byte pieces that spell one UTF-8 character: the character on the first token.
+  if (tokenizer == nullptr) return text;
+  // A character whose UTF-8 bytes are spread over up to 4 tokens (byte fallback, byte-level
+  // BPE): the character on the first token, the others left empty.
+  auto bytes_of = [&](size_t t) {
+    return ids[t] >= 0 && ids[t] < tokenizer->vocab_size() ? tokenizer->PieceBytes(ids[t])
+                                                           : std::string();
+  };
   for (size_t t = 0; t < ids.size(); ++t) {
-    const int lead = BytePiece(tokenizer, ids[t]);
-    const size_t n = lead >= 0xF0 && lead <= 0xF7   ? 4
-                     : lead >= 0xE0 && lead <= 0xEF ? 3
-                     : lead >= 0xC2 && lead <= 0xDF ? 2
-                                                    : 0;
-    if (n == 0 || t + n > ids.size()) continue;
-    std::string ch(1, static_cast<char>(lead));
-    for (size_t k = 1; k < n; ++k) {
-      const int b = BytePiece(tokenizer, ids[t + k]);
-      if (b < 0x80 || b > 0xBF) break;
-      ch += static_cast<char>(b);
+    std::string joined = bytes_of(t);
+    if (joined.empty() || IsValidUtf8(joined)) continue;
+    for (size_t n = 2; n <= 4 && t + n <= ids.size(); ++n) {
+      joined += bytes_of(t + n - 1);
+      if (!IsValidUtf8(joined)) continue;
+      text[t] = joined;
+      for (size_t k = 1; k < n; ++k) text[t + k].clear();
+      t += n - 1;
+      break;
     }
-    if (ch.size() != n) continue;
-    text[t] = ch;
-    for (size_t k = 1; k < n; ++k) text[t + k].clear();
-    t += n - 1;
   }
   return text;
 }

@@ -59,12 +59,14 @@ struct LoadResult {
 
 LoadResult LoadStudioData(const std::filesystem::path& trace, const LoadOptions& options);
 
-// Display text of token ids: the SentencePiece piece with U+2581 shown as a space and byte
-// pieces <0x0A> and <0x09> as "\n" and "\t" (other bytes as "<0xNN>"); "#id" without a tokenizer.
+// Display text of token ids: the text the token stands for (Tokenizer::PieceBytes: SentencePiece's
+// U+2581 and byte-level BPE's "Ġ" as a space, byte pieces as their byte), with bytes that are not
+// UTF-8 on their own as "<0xNN>"; "#id" without a tokenizer.
 std::string TokenDisplayText(const Tokenizer* tokenizer, int32_t id);
 
-// Display text of a document's tokens: TokenDisplayText per token, except that a run of byte
-// pieces spelling one UTF-8 character shows the character on its first token and "" on the rest.
+// Display text of a document's tokens: TokenDisplayText per token, except that a run of up to 4
+// tokens whose bytes spell one UTF-8 character shows the character on its first token and "" on
+// the rest.
 std::vector<std::string> DocumentText(const Tokenizer* tokenizer, const std::vector<int32_t>& ids);
 
 // One document's tokens and routing.

@@ -8,6 +8,7 @@
 #include "analysis/trace/trace_reader.h"
 #include "core/error.h"
 #include "core/sentencepiece_tokenizer.h"
+#include "core/tokenizer.h"
 #include "gui/model/studio_loader.h"
 #include "gui/views/coactivation_view.h"
 #include "gui/views/load_view.h"
@@ -190,6 +191,20 @@ TEST_CASE("token display text", "[gui][loader]") {
       break;
     }
   }
+  // Byte-level BPE (tokenizer.json): "Ġ" and "Ċ" are a space and a newline, and the bytes of a
+  // character split over several tokens (CJK, emoji) show as the character on the first one.
+  const auto bpe =
+      moe::OpenTokenizerFile(gui_test::SourceDir() / "tests/fixtures/tokenizers/qwen2_bpe.json");
+  const std::string text = "The caf\xc3\xa9 \xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x8e\x89\n  x";
+  const std::vector<int32_t> ids = bpe->Encode(text, false);
+  const std::vector<std::string> shown = DocumentText(bpe.get(), ids);
+  std::string joined;
+  for (const std::string& piece : shown) {
+    CHECK(piece.find("\xc4\xa0") == std::string::npos);  // no "Ġ"
+    joined += piece;
+  }
+  CHECK(joined == text);
+  CHECK(TokenDisplayText(bpe.get(), ids.front()) == "The");
 }
 
 TEST_CASE("bad traces are errors that name the file, never crashes", "[gui][loader][bad-input]") {
