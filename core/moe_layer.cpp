@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "core/dynamic_k.h"
 #include "core/error.h"
 #include "core/linear.h"
 #include "core/ops.h"
@@ -38,6 +39,7 @@ int LayerSelections(const ModelConfig& c, int layer, const RoutingPolicy* policy
   if (policy == nullptr) return c.num_selects;
   const LayerPolicy* lp = policy->Layer(layer);
   int k = lp && lp->top_k ? lp->top_k : c.num_selects;
+  if (policy->routes && c.IsMoeLayer(layer)) k = std::max(k, policy->routes->k);
   for (const ForcedRoute& f : policy->forced)
     if (f.layer < 0 || f.layer == layer) k = std::max(k, static_cast<int>(f.experts.size()));
   return k;
@@ -133,6 +135,9 @@ Routing SelectExperts(const ModelConfig& c, int layer, std::vector<float> logits
   std::vector<float> scores(scored ? E : 0), keys(scored ? E : 0), bias(E, 0.0f);
   if (!selection_bias.empty())
     for (int e = 0; e < E; ++e) bias[e] = selection_bias.at(e);
+  const bool dynamic_k = lp && HasDynamicK(*lp);
+  auto value = [](const int32_t* v, int64_t at) { return v ? v[at] : -1; };
+  std::vector<float> q;  // dynamic-k scores
   std::vector<int32_t> order(E), chosen;
   std::vector<bool> excluded;
   std::vector<float> w;
@@ -154,7 +159,6 @@ Routing SelectExperts(const ModelConfig& c, int layer, std::vector<float> logits
     if (r_random > 0) {
       // Step 2b: r of the next k + r candidates, drawn by the token's hash, are excluded.
       const int pool = static_cast<int>(std::min<size_t>(k + r_random, order.size() - skip));
-      auto value = [](const int32_t* v, int64_t at) { return v ? v[at] : -1; };
       excluded.assign(static_cast<size_t>(pool), false);
       for (int rank :
            RandomRRanks(lp->random_r_seed, layer, value(span.document, t), value(span.position, t),
@@ -168,6 +172,17 @@ Routing SelectExperts(const ModelConfig& c, int layer, std::vector<float> logits
     }
     const auto first = order.begin() + static_cast<ptrdiff_t>(skip);
     chosen.assign(first, first + std::min<ptrdiff_t>(k, order.end() - first));
+    if (dynamic_k) {
+      DynamicKScores(c, row, scores.data(), q);
+      ApplyDynamicK(*lp, q, chosen);
+    }
+    if (policy && policy->routes)
+      if (const int32_t* route =
+              policy->routes->Find(value(span.document, t), value(span.position, t), layer)) {
+        chosen.clear();
+        for (int j = 0; j < policy->routes->k; ++j)
+          if (route[j] >= 0) check_expert(route[j]), chosen.push_back(route[j]);
+      }
     if (policy)
       for (const ForcedRoute& f : policy->forced)
         if (Matches(f, layer, span, t)) {
