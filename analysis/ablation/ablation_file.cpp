@@ -251,6 +251,9 @@ void AblationFile::WritePolicy(const std::filesystem::path& path, const Ablation
     WriteArray(f.id(), gp + "/kl", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, r.kl, p);
     WriteArray(f.id(), gp + "/agree", H5T_STD_I8LE, H5T_NATIVE_INT8, r.agree, p);
   }
+  if (!r.experts_per_layer.empty())
+    WriteArray(f.id(), gp + "/experts_per_layer", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+               r.experts_per_layer, p);
   h5::Check(H5Fflush(f.id(), H5F_SCOPE_GLOBAL), p, "cannot be flushed");
   h5::WriteFlag(g.id(), "completed", true, at);
   h5::Check(H5Fflush(f.id(), H5F_SCOPE_GLOBAL), p, "cannot be flushed");
@@ -298,6 +301,9 @@ std::vector<AblationResult> AblationFile::Read(const std::filesystem::path& path
       r.kl = ReadArray<float>(f.id(), gp + "/kl", H5T_NATIVE_FLOAT, p);
       r.agree = ReadArray<int8_t>(f.id(), gp + "/agree", H5T_NATIVE_INT8, p);
     }
+    if (h5::Exists(f.id(), gp + "/experts_per_layer"))
+      r.experts_per_layer =
+          ReadArray<double>(f.id(), gp + "/experts_per_layer", H5T_NATIVE_DOUBLE, p);
     out.push_back(std::move(r));
   }
   return out;
