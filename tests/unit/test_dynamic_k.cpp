@@ -125,7 +125,7 @@ struct OneToken {
 // since they are recorded in weight order) and weights equal the brute force's.
 void CheckAgainstBruteForce(const ModelConfig& c, const Rule& rule, int tokens) {
   std::mt19937 rng(1234);
-  std::normal_distribution<float> normal(0.0f, 1.5f);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
   const RoutingPolicy policy = PolicyOf(c, rule);
   OneToken token;
   int shorter = 0;
