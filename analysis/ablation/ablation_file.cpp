@@ -231,6 +231,12 @@ void AblationFile::WritePolicy(const std::filesystem::path& path, const Ablation
   h5::WriteAttribute(g.id(), "expert", int64_t{r.expert}, at);
   h5::WriteAttribute(g.id(), "r", int64_t{r.r}, at);
   h5::WriteAttribute(g.id(), "k", int64_t{r.k}, at);
+  // In the group's header with the other attributes (a dataset here, written after the per-token
+  // arrays, left a group that a full disk could cut short beyond repair).
+  if (!r.experts_per_layer.empty())
+    h5::WriteAttribute(g.id(), "experts_per_layer",
+                       std::vector<float>(r.experts_per_layer.begin(), r.experts_per_layer.end()),
+                       at);
   h5::WriteFlag(g.id(), "completed", false, at);
   std::vector<int64_t> tokens;
   std::vector<std::vector<double>> columns(std::size(kSummaryColumns));
@@ -251,9 +257,6 @@ void AblationFile::WritePolicy(const std::filesystem::path& path, const Ablation
     WriteArray(f.id(), gp + "/kl", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, r.kl, p);
     WriteArray(f.id(), gp + "/agree", H5T_STD_I8LE, H5T_NATIVE_INT8, r.agree, p);
   }
-  if (!r.experts_per_layer.empty())
-    WriteArray(f.id(), gp + "/experts_per_layer", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
-               r.experts_per_layer, p);
   h5::Check(H5Fflush(f.id(), H5F_SCOPE_GLOBAL), p, "cannot be flushed");
   h5::WriteFlag(g.id(), "completed", true, at);
   h5::Check(H5Fflush(f.id(), H5F_SCOPE_GLOBAL), p, "cannot be flushed");
@@ -301,9 +304,10 @@ std::vector<AblationResult> AblationFile::Read(const std::filesystem::path& path
       r.kl = ReadArray<float>(f.id(), gp + "/kl", H5T_NATIVE_FLOAT, p);
       r.agree = ReadArray<int8_t>(f.id(), gp + "/agree", H5T_NATIVE_INT8, p);
     }
-    if (h5::Exists(f.id(), gp + "/experts_per_layer"))
-      r.experts_per_layer =
-          ReadArray<double>(f.id(), gp + "/experts_per_layer", H5T_NATIVE_DOUBLE, p);
+    if (h5::HasAttribute(g.id(), "experts_per_layer")) {
+      const std::vector<float> experts = h5::ReadFloatsAttribute(g.id(), "experts_per_layer", at);
+      r.experts_per_layer.assign(experts.begin(), experts.end());
+    }
     out.push_back(std::move(r));
   }
   return out;
