@@ -78,8 +78,25 @@ void CheckRow(const int64_t* ids, int k, int experts, const std::string& path,
 RouteTable ImportRoutes(const RouteFiles& files, const Corpus& corpus, const ModelConfig& c) {
   const std::string path = files.routes.string();
   if (!c.is_moe) Fail(path, "the model has no router; there is nothing to replay");
-  const std::string field = Field(files.routes, kRoutesTensor);
-  const IntArray routes = ReadIntArray(files.routes, kRoutesTensor);
+  RouteArrays a;
+  a.routes = ReadIntArray(files.routes, kRoutesTensor);
+  a.routes_file = path;
+  a.routes_field = Field(files.routes, kRoutesTensor);
+  const bool ids_inside = files.token_ids.empty();
+  if (ids_inside && !IsSafetensorsPath(files.routes))
+    Fail(path, "a .npy routes file needs its token ids beside it (--token-ids)");
+  const std::filesystem::path ids_file = ids_inside ? files.routes : files.token_ids;
+  a.token_ids = ReadIntArray(ids_file, kTokenIdsTensor);
+  a.token_ids_file = ids_file.string();
+  a.token_ids_field = Field(ids_file, kTokenIdsTensor);
+  return RouteTableOf(a, corpus, c);
+}
+
+RouteTable RouteTableOf(const RouteArrays& a, const Corpus& corpus, const ModelConfig& c) {
+  const std::string& path = a.routes_file;
+  const std::string& field = a.routes_field;
+  const IntArray& routes = a.routes;
+  if (!c.is_moe) Fail(path, "the model has no router; there is nothing to replay");
   if (routes.shape.size() != 3)
     Fail(path,
          field + " has shape " + ShapeString(routes.shape) + "; expected [tokens, layers, k]");
@@ -92,13 +109,7 @@ RouteTable ImportRoutes(const RouteFiles& files, const Corpus& corpus, const Mod
     Fail(path, field + " has k = " + std::to_string(k) + "; expected 1.." +
                    std::to_string(c.num_experts));
   const std::vector<int> layer_of = LayerMap(file_layers, c, path, field);
-
-  const bool ids_inside = files.token_ids.empty();
-  if (ids_inside && !IsSafetensorsPath(files.routes))
-    Fail(path, "a .npy routes file needs its token ids beside it (--token-ids)");
-  const std::filesystem::path ids_file = ids_inside ? files.routes : files.token_ids;
-  CheckTokenIds(ReadIntArray(ids_file, kTokenIdsTensor), ids_file.string(),
-                Field(ids_file, kTokenIdsTensor), corpus);
+  CheckTokenIds(a.token_ids, a.token_ids_file, a.token_ids_field, corpus);
 
   RouteTable t;
   t.layers = c.num_hidden_layers;
