@@ -77,6 +77,13 @@ void RegisterAblate(CLI::App& app) {
       ->delimiter(',');
   cmd->add_flag("--shared-expert", o->sweep.shared_expert,
                 "Sweep (DeepSeekMoE): the shared expert off in every MoE layer, then in each");
+  cmd->add_option("--dynamic-k", o->sweep.dynamic_k,
+                  "Sweep dynamic k in every layer: threshold=T,... | skip=BETA,... (NAEE) | "
+                  "top-p=P,... (repeatable); results add the experts run per token");
+  cmd->add_option("--threshold-k-min", o->sweep.threshold_k_min,
+                  "Experts every token keeps under the threshold sweep")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--set", o->sweep.sets,
                   "A named expert set disabled together, NAME=LAYER:EXPERT,... (repeatable)");
   cmd->add_option("--random-controls", o->sweep.random_controls,

@@ -58,6 +58,7 @@ void RegisterClassify(CLI::App& app);
 void RegisterAnswer(CLI::App& app);
 void RegisterConvert(CLI::App& app);
 void RegisterForward(CLI::App& app);
+void RegisterReplay(CLI::App& app);
 void RegisterTrace(CLI::App& app);
 void RegisterTokenize(CLI::App& app);
 void RegisterStats(CLI::App& app);

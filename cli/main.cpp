@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   moe::cli::RegisterAblate(app);
   moe::cli::RegisterCompare(app);
   moe::cli::RegisterCacheSim(app);
+  moe::cli::RegisterReplay(app);
   moe::cli::RegisterSplit(app);
   try {
     app.parse(argc, argv);

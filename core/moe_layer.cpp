@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "core/dynamic_k.h"
 #include "core/error.h"
 #include "core/linear.h"
 #include "core/ops.h"
@@ -33,11 +34,39 @@ bool Matches(const ForcedRoute& f, int layer, const TokenSpan& span, int64_t t) 
          (f.position < 0 || (span.position && span.position[t] == f.position));
 }
 
+// Policies are validated once per run (RoutingPolicy::Validate); this guard only keeps a policy
+// that never was from indexing outside the layer.
+void CheckExpert(int32_t e, int E, int layer) {
+  if (e < 0 || e >= E)
+    Fail("policy layer " + std::to_string(layer),
+         "expert " + std::to_string(e) + " is out of range; the policy was not validated");
+}
+
+// Step 4: the route table's row of the token's (document, position), then the matching entries
+// of the forced list, in order, replace the selection.
+void ApplyForcedRoutes(const RoutingPolicy& policy, int E, int layer, const TokenSpan& span,
+                       int64_t t, std::vector<int32_t>& chosen) {
+  auto value = [](const int32_t* v, int64_t at) { return v ? v[at] : -1; };
+  if (policy.routes)
+    if (const int32_t* route =
+            policy.routes->Find(value(span.document, t), value(span.position, t), layer)) {
+      chosen.clear();
+      for (int j = 0; j < policy.routes->k; ++j)
+        if (route[j] >= 0) CheckExpert(route[j], E, layer), chosen.push_back(route[j]);
+    }
+  for (const ForcedRoute& f : policy.forced)
+    if (Matches(f, layer, span, t)) {
+      for (int32_t e : f.experts) CheckExpert(e, E, layer);
+      chosen = f.experts;
+    }
+}
+
 // Selections per token in this layer: the layer's k, or a longer forced route.
 int LayerSelections(const ModelConfig& c, int layer, const RoutingPolicy* policy) {
   if (policy == nullptr) return c.num_selects;
   const LayerPolicy* lp = policy->Layer(layer);
   int k = lp && lp->top_k ? lp->top_k : c.num_selects;
+  if (policy->routes && c.IsMoeLayer(layer)) k = std::max(k, policy->routes->k);
   for (const ForcedRoute& f : policy->forced)
     if (f.layer < 0 || f.layer == layer) k = std::max(k, static_cast<int>(f.experts.size()));
   return k;
@@ -104,15 +133,8 @@ Routing SelectExperts(const ModelConfig& c, int layer, std::vector<float> logits
   const LayerPolicy* lp = policy ? policy->Layer(layer) : nullptr;
   const DisableMode mode = policy ? policy->mode : DisableMode::kReroute;
   std::vector<bool> disabled(E, false);
-  // Policies are validated once per run (RoutingPolicy::Validate); these guards only keep a
-  // policy that never was from indexing outside the layer.
-  auto check_expert = [&](int32_t e) {
-    if (e < 0 || e >= E)
-      Fail("policy layer " + std::to_string(layer),
-           "expert " + std::to_string(e) + " is out of range; the policy was not validated");
-  };
   if (lp)
-    for (int32_t e : lp->disabled) check_expert(e), disabled[e] = true;
+    for (int32_t e : lp->disabled) CheckExpert(e, E, layer), disabled[e] = true;
   const int k = lp && lp->top_k ? lp->top_k : c.num_selects;
   const int r_skip = lp ? lp->top_r_disable : 0;
   const int r_random = lp ? lp->random_r_disable : 0;
@@ -133,6 +155,9 @@ Routing SelectExperts(const ModelConfig& c, int layer, std::vector<float> logits
   std::vector<float> scores(scored ? E : 0), keys(scored ? E : 0), bias(E, 0.0f);
   if (!selection_bias.empty())
     for (int e = 0; e < E; ++e) bias[e] = selection_bias.at(e);
+  const bool dynamic_k = lp && HasDynamicK(*lp);
+  auto value = [](const int32_t* v, int64_t at) { return v ? v[at] : -1; };
+  std::vector<float> q;  // dynamic-k scores
   std::vector<int32_t> order(E), chosen;
   std::vector<bool> excluded;
   std::vector<float> w;
@@ -154,7 +179,6 @@ Routing SelectExperts(const ModelConfig& c, int layer, std::vector<float> logits
     if (r_random > 0) {
       // Step 2b: r of the next k + r candidates, drawn by the token's hash, are excluded.
       const int pool = static_cast<int>(std::min<size_t>(k + r_random, order.size() - skip));
-      auto value = [](const int32_t* v, int64_t at) { return v ? v[at] : -1; };
       excluded.assign(static_cast<size_t>(pool), false);
       for (int rank :
            RandomRRanks(lp->random_r_seed, layer, value(span.document, t), value(span.position, t),
@@ -168,12 +192,11 @@ Routing SelectExperts(const ModelConfig& c, int layer, std::vector<float> logits
     }
     const auto first = order.begin() + static_cast<ptrdiff_t>(skip);
     chosen.assign(first, first + std::min<ptrdiff_t>(k, order.end() - first));
-    if (policy)
-      for (const ForcedRoute& f : policy->forced)
-        if (Matches(f, layer, span, t)) {
-          for (int32_t e : f.experts) check_expert(e);
-          chosen = f.experts;
-        }
+    if (dynamic_k) {
+      DynamicKScores(c, row, scores.data(), q);
+      ApplyDynamicK(*lp, q, chosen);
+    }
+    if (policy) ApplyForcedRoutes(*policy, E, layer, span, t, chosen);
 
     RecipeWeights(c, row, scores.data(), chosen, w);
     if (mode != DisableMode::kReroute) {

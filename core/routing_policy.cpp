@@ -23,15 +23,79 @@ const char* DisableModeName(DisableMode mode) {
 }
 
 bool RoutingPolicy::empty() const {
-  return forced.empty() && std::all_of(layers.begin(), layers.end(), [](const LayerPolicy& p) {
+  return forced.empty() && !routes &&
+         std::all_of(layers.begin(), layers.end(), [](const LayerPolicy& p) {
            return p.disabled.empty() && p.top_k == 0 && p.top_r_disable == 0 &&
-                  p.random_r_disable == 0 && !p.scale_factor && !p.shared_expert_disabled;
+                  p.random_r_disable == 0 && !p.scale_factor && !p.shared_expert_disabled &&
+                  p.threshold == 0 && p.skip_beta == 0 && p.top_p == 0;
          });
 }
 
 const LayerPolicy* RoutingPolicy::Layer(int layer) const {
   if (layer < 0 || layer >= static_cast<int>(layers.size())) return nullptr;
   return &layers[layer];
+}
+
+namespace {
+
+void CheckFraction(float v, const char* name, const std::string& where) {
+  if (!(v >= 0 && v <= 1))
+    Fail(where, std::string(name) + " " + std::to_string(v) + " is out of range [0, 1]");
+}
+
+void ValidateDynamicK(const LayerPolicy& p, const ModelConfig& c, int layer,
+                      const std::string& where) {
+  CheckFraction(p.threshold, "threshold", where);
+  CheckFraction(p.skip_beta, "skip_beta", where);
+  CheckFraction(p.top_p, "top_p", where);
+  const int k = p.top_k ? p.top_k : c.num_selects;
+  if (p.threshold_k_min < 1 || (c.IsMoeLayer(layer) && p.threshold_k_min > k))
+    Fail(where, "threshold_k_min " + std::to_string(p.threshold_k_min) + " is out of range (1.." +
+                    std::to_string(k) + ")");
+}
+
+// Every row's experts in range and distinct; dense layers without routes.
+void ValidateRouteTable(const RouteTable& t, const ModelConfig& c) {
+  const std::string where = "policy route table";
+  if (t.layers != c.num_hidden_layers)
+    Fail(where, "has " + std::to_string(t.layers) + " layers, the model has " +
+                    std::to_string(c.num_hidden_layers));
+  if (t.k < 1 || t.k > c.num_experts)
+    Fail(where, "k " + std::to_string(t.k) + " is out of range (1.." +
+                    std::to_string(c.num_experts) + ")");
+  if (t.doc_offset.empty() || t.doc_offset.front() != 0 ||
+      !std::is_sorted(t.doc_offset.begin(), t.doc_offset.end()) ||
+      static_cast<int64_t>(t.ids.size()) != t.rows() * t.layers * t.k)
+    Fail(where, "rows do not match its document offsets");
+  for (int64_t row = 0; row < t.rows(); ++row)
+    for (int l = 0; l < t.layers; ++l) {
+      const int32_t* ids = t.ids.data() + (row * t.layers + l) * t.k;
+      const std::string at =
+          "row " + std::to_string(row) + " layer " + std::to_string(l) + ": expert ";
+      if (c.IsMoeLayer(l) && ids[0] < 0)
+        Fail(where, "row " + std::to_string(row) + " layer " + std::to_string(l) +
+                        " names no expert (the first column is -1)");
+      for (int j = 0; j < t.k; ++j) {
+        if (ids[j] == -1) continue;
+        if (!c.IsMoeLayer(l)) Fail(where, at + std::to_string(ids[j]) + " in a dense layer");
+        if (ids[j] < 0 || ids[j] >= c.num_experts)
+          Fail(where, at + std::to_string(ids[j]) + " is out of range (0.." +
+                          std::to_string(c.num_experts - 1) + ")");
+        if (std::find(ids, ids + j, ids[j]) != ids + j)
+          Fail(where, at + std::to_string(ids[j]) + " appears twice");
+      }
+    }
+}
+
+}  // namespace
+
+const int32_t* RouteTable::Find(int32_t document, int32_t position, int layer) const {
+  if (document < 0 || position < 0 || layer < 0 || layer >= layers ||
+      static_cast<size_t>(document) + 1 >= doc_offset.size())
+    return nullptr;
+  const int64_t row = doc_offset[static_cast<size_t>(document)] + position;
+  if (row >= doc_offset[static_cast<size_t>(document) + 1]) return nullptr;
+  return ids.data() + (row * layers + layer) * k;
 }
 
 void RoutingPolicy::Validate(const ModelConfig& c) const {
@@ -78,7 +142,9 @@ void RoutingPolicy::Validate(const ModelConfig& c) const {
                       (p.top_r_disable ? " with top_r " + std::to_string(p.top_r_disable) : "") +
                       " leaves no expert to route to");
     if (p.scale_factor && !(*p.scale_factor >= 0)) Fail(where, "scale_factor must be >= 0");
+    ValidateDynamicK(p, c, l, where);
   }
+  if (routes) ValidateRouteTable(*routes, c);
   for (size_t i = 0; i < forced.size(); ++i) {
     const ForcedRoute& f = forced[i];
     const std::string where = "policy force[" + std::to_string(i) + "]";
@@ -104,7 +170,7 @@ void RoutingPolicy::Validate(const ModelConfig& c) const {
 }
 
 int RoutingPolicy::MaxSelections(const ModelConfig& c) const {
-  int k = c.num_selects;
+  int k = routes ? std::max(c.num_selects, routes->k) : c.num_selects;
   for (const LayerPolicy& p : layers) k = std::max(k, p.top_k);
   for (const ForcedRoute& f : forced) k = std::max(k, static_cast<int>(f.experts.size()));
   return k;
@@ -156,6 +222,27 @@ RoutingPolicy& RoutingPolicy::SetScaleFactor(int layer, float factor, int num_la
 RoutingPolicy& RoutingPolicy::DisableSharedExpert(int layer, int num_layers) {
   for (int l = layer < 0 ? 0 : layer; l < (layer < 0 ? num_layers : layer + 1); ++l)
     LayerToChange(l, num_layers).shared_expert_disabled = true;
+  return *this;
+}
+
+RoutingPolicy& RoutingPolicy::SetThreshold(int layer, float t, int k_min, int num_layers) {
+  for (int l = layer < 0 ? 0 : layer; l < (layer < 0 ? num_layers : layer + 1); ++l) {
+    LayerPolicy& p = LayerToChange(l, num_layers);
+    p.threshold = t;
+    p.threshold_k_min = k_min;
+  }
+  return *this;
+}
+
+RoutingPolicy& RoutingPolicy::SetSkipBeta(int layer, float beta, int num_layers) {
+  for (int l = layer < 0 ? 0 : layer; l < (layer < 0 ? num_layers : layer + 1); ++l)
+    LayerToChange(l, num_layers).skip_beta = beta;
+  return *this;
+}
+
+RoutingPolicy& RoutingPolicy::SetTopP(int layer, float p, int num_layers) {
+  for (int l = layer < 0 ? 0 : layer; l < (layer < 0 ? num_layers : layer + 1); ++l)
+    LayerToChange(l, num_layers).top_p = p;
   return *this;
 }
 

@@ -14,7 +14,10 @@
 //      is the same whatever the batch, the batch size, the threads or the KV cache
 //      (RandomRRanks);
 //   3. k is the layer's top_k override, or the config's num_selects;
-//   4. forced routes replace the selection of matching tokens;
+//   3b. dynamic k: threshold, skip (NAEE) and top-p rules keep a prefix of the k selections
+//      (core/dynamic_k.h defines the scores they compare for each router recipe);
+//   4. forced routes replace the selection of matching tokens: first the route table's row of
+//      the token's (document, position), then the matching entries of `forced`, in order;
 //   5. weights: the model's router recipe on the selected experts (softmax over their logits, or
 //      their raw logits, or their softmax/sigmoid scores, renormalized where the model does);
 //   6. drop / drop-renormalize: disabled experts that were selected are removed after the
@@ -25,6 +28,7 @@
 // Dense layers have no router: settings made for every layer pass over them, and experts disabled
 // or forced in a dense layer are refused.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,16 +62,36 @@ struct LayerPolicy {
   uint64_t random_r_seed = 0;     // seed of step 2b's draws (at most 2^63 - 1)
   std::optional<float> scale_factor;
   bool shared_expert_disabled = false;  // step 8
+  // Step 3b (core/dynamic_k.h); 0 = off.
+  float threshold = 0;      // t in [0, 1]: add selections while q >= t x the top q
+  int threshold_k_min = 1;  // selections always kept under a threshold
+  float skip_beta = 0;      // beta in [0, 1]: drop selections with q < beta x the first's
+  float top_p = 0;          // p in [0, 1]: the smallest prefix with probability mass >= p
+};
+
+// Routes recorded elsewhere, forced token by token (step 4; `moescope replay`,
+// docs/route-replay.md). Document d's rows are doc_offset[d] .. doc_offset[d + 1] - 1, one per
+// position from 0; each row holds `k` expert ids per layer, -1 pads (dense layers: all -1).
+struct RouteTable {
+  int layers = 0, k = 0;
+  std::vector<int64_t> doc_offset;  // [D + 1]
+  std::vector<int32_t> ids;         // [rows, layers, k]
+
+  int64_t rows() const { return doc_offset.empty() ? 0 : doc_offset.back(); }
+  // The route of (document, position) at `layer`: k ids, -1 pads; null when the table has none.
+  const int32_t* Find(int32_t document, int32_t position, int layer) const;
 };
 
 struct RoutingPolicy {
   DisableMode mode = DisableMode::kReroute;
   std::vector<LayerPolicy> layers;  // empty, or one entry per layer
   std::vector<ForcedRoute> forced;
+  std::shared_ptr<const RouteTable> routes;  // null = none
 
   bool empty() const;
   // Throws Error naming the offending entry: layer or expert out of range, every expert of a
-  // layer disabled, k or r out of range, an empty forced route.
+  // layer disabled, k or r out of range, an empty forced route, a dynamic-k rule out of range, a
+  // route table row with an expert out of range or twice.
   void Validate(const ModelConfig& config) const;
   // Largest number of experts any token can take in any layer under this policy.
   int MaxSelections(const ModelConfig& config) const;
@@ -81,6 +105,10 @@ struct RoutingPolicy {
   RoutingPolicy& SetRandomR(int layer, int r, uint64_t seed, int num_layers);  // layer -1: every
   RoutingPolicy& SetScaleFactor(int layer, float factor, int num_layers);      // layer -1: every
   RoutingPolicy& DisableSharedExpert(int layer, int num_layers);               // layer -1: every
+  // Dynamic k (step 3b), layer -1: every layer.
+  RoutingPolicy& SetThreshold(int layer, float t, int k_min, int num_layers);
+  RoutingPolicy& SetSkipBeta(int layer, float beta, int num_layers);
+  RoutingPolicy& SetTopP(int layer, float p, int num_layers);
   static RoutingPolicy Disabling(const std::vector<ExpertRef>& experts, DisableMode mode,
                                  int num_layers);
 

@@ -23,6 +23,8 @@
 #include "analysis/corpus/corpus.h"
 #include "analysis/policy/policy_flags.h"
 #include "analysis/policy/policy_json.h"
+#include "analysis/replay/route_audit.h"
+#include "analysis/replay/route_import.h"
 #include "analysis/run/corpus_scoring.h"
 #include "core/error.h"
 #include "core/forward_record.h"
@@ -102,6 +104,81 @@ py::dict Forward(Model& m, py::handle input_ids, py::handle attention_mask, py::
     out[py::str(name)] = ToNumpy(std::move(t));
   }
   return out;
+}
+
+// Documents of token ids (one list each) as a corpus of one domain, for the route audits.
+Corpus DocumentsCorpus(const Model& m, const py::list& documents) {
+  CorpusReader reader(nullptr, m.config().vocab_size, {});
+  for (size_t d = 0; d < documents.size(); ++d)
+    reader.AddIds("documents[" + std::to_string(d) + "]", "doc" + std::to_string(d), "documents",
+                  ToIds(documents[d], "documents[" + std::to_string(d) + "]"));
+  return reader.Finish();
+}
+
+// A RouteAudit as {layer, set_agreement, top1_agreement (each with _ci_low/_ci_high),
+// delta_nll (with interval), reference_nll, subject_nll, next_token_agreement}.
+py::dict AuditDict(const RouteAudit& a) {
+  std::vector<float> layer, set, set_lo, set_hi, top1, top1_lo, top1_hi;
+  for (const LayerAgreement& l : a.layers) {
+    layer.push_back(static_cast<float>(l.layer));
+    set.push_back(static_cast<float>(l.set_agreement.value));
+    set_lo.push_back(static_cast<float>(l.set_agreement.ci_low));
+    set_hi.push_back(static_cast<float>(l.set_agreement.ci_high));
+    top1.push_back(static_cast<float>(l.top1_agreement.value));
+    top1_lo.push_back(static_cast<float>(l.top1_agreement.ci_low));
+    top1_hi.push_back(static_cast<float>(l.top1_agreement.ci_high));
+  }
+  const AblationDomainResult& all = a.nll.back();
+  py::dict out;
+  out["reference"] = a.reference;
+  out["subject"] = a.subject;
+  out["layer"] = ToNumpy(layer);
+  out["set_agreement"] = ToNumpy(set);
+  out["set_agreement_ci_low"] = ToNumpy(set_lo);
+  out["set_agreement_ci_high"] = ToNumpy(set_hi);
+  out["top1_agreement"] = ToNumpy(top1);
+  out["top1_agreement_ci_low"] = ToNumpy(top1_lo);
+  out["top1_agreement_ci_high"] = ToNumpy(top1_hi);
+  out["delta_nll"] = all.delta_nll.value;
+  out["delta_nll_ci"] = py::make_tuple(all.delta_nll.ci_low, all.delta_nll.ci_high);
+  out["reference_nll"] = all.base_nll;
+  out["subject_nll"] = all.policy_nll;
+  out["next_token_agreement"] = all.agreement.value;
+  out["tokens"] = a.tokens;
+  return out;
+}
+
+// Routes recorded elsewhere ([tokens, layers, k] integers, rows = the documents' tokens in
+// order) replayed over `documents`; analysis/replay/route_audit.h.
+py::dict ReplayRoutes(Model& m, const py::list& documents,
+                      const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& routes,
+                      int bootstrap, uint64_t seed) {
+  const Corpus corpus = DocumentsCorpus(m, documents);
+  RouteArrays arrays;
+  arrays.routes.shape.assign(routes.shape(), routes.shape() + routes.ndim());
+  arrays.routes.values.assign(routes.data(), routes.data() + routes.size());
+  for (const CorpusDocument& d : corpus.documents)
+    arrays.token_ids.values.insert(arrays.token_ids.values.end(), d.ids.begin(), d.ids.end());
+  arrays.token_ids.shape = {static_cast<int64_t>(arrays.token_ids.values.size())};
+  const RouteTable table = RouteTableOf(arrays, corpus, m.config());
+  RouteAudit a;
+  {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(m.run);
+    a = AuditImportedRoutes(*m.loaded.model, corpus, table, {.bootstrap = bootstrap, .seed = seed});
+  }
+  return AuditDict(a);
+}
+
+py::dict PrecisionAudit(Model& m, const py::list& documents, int bootstrap, uint64_t seed) {
+  const Corpus corpus = DocumentsCorpus(m, documents);
+  RouteAudit a;
+  {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(m.run);
+    a = AuditPrecision(*m.loaded.model, corpus, {.bootstrap = bootstrap, .seed = seed});
+  }
+  return AuditDict(a);
 }
 
 py::dict Score(Model& m, py::handle text_or_ids, py::handle policy) {
@@ -264,6 +341,14 @@ PYBIND11_MODULE(moescope, m) {
            "writes (logits, final_hidden, layers.{l}.gate_logits, topk_indices, topk_scores, "
            "load, importance; with activations also embeddings and layers.{l}.attn_out, moe_in, "
            "moe_out, hidden_out). input_ids: [S] or [B, S] integers, or a text.")
+      .def("replay_routes", &ReplayRoutes, py::arg("documents"), py::arg("routes"),
+           py::arg("bootstrap") = 200, py::arg("seed") = 0,
+           "Routes recorded elsewhere, int [tokens, layers, k] over the documents' tokens in "
+           "order, forced over them: per-layer agreement with the engine's own routing and "
+           "ΔNLL (docs/route-replay.md)")
+      .def("precision_audit", &PrecisionAudit, py::arg("documents"), py::arg("bootstrap") = 200,
+           py::arg("seed") = 0,
+           "bf16 against fp32 activations: per-layer routing agreement (1 - flip rate) and ΔNLL")
       .def("score", &Score, py::arg("text_or_ids"), py::arg("policy") = py::none(),
            "Next-token NLL: {ids, token_nll, scored_tokens, total_nll, mean_nll, perplexity}")
       .def("generate", &GenerateTokens, py::arg("prompt"), py::arg("max_new_tokens") = 32,

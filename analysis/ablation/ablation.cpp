@@ -190,6 +190,9 @@ void WriteAblationCsv(const std::filesystem::path& csv, const std::vector<std::s
       row("top1_agreement", d.agreement);
       row("base_nll", {d.base_nll, kNan, kNan});
       row("policy_nll", {d.policy_nll, kNan, kNan});
+      // The compute side of the curve: experts run per token and MoE layer (all domains).
+      if (m + 1 == r.domains.size() && !r.experts_per_layer.empty())
+        row("mean_experts", {r.MeanExperts(), kNan, kNan});
     }
   WriteFileAtomically(csv, out.str());
 }
@@ -233,6 +236,28 @@ std::string FormatTopRControls(const AblationSummary& s) {
   return out;
 }
 
+// The dynamic-k policies as a quality/compute curve: experts run per token (mean over MoE layers)
+// against ΔNLL per domain with its interval, baseline first.
+std::string FormatQualityCompute(const AblationSummary& s) {
+  std::vector<const AblationResult*> rows;
+  for (const AblationResult& r : s.results)
+    if ((r.kind == "dynamic_k" || r.kind == "none") && !r.domains.empty()) rows.push_back(&r);
+  if (rows.size() < 2) return "";
+  std::string out = "\nquality/compute (dynamic k): experts per token and layer, ΔNLL [CI]\n";
+  for (const AblationResult* r : rows) {
+    out += r->name + "  experts " +
+           (r->experts_per_layer.empty() ? std::string("-") : Fixed(r->MeanExperts(), 3));
+    for (size_t m = 0; m < r->domains.size(); ++m) {
+      const Estimate& e = r->domains[m].delta_nll;
+      out +=
+          "  " + (m < s.domains.size() ? s.domains[m] : std::string("all")) + " " + Fixed(e.value);
+      if (!std::isnan(e.ci_low)) out += " [" + Fixed(e.ci_low) + ", " + Fixed(e.ci_high) + "]";
+    }
+    out += "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string FormatAblationTable(const AblationSummary& s) {
@@ -243,7 +268,7 @@ std::string FormatAblationTable(const AblationSummary& s) {
     return t;
   };
   std::string out = pad("policy", width) + "  from  " + pad("ΔNLL (all) [95% CI]", 30) +
-                    pad("KL", 10) + "top-1 agree\n";
+                    pad("KL", 10) + pad("top-1 agree", 13) + "experts/token\n";
   for (const AblationResult& r : s.results) {
     if (r.domains.empty()) continue;
     const AblationDomainResult& a = r.domains.back();
@@ -263,10 +288,12 @@ std::string FormatAblationTable(const AblationSummary& s) {
     out += pad(Fixed(a.delta_nll.value) + ci, 28);
     out += "  ";
     out += pad(Fixed(a.kl.value), 10);
-    out += Fixed(a.agreement.value, 3);
+    out += pad(Fixed(a.agreement.value, 3), 13);
+    out += r.experts_per_layer.empty() ? std::string("-") : Fixed(r.MeanExperts(), 3);
     out += "\n";
   }
   out += FormatTopRControls(s);
+  out += FormatQualityCompute(s);
   return out;
 }
 

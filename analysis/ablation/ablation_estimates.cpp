@@ -1,6 +1,7 @@
 #include "analysis/ablation/ablation_estimates.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <tuple>
 
@@ -20,6 +21,14 @@ std::vector<uint8_t> BootstrapWeights(int replicates, int64_t documents, uint64_
       weights[static_cast<size_t>(b) * documents + d] =
           static_cast<uint8_t>(PoissonWeight(seed, d, b));
   return weights;
+}
+
+double AblationResult::MeanExperts() const {
+  double sum = 0;
+  int n = 0;
+  for (double x : experts_per_layer)
+    if (!std::isnan(x)) sum += x, ++n;
+  return n > 0 ? sum / n : kNan;
 }
 
 AblationResult EstimatePolicy(const AblationPolicy& p, const std::vector<double>& doc_sums,

@@ -231,6 +231,12 @@ void AblationFile::WritePolicy(const std::filesystem::path& path, const Ablation
   h5::WriteAttribute(g.id(), "expert", int64_t{r.expert}, at);
   h5::WriteAttribute(g.id(), "r", int64_t{r.r}, at);
   h5::WriteAttribute(g.id(), "k", int64_t{r.k}, at);
+  // In the group's header with the other attributes (a dataset here, written after the per-token
+  // arrays, left a group that a full disk could cut short beyond repair).
+  if (!r.experts_per_layer.empty())
+    h5::WriteAttribute(g.id(), "experts_per_layer",
+                       std::vector<float>(r.experts_per_layer.begin(), r.experts_per_layer.end()),
+                       at);
   h5::WriteFlag(g.id(), "completed", false, at);
   std::vector<int64_t> tokens;
   std::vector<std::vector<double>> columns(std::size(kSummaryColumns));
@@ -297,6 +303,10 @@ std::vector<AblationResult> AblationFile::Read(const std::filesystem::path& path
       r.delta_nll = ReadArray<float>(f.id(), gp + "/delta_nll", H5T_NATIVE_FLOAT, p);
       r.kl = ReadArray<float>(f.id(), gp + "/kl", H5T_NATIVE_FLOAT, p);
       r.agree = ReadArray<int8_t>(f.id(), gp + "/agree", H5T_NATIVE_INT8, p);
+    }
+    if (h5::HasAttribute(g.id(), "experts_per_layer")) {
+      const std::vector<float> experts = h5::ReadFloatsAttribute(g.id(), "experts_per_layer", at);
+      r.experts_per_layer.assign(experts.begin(), experts.end());
     }
     out.push_back(std::move(r));
   }

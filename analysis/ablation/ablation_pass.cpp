@@ -42,6 +42,36 @@ class ResidualCapture : public RoutingObserver {
   std::map<int, std::vector<float>> residual_;
 };
 
+// Experts executed per real token at each layer (the x axis of the quality/compute curve): sums of
+// the non-negative ids of kTopkIds rows, and the rows counted.
+class ExpertCounter : public RoutingObserver {
+ public:
+  explicit ExpertCounter(int layers) : experts_(layers, 0.0), tokens_(layers, 0.0) {}
+  std::vector<HookRequest> Requests() const override { return {{HookSite::kTopkIds, -1}}; }
+  void OnEvent(const HookEvent& ev) override {
+    for (int64_t t = 0; t < ev.rows; ++t) {
+      if (ev.tokens->real != nullptr && !ev.tokens->real[t]) continue;
+      const int32_t* row = ev.ids + t * ev.cols;
+      experts_[ev.layer] +=
+          static_cast<double>(std::count_if(row, row + ev.cols, [](int32_t e) { return e >= 0; }));
+      tokens_[ev.layer] += 1;
+    }
+  }
+  // Per layer: experts per token; layers below `from` are taken from `below` (they ran only in
+  // the baseline, and equally); NaN where no token was routed (dense layers).
+  std::vector<double> PerLayer(const ExpertCounter& below, int from) const {
+    std::vector<double> out(experts_.size());
+    for (size_t l = 0; l < out.size(); ++l) {
+      const ExpertCounter& c = static_cast<int>(l) < from ? below : *this;
+      out[l] = c.tokens_[l] > 0 ? c.experts_[l] / c.tokens_[l] : std::nan("");
+    }
+    return out;
+  }
+
+ private:
+  std::vector<double> experts_, tokens_;
+};
+
 // log-softmax of one row of logits, in double.
 void LogSoftmax(const float* z, int64_t V, double* out) {
   double top = z[0];
@@ -63,6 +93,7 @@ struct PolicyRun {
   std::vector<float> delta, kl;  // [T] when token values are kept
   std::vector<int8_t> agree;
   AblationDiff diff;  // when the pass keeps token-level differences
+  ExpertCounter experts{0};
 };
 
 // One batch of windows, its scored rows and the baseline's view of them.
@@ -166,11 +197,13 @@ void ScorePolicy(const MoeModel& model, const ScoredTokens& tokens, BatchBaselin
 // The baseline forward pass of one batch: residuals for the group, log-probabilities, top-1 and
 // NLL of every scored row.
 void RunBaseline(const MoeModel& model, const ScoredTokens& tokens, ResidualCapture& capture,
-                 const AblationPassOptions& o, BatchBaseline& base, std::vector<float>& base_nll) {
+                 ExpertCounter& experts, const AblationPassOptions& o, BatchBaseline& base,
+                 std::vector<float>& base_nll) {
   const int64_t V = model.config().vocab_size;
   std::vector<float> hidden;
   {
     const HookGuard guard = model.hooks().Add(&capture);
+    const HookGuard experts_guard = model.hooks().Add(&experts);
     HookGuard routing_guard;
     if (o.diff) routing_guard = model.hooks().Add(&base.routing);
     hidden = model.Forward(base.batch);
@@ -196,6 +229,7 @@ std::vector<PolicyRun> StartGroup(std::span<const AblationPolicy> policies, cons
   for (const AblationPolicy& p : policies) {
     PolicyRun r;
     r.policy = &p;
+    r.experts = ExpertCounter(c.num_hidden_layers);
     r.doc_sums.assign(static_cast<size_t>(D) * kAblationSums, 0.0);
     if (o.token_values) {
       r.delta.assign(static_cast<size_t>(T), std::nanf(""));
@@ -257,6 +291,7 @@ AblationPassResult RunAblationPass(const MoeModel& model, const Corpus& corpus,
     const size_t g1 = std::min(policies.size(), g0 + static_cast<size_t>(o.group_size));
     std::vector<PolicyRun> group =
         StartGroup(std::span<const AblationPolicy>(policies).subspan(g0, g1 - g0), c, D, T, o);
+    ExpertCounter base_experts(L);
     std::vector<int> layers;
     for (const PolicyRun& r : group)
       if (std::find(layers.begin(), layers.end(), r.policy->first_layer) == layers.end())
@@ -277,12 +312,13 @@ AblationPassResult RunAblationPass(const MoeModel& model, const Corpus& corpus,
       base.rows = ScoredRowsOf(base.batch, windows, members, corpus);
       if (base.rows.empty()) continue;
       ResidualCapture capture(layers);
-      RunBaseline(model, tokens, capture, o, base, out.base_nll);
+      RunBaseline(model, tokens, capture, base_experts, o, base, out.base_nll);
       RoutingRecorder policy_routing(L, E, E, false, c.moe_layer);
       for (PolicyRun& pr : group) {
         const AblationPolicy& p = *pr.policy;
         HookGuard routing_guard;
         if (o.diff) routing_guard = model.hooks().Add(&policy_routing);
+        const HookGuard experts_guard = model.hooks().Add(&pr.experts);
         const std::vector<float> hidden =
             o.reuse_residual ? model.ForwardFrom(base.batch, p.first_layer,
                                                  capture.Residual(p.first_layer), &p.policy)
@@ -301,6 +337,8 @@ AblationPassResult RunAblationPass(const MoeModel& model, const Corpus& corpus,
       r.delta_nll = std::move(pr.delta);
       r.kl = std::move(pr.kl);
       r.agree = std::move(pr.agree);
+      r.experts_per_layer =
+          pr.experts.PerLayer(base_experts, o.reuse_residual ? pr.policy->first_layer : 0);
       if (o.on_result) o.on_result(r, out.base_nll);
       out.results.push_back(std::move(r));
       if (o.diff) {

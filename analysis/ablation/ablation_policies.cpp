@@ -1,6 +1,7 @@
 #include "analysis/ablation/ablation_policies.h"
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -9,6 +10,7 @@
 #include "analysis/policy/policy_flags.h"
 #include "analysis/policy/policy_json.h"
 #include "analysis/stats/resampling.h"
+#include "core/dynamic_k.h"
 #include "core/error.h"
 
 namespace moe {
@@ -54,12 +56,13 @@ int FirstChangedLayer(const RoutingPolicy& p, const ModelConfig& c) {
   for (int l = c.num_hidden_layers - 1; l >= 0; --l)
     if (c.IsMoeLayer(l)) first_moe = l;
   for (const ForcedRoute& f : p.forced) first = std::min(first, f.layer < 0 ? first_moe : f.layer);
+  if (p.routes) first = std::min(first, first_moe);
   // Settings on a dense layer change nothing there (routing_policy.h).
   for (int l = 0; l < static_cast<int>(p.layers.size()); ++l) {
     const LayerPolicy& lp = p.layers[static_cast<size_t>(l)];
-    if (c.IsMoeLayer(l) &&
-        (!lp.disabled.empty() || lp.top_k != 0 || lp.top_r_disable != 0 ||
-         lp.random_r_disable != 0 || lp.scale_factor || lp.shared_expert_disabled))
+    if (c.IsMoeLayer(l) && (!lp.disabled.empty() || lp.top_k != 0 || lp.top_r_disable != 0 ||
+                            lp.random_r_disable != 0 || lp.scale_factor ||
+                            lp.shared_expert_disabled || HasDynamicK(lp)))
       first = std::min(first, l);
   }
   return first;
@@ -150,6 +153,36 @@ std::vector<AblationPolicy> KSweep(const ModelConfig& c, bool per_layer,
       out.push_back(Finish(std::move(a), c));
     }
   }
+  return out;
+}
+
+std::vector<AblationPolicy> DynamicKSweep(const ModelConfig& c, const std::string& spec,
+                                          int k_min) {
+  const size_t eq = spec.find('=');
+  const std::string rule = spec.substr(0, eq);
+  if (eq == std::string::npos || (rule != "threshold" && rule != "skip" && rule != "top-p"))
+    Fail("--dynamic-k",
+         "'" + spec + "' must look like threshold=T,... | skip=BETA,... | top-p=P,...");
+  std::vector<AblationPolicy> out;
+  std::stringstream values(spec.substr(eq + 1));
+  for (std::string item; std::getline(values, item, ',');) {
+    float v = 0;
+    const auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (error != std::errc() || end != item.data() + item.size() || !(v >= 0 && v <= 1))
+      Fail("--dynamic-k", rule + " value '" + item + "' is not a number in [0, 1]");
+    AblationPolicy a;
+    a.name = rule + item;
+    a.kind = "dynamic_k";
+    const int L = c.num_hidden_layers;
+    if (rule == "threshold") {
+      if (k_min > 1) a.name += "-kmin" + std::to_string(k_min);
+      a.policy.SetThreshold(-1, v, k_min, L);
+    }
+    if (rule == "skip") a.policy.SetSkipBeta(-1, v, L);
+    if (rule == "top-p") a.policy.SetTopP(-1, v, L);
+    out.push_back(Finish(std::move(a), c));
+  }
+  if (out.empty()) Fail("--dynamic-k", "'" + spec + "' names no value");
   return out;
 }
 
@@ -257,6 +290,7 @@ std::vector<AblationPolicy> BuildSweep(const SweepRequest& o, const ModelConfig&
     add(KSweep(c, o.k_sweep == "per-layer", o.k_values));
   }
   if (o.shared_expert) add(SharedExpertSweep(c));
+  for (const std::string& spec : o.dynamic_k) add(DynamicKSweep(c, spec, o.threshold_k_min));
   for (const std::string& s : o.sets) {
     const size_t eq = s.find('=');
     if (eq == std::string::npos) Fail("--set", "'" + s + "' must look like NAME=LAYER:EXPERT,...");
@@ -276,8 +310,8 @@ std::vector<AblationPolicy> BuildSweep(const SweepRequest& o, const ModelConfig&
   }
   if (out.size() == 1)
     Fail("ablate",
-         "choose a sweep: --single-experts, --top-r-max, --k-sweep, --shared-expert, --set or "
-         "--policy");
+         "choose a sweep: --single-experts, --top-r-max, --k-sweep, --shared-expert, --dynamic-k, "
+         "--set or --policy");
   return out;
 }
 

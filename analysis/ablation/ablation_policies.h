@@ -15,8 +15,8 @@ namespace moe {
 
 struct AblationPolicy {
   std::string name;  // unique in a sweep, e.g. "L3E5-reroute", "top-r2", "k1", "L4k1"
-  std::string
-      kind;  // none | single | top_r | random_r | k | shared | set | random_control | custom
+  std::string kind;  // none | single | top_r | random_r | k | shared | dynamic_k | set |
+                     // random_control | custom
   RoutingPolicy policy;
   int first_layer = 0;  // the lowest layer the policy changes; L when it changes nothing
   int layer = -1, expert = -1, r = -1, k = -1;  // sweep coordinates, -1 when not applicable
@@ -51,6 +51,13 @@ std::vector<AblationPolicy> RandomRSweep(const ModelConfig& config, int max_r, i
 std::vector<AblationPolicy> KSweep(const ModelConfig& config, bool per_layer,
                                    const std::vector<int>& ks = {});
 
+// Dynamic k (core/dynamic_k.h) in every layer, one policy per value of `spec`:
+// "threshold=T,...", "skip=BETA,..." (NAEE) or "top-p=P,...", values in [0, 1]; thresholds keep
+// k_min experts. Named "threshold0.2" ("threshold0.2-kmin2"), "skip0.3", "top-p0.9", kind
+// "dynamic_k". Ablation results carry the experts run per token and layer beside ΔNLL.
+std::vector<AblationPolicy> DynamicKSweep(const ModelConfig& config, const std::string& spec,
+                                          int k_min = 1);
+
 // DeepSeekMoE's shared-expert ablation: "shared-off" (every MoE layer without its shared expert),
 // then one policy per MoE layer ("L3-shared-off"). Error when the model has no shared expert.
 std::vector<AblationPolicy> SharedExpertSweep(const ModelConfig& config);
@@ -75,6 +82,8 @@ struct SweepRequest {
   std::string k_sweep;                       // "", "global" or "per-layer"
   std::vector<int> k_values;                 // empty = 1..E
   bool shared_expert = false;                // SharedExpertSweep
+  std::vector<std::string> dynamic_k;        // DynamicKSweep specs
+  int threshold_k_min = 1;                   // of the threshold sweeps
   std::vector<std::string> sets;             // "NAME=LAYER:EXPERT,..."
   int random_controls = 0;                   // per set
   uint64_t seed = 0;                         // of the random controls (sets and random-r)

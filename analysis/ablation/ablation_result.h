@@ -25,6 +25,10 @@ struct AblationResult {
   std::string name, kind, control_of, policy_json;
   int first_layer = 0, layer = -1, expert = -1, r = -1, k = -1;
   std::vector<AblationDomainResult> domains;  // [M + 1]; M = all domains
+  // Experts executed per token at each layer under the policy, over the real tokens of every
+  // window run (NaN at dense layers; empty in files written before it was recorded).
+  std::vector<double> experts_per_layer;  // [L]
+  double MeanExperts() const;             // over the layers that have a value; NaN if none
   // Per scored token, in corpus order (empty when not stored).
   std::vector<float> delta_nll, kl;
   std::vector<int8_t> agree;

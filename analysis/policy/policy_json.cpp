@@ -81,7 +81,8 @@ json PolicyToJson(const RoutingPolicy& p) {
   j["mode"] = DisableModeName(p.mode);
   json disable = json::array(), top_k = json::object(), top_r = json::object(),
        random_r = json::object(), random_r_seed = json::object(), scale = json::object(),
-       force = json::array(), shared_off = json::array();
+       force = json::array(), shared_off = json::array(), threshold = json::object(),
+       k_min = json::object(), skip_beta = json::object(), top_p = json::object();
   for (size_t l = 0; l < p.layers.size(); ++l) {
     const LayerPolicy& lp = p.layers[l];
     const std::string key = std::to_string(l);
@@ -92,6 +93,10 @@ json PolicyToJson(const RoutingPolicy& p) {
     if (lp.random_r_disable) random_r_seed[key] = lp.random_r_seed;
     if (lp.scale_factor) scale[key] = *lp.scale_factor;
     if (lp.shared_expert_disabled) shared_off.push_back(static_cast<int>(l));
+    if (lp.threshold > 0) threshold[key] = lp.threshold;
+    if (lp.threshold > 0 && lp.threshold_k_min != 1) k_min[key] = lp.threshold_k_min;
+    if (lp.skip_beta > 0) skip_beta[key] = lp.skip_beta;
+    if (lp.top_p > 0) top_p[key] = lp.top_p;
   }
   for (const ForcedRoute& f : p.forced) {
     json e = {{"experts", f.experts}};
@@ -112,6 +117,15 @@ json PolicyToJson(const RoutingPolicy& p) {
   j["scale_factor"] = scale;
   j["force"] = force;
   if (!shared_off.empty()) j["disable_shared_expert"] = shared_off;  // only when used, as random_r
+  if (!threshold.empty()) j["threshold"] = threshold;  // the dynamic-k rules, only when used
+  if (!k_min.empty()) j["threshold_k_min"] = k_min;
+  if (!skip_beta.empty()) j["skip_beta"] = skip_beta;
+  if (!top_p.empty()) j["top_p"] = top_p;
+  // A route table is described, not written out: it comes from `moescope replay`'s files.
+  if (p.routes)
+    j["route_table"] = {{"documents", p.routes->doc_offset.size() - 1},
+                        {"rows", p.routes->rows()},
+                        {"k", p.routes->k}};
   return j;
 }
 
@@ -120,8 +134,11 @@ RoutingPolicy PolicyFromJson(const json& j, const ModelConfig& c, const std::str
   if (!j.is_object()) Fail(where, "a routing policy must be a JSON object");
   CheckKeys(j,
             {"mode", "disable", "top_k", "top_r", "random_r", "random_r_seed", "scale_factor",
-             "force", "disable_shared_expert"},
+             "force", "disable_shared_expert", "threshold", "threshold_k_min", "skip_beta", "top_p",
+             "route_table"},
             where, "");
+  if (j.contains("route_table"))
+    Fail(where, "route_table is not read from a policy file; import routes with moescope replay");
   RoutingPolicy p;
   if (j.contains("mode")) {
     if (!j.at("mode").is_string()) Fail(where, "mode must be a string, got " + Shown(j.at("mode")));
@@ -168,6 +185,24 @@ RoutingPolicy PolicyFromJson(const json& j, const ModelConfig& c, const std::str
     const int r = JsonIntAs<int>(v, where, field, 0);
     for (int m = l < 0 ? 0 : l; m < (l < 0 ? L : l + 1); ++m)
       p.SetRandomR(m, r, seeds[static_cast<size_t>(m)], L);
+  });
+  // The dynamic-k rules (core/dynamic_k.h), each a {layer: value} object; threshold_k_min is
+  // read first and applied with threshold, as random_r_seed with random_r.
+  std::vector<int> k_min(static_cast<size_t>(L), 1);
+  per_layer("threshold_k_min", [&](int l, const json& v, const std::string& field) {
+    const int k = JsonIntAs<int>(v, where, field, 1, c.num_experts);
+    for (int m = l < 0 ? 0 : l; m < (l < 0 ? L : l + 1); ++m) k_min[static_cast<size_t>(m)] = k;
+  });
+  per_layer("threshold", [&](int l, const json& v, const std::string& field) {
+    const float t = JsonFloat(v, where, field, 0.0f);
+    for (int m = l < 0 ? 0 : l; m < (l < 0 ? L : l + 1); ++m)
+      p.SetThreshold(m, t, k_min[static_cast<size_t>(m)], L);
+  });
+  per_layer("skip_beta", [&](int l, const json& v, const std::string& field) {
+    p.SetSkipBeta(l, JsonFloat(v, where, field, 0.0f), L);
+  });
+  per_layer("top_p", [&](int l, const json& v, const std::string& field) {
+    p.SetTopP(l, JsonFloat(v, where, field, 0.0f), L);
   });
   per_layer("scale_factor", [&](int l, const json& v, const std::string& field) {
     p.SetScaleFactor(l, JsonFloat(v, where, field, 0.0f), L);

@@ -9,6 +9,9 @@ states its meaning:
   * top-r:         each token's r largest gate logits are forced to -inf, then top-k;
   * k per layer:   top-k with another k in that layer;
   * scale factor:  another score_scale_factor for that layer;
+  * threshold:     dynamic k; the second and later experts are kept only while their top-k
+                   softmax weight is >= t x the first's (the ratio of the softmax over all E is
+                   the same), then the weights of the kept ones are renormalized;
   * k = E with multiply_gate_scores off: the MoE output is the plain sum of every expert's output.
 The engine runs the same token ids through `moescope forward` with the policy given as CLI flags
 or as a JSON file. Logits must agree within the golden tolerance (1e-4 + 1e-4 |x|), the executed
@@ -72,6 +75,17 @@ class InterventionReference(LlamaMoEReference):
             routing = super().route(layer, rows)
         finally:
             cfg.num_selects = k_before
+        if layer == self.layer and self.kind == "threshold":
+            # q: the softmax over all E logits, at the selected experts (highest first).
+            q = torch.softmax(routing["gate_logits"].double(), dim=-1).gather(
+                1, routing["topk_indices"])
+            kept = torch.cumprod((q >= self.value * q[:, :1]).double(), dim=-1)
+            kept[:, 0] = 1.0
+            scores = routing["topk_scores"] * kept.to(routing["topk_scores"].dtype)
+            if cfg.gate_use_softmax:
+                scores = scores / scores.sum(-1, keepdim=True)
+            routing["topk_scores"] = scores
+            routing["kept"] = kept
         if layer == self.layer and self.kind in ("drop", "drop_renorm"):
             scores = routing["topk_scores"].clone()
             before = scores.sum(-1, keepdim=True)
@@ -81,6 +95,25 @@ class InterventionReference(LlamaMoEReference):
                 scores = torch.where(after != 0, scores * before / after, scores)
             routing["topk_scores"] = scores
         return routing
+
+    def kept_ids(self, inputs):
+        """Per token of the changed layer, the experts the threshold kept, in weight order."""
+        kept = []
+        original = self.route
+
+        def capture(layer, rows):
+            routing = original(layer, rows)
+            if layer == self.layer:
+                for ids, mask in zip(routing["topk_indices"].tolist(), routing["kept"].tolist()):
+                    kept.append([i for i, m in zip(ids, mask) if m > 0])
+            return routing
+
+        self.route = capture
+        try:
+            reference_outputs(self, inputs)
+        finally:
+            del self.route
+        return kept
 
     def moe(self, layer, x, record):
         if self.kind == "sum_all":
@@ -146,6 +179,7 @@ def check_case(cli, work, case_dir):
         ("top_r", "top_r", None, 1, ["--top-r", f"{layer}:1"]),
         ("top_k", "top_k", None, 1, {"top_k": {str(layer): 1}}),
         ("scale", "scale", None, scale, {"scale_factor": {str(layer): scale}}),
+        ("threshold", "threshold", None, 0.5, {"threshold": {str(layer): 0.5}}),
     ]
     report = []
     for label, kind, e, value, engine_args in interventions:
@@ -171,6 +205,14 @@ def check_case(cli, work, case_dir):
             got_kept = [[i for i in row if i >= 0] for row in ids.tolist()]
             if [sorted(r) for r in kept] != [sorted(r) for r in got_kept]:
                 fail(f"{name} {label}: executed experts differ from the reference")
+        elif kind == "threshold":
+            # Executed experts only: the ones under the threshold leave -1 pads at the end.
+            kept = ref.kept_ids(inputs)
+            got_kept = [[i for i in row if i >= 0] for row in ids.tolist()]
+            if [sorted(r) for r in kept] != [sorted(r) for r in got_kept]:
+                fail(f"{name} {label}: executed experts differ from the reference")
+            if all(len(r) == K for r in kept):
+                fail(f"{name} {label}: no token ran fewer experts; the check shows nothing")
         elif kind == "scale":
             if not np.array_equal(ids, want_ids):
                 fail(f"{name} {label}: top-k ids differ from the reference")

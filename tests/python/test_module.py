@@ -183,6 +183,38 @@ class InterventionTest(unittest.TestCase):
         np.testing.assert_array_equal(got["layers.0.topk_indices"][:, 0],
                                       self.base["layers.0.topk_indices"][:, 0])
 
+    def test_dynamic_k_threshold(self):
+        """t = 1 keeps one expert (the top-1 of the model), -1 after it; a tiny t is the model."""
+        one = self.model.forward(self.ids, policy={"threshold": {"*": 1.0}})
+        for layer in (0, 1):
+            ids = one[f"layers.{layer}.topk_indices"]
+            self.assertEqual(ids.shape, self.base[f"layers.{layer}.topk_indices"].shape)
+            self.assertTrue(np.all(ids[:, 0] >= 0) and np.all(ids[:, 1:] == -1))
+        # Layer 0 sees the model's own input, so its one expert is the model's top-1.
+        np.testing.assert_array_equal(one["layers.0.topk_indices"][:, 0],
+                                      self.base["layers.0.topk_indices"][:, 0])
+        same = self.model.forward(self.ids, policy={"threshold": {"*": 1e-30}, "top_p": {"0": 0}})
+        np.testing.assert_array_equal(same["logits"], self.base["logits"])
+        with self.assertRaisesRegex(moescope.Error, "top_p"):
+            self.model.forward(self.ids, policy={"top_p": {"*": 1.5}})
+
+    def test_replay_of_own_routes(self):
+        """The engine's own routes replayed: full agreement, ΔNLL exactly 0; bad routes name the
+        field."""
+        routes = np.stack([self.base[f"layers.{l}.topk_indices"] for l in range(2)], axis=1)
+        got = self.model.replay_routes([self.ids], routes, bootstrap=20)
+        np.testing.assert_array_equal(got["set_agreement"], [1.0, 1.0])
+        np.testing.assert_array_equal(got["top1_agreement"], [1.0, 1.0])
+        self.assertEqual(got["delta_nll"], 0.0)
+        self.assertEqual(got["tokens"], len(self.ids))
+        bad = routes.copy()
+        bad[3, 1, 0] = 99
+        with self.assertRaisesRegex(moescope.Error, r"routed_experts\[3, 1\]\[0\] = 99"):
+            self.model.replay_routes([self.ids], bad)
+        flips = self.model.precision_audit([self.ids], bootstrap=0)
+        self.assertEqual(len(flips["set_agreement"]), 2)
+        self.assertTrue(np.all((flips["set_agreement"] >= 0) & (flips["set_agreement"] <= 1)))
+
     def test_score_and_generate_take_policies(self):
         policy = {"disable": [[1, 3]]}
         base = self.model.score(TEXT)

@@ -128,12 +128,12 @@ TEST_CASE("ablating nothing, an unused expert or k = num_selects changes nothing
   for (float v : top1.delta_nll) mean += v;
   CHECK(mean / top1.delta_nll.size() == Approx(all.delta_nll.value).epsilon(1e-5));
   for (float kl : top1.kl) CHECK(kl >= 0);
-  // The CSV beside the file has 5 metrics per policy and domain.
+  // The CSV beside the file has 5 metrics per policy and domain, and each policy's mean experts.
   std::ifstream csv(s.csv);
   int lines = 0;
   for (std::string line; std::getline(csv, line);) ++lines;
   const int M = static_cast<int>(s.domains.size());
-  CHECK(lines == 1 + static_cast<int>(policies.size()) * (M + 1) * 5);
+  CHECK(lines == 1 + static_cast<int>(policies.size()) * ((M + 1) * 5 + 1));
 }
 
 TEST_CASE("the residual cache gives the per-token NLL of a full re-run", "[ablate]") {
@@ -430,7 +430,7 @@ TEST_CASE("the top-r sweep brings a random-r control for every r", "[ablate][ran
       ++rows;
       CHECK(line.find(",top-r1,") != std::string::npos);
     }
-  CHECK(rows == (static_cast<int>(s.domains.size()) + 1) * 5);
+  CHECK(rows == (static_cast<int>(s.domains.size()) + 1) * 5 + 1);  // + mean_experts
   const std::string table = FormatAblationTable(s);
   CHECK_THAT(table, Catch::Contains("top-r and its random-r control: ΔNLL per domain"));
   const size_t at = table.find("top-r and its random-r control");
