@@ -6,9 +6,9 @@
 
 #include <iostream>
 
-#include "analysis/ablation/ablation.h"
 #include "analysis/prune/importance_file.h"
 #include "analysis/prune/prune_checkpoint.h"
+#include "analysis/prune/prune_curve.h"
 #include "cli/common.h"
 #include "core/error.h"
 
@@ -41,29 +41,26 @@ void RunPrune(const PruneCommandOptions& o) {
 
 struct CurveCommandOptions {
   ModelOptions model;
-  AblationOptions ablation;
+  PruneCurveOptions curve;
   std::string importance;
   std::vector<std::string> scores = {"frequency", "mean_gate", "reap", "max_activation",
                                      "output_change"};
-  std::vector<double> ratios = {0.25, 0.5};
-  bool global = false;
-  int controls = 3;
 };
 
 void RunCurve(CurveCommandOptions& o) {
   const LoadedModel m = OpenModel(o.model);
   const ExpertImportance imp = ReadImportance(o.importance);
-  std::vector<PruneCriterion> criteria;
-  for (const std::string& s : o.scores) criteria.push_back(ParsePruneCriterion(s, "--scores"));
-  const std::vector<AblationPolicy> policies = PruneCurvePolicies(
-      m.config(), imp, criteria, o.ratios, o.global, o.controls, o.ablation.pass.seed);
-  o.ablation.progress = ::isatty(STDERR_FILENO) == 1;
+  for (const std::string& s : o.scores)
+    o.curve.criteria.push_back(ParsePruneCriterion(s, "--scores"));
+  o.curve.ablation.progress = ::isatty(STDERR_FILENO) == 1;
   const StopOnSignals signals;
-  o.ablation.pass.stop = signals.stop();
-  const AblationSummary summary = RunAblation(m, policies, o.ablation);
-  std::cout << FormatAblationTable(summary);
-  std::cerr << FormatAblationSummary(summary) << "\n";
-  if (summary.interrupted) g_exit_code = 130;
+  o.curve.ablation.pass.stop = signals.stop();
+  const PruneCurveSummary s = RunPruneCurve(m, imp, o.curve);
+  std::cout << FormatAblationTable(s.ablation) << "\n"
+            << FormatPruneComparison(s.comparison, s.ablation.domains);
+  std::cerr << FormatAblationSummary(s.ablation) << "\n";
+  if (!s.comparison_csv.empty()) std::cerr << "wrote " << s.comparison_csv << "\n";
+  if (s.ablation.interrupted) g_exit_code = 130;
 }
 
 }  // namespace
@@ -99,34 +96,35 @@ void RegisterPruneCurve(CLI::App& app) {
       "prune-curve",
       "ΔNLL per domain of pruning by each score at each ratio, against random pruning");
   AddModelOptions(*cmd, o->model);
-  AddCorpusOptions(*cmd, o->ablation.run)->required();
+  AddCorpusOptions(*cmd, o->curve.ablation.run)->required();
   cmd->add_option("--importance", o->importance, "Importance file of `moescope importance`")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--scores", o->scores, "Scores to prune by")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("--ratios", o->ratios, "Shares of experts removed")
+  cmd->add_option("--ratios", o->curve.ratios, "Shares of experts removed")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_flag("--global", o->global, "Rank all layers' experts together");
-  cmd->add_option("--random-controls", o->controls,
+  cmd->add_flag("--global", o->curve.global, "Rank all layers' experts together");
+  cmd->add_option("--random-controls", o->curve.controls,
                   "Random prunings of the same size per layer for each score and ratio")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("-o,--output", o->ablation.output,
+  cmd->add_option("-o,--output", o->curve.ablation.output,
                   "Results file (HDF5, the format of moescope ablate); the CSV goes beside it")
       ->required();
-  cmd->add_option("--batch-size", o->ablation.pass.batch_size, "Windows per forward pass")
+  cmd->add_option("--batch-size", o->curve.ablation.pass.batch_size, "Windows per forward pass")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--bootstrap", o->ablation.pass.bootstrap,
+  cmd->add_option("--bootstrap", o->curve.ablation.pass.bootstrap,
                   "Bootstrap replicates over documents (0 = no intervals)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", o->ablation.pass.seed, "Seed of the bootstrap and random controls")
+  cmd->add_option("--seed", o->curve.ablation.pass.seed,
+                  "Seed of the bootstrap and random controls")
       ->capture_default_str();
-  cmd->add_flag("--resume", o->ablation.resume, "Continue an interrupted curve at --output");
+  cmd->add_flag("--resume", o->curve.ablation.resume, "Continue an interrupted curve at --output");
   cmd->callback([o] { g_exit_code = Guarded([&] { RunCurve(*o); }); });
 }
 

@@ -8,6 +8,8 @@
 
 #include "analysis/prune/importance_file.h"
 #include "analysis/prune/prune_checkpoint.h"
+#include "analysis/prune/prune_curve.h"
+#include "analysis/stats/multiplicity.h"
 #include "core/heads.h"
 #include "core/safetensors_file.h"
 #include "tests/unit/reference_case.h"
@@ -412,4 +414,43 @@ TEST_CASE("prune: refused models, plans and folders; the CLI's one-line errors",
   INFO(ok.output);
   CHECK(ok.status == 0);
   CHECK(LoadModel(dir / "out").config().num_experts == 4);
+}
+
+TEST_CASE("prune curve: a set against its random controls, per domain, with BH q-values",
+          "[prune]") {
+  // Three documents (domains a, b, a) of 2, 1 and 3 scored tokens.
+  ScoredTokens t;
+  t.domains = {"a", "b"};
+  t.doc_domain = {0, 1, 0};
+  t.doc_offset = {0, 2, 3, 6};
+  AblationResult set, c1, c2, other;
+  set.name = "reap-25%", set.kind = "prune";
+  set.delta_nll = {1, 1, 4, 2, 2, 2};
+  c1.name = "reap-25%/random0", c1.kind = "random_control", c1.control_of = set.name;
+  c1.delta_nll = {0, 2, 1, 1, 1, 1};
+  c2 = c1;
+  c2.name = "reap-25%/random1";
+  c2.delta_nll = {2, 2, 3, 1, 1, 4};
+  other.name = "none", other.kind = "none";
+  const auto rows = ComparePruneToRandom({other, set, c1, c2}, t, 200, 7, 0.95);
+  REQUIRE(rows.size() == 3);  // a, b, all
+  // Domain a: set 1+1+2+2+2 = 8 over 5 tokens; controls (3+3)/2... c1: 0+2+1+1+1 = 5,
+  // c2: 2+2+1+1+4 = 10, mean 7.5; difference 0.5 / 5.
+  CHECK(rows[0].set_delta_nll == Approx(8.0 / 5));
+  CHECK(rows[0].random_delta_nll == Approx(7.5 / 5));
+  CHECK(rows[0].difference.value == Approx(0.1));
+  CHECK(rows[1].difference.value == Approx(4 - 2.0));  // b: 4 against (1 + 3) / 2
+  CHECK(rows[2].difference.value == Approx((12 - 9.5) / 6));
+  CHECK(rows[1].controls == 2);
+  std::vector<double> p;
+  for (const auto& r : rows) {
+    CHECK(r.difference.ci_low <= r.difference.value);
+    CHECK(r.difference.value <= r.difference.ci_high);
+    p.push_back(r.p_value);
+  }
+  const std::vector<double> q = BenjaminiHochberg(p);
+  for (size_t i = 0; i < rows.size(); ++i) CHECK(rows[i].q_value == q[i]);
+  set.delta_nll.pop_back();
+  CHECK_THROWS_WITH(ComparePruneToRandom({set, c1}, t, 10, 7, 0.95),
+                    Catch::Contains("has no per-token"));
 }
