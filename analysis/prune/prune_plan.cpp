@@ -53,10 +53,10 @@ int64_t PrunePlan::RemovedCount() const {
 
 bool PrunePlan::Uniform() const {
   std::optional<size_t> count;
-  for (const auto& r : removed) {
-    if (r.empty()) continue;
-    if (count && *count != r.size()) return false;
-    count = r.size();
+  for (size_t l = 0; l < removed.size(); ++l) {
+    if (!moe_layer[l]) continue;
+    if (count && *count != removed[l].size()) return false;
+    count = removed[l].size();
   }
   return true;
 }
@@ -86,6 +86,7 @@ PrunePlan PlanPruning(const ExpertImportance& imp, const PruneRequest& r) {
   plan.layers = imp.layers;
   plan.experts = E;
   plan.top_k = k;
+  plan.moe_layer = imp.moe_layer;
   plan.removed.assign(static_cast<size_t>(imp.layers), {});
   const int64_t per_layer = std::llround(r.ratio * E);
   const int64_t total = r.global ? std::llround(r.ratio * E * moe_layers) : per_layer * moe_layers;

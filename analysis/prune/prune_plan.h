@@ -29,6 +29,7 @@ struct PruneRequest {
 
 struct PrunePlan {
   int layers = 0, experts = 0, top_k = 0;
+  std::vector<uint8_t> moe_layer;             // [L] 1 where the layer routes
   std::vector<std::vector<int32_t>> removed;  // [L] ascending; empty in dense layers
   std::vector<std::vector<int32_t>> kept;     // [L] ascending; every expert in dense layers
 
