@@ -66,6 +66,9 @@ void RegisterAblate(CLI::App& app);
 void RegisterCompare(CLI::App& app);
 void RegisterCacheSim(CLI::App& app);
 void RegisterSplit(CLI::App& app);
+void RegisterImportance(CLI::App& app);
+void RegisterPrune(CLI::App& app);
+void RegisterPruneCurve(CLI::App& app);
 
 // Set by a subcommand's callback; returned by main.
 extern int g_exit_code;

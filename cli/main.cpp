@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
   moe::cli::RegisterCacheSim(app);
   moe::cli::RegisterReplay(app);
   moe::cli::RegisterSplit(app);
+  moe::cli::RegisterImportance(app);
+  moe::cli::RegisterPrune(app);
+  moe::cli::RegisterPruneCurve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& done) {  // --help, --version

@@ -77,8 +77,8 @@ TEST_CASE("info describes another family's router and size from its config alone
 }
 
 TEST_CASE("every subcommand has --help", "[cli]") {
-  for (const char* cmd :
-       {"info", "generate", "score", "classify", "answer", "convert", "forward"}) {
+  for (const char* cmd : {"info", "generate", "score", "classify", "answer", "convert", "forward",
+                          "importance", "prune", "prune-curve"}) {
     const CliResult r = RunCli(std::string(cmd) + " --help");
     INFO(cmd);
     CHECK(r.exit_code == 0);
