@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   moe::cli::RegisterCompare(app);
   moe::cli::RegisterCacheSim(app);
   moe::cli::RegisterSplit(app);
+  moe::cli::RegisterMerge(app);
+  for (int i = 0; i < argc; ++i) moe::cli::g_command_line += std::string(argv[i]) + '\0';
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& done) {  // --help, --version
