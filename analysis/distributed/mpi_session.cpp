@@ -39,7 +39,8 @@ MpiSession::~MpiSession() {
   if (!finalized) MPI_Finalize();
 }
 
-void MpiSession::CheckSameRun(bool ok, const std::string& fingerprint) const {
+void MpiSession::CheckSameRun(bool ok, const std::string& fingerprint,
+                              const std::string& failure) const {
   constexpr int kBytes = 64;
   char mine[kBytes + 1] = {};
   mine[0] = ok ? 1 : 0;
@@ -55,7 +56,7 @@ void MpiSession::CheckSameRun(bool ok, const std::string& fingerprint) const {
       differs = r;
   }
   if (!failed.empty())
-    Fail("mpirun", "rank " + failed + " could not start (its error is above); no rank traced");
+    Fail("mpirun", "rank " + failed + " " + failure);
   if (differs >= 0)
     Fail("mpirun", "rank " + std::to_string(differs) +
                        " was started with different arguments, model or corpus than rank 0 (the "

@@ -27,7 +27,10 @@ class MpiSession {
   // succeeded and all fingerprints equal rank 0's. Otherwise every rank throws Error: naming the
   // first rank whose fingerprint differs ("started with different arguments, model or corpus"),
   // or saying which ranks failed to start (`ok` false; those ranks report their own error).
-  void CheckSameRun(bool ok, const std::string& fingerprint) const;
+  // `failure` completes "rank R ..." for ranks that were not ok.
+  void CheckSameRun(bool ok, const std::string& fingerprint,
+                    const std::string& failure = "could not start (its error is above); no rank "
+                                                 "traced") const;
 
   // Element-wise sums over all ranks, the result on every rank (MPI_Allreduce in place).
   void SumAll(std::vector<double>& values) const;

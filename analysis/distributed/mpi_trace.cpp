@@ -237,7 +237,10 @@ int RunDistributedTrace(const MpiSession& mpi,
 
   if (rank != 0) {
     progress.SendDone(mine);
-    return mine.status == kOk ? 0 : mine.status == kInterrupted ? 130 : 1;
+    // Rank 0 reports the failure and ends with exit code 1. This rank ends with 0: Open MPI's
+    // mpirun aborts the whole job when any rank exits non-zero, which would kill rank 0 before
+    // it could report.
+    return mine.status == kInterrupted ? 130 : 0;
   }
   RankReport& own = progress.report(0);
   own.done = true;

@@ -18,8 +18,8 @@ namespace moe::distributed {
 // is the final OUT.h5. `command_line` is compared between ranks. Messages go to `err`: rank 0
 // reports progress, the summary and every rank's failure; other ranks report only an error of
 // their own that happens before the start-up check. Returns the process's exit code: 0, 1 (an
-// error on some rank, the shards keep what they committed), 130 (stopped by a signal; --resume
-// continues).
+// error on some rank -- reported by rank 0, which alone exits 1 -- the shards keep what they
+// committed), 130 (stopped by a signal; --resume continues).
 int RunDistributedTrace(const MpiSession& mpi,
                         const std::function<TraceSummary(const TraceOptions&)>& trace,
                         TraceOptions options, const std::string& command_line,
