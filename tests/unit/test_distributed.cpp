@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include "analysis/common/hdf5_util.h"
 #include "analysis/distributed/shard_plan.h"
@@ -106,6 +107,35 @@ std::filesystem::path CorpusPart(const std::filesystem::path& dir, int begin, in
 }
 
 std::string Cli(const std::string& args) { return Quote(trace_test::Cli()) + " " + args; }
+
+// Two CSV files with the same cells, numbers equal to a relative `tolerance`.
+void CheckSameCsv(const std::filesystem::path& want, const std::filesystem::path& got,
+                  double tolerance) {
+  std::ifstream a(want), b(got);
+  std::string la, lb;
+  int line = 0, differ = 0;
+  double worst = 0;
+  while (std::getline(a, la)) {
+    ++line;
+    REQUIRE(std::getline(b, lb));
+    if (la == lb) continue;
+    std::stringstream sa(la), sb(lb);
+    std::string ca, cb;
+    while (std::getline(sa, ca, ',')) {
+      REQUIRE(std::getline(sb, cb, ','));
+      if (ca == cb) continue;
+      INFO(got.string() << " line " << line << ": " << ca << " vs " << cb);
+      char* end = nullptr;
+      const double x = std::strtod(ca.c_str(), &end), y = std::strtod(cb.c_str(), nullptr);
+      REQUIRE(*end == '\0');
+      worst = std::max(worst, std::abs(x - y) / std::max(std::abs(x), 1e-300));
+      ++differ;
+    }
+  }
+  CHECK_FALSE(std::getline(b, lb));
+  INFO(differ << " cells differ in their last bits, by at most " << worst << " relative");
+  CHECK(worst <= tolerance);
+}
 
 }  // namespace
 
@@ -237,8 +267,9 @@ TEST_CASE("moescope merge refuses missing, incomplete and mismatched shards in o
   trace("--record-logits", logits);
   auto merge = [&](const std::vector<std::filesystem::path>& shards) {
     std::string args = "merge";
-    for (const auto& s : shards) args += " " + Quote(s.string());
-    return RunCommand(Cli(args + " -o " + Quote(out.string())));
+    // append(), not operator+: GCC 12 warns falsely (-Wrestrict) on " " + std::string temporaries.
+    for (const auto& s : shards) args.append(" ").append(Quote(s.string()));
+    return RunCommand(Cli(args.append(" -o ").append(Quote(out.string()))));
   };
   auto one_line_error = [&](const trace_test::CommandResult& r, const std::string& file,
                             const std::string& what) {
@@ -260,7 +291,7 @@ TEST_CASE("moescope merge refuses missing, incomplete and mismatched shards in o
     const auto model = dir / "model";
     std::filesystem::copy(trace_test::TinyModel(), model);
     nlohmann::json config = nlohmann::json::parse(trace_test::ReadText(model / "config.json"));
-    config["rms_norm_eps"] = 1e-5;
+    config["initializer_range"] = 0.0123;
     std::ofstream(model / "config.json") << config.dump();
     const auto other = dir / "other.h5";
     const auto r = RunCommand(Cli("trace --model " + Quote(model.string()) + " --corpus " +
@@ -387,8 +418,12 @@ TEST_CASE("mpirun trace: a killed rank stops the others cleanly; --resume finish
   INFO(killed.output);
   CHECK(killed.status != 0);
   CHECK_FALSE(std::filesystem::exists(out));
-  const TraceReader cut(distributed::ShardPath(out, 1));
-  CHECK_FALSE(cut.info().complete);
+  {
+    // Closed before the resume: HDF5 shares an open file within a process, and the merged
+    // trace's virtual datasets would see this reader's stale view of the shard.
+    const TraceReader cut(distributed::ShardPath(out, 1));
+    CHECK_FALSE(cut.info().complete);
+  }
   const auto resumed = RunCommand(Mpirun(3, args + Quote(out.string()) + " --resume"));
   INFO(resumed.output);
   REQUIRE(resumed.status == 0);
@@ -447,7 +482,10 @@ TEST_CASE("mpirun -np N moescope stats gives the numbers of one process", "[dist
       INFO(r.output);
       REQUIRE(r.status == 0);
       CHECK_THAT(r.output, Catch::Contains("on " + std::to_string(ranks) + " ranks"));
-      CHECK(trace_test::ReadText(out / "stats.csv") == want);
+      // Counts exactly; sums of doubles added in another order to their last bits.
+      CheckSameCsv(dir / "one/stats.csv", out / "stats.csv", 1e-9);
+      for (const char* exact : {"coactivation.csv", "transitions.csv", "histograms.csv"})
+        CHECK(trace_test::ReadText(out / exact) == trace_test::ReadText(dir / "one" / exact));
     }
   }
 }
