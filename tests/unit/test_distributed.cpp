@@ -182,7 +182,7 @@ TEST_CASE("shards of a sharded run merge into exactly the single-process trace",
   }
 }
 
-TEST_CASE("moescope merge joins traces of separate runs; h5py, stats and compare read it",
+TEST_CASE("moescope merge joins traces of separate runs and h5py, stats and compare read it",
           "[distributed][merge][cli]") {
   const auto dir = TempDir("dist_merge_cli");
   std::filesystem::create_directories(dir / "sub");
@@ -387,7 +387,7 @@ TEST_CASE("mpirun trace --resume completes interrupted shards to the identical t
   CheckIdentical(whole, out);
 }
 
-TEST_CASE("mpirun trace: a killed rank stops the others cleanly; --resume finishes identically",
+TEST_CASE("mpirun trace: a killed rank stops the others cleanly and --resume finishes identically",
           "[distributed][mpi][resume]") {
   const auto dir = TempDir("dist_mpi_kill");
   const auto corpus = dir / "corpus.jsonl";
