@@ -51,12 +51,12 @@ void MpiSession::CheckSameRun(bool ok, const std::string& fingerprint,
   int differs = -1;
   for (int r = 0; r < size_; ++r) {
     const char* p = all.data() + static_cast<size_t>(r) * (kBytes + 1);
-    if (p[0] == 0) failed += (failed.empty() ? "" : ", ") + std::to_string(r);
+    if (p[0] == 0)
+      failed += (failed.empty() ? "" : ", ") + std::to_string(r);
     else if (differs < 0 && all[0] == 1 && std::memcmp(p + 1, all.data() + 1, kBytes) != 0)
       differs = r;
   }
-  if (!failed.empty())
-    Fail("mpirun", "rank " + failed + " " + failure);
+  if (!failed.empty()) Fail("mpirun", "rank " + failed + " " + failure);
   if (differs >= 0)
     Fail("mpirun", "rank " + std::to_string(differs) +
                        " was started with different arguments, model or corpus than rank 0 (the "
@@ -64,9 +64,15 @@ void MpiSession::CheckSameRun(bool ok, const std::string& fingerprint,
                        "same files");
 }
 
-void MpiSession::SumAll(std::vector<double>& v) const { SumInPieces(v, MPI_DOUBLE); }
-void MpiSession::SumAll(std::vector<int64_t>& v) const { SumInPieces(v, MPI_INT64_T); }
-void MpiSession::SumAll(std::vector<uint32_t>& v) const { SumInPieces(v, MPI_UINT32_T); }
+void MpiSession::SumAll(std::vector<double>& v) const {
+  SumInPieces(v, MPI_DOUBLE);
+}
+void MpiSession::SumAll(std::vector<int64_t>& v) const {
+  SumInPieces(v, MPI_INT64_T);
+}
+void MpiSession::SumAll(std::vector<uint32_t>& v) const {
+  SumInPieces(v, MPI_UINT32_T);
+}
 
 void MpiSession::Broadcast(std::string& bytes) const {
   uint64_t n = bytes.size();
@@ -97,6 +103,8 @@ std::vector<std::string> MpiSession::AllGather(const std::string& bytes) const {
   return out;
 }
 
-void MpiSession::Barrier() const { MPI_Barrier(MPI_COMM_WORLD); }
+void MpiSession::Barrier() const {
+  MPI_Barrier(MPI_COMM_WORLD);
+}
 
 }  // namespace moe::distributed

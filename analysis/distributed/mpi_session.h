@@ -29,8 +29,9 @@ class MpiSession {
   // or saying which ranks failed to start (`ok` false; those ranks report their own error).
   // `failure` completes "rank R ..." for ranks that were not ok.
   void CheckSameRun(bool ok, const std::string& fingerprint,
-                    const std::string& failure = "could not start (its error is above); no rank "
-                                                 "traced") const;
+                    const std::string& failure =
+                        "could not start (its error is above); no rank "
+                        "traced") const;
 
   // Element-wise sums over all ranks, the result on every rank (MPI_Allreduce in place).
   void SumAll(std::vector<double>& values) const;

@@ -16,7 +16,8 @@ namespace {
 const char* const kFailed = "failed (its error is above); no statistics were written";
 
 // Executed-set counts: every rank's maps, added in rank order.
-void ReduceSetCounts(const MpiSession& mpi, std::vector<std::unordered_map<uint64_t, int64_t>>& sets) {
+void ReduceSetCounts(const MpiSession& mpi,
+                     std::vector<std::unordered_map<uint64_t, int64_t>>& sets) {
   for (auto& layer : sets) {
     std::string mine;
     for (const auto& [mask, count] : layer) {
@@ -82,8 +83,8 @@ int RunDistributedStats(const MpiSession& mpi, StatsRunOptions o, const std::str
       mpi.SumAll(values);
       mpi.SumAll(groups);
       for (size_t i = 0; i < sums.size(); ++i) {
-        sums[i] = {values[5 * i], values[5 * i + 1], values[5 * i + 2], values[5 * i + 3],
-                   values[5 * i + 4], groups[i]};
+        sums[i] = {values[5 * i],     values[5 * i + 1], values[5 * i + 2],
+                   values[5 * i + 3], values[5 * i + 4], groups[i]};
       }
       last_collective_done = true;
     };

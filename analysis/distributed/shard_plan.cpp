@@ -23,7 +23,8 @@ std::vector<std::pair<int64_t, int64_t>> PlanShards(std::span<const int64_t> doc
       // The boundary nearest to the target share, in integers: target = total * (r+1) / ranks.
       const __int128 target_num = static_cast<__int128>(total) * (r + 1);  // target * ranks
       auto dist = [&](int64_t d) {
-        const __int128 v = static_cast<__int128>(prefix[static_cast<size_t>(d)]) * ranks - target_num;
+        const __int128 v =
+            static_cast<__int128>(prefix[static_cast<size_t>(d)]) * ranks - target_num;
         return v < 0 ? -v : v;
       };
       int64_t d = begin;

@@ -65,8 +65,7 @@ void CheckSameRun(const TraceAttributes& first, const TraceReader& other_reader)
     differs("tokenizer (sha256)", first.tokenizer_sha256, o.tokenizer_sha256);
   if (!SameJson(first.routing_policy, o.routing_policy))
     differs("routing policy", short_text(first.routing_policy), short_text(o.routing_policy));
-  if (!SameJson(first.windowing, o.windowing))
-    differs("windowing", first.windowing, o.windowing);
+  if (!SameJson(first.windowing, o.windowing)) differs("windowing", first.windowing, o.windowing);
   if (first.record_logits != o.record_logits || first.logit_sample_rate != o.logit_sample_rate)
     differs("--record-logits / --logit-sample-rate",
             std::to_string(first.record_logits) + " / " + std::to_string(first.logit_sample_rate),
@@ -104,8 +103,8 @@ void CreateVirtual(hid_t f, const char* name, hid_t type, const std::vector<hsiz
   for (const Source& s : sources) dims[0] += s.rows;
   dims.insert(dims.end(), row_shape.begin(), row_shape.end());
   const int rank = static_cast<int>(dims.size());
-  Handle space(Check(H5Screate_simple(rank, dims.data(), nullptr), where.str(),
-                     "cannot make a dataspace"));
+  Handle space(
+      Check(H5Screate_simple(rank, dims.data(), nullptr), where.str(), "cannot make a dataspace"));
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
   hsize_t start = 0;
   for (const Source& s : sources) {
@@ -132,7 +131,8 @@ void CreateVirtual(hid_t f, const char* name, hid_t type, const std::vector<hsiz
 std::vector<char> PackStrings(const std::vector<std::string>& strings, size_t width) {
   std::vector<char> out(strings.size() * width, '\0');
   for (size_t i = 0; i < strings.size(); ++i)
-    std::copy(strings[i].begin(), strings[i].end(), out.begin() + static_cast<ptrdiff_t>(i * width));
+    std::copy(strings[i].begin(), strings[i].end(),
+              out.begin() + static_cast<ptrdiff_t>(i * width));
   return out;
 }
 
@@ -260,7 +260,8 @@ MergeSummary MergeTraces(const std::vector<std::filesystem::path>& shards,
     }
     const hsize_t l = static_cast<hsize_t>(L), k = static_cast<hsize_t>(K),
                   e = static_cast<hsize_t>(E);
-    CreateVirtual(f, trace::ds::kTokenId, H5T_STD_I32LE, {}, token_sources, at(trace::ds::kTokenId));
+    CreateVirtual(f, trace::ds::kTokenId, H5T_STD_I32LE, {}, token_sources,
+                  at(trace::ds::kTokenId));
     CreateVirtual(f, trace::ds::kTokenPosition, H5T_STD_I32LE, {}, token_sources,
                   at(trace::ds::kTokenPosition));
     CreateVirtual(f, trace::ds::kTokenNll, H5T_IEEE_F32LE, {}, token_sources,
@@ -321,19 +322,21 @@ MergeSummary MergeTraces(const std::vector<std::filesystem::path>& shards,
       // Token rows in blocks of whole documents: /tokens/doc re-based, the ids hashed.
       for (int64_t d0 = 0; d0 < D;) {
         int64_t d1 = d0 + 1;
-        while (d1 < D && off[static_cast<size_t>(d1) + 1] - off[static_cast<size_t>(d0)] <=
-                             kBlockTokens)
+        while (d1 < D &&
+               off[static_cast<size_t>(d1) + 1] - off[static_cast<size_t>(d0)] <= kBlockTokens)
           ++d1;
-        const int64_t begin = off[static_cast<size_t>(d0)], count = off[static_cast<size_t>(d1)] - begin;
+        const int64_t begin = off[static_cast<size_t>(d0)],
+                      count = off[static_cast<size_t>(d1)] - begin;
         const TokenRows rows = r.ReadTokens(begin, count);
         std::vector<int32_t> docs(rows.doc.size());
-        for (size_t t = 0; t < docs.size(); ++t) docs[t] = static_cast<int32_t>(rows.doc[t] + doc_base);
+        for (size_t t = 0; t < docs.size(); ++t)
+          docs[t] = static_cast<int32_t>(rows.doc[t] + doc_base);
         if (count > 0)
           h5::AppendRows(doc.id(), H5T_NATIVE_INT32, count, docs.data(), at(trace::ds::kTokenDoc));
         for (int64_t d = d0; d < d1; ++d) {
           const std::string& name = domains[static_cast<size_t>(doms[static_cast<size_t>(d)])];
-          const uint64_t n = static_cast<uint64_t>(off[static_cast<size_t>(d) + 1] -
-                                                   off[static_cast<size_t>(d)]);
+          const uint64_t n =
+              static_cast<uint64_t>(off[static_cast<size_t>(d) + 1] - off[static_cast<size_t>(d)]);
           sha.Update(ids[static_cast<size_t>(d)]);
           sha.Update("\0", 1);
           sha.Update(name);
@@ -365,11 +368,12 @@ MergeSummary MergeTraces(const std::vector<std::filesystem::path>& shards,
 
     {
       Handle domain_type = h5::FixedStringType(std::max<size_t>(
-          1, domains.empty() ? 1
-                             : std::max_element(domains.begin(), domains.end(),
-                                                [](const auto& a, const auto& b) {
-                                                  return a.size() < b.size();
-                                                })->size()));
+          1,
+          domains.empty()
+              ? 1
+              : std::max_element(domains.begin(), domains.end(), [](const auto& a, const auto& b) {
+                  return a.size() < b.size();
+                })->size()));
       const size_t width = H5Tget_size(domain_type.id());
       Handle ds = h5::CreateFixed(f, trace::ds::kDomains, domain_type.id(),
                                   {static_cast<hsize_t>(M)}, at(trace::ds::kDomains));
@@ -377,8 +381,8 @@ MergeSummary MergeTraces(const std::vector<std::filesystem::path>& shards,
       if (M > 0) h5::WriteAll(ds.id(), domain_type.id(), packed.data(), at(trace::ds::kDomains));
     }
     const hsize_t m1 = static_cast<hsize_t>(M) + 1;
-    Handle load = h5::CreateFixed(f, trace::ds::kLoad, H5T_STD_I64LE, {m1, l, e},
-                                  at(trace::ds::kLoad));
+    Handle load =
+        h5::CreateFixed(f, trace::ds::kLoad, H5T_STD_I64LE, {m1, l, e}, at(trace::ds::kLoad));
     h5::WriteAll(load.id(), H5T_NATIVE_INT64, stats.load().data(), at(trace::ds::kLoad));
     Handle importance = h5::CreateFixed(f, trace::ds::kImportance, H5T_IEEE_F64LE, {m1, l, e},
                                         at(trace::ds::kImportance));

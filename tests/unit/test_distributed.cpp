@@ -106,7 +106,9 @@ std::filesystem::path CorpusPart(const std::filesystem::path& dir, int begin, in
   return p;
 }
 
-std::string Cli(const std::string& args) { return Quote(trace_test::Cli()) + " " + args; }
+std::string Cli(const std::string& args) {
+  return Quote(trace_test::Cli()) + " " + args;
+}
 
 // Two CSV files with the same cells, numbers equal to a relative `tolerance`.
 void CheckSameCsv(const std::filesystem::path& want, const std::filesystem::path& got,
@@ -191,8 +193,8 @@ TEST_CASE("moescope merge joins traces of separate runs and h5py, stats and comp
   const std::string common = "trace --model " + Quote(trace_test::TinyModel().string()) +
                              " --batch-size 1 --record-logits --logit-sample-rate 1";
   auto trace = [&](const std::filesystem::path& corpus, const std::filesystem::path& out) {
-    const auto r = RunCommand(Cli(common + " --corpus " + Quote(corpus.string()) + " -o " +
-                                  Quote(out.string())));
+    const auto r = RunCommand(
+        Cli(common + " --corpus " + Quote(corpus.string()) + " -o " + Quote(out.string())));
     INFO(r.output);
     REQUIRE(r.status == 0);
   };
@@ -227,10 +229,9 @@ TEST_CASE("moescope merge joins traces of separate runs and h5py, stats and comp
                      w.logit_tokens().end()));
   }
   // h5py alone reads it, from another working folder (the shards are found next to the file).
-  const auto check = RunCommand("cd / && " + std::string("/usr/bin/python3 ") +
-                                Quote(trace_test::Checker().string()) + " " +
-                                Quote(merged.string()) + " " +
-                                Quote(trace_test::FormatDoc().string()));
+  const auto check = RunCommand(
+      "cd / && " + std::string("/usr/bin/python3 ") + Quote(trace_test::Checker().string()) + " " +
+      Quote(merged.string()) + " " + Quote(trace_test::FormatDoc().string()));
   INFO(check.output);
   CHECK(check.status == 0);
   // stats: the same numbers as over the single-process trace.
@@ -294,9 +295,9 @@ TEST_CASE("moescope merge refuses missing, incomplete and mismatched shards in o
     config["initializer_range"] = 0.0123;
     std::ofstream(model / "config.json") << config.dump();
     const auto other = dir / "other.h5";
-    const auto r = RunCommand(Cli("trace --model " + Quote(model.string()) + " --corpus " +
-                                  Quote(CorpusPart(dir, 0, 3).string()) + " -o " +
-                                  Quote(other.string())));
+    const auto r =
+        RunCommand(Cli("trace --model " + Quote(model.string()) + " --corpus " +
+                       Quote(CorpusPart(dir, 0, 3).string()) + " -o " + Quote(other.string())));
     INFO(r.output);
     REQUIRE(r.status == 0);
     one_line_error(merge({a, other}), other.string(), "model config differs");
@@ -376,8 +377,7 @@ TEST_CASE("mpirun trace --resume completes interrupted shards to the identical t
     h5::Handle f(H5Fopen(shard.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
     REQUIRE(f.valid());
     h5::WriteFlag(f.id(), trace::attr::kComplete, false, {shard.string(), "/"});
-    h5::Handle offset =
-        h5::OpenDataset(f.id(), trace::ds::kDocOffset, {shard.string(), "offset"});
+    h5::Handle offset = h5::OpenDataset(f.id(), trace::ds::kDocOffset, {shard.string(), "offset"});
     h5::SetRows(offset.id(), 2, {shard.string(), "offset"});
   }
   std::filesystem::remove(out);
@@ -434,7 +434,8 @@ TEST_CASE("mpirun trace refuses ranks started differently, and a broken rank sto
           "[distributed][mpi]") {
   const auto dir = TempDir("dist_mpi_bad");
   const auto out = dir / "out.h5";
-  const std::string mpirun = std::string(MOESCOPE_TEST_MPIRUN) + " --allow-run-as-root --oversubscribe";
+  const std::string mpirun =
+      std::string(MOESCOPE_TEST_MPIRUN) + " --allow-run-as-root --oversubscribe";
   // MPMD: rank 1 gets another policy.
   auto r = RunCommand(mpirun + " -np 1 " + Cli(TraceArgs(out)) + " : -np 1 " +
                       Cli(TraceArgs(out) + " --disable 0:1"));
@@ -463,8 +464,9 @@ TEST_CASE("mpirun -np N moescope stats gives the numbers of one process", "[dist
   const std::string common = "trace --model " + Quote(trace_test::TinyModel().string()) +
                              " --record-logits --logit-sample-rate 0.5 --threads 1 -o ";
   const auto a = dir / "a.h5", b = dir / "b.h5";
-  REQUIRE(RunCommand(Cli(common + Quote(a.string()) + " --corpus " + Quote(corpus.string())))
-              .status == 0);
+  REQUIRE(
+      RunCommand(Cli(common + Quote(a.string()) + " --corpus " + Quote(corpus.string()))).status ==
+      0);
   REQUIRE(RunCommand(Cli(common + Quote(b.string()) + " --corpus " +
                          Quote(trace_test::TinyCorpus().string())))
               .status == 0);
