@@ -23,6 +23,9 @@ struct AblateCommandOptions {
 };
 
 void Run(AblateCommandOptions& o) {
+  // Not distributed yet (docs/distributed.md): N copies would race for one results file.
+  if (LaunchedRanks() > 1)
+    Fail("mpirun", "moescope ablate does not run distributed yet; run it without mpirun");
   const LoadedModel m = OpenModel(o.model);
   o.sweep.mode = ParseDisableMode(o.mode, "--mode");
   o.sweep.seed = o.ablation.pass.seed;

@@ -7,6 +7,9 @@
 
 #include "analysis/stats/stats_job.h"
 #include "cli/common.h"
+#ifdef MOESCOPE_WITH_MPI
+#include "analysis/distributed/mpi_stats.h"
+#endif
 
 namespace moe::cli {
 
@@ -68,6 +71,16 @@ void RegisterStats(CLI::App& app) {
   cmd->callback([o] {
     g_exit_code = Guarded([&] {
       o->progress = ::isatty(STDERR_FILENO) == 1;
+#ifdef MOESCOPE_WITH_MPI
+      // Under mpirun: the ranks share the documents and add their sums (mpi_stats.h).
+      if (LaunchedRanks() > 0) {
+        const distributed::MpiSession mpi;
+        g_exit_code = distributed::RunDistributedStats(mpi, *o, g_command_line, std::cerr);
+        return;
+      }
+#else
+      LaunchedRanks();  // refuses several processes started by mpirun
+#endif
       std::cerr << FormatStatsSummary(RunStats(*o)) << "\n";
     });
   });

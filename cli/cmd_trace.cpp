@@ -8,6 +8,9 @@
 #include "analysis/policy/policy_source.h"
 #include "analysis/run/trace_runner.h"
 #include "cli/common.h"
+#ifdef MOESCOPE_WITH_MPI
+#include "analysis/distributed/mpi_trace.h"
+#endif
 
 namespace moe::cli {
 namespace {
@@ -18,7 +21,29 @@ struct TraceCommandOptions {
   PolicySource policy;
 };
 
+#ifdef MOESCOPE_WITH_MPI
+// Under mpirun: every rank traces its share into OUT.rank-RRRR.h5, rank 0 joins them into OUT.h5
+// (analysis/distributed/mpi_trace.h).
+void RunDistributed(TraceCommandOptions& o) {
+  const distributed::MpiSession mpi;
+  const StopOnSignals signals;
+  auto trace = [&](const TraceOptions& options) {
+    const LoadedModel m = OpenModel(o.model);
+    const RoutingPolicy policy = MakePolicy(o.policy, m.config());
+    return RunTrace(m, policy, options);
+  };
+  g_exit_code = distributed::RunDistributedTrace(mpi, trace, o.trace, g_command_line,
+                                                 signals.stop(), ::isatty(STDERR_FILENO) == 1,
+                                                 std::cerr);
+}
+#endif
+
 void Run(TraceCommandOptions& o) {
+#ifdef MOESCOPE_WITH_MPI
+  if (LaunchedRanks() > 0) return RunDistributed(o);
+#else
+  LaunchedRanks();  // refuses several processes started by mpirun
+#endif
   const LoadedModel m = OpenModel(o.model);
   const RoutingPolicy policy = MakePolicy(o.policy, m.config());
   o.trace.progress = ::isatty(STDERR_FILENO) == 1;

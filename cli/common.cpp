@@ -1,5 +1,7 @@
 #include "cli/common.h"
 
+#include "analysis/distributed/shard_plan.h"
+
 #include <csignal>
 #include <iostream>
 
@@ -103,6 +105,21 @@ LoadedModel OpenModel(const ModelOptions& options) {
       options.model_dir.empty() ? DefaultModelDir() : std::filesystem::path(options.model_dir),
       {.huge_pages = options.huge_pages,
        .allow_non_finite_weights = options.allow_non_finite_weights});
+}
+
+std::string g_command_line;
+
+int LaunchedRanks() {
+  const int n = distributed::LauncherWorldSize();
+#ifndef MOESCOPE_WITH_MPI
+  if (n > 1)
+    Fail("mpirun", "started " + std::to_string(n) +
+                       " processes, but this moescope was built without MPI (MOESCOPE_MPI=OFF); "
+                       "rebuild with libopenmpi-dev installed, or run it without mpirun");
+  return 0;
+#else
+  return n;
+#endif
 }
 
 int Guarded(const std::function<void()>& body) {

@@ -70,7 +70,17 @@ void RegisterImportance(CLI::App& app);
 void RegisterPrune(CLI::App& app);
 void RegisterPruneCurve(CLI::App& app);
 
+void RegisterMerge(CLI::App& app);
+
 // Set by a subcommand's callback; returned by main.
 extern int g_exit_code;
+// The command line as given (arguments joined by NUL), set by main: the ranks of an MPI run
+// compare it at start-up.
+extern std::string g_command_line;
+
+// How a corpus command runs (docs/distributed.md): 0 = as one process, as always; otherwise the
+// number of processes an MPI launcher (mpirun) started this one among. Throws Error when a
+// launcher started several and this moescope was built without MPI (MOESCOPE_MPI=OFF).
+int LaunchedRanks();
 
 }  // namespace moe::cli

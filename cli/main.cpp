@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   moe::cli::RegisterImportance(app);
   moe::cli::RegisterPrune(app);
   moe::cli::RegisterPruneCurve(app);
+  moe::cli::RegisterMerge(app);
+  for (int i = 0; i < argc; ++i) moe::cli::g_command_line += std::string(argv[i]) + '\0';
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& done) {  // --help, --version

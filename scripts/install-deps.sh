@@ -11,6 +11,8 @@ packages=(
   # Boost.Math (headers only): Student-t and normal quantiles of the statistics.
   libboost-dev
   libeigen3-dev libopenblas-dev libdnnl-dev libhdf5-dev hdf5-tools zlib1g-dev
+  # Distributed runs (mpirun -np N moescope ...; docs/distributed.md).
+  openmpi-bin libopenmpi-dev
   nlohmann-json3-dev catch2 libsentencepiece-dev sentencepiece libcli11-dev
   # tokenizer.json byte-level BPE: PCRE2 for the pre-tokenizer's regexes, ICU for NFC.
   libpcre2-dev libicu-dev

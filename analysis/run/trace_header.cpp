@@ -37,6 +37,13 @@ std::string CorpusDescription(const Corpus& corpus, const TraceRunSettings& s) {
   return j.dump();
 }
 
+std::string ShardDescription(const Corpus& shard, const TraceRunSettings& s, int64_t first,
+                             int64_t of) {
+  json j = json::parse(CorpusDescription(shard, s));
+  j["shard"] = {{"first_document", first}, {"corpus_documents", of}};
+  return j.dump();
+}
+
 bool SameJson(const std::string& a, const std::string& b) {
   try {
     return json::parse(a) == json::parse(b);
@@ -80,6 +87,15 @@ TraceHeader MakeTraceHeader(const LoadedModel& m, const RoutingPolicy& policy, c
   h.record_logits = s.record_logits;
   h.logit_sample_rate = s.record_logits ? s.logit_sample_rate : 0.0;
   h.record_shared_gate = c.shared_expert_width > 0;
+  return h;
+}
+
+TraceHeader ShardTraceHeader(const TraceHeader& whole, const Corpus& shard,
+                             const TraceRunSettings& s, int64_t first_document,
+                             int64_t corpus_documents) {
+  TraceHeader h = whole;
+  h.corpus = ShardDescription(shard, s, first_document, corpus_documents);
+  h.corpus_sha256 = shard.Fingerprint();
   return h;
 }
 

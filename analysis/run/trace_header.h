@@ -30,6 +30,14 @@ CorpusOptions CorpusOptionsOf(const TraceRunSettings& settings);
 TraceHeader MakeTraceHeader(const LoadedModel& model, const RoutingPolicy& policy,
                             const Corpus& corpus, const TraceRunSettings& settings);
 
+// The header of a shard's trace: `whole` (the run over the whole corpus) with the corpus
+// attributes of `shard` alone, the documents [first_document, first_document + shard.documents)
+// of the whole corpus (analysis/distributed). /docs/source_id keeps the whole corpus's width, so
+// every shard of a run has the same layout.
+TraceHeader ShardTraceHeader(const TraceHeader& whole, const Corpus& shard,
+                             const TraceRunSettings& settings, int64_t first_document,
+                             int64_t corpus_documents);
+
 // Throws Error naming the trace and the first attribute that differs (model, checkpoint,
 // tokenizer, policy, windowing, corpus, logit settings) when `existing` was not made by the run
 // that `now` describes.

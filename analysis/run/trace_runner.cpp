@@ -75,7 +75,8 @@ OpenedTrace OpenTrace(const TraceOptions& o, const TraceHeader& header, const Co
 // Hands the recorded rows of each window to the builder in document order, choosing the tokens
 // whose logits are kept; returns the number of tokens added.
 int64_t AddWindows(std::span<const TraceWindow> windows, const std::vector<WindowResult>& results,
-                   const Corpus& corpus, const TraceRunSettings& run, TraceChunkBuilder& builder) {
+                   const Corpus& corpus, const TraceRunSettings& run, int64_t document_base,
+                   TraceChunkBuilder& builder) {
   const size_t routed = builder.routing_width(), logit_width = builder.logit_width();
   const size_t run_layers = routed / static_cast<size_t>(builder.kmax());
   int64_t added = 0;
@@ -85,7 +86,7 @@ int64_t AddWindows(std::span<const TraceWindow> windows, const std::vector<Windo
     const std::vector<int32_t>& ids = corpus.documents[static_cast<size_t>(w.doc)].ids;
     for (int64_t j = 0; j < w.end - w.record_begin; ++j) {
       const int64_t token = w.record_begin + j;
-      const bool sampled = run.record_logits && InLogitSample(w.doc, token, run.logit_sample_rate);
+      const bool sampled = run.record_logits && InLogitSample(w.doc + document_base, token, run.logit_sample_rate);
       builder.AddToken(w.doc, ids[static_cast<size_t>(token)], r.position[j], r.nll[j],
                        r.predicted[j], r.topk_ids.data() + j * routed,
                        r.topk_weights.data() + j * routed,
@@ -106,20 +107,34 @@ TraceSummary RunTrace(const LoadedModel& m, const RoutingPolicy& policy, const T
     Fail(m.dir.string(), "is a dense LLaMA without routers; there is no routing to trace");
   const TraceRunSettings run = ResolveSettings(o, c);
   policy.Validate(c);
-  const Corpus corpus = ReadCorpus(
+  const Corpus whole = ReadCorpus(
       std::vector<std::filesystem::path>(run.corpus_files.begin(), run.corpus_files.end()),
       m.tokenizer.get(), c.vocab_size, CorpusOptionsOf(run));
-  if (corpus.documents.empty())
-    Fail("corpus", "has no documents to trace (" + std::to_string(corpus.skipped.size()) +
+  if (whole.documents.empty())
+    Fail("corpus", "has no documents to trace (" + std::to_string(whole.skipped.size()) +
                        " skipped as empty)");
-  if (corpus.documents.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max()))
+  if (whole.documents.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max()))
     Fail("corpus", "has more documents than a trace indexes (2^31 - 1)");
-  const TraceHeader header = MakeTraceHeader(m, policy, corpus, run);
+  TraceHeader header = MakeTraceHeader(m, policy, whole, run);
+  // A shard traces documents [document_base, ...) of the whole corpus as a corpus of its own.
+  Corpus shard;
+  int64_t document_base = 0;
+  if (o.select_documents) {
+    const auto [begin, end] = o.select_documents(whole, header);
+    if (begin < 0 || end < begin || end > static_cast<int64_t>(whole.documents.size()))
+      Fail("trace", "internal error: a shard's documents lie outside the corpus");
+    shard.domains = whole.domains;
+    shard.documents.assign(whole.documents.begin() + begin, whole.documents.begin() + end);
+    document_base = begin;
+    header = ShardTraceHeader(header, shard, run, begin,
+                              static_cast<int64_t>(whole.documents.size()));
+  }
+  const Corpus& corpus = o.select_documents ? shard : whole;
   const int L = header.num_layers, E = header.num_experts, K = header.top_k;
 
   TraceSummary summary;
   summary.output = o.output.string();
-  summary.skipped_documents = static_cast<int64_t>(corpus.skipped.size());
+  summary.skipped_documents = static_cast<int64_t>(o.select_documents ? 0 : whole.skipped.size());
   OpenedTrace opened = OpenTrace(o, header, corpus, summary);
   if (!opened.writer) {
     summary.documents = summary.resumed_documents;
@@ -133,6 +148,7 @@ TraceSummary RunTrace(const LoadedModel& m, const RoutingPolicy& policy, const T
 
   WindowRunner runner(*m.model, policy.empty() ? nullptr : &policy, K, run.record_logits,
                       o.batch_size);
+  runner.set_document_base(document_base);
   TraceChunkBuilder builder(corpus, L, K, E, std::move(opened.stats), writer.initial_tokens());
   ProgressBar bar(o.progress, static_cast<int64_t>(corpus.documents.size()), corpus.tokens(),
                   first_doc, writer.initial_tokens());
@@ -157,7 +173,7 @@ TraceSummary RunTrace(const LoadedModel& m, const RoutingPolicy& policy, const T
     }
     const auto part = std::span<const TraceWindow>(windows).subspan(
         first, std::min(group, windows.size() - first));
-    const int64_t added = AddWindows(part, runner.Run(part, corpus), corpus, run, builder);
+    const int64_t added = AddWindows(part, runner.Run(part, corpus), corpus, run, document_base, builder);
     uncommitted += added;
     tokens_run += added;
     const bool due =

@@ -33,6 +33,15 @@ struct TraceOptions {
   // committed, the trace is closed with complete = 0 (`resume` continues it) and the summary
   // says interrupted.
   const std::atomic<bool>* stop = nullptr;
+  // A sharded run (analysis/distributed/): called once the corpus is read and the run's header
+  // made (`whole` describes the run over the whole corpus), before the output is touched; returns
+  // the documents [first, second) of the corpus that this process traces. `output` then holds
+  // those alone, as a trace of its own whose corpus attributes describe them; the model's random
+  // draws, forced routes and the router-logit sample still see each document's index in the
+  // whole corpus, so the shards of a run hold exactly the rows of a single-process trace.
+  // Throwing stops the run before anything is written.
+  std::function<std::pair<int64_t, int64_t>(const Corpus& corpus, const TraceHeader& whole)>
+      select_documents;
 };
 
 struct TraceSummary {

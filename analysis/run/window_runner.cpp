@@ -11,7 +11,7 @@
 
 namespace moe {
 Batch MakeWindowBatch(std::span<const TraceWindow> windows, std::span<const size_t> members,
-                      const Corpus& corpus, int32_t pad_id) {
+                      const Corpus& corpus, int32_t pad_id, int64_t document_base) {
   Batch b;
   b.batch_size = static_cast<int64_t>(members.size());
   for (size_t m : members) b.seq_len = std::max(b.seq_len, windows[m].length());
@@ -23,7 +23,7 @@ Batch MakeWindowBatch(std::span<const TraceWindow> windows, std::span<const size
       b.ids.push_back(real ? ids[static_cast<size_t>(w.begin + s)] : pad_id);
       b.mask.push_back(real ? 1 : 0);
       b.positions.push_back(real ? static_cast<int32_t>(s) : 1);
-      b.documents.push_back(real ? static_cast<int32_t>(w.doc) : -1);
+      b.documents.push_back(real ? static_cast<int32_t>(w.doc + document_base) : -1);
     }
   }
   return b;
@@ -73,7 +73,7 @@ void WindowRunner::RunBatch(std::span<const TraceWindow> windows, std::span<cons
                             const Corpus& corpus, std::vector<WindowResult>& results) {
   const ModelConfig& c = model_.config();
   const Batch batch =
-      MakeWindowBatch(windows, members, corpus, c.has_pad_token ? c.pad_token_id : 0);
+      MakeWindowBatch(windows, members, corpus, c.has_pad_token ? c.pad_token_id : 0, document_base_);
   recorder_.Reset();
   const std::vector<float> hidden = model_.Forward(batch, nullptr, policy_);
   recorder_.CheckComplete();
@@ -93,7 +93,7 @@ void WindowRunner::RunBatch(std::span<const TraceWindow> windows, std::span<cons
       r.position.push_back(batch.positions[t]);
       r.nll.push_back(scores.nll[t]);
       r.predicted.push_back(scores.predicted[t]);
-      if (recorder_.document()[row0 + s] != w.doc)
+      if (recorder_.document()[row0 + s] != w.doc + document_base_)
         Fail("trace", "internal error: a routing row belongs to another document");
     }
     auto rows = [&](auto span, size_t width, auto& out) {

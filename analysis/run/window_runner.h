@@ -29,9 +29,11 @@ struct WindowResult {
 
 // The windows `members` as one right-padded batch; positions restart at 0 in every window
 // (cumsum(mask) - 1), padding gets position 1 and document -1 as in Batch::FromRows. Shared
-// with the ablation runner.
+// with the ablation runner. The model sees document w.doc + document_base (a shard of a corpus
+// passes its first document's index in the whole corpus, so per-document random draws and
+// forced routes match a single-process run).
 Batch MakeWindowBatch(std::span<const TraceWindow> windows, std::span<const size_t> members,
-                      const Corpus& corpus, int32_t pad_id);
+                      const Corpus& corpus, int32_t pad_id, int64_t document_base = 0);
 
 // Corpus runs sort windows by length within groups of this many batches: large enough for
 // similar lengths to meet, small enough to keep a group's result rows in memory.
@@ -51,6 +53,8 @@ class WindowRunner {
                int batch_size);
 
   std::vector<WindowResult> Run(std::span<const TraceWindow> windows, const Corpus& corpus);
+  // See MakeWindowBatch: the index in the whole corpus of `corpus`'s document 0.
+  void set_document_base(int64_t base) { document_base_ = base; }
 
  private:
   void RunBatch(std::span<const TraceWindow> windows, std::span<const size_t> members,
@@ -60,6 +64,7 @@ class WindowRunner {
   const RoutingPolicy* policy_;
   int batch_size_;
   bool record_logits_;
+  int64_t document_base_ = 0;
   RoutingRecorder recorder_;
   HookGuard guard_;
 };

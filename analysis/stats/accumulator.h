@@ -73,6 +73,21 @@ class RoutingAccumulator : public TokenSink {
   // Adds another accumulator of the same shape, options and document labels.
   void Merge(const RoutingAccumulator& other);
 
+  // For reductions across processes (analysis/distributed/): calls `f` on every additive table
+  // Merge adds (std::vector of double, int64_t or uint32_t), always in the same order. The
+  // executed-set counts (maps) and the document and token counts are reduced separately.
+  template <typename F>
+  void ForEachTable(F&& f) {
+    f(sums_), f(bootstrap_), f(permutation_), f(coactivation_), f(adjacent_), f(transitions_);
+    f(vocab_input_), f(vocab_next_), f(input_count_), f(next_count_), f(vocab_predicted_);
+    f(predicted_count_), f(entropy_hist_), f(margin_hist_);
+  }
+  std::vector<std::unordered_map<uint64_t, int64_t>>& mutable_set_counts() { return sets_; }
+  void SetCounts(int64_t documents, int64_t tokens) {
+    documents_ = documents;
+    tokens_ = tokens;
+  }
+
   const StatsShape& shape() const { return shape_; }
   const StatsOptions& options() const { return options_; }
   const SliceLayout& layout() const { return layout_; }

@@ -58,6 +58,7 @@ StatsSummary RunStats(const StatsRunOptions& o) {
                   set.tokens * (two_passes ? 2 : 1));
   TraceStatsRun run;
   run.progress = [&](int64_t done, int64_t) { bar.Update(0, done); };
+  if (o.shard) o.shard(set, run);
   const StatsReport report = ComputeStatsReport(set, o.stats, run);
   bar.Clear();
   summary.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -67,6 +68,7 @@ StatsSummary RunStats(const StatsRunOptions& o) {
     summary.notes.push_back(
         "token-controlled domain specialization is left out: it needs the token id x expert "
         "tables");
+  if (!o.write_output) return summary;
   StatsExportMeta meta;
   meta.inputs = set.paths;
   meta.incomplete = set.incomplete;

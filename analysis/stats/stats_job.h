@@ -8,6 +8,7 @@
 
 #include "analysis/stats/accumulator.h"
 #include "analysis/stats/metrics.h"
+#include "analysis/stats/trace_scan.h"
 
 namespace moe {
 
@@ -18,6 +19,10 @@ struct StatsRunOptions {
   bool progress = false;            // progress bar on stderr
   std::filesystem::path tokenizer;  // for token pieces in top_tokens.csv; default: the traced
                                     // model's tokenizer.model when it is still there
+  // Sharded runs (analysis/distributed/mpi_stats.h): the document range and reductions of
+  // TraceStatsRun, and whether this process writes the output folder.
+  std::function<void(const TraceSetInfo&, TraceStatsRun&)> shard;
+  bool write_output = true;
 };
 
 struct StatsSummary {

@@ -38,6 +38,9 @@ class TokenControlledPass : public TokenSink {
   // Rows of domain_spec_lift_token and domain_spec_token_p for every domain, layer and expert.
   void AddRows(const StatsOptions& options, StatsReport& report) const;
 
+  // The per-document sums, for reductions across processes (analysis/distributed/).
+  std::vector<ClusterRatio>& mutable_sums() { return sums_; }
+
  private:
   const RoutingAccumulator& first_;
   int L_, E_, V_;

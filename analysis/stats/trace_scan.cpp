@@ -97,9 +97,18 @@ void ScanTraces(const TraceSetInfo& set, TokenSink& acc, const TraceStatsRun& ru
     const std::string& path = set.paths[i];
     const TraceReader reader(path);
     // The prefix InspectTraces saw; a trace being written may have committed more since.
-    const int64_t docs = set.trace_documents[i], tokens_in = set.trace_tokens[i];
-    if (reader.num_documents() < docs || reader.num_tokens() < tokens_in)
+    const int64_t docs_in = set.trace_documents[i], tokens_all = set.trace_tokens[i];
+    if (reader.num_documents() < docs_in || reader.num_tokens() < tokens_all)
       Fail(path, "has fewer committed documents than when it was inspected; was it rewritten?");
+    // The documents [lo, docs) of this trace in the range asked for (all of them by default).
+    const int64_t end = run.end_document < 0 ? INT64_MAX : run.end_document;
+    const int64_t lo = std::clamp<int64_t>(run.first_document - doc_base, 0, docs_in);
+    const int64_t docs = std::clamp<int64_t>(end - doc_base, lo, docs_in);
+    if (lo >= docs) {
+      doc_base += docs_in;
+      continue;
+    }
+    const int64_t tokens_in = reader.doc_offsets()[static_cast<size_t>(docs)];
     const int K = reader.info().top_k;
     const size_t routed = static_cast<size_t>(L) * K, logit_width = static_cast<size_t>(L) * E;
     const int64_t per_row = static_cast<int64_t>(20 + routed * 6);
@@ -109,8 +118,9 @@ void ScanTraces(const TraceSetInfo& set, TokenSink& acc, const TraceStatsRun& ru
     for (const std::string& name : reader.domains())
       map.push_back(static_cast<int16_t>(std::find(set.domains.begin(), set.domains.end(), name) -
                                          set.domains.begin()));
-    int64_t open_doc = -1;
-    for (int64_t begin = 0; begin < tokens_in; begin += block) {
+    int64_t open_doc = lo - 1;
+    for (int64_t begin = reader.doc_offsets()[static_cast<size_t>(lo)]; begin < tokens_in;
+         begin += block) {
       const int64_t count = std::min(block, tokens_in - begin);
       const TokenRows tokens = reader.ReadTokens(begin, count);
       const RoutingRows routing = reader.ReadRouting(begin, count);
@@ -130,7 +140,7 @@ void ScanTraces(const TraceSetInfo& set, TokenSink& acc, const TraceStatsRun& ru
           if (doc < open_doc || doc >= docs || reader.Document(doc).token_begin != begin + t)
             Fail(path, "/tokens/doc row " + std::to_string(begin + t) +
                            " does not follow /docs/offset; damaged trace");
-          if (open_doc >= 0) acc.EndDocument();
+          if (open_doc >= lo) acc.EndDocument();
           // Documents without tokens (none in traces moescope writes) still count as documents.
           for (int64_t empty = open_doc + 1; empty < doc; ++empty) {
             acc.BeginDocument(doc_base + empty, map[reader.doc_domains()[empty]]);
@@ -149,12 +159,12 @@ void ScanTraces(const TraceSetInfo& set, TokenSink& acc, const TraceStatsRun& ru
       done += count;
       if (run.progress) run.progress(done, set.tokens);
     }
-    if (open_doc >= 0) acc.EndDocument();
+    if (open_doc >= lo) acc.EndDocument();
     for (int64_t empty = open_doc + 1; empty < docs; ++empty) {
       acc.BeginDocument(doc_base + empty, map[reader.doc_domains()[empty]]);
       acc.EndDocument();
     }
-    doc_base += docs;
+    doc_base += docs_in;
   }
 }
 
@@ -178,10 +188,12 @@ StatsReport ComputeStatsReport(const TraceSetInfo& set, const StatsOptions& opti
     first.progress = [&](int64_t done, int64_t) { run.progress(done, total); };
     second.progress = [&](int64_t done, int64_t) { run.progress(set.tokens + done, total); };
   }
-  const RoutingAccumulator acc = AccumulateTraces(set, options, first);
+  RoutingAccumulator acc = AccumulateTraces(set, options, first);
+  if (run.reduce_first) run.reduce_first(acc);
   if (acc.vocab_input().empty()) return BuildStatsReport(acc, set.domains);
   TokenControlledPass token_controlled(acc);
   ScanTraces(set, token_controlled, second);
+  if (run.reduce_second) run.reduce_second(token_controlled);
   return BuildStatsReport(acc, set.domains, &token_controlled);
 }
 

@@ -16,6 +16,8 @@
 
 namespace moe {
 
+class TokenControlledPass;
+
 struct TraceSetInfo {
   std::vector<std::string> paths;
   std::vector<std::string> domains;  // union of the traces' domains, in order of appearance
@@ -47,6 +49,14 @@ struct TraceStatsRun {
   // Called after each block with (tokens done, tokens in all traces).
   std::function<void(int64_t, int64_t)> progress;
   int64_t block_bytes = 16 << 20;  // size of the token rows read at once
+  // Sharded runs (analysis/distributed/): only documents [first_document, end_document) of the
+  // global numbering are fed (end_document < 0: to the end), and ComputeStatsReport calls
+  // `reduce_first` on the accumulator after the first pass and `reduce_second` on the
+  // token-controlled pass after the second; each must leave every process holding the sums over
+  // all of them.
+  int64_t first_document = 0, end_document = -1;
+  std::function<void(RoutingAccumulator&)> reduce_first;
+  std::function<void(TokenControlledPass&)> reduce_second;
 };
 
 // Feeds every token of every trace's prefix seen by InspectTraces to `sink`, documents numbered
