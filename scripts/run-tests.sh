@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: C++ tests (Catch2 through ctest), the PyTorch reference against the
 # golden vectors, then one clang build under AddressSanitizer + UndefinedBehaviorSanitizer that
-# runs the bad-input tests and every fuzz target (replaying fuzz/regressions/, then ~25 s each
+# runs the bad-input tests and every fuzz target (replaying fuzz/regressions/, then ~10 s each
 # from the seed corpora; docs/testing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +22,5 @@ cmake --build build-sanitize -j"$jobs" --target moescope_tests moescope \
   fuzz_trace_reader fuzz_trace_bytes
 ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
   build-sanitize/tests/moescope_tests "[bad-input]"
-fuzz/run.sh build-sanitize "${MOESCOPE_FUZZ_SECONDS:-25}"
+fuzz/run.sh build-sanitize "${MOESCOPE_FUZZ_SECONDS:-10}"
 echo "all tests passed"

@@ -16,22 +16,22 @@ namespace {
 const char* const kFailed = "failed (its error is above); no statistics were written";
 
 // Executed-set counts: every rank's maps, added in rank order.
-void ReduceSetCounts(const MpiSession& mpi,
-                     std::vector<std::unordered_map<uint64_t, int64_t>>& sets) {
+void ReduceSetCounts(const MpiSession& mpi, std::vector<ExecutedSetCounts>& sets) {
+  constexpr size_t kSetBytes = sizeof(ExecutedSet::words), kRecord = kSetBytes + sizeof(int64_t);
   for (auto& layer : sets) {
     std::string mine;
-    for (const auto& [mask, count] : layer) {
-      mine.append(reinterpret_cast<const char*>(&mask), sizeof(mask));
+    for (const auto& [set, count] : layer) {
+      mine.append(reinterpret_cast<const char*>(set.words.data()), kSetBytes);
       mine.append(reinterpret_cast<const char*>(&count), sizeof(count));
     }
     layer.clear();
     for (const std::string& bytes : mpi.AllGather(mine))
-      for (size_t at = 0; at + 16 <= bytes.size(); at += 16) {
-        uint64_t mask;
+      for (size_t at = 0; at + kRecord <= bytes.size(); at += kRecord) {
+        ExecutedSet set;
         int64_t count;
-        std::memcpy(&mask, bytes.data() + at, 8);
-        std::memcpy(&count, bytes.data() + at + 8, 8);
-        layer[mask] += count;
+        std::memcpy(set.words.data(), bytes.data() + at, kSetBytes);
+        std::memcpy(&count, bytes.data() + at + kSetBytes, sizeof(count));
+        layer[set] += count;
       }
   }
 }

@@ -189,7 +189,7 @@ void RoutingAccumulator::Layers(int32_t token_id, int32_t predicted, const int16
     }
     for (int j = n; j < K; ++j) set[j] = -1;
     if (n > 0) Add(s.count_top1() + s.Cell(l, set[0]), 1.0);
-    ExpertSet executed;
+    ExecutedSet executed;
     int64_t* co = coactivation_.data() + Table(domain_, l);
     for (int a = 0; a < n; ++a) {
       Add(s.count_topk() + s.Cell(l, set[a]), 1.0);
@@ -304,8 +304,8 @@ void RoutingAccumulator::AddDocumentBaselines() {
   const SliceLayout& s = layout_;
   const double n = partial_[SliceLayout::kTokens];
   if (n < 2) return;
-  std::vector<std::pair<ExpertSet, int64_t>> sets;
-  std::vector<ExpertSet> layer_sets;
+  std::vector<std::pair<ExecutedSet, int64_t>> sets;
+  std::vector<ExecutedSet> layer_sets;
   for (int l = 0; l < L; ++l) {
     double first = 0, overlap = 0;
     for (int e = 0; e < E; ++e) {
@@ -322,7 +322,7 @@ void RoutingAccumulator::AddDocumentBaselines() {
       layer_sets.push_back(doc_sets_[t]);
     std::sort(layer_sets.begin(), layer_sets.end());
     sets.clear();
-    for (const ExpertSet& m : layer_sets) {
+    for (const ExecutedSet& m : layer_sets) {
       if (!sets.empty() && sets.back().first == m)
         ++sets.back().second;
       else

@@ -20,7 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "analysis/stats/expert_set.h"
+#include "analysis/stats/executed_set.h"
 #include "analysis/stats/resampling.h"
 #include "analysis/stats/sums_layout.h"
 #include "analysis/stats/token_sink.h"
@@ -82,7 +82,7 @@ class RoutingAccumulator : public TokenSink {
     f(vocab_input_), f(vocab_next_), f(input_count_), f(next_count_), f(vocab_predicted_);
     f(predicted_count_), f(entropy_hist_), f(margin_hist_);
   }
-  std::vector<std::unordered_map<uint64_t, int64_t>>& mutable_set_counts() { return sets_; }
+  std::vector<ExecutedSetCounts>& mutable_set_counts() { return sets_; }
   void SetCounts(int64_t documents, int64_t tokens) {
     documents_ = documents;
     tokens_ = tokens;
@@ -116,7 +116,7 @@ class RoutingAccumulator : public TokenSink {
   const std::vector<uint32_t>& vocab_predicted() const { return vocab_predicted_; }
   const std::vector<int64_t>& predicted_occurrences() const { return predicted_count_; }
   // Per layer: executed set -> tokens (empty when E > kMaxSetExperts).
-  const std::vector<ExpertSetCounts>& set_counts() const { return sets_; }
+  const std::vector<ExecutedSetCounts>& set_counts() const { return sets_; }
   // [M, L, grid size] counts on the fine grids of histogram.h (kEntropyDeficitGrid of
   // 1 - H / log E, kMarginGrid)
   const std::vector<int64_t>& entropy_histogram() const { return entropy_hist_; }
@@ -145,7 +145,7 @@ class RoutingAccumulator : public TokenSink {
   std::vector<int64_t> coactivation_, adjacent_, transitions_;
   std::vector<uint32_t> vocab_input_, vocab_next_, vocab_predicted_;
   std::vector<int64_t> input_count_, next_count_, predicted_count_;
-  std::vector<ExpertSetCounts> sets_;
+  std::vector<ExecutedSetCounts> sets_;
   std::vector<int64_t> entropy_hist_, margin_hist_;
 
   // The open document.
@@ -160,7 +160,7 @@ class RoutingAccumulator : public TokenSink {
   std::vector<int16_t> current_;       // [L, K]
   int64_t position_ = 0;               // tokens of the open document so far
   std::vector<int16_t> history_;       // [kMaxRepeatDistance, L] first choices, a ring by position
-  std::vector<ExpertSet> doc_sets_;    // [tokens of the open document, L] executed sets
+  std::vector<ExecutedSet> doc_sets_;  // [tokens of the open document, L] executed sets
   std::vector<double> probabilities_;  // [E] scratch
   std::vector<float> sorted_;          // [E] scratch
 };

@@ -181,7 +181,8 @@ void Evaluate(const double* s, const SliceLayout& lay, const StatsShape& shape, 
     put(kRepeatFirstLiftLoad, l, 0, ratio(first_rate, first_sq), 1.0, pairs);
     put(kRepeatFirstLiftDoc, l, 0, ratio(same, s[lay.doc_same_first() + l]), 1.0, pairs);
     put(kRepeatAnyLiftDoc, l, 0,
-        E <= kMaxSetExperts ? ratio(s[lay.any_overlap() + l], s[lay.doc_any_overlap() + l]) : kNan, 1.0, pairs);
+        E <= kMaxSetExperts ? ratio(s[lay.any_overlap() + l], s[lay.doc_any_overlap() + l]) : kNan,
+        1.0, pairs);
     put(kRepeatOverlapLiftLoad, l, 0, ratio(overlap_rate, cover_sq), 1.0, pairs);
     put(kRepeatOverlapLiftDoc, l, 0, ratio(overlap, s[lay.doc_overlap() + l]), 1.0, pairs);
     for (int i = 0; i < kRepeatDistanceCount; ++i) {

@@ -14,8 +14,8 @@ namespace {
 // Draws executed sets from one layer's pooled distribution.
 class SetSampler {
  public:
-  explicit SetSampler(const ExpertSetCounts& counts) {
-    std::vector<std::pair<ExpertSet, int64_t>> sorted(counts.begin(), counts.end());
+  explicit SetSampler(const ExecutedSetCounts& counts) {
+    std::vector<std::pair<ExecutedSet, int64_t>> sorted(counts.begin(), counts.end());
     std::sort(sorted.begin(), sorted.end());  // a fixed order, so draws do not depend on hashing
     int64_t total = 0;
     for (const auto& [set, n] : sorted) {
@@ -25,7 +25,7 @@ class SetSampler {
     }
   }
   bool empty() const { return sets_.empty(); }
-  const ExpertSet& Draw(uint64_t hash) const {
+  const ExecutedSet& Draw(uint64_t hash) const {
     const int64_t at =
         static_cast<int64_t>(HashUnit(hash) * static_cast<double>(cumulative_.back()));
     return sets_[std::upper_bound(cumulative_.begin(), cumulative_.end(), at) -
@@ -33,7 +33,7 @@ class SetSampler {
   }
 
  private:
-  std::vector<ExpertSet> sets_;
+  std::vector<ExecutedSet> sets_;
   std::vector<int64_t> cumulative_;
 };
 
@@ -57,7 +57,7 @@ std::pair<double, double> BootstrapMean(const std::vector<double>& values, int r
 
 VocabSpecialization ComputeVocabSpecialization(const std::vector<uint32_t>& table,
                                                const std::vector<int64_t>& occurrences,
-                                               const std::vector<ExpertSetCounts>& sets, int L,
+                                               const std::vector<ExecutedSetCounts>& sets, int L,
                                                int E, int min_count, int top_n, uint64_t seed,
                                                int bootstrap, double ci_level) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -82,7 +82,7 @@ VocabSpecialization ComputeVocabSpecialization(const std::vector<uint32_t>& tabl
   for (int64_t x = 0; x < V; ++x) r.kept_tokens += occurrences[x] >= min_count;
   std::vector<int64_t> drawn(E);
   for (int l = 0; l < L; ++l) {
-    const SetSampler sampler(sets.size() > static_cast<size_t>(l) ? sets[l] : ExpertSetCounts{});
+    const SetSampler sampler(sets.size() > static_cast<size_t>(l) ? sets[l] : ExecutedSetCounts{});
     double sum = 0, sum_shuffled = 0;
     std::vector<std::vector<double>> cell_values(static_cast<size_t>(E));  // v_l(x) by argmax e
     std::vector<double> layer_values;
@@ -99,7 +99,7 @@ VocabSpecialization ComputeVocabSpecialization(const std::vector<uint32_t>& tabl
         const int64_t draws = std::min(n, kMaxDraws);
         std::fill(drawn.begin(), drawn.end(), 0);
         for (int64_t i = 0; i < draws; ++i) {
-          const ExpertSet& set = sampler.Draw(
+          const ExecutedSet& set = sampler.Draw(
               MixHash3(seed ^ 0x766f636162ull, (static_cast<uint64_t>(l) << 32) ^ x, i));
           for (int e = 0; e < E; ++e) drawn[e] += set.Contains(e);
         }

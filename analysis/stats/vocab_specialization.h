@@ -22,7 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "analysis/stats/expert_set.h"
+#include "analysis/stats/executed_set.h"
 
 namespace moe {
 
@@ -51,8 +51,9 @@ inline constexpr int64_t kMaxDraws = 20000;
 // table [L, V, E]; occurrences [V]; sets: per layer, executed-set bit mask -> tokens.
 VocabSpecialization ComputeVocabSpecialization(const std::vector<uint32_t>& table,
                                                const std::vector<int64_t>& occurrences,
-                                               const std::vector<ExpertSetCounts>& sets, int layers,
-                                               int experts, int min_count, int top_n, uint64_t seed,
-                                               int bootstrap = 0, double ci_level = 0.95);
+                                               const std::vector<ExecutedSetCounts>& sets,
+                                               int layers, int experts, int min_count, int top_n,
+                                               uint64_t seed, int bootstrap = 0,
+                                               double ci_level = 0.95);
 
 }  // namespace moe

@@ -193,6 +193,9 @@ MergeSummary MergeTraces(const std::vector<std::filesystem::path>& shards,
   const int L = first.num_layers, K = first.top_k, E = first.num_experts;
   bool predictions = true;
   for (const auto& r : readers) predictions = predictions && r->has_predictions();
+  // Shards of one model either all record the shared expert's gate or (older writers) none do.
+  bool shared_gate = true;
+  for (const auto& r : readers) shared_gate = shared_gate && r->has_shared_gate();
 
   // Domains: the caller's, else in order of first appearance over the shards; each shard's
   // domain indices map into them.
@@ -273,6 +276,9 @@ MergeSummary MergeTraces(const std::vector<std::filesystem::path>& shards,
                   at(trace::ds::kTopkIds));
     CreateVirtual(f, trace::ds::kTopkWeights, H5T_IEEE_F32LE, {l, k}, token_sources,
                   at(trace::ds::kTopkWeights));
+    if (shared_gate)
+      CreateVirtual(f, trace::ds::kSharedGate, H5T_IEEE_F32LE, {l}, token_sources,
+                    at(trace::ds::kSharedGate));
     if (first.record_logits) {
       Handle half = h5::Float16Type();
       CreateVirtual(f, trace::ds::kRouterLogits, half.id(), {l, e}, logit_sources,

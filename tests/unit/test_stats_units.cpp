@@ -564,10 +564,10 @@ TEST_CASE("vocabulary specialization intervals: bootstrap over kept token types"
   const int L = 1, E = 2;
   const std::vector<uint32_t> table = {10, 0, 10, 0, 4, 6, 1, 9};  // [L, V, E]
   const std::vector<int64_t> occurrences = {10, 10, 10, 10};
-  ExpertSet e0, e1;
+  ExecutedSet e0, e1;
   e0.Insert(0);
   e1.Insert(1);
-  const std::vector<ExpertSetCounts> sets = {{{e0, 25}, {e1, 15}}};
+  const std::vector<ExecutedSetCounts> sets = {{{e0, 25}, {e1, 15}}};
   const VocabSpecialization with =
       ComputeVocabSpecialization(table, occurrences, sets, L, E, 10, 3, 7, 400, 0.95);
   CHECK(with.expert_mean[0] == Approx(1.0));

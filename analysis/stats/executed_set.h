@@ -12,21 +12,21 @@ namespace moe {
 
 inline constexpr int kMaxSetExperts = 256;
 
-struct ExpertSet {
+struct ExecutedSet {
   std::array<uint64_t, kMaxSetExperts / 64> words{};
 
   void Insert(int expert) { words[expert >> 6] |= uint64_t{1} << (expert & 63); }
   bool Contains(int expert) const { return (words[expert >> 6] >> (expert & 63)) & 1u; }
-  bool Meets(const ExpertSet& other) const {
+  bool Meets(const ExecutedSet& other) const {
     for (size_t i = 0; i < words.size(); ++i)
       if (words[i] & other.words[i]) return true;
     return false;
   }
-  auto operator<=>(const ExpertSet&) const = default;
+  auto operator<=>(const ExecutedSet&) const = default;
 };
 
-struct ExpertSetHash {
-  size_t operator()(const ExpertSet& set) const {
+struct ExecutedSetHash {
+  size_t operator()(const ExecutedSet& set) const {
     uint64_t h = 0x9e3779b97f4a7c15ull;
     for (uint64_t w : set.words) h = (h ^ w) * 0xff51afd7ed558ccdull + (h >> 29);
     return static_cast<size_t>(h ^ (h >> 32));
@@ -34,6 +34,6 @@ struct ExpertSetHash {
 };
 
 // How many tokens executed each set (one layer).
-using ExpertSetCounts = std::unordered_map<ExpertSet, int64_t, ExpertSetHash>;
+using ExecutedSetCounts = std::unordered_map<ExecutedSet, int64_t, ExecutedSetHash>;
 
 }  // namespace moe
