@@ -16,11 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The files beside the weights that a model folder needs to be opened on its own.
-constexpr const char* kCompanionFiles[] = {"config.json", "generation_config.json",
-                                           "tokenizer.model", "tokenizer_config.json",
-                                           "special_tokens_map.json"};
-
 // `t` as `dtype` (a float type), into `storage`.
 TensorView Cast(const TensorView& t, DType dtype, std::vector<uint8_t>& storage) {
   const size_t n = static_cast<size_t>(t.numel());
@@ -74,13 +69,20 @@ void ConvertCheckpointToSafetensors(const fs::path& in_dir, const fs::path& out_
   }
   WriteSafetensors((out_dir / "model.safetensors").string(), tensors, {{"format", "pt"}});
 
-  for (const char* file : kCompanionFiles) {
-    if (!fs::exists(in_dir / file)) continue;
-    if (dtype && std::string(file) == "config.json")
-      WriteConfigWithDtype(in_dir / file, out_dir / file, *dtype);
-    else
-      CopyFileAtomically(in_dir / file, out_dir / file);
-  }
+  const fs::path config = in_dir / "config.json";
+  if (fs::exists(config) && dtype)
+    WriteConfigWithDtype(config, out_dir / "config.json", *dtype);
+  else if (fs::exists(config))
+    CopyFileAtomically(config, out_dir / "config.json");
+  CopyModelCompanionFiles(in_dir, out_dir);
+}
+
+void CopyModelCompanionFiles(const fs::path& in_dir, const fs::path& out_dir) {
+  static constexpr const char* kCompanionFiles[] = {"generation_config.json", "tokenizer.model",
+                                                    "tokenizer.json", "tokenizer_config.json",
+                                                    "special_tokens_map.json"};
+  for (const char* file : kCompanionFiles)
+    if (fs::exists(in_dir / file)) CopyFileAtomically(in_dir / file, out_dir / file);
 }
 
 }  // namespace moe

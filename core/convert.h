@@ -13,6 +13,12 @@ namespace moe {
 // Creates `out_dir`. Every file appears complete or not at all. With `dtype` (F32, F16 or BF16)
 // every floating-point tensor is stored in that type (rounded to nearest even) and config.json's
 // torch_dtype says so.
+// Copies the files beside the weights that a model folder needs to be opened on its own
+// (generation config, SentencePiece or tokenizer.json tokenizer and their settings; not
+// config.json, which callers write themselves) from `in_dir` to `out_dir`, those that exist.
+void CopyModelCompanionFiles(const std::filesystem::path& in_dir,
+                             const std::filesystem::path& out_dir);
+
 void ConvertCheckpointToSafetensors(const std::filesystem::path& in_dir,
                                     const std::filesystem::path& out_dir,
                                     std::optional<DType> dtype = std::nullopt);

@@ -12,6 +12,7 @@
 #include "core/atomic_file.h"
 #include "core/checkpoint.h"
 #include "core/config.h"
+#include "core/convert.h"
 #include "core/error.h"
 #include "core/json_value.h"
 #include "core/model_weights.h"
@@ -22,12 +23,6 @@ namespace moe {
 namespace fs = std::filesystem;
 
 namespace {
-
-// The files beside the weights that a model folder needs to be opened on its own (config.json is
-// rewritten, not copied).
-constexpr const char* kCompanionFiles[] = {"generation_config.json", "tokenizer.model",
-                                           "tokenizer.json", "tokenizer_config.json",
-                                           "special_tokens_map.json"};
 
 std::string LayerPrefix(const ModelConfig& c, int l) {
   return BodyPrefix(c) + "layers." + std::to_string(l) + ".";
@@ -333,8 +328,7 @@ PruneWriteResult WritePrunedCheckpoint(const fs::path& in_dir, const PrunePlan& 
   for (const auto& [name, view] : out) tensors.push_back({name, view});
   WriteSafetensors((out_dir / "model.safetensors").string(), tensors, {{"format", "pt"}});
   WriteFileAtomically(out_dir / "config.json", config.dump(2) + "\n");
-  for (const char* file : kCompanionFiles)
-    if (fs::exists(in_dir / file)) CopyFileAtomically(in_dir / file, out_dir / file);
+  CopyModelCompanionFiles(in_dir, out_dir);
   return result;
 }
 

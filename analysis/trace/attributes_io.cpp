@@ -1,6 +1,7 @@
 #include "analysis/trace/attributes_io.h"
 
 #include <algorithm>
+#include <ctime>
 #include <string>
 
 #include "core/error.h"
@@ -8,6 +9,29 @@
 #include "analysis/trace/trace_format.h"
 
 namespace moe {
+namespace {
+
+std::string UtcNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+}  // namespace
+
+void WriteNewTraceAttributes(hid_t f, const TraceAttributes& run, const h5::Place& root) {
+  h5::WriteFlag(f, trace::attr::kComplete, false, root);
+  h5::WriteAttribute(f, trace::attr::kFormat, std::string(trace::kFormatName), root);
+  h5::WriteAttribute(f, trace::attr::kFormatVersion, int64_t{trace::kFormatVersion}, root);
+  h5::WriteAttribute(f, trace::attr::kEngineVersion, std::string(MOESCOPE_VERSION), root);
+  h5::WriteAttribute(f, trace::attr::kCreated, UtcNow(), root);
+  WriteRunAttributes(f, run, root);
+  h5::WriteFlag(f, trace::attr::kRecordLogits, run.record_logits, root);
+  h5::WriteAttribute(f, trace::attr::kLogitSampleRate, run.logit_sample_rate, root);
+}
 
 void WriteRunAttributes(hid_t f, const TraceAttributes& h, const h5::Place& root) {
   namespace attr = trace::attr;

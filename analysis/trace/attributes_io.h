@@ -11,6 +11,10 @@
 namespace moe {
 
 void WriteRunAttributes(hid_t file, const TraceAttributes& run, const h5::Place& root);
+// Every root attribute of a new trace (format, version, engine, creation time, the run, the
+// logit settings), `complete` = 0 first so that an interrupted file always says it is
+// incomplete. Shared by the trace writer and `moescope merge`.
+void WriteNewTraceAttributes(hid_t file, const TraceAttributes& run, const h5::Place& root);
 // Fills the run fields of `out`; missing attributes are errors naming the file and attribute.
 void ReadRunAttributes(hid_t file, const h5::Place& root, TraceAttributes& out);
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <ctime>
 
 #include "analysis/common/space_reservation.h"
 #include "analysis/trace/attributes_io.h"
@@ -25,15 +24,6 @@ hsize_t ChunkRows(size_t row_bytes) {
 }
 
 constexpr int kDeflateLevel = 4;
-
-std::string UtcNow() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 Handle WriterAccess() {
   // SWMR needs the newest file format (superblock v3, extensible-array chunk indexes).
@@ -93,15 +83,7 @@ void TraceFile::WriteNewFile(const TraceHeader& h) {
   Check(file_.id(), path_, "cannot create the trace file");
   const hid_t f = file_.id();
 
-  // `complete` first, so an interrupted trace always says it is incomplete.
-  h5::WriteFlag(f, trace::attr::kComplete, false, root);
-  h5::WriteAttribute(f, trace::attr::kFormat, std::string(trace::kFormatName), root);
-  h5::WriteAttribute(f, trace::attr::kFormatVersion, int64_t{trace::kFormatVersion}, root);
-  h5::WriteAttribute(f, trace::attr::kEngineVersion, std::string(MOESCOPE_VERSION), root);
-  h5::WriteAttribute(f, trace::attr::kCreated, UtcNow(), root);
-  WriteRunAttributes(f, h, root);
-  h5::WriteFlag(f, trace::attr::kRecordLogits, h.record_logits, root);
-  h5::WriteAttribute(f, trace::attr::kLogitSampleRate, h.logit_sample_rate, root);
+  WriteNewTraceAttributes(f, h, root);
 
   const hsize_t L = static_cast<hsize_t>(h.num_layers), K = static_cast<hsize_t>(h.top_k),
                 E = static_cast<hsize_t>(h.num_experts), M = h.domains.size();

@@ -1,7 +1,6 @@
 #include "analysis/trace/trace_merge.h"
 
 #include <algorithm>
-#include <ctime>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -35,15 +34,6 @@ bool SameJson(const std::string& a, const std::string& b) {
   } catch (const json::exception&) {
     return a == b;
   }
-}
-
-std::string UtcNow() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 // Throws, naming `other`, when it was not made by the same model, policy and settings as `first`.
@@ -242,17 +232,10 @@ MergeSummary MergeTraces(const std::vector<std::filesystem::path>& shards,
     const h5::Place root{out, "/"};
     auto at = [&](const char* name) { return h5::Place{out, name}; };
 
-    h5::WriteFlag(f, trace::attr::kComplete, false, root);
-    h5::WriteAttribute(f, trace::attr::kFormat, std::string(trace::kFormatName), root);
-    h5::WriteAttribute(f, trace::attr::kFormatVersion, int64_t{trace::kFormatVersion}, root);
-    h5::WriteAttribute(f, trace::attr::kEngineVersion, std::string(MOESCOPE_VERSION), root);
-    h5::WriteAttribute(f, trace::attr::kCreated, UtcNow(), root);
     TraceAttributes run = first;
     run.corpus = options.corpus.value_or(MergedCorpus(readers, shards));
     run.corpus_sha256 = "";  // written below, once the documents are hashed
-    WriteRunAttributes(f, run, root);
-    h5::WriteFlag(f, trace::attr::kRecordLogits, first.record_logits, root);
-    h5::WriteAttribute(f, trace::attr::kLogitSampleRate, first.logit_sample_rate, root);
+    WriteNewTraceAttributes(f, run, root);
 
     // The bulky token-axis datasets: virtual, over the shards in order.
     std::vector<Source> token_sources, logit_sources;

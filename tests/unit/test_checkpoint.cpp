@@ -275,6 +275,20 @@ TEST_CASE("convert of the golden safetensors folder reproduces it byte for byte"
   REQUIRE(ReadBytes(out / "config.json") == ReadBytes(in / "config.json"));
 }
 
+TEST_CASE("convert keeps a folder's tokenizer, tokenizer.json included",
+          "[checkpoint][convert]") {
+  // A tokenizer.json model (OLMoE, Qwen) must stay openable after conversion.
+  const fs::path in = TempDir("convert-tokenizer-in");
+  for (const char* file : {"config.json", "model.safetensors"})
+    fs::copy_file(GoldenDir() / "tiny_mlp_gate" / file, in / file);
+  fs::copy_file(FixtureDir() / "tokenizers" / "qwen2_bpe.json", in / "tokenizer.json");
+  const fs::path out = TempDir("convert-tokenizer-out");
+  moe::ConvertCheckpointToSafetensors(in, out);
+  REQUIRE(FolderListing(out) ==
+          std::vector<std::string>{"config.json", "model.safetensors", "tokenizer.json"});
+  CHECK(ReadBytes(out / "tokenizer.json") == ReadBytes(in / "tokenizer.json"));
+}
+
 TEST_CASE("convert of a folder without weights creates nothing",
           "[checkpoint][convert][bad-input]") {
   const fs::path dir = TempDir("convert-none");
