@@ -302,13 +302,7 @@ def evaluate_with_loads(model, windows_by_domain, limit=None, batch=16):
         counts = np.zeros((L, E), dtype=np.int64)
         for i in range(0, len(ws), batch):
             group = ws[i:i + batch]
-            length = len(group[0])
-            ids = np.zeros((len(group), length), dtype=np.int64)
-            mask = np.zeros((len(group), length), dtype=np.int64)
-            for r, w in enumerate(group):
-                ids[r, :len(w)] = w
-                mask[r, :len(w)] = 1
-            ids, mask = torch.from_numpy(ids), torch.from_numpy(mask)
+            ids, mask = tc.padded_batch(group)
             logits = model.forward(ids[:, :-1])["logits"]
             s, c = tc.lm_loss(logits, ids[:, 1:], mask[:, 1:])
             total += float(s)

@@ -207,6 +207,17 @@ def lm_loss(logits, targets, mask=None):
 
 
 @torch.no_grad()
+def padded_batch(group):
+    """Windows (longest first) as right-padded int64 tensors: ids [B, T] and mask [B, T] (1 = token)."""
+    length = len(group[0])
+    ids = np.zeros((len(group), length), dtype=np.int64)
+    mask = np.zeros((len(group), length), dtype=np.int64)
+    for r, w in enumerate(group):
+        ids[r, :len(w)] = w
+        mask[r, :len(w)] = 1
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
 def evaluate(model, windows_by_domain, limit=None, batch=16, autocast=False):
     """{domain: {"loss", "ppl", "tokens"}} under the eval protocol; limit = first N windows."""
     out = {}
@@ -216,13 +227,7 @@ def evaluate(model, windows_by_domain, limit=None, batch=16, autocast=False):
         total, count = 0.0, 0.0
         for i in range(0, len(ws), batch):
             group = ws[i:i + batch]
-            length = len(group[0])
-            ids = np.zeros((len(group), length), dtype=np.int64)
-            mask = np.zeros((len(group), length), dtype=np.int64)
-            for r, w in enumerate(group):
-                ids[r, :len(w)] = w
-                mask[r, :len(w)] = 1
-            ids, mask = torch.from_numpy(ids), torch.from_numpy(mask)
+            ids, mask = padded_batch(group)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
                 logits = model_logits(model, ids[:, :-1])
             s, c = lm_loss(logits, ids[:, 1:], mask[:, 1:])
