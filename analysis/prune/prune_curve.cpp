@@ -58,9 +58,12 @@ std::vector<PruneVsRandom> ComparePruneToRandom(const std::vector<AblationResult
   std::vector<PruneVsRandom> rows;
   for (const AblationResult& set : results) {
     if (set.kind != "prune") continue;
+    // A set names the set whose controls it shares (itself when they were drawn for it); files
+    // written before sets named theirs have controls named after each set.
+    const std::string& group = set.control_of.empty() ? set.name : set.control_of;
     std::vector<const AblationResult*> controls;
     for (const AblationResult& c : results)
-      if (c.control_of == set.name) controls.push_back(&c);
+      if (c.kind == "random_control" && c.control_of == group) controls.push_back(&c);
     if (controls.empty()) continue;
     const std::vector<double> s = DocumentSums(set, t);
     std::vector<double> c(D, 0.0);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
 
 #include "analysis/stats/resampling.h"
 #include "core/error.h"
@@ -36,6 +37,29 @@ std::vector<double> Keys(const ExpertImportance& imp, const PruneRequest& r) {
                             ", expert " + std::to_string(e) + ")");
     }
   return key;
+}
+
+// The experts a policy disables in layer l, as a sorted set.
+std::set<int32_t> Disabled(const AblationPolicy& p, size_t l) {
+  return l < p.policy.layers.size() ? std::set<int32_t>(p.policy.layers[l].disabled.begin(),
+                                                        p.policy.layers[l].disabled.end())
+                                    : std::set<int32_t>{};
+}
+
+size_t LayerCount(const AblationPolicy& a, const AblationPolicy& b) {
+  return std::max(a.policy.layers.size(), b.policy.layers.size());
+}
+
+bool SameCountsPerLayer(const AblationPolicy& a, const AblationPolicy& b) {
+  for (size_t l = 0; l < LayerCount(a, b); ++l)
+    if (Disabled(a, l).size() != Disabled(b, l).size()) return false;
+  return true;
+}
+
+bool SameDisabledSets(const AblationPolicy& a, const AblationPolicy& b) {
+  for (size_t l = 0; l < LayerCount(a, b); ++l)
+    if (Disabled(a, l) != Disabled(b, l)) return false;
+  return true;
 }
 
 }  // namespace
@@ -133,15 +157,33 @@ std::vector<AblationPolicy> PruneCurvePolicies(const ModelConfig& config,
   std::vector<AblationPolicy> policies{NoAblation(config)};
   for (double ratio : ratios) {
     const std::string percent = RatioText(ratio * 100) + "%";
+    // The controls drawn so far at this ratio. A set with the same per-layer counts shares them
+    // (the draw depends only on the seed and the counts, so drawing again would rerun the same
+    // random sets), unless one of them is the set itself.
+    std::vector<std::vector<AblationPolicy>> drawn;
     for (const PruneCriterion& criterion : criteria) {
       const PrunePlan plan = PlanPruning(imp, {criterion, ratio, global, seed});
       AblationPolicy set = ExpertSet(config, criterion.Name() + "-" + percent, plan.RemovedRefs(),
                                      DisableMode::kReroute);
       set.kind = "prune";
+      if (controls == 0) {
+        policies.push_back(set);
+        continue;
+      }
+      auto shared = std::find_if(drawn.begin(), drawn.end(), [&](const auto& group) {
+        return std::all_of(group.begin(), group.end(), [&](const AblationPolicy& c) {
+          return SameCountsPerLayer(c, set) && !SameDisabledSets(c, set);
+        });
+      });
+      if (shared != drawn.end()) {
+        set.control_of = shared->front().control_of;
+        policies.push_back(set);
+        continue;
+      }
+      set.control_of = set.name;
       policies.push_back(set);
-      if (controls > 0)
-        for (AblationPolicy& c : RandomControls(config, set, controls, seed))
-          policies.push_back(std::move(c));
+      drawn.push_back(RandomControls(config, set, controls, seed));
+      policies.insert(policies.end(), drawn.back().begin(), drawn.back().end());
     }
   }
   CheckUniqueNames(policies);

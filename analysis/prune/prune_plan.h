@@ -46,7 +46,9 @@ PrunePlan PlanPruning(const ExpertImportance& importance, const PruneRequest& re
 // The pruning curve's policies (each the plan's experts disabled with reroute semantics, which a
 // pruned checkpoint computes exactly where docs/pruning.md says so): the baseline, then for each
 // ratio, each criterion's set "<score>-<percent>%" followed by `controls` random sets with as
-// many experts removed in each layer ("<set>/random<i>", control_of the set).
+// many experts removed in each layer ("<set>/random<i>", control_of the set). A later set with
+// the same counts per layer (every set at one ratio in per-layer mode) shares those controls and
+// names their set in its own control_of; the first set names itself.
 std::vector<AblationPolicy> PruneCurvePolicies(const ModelConfig& config,
                                                const ExpertImportance& importance,
                                                const std::vector<PruneCriterion>& criteria,

@@ -4,7 +4,9 @@
 // references, merged weights against a hand-worked example, and bad input.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <map>
 #include <numeric>
+#include <set>
 
 #include "analysis/prune/importance_file.h"
 #include "analysis/prune/prune_checkpoint.h"
@@ -239,6 +241,41 @@ TEST_CASE("prune plan: lowest scores per layer or globally, random draws, bad ra
   CHECK_THROWS_WITH(
       PlanPruning(unmeasured, {ParsePruneCriterion("output_change", "--score"), 0.25}),
       Catch::Contains("output_change was not measured"));
+}
+
+TEST_CASE("prune curve policies: sets of one size share their random controls", "[prune]") {
+  const ModelConfig c = ModelConfig::FromFile(FixtureDir() / "mixtral_window" / "config.json");
+  const ExpertImportance imp = SyntheticImportance(c);  // E = 8, k = 2, L = 2
+  const std::vector<PruneCriterion> criteria = {ParsePruneCriterion("reap", "--score"),
+                                                ParsePruneCriterion("random", "--score")};
+  auto disabled = [](const AblationPolicy& p, size_t l) {
+    return std::set<int32_t>(p.policy.layers[l].disabled.begin(),
+                             p.policy.layers[l].disabled.end());
+  };
+  for (bool global : {false, true}) {
+    const std::vector<AblationPolicy> policies =
+        PruneCurvePolicies(c, imp, criteria, {0.25, 0.5}, global, 2, 11);
+    std::map<std::string, std::vector<const AblationPolicy*>> controls_of;
+    for (const AblationPolicy& p : policies)
+      if (p.kind == "random_control") controls_of[p.control_of].push_back(&p);
+    int sets = 0;
+    for (const AblationPolicy& set : policies) {
+      if (set.kind != "prune") continue;
+      ++sets;
+      INFO(set.name << (global ? " global" : " per layer"));
+      const auto& controls = controls_of[set.control_of];
+      REQUIRE(controls.size() == 2);
+      for (const AblationPolicy* control : controls)
+        for (size_t l = 0; l < 2; ++l) {
+          CHECK(disabled(*control, l).size() == disabled(set, l).size());
+          const bool same_layer = disabled(*control, l) == disabled(set, l);
+          if (l == 1) CHECK_FALSE((same_layer && disabled(*control, 0) == disabled(set, 0)));
+        }
+    }
+    CHECK(sets == 4);
+    // Per layer, both scores remove 2 and 4 experts of every layer: one draw per ratio.
+    if (!global) CHECK(controls_of.size() == 2);
+  }
 }
 
 TEST_CASE("pruned checkpoint = the engine with those experts disabled (reroute) = PyTorch",
