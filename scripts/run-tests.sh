@@ -17,10 +17,10 @@ OMP_NUM_THREADS=1 /usr/bin/python3 tests/reference/check_reference_against_golde
 OMP_NUM_THREADS=1 /usr/bin/python3 tests/reference/self_check.py
 
 scripts/sanitize-build.sh >/dev/null
-cmake --build build-sanitize -j"$jobs" --target moescope_tests moescope \
+cmake --build build-sanitize -j"$jobs" --target moescope_bad_input_tests moescope \
   fuzz_safetensors fuzz_torch_bin fuzz_config fuzz_policy_json fuzz_corpus fuzz_tokenizer \
   fuzz_trace_reader fuzz_trace_bytes
 ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
-  build-sanitize/tests/moescope_tests "[bad-input]"
+  build-sanitize/tests/moescope_bad_input_tests "[bad-input]"
 fuzz/run.sh build-sanitize "${MOESCOPE_FUZZ_SECONDS:-10}"
 echo "all tests passed"
