@@ -98,6 +98,43 @@ void FillRow(CacheSimRow& row, const DocSums& s, const std::vector<uint8_t>& in_
   row.wasted_bytes_per_token = (fetched - accuracy.a) * per_token * expert_bytes;
 }
 
+// The requests of every layer (executed experts only, weight > 0, as the statistics count them)
+// and each token's document.
+struct TraceRequests {
+  std::vector<RequestSequence> requests;  // [L]
+  std::vector<uint8_t> first_of_doc;      // [N] 1 at each document's first token
+  std::vector<int64_t> doc_of;            // [N]
+};
+
+TraceRequests ReadRequests(const TraceReader& reader) {
+  const int L = reader.info().num_layers;
+  const int64_t N = reader.num_tokens(), D = reader.num_documents();
+  TraceRequests out{std::vector<RequestSequence>(static_cast<size_t>(L)),
+                    std::vector<uint8_t>(static_cast<size_t>(N), 0),
+                    std::vector<int64_t>(static_cast<size_t>(N))};
+  for (int64_t d = 0; d < D; ++d) {
+    const TraceDocument doc = reader.Document(d);
+    if (doc.tokens() > 0) out.first_of_doc[static_cast<size_t>(doc.token_begin)] = 1;
+    for (int64_t t = doc.token_begin; t < doc.token_end; ++t)
+      out.doc_of[static_cast<size_t>(t)] = d;
+  }
+  constexpr int64_t kBlock = 1 << 16;
+  std::vector<int16_t> executed;
+  for (int64_t begin = 0; begin < N; begin += kBlock) {
+    const RoutingRows rows = reader.ReadRouting(begin, std::min(kBlock, N - begin));
+    for (int64_t t = 0; t < rows.count; ++t)
+      for (int l = 0; l < L; ++l) {
+        executed.clear();
+        const auto ids = rows.Ids(t, l);
+        const auto w = rows.Weights(t, l);
+        for (size_t j = 0; j < ids.size(); ++j)
+          if (ids[j] >= 0 && w[j] > 0) executed.push_back(ids[j]);
+        out.requests[static_cast<size_t>(l)].AddToken(executed);
+      }
+  }
+  return out;
+}
+
 }  // namespace
 
 CacheSimReport SimulateTraceCache(const std::filesystem::path& path, const CacheSimOptions& o) {
@@ -115,6 +152,11 @@ CacheSimReport SimulateTraceCache(const std::filesystem::path& path, const Cache
   if (rep.options.policies.empty())
     rep.options.policies = {CachePolicy::kLru, CachePolicy::kLfu, CachePolicy::kBelady,
                             CachePolicy::kPrefetchToken, CachePolicy::kPrefetchLayer};
+  for (size_t i = 0; i < rep.options.policies.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (rep.options.policies[i] == rep.options.policies[j])
+        Fail("--policies",
+             std::string(CachePolicyName(rep.options.policies[i])) + " is listed twice");
   if (rep.options.prefetch_budget < 0)
     Fail("--prefetch-budget", "must be at least 0 (0: the trace's top-k)");
   if (rep.options.prefetch_budget == 0) rep.options.prefetch_budget = K;
@@ -124,32 +166,12 @@ CacheSimReport SimulateTraceCache(const std::filesystem::path& path, const Cache
                                std::to_string(E) + " (the layer's experts)");
   rep.expert_bytes = ExpertBytes(info, o.expert_bytes, L);
 
-  // The requests of every layer, and each token's document.
+  const TraceRequests tr = ReadRequests(reader);
   const int64_t N = reader.num_tokens(), D = reader.num_documents();
-  std::vector<RequestSequence> requests(static_cast<size_t>(L));
-  std::vector<uint8_t> first_of_doc(static_cast<size_t>(N), 0);
-  std::vector<int64_t> doc_of(static_cast<size_t>(N));
-  for (int64_t d = 0; d < D; ++d) {
-    const TraceDocument doc = reader.Document(d);
-    if (doc.tokens() > 0) first_of_doc[static_cast<size_t>(doc.token_begin)] = 1;
-    for (int64_t t = doc.token_begin; t < doc.token_end; ++t) doc_of[static_cast<size_t>(t)] = d;
-  }
-  constexpr int64_t kBlock = 1 << 16;
-  for (int64_t begin = 0; begin < N; begin += kBlock) {
-    const RoutingRows rows = reader.ReadRouting(begin, std::min(kBlock, N - begin));
-    for (int64_t t = 0; t < rows.count; ++t)
-      for (int l = 0; l < L; ++l) {
-        // Executed experts only (weight > 0), as the statistics count them.
-        std::vector<int16_t> executed;
-        const auto ids = rows.Ids(t, l);
-        const auto w = rows.Weights(t, l);
-        for (size_t j = 0; j < ids.size(); ++j)
-          if (ids[j] >= 0 && w[j] > 0) executed.push_back(ids[j]);
-        requests[static_cast<size_t>(l)].AddToken(executed);
-      }
-  }
+  const std::vector<RequestSequence>& requests = tr.requests;
+  const std::vector<int64_t>& doc_of = tr.doc_of;
   const std::span<const uint8_t> resets =
-      o.cold_start ? std::span<const uint8_t>(first_of_doc) : std::span<const uint8_t>();
+      o.cold_start ? std::span<const uint8_t>(tr.first_of_doc) : std::span<const uint8_t>();
 
   const int M = static_cast<int>(rep.domains.size());
   const std::span<const int16_t> doc_domain = reader.doc_domains();
