@@ -9,6 +9,10 @@
 #                         documents (8 per domain); co-activations measured on their first halves;
 #                         the dense model scored on the same text
 #                         (skipped, with a SKIPPED file, when `moescope split --help` fails)
+#   acting/               acting_on_routing.ipynb: importance.json(.csv), prune_curve.h5/.csv/.h5.vs-random.csv
+#                         (ratios 0.25 and 0.5 by frequency and REAP, random controls), dynamic_k.h5/.csv
+#                         (threshold sweep), cache/ (cache-sim of trace.h5), replay_precision.csv, all but
+#                         cache/ on the first ACTING_DOCS cut documents of each domain
 #   prepare.json          what was run, on which model, and how long each step took
 #
 # Usage: notebooks/prepare_exports.sh [--model DIR] [--dense DIR] MOESCOPE_BIN [OUT_DIR]
@@ -17,6 +21,8 @@
 #   OUT_DIR       default: notebooks/data (gitignored); the notebooks read $MOESCOPE_NOTEBOOK_DATA
 # Env: MOESCOPE_NB_TOP_R_MAX  largest r of the top-r sweep (default: E - K, at most 4)
 #      MOESCOPE_NB_ABLATE_CHARS characters kept of each document for the sweep (default 1200)
+#      MOESCOPE_NB_ACTING_DOCS documents per domain for acting/ (default 2)
+#      MOESCOPE_NB_PRUNE_CONTROLS random controls per pruned set in acting/prune_curve (default 2)
 #      MOESCOPE_NB_SPLIT_DOCS documents per domain the split models are run on (default: all)
 #      MOESCOPE_NB_COACT_DOCS documents per domain whose first halves calibrate the co-activation split (default: all)
 #      MOESCOPE_NB_SPLIT_EXPERTS, MOESCOPE_NB_SPLIT_TOP_K  experts and top-k of the splits (8, 2)
@@ -24,7 +30,7 @@
 # other expert-construction steps: about 2.7 minutes of CPU time, 3 minutes on 2 cores.
 set -euo pipefail
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "prepare_exports: $*" >&2; exit 1; }
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -110,6 +116,31 @@ ABLATE_CORPUS=()
 for f in "${CORPUS[@]}"; do ABLATE_CORPUS+=("$OUT/ablate_corpus/$(basename "$f")"); done
 step ablate "$BIN" ablate "${MODEL_ARGS[@]}" --threads 1 --corpus "${ABLATE_CORPUS[@]}" \
     -o "$OUT/ablate_top_r.h5" --top-r-max "$R"
+
+# --- acting on routing (acting_on_routing) -----------------------------------------------------------
+# Importance, the pruning curve, the dynamic-k sweep and the fp32/bf16 replay rerun the model, so they
+# run on ACTING_DOCS documents per domain of the cut corpus above (the replay on their first 256 tokens:
+# it runs whole documents in one window); the cache simulation replays the trace of the whole corpus.
+ACTING="$OUT/acting"
+ACTING_DOCS="${MOESCOPE_NB_ACTING_DOCS:-2}"
+PRUNE_CONTROLS="${MOESCOPE_NB_PRUNE_CONTROLS:-2}"
+rm -rf "$ACTING"
+mkdir -p "$ACTING/corpus"
+ACT_CORPUS=()
+for f in "${ABLATE_CORPUS[@]}"; do
+    head -n "$ACTING_DOCS" "$f" > "$ACTING/corpus/$(basename "$f")"
+    ACT_CORPUS+=("$ACTING/corpus/$(basename "$f")")
+done
+step importance "$BIN" importance "${MODEL_ARGS[@]}" --threads 1 --corpus "${ACT_CORPUS[@]}" \
+    -o "$ACTING/importance.json" > /dev/null
+step prune_curve "$BIN" prune-curve "${MODEL_ARGS[@]}" --threads 1 --corpus "${ACT_CORPUS[@]}" \
+    --importance "$ACTING/importance.json" --scores frequency,reap --ratios 0.25,0.5 \
+    --random-controls "$PRUNE_CONTROLS" -o "$ACTING/prune_curve.h5" > /dev/null
+step dynamic_k "$BIN" ablate "${MODEL_ARGS[@]}" --threads 1 --corpus "${ACT_CORPUS[@]}" \
+    --dynamic-k threshold=0.9,0.95,0.98,0.995 -o "$ACTING/dynamic_k.h5" > /dev/null
+step cache_sim "$BIN" cache-sim "$OUT/trace.h5" -o "$ACTING/cache" > /dev/null
+step replay_precision "$BIN" replay "${MODEL_ARGS[@]}" --threads 1 --corpus "${ACT_CORPUS[@]}" \
+    --precision --max-tokens-per-document 256 -o "$ACTING/replay_precision.csv" > /dev/null
 
 # --- expert construction (expert_construction) ------------------------------------------------------
 # `moescope split --method M` turns the dense model into SPLIT_E experts (top-SPLIT_K) three ways. Every

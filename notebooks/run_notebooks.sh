@@ -12,7 +12,7 @@ set -uo pipefail
 
 NB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY=/usr/bin/python3
-NOTEBOOKS=(trace_tour load_and_specialization routing_consistency ablations expert_construction live_module)
+NOTEBOOKS=(trace_tour load_and_specialization routing_consistency ablations expert_construction live_module acting_on_routing)
 
 prepare=1
 args=()

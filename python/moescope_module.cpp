@@ -34,21 +34,23 @@
 #include "core/model_loader.h"
 #include "core/routing_policy.h"
 #include "core/tokenizer.h"
+#include "python/acting.h"
 #include "python/conversions.h"
+#include "python/model_handle.h"
 
 using nlohmann::json;
 
 namespace moe::python {
+
+Corpus DocumentsCorpus(const Model& m, const py::list& documents) {
+  CorpusReader reader(nullptr, m.config().vocab_size, {});
+  for (size_t d = 0; d < documents.size(); ++d)
+    reader.AddIds("documents[" + std::to_string(d) + "]", "doc" + std::to_string(d), "documents",
+                  ToIds(documents[d], "documents[" + std::to_string(d) + "]"));
+  return reader.Finish();
+}
+
 namespace {
-
-// A loaded model folder and the lock that serializes engine calls on it.
-struct Model {
-  explicit Model(LoadedModel m) : loaded(std::move(m)) {}
-  LoadedModel loaded;
-  std::mutex run;
-
-  const ModelConfig& config() const { return loaded.config(); }
-};
 
 // A routing policy, validated for the model it was built for (and again by every forward).
 struct Policy {
@@ -104,15 +106,6 @@ py::dict Forward(Model& m, py::handle input_ids, py::handle attention_mask, py::
     out[py::str(name)] = ToNumpy(std::move(t));
   }
   return out;
-}
-
-// Documents of token ids (one list each) as a corpus of one domain, for the route audits.
-Corpus DocumentsCorpus(const Model& m, const py::list& documents) {
-  CorpusReader reader(nullptr, m.config().vocab_size, {});
-  for (size_t d = 0; d < documents.size(); ++d)
-    reader.AddIds("documents[" + std::to_string(d) + "]", "doc" + std::to_string(d), "documents",
-                  ToIds(documents[d], "documents[" + std::to_string(d) + "]"));
-  return reader.Finish();
 }
 
 // A RouteAudit as {layer, set_agreement, top1_agreement (each with _ci_low/_ci_high),
@@ -314,8 +307,8 @@ PYBIND11_MODULE(moescope, m) {
                 py::arg("path"));
   BindTokenizerMethods(tokenizer);
 
-  py::class_<Model>(m, "Model", "A model folder opened with moescope.load()")
-      .def_property_readonly("config", [](const Model& self) { return ConfigDict(self.config()); })
+  py::class_<Model> model(m, "Model", "A model folder opened with moescope.load()");
+  model.def_property_readonly("config", [](const Model& self) { return ConfigDict(self.config()); })
       .def_property_readonly("path", [](const Model& self) { return self.loaded.dir; })
       .def_property_readonly(
           "tokenizer", [](const Model& self) { return self.loaded.tokenizer.get(); },
@@ -357,6 +350,7 @@ PYBIND11_MODULE(moescope, m) {
            py::arg("step_logits") = false, py::arg("on_token") = py::none(),
            "Continue a prompt (text or ids) through the KV cache: {prompt_ids, ids, text, ...}")
       .def("__repr__", &ModelRepr);
+  BindActing(m, model);
 
   py::class_<Policy>(m, "Policy", "A routing intervention (core/routing_policy.h)")
       .def_static(

@@ -38,8 +38,24 @@ const char* CachePolicyName(CachePolicy policy) {
       return "lfu";
     case CachePolicy::kBelady:
       return "belady";
+    case CachePolicy::kPrefetchToken:
+      return "prefetch-token";
+    case CachePolicy::kPrefetchLayer:
+      return "prefetch-layer";
   }
   return "?";
+}
+
+CachePolicy ParseCachePolicy(const std::string& name, const std::string& where) {
+  for (CachePolicy p : {CachePolicy::kLru, CachePolicy::kLfu, CachePolicy::kBelady,
+                        CachePolicy::kPrefetchToken, CachePolicy::kPrefetchLayer})
+    if (name == CachePolicyName(p)) return p;
+  Fail(where,
+       "unknown cache policy '" + name + "' (lru, lfu, belady, prefetch-token or prefetch-layer)");
+}
+
+bool IsPrefetchPolicy(CachePolicy policy) {
+  return policy == CachePolicy::kPrefetchToken || policy == CachePolicy::kPrefetchLayer;
 }
 
 void RequestSequence::AddToken(std::span<const int16_t> experts) {
@@ -52,6 +68,9 @@ std::vector<int32_t> SimulateCache(const RequestSequence& r, int experts, int ca
                                    CachePolicy policy, std::span<const uint8_t> reset_before) {
   if (experts < 1 || capacity < 1)
     Fail("cache simulation", "needs at least one expert and a capacity of at least one");
+  if (IsPrefetchPolicy(policy))
+    Fail("cache simulation", std::string(CachePolicyName(policy)) +
+                                 " has a prefetch stage: SimulatePrefetchCache simulates it");
   if (!reset_before.empty() && static_cast<int64_t>(reset_before.size()) != r.tokens())
     Fail("cache simulation", "reset flags do not match the tokens");
   for (int16_t e : r.expert)
@@ -95,6 +114,9 @@ std::vector<int32_t> SimulateCache(const RequestSequence& r, int experts, int ca
               case CachePolicy::kBelady:
                 better =
                     upcoming[a] > upcoming[b] || (upcoming[a] == upcoming[b] && last[a] < last[b]);
+                break;
+              case CachePolicy::kPrefetchToken:
+              case CachePolicy::kPrefetchLayer:
                 break;
             }
             if (better) victim = i;

@@ -17,8 +17,13 @@
 
 namespace moe {
 
-enum class CachePolicy { kLru, kLfu, kBelady };
-const char* CachePolicyName(CachePolicy policy);  // "lru", "lfu", "belady"
+// The last two are LRU caches with a prefetch stage (prefetch_cache.h), simulated there.
+enum class CachePolicy { kLru, kLfu, kBelady, kPrefetchToken, kPrefetchLayer };
+// "lru", "lfu", "belady", "prefetch-token", "prefetch-layer"
+const char* CachePolicyName(CachePolicy policy);
+// The policy of a name above; throws Error naming `where` (a flag, a file) for any other.
+CachePolicy ParseCachePolicy(const std::string& name, const std::string& where);
+bool IsPrefetchPolicy(CachePolicy policy);
 
 // One layer's requests: expert ids in serving order; token t's requests are
 // [token_begin[t], token_begin[t + 1]).
@@ -32,6 +37,7 @@ struct RequestSequence {
 // Per token, the number of its requests that hit, for a cache of `capacity` experts (>= 1) of
 // `experts` (ids in [0, experts)). `reset_before[t]` empties the cache before token t (a cold
 // start per document), or may be empty (the cache stays warm across the whole sequence).
+// Prefetch policies are refused (SimulatePrefetchCache).
 std::vector<int32_t> SimulateCache(const RequestSequence& requests, int experts, int capacity,
                                    CachePolicy policy, std::span<const uint8_t> reset_before = {});
 

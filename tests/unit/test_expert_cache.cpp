@@ -1,6 +1,7 @@
 // Expert-cache simulation (analysis/cache/): hand-worked LRU and LFU sequences, Belady against a
 // brute-force optimum on small sequences and never below LRU or LFU on random ones, resets, and
-// `moescope cache-sim` on a trace of the bundled model against an independent numpy LRU.
+// `moescope cache-sim` on a trace of the bundled model against an independent numpy LRU and
+// prefetching LRU (tests/python/check_cache_sim.py).
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <functional>
@@ -155,4 +156,9 @@ TEST_CASE("moescope cache-sim on a trace of the bundled model matches an indepen
                                           trace_test::Quote(trace.string()) + " --capacities 0");
   CHECK(bad.status == 1);
   CHECK_THAT(bad.output, Catch::Contains("--capacities: cache size 0 is outside 1.."));
+  const auto policy =
+      trace_test::RunCommand(trace_test::Quote(trace_test::Cli()) + " cache-sim " +
+                             trace_test::Quote(trace.string()) + " --policies lru,fifo");
+  CHECK(policy.status == 1);
+  CHECK_THAT(policy.output, Catch::Contains("--policies: unknown cache policy 'fifo'"));
 }
