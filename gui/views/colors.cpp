@@ -59,12 +59,8 @@ constexpr std::array<ImU32, 20> kExperts = {
 
 }  // namespace
 
-ImU32 Viridis(double t) {
-  return Lerp(kViridis, t);
-}
-ImU32 Diverging(double t) {
-  return Lerp(kDiverging, t);
-}
+ImU32 Viridis(double t) { return Lerp(kViridis, t); }
+ImU32 Diverging(double t) { return Lerp(kDiverging, t); }
 
 double ColorScale::Position(double v) const {
   if (std::isnan(v)) return v;

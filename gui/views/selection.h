@@ -23,10 +23,8 @@ struct Selection {
   }
   void ToggleExpert(int e) {
     auto it = std::lower_bound(experts.begin(), experts.end(), e);
-    if (it != experts.end() && *it == e)
-      experts.erase(it);
-    else
-      experts.insert(it, e);
+    if (it != experts.end() && *it == e) experts.erase(it);
+    else experts.insert(it, e);
   }
   bool HasTokens() const { return token_end > token_begin; }
   bool operator==(const Selection&) const = default;

@@ -10,16 +10,17 @@ void SetupFonts(ImGuiIO& io, float font_size, float pixel_ratio) {
   static ImVector<ImWchar> ranges;
   if (ranges.empty()) {
     ImFontGlyphRangesBuilder builder;
-    builder.AddRanges(io.Fonts->GetGlyphRangesDefault());  // Basic Latin, Latin-1
+    builder.AddRanges(io.Fonts->GetGlyphRangesDefault());   // Basic Latin, Latin-1
     builder.AddRanges(io.Fonts->GetGlyphRangesCyrillic());
-    static const ImWchar extra[] = {0x0100, 0x024F,  // Latin Extended-A and -B
-                                    0x0370, 0x03FF,  // Greek
-                                    0x2000, 0x206F,  // General Punctuation
-                                    0x2190, 0x21FF,  // Arrows (the newline mark)
-                                    0x2200, 0x22FF,  // Mathematical Operators
-                                    0x2500, 0x259F,  // Box Drawing, Block Elements
-                                    0x25A0, 0x25FF,  // Geometric Shapes
-                                    0};
+    static const ImWchar extra[] = {
+        0x0100, 0x024F,  // Latin Extended-A and -B
+        0x0370, 0x03FF,  // Greek
+        0x2000, 0x206F,  // General Punctuation
+        0x2190, 0x21FF,  // Arrows (the newline mark)
+        0x2200, 0x22FF,  // Mathematical Operators
+        0x2500, 0x259F,  // Box Drawing, Block Elements
+        0x25A0, 0x25FF,  // Geometric Shapes
+        0};
     builder.AddRanges(extra);
     builder.BuildRanges(&ranges);
   }
@@ -40,10 +41,8 @@ void SetupFonts(ImGuiIO& io, float font_size, float pixel_ratio) {
 }
 
 void ApplyStyle(bool dark) {
-  if (dark)
-    ImGui::StyleColorsDark();
-  else
-    ImGui::StyleColorsLight();
+  if (dark) ImGui::StyleColorsDark();
+  else ImGui::StyleColorsLight();
   ImGuiStyle& s = ImGui::GetStyle();
   s.WindowRounding = 0;
   s.WindowBorderSize = 0;
