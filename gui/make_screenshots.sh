@@ -24,14 +24,14 @@ cp "$work"/views/*.png gui/screenshots/
 xvfb-run -a -s "-screen 0 1800x1200x24" "$studio" --export-views "$work/ablation" "$trace" \
   --size 1280x800 --layer 1 --expert 3 --domain legal --ablate >/dev/null
 cp "$work"/ablation/ablation.png gui/screenshots/
-# The result views: prune-curve, cache-sim and replay exports beside a copy of the trace. The
-# pruning curve and the replay run over 4 documents per domain (the full corpus would take long).
+# The result views: prune-curve, cache-sim and replay exports beside a link to the trace. The
+# pruning curve and the replay run over 4 documents per domain of the bundled sample corpus (the
+# eval corpus would take long); cache-sim replays the trace.
 cli="${MOESCOPE:-$build/cli/moescope}"
 res="$work/results"
 mkdir -p "$res"
 ln -s "$(realpath "$trace")" "$res/eval.h5"
-small=(--corpus datasets/corpus/eval/{books,code,legal,math,multilingual}.jsonl
-       --max-documents-per-domain 4 --max-tokens-per-document 256)
+small=(--corpus datasets/sample/*.jsonl --max-documents-per-domain 4 --max-tokens-per-document 256)
 "$cli" importance "${small[@]}" -o "$res/importance.json" >/dev/null
 "$cli" prune-curve "${small[@]}" --importance "$res/importance.json" \
   --scores frequency,reap,output_change --ratios 0.125,0.25,0.5 --random-controls 3 \

@@ -269,7 +269,7 @@ TEST_CASE("results next to a trace are found; malformed ones are refused naming 
   CHECK(errors.size() == 3);
 }
 
-TEST_CASE("--export-views renders the result views found next to the trace",
+TEST_CASE("moescope-studio --export-views renders the result views found next to the trace",
           "[gui][results][export][xvfb]") {
   gui_test::TempDir dir("results-export");
   const auto out = dir.path() / "views";
