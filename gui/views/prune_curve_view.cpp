@@ -81,7 +81,8 @@ void PruneCurveView::Draw(const StudioData& data, Selection&) {
   ImGui::TextWrapped(
       "%s = NLL(pruned) - NLL(unpruned) per scored token (nats), experts disabled with reroute "
       "semantics. Bands and bars: bootstrap intervals over documents. Control: random pruning "
-      "of as many experts per layer (grey, dashed: mean of the draws; rings: each draw).",
+      "of as many experts per layer (grey, dashed: mean of the draws; rings: each draw). "
+      "Table: BH q <= 0.05 in orange.",
       kDelta);
   DrawPlot(d);
   DrawTable(d);
@@ -103,7 +104,7 @@ void PruneCurveView::DrawPlot(const PruneCurveData& d) {
   axes.y0 = y0, axes.y1 = y1;
   axes.x_label = "share of each MoE layer's experts removed";
   axes.y_label = std::string(kDelta) + " (nats per token)";
-  axes.x_format = "%.2g";
+  axes.x_format = "%g";
   axes.y_format = "%.3g";
   axes.x_ticks = {0.0};
   axes.x_ticks.insert(axes.x_ticks.end(), d.ratios.begin(), d.ratios.end());
@@ -210,7 +211,11 @@ void PruneCurveView::DrawTable(const PruneCurveData& d) {
     ImGui::TableNextColumn();
     ImGui::Text("%.3g", s.p_value[row]);
     ImGui::TableNextColumn();
-    ImGui::Text("%.3g", s.q_value[row]);
+    // q at or below 5 %: the set differs from random pruning after Benjamini-Hochberg.
+    if (s.q_value[row] <= 0.05)
+      ImGui::TextColored(ImVec4(0.85f, 0.33f, 0.1f, 1), "%.3g", s.q_value[row]);
+    else
+      ImGui::Text("%.3g", s.q_value[row]);
   }
   ImGui::EndTable();
 }
