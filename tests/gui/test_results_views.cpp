@@ -199,7 +199,7 @@ TEST_CASE("cache view: a line per policy of the file at the selected layer, tool
   CHECK(csv.str().find(",prefetch-token,") != std::string::npos);
 }
 
-TEST_CASE("replay view: two bars per MoE layer at their agreements, the ΔNLL header, CSV",
+TEST_CASE("replay view: two bars per MoE layer at their agreements, the delta-NLL header, CSV",
           "[gui][results][views]") {
   StudioData data;
   data.results = LoadAll();
@@ -228,7 +228,7 @@ TEST_CASE("replay view: two bars per MoE layer at their agreements, the ΔNLL he
   CHECK(csv.str().find("bf16 activations vs fp32 activations") != std::string::npos);
 }
 
-TEST_CASE("results next to a trace are found; malformed ones are refused naming file and field",
+TEST_CASE("results next to a trace are found, and malformed ones are refused naming file and field",
           "[gui][results][bad-input]") {
   ResultsData r;
   std::vector<std::string> errors;
