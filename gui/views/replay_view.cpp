@@ -22,6 +22,25 @@ const ValueCi& Metric(const ReplayAuditData::Layer& l, int which) {
   return which == 0 ? l.set_agreement : l.top1_agreement;
 }
 
+// The audit's headline for domain row m: ΔNLL of B against A with its interval, both NLLs and
+// the next-token agreement; then what the bars show.
+void DrawAuditHeader(const ReplayAuditData& a, size_t m) {
+  if (m < a.delta_nll.size()) {
+    const ValueCi& x = a.delta_nll[m];
+    const ValueCi& g = a.next_token_agreement[m];
+    ImGui::Text("B = %s, A = %s (the control): %s = NLL(B) - NLL(A) = %s nats/token",
+                a.subject.c_str(), a.reference.c_str(), kDelta,
+                FormatWithInterval(x.value, x.low, x.high, "%+.5f").c_str());
+    ImGui::Text("NLL(A) %.4f, NLL(B) %.4f, next-token agreement %s, over %lld predictions",
+                a.reference_nll[m], a.subject_nll[m],
+                FormatWithInterval(g.value, g.low, g.high, "%.4f").c_str(),
+                static_cast<long long>(a.tokens[m]));
+  }
+  ImGui::TextDisabled(
+      "Bars: per MoE layer, the share of tokens whose set of experts (set) or first expert (top-1) "
+      "is the same in A and B, over all documents; error bars: intervals over documents.");
+}
+
 }  // namespace
 
 void ReplayView::Draw(const StudioData& data, Selection& sel) {
@@ -49,21 +68,7 @@ void ReplayView::Draw(const StudioData& data, Selection& sel) {
   FileDomainCombo("domain", a.domains, domain_row_);
   ImGui::SameLine();
   ImGui::TextDisabled("%s", d.source.c_str());
-  const size_t m = static_cast<size_t>(domain_row_);
-  if (m < a.delta_nll.size()) {
-    const ValueCi& x = a.delta_nll[m];
-    const ValueCi& g = a.next_token_agreement[m];
-    ImGui::Text("B = %s, A = %s (the control): %s = NLL(B) - NLL(A) = %s nats/token",
-                a.subject.c_str(), a.reference.c_str(), kDelta,
-                FormatWithInterval(x.value, x.low, x.high, "%+.5f").c_str());
-    ImGui::Text("NLL(A) %.4f, NLL(B) %.4f, next-token agreement %s, over %lld predictions",
-                a.reference_nll[m], a.subject_nll[m],
-                FormatWithInterval(g.value, g.low, g.high, "%.4f").c_str(),
-                static_cast<long long>(a.tokens[m]));
-  }
-  ImGui::TextDisabled(
-      "Bars: per MoE layer, the share of tokens whose set of experts (set) or first expert (top-1) "
-      "is the same in A and B, over all documents; error bars: intervals over documents.");
+  DrawAuditHeader(a, static_cast<size_t>(domain_row_));
 
   // Bars stand at the layers' own numbers, so dense layers leave gaps.
   const int n = static_cast<int>(a.layers.size());
