@@ -1,12 +1,16 @@
 #include "analysis/prune/prune_curve.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iomanip>
 #include <limits>
 #include <map>
 #include <sstream>
 
 #include "analysis/ablation/ablation_estimates.h"
+#include "analysis/ablation/ablation_file.h"
+#include "analysis/common/csv_table.h"
 #include "analysis/stats/multiplicity.h"
 #include "analysis/stats/resampling.h"
 #include "core/atomic_file.h"
@@ -29,7 +33,10 @@ std::vector<double> DocumentSums(const AblationResult& r, const ScoredTokens& t)
   return sums;
 }
 
-std::string Csv(const std::vector<PruneVsRandom>& rows, const std::vector<std::string>& domains) {
+}  // namespace
+
+std::string PruneComparisonCsv(const std::vector<PruneVsRandom>& rows,
+                               const std::vector<std::string>& domains) {
   std::ostringstream out;
   out << std::setprecision(9)
       << "set,domain,controls,set_delta_nll,random_delta_nll,difference,ci_low,ci_high,p_value,"
@@ -44,7 +51,67 @@ std::string Csv(const std::vector<PruneVsRandom>& rows, const std::vector<std::s
   return out.str();
 }
 
-}  // namespace
+std::vector<PruneVsRandom> ReadPruneComparison(const std::filesystem::path& path,
+                                               const std::vector<std::string>& domains) {
+  const CsvTable t = CsvTable::Read(path);
+  const int set = t.Column("set"), domain = t.Column("domain"), controls = t.Column("controls"),
+            set_nll = t.Column("set_delta_nll"), random_nll = t.Column("random_delta_nll"),
+            diff = t.Column("difference"), low = t.Column("ci_low"), high = t.Column("ci_high"),
+            p = t.Column("p_value"), q = t.Column("q_value");
+  std::vector<PruneVsRandom> rows;
+  for (size_t i = 0; i < t.rows(); ++i) {
+    PruneVsRandom r;
+    r.set = t.Text(i, set);
+    const std::string& name = t.Text(i, domain);
+    r.domain = static_cast<int>(domains.size());
+    if (name != "all") {
+      auto it = std::find(domains.begin(), domains.end(), name);
+      if (it == domains.end())
+        throw Error(t.Where(i, domain) + ": " + Quoted(Clipped(name)) +
+                    " is not a domain of the results file");
+      r.domain = static_cast<int>(it - domains.begin());
+    }
+    r.controls = static_cast<int>(t.Integer(i, controls));
+    r.set_delta_nll = t.Number(i, set_nll);
+    r.random_delta_nll = t.Number(i, random_nll);
+    r.difference = {t.Number(i, diff), t.Number(i, low), t.Number(i, high)};
+    r.p_value = t.Number(i, p);
+    r.q_value = t.Number(i, q);
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+PruneCurveFile ReadPruneCurve(const std::filesystem::path& results) {
+  PruneCurveFile f;
+  f.results = AblationFile::Read(results, &f.domains);
+  bool pruned = false;
+  for (AblationResult& r : f.results) {
+    pruned = pruned || r.kind == "prune";
+    r.delta_nll.clear(), r.kl.clear(), r.agree.clear();
+  }
+  if (!pruned)
+    Fail(results.string(),
+         "holds no pruned set (policy kind 'prune'): not a prune-curve results file");
+  const std::filesystem::path csv = results.string() + ".vs-random.csv";
+  std::error_code ec;
+  if (std::filesystem::exists(csv, ec)) {
+    f.comparison = ReadPruneComparison(csv, f.domains);
+    f.comparison_csv = csv.string();
+  }
+  return f;
+}
+
+std::optional<PruneSetName> ParsePruneSetName(const std::string& name) {
+  const size_t dash = name.rfind('-');
+  if (dash == std::string::npos || dash == 0 || name.size() < dash + 3 || name.back() != '%')
+    return std::nullopt;
+  const std::string percent = name.substr(dash + 1, name.size() - dash - 2);
+  char* end = nullptr;
+  const double v = std::strtod(percent.c_str(), &end);
+  if (end != percent.c_str() + percent.size() || !(v > 0 && v < 100)) return std::nullopt;
+  return PruneSetName{name.substr(0, dash), v / 100};
+}
 
 std::vector<PruneVsRandom> ComparePruneToRandom(const std::vector<AblationResult>& results,
                                                 const ScoredTokens& t, int B, uint64_t seed,
@@ -135,7 +202,7 @@ PruneCurveSummary RunPruneCurve(const LoadedModel& model, const ExpertImportance
       ComparePruneToRandom(s.ablation.results, ScoredTokens::Of(corpus), o.ablation.pass.bootstrap,
                            o.ablation.pass.seed, o.ablation.pass.ci_level);
   s.comparison_csv = o.ablation.output.string() + ".vs-random.csv";
-  WriteFileAtomically(s.comparison_csv, Csv(s.comparison, s.ablation.domains));
+  WriteFileAtomically(s.comparison_csv, PruneComparisonCsv(s.comparison, s.ablation.domains));
   return s;
 }
 

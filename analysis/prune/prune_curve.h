@@ -7,6 +7,7 @@
 // Benjamini–Hochberg q-values over the family of every set × domain.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,35 @@ struct PruneCurveSummary {
 
 PruneCurveSummary RunPruneCurve(const LoadedModel& model, const ExpertImportance& importance,
                                 PruneCurveOptions options);
+
+// The comparison CSV (`<output>.vs-random.csv`: set, domain, controls, set_delta_nll,
+// random_delta_nll, difference, ci_low, ci_high, p_value, q_value), and read back: a domain
+// name of `domains`, or "all" (M). Reading throws Error naming the file, line and column.
+std::string PruneComparisonCsv(const std::vector<PruneVsRandom>& rows,
+                               const std::vector<std::string>& domains);
+std::vector<PruneVsRandom> ReadPruneComparison(const std::filesystem::path& csv,
+                                               const std::vector<std::string>& domains);
+
+// A prune-curve results file read back: its policies (AblationFile::Read: the baseline, each
+// pruned set, its random controls) and the comparison with random pruning from
+// `<file>.vs-random.csv` when it is beside the file.
+struct PruneCurveFile {
+  std::vector<std::string> domains;       // [M]
+  std::vector<AblationResult> results;    // sweep order, without per-token values
+  std::vector<PruneVsRandom> comparison;  // empty without the CSV
+  std::string comparison_csv;             // the CSV read, or empty
+};
+// Throws Error naming the file: not an ablation results file (AblationFile::Read's errors), no
+// pruned set (policy kind "prune") in it, a malformed comparison CSV.
+PruneCurveFile ReadPruneCurve(const std::filesystem::path& results);
+
+// What a pruned set's name (PruneCurvePolicies: "<score>-<percent>%") says: "reap-25%" is the
+// score "reap" at ratio 0.25. nullopt for a name of another shape.
+struct PruneSetName {
+  std::string score;
+  double ratio = 0;
+};
+std::optional<PruneSetName> ParsePruneSetName(const std::string& name);
 
 // One line per set: ΔNLL of the set and of random pruning, their difference with its interval
 // and q-value, over all documents, then per domain.

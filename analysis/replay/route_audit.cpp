@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "analysis/ablation/ablation_estimates.h"
+#include "analysis/common/csv_table.h"
 #include "analysis/run/window_runner.h"
 #include "analysis/stats/resampling.h"
 #include "core/activation_precision.h"
@@ -295,6 +296,79 @@ void WriteRouteAuditCsv(const std::string& path, const std::vector<RouteAudit>& 
     }
   }
   WriteFileAtomically(path, out.str());
+}
+
+std::vector<RouteAudit> ReadRouteAuditCsv(const std::filesystem::path& path) {
+  const CsvTable t = CsvTable::Read(path);
+  const int audit = t.Column("audit"), layer = t.Column("layer"), domain = t.Column("domain"),
+            metric = t.Column("metric"), value = t.Column("value"), low = t.Column("ci_low"),
+            high = t.Column("ci_high"), n = t.Column("n");
+  std::vector<std::string> names;
+  std::vector<RouteAudit> audits;
+  std::vector<std::vector<std::string>> domain_names;  // [audit] per-domain rows' names, in order
+  for (size_t i = 0; i < t.rows(); ++i) {
+    const std::string& name = t.Text(i, audit);
+    size_t a = static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+    if (a == names.size()) {
+      names.push_back(name);
+      RouteAudit r;
+      const size_t vs = name.find(" vs ");
+      r.subject = vs == std::string::npos ? name : name.substr(0, vs);
+      r.reference = vs == std::string::npos ? "" : name.substr(vs + 4);
+      audits.push_back(r);
+      domain_names.emplace_back();
+    }
+    RouteAudit& r = audits[a];
+    const int64_t l = t.Integer(i, layer);
+    if (l < -1) throw Error(t.Where(i, layer) + ": " + std::to_string(l) + " is below -1");
+    const std::string& m = t.Text(i, metric);
+    const Estimate e{t.Number(i, value), t.Number(i, low), t.Number(i, high)};
+    const int64_t tokens = t.Integer(i, n);
+    if (m == "set_agreement" || m == "top1_agreement") {
+      if (l < 0) throw Error(t.Where(i, layer) + ": a per-layer metric needs a layer >= 0");
+      auto it = std::find_if(r.layers.begin(), r.layers.end(),
+                             [&](const LayerAgreement& x) { return x.layer == l; });
+      if (it == r.layers.end()) {
+        r.layers.push_back({static_cast<int>(l), tokens, {kNan, kNan, kNan}, {kNan, kNan, kNan}});
+        it = r.layers.end() - 1;
+      }
+      (m == "set_agreement" ? it->set_agreement : it->top1_agreement) = e;
+      continue;
+    }
+    if (m != "delta_nll" && m != "next_token_agreement" && m != "reference_nll" &&
+        m != "subject_nll")
+      throw Error(t.Where(i, metric) + ": unknown metric " + Quoted(Clipped(m)));
+    std::vector<std::string>& doms = domain_names[a];
+    const std::string& d = t.Text(i, domain);
+    size_t at = static_cast<size_t>(std::find(doms.begin(), doms.end(), d) - doms.begin());
+    if (at == doms.size()) {
+      doms.push_back(d);
+      AblationDomainResult x;
+      x.kl = {kNan, kNan, kNan};
+      r.nll.push_back(x);
+    }
+    AblationDomainResult& x = r.nll[at];
+    x.tokens = tokens;
+    if (m == "delta_nll") x.delta_nll = e;
+    if (m == "next_token_agreement") x.agreement = e;
+    if (m == "reference_nll") x.base_nll = e.value;
+    if (m == "subject_nll") x.policy_nll = e.value;
+  }
+  // Domains in the order named with "all" moved last (row M), as the writer orders them.
+  for (size_t a = 0; a < audits.size(); ++a) {
+    RouteAudit& r = audits[a];
+    std::vector<AblationDomainResult> nll;
+    for (size_t m = 0; m < domain_names[a].size(); ++m)
+      if (domain_names[a][m] != "all") {
+        r.domains.push_back(domain_names[a][m]);
+        nll.push_back(r.nll[m]);
+      }
+    for (size_t m = 0; m < domain_names[a].size(); ++m)
+      if (domain_names[a][m] == "all") nll.push_back(r.nll[m]);
+    r.nll = std::move(nll);
+    if (!r.nll.empty() && r.nll.size() == r.domains.size() + 1) r.tokens = r.nll.back().tokens;
+  }
+  return audits;
 }
 
 }  // namespace moe

@@ -10,6 +10,7 @@
 // position) is that of the route table's row; a document longer than the model's context is an
 // Error naming it.
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -63,5 +64,9 @@ std::string FormatRouteAudit(const RouteAudit& audit);
 // The tidy CSV: audit, layer, domain, metric, value, ci_low, ci_high, n. Replaces only a regular
 // file.
 void WriteRouteAuditCsv(const std::string& path, const std::vector<RouteAudit>& audits);
+// That CSV read back, audits in file order ("subject vs reference" split at the first " vs ";
+// domains in the order rows name them, "all" last). Throws Error naming the file, line and
+// column: a missing column, a value that is not a number, an unknown metric, a layer below -1.
+std::vector<RouteAudit> ReadRouteAuditCsv(const std::filesystem::path& path);
 
 }  // namespace moe

@@ -15,6 +15,7 @@
 #include "gui/app/imgui_renderer.h"
 #include "gui/model/ablation_job.h"
 #include "gui/model/prompt_job.h"
+#include "gui/model/results_loader.h"
 #include "gui/model/studio_loader.h"
 #include "gui/views/ablation_view.h"
 #include "gui/views/prompt_view.h"
@@ -52,6 +53,7 @@ std::vector<std::filesystem::path> ExportViews(const std::filesystem::path& dir,
     if (!renderer.InitGl(o.pixel_ratio)) Fail("export views", "OpenGL 3.3 is not available");
     const ImVec2 size(static_cast<float>(o.size.width()), static_cast<float>(o.size.height()));
     for (View* view : views) {
+      if (!view->HasData(data)) continue;  // e.g. no pruning curve was found or given
       Selection sel = selection;  // views may adjust it while drawing; exports change nothing
       fbo.bind();
       // A few frames: ImGui sizes tables and lays out text on the frames after the first.
@@ -92,6 +94,10 @@ int RunExportCommand(const ExportCommand& c) {
     UseModel(lo, model);
     lo.first_document = c.document;
     LoadResult r = LoadStudioData(c.trace, lo);
+    // Results found beside the trace that did not read are reported; those given are required.
+    for (const std::string& e : r.results_errors)
+      std::cerr << "moescope-studio: skipped: " << e << "\n";
+    for (const std::filesystem::path& f : c.results) LoadResultsFile(f, r.data.results);
     Selection sel;
     sel.layer = r.data.trace.ShownLayer(c.layer);
     sel.document = r.data.document ? r.data.document->index : 0;

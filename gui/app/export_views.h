@@ -21,7 +21,8 @@ struct ExportOptions {
   bool dark = false;
 };
 
-// Writes <dir>/<view>.png and <dir>/<view>.csv for every view; returns the files written.
+// Writes <dir>/<view>.png and <dir>/<view>.csv for every view that has data (View::HasData);
+// returns the files written.
 // Throws moe::Error when there is no OpenGL or a file cannot be written.
 std::vector<std::filesystem::path> ExportViews(const std::filesystem::path& dir,
                                                const std::vector<View*>& views,
@@ -37,6 +38,9 @@ struct ExportCommand {
   // Run the ablation panel's request for this selection first (synchronously), so its PNG and
   // CSVs show results; without it the panel exports its controls only.
   bool ablate = false;
+  // Exports of prune-curve, cache-sim or replay to show (results_loader.h), besides those found
+  // next to the trace; one that does not read is an error.
+  std::vector<std::filesystem::path> results;
   ExportOptions options;
 };
 // --export-views: loads the trace (and the model's tokenizer, if given), exports every view,

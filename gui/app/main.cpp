@@ -2,7 +2,7 @@
 //   moescope-studio [TRACE.h5] [--model DIR]   (neither: the bundled model and its sample trace)
 //   moescope-studio --export-views OUT_DIR TRACE.h5 [--model DIR] [--size WxH] [--scale S]
 //                   [--document N] [--layer L] [--expert E,...] [--domain NAME] [--dark]
-//                   [--ablate]
+//                   [--ablate] [--results FILE]...
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QPixmap>
@@ -36,6 +36,7 @@ struct StudioOptions {
   std::vector<int> experts;
   QString domain;  // empty: all domains
   bool dark = false, ablate = false;
+  QStringList results;  // --results, each an export of prune-curve, cache-sim or replay
 };
 
 // The options moescope-studio takes, registered on `parser`, kept by name for the look-ups.
@@ -55,6 +56,11 @@ struct OptionSet {
       "ablate",
       "Export: run the ablation panel's default request (the selected experts of the layer, "
       "re-routed, over the selected domain's documents) before rendering it."};
+  QCommandLineOption results{
+      "results",
+      "An export of moescope prune-curve (results .h5), cache-sim (cache.json) or replay (report "
+      ".csv) to show; may be repeated. Those next to the trace are found without it.",
+      "FILE"};
   QCommandLineOption screenshot{
       "screenshot",
       "Open the window (and TRACE, applying --layer/--expert/--document/--domain), save a "
@@ -63,7 +69,7 @@ struct OptionSet {
 
   void AddTo(QCommandLineParser& parser) const {
     parser.addOptions({model, export_views, size, scale, document, layer, dark, expert, domain,
-                       ablate, screenshot});
+                       ablate, results, screenshot});
   }
 };
 
@@ -157,6 +163,7 @@ std::optional<StudioOptions> ParseCommandLine(const QApplication& app) {
   o.domain = parser.value(opt.domain);
   o.dark = parser.isSet(opt.dark);
   o.ablate = parser.isSet(opt.ablate);
+  o.results = parser.values(opt.results);
   if (o.export_dir && !CheckExportOptions(o)) return std::nullopt;
   return o;
 }
@@ -175,6 +182,7 @@ int RunExport(const StudioOptions& o) {
   c.experts = o.experts;
   c.domain = o.domain.toStdString();
   c.ablate = o.ablate;
+  for (const QString& f : o.results) c.results.push_back(f.toStdString());
   return moe::studio::RunExportCommand(c);
 }
 
@@ -189,6 +197,7 @@ bool OpenStartupFiles(MainWindow& window, const StudioOptions& o) {
     if (std::filesystem::is_directory(dir, ec))
       window.OpenModel(QString::fromStdString(dir.string()), true);
   }
+  for (const QString& f : o.results) window.OpenResults(f);
   if (o.trace) {
     window.OpenTrace(*o.trace);
     return true;

@@ -90,9 +90,13 @@ void MainWindow::BuildDocks() {
     } else if (name == "ablation") {
       addDockWidget(Qt::BottomDockWidgetArea, dock);  // a wide table under the token map
       ablation = dock;
-    } else if (name == "prompt" && ablation != nullptr) {
-      tabifyDockWidget(ablation, dock);  // both run the model; the prompt works without a trace
-      dock->raise();
+    } else if ((name == "prompt" || name == "prune_curve" || name == "cache_curves" ||
+                name == "replay") &&
+               ablation != nullptr) {
+      // Tabs beside the ablation panel: the prompt runs the model too; the result views of
+      // prune-curve, cache-sim and replay are wide plots.
+      tabifyDockWidget(ablation, dock);
+      if (name == "prompt") dock->raise();
     } else if (name == "coactivation" && specialization != nullptr) {
       tabifyDockWidget(specialization, dock);  // square heatmaps share the specialization's room
       specialization->raise();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gui/app/studio_state.h"
+#include "gui/model/results_data.h"
 #include "gui/views/view.h"
 
 class QAction;
@@ -52,6 +53,10 @@ class MainWindow : public QMainWindow {
   // progress and Cancel, then opens it (traceLoadFinished reports the end). Returns false, doing
   // nothing, when no model is open.
   bool OpenBundledTrace();
+  // Reads an export of prune-curve, cache-sim or replay (gui/model/results_loader.h) into the
+  // views that show it; it stays shown when traces are opened. Errors open a dialog naming the
+  // file and field. Returns whether it read.
+  bool OpenResults(const QString& path);
   // Loads a model folder (config.json, checkpoint, tokenizer.model); errors open a dialog.
   // Returns whether it loaded.
   bool OpenModel(const QString& dir, bool quiet_errors = false);
@@ -105,6 +110,10 @@ class MainWindow : public QMainWindow {
   void StepLayer(int delta);
   void StepDocument(int delta);
   bool DarkPalette() const;
+
+  // The results opened with OpenResults, laid over those found next to each trace opened.
+  ResultsData opened_results_;
+  bool opened_kind_[3] = {false, false, false};  // by ResultsKind
 
   StudioState state_;
   std::vector<std::unique_ptr<View>> views_;

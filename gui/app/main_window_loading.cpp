@@ -13,6 +13,7 @@
 
 #include "core/model_loader.h"
 #include "gui/app/main_window.h"
+#include "gui/model/results_loader.h"
 #include "gui/model/sample_trace.h"
 #include "gui/model/studio_loader.h"
 #include "gui/model/trace_watch.h"
@@ -37,7 +38,31 @@ void FollowProgress(QThread* thread, QProgressBar* bar, std::shared_ptr<Result> 
   timer->start(100);
 }
 
+// `opened`'s parts marked in `kinds` laid over `found` (the results found next to a trace).
+ResultsData Overlay(ResultsData found, const ResultsData& opened, const bool kinds[3]) {
+  if (kinds[static_cast<int>(ResultsKind::kPruneCurve)]) found.prune = opened.prune;
+  if (kinds[static_cast<int>(ResultsKind::kCacheSim)]) found.cache = opened.cache;
+  if (kinds[static_cast<int>(ResultsKind::kReplay)]) found.replay = opened.replay;
+  return found;
+}
+
 }  // namespace
+
+bool MainWindow::OpenResults(const QString& path) {
+  QApplication::setOverrideCursor(Qt::WaitCursor);
+  try {
+    const ResultsKind kind = LoadResultsFile(path.toStdString(), opened_results_);
+    QApplication::restoreOverrideCursor();
+    opened_kind_[static_cast<int>(kind)] = true;
+    state_.SetResults(Overlay(state_.data().results, opened_results_, opened_kind_));
+    statusBar()->showMessage(QString("Opened the %1 of %2").arg(ResultsKindName(kind), path), 5000);
+    return true;
+  } catch (const std::exception& e) {
+    QApplication::restoreOverrideCursor();
+    Error("Cannot open results", QString::fromUtf8(e.what()));
+    return false;
+  }
+}
 
 bool MainWindow::OpenModel(const QString& dir, bool quiet_errors) {
   QApplication::setOverrideCursor(Qt::WaitCursor);
@@ -111,6 +136,13 @@ void MainWindow::LoadTrace(const QString& path, bool refresh) {
     tokenizer_ = result->loaded->tokenizer;
     trace_path_ = path;
     auto data = std::make_shared<StudioData>(std::move(result->loaded->data));
+    data->results = Overlay(std::move(data->results), opened_results_, opened_kind_);
+    if (!refresh && !result->loaded->results_errors.empty())
+      Error("Cannot read results next to the trace",
+            QString::fromUtf8(result->loaded->results_errors.front().c_str()) +
+                (result->loaded->results_errors.size() > 1
+                     ? QString(" (and %1 more)").arg(result->loaded->results_errors.size() - 1)
+                     : QString()));
     if (refresh) {
       state_.RefreshData(std::move(data));
     } else {

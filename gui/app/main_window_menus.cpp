@@ -42,6 +42,17 @@ void MainWindow::BuildMenus() {
     if (OpenModel(dir) && !trace_path_.isEmpty()) OpenTrace(trace_path_);  // token text
   });
   model->setShortcut(QKeySequence("Ctrl+M"));
+  QAction* results = file->addAction("Open &results...", this, [this] {
+    QSettings s;
+    const QString path = QFileDialog::getOpenFileName(
+        this, "Open results of prune-curve, cache-sim or replay",
+        s.value("dirs/results").toString(),
+        "prune-curve results, cache.json, replay report (*.h5 *.hdf5 *.json *.csv);;All files (*)");
+    if (path.isEmpty()) return;
+    s.setValue("dirs/results", QFileInfo(path).absolutePath());
+    OpenResults(path);
+  });
+  results->setShortcut(QKeySequence("Ctrl+R"));
   QAction* refresh = file->addAction("Re&fresh trace", this, [this] { RefreshTrace(); });
   refresh->setShortcut(QKeySequence::Refresh);
   auto_refresh_ = file->addAction("&Auto-refresh a trace being written");

@@ -31,6 +31,11 @@ void StudioState::RefreshData(std::shared_ptr<StudioData> data) {
   Q_EMIT dataChanged();
 }
 
+void StudioState::SetResults(ResultsData results) {
+  data_->results = std::move(results);
+  Q_EMIT dataChanged();
+}
+
 void StudioState::SetDocument(std::shared_ptr<const DocumentRouting> document) {
   data_->document = std::move(document);
   Q_EMIT dataChanged();

@@ -23,6 +23,8 @@ class StudioState : public QObject {
   // Replaces everything with a newer load of the same trace (a trace still being written was
   // refreshed): the selection stays, clamped to what the new data holds.
   void RefreshData(std::shared_ptr<StudioData> data);
+  // Replaces the results of prune-curve, cache-sim and replay the views show (no trace needed).
+  void SetResults(ResultsData results);
   // Replaces the loaded document (the token map's rows).
   void SetDocument(std::shared_ptr<const DocumentRouting> document);
   // A widget changed the selection during its frame.

@@ -16,6 +16,7 @@
 
 #include "analysis/stats/metric_id.h"
 #include "analysis/trace/trace_attributes.h"
+#include "gui/model/results_data.h"
 
 namespace moe::studio {
 
@@ -188,6 +189,10 @@ struct StudioData {
   std::shared_ptr<const DocumentRouting> document;
 
   std::vector<std::string> notes;  // what is missing and why
+
+  // Exports of prune-curve, cache-sim and replay (results_loader.h): found next to the trace or
+  // opened; they do not need a trace.
+  ResultsData results;
 
   bool empty() const { return trace.info.path.empty(); }
   int num_domains() const { return static_cast<int>(domains.size()); }

@@ -21,6 +21,7 @@
 #include "core/routing_policy.h"
 #include "core/tokenizer.h"
 #include "core/utf8.h"
+#include "gui/model/results_loader.h"
 
 namespace moe::studio {
 namespace {
@@ -398,6 +399,11 @@ LoadResult LoadStudioData(const std::filesystem::path& trace, const LoadOptions&
         "no vocabulary specialization (top tokens per expert)" +
         (set.vocabulary_note.empty() ? std::string() : ": " + set.vocabulary_note));
   if (!result.tokenizer) data.notes.push_back("tokens are shown as ids: " + data.model.tokens_from);
+
+  // Exports of prune-curve, cache-sim and replay kept beside the trace.
+  const std::filesystem::path folder = std::filesystem::absolute(trace).parent_path();
+  for (const std::filesystem::path& f : FindResults(folder, data.results, result.results_errors))
+    data.notes.push_back("results shown from " + f.string());
 
   if (D > 0) {
     const int64_t first = std::clamp<int64_t>(options.first_document, 0, D - 1);

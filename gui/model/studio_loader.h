@@ -55,6 +55,9 @@ struct LoadOptions {
 struct LoadResult {
   StudioData data;
   std::shared_ptr<const Tokenizer> tokenizer;  // what token text came from (may be null)
+  // Exports of prune-curve, cache-sim and replay next to the trace (FindResults,
+  // results_loader.h) are in data.results; those that looked like one but did not read, here.
+  std::vector<std::string> results_errors;
 };
 
 LoadResult LoadStudioData(const std::filesystem::path& trace, const LoadOptions& options);

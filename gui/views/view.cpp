@@ -1,10 +1,13 @@
 #include "gui/views/view.h"
 
 #include "gui/views/ablation_view.h"
+#include "gui/views/cache_curve_view.h"
 #include "gui/views/coactivation_view.h"
 #include "gui/views/load_view.h"
 #include "gui/views/overview_view.h"
 #include "gui/views/prompt_view.h"
+#include "gui/views/prune_curve_view.h"
+#include "gui/views/replay_view.h"
 #include "gui/views/specialization_view.h"
 #include "gui/views/style.h"
 #include "gui/views/token_map_view.h"
@@ -28,6 +31,9 @@ std::vector<std::unique_ptr<View>> MakeAllViews() {
   v.push_back(std::make_unique<CoactivationView>());
   v.push_back(std::make_unique<AblationView>());
   v.push_back(std::make_unique<PromptView>());
+  v.push_back(std::make_unique<PruneCurveView>());
+  v.push_back(std::make_unique<CacheCurveView>());
+  v.push_back(std::make_unique<ReplayView>());
   return v;
 }
 

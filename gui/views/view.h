@@ -27,6 +27,9 @@ class View {
   // The data behind what Draw shows for `selection`, as CSV with a header row.
   virtual void WriteCsv(const StudioData& data, const Selection& selection,
                         std::ostream& out) const = 0;
+  // Whether the view has anything to show for `data`; export (--export-views, File > Export
+  // views) leaves out the views that do not. The trace views always do.
+  virtual bool HasData(const StudioData& /*data*/) const { return true; }
   // Further tables a view shows that do not fit WriteCsv's columns, exported as
   // <view>_<table>.csv beside <view>.csv; none by default.
   virtual std::vector<std::string> ExtraCsvTables() const { return {}; }
@@ -39,7 +42,7 @@ void DrawViewWindow(View& view, const StudioData& data, Selection& selection, Im
                     ImVec2 size);
 
 // Every view, in the order the app docks and exports them: overview, expert_load,
-// specialization, token_map, coactivation, ablation, prompt.
+// specialization, token_map, coactivation, ablation, prompt, prune_curve, cache_curves, replay.
 std::vector<std::unique_ptr<View>> MakeAllViews();
 
 // Shown by views when no trace is open.
