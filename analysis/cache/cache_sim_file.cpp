@@ -55,8 +55,10 @@ CacheSimTable ReadCacheSimTable(const std::filesystem::path& path) {
     Fail(p, "format is not 'moescope-cache-sim' (not a cache.json of moescope cache-sim)");
   const int64_t version = JsonInt(Field(j, "format_version", p, "format_version"), p,
                                   "format_version", 0, std::numeric_limits<int>::max());
-  if (version != 1)
-    Fail(p, "format_version " + std::to_string(version) + " is not 1, the one this moescope reads");
+  // Version 2 added the prefetch policies' row fields, which read as extra fields.
+  if (version != 1 && version != 2)
+    Fail(p, "format_version " + std::to_string(version) +
+                " is not 1 or 2, the ones this moescope reads");
   CacheSimTable t;
   if (j.contains("trace")) t.trace = Text(j["trace"], p, "trace");
   t.layers = JsonIntAs<int>(Field(j, "num_layers", p, "num_layers"), p, "num_layers", 1);

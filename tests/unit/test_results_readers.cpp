@@ -89,6 +89,7 @@ TEST_CASE("cache.json reads back what ExportCacheSim wrote", "[results][cache]")
           x.misses_per_token = 2 * (1 - x.hit_rate);
           x.bytes_per_token = x.misses_per_token * r.expert_bytes[static_cast<size_t>(l)];
           x.requests = 100 + m, x.tokens = 50 + m, x.docs = 3 + m;
+          if (l == 1) x.prefetch_accuracy = 0.5 + 0.1 * m;  // a prefetch measure, read by name
           r.rows.push_back(x);
         }
   const auto dir = TempDir("cache-json");
@@ -104,7 +105,11 @@ TEST_CASE("cache.json reads back what ExportCacheSim wrote", "[results][cache]")
   CHECK(t.domains == r.domains);
   CHECK(t.policies == std::vector<std::string>{"lru", "belady"});
   CHECK(t.capacities == std::vector<int>{1, 3});
-  CHECK(t.extra_fields.empty());
+  // Format 2's prefetch measures are row fields beyond the standard ones.
+  CHECK(t.extra_fields == std::vector<std::string>{"predicted_hit_rate", "prefetch_accuracy",
+                                                   "accuracy_ci_low", "accuracy_ci_high",
+                                                   "prefetches_per_token",
+                                                   "wasted_bytes_per_token"});
   REQUIRE(t.rows.size() == r.rows.size());
   for (size_t i = 0; i < r.rows.size(); ++i) {
     const moe::CacheSimRow& a = r.rows[i];
@@ -122,6 +127,9 @@ TEST_CASE("cache.json reads back what ExportCacheSim wrote", "[results][cache]")
     CHECK(b.requests == a.requests);
     CHECK(b.tokens == a.tokens);
     CHECK(b.docs == a.docs);
+    REQUIRE(b.extra.size() == t.extra_fields.size());
+    CHECK(Same(b.extra[1], a.prefetch_accuracy));
+    CHECK(std::isnan(b.extra[0]));
   }
 }
 
