@@ -74,6 +74,7 @@ PruneCurveData ToPruneCurve(const PruneCurveFile& f, const std::string& source) 
   // Controls: one per distinct random draw at a ratio (scores at one ratio share their draws).
   std::vector<std::pair<double, std::string>> seen;
   for (const AblationResult& r : f.results) {
+    if (r.kind != "random_control") continue;  // sets name their control group too
     auto it = set_index.find(r.control_of);
     if (it == set_index.end()) continue;
     const double ratio = d.sets[it->second].ratio;
