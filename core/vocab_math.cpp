@@ -58,7 +58,11 @@ int32_t ArgMaxGiven(const float* z, int64_t n, float m) {
 double SumExpShifted(const float* z, int64_t n, float shift) {
   DoubleLanes acc = DoubleLanes::Zero();
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) acc += (ConstLanesMap(z + i) - shift).exp().cast<double>();
+  for (; i + kLanes <= n; i += kLanes) {
+    // Evaluated in float first: a cast of the exp expression would run Eigen's scalar path.
+    const Lanes e = (ConstLanesMap(z + i) - shift).exp();
+    acc += e.cast<double>();
+  }
   double sum = SumOf(acc);
   for (; i < n; ++i) sum += static_cast<double>(std::exp(z[i] - shift));
   return sum;
@@ -75,7 +79,8 @@ double KlFrom(const float* zb, double lse_b, const float* zp, double lse_p, int6
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     const ConstLanesMap b(zb + i), p(zp + i);
-    const DoubleLanes pb = (b - shift).exp().cast<double>();
+    const Lanes pb_float = (b - shift).exp();
+    const DoubleLanes pb = pb_float.cast<double>();
     weighted += pb * (b.cast<double>() - p.cast<double>());
     mass += pb;
   }
@@ -133,7 +138,7 @@ void ScoreLogitRows(const LogitBlock& b, LogitRowStats* out) {
   if (b.keep != nullptr &&
       (b.keep->vocab() != b.vocab || b.keep_row < 0 || b.keep_row + b.rows > b.keep->rows()))
     Fail("logits", "internal error: the kept rows do not cover the block");
-    // A row of a 32k vocabulary is tens of microseconds; a fork and join of the threads about 25.
+    // A fork and join of the threads costs about 25 µs, a few rows of a small vocabulary as much.
 #pragma omp parallel for schedule(static) if (b.rows * b.vocab >= (1 << 16))
   for (int64_t j = 0; j < b.rows; ++j) ScoreRow(b, j, out[j]);
 }
