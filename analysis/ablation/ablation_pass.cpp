@@ -178,7 +178,7 @@ void ScorePolicy(const MoeModel& model, const ScoredTokens& tokens, BatchBaselin
       });
 }
 
-// The baseline forward pass of one batch: residuals for the group, log-probabilities, top-1 and
+// The baseline forward pass of one batch: residuals for the group, kept logits, top-1 and
 // NLL of every scored row.
 void RunBaseline(const MoeModel& model, const ScoredTokens& tokens, ResidualCapture& capture,
                  ExpertCounter& experts, const AblationPassOptions& o, BatchBaseline& base,
