@@ -60,22 +60,4 @@ void Softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] /= sum;
 }
 
-double LogProbability(const float* logits, int64_t vocab, int32_t target) {
-  const float m = *std::max_element(logits, logits + vocab);
-  // fp32 exponentials as PyTorch's log_softmax computes them; each block's 16 lane sums (at most
-  // 1024 terms of at most 1 each) go into a double, so the total keeps ~1e-7 relative accuracy.
-  constexpr int64_t kBlock = 1024;
-  double sum = 0.0;
-  int64_t i = 0;
-  while (i + Lanes::SizeAtCompileTime <= vocab) {
-    const int64_t end = std::min(vocab, i + kBlock);
-    Lanes lanes = Lanes::Zero();
-    for (; i + Lanes::SizeAtCompileTime <= end; i += Lanes::SizeAtCompileTime)
-      lanes += (ConstLanesMap(logits + i) - m).exp();
-    for (int64_t j = 0; j < Lanes::SizeAtCompileTime; ++j) sum += lanes[j];
-  }
-  for (; i < vocab; ++i) sum += std::exp(logits[i] - m);
-  return static_cast<double>(logits[target]) - m - std::log(sum);
-}
-
 }  // namespace moe

@@ -16,9 +16,6 @@ void SiluMul(float* a, const float* b, int64_t n);
 // Numerically stable softmax of one row, in place.
 void Softmax(float* x, int64_t n);
 
-// log softmax(logits)[target]: fp32 exponentials (vectorized), summed in double.
-double LogProbability(const float* logits, int64_t vocab, int32_t target);
-
 // x[i] = exp(x[i] - shift), 16 values per step with Eigen's vectorized exp (within 2 ulp of
 // std::exp). Which lane an element takes depends only on its index, never on the address, so
 // the result is the same wherever x lies in memory.

@@ -72,20 +72,6 @@ class ExpertCounter : public RoutingObserver {
   std::vector<double> experts_, tokens_;
 };
 
-// log-softmax of one row of logits, in double.
-void LogSoftmax(const float* z, int64_t V, double* out) {
-  double top = z[0];
-  for (int64_t v = 1; v < V; ++v) top = std::max(top, static_cast<double>(z[v]));
-  double sum = 0;
-  for (int64_t v = 0; v < V; ++v) sum += std::exp(z[v] - top);
-  const double lse = top + std::log(sum);
-  for (int64_t v = 0; v < V; ++v) out[v] = z[v] - lse;
-}
-
-int64_t ArgMax(const double* x, int64_t n) {
-  return std::max_element(x, x + n) - x;  // first maximum: the lowest index on ties
-}
-
 // What one policy has gathered so far.
 struct PolicyRun {
   const AblationPolicy* policy = nullptr;
@@ -100,9 +86,12 @@ struct PolicyRun {
 struct BatchBaseline {
   Batch batch;
   std::vector<ScoredRow> rows;
-  std::vector<double> log_probs;  // [R, V] (memory: batch tokens × V × 8 bytes)
-  std::vector<int64_t> top;       // [R] baseline top-1
-  RoutingRecorder routing;        // baseline routing, for the diff
+  // [R, V] logits and log-sum-exp, kept for every policy's KL (memory: R × V × 4 bytes, one
+  // buffer for all batches of the pass).
+  BaselineLogits* logits = nullptr;
+  std::vector<double> nll;   // [R] baseline NLL
+  std::vector<int32_t> top;  // [R] baseline top-1
+  RoutingRecorder routing;   // baseline routing, for the diff
 
   int64_t RoutingRow(const RoutingRecorder& rec, const ScoredRow& row) const {
     return rec.SequenceBegin(static_cast<int>(row.batch_row / batch.seq_len)) +
@@ -130,76 +119,70 @@ void ScorePolicy(const MoeModel& model, const ScoredTokens& tokens, BatchBaselin
                  const std::vector<float>& hidden, const RoutingRecorder& policy_routing,
                  const AblationPassOptions& o, PolicyRun& pr) {
   const ModelConfig& c = model.config();
-  const int64_t V = c.vocab_size;
   const int L = c.num_hidden_layers, E = c.num_experts;
   const AblationPolicy& p = *pr.policy;
   // Layers below the first one the policy changes ran only in the baseline (and equally).
   const int unchanged_layers = o.reuse_residual ? p.first_layer : 0;
-  std::vector<double> lp(static_cast<size_t>(V));
   std::vector<int16_t> policy_ids(static_cast<size_t>(L) * E);
-  ForEachLogitBlock(model, hidden, base.rows, [&](int64_t first, int64_t n, const float* z) {
-    for (int64_t j = 0; j < n; ++j) {
-      LogSoftmax(z + j * V, V, lp.data());
-      const ScoredRow& row = base.rows[static_cast<size_t>(first + j)];
-      const int64_t token = tokens.doc_offset[static_cast<size_t>(row.doc)] + row.position;
-      const double* b = base.log_probs.data() + (first + j) * V;
-      const double nll_base = -b[row.target], nll = -lp[static_cast<size_t>(row.target)];
-      double kl = 0;
-      for (int64_t v = 0; v < V; ++v) kl += std::exp(b[v]) * (b[v] - lp[static_cast<size_t>(v)]);
-      kl = std::max(kl, 0.0);
-      const int64_t top = ArgMax(lp.data(), V), base_top = base.top[static_cast<size_t>(first + j)];
-      const bool agree = top == base_top;
-      const double delta = nll - nll_base;
-      if (o.diff) {
-        AblationDiff& diff = pr.diff;
-        ++diff.predictions;
-        if (!agree) {
-          ++diff.changed_predictions;
-          const size_t d = static_cast<size_t>(row.doc);
-          diff.changes.push_back({token, row.doc, tokens.doc_source[d], tokens.doc_domain[d],
-                                  static_cast<int32_t>(row.position),
-                                  tokens.token_id[static_cast<size_t>(token)], row.target,
-                                  static_cast<int32_t>(base_top), static_cast<int32_t>(top),
-                                  nll_base, nll});
-          // Bounded memory: only the largest max_changes can be kept in the end.
-          if (diff.changes.size() >= 2 * std::max<size_t>(o.max_changes, 1))
-            KeepLargestChanges(diff.changes, o.max_changes);
+  ForEachScoredBlock(
+      model, hidden, base.rows, base.logits, nullptr,
+      [&](int64_t first, int64_t n, const LogitRowStats* stats) {
+        for (int64_t j = 0; j < n; ++j) {
+          const size_t r = static_cast<size_t>(first + j);
+          const ScoredRow& row = base.rows[r];
+          const int64_t token = tokens.doc_offset[static_cast<size_t>(row.doc)] + row.position;
+          const double nll_base = base.nll[r], nll = stats[j].nll, kl = stats[j].kl;
+          const int32_t top = stats[j].argmax, base_top = base.top[r];
+          const bool agree = top == base_top;
+          const double delta = nll - nll_base;
+          if (o.diff) {
+            AblationDiff& diff = pr.diff;
+            ++diff.predictions;
+            if (!agree) {
+              ++diff.changed_predictions;
+              const size_t d = static_cast<size_t>(row.doc);
+              diff.changes.push_back({token, row.doc, tokens.doc_source[d], tokens.doc_domain[d],
+                                      static_cast<int32_t>(row.position),
+                                      tokens.token_id[static_cast<size_t>(token)], row.target,
+                                      base_top, top, nll_base, nll});
+              // Bounded memory: only the largest max_changes can be kept in the end.
+              if (diff.changes.size() >= 2 * std::max<size_t>(o.max_changes, 1))
+                KeepLargestChanges(diff.changes, o.max_changes);
+            }
+            const size_t row_size = static_cast<size_t>(L) * E;
+            const int16_t* base_ids =
+                base.routing.topk_ids().data() + base.RoutingRow(base.routing, row) * row_size;
+            const size_t kept = static_cast<size_t>(unchanged_layers) * E;
+            std::copy(base_ids, base_ids + kept, policy_ids.begin());
+            if (kept < row_size) {  // a policy changing no layer (first_layer L) records none
+              const int16_t* changed_ids = policy_routing.topk_ids().data() +
+                                           base.RoutingRow(policy_routing, row) * row_size;
+              std::copy(changed_ids + kept, changed_ids + row_size,
+                        policy_ids.begin() + static_cast<ptrdiff_t>(kept));
+            }
+            diff.routing.AddToken(base_ids, E, policy_ids.data(), E);
+          }
+          double* s = pr.doc_sums.data() + row.doc * kAblationSums;
+          s[kSumTokens] += 1;
+          s[kSumBaseNll] += nll_base;
+          s[kSumPolicyNll] += nll;
+          s[kSumDeltaNll] += delta;
+          s[kSumKl] += kl;
+          s[kSumAgree] += agree;
+          if (o.token_values) {
+            pr.delta[static_cast<size_t>(token)] = static_cast<float>(delta);
+            pr.kl[static_cast<size_t>(token)] = static_cast<float>(kl);
+            pr.agree[static_cast<size_t>(token)] = agree ? 1 : 0;
+          }
         }
-        const size_t row_size = static_cast<size_t>(L) * E;
-        const int16_t* base_ids =
-            base.routing.topk_ids().data() + base.RoutingRow(base.routing, row) * row_size;
-        const size_t kept = static_cast<size_t>(unchanged_layers) * E;
-        std::copy(base_ids, base_ids + kept, policy_ids.begin());
-        if (kept < row_size) {  // a policy changing no layer (first_layer L) records none
-          const int16_t* changed_ids =
-              policy_routing.topk_ids().data() + base.RoutingRow(policy_routing, row) * row_size;
-          std::copy(changed_ids + kept, changed_ids + row_size,
-                    policy_ids.begin() + static_cast<ptrdiff_t>(kept));
-        }
-        diff.routing.AddToken(base_ids, E, policy_ids.data(), E);
-      }
-      double* s = pr.doc_sums.data() + row.doc * kAblationSums;
-      s[kSumTokens] += 1;
-      s[kSumBaseNll] += nll_base;
-      s[kSumPolicyNll] += nll;
-      s[kSumDeltaNll] += delta;
-      s[kSumKl] += kl;
-      s[kSumAgree] += agree;
-      if (o.token_values) {
-        pr.delta[static_cast<size_t>(token)] = static_cast<float>(delta);
-        pr.kl[static_cast<size_t>(token)] = static_cast<float>(kl);
-        pr.agree[static_cast<size_t>(token)] = agree ? 1 : 0;
-      }
-    }
-  });
+      });
 }
 
-// The baseline forward pass of one batch: residuals for the group, log-probabilities, top-1 and
+// The baseline forward pass of one batch: residuals for the group, kept logits, top-1 and
 // NLL of every scored row.
 void RunBaseline(const MoeModel& model, const ScoredTokens& tokens, ResidualCapture& capture,
                  ExpertCounter& experts, const AblationPassOptions& o, BatchBaseline& base,
                  std::vector<float>& base_nll) {
-  const int64_t V = model.config().vocab_size;
   std::vector<float> hidden;
   {
     const HookGuard guard = model.hooks().Add(&capture);
@@ -209,18 +192,21 @@ void RunBaseline(const MoeModel& model, const ScoredTokens& tokens, ResidualCapt
     hidden = model.Forward(base.batch);
   }
   const int64_t R = static_cast<int64_t>(base.rows.size());
-  base.log_probs.resize(static_cast<size_t>(R * V));
+  base.logits->Resize(R, model.config().vocab_size);
+  base.nll.resize(static_cast<size_t>(R));
   base.top.resize(static_cast<size_t>(R));
-  ForEachLogitBlock(model, hidden, base.rows, [&](int64_t first, int64_t n, const float* z) {
-    for (int64_t j = 0; j < n; ++j) {
-      double* lp = base.log_probs.data() + (first + j) * V;
-      LogSoftmax(z + j * V, V, lp);
-      base.top[static_cast<size_t>(first + j)] = ArgMax(lp, V);
-      const ScoredRow& row = base.rows[static_cast<size_t>(first + j)];
-      base_nll[static_cast<size_t>(tokens.doc_offset[static_cast<size_t>(row.doc)] +
-                                   row.position)] = static_cast<float>(-lp[row.target]);
-    }
-  });
+  ForEachScoredBlock(model, hidden, base.rows, nullptr, base.logits,
+                     [&](int64_t first, int64_t n, const LogitRowStats* stats) {
+                       for (int64_t j = 0; j < n; ++j) {
+                         const size_t r = static_cast<size_t>(first + j);
+                         const ScoredRow& row = base.rows[r];
+                         base.nll[r] = stats[j].nll;
+                         base.top[r] = stats[j].argmax;
+                         base_nll[static_cast<size_t>(
+                             tokens.doc_offset[static_cast<size_t>(row.doc)] + row.position)] =
+                             static_cast<float>(stats[j].nll);
+                       }
+                     });
 }
 
 std::vector<PolicyRun> StartGroup(std::span<const AblationPolicy> policies, const ModelConfig& c,
@@ -285,6 +271,7 @@ AblationPassResult RunAblationPass(const MoeModel& model, const Corpus& corpus,
   AblationPassResult out;
   out.base_nll.assign(static_cast<size_t>(T), std::nanf(""));
   const int64_t total = static_cast<int64_t>(policies.size()) * T;
+  BaselineLogits kept_logits;  // of the current batch
   int64_t evaluated = 0;
   for (size_t g0 = 0; g0 < policies.size() && !out.interrupted;
        g0 += static_cast<size_t>(o.group_size)) {
@@ -304,10 +291,7 @@ AblationPassResult RunAblationPass(const MoeModel& model, const Corpus& corpus,
       const auto members = std::span<const size_t>(order).subspan(
           bi * o.batch_size, std::min<size_t>(o.batch_size, order.size() - bi * o.batch_size));
       // E columns of routing hold any policy's selections.
-      BatchBaseline base{MakeWindowBatch(windows, members, corpus, pad),
-                         {},
-                         {},
-                         {},
+      BatchBaseline base{MakeWindowBatch(windows, members, corpus, pad), {}, &kept_logits, {}, {},
                          RoutingRecorder(L, E, E, false, c.moe_layer)};
       base.rows = ScoredRowsOf(base.batch, windows, members, corpus);
       if (base.rows.empty()) continue;

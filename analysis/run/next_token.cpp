@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "core/heads.h"
-#include "core/ops.h"
+#include "core/scratch_buffer.h"
 
 namespace moe {
 
@@ -24,22 +24,46 @@ std::vector<ScoredRow> ScoredRowsOf(const Batch& batch, std::span<const TraceWin
 }
 
 void ForEachLogitBlock(
-    const MoeModel& model, const std::vector<float>& hidden,
-    const std::vector<ScoredRow>& rows,
+    const MoeModel& model, const std::vector<float>& hidden, const std::vector<ScoredRow>& rows,
     const std::function<void(int64_t first, int64_t n, const float* logits)>& consume) {
   const int64_t H = model.config().hidden_size, V = model.config().vocab_size;
   const int64_t R = static_cast<int64_t>(rows.size());
-  std::vector<float> gathered, logits;  // [n, H], [n, V]
+  // Reused by every call (a fresh 8 MiB block would be zeroed and page-faulted in each time).
+  thread_local ScratchBuffer<float> gathered_buffer, logits_buffer;
+  float* gathered = gathered_buffer.Get(static_cast<size_t>(kLogitBlockRows * H));  // [n, H]
+  float* logits = logits_buffer.Get(static_cast<size_t>(kLogitBlockRows * V));      // [n, V]
   for (int64_t first = 0; first < R; first += kLogitBlockRows) {
     const int64_t n = std::min(kLogitBlockRows, R - first);
-    gathered.resize(static_cast<size_t>(n * H));
-    logits.resize(static_cast<size_t>(n * V));
     for (int64_t j = 0; j < n; ++j)
       std::copy_n(hidden.begin() + rows[static_cast<size_t>(first + j)].batch_row * H, H,
-                  gathered.begin() + j * H);
-    LmLogits(model, gathered.data(), n, logits.data());
-    consume(first, n, logits.data());
+                  gathered + j * H);
+    LmLogits(model, gathered, n, logits);
+    consume(first, n, logits);
   }
+}
+
+void ForEachScoredBlock(
+    const MoeModel& model, const std::vector<float>& hidden, const std::vector<ScoredRow>& rows,
+    const BaselineLogits* baseline, BaselineLogits* keep,
+    const std::function<void(int64_t first, int64_t n, const LogitRowStats* stats)>& consume) {
+  const int64_t V = model.config().vocab_size;
+  std::vector<int32_t> targets;
+  std::vector<LogitRowStats> stats;
+  ForEachLogitBlock(model, hidden, rows, [&](int64_t first, int64_t n, const float* logits) {
+    targets.resize(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) targets[j] = rows[static_cast<size_t>(first + j)].target;
+    stats.assign(static_cast<size_t>(n), LogitRowStats{});
+    ScoreLogitRows({.logits = logits,
+                    .rows = n,
+                    .vocab = V,
+                    .targets = targets.data(),
+                    .baseline = baseline,
+                    .baseline_row = first,
+                    .keep = keep,
+                    .keep_row = first},
+                   stats.data());
+    consume(first, n, stats.data());
+  });
 }
 
 NextTokenScores BatchNextToken(const MoeModel& model, const Batch& batch,
@@ -50,17 +74,16 @@ NextTokenScores BatchNextToken(const MoeModel& model, const Batch& batch,
   out.nll.assign(static_cast<size_t>(batch.tokens()), std::nanf(""));
   out.predicted.assign(out.nll.size(), -1);
   if (model.weights().lm_head.empty()) return out;  // a model without an LM head has no NLL
-  const int64_t V = model.config().vocab_size;
   const std::vector<ScoredRow> rows = ScoredRowsOf(batch, windows, members, corpus);
-  ForEachLogitBlock(model, hidden, rows, [&](int64_t first, int64_t n, const float* logits) {
-    for (int64_t j = 0; j < n; ++j) {
-      const ScoredRow& row = rows[static_cast<size_t>(first + j)];
-      const float* z = logits + j * V;
-      const size_t at = static_cast<size_t>(row.batch_row);
-      out.nll[at] = static_cast<float>(-LogProbability(z, V, row.target));
-      out.predicted[at] = static_cast<int32_t>(std::max_element(z, z + V) - z);
-    }
-  });
+  ForEachScoredBlock(model, hidden, rows, nullptr, nullptr,
+                     [&](int64_t first, int64_t n, const LogitRowStats* stats) {
+                       for (int64_t j = 0; j < n; ++j) {
+                         const size_t at =
+                             static_cast<size_t>(rows[static_cast<size_t>(first + j)].batch_row);
+                         out.nll[at] = static_cast<float>(stats[j].nll);
+                         out.predicted[at] = stats[j].argmax;
+                       }
+                     });
   return out;
 }
 

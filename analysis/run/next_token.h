@@ -14,6 +14,7 @@
 #include "analysis/run/trace_windows.h"
 #include "core/batch.h"
 #include "core/moe_model.h"
+#include "core/vocab_math.h"
 
 namespace moe {
 
@@ -36,9 +37,17 @@ constexpr int64_t kLogitBlockRows = 256;
 // Calls consume(first, n, logits) for consecutive blocks of `rows`, logits [n, V] of the rows
 // first..first+n-1, computed from `hidden` [B * S, H] through the LM head.
 void ForEachLogitBlock(
-    const MoeModel& model, const std::vector<float>& hidden,
-    const std::vector<ScoredRow>& rows,
+    const MoeModel& model, const std::vector<float>& hidden, const std::vector<ScoredRow>& rows,
     const std::function<void(int64_t first, int64_t n, const float* logits)>& consume);
+
+// Calls consume(first, n, stats) for consecutive blocks of `rows` with the LM head's statistics of
+// rows first..first+n-1 (core/vocab_math.h: NLL of each row's target, argmax, log-sum-exp), the
+// rows reduced in parallel. With `baseline`, stats carry KL(baseline row first + j || row j);
+// with `keep` (sized to rows.size() rows), each row's logits are kept as its row there.
+void ForEachScoredBlock(
+    const MoeModel& model, const std::vector<float>& hidden, const std::vector<ScoredRow>& rows,
+    const BaselineLogits* baseline, BaselineLogits* keep,
+    const std::function<void(int64_t first, int64_t n, const LogitRowStats* stats)>& consume);
 
 // What the LM head says at every row of a batch, [B * S], indexed like the batch.
 struct NextTokenScores {

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/heads.h"
 #include "core/hooks.h"
+#include "core/vocab_math.h"
 
 namespace moe {
 namespace {
@@ -73,22 +74,21 @@ PromptProbe Probe(const LoadedModel& m, const std::string& text, const RoutingPo
   // Only the last position predicts the next token.
   const int64_t H = c.hidden_size;
   const std::vector<float> logits = LmLogits(*m.model, hidden.data() + (p.size() - 1) * H, 1);
-  const float max_logit = *std::max_element(logits.begin(), logits.end());
-  std::vector<double> prob(logits.size());
-  double sum = 0;
-  for (size_t v = 0; v < logits.size(); ++v)
-    sum += prob[v] = std::exp(double(logits[v]) - max_logit);
-  for (double& q : prob) q /= sum;
+  const int64_t V = static_cast<int64_t>(logits.size());
+  const double log_sum_exp = LogSumExp(logits.data(), V);
+  // Probabilities rise with the logits: the order of the logits, ties lower id first, is
+  // deterministic, and only the top n need their probability.
   std::vector<int32_t> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
   const size_t n = std::min(order.size(), static_cast<size_t>(std::max(0, top_n)));
-  // Ties keep the lower id first, so the order is deterministic.
-  std::partial_sort(
-      order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n), order.end(),
-      [&](int32_t a, int32_t b) { return prob[a] > prob[b] || (prob[a] == prob[b] && a < b); });
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n), order.end(),
+                    [&](int32_t a, int32_t b) {
+                      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+                    });
   for (size_t i = 0; i < n; ++i) {
     const int32_t id = order[i];
-    p.next.push_back({id, id < tok.vocab_size() ? tok.Piece(id) : IdText(id), prob[id]});
+    const double prob = std::exp(static_cast<double>(logits[id]) - log_sum_exp);
+    p.next.push_back({id, id < tok.vocab_size() ? tok.Piece(id) : IdText(id), prob});
   }
   return p;
 }

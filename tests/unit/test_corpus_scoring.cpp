@@ -6,7 +6,7 @@
 #include "analysis/run/corpus_scoring.h"
 #include "analysis/trace/trace_reader.h"
 #include "core/heads.h"
-#include "core/ops.h"
+#include "core/vocab_math.h"
 #include "trace_test_util.h"
 
 using namespace moe;

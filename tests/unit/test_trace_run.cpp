@@ -13,7 +13,7 @@
 #include "analysis/stats/trace_load.h"
 #include "analysis/trace/trace_reader.h"
 #include "core/heads.h"
-#include "core/ops.h"
+#include "core/vocab_math.h"
 #include "trace_test_util.h"
 
 using namespace moe;
