@@ -376,8 +376,10 @@ int RunDistributedAblation(const MpiSession& mpi, const std::function<AblationJo
           return coordinator.Run(pending, pass);
         });
     out << FormatAblationTable(summary);
-    err << FormatAblationSummary(summary) << " on " << ranks << (ranks == 1 ? " rank" : " ranks")
-        << "\n";
+    std::string text = FormatAblationSummary(summary);
+    text.insert(std::min(text.find('\n'), text.size()),
+                " on " + std::to_string(ranks) + (ranks == 1 ? " rank" : " ranks"));
+    err << text << "\n";
     code = summary.interrupted ? 130 : 0;
   } catch (const std::exception& e) {
     err << "moescope: error: " << e.what() << std::endl;

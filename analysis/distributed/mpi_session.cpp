@@ -186,27 +186,30 @@ std::string FormatTraffic(const std::vector<MpiTraffic>& per_rank) {
       std::snprintf(text, sizeof(text), "%.2f GB", b / 1e9);
     return std::string(text);
   };
+  auto messages = [](double n) {
+    char text[48];
+    std::snprintf(text, sizeof(text), "%.0f message%s", n, n == 1 ? "" : "s");
+    return std::string(text);
+  };
   if (per_rank.empty()) return "";
   const MpiTraffic& zero = per_rank[0];
   std::string out = "communication: rank 0 sent " + bytes(static_cast<double>(zero.bytes_sent)) +
-                    " in " + std::to_string(zero.messages_sent) + " messages, received " +
+                    " in " + messages(static_cast<double>(zero.messages_sent)) + ", received " +
                     bytes(static_cast<double>(zero.bytes_received)) + " in " +
-                    std::to_string(zero.messages_received);
+                    messages(static_cast<double>(zero.messages_received));
   if (per_rank.size() < 2) return out;
-  double sent = 0, received = 0, messages = 0, max_sent = 0, max_received = 0;
+  double sent = 0, received = 0, messages_sent = 0, max_sent = 0, max_received = 0;
   for (size_t r = 1; r < per_rank.size(); ++r) {
     sent += static_cast<double>(per_rank[r].bytes_sent);
     received += static_cast<double>(per_rank[r].bytes_received);
-    messages += static_cast<double>(per_rank[r].messages_sent);
+    messages_sent += static_cast<double>(per_rank[r].messages_sent);
     max_sent = std::max(max_sent, static_cast<double>(per_rank[r].bytes_sent));
     max_received = std::max(max_received, static_cast<double>(per_rank[r].bytes_received));
   }
   const double n = static_cast<double>(per_rank.size() - 1);
-  char count[32];
-  std::snprintf(count, sizeof(count), "%.0f", messages / n);
-  return out + "; other ranks each sent " + bytes(sent / n) + " in " + count +
-         " messages and received " + bytes(received / n) + " on average (largest " +
-         bytes(max_sent) + " sent, " + bytes(max_received) + " received)";
+  return out + "; other ranks each sent " + bytes(sent / n) + " in " + messages(messages_sent / n) +
+         " and received " + bytes(received / n) + " on average (largest " + bytes(max_sent) +
+         " sent, " + bytes(max_received) + " received)";
 }
 
 }  // namespace moe::distributed
