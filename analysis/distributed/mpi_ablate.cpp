@@ -6,7 +6,6 @@
 #include <cstring>
 #include <memory>
 #include <ostream>
-#include <thread>
 #include <utility>
 
 #include "analysis/common/progress_bar.h"
@@ -168,7 +167,6 @@ class Coordinator {
                          const AblationPassOptions& pass);
   // Replies "stop" to every worker not yet stopped (to its next message when it is busy).
   void StopWorkers();
-  const std::vector<std::string>& failures() const { return failures_; }
 
  private:
   int64_t documents() const { return static_cast<int64_t>(prepared_.corpus.documents.size()); }
