@@ -19,6 +19,7 @@ export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 mkdir -p "$work"
 
 now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
 
 # count FILE KIND: the tokens a finished run processed (trace: tokens; ablate: predictions x
 # policies).
@@ -49,14 +50,14 @@ run() {
   fi
   end=$(now)
   n=$(count "$out" "$kind")
-  rate=$(echo "$n / ($end - $start)" | bc -l)
+  rate=$(calc "$n / ($end - $start)")
   if [ "$ranks" = 0 ]; then
     eval "base_$kind=$rate"
   fi
   eval "base=\$base_$kind"
   comm=$(grep '^communication:' "$work/$name.log" | tail -1 | sed 's/"/\\"/g' || true)
   printf '{"command": "%s", "ranks": %s, "threads_per_rank": 1, "tokens": %s, "seconds": %.2f, "tokens_per_s": %.1f, "ratio_to_single_process": %.3f, "communication": "%s"}\n' \
-    "$kind" "$ranks" "$n" "$(echo "$end - $start" | bc -l)" "$rate" "$(echo "$rate / $base" | bc -l)" "$comm"
+    "$kind" "$ranks" "$n" "$(calc "$end - $start")" "$rate" "$(calc "$rate / $base")" "$comm"
 }
 
 trace_args="trace --corpus $corpus --threads 1 --batch-size 8"

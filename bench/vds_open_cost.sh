@@ -13,15 +13,16 @@ mkdir -p "$work/shards"
 rm -f "$work"/shards/*.h5 "$work/merged.h5"
 
 now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
 start=$(now)
 "$build/bench/moescope_make_synthetic_trace" "$work/shards/t.h5" $((shards * per_shard)) "$shards" >/dev/null
 made=$(now)
 "$build/cli/moescope" merge "$work"/shards/t.shard-*.h5 -o "$work/merged.h5" >"$work/merge.log" 2>&1
 merged=$(now)
 printf '{"step": "make shards", "shards": %s, "tokens_per_shard": %s, "seconds": %.2f}\n' \
-  "$shards" "$per_shard" "$(echo "$made - $start" | bc -l)"
+  "$shards" "$per_shard" "$(calc "$made - $start")"
 printf '{"step": "moescope merge", "shards": %s, "seconds": %.2f, "merged_bytes": %s, "shard_bytes": %s}\n' \
-  "$shards" "$(echo "$merged - $made" | bc -l)" "$(stat -c %s "$work/merged.h5")" \
+  "$shards" "$(calc "$merged - $made")" "$(stat -c %s "$work/merged.h5")" \
   "$(stat -c %s "$work/shards/t.shard-0000.h5")"
 /usr/bin/python3 - "$work/merged.h5" <<'PY'
 import json, sys, time
