@@ -2,22 +2,23 @@
 // domains, documents of 100..899 tokens) for the bounded-memory check of `moescope stats`:
 //   moescope_make_synthetic_trace big.h5 50000000
 //   /usr/bin/time -v moescope stats big.h5 -o big_stats     (max resident set, wall time)
+// With SHARDS, writes SHARDS traces OUT.shard-NNNN.h5 of TOKENS / SHARDS tokens each instead, the
+// shards of a large distributed run for the cost of opening their merge (bench/vds_open_cost.sh):
+//   moescope_make_synthetic_trace shards/t.h5 2048000 1024
 // Routing mixes a domain preference with a token-id preference, so the statistics have
 // something to find.
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "analysis/trace/domain_load.h"
 #include "analysis/trace/trace_file.h"
 
-int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s OUT.h5 TOKENS\n", argv[0]);
-    return 2;
-  }
-  const int64_t total = std::atoll(argv[2]);
+namespace {
+
+void WriteSyntheticTrace(const std::string& path, int64_t total) {
   constexpr int L = 2, E = 8, K = 2, M = 5;
   moe::TraceHeader h;
   h.model_path = "/synthetic";
@@ -32,7 +33,7 @@ int main(int argc, char** argv) {
   h.corpus = "{}";
   h.domains = {"a", "b", "c", "d", "e"};
   h.source_id_bytes = 12;
-  moe::TraceFile file = moe::TraceFile::Create(argv[1], h);
+  moe::TraceFile file = moe::TraceFile::Create(path, h);
   moe::ExpertStats stats(M, L, E);
   uint64_t s = 88172645463325252ull;
   auto rnd = [&] {  // xorshift64
@@ -84,6 +85,29 @@ int main(int argc, char** argv) {
   file.MarkComplete();
   file.Close();
   std::printf("%lld tokens, %lld documents -> %s\n", static_cast<long long>(done),
-              static_cast<long long>(doc), argv[1]);
+              static_cast<long long>(doc), path.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: %s OUT.h5 TOKENS [SHARDS]\n", argv[0]);
+    return 2;
+  }
+  const int64_t total = std::atoll(argv[2]);
+  const int shards = argc == 4 ? std::atoi(argv[3]) : 0;
+  if (shards <= 0) {
+    WriteSyntheticTrace(argv[1], total);
+    return 0;
+  }
+  const std::filesystem::path out = argv[1];
+  for (int i = 0; i < shards; ++i) {
+    char suffix[32];
+    std::snprintf(suffix, sizeof(suffix), ".shard-%04d", i);
+    std::filesystem::path p = out;
+    p.replace_filename(out.stem().string() + suffix + out.extension().string());
+    WriteSyntheticTrace(p.string(), total / shards);
+  }
   return 0;
 }

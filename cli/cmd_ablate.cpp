@@ -11,6 +11,9 @@
 #include "analysis/policy/policy_json.h"
 #include "cli/common.h"
 #include "core/error.h"
+#ifdef MOESCOPE_WITH_MPI
+#include "analysis/distributed/mpi_ablate.h"
+#endif
 
 namespace moe::cli {
 namespace {
@@ -22,10 +25,31 @@ struct AblateCommandOptions {
   std::string mode = "reroute";
 };
 
+#ifdef MOESCOPE_WITH_MPI
+// Under mpirun: documents are handed out to the ranks, rank 0 writes the one results file
+// (analysis/distributed/mpi_ablate.h).
+void RunDistributed(AblateCommandOptions& o) {
+  const distributed::MpiSession mpi;
+  const StopOnSignals signals;
+  auto open = [&] {
+    distributed::AblationJob job{OpenModel(o.model), {}};
+    o.sweep.mode = ParseDisableMode(o.mode, "--mode");
+    o.sweep.seed = o.ablation.pass.seed;
+    job.policies = BuildSweep(o.sweep, job.model.config());
+    return job;
+  };
+  g_exit_code =
+      distributed::RunDistributedAblation(mpi, open, o.ablation, g_command_line, signals.stop(),
+                                          ::isatty(STDERR_FILENO) == 1, std::cout, std::cerr);
+}
+#endif
+
 void Run(AblateCommandOptions& o) {
-  // Not distributed yet (docs/distributed.md): N copies would race for one results file.
-  if (LaunchedRanks() > 1)
-    Fail("mpirun", "moescope ablate does not run distributed yet; run it without mpirun");
+#ifdef MOESCOPE_WITH_MPI
+  if (LaunchedRanks() > 0) return RunDistributed(o);
+#else
+  LaunchedRanks();  // refuses several processes started by mpirun
+#endif
   const LoadedModel m = OpenModel(o.model);
   o.sweep.mode = ParseDisableMode(o.mode, "--mode");
   o.sweep.seed = o.ablation.pass.seed;

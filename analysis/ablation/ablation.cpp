@@ -48,10 +48,10 @@ Corpus ReadAblationCorpus(const LoadedModel& m, const AblationOptions& o, TraceR
 
 // The sweep proper, under RunAblation's writer lock: skips the policies a resumed file has,
 // runs the rest, commits each as it finishes, and writes the CSV of everything in the file.
-AblationSummary SweepInto(const LoadedModel& m, const std::vector<AblationPolicy>& policies,
-                          const AblationOptions& o, const TraceRunSettings& run,
-                          const Corpus& corpus, const AblationHeader& h, bool resuming,
-                          AblationSummary summary, std::chrono::steady_clock::time_point start) {
+AblationSummary SweepInto(const std::vector<AblationPolicy>& policies, const AblationOptions& o,
+                          const TraceRunSettings& run, const AblationHeader& h, bool resuming,
+                          const AblationPassRunner& runner, AblationSummary summary,
+                          std::chrono::steady_clock::time_point start) {
   const int64_t T = h.tokens.count();
   std::vector<std::string> done;
   if (resuming) {
@@ -87,8 +87,7 @@ AblationSummary SweepInto(const LoadedModel& m, const std::vector<AblationPolicy
     ++finished;
   };
   AblationPassResult result;
-  if (!pending.empty() || policies.empty())
-    result = RunAblationPass(*m.model, corpus, h.tokens, pending, pass);
+  if (!pending.empty() || policies.empty()) result = runner(pending, pass);
   progress.Clear();
   make_file();
   summary.run = static_cast<int>(result.results.size());
@@ -112,32 +111,44 @@ AblationSummary SweepInto(const LoadedModel& m, const std::vector<AblationPolicy
 
 }  // namespace
 
-AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPolicy>& policies,
-                            const AblationOptions& o) {
-  const auto start = std::chrono::steady_clock::now();
-  const ModelConfig& c = m.config();
+PreparedAblation PrepareAblation(const LoadedModel& m, const AblationOptions& o) {
   if (o.output.extension() == ".csv")
     Fail(o.output.string(), "the results file must not end in .csv");
-  TraceRunSettings run = o.run;
-  run.windows = run.windows.Resolved(c.context_length());
-  run.record_logits = false;
-  const Corpus corpus = ReadAblationCorpus(m, o, run);
-
-  AblationHeader h;
-  h.run = MakeTraceHeader(m, RoutingPolicy{}, corpus, run);
+  PreparedAblation p;
+  p.run = o.run;
+  p.run.windows = p.run.windows.Resolved(m.config().context_length());
+  p.run.record_logits = false;
+  p.corpus = ReadAblationCorpus(m, o, p.run);
+  AblationHeader& h = p.header;
+  h.run = MakeTraceHeader(m, RoutingPolicy{}, p.corpus, p.run);
   h.bootstrap = o.pass.bootstrap;
   h.seed = o.pass.seed;
   h.ci_level = o.pass.ci_level;
-  h.tokens = ScoredTokens::Of(corpus);
-  const int64_t T = h.tokens.count();
-  if (T == 0) Fail("corpus", "has no token with a next token to predict");
+  h.tokens = ScoredTokens::Of(p.corpus);
+  if (h.tokens.count() == 0) Fail("corpus", "has no token with a next token to predict");
+  return p;
+}
 
+AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPolicy>& policies,
+                            const AblationOptions& o) {
+  const PreparedAblation p = PrepareAblation(m, o);
+  return RunPreparedAblation(
+      policies, o, p,
+      [&](const std::vector<AblationPolicy>& pending, const AblationPassOptions& pass) {
+        return RunAblationPass(*m.model, p.corpus, p.header.tokens, pending, pass);
+      });
+}
+
+AblationSummary RunPreparedAblation(const std::vector<AblationPolicy>& policies,
+                                    const AblationOptions& o, const PreparedAblation& p,
+                                    const AblationPassRunner& runner) {
+  const auto start = std::chrono::steady_clock::now();
   AblationSummary summary;
   summary.output = o.output.string();
   summary.csv = std::filesystem::path(o.output).replace_extension(".csv").string();
   summary.policies = static_cast<int>(policies.size());
-  summary.documents = static_cast<int64_t>(corpus.documents.size());
-  summary.tokens = T;
+  summary.documents = static_cast<int64_t>(p.corpus.documents.size());
+  summary.tokens = p.header.tokens.count();
   // One writer per results file for the whole sweep (policies are committed one open at a time,
   // so HDF5's own lock would not keep a second sweep out between them). An empty file is what a
   // sweep stopped before its first commit leaves: there is nothing in it to resume.
@@ -146,7 +157,7 @@ AblationSummary RunAblation(const LoadedModel& m, const std::vector<AblationPoli
   std::error_code size_error;
   const bool resuming = o.resume && std::filesystem::file_size(o.output, size_error) > 0;
   try {
-    return SweepInto(m, policies, o, run, corpus, h, resuming, std::move(summary), start);
+    return SweepInto(policies, o, p.run, p.header, resuming, runner, std::move(summary), start);
   } catch (...) {
     if (lock.created_file() && std::filesystem::file_size(o.output, size_error) == 0)
       std::filesystem::remove(o.output, size_error);

@@ -7,10 +7,12 @@
 // run/trace_windows.h).
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "analysis/ablation/ablation_diff.h"
+#include "analysis/ablation/ablation_file.h"
 #include "analysis/ablation/ablation_pass.h"
 #include "analysis/ablation/ablation_policies.h"
 #include "analysis/ablation/ablation_result.h"
@@ -45,6 +47,26 @@ struct AblationSummary {
 
 AblationSummary RunAblation(const LoadedModel& model, const std::vector<AblationPolicy>& policies,
                             const AblationOptions& options);
+
+// What RunAblation prepares before sweeping: the corpus (read and windowed as `moescope trace`
+// does) and the results file's header. A distributed sweep prepares it on every rank.
+struct PreparedAblation {
+  TraceRunSettings run;  // windows resolved for the model
+  Corpus corpus;
+  AblationHeader header;
+};
+PreparedAblation PrepareAblation(const LoadedModel& model, const AblationOptions& options);
+
+// Runs the policies not yet in the results file (`pending`, in sweep order) with `pass`
+// (windows, on_result and on_progress set); RunAblationPass by default.
+using AblationPassRunner = std::function<AblationPassResult(
+    const std::vector<AblationPolicy>& pending, const AblationPassOptions& pass)>;
+// RunAblation over a prepared run, the pass made by `runner`: the results file, its lock and
+// resume, and the CSV as RunAblation has them.
+AblationSummary RunPreparedAblation(const std::vector<AblationPolicy>& policies,
+                                    const AblationOptions& options,
+                                    const PreparedAblation& prepared,
+                                    const AblationPassRunner& runner);
 
 // Writes the tidy CSV of a results file: policy, kind, layer, expert, r, k, control_of,
 // first_layer, domain, metric, value, ci_low, ci_high, n.

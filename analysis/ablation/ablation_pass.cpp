@@ -6,6 +6,7 @@
 #include <span>
 
 #include "analysis/ablation/ablation_estimates.h"
+#include "analysis/ablation/ablation_observers.h"
 #include "analysis/run/next_token.h"
 #include "analysis/run/routing_recorder.h"
 #include "analysis/run/window_runner.h"
@@ -14,67 +15,14 @@
 namespace moe {
 namespace {
 
-// Keeps a copy of the residual stream entering each requested layer during one forward pass:
-// the embeddings for layer 0, the output of layer l - 1 for layer l (MoeModel::ForwardFrom
-// takes exactly that).
-class ResidualCapture : public RoutingObserver {
- public:
-  explicit ResidualCapture(std::vector<int> layers) : layers_(std::move(layers)) {}
-  std::vector<HookRequest> Requests() const override {
-    std::vector<HookRequest> r;
-    for (int l : layers_)
-      r.push_back(l == 0 ? HookRequest{HookSite::kEmbeddings, -1}
-                         : HookRequest{HookSite::kHiddenOut, l - 1});
-    return r;
-  }
-  void OnEvent(const HookEvent& ev) override {
-    const int layer = ev.site == HookSite::kEmbeddings ? 0 : ev.layer + 1;
-    residual_[layer].assign(ev.values, ev.values + ev.rows * ev.cols);
-  }
-  const std::vector<float>& Residual(int layer) const {
-    const auto it = residual_.find(layer);
-    if (it == residual_.end()) Fail("ablate", "internal error: no residual kept for that layer");
-    return it->second;
-  }
+using ablation::ExpertCounter;
+using ablation::ResidualCapture;
 
- private:
-  std::vector<int> layers_;
-  std::map<int, std::vector<float>> residual_;
-};
-
-// Experts executed per real token at each layer (the x axis of the quality/compute curve): sums of
-// the non-negative ids of kTopkIds rows, and the rows counted.
-class ExpertCounter : public RoutingObserver {
- public:
-  explicit ExpertCounter(int layers) : experts_(layers, 0.0), tokens_(layers, 0.0) {}
-  std::vector<HookRequest> Requests() const override { return {{HookSite::kTopkIds, -1}}; }
-  void OnEvent(const HookEvent& ev) override {
-    for (int64_t t = 0; t < ev.rows; ++t) {
-      if (ev.tokens->real != nullptr && !ev.tokens->real[t]) continue;
-      const int32_t* row = ev.ids + t * ev.cols;
-      experts_[ev.layer] +=
-          static_cast<double>(std::count_if(row, row + ev.cols, [](int32_t e) { return e >= 0; }));
-      tokens_[ev.layer] += 1;
-    }
-  }
-  // Per layer: experts per token; layers below `from` are taken from `below` (they ran only in
-  // the baseline, and equally); NaN where no token was routed (dense layers).
-  std::vector<double> PerLayer(const ExpertCounter& below, int from) const {
-    std::vector<double> out(experts_.size());
-    for (size_t l = 0; l < out.size(); ++l) {
-      const ExpertCounter& c = static_cast<int>(l) < from ? below : *this;
-      out[l] = c.tokens_[l] > 0 ? c.experts_[l] / c.tokens_[l] : std::nan("");
-    }
-    return out;
-  }
-
- private:
-  std::vector<double> experts_, tokens_;
-};
-
-// What one policy has gathered so far.
+// What one policy has gathered so far, over documents doc_base.. and their scored tokens
+// token_base.. (the whole corpus, or one document of a distributed run).
 struct PolicyRun {
   const AblationPolicy* policy = nullptr;
+  int64_t doc_base = 0, token_base = 0;
   std::vector<double> doc_sums;  // [D, kAblationSums]
   std::vector<float> delta, kl;  // [T] when token values are kept
   std::vector<int8_t> agree;
@@ -162,7 +110,7 @@ void ScorePolicy(const MoeModel& model, const ScoredTokens& tokens, BatchBaselin
             }
             diff.routing.AddToken(base_ids, E, policy_ids.data(), E);
           }
-          double* s = pr.doc_sums.data() + row.doc * kAblationSums;
+          double* s = pr.doc_sums.data() + (row.doc - pr.doc_base) * kAblationSums;
           s[kSumTokens] += 1;
           s[kSumBaseNll] += nll_base;
           s[kSumPolicyNll] += nll;
@@ -170,19 +118,20 @@ void ScorePolicy(const MoeModel& model, const ScoredTokens& tokens, BatchBaselin
           s[kSumKl] += kl;
           s[kSumAgree] += agree;
           if (o.token_values) {
-            pr.delta[static_cast<size_t>(token)] = static_cast<float>(delta);
-            pr.kl[static_cast<size_t>(token)] = static_cast<float>(kl);
-            pr.agree[static_cast<size_t>(token)] = agree ? 1 : 0;
+            const size_t at = static_cast<size_t>(token - pr.token_base);
+            pr.delta[at] = static_cast<float>(delta);
+            pr.kl[at] = static_cast<float>(kl);
+            pr.agree[at] = agree ? 1 : 0;
           }
         }
       });
 }
 
 // The baseline forward pass of one batch: residuals for the group, kept logits, top-1 and
-// NLL of every scored row.
+// NLL of every scored row (base_nll holds the scored tokens token_base..).
 void RunBaseline(const MoeModel& model, const ScoredTokens& tokens, ResidualCapture& capture,
                  ExpertCounter& experts, const AblationPassOptions& o, BatchBaseline& base,
-                 std::vector<float>& base_nll) {
+                 std::vector<float>& base_nll, int64_t token_base) {
   std::vector<float> hidden;
   {
     const HookGuard guard = model.hooks().Add(&capture);
@@ -195,26 +144,40 @@ void RunBaseline(const MoeModel& model, const ScoredTokens& tokens, ResidualCapt
   base.logits->Resize(R, model.config().vocab_size);
   base.nll.resize(static_cast<size_t>(R));
   base.top.resize(static_cast<size_t>(R));
-  ForEachScoredBlock(model, hidden, base.rows, nullptr, base.logits,
-                     [&](int64_t first, int64_t n, const LogitRowStats* stats) {
-                       for (int64_t j = 0; j < n; ++j) {
-                         const size_t r = static_cast<size_t>(first + j);
-                         const ScoredRow& row = base.rows[r];
-                         base.nll[r] = stats[j].nll;
-                         base.top[r] = stats[j].argmax;
-                         base_nll[static_cast<size_t>(
-                             tokens.doc_offset[static_cast<size_t>(row.doc)] + row.position)] =
-                             static_cast<float>(stats[j].nll);
-                       }
-                     });
+  ForEachScoredBlock(
+      model, hidden, base.rows, nullptr, base.logits,
+      [&](int64_t first, int64_t n, const LogitRowStats* stats) {
+        for (int64_t j = 0; j < n; ++j) {
+          const size_t r = static_cast<size_t>(first + j);
+          const ScoredRow& row = base.rows[r];
+          base.nll[r] = stats[j].nll;
+          base.top[r] = stats[j].argmax;
+          base_nll[static_cast<size_t>(tokens.doc_offset[static_cast<size_t>(row.doc)] +
+                                       row.position - token_base)] =
+              static_cast<float>(stats[j].nll);
+        }
+      });
 }
 
-std::vector<PolicyRun> StartGroup(std::span<const AblationPolicy> policies, const ModelConfig& c,
-                                  int64_t D, int64_t T, const AblationPassOptions& o) {
-  std::vector<PolicyRun> group;
+// A group of policies run together: their runs, the baseline's expert counts, and the layers
+// whose entering residual the baseline keeps (each policy's first changed layer).
+struct GroupRun {
+  std::vector<PolicyRun> runs;
+  ExpertCounter base_experts{0};
+  std::vector<int> layers;
+};
+
+// Runs over documents first_doc.. (D of them) and their scored tokens first_token.. (T).
+GroupRun StartGroup(std::span<const AblationPolicy> policies, const ModelConfig& c,
+                    int64_t first_doc, int64_t D, int64_t first_token, int64_t T,
+                    const AblationPassOptions& o) {
+  GroupRun group;
+  group.base_experts = ExpertCounter(c.num_hidden_layers);
   for (const AblationPolicy& p : policies) {
     PolicyRun r;
     r.policy = &p;
+    r.doc_base = first_doc;
+    r.token_base = first_token;
     r.experts = ExpertCounter(c.num_hidden_layers);
     r.doc_sums.assign(static_cast<size_t>(D) * kAblationSums, 0.0);
     if (o.token_values) {
@@ -226,9 +189,62 @@ std::vector<PolicyRun> StartGroup(std::span<const AblationPolicy> policies, cons
       r.diff.policy = p.name;
       r.diff.routing = RoutingDiff(c.num_hidden_layers, c.num_experts);
     }
-    group.push_back(std::move(r));
+    if (std::find(group.layers.begin(), group.layers.end(), p.first_layer) == group.layers.end())
+      group.layers.push_back(p.first_layer);
+    group.runs.push_back(std::move(r));
   }
   return group;
+}
+
+// One batch of windows: the baseline once, then every policy of the group from its first changed
+// layer. `after_policy` gets the rows scored after each policy. Returns false for a batch
+// without scored rows.
+bool RunGroupBatch(const MoeModel& model, const Corpus& corpus, const ScoredTokens& tokens,
+                   std::span<const TraceWindow> windows, std::span<const size_t> members,
+                   const AblationPassOptions& o, GroupRun& group, BaselineLogits& kept_logits,
+                   std::vector<float>& base_nll, int64_t token_base,
+                   const std::function<void(int64_t rows)>& after_policy) {
+  const ModelConfig& c = model.config();
+  const int L = c.num_hidden_layers, E = c.num_experts;
+  const int32_t pad = c.has_pad_token ? c.pad_token_id : 0;
+  // E columns of routing hold any policy's selections.
+  BatchBaseline base{MakeWindowBatch(windows, members, corpus, pad), {}, &kept_logits, {}, {},
+                     RoutingRecorder(L, E, E, false, c.moe_layer)};
+  base.rows = ScoredRowsOf(base.batch, windows, members, corpus);
+  if (base.rows.empty()) return false;
+  ResidualCapture capture(group.layers);
+  RunBaseline(model, tokens, capture, group.base_experts, o, base, base_nll, token_base);
+  RoutingRecorder policy_routing(L, E, E, false, c.moe_layer);
+  for (PolicyRun& pr : group.runs) {
+    const AblationPolicy& p = *pr.policy;
+    HookGuard routing_guard;
+    if (o.diff) routing_guard = model.hooks().Add(&policy_routing);
+    const HookGuard experts_guard = model.hooks().Add(&pr.experts);
+    const std::vector<float> hidden =
+        o.reuse_residual ? model.ForwardFrom(base.batch, p.first_layer,
+                                             capture.Residual(p.first_layer), &p.policy)
+                         : model.Forward(base.batch, nullptr, &p.policy);
+    routing_guard.Release();
+    ScorePolicy(model, tokens, base, hidden, policy_routing, o, pr);
+    policy_routing.Reset();
+    after_policy(static_cast<int64_t>(base.rows.size()));
+  }
+  return true;
+}
+
+// A finished policy's result: estimates from its per-document sums, token values, experts.
+AblationResult FinishPolicy(PolicyRun& pr, const ExpertCounter& base_experts,
+                            const ScoredTokens& tokens, const std::vector<uint8_t>& weights,
+                            const AblationPassOptions& o) {
+  AblationResult r =
+      EstimatePolicy(*pr.policy, pr.doc_sums, tokens.doc_domain,
+                     static_cast<int>(tokens.domains.size()), weights, o.bootstrap, o.ci_level);
+  r.delta_nll = std::move(pr.delta);
+  r.kl = std::move(pr.kl);
+  r.agree = std::move(pr.agree);
+  r.experts_per_layer =
+      pr.experts.PerLayer(base_experts, o.reuse_residual ? pr.policy->first_layer : 0);
+  return r;
 }
 
 }  // namespace
@@ -260,29 +276,25 @@ AblationPassResult RunAblationPass(const MoeModel& model, const Corpus& corpus,
   const ModelConfig& c = model.config();
   const int64_t D = static_cast<int64_t>(corpus.documents.size()), T = tokens.count();
   if (T == 0) Fail("corpus", "has no token with a next token to predict");
-  const int L = c.num_hidden_layers, E = c.num_experts;
-  const int32_t pad = c.has_pad_token ? c.pad_token_id : 0;
   const std::vector<TraceWindow> windows = PlanWindows(corpus, 0, o.windows);
   const std::vector<size_t> order = LongestFirst(windows);
   const size_t batches = (order.size() + o.batch_size - 1) / o.batch_size;
   const std::vector<uint8_t> weights = BootstrapWeights(o.bootstrap, D, o.seed);
-  const int M = static_cast<int>(tokens.domains.size());
 
   AblationPassResult out;
   out.base_nll.assign(static_cast<size_t>(T), std::nanf(""));
   const int64_t total = static_cast<int64_t>(policies.size()) * T;
   BaselineLogits kept_logits;  // of the current batch
   int64_t evaluated = 0;
+  const auto after_policy = [&](int64_t rows) {
+    evaluated += rows;
+    if (o.on_progress) o.on_progress(evaluated, total);
+  };
   for (size_t g0 = 0; g0 < policies.size() && !out.interrupted;
        g0 += static_cast<size_t>(o.group_size)) {
     const size_t g1 = std::min(policies.size(), g0 + static_cast<size_t>(o.group_size));
-    std::vector<PolicyRun> group =
-        StartGroup(std::span<const AblationPolicy>(policies).subspan(g0, g1 - g0), c, D, T, o);
-    ExpertCounter base_experts(L);
-    std::vector<int> layers;
-    for (const PolicyRun& r : group)
-      if (std::find(layers.begin(), layers.end(), r.policy->first_layer) == layers.end())
-        layers.push_back(r.policy->first_layer);
+    GroupRun group = StartGroup(std::span<const AblationPolicy>(policies).subspan(g0, g1 - g0), c,
+                                0, D, 0, T, o);
     for (size_t bi = 0; bi < batches; ++bi) {
       if (o.stop != nullptr && o.stop->load()) {
         out.interrupted = true;
@@ -290,39 +302,12 @@ AblationPassResult RunAblationPass(const MoeModel& model, const Corpus& corpus,
       }
       const auto members = std::span<const size_t>(order).subspan(
           bi * o.batch_size, std::min<size_t>(o.batch_size, order.size() - bi * o.batch_size));
-      // E columns of routing hold any policy's selections.
-      BatchBaseline base{MakeWindowBatch(windows, members, corpus, pad), {}, &kept_logits, {}, {},
-                         RoutingRecorder(L, E, E, false, c.moe_layer)};
-      base.rows = ScoredRowsOf(base.batch, windows, members, corpus);
-      if (base.rows.empty()) continue;
-      ResidualCapture capture(layers);
-      RunBaseline(model, tokens, capture, base_experts, o, base, out.base_nll);
-      RoutingRecorder policy_routing(L, E, E, false, c.moe_layer);
-      for (PolicyRun& pr : group) {
-        const AblationPolicy& p = *pr.policy;
-        HookGuard routing_guard;
-        if (o.diff) routing_guard = model.hooks().Add(&policy_routing);
-        const HookGuard experts_guard = model.hooks().Add(&pr.experts);
-        const std::vector<float> hidden =
-            o.reuse_residual ? model.ForwardFrom(base.batch, p.first_layer,
-                                                 capture.Residual(p.first_layer), &p.policy)
-                             : model.Forward(base.batch, nullptr, &p.policy);
-        routing_guard.Release();
-        ScorePolicy(model, tokens, base, hidden, policy_routing, o, pr);
-        policy_routing.Reset();
-        evaluated += static_cast<int64_t>(base.rows.size());
-        if (o.on_progress) o.on_progress(evaluated, total);
-      }
+      RunGroupBatch(model, corpus, tokens, windows, members, o, group, kept_logits, out.base_nll, 0,
+                    after_policy);
     }
     if (out.interrupted) break;
-    for (PolicyRun& pr : group) {
-      AblationResult r = EstimatePolicy(*pr.policy, pr.doc_sums, tokens.doc_domain, M, weights,
-                                        o.bootstrap, o.ci_level);
-      r.delta_nll = std::move(pr.delta);
-      r.kl = std::move(pr.kl);
-      r.agree = std::move(pr.agree);
-      r.experts_per_layer =
-          pr.experts.PerLayer(base_experts, o.reuse_residual ? pr.policy->first_layer : 0);
+    for (PolicyRun& pr : group.runs) {
+      AblationResult r = FinishPolicy(pr, group.base_experts, tokens, weights, o);
       if (o.on_result) o.on_result(r, out.base_nll);
       out.results.push_back(std::move(r));
       if (o.diff) {
@@ -331,6 +316,122 @@ AblationPassResult RunAblationPass(const MoeModel& model, const Corpus& corpus,
       }
     }
   }
+  return out;
+}
+
+AblationWindows AblationWindows::Plan(const Corpus& corpus, const WindowRule& rule) {
+  AblationWindows w;
+  w.windows = PlanWindows(corpus, 0, rule);
+  w.of_document.resize(corpus.documents.size());
+  for (size_t i : LongestFirst(w.windows))
+    w.of_document[static_cast<size_t>(w.windows[i].doc)].push_back(i);
+  return w;
+}
+
+AblationDocumentPart RunAblationDocument(const MoeModel& model, const Corpus& corpus,
+                                         const ScoredTokens& tokens, const AblationWindows& windows,
+                                         std::span<const AblationPolicy> group_policies,
+                                         int64_t doc, const AblationPassOptions& o) {
+  const std::vector<AblationPolicy> checked(group_policies.begin(), group_policies.end());
+  CheckOptions(model, checked, o);
+  if (o.diff) Fail("ablate", "token-level differences are not gathered document by document");
+  if (doc < 0 || doc >= static_cast<int64_t>(windows.of_document.size()))
+    Fail("ablate", "internal error: document " + std::to_string(doc) + " is not in the corpus");
+  const ModelConfig& c = model.config();
+  const int64_t first = tokens.doc_offset[static_cast<size_t>(doc)];
+  const int64_t n = tokens.doc_offset[static_cast<size_t>(doc) + 1] - first;
+  const std::vector<size_t>& order = windows.of_document[static_cast<size_t>(doc)];
+  GroupRun group = StartGroup(group_policies, c, doc, 1, first, n, o);
+  // The baseline's logits of a batch, in one buffer for every document this thread runs:
+  // allocating and faulting in R × V floats per document would cost about as much as a policy.
+  thread_local BaselineLogits kept_logits;
+  AblationDocumentPart part;
+  part.doc = doc;
+  part.base_nll.assign(static_cast<size_t>(n), std::nanf(""));
+  for (size_t b = 0; b < order.size(); b += static_cast<size_t>(o.batch_size)) {
+    if (o.stop != nullptr && o.stop->load()) {
+      part.complete = false;
+      return part;
+    }
+    const auto members = std::span<const size_t>(order).subspan(
+        b, std::min<size_t>(static_cast<size_t>(o.batch_size), order.size() - b));
+    RunGroupBatch(model, corpus, tokens, windows.windows, members, o, group, kept_logits,
+                  part.base_nll, first, [&](int64_t rows) {
+                    if (o.on_progress) o.on_progress(rows, 0);
+                  });
+  }
+  part.base_experts = group.base_experts.Counts();
+  for (const PolicyRun& pr : group.runs) {
+    part.sums.insert(part.sums.end(), pr.doc_sums.begin(), pr.doc_sums.end());
+    const std::vector<double> experts = pr.experts.Counts();
+    part.experts.insert(part.experts.end(), experts.begin(), experts.end());
+    part.delta.insert(part.delta.end(), pr.delta.begin(), pr.delta.end());
+    part.kl.insert(part.kl.end(), pr.kl.begin(), pr.kl.end());
+    part.agree.insert(part.agree.end(), pr.agree.begin(), pr.agree.end());
+  }
+  return part;
+}
+
+struct AblationGroupAssembly::State {
+  GroupRun group;
+  std::vector<float> base_nll;
+};
+
+AblationGroupAssembly::AblationGroupAssembly(const MoeModel& model, const ScoredTokens& tokens,
+                                             std::span<const AblationPolicy> group_policies,
+                                             const AblationPassOptions& options)
+    : tokens_(tokens), options_(options), state_(std::make_unique<State>()) {
+  const int64_t D = static_cast<int64_t>(tokens.doc_domain.size()), T = tokens.count();
+  state_->group = StartGroup(group_policies, model.config(), 0, D, 0, T, options);
+  state_->base_nll.assign(static_cast<size_t>(T), std::nanf(""));
+  layers_ = model.config().num_hidden_layers;
+  added_.assign(static_cast<size_t>(D), false);
+}
+
+AblationGroupAssembly::~AblationGroupAssembly() = default;
+
+void AblationGroupAssembly::Add(const AblationDocumentPart& part) {
+  const size_t P = state_->group.runs.size(), S = kAblationSums,
+               C = 2 * static_cast<size_t>(layers_);
+  if (part.doc < 0 || part.doc >= static_cast<int64_t>(added_.size()) ||
+      added_[static_cast<size_t>(part.doc)])
+    Fail("ablate", "internal error: document " + std::to_string(part.doc) +
+                       " arrived twice or is not in the corpus");
+  const int64_t first = tokens_.doc_offset[static_cast<size_t>(part.doc)];
+  const size_t n =
+      static_cast<size_t>(tokens_.doc_offset[static_cast<size_t>(part.doc) + 1] - first);
+  const size_t values = options_.token_values ? P * n : 0;
+  if (part.base_nll.size() != n || part.base_experts.size() != C || part.sums.size() != P * S ||
+      part.experts.size() != P * C || part.delta.size() != values || part.kl.size() != values ||
+      part.agree.size() != values)
+    Fail("ablate", "internal error: the results of document " + std::to_string(part.doc) +
+                       " do not match this sweep");
+  added_[static_cast<size_t>(part.doc)] = true;
+  ++documents_;
+  std::copy(part.base_nll.begin(), part.base_nll.end(), state_->base_nll.begin() + first);
+  state_->group.base_experts.AddCounts(part.base_experts.data());
+  for (size_t i = 0; i < P; ++i) {
+    PolicyRun& pr = state_->group.runs[i];
+    std::copy_n(part.sums.begin() + static_cast<ptrdiff_t>(i * S), S,
+                pr.doc_sums.begin() + part.doc * static_cast<int64_t>(S));
+    pr.experts.AddCounts(part.experts.data() + i * C);
+    if (values == 0) continue;
+    const auto at = static_cast<ptrdiff_t>(i * n);
+    std::copy_n(part.delta.begin() + at, n, pr.delta.begin() + first);
+    std::copy_n(part.kl.begin() + at, n, pr.kl.begin() + first);
+    std::copy_n(part.agree.begin() + at, n, pr.agree.begin() + first);
+  }
+}
+
+std::vector<AblationResult> AblationGroupAssembly::Finish(std::vector<float>& base_nll) {
+  if (documents_ != static_cast<int64_t>(added_.size()))
+    Fail("ablate", "internal error: the group is missing documents");
+  const std::vector<uint8_t> weights =
+      BootstrapWeights(options_.bootstrap, static_cast<int64_t>(added_.size()), options_.seed);
+  std::vector<AblationResult> out;
+  for (PolicyRun& pr : state_->group.runs)
+    out.push_back(FinishPolicy(pr, state_->group.base_experts, tokens_, weights, options_));
+  base_nll = state_->base_nll;
   return out;
 }
 

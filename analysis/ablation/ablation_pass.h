@@ -13,6 +13,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -72,5 +74,60 @@ AblationPassResult RunAblationPass(const MoeModel& model, const Corpus& corpus,
                                    const ScoredTokens& tokens,
                                    const std::vector<AblationPolicy>& policies,
                                    const AblationPassOptions& options);
+
+// One document's part of a group of policies, the work unit of a distributed sweep
+// (analysis/distributed/mpi_ablate.h): exactly what RunAblationPass gathers for the document,
+// so parts assembled from every document give its results bit for bit (with batch size 1; with
+// larger batches a document's windows share batches only with each other).
+struct AblationDocumentPart {
+  int64_t doc = 0;
+  bool complete = true;         // false: options.stop ended it early (the rest is partial)
+  std::vector<float> base_nll;  // [n] the document's scored tokens
+  std::vector<double>
+      base_experts;              // [2L] baseline: experts executed, then tokens routed, per layer
+  std::vector<double> sums;      // [P, 6] the per-document sums (ablation_estimates.h)
+  std::vector<double> experts;   // [P, 2L] as base_experts, under each policy
+  std::vector<float> delta, kl;  // [P, n] per-token values (empty without token values)
+  std::vector<int8_t> agree;     // [P, n]
+};
+
+// The windows of a corpus (PlanWindows) and, per document, its windows in the order a
+// whole-corpus pass runs them (longest first, stable): planned once for many documents.
+struct AblationWindows {
+  std::vector<TraceWindow> windows;
+  std::vector<std::vector<size_t>> of_document;  // [D]
+  static AblationWindows Plan(const Corpus& corpus, const WindowRule& rule);
+};
+
+// Runs `group` over the windows of document `doc` (the baseline once, each policy from its first
+// changed layer). options.on_progress gets the rows scored after each policy as `done`;
+// options.stop ends it after the current batch.
+AblationDocumentPart RunAblationDocument(const MoeModel& model, const Corpus& corpus,
+                                         const ScoredTokens& tokens, const AblationWindows& windows,
+                                         std::span<const AblationPolicy> group, int64_t doc,
+                                         const AblationPassOptions& options);
+
+// The results of a group from every document's part, added in any order: what RunAblationPass
+// returns for the group (estimates, token values, experts per layer).
+class AblationGroupAssembly {
+ public:
+  AblationGroupAssembly(const MoeModel& model, const ScoredTokens& tokens,
+                        std::span<const AblationPolicy> group, const AblationPassOptions& options);
+  ~AblationGroupAssembly();
+  // Throws Error when the part does not fit the group or its document was added before.
+  void Add(const AblationDocumentPart& part);
+  int64_t documents() const { return documents_; }
+  // Every document must have been added; `base_nll` [T] is set.
+  std::vector<AblationResult> Finish(std::vector<float>& base_nll);
+
+ private:
+  struct State;
+  const ScoredTokens& tokens_;
+  AblationPassOptions options_;
+  std::unique_ptr<State> state_;
+  int layers_ = 0;
+  int64_t documents_ = 0;
+  std::vector<bool> added_;
+};
 
 }  // namespace moe

@@ -9,6 +9,16 @@
 
 namespace moe::distributed {
 
+// What this rank handed to MPI and got back: payload bytes of the library's calls (not the
+// transport's framing or a collective's internal relays); a reduction counts its vector once
+// each way, a broadcast the message on every rank.
+struct MpiTraffic {
+  int64_t messages_sent = 0, bytes_sent = 0, messages_received = 0, bytes_received = 0;
+};
+
+// One line for the end of a run (rank 0): rank 0's traffic, the other ranks' mean and largest.
+std::string FormatTraffic(const std::vector<MpiTraffic>& per_rank);
+
 class MpiSession {
  public:
   // MPI_Init_thread; call only when LauncherWorldSize() (shard_plan.h) says a launcher started
@@ -43,8 +53,22 @@ class MpiSession {
   std::vector<std::string> AllGather(const std::string& bytes) const;
   void Barrier() const;
 
+  // Point-to-point messages of bytes, counted in traffic().
+  void Send(int to, int tag, const std::string& bytes) const;
+  // A message waiting from any rank: true with its source and tag; with `wait`, blocks for one.
+  bool Probe(int& source, int& tag, bool wait) const;
+  std::string Receive(int source, int tag) const;
+
+  // Messages sent outside these calls (mpi_trace.cpp's progress messages) are counted here.
+  void CountSent(int64_t bytes) const;
+  void CountReceived(int64_t bytes) const;
+  const MpiTraffic& traffic() const { return traffic_; }
+  // Collective: every rank's traffic (this exchange not counted), in rank order.
+  std::vector<MpiTraffic> GatherTraffic() const;
+
  private:
   int rank_ = 0, size_ = 1;
+  mutable MpiTraffic traffic_;
 };
 
 }  // namespace moe::distributed

@@ -91,7 +91,11 @@ int RunDistributedStats(const MpiSession& mpi, StatsRunOptions o, const std::str
   };
   try {
     const StatsSummary summary = RunStats(o);
-    if (rank == 0) err << FormatStatsSummary(summary) << " (on " << ranks << " ranks)" << std::endl;
+    if (rank == 0) {
+      err << FormatStatsSummary(summary) << " (on " << ranks << " ranks)" << std::endl;
+      // Every rank gives the reductions vectors of the same sizes: rank 0's count is each one's.
+      err << FormatTraffic({mpi.traffic()}) << std::endl;
+    }
     return 0;
   } catch (const std::exception& e) {
     const std::string message = e.what();

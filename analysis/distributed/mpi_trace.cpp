@@ -21,7 +21,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kTagProgress = 71;  // int64[2]: shard tokens done, shard tokens in all
-constexpr int kTagDone = 72;      // text: "<status> <documents> <tokens> <traced>\n<message>"
+// text: "<status> <documents> <tokens> <traced> <traffic: 4 numbers>\n<message>"
+constexpr int kTagDone = 72;
 
 enum Status : int { kOk = 0, kInterrupted = 1, kFailed = 2 };
 
@@ -31,6 +32,7 @@ struct RankReport {
   int64_t documents = 0, tokens = 0, traced = 0;  // traced: tokens run by this run
   std::string message;
   int64_t tokens_done = 0, tokens_total = 0;
+  MpiTraffic traffic;  // the rank's messages, its final report included
 };
 
 std::string RunFingerprint(const std::string& command_line, const TraceHeader& h, int ranks) {
@@ -79,16 +81,21 @@ class Progress {
     last_send_ = Clock::now();
     buffer_[0] = done;
     buffer_[1] = total;
+    mpi_.CountSent(sizeof(buffer_));
     MPI_Isend(buffer_, 2, MPI_INT64_T, 0, kTagProgress, MPI_COMM_WORLD, &pending_);
   }
 
   // A rank other than 0 says how it ended.
   void SendDone(const RankReport& r) {
     if (pending_ != MPI_REQUEST_NULL) MPI_Wait(&pending_, MPI_STATUS_IGNORE);
+    const MpiTraffic& t = mpi_.traffic();
     std::ostringstream text;
-    text << r.status << " " << r.documents << " " << r.tokens << " " << r.traced << "\n"
+    text << r.status << " " << r.documents << " " << r.tokens << " " << r.traced << " "
+         << t.messages_sent << " " << t.bytes_sent << " " << t.messages_received << " "
+         << t.bytes_received << "\n"
          << r.message;
     const std::string s = text.str();
+    mpi_.CountSent(static_cast<int64_t>(s.size()));
     MPI_Send(s.data(), static_cast<int>(s.size()), MPI_CHAR, 0, kTagDone, MPI_COMM_WORLD);
   }
 
@@ -123,6 +130,7 @@ class Progress {
         int64_t v[2];
         MPI_Recv(v, 2, MPI_INT64_T, status.MPI_SOURCE, kTagProgress, MPI_COMM_WORLD,
                  MPI_STATUS_IGNORE);
+        mpi_.CountReceived(sizeof(v));
         r.tokens_done = v[0];
         r.tokens_total = v[1];
       } else if (status.MPI_TAG == kTagDone) {
@@ -131,8 +139,12 @@ class Progress {
         std::string s(static_cast<size_t>(n), '\0');
         MPI_Recv(s.data(), n, MPI_CHAR, status.MPI_SOURCE, kTagDone, MPI_COMM_WORLD,
                  MPI_STATUS_IGNORE);
+        mpi_.CountReceived(n);
         std::istringstream in(s);
-        in >> r.status >> r.documents >> r.tokens >> r.traced;
+        in >> r.status >> r.documents >> r.tokens >> r.traced >> r.traffic.messages_sent >>
+            r.traffic.bytes_sent >> r.traffic.messages_received >> r.traffic.bytes_received;
+        r.traffic.messages_sent += 1;  // the report itself
+        r.traffic.bytes_sent += n;
         std::getline(in, r.message);  // rest of the first line
         std::getline(in, r.message, '\0');
         r.done = true;
@@ -286,6 +298,10 @@ int RunDistributedTrace(const MpiSession& mpi,
         << (ranks == 1 ? " rank" : " ranks") << " in " << rate << " -> " << output.string()
         << " (virtual datasets over " << output.stem().string() << ".rank-*"
         << output.extension().string() << ")" << std::endl;
+    std::vector<MpiTraffic> traffic;
+    for (int r = 0; r < ranks; ++r)
+      traffic.push_back(r == 0 ? mpi.traffic() : progress.report(r).traffic);
+    err << FormatTraffic(traffic) << std::endl;
   } catch (const std::exception& e) {
     err << "moescope: error: " << e.what() << std::endl;
     return 1;
