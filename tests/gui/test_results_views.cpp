@@ -44,8 +44,9 @@ const std::filesystem::path& ResultsFolder() {
               Quote((d / "imp.json").string()) +
               " --scores frequency,reap --ratios 0.25,0.5 --random-controls 2 --bootstrap 50 -o " +
               Quote((d / "prune.h5").string()),
-          cli + " cache-sim " + Quote((d / "small.h5").string()) + " -o " +
-              Quote((d / "cache").string()),
+          // Three policies: the cache view's test adds a fourth the file did not have.
+          cli + " cache-sim " + Quote((d / "small.h5").string()) +
+              " --policies lru,lfu,belady -o " + Quote((d / "cache").string()),
           cli + " replay" + model + corpus + " --max-tokens-per-document 64 --export-routes " +
               Quote((d / "own.safetensors").string()),
           cli + " replay" + model + corpus + " --max-tokens-per-document 64 --precision --routes " +

@@ -105,11 +105,13 @@ TEST_CASE("cache.json reads back what ExportCacheSim wrote", "[results][cache]")
   CHECK(t.domains == r.domains);
   CHECK(t.policies == std::vector<std::string>{"lru", "belady"});
   CHECK(t.capacities == std::vector<int>{1, 3});
-  // Format 2's prefetch measures are row fields beyond the standard ones.
-  CHECK(t.extra_fields == std::vector<std::string>{"predicted_hit_rate", "prefetch_accuracy",
-                                                   "accuracy_ci_low", "accuracy_ci_high",
+  // Format 2's prefetch measures are row fields beyond the standard ones (in the file's key
+  // order, which nlohmann::json keeps sorted).
+  CHECK(t.extra_fields == std::vector<std::string>{"accuracy_ci_high", "accuracy_ci_low",
+                                                   "predicted_hit_rate", "prefetch_accuracy",
                                                    "prefetches_per_token",
                                                    "wasted_bytes_per_token"});
+  const size_t accuracy = 3, predicted = 2;
   REQUIRE(t.rows.size() == r.rows.size());
   for (size_t i = 0; i < r.rows.size(); ++i) {
     const moe::CacheSimRow& a = r.rows[i];
@@ -128,8 +130,8 @@ TEST_CASE("cache.json reads back what ExportCacheSim wrote", "[results][cache]")
     CHECK(b.tokens == a.tokens);
     CHECK(b.docs == a.docs);
     REQUIRE(b.extra.size() == t.extra_fields.size());
-    CHECK(Same(b.extra[1], a.prefetch_accuracy));
-    CHECK(std::isnan(b.extra[0]));
+    CHECK(Same(b.extra[accuracy], a.prefetch_accuracy));
+    CHECK(std::isnan(b.extra[predicted]));
   }
 }
 
