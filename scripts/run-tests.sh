@@ -10,7 +10,7 @@ export OMP_WAIT_POLICY=PASSIVE
 jobs=$(nproc)
 
 scripts/build.sh
-ctest --test-dir build --output-on-failure -j1
+ctest --test-dir build --output-on-failure -j"$jobs"
 
 golden="${MOESCOPE_GOLDEN_DIR:-$(pwd)/tests/golden}"
 OMP_NUM_THREADS=1 /usr/bin/python3 tests/reference/check_reference_against_golden.py "$golden" -q
