@@ -33,6 +33,7 @@
 #include "analysis/run/corpus_scoring.h"
 #include "analysis/run/prompt_probe.h"
 #include "analysis/run/trace_runner.h"
+#include "bench/sample_corpus.h"
 #include "core/error.h"
 #include "core/linear.h"
 #include "core/model_loader.h"
@@ -55,15 +56,6 @@ double LoadAverage() {
   double load = -1;
   in >> load;
   return load;
-}
-
-std::vector<std::filesystem::path> SampleCorpus() {
-  std::vector<std::filesystem::path> files;
-  const std::filesystem::path dir = std::filesystem::path(MOESCOPE_SOURCE_DIR) / "datasets/sample";
-  for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.path().extension() == ".jsonl") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  return files;
 }
 
 struct Job {
@@ -105,7 +97,7 @@ int main(int argc, char** argv) {
     const moe::ModelConfig& c = m.config();
     if (layer >= c.num_hidden_layers) moe::Fail("--layer", "past the model's last layer");
     std::vector<std::filesystem::path> files(corpus_files.begin(), corpus_files.end());
-    if (files.empty()) files = SampleCorpus();
+    if (files.empty()) files = moe::bench::SampleCorpus();
     std::filesystem::create_directories(out_dir);
     const int64_t ctx = c.context_length();
     const moe::Corpus corpus = moe::ReadCorpus(files, m.tokenizer.get(), c.vocab_size, {});

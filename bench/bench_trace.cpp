@@ -30,6 +30,7 @@
 
 #include "analysis/run/corpus_scoring.h"
 #include "analysis/run/trace_runner.h"
+#include "bench/sample_corpus.h"
 #include "core/batch.h"
 #include "core/error.h"
 #include "core/heads.h"
@@ -72,15 +73,6 @@ double Median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
-std::vector<std::filesystem::path> SampleCorpus() {
-  std::vector<std::filesystem::path> files;
-  const std::filesystem::path dir = std::filesystem::path(MOESCOPE_SOURCE_DIR) / "datasets/sample";
-  for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.path().extension() == ".jsonl") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -102,7 +94,7 @@ int main(int argc, char** argv) {
     const moe::LoadedModel m = moe::LoadModel(model_dir.empty() ? moe::DefaultModelDir()
                                                                 : std::filesystem::path(model_dir));
     std::vector<std::filesystem::path> files(corpus_files.begin(), corpus_files.end());
-    if (files.empty()) files = SampleCorpus();
+    if (files.empty()) files = moe::bench::SampleCorpus();
     std::filesystem::create_directories(out_dir);
     const moe::ModelConfig& c = m.config();
     const int64_t ctx = c.context_length();

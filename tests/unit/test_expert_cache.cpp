@@ -11,17 +11,13 @@
 
 #include "analysis/cache/cache_sim.h"
 #include "analysis/cache/expert_cache.h"
+#include "tests/unit/cache_test_util.h"
 #include "trace_test_util.h"
 
 using namespace moe;
+using moe::test::Sequence;
 
 namespace {
-
-RequestSequence Sequence(const std::vector<std::vector<int16_t>>& tokens) {
-  RequestSequence r;
-  for (const auto& t : tokens) r.AddToken(t);
-  return r;
-}
 
 int Total(const std::vector<int32_t>& hits) {
   int s = 0;

@@ -9,16 +9,12 @@
 
 #include "analysis/cache/expert_cache.h"
 #include "analysis/cache/prefetch_cache.h"
+#include "tests/unit/cache_test_util.h"
 
 using namespace moe;
+using moe::test::Sequence;
 
 namespace {
-
-RequestSequence Sequence(const std::vector<std::vector<int16_t>>& tokens) {
-  RequestSequence r;
-  for (const auto& t : tokens) r.AddToken(t);
-  return r;
-}
 
 std::vector<std::vector<int16_t>> Tokens(const RequestSequence& r) {
   std::vector<std::vector<int16_t>> out;
