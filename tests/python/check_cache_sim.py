@@ -25,21 +25,23 @@ def fail(message):
     sys.exit(1)
 
 
+def serve_lru(cache, token, capacity):
+    """Serves one token's requests from an LRU cache (an OrderedDict); returns its hits."""
+    h = 0
+    for e in token:
+        if e in cache:
+            h += 1
+            cache.move_to_end(e)
+        else:
+            if len(cache) == capacity:
+                cache.popitem(last=False)
+            cache[e] = True
+    return h
+
+
 def lru_hits(requests, capacity):
     cache = OrderedDict()
-    hits = []
-    for token in requests:
-        h = 0
-        for e in token:
-            if e in cache:
-                h += 1
-                cache.move_to_end(e)
-            else:
-                if len(cache) == capacity:
-                    cache.popitem(last=False)
-                cache[e] = True
-        hits.append(h)
-    return np.array(hits, dtype=np.float64)
+    return np.array([serve_lru(cache, token, capacity) for token in requests], dtype=np.float64)
 
 
 def prefetch_run(requests, predictions, capacity):
@@ -57,14 +59,7 @@ def prefetch_run(requests, predictions, capacity):
             cache.move_to_end(e)
         fetched += len(moved)
         used += len(moved & set(token))
-        for e in token:
-            if e in cache:
-                hits += 1
-                cache.move_to_end(e)
-            else:
-                if len(cache) == capacity:
-                    cache.popitem(last=False)
-                cache[e] = True
+        hits += serve_lru(cache, token, capacity)
     return hits, fetched, used
 
 
