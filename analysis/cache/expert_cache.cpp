@@ -1,14 +1,14 @@
 #include "analysis/cache/expert_cache.h"
 
 #include <algorithm>
-#include <limits>
 
+#include "analysis/cache/cache_state.h"
 #include "core/error.h"
 
 namespace moe {
 namespace {
 
-constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+constexpr int64_t kNever = ExpertCacheState::kNever;
 
 // For every request position, the position of the next request of the same expert within the
 // same cache lifetime (kNever: none). A reset ends every lifetime.
@@ -79,58 +79,14 @@ std::vector<int32_t> SimulateCache(const RequestSequence& r, int experts, int ca
            "expert " + std::to_string(e) + " is outside 0.." + std::to_string(experts - 1));
   const std::vector<int64_t> next =
       policy == CachePolicy::kBelady ? NextUse(r, experts, reset_before) : std::vector<int64_t>{};
-  // Per expert: cached?, last request position, requests so far, next request position.
-  std::vector<uint8_t> cached(static_cast<size_t>(experts), 0);
-  std::vector<int64_t> last(static_cast<size_t>(experts), -1),
-      count(static_cast<size_t>(experts), 0), upcoming(static_cast<size_t>(experts), kNever);
-  std::vector<int16_t> resident;  // the cached experts
+  ExpertCacheState cache(experts, capacity, policy);
   std::vector<int32_t> hits(static_cast<size_t>(r.tokens()), 0);
   for (int64_t t = 0; t < r.tokens(); ++t) {
-    if (!reset_before.empty() && reset_before[t]) {
-      for (int16_t e : resident) cached[static_cast<size_t>(e)] = 0;
-      resident.clear();
-      std::fill(count.begin(), count.end(), 0);
-    }
+    if (!reset_before.empty() && reset_before[t]) cache.Clear();
     for (int64_t p = r.token_begin[t]; p < r.token_begin[t + 1]; ++p) {
       const int16_t e = r.expert[p];
-      const size_t ei = static_cast<size_t>(e);
-      if (cached[ei]) {
-        ++hits[static_cast<size_t>(t)];
-      } else {
-        if (static_cast<int>(resident.size()) == capacity) {
-          // The victim: by policy over the resident experts (never e itself, which is not cached).
-          size_t victim = 0;
-          for (size_t i = 1; i < resident.size(); ++i) {
-            const size_t a = static_cast<size_t>(resident[i]),
-                         b = static_cast<size_t>(resident[victim]);
-            bool better = false;
-            switch (policy) {
-              case CachePolicy::kLru:
-                better = last[a] < last[b];
-                break;
-              case CachePolicy::kLfu:
-                better = count[a] < count[b] || (count[a] == count[b] && last[a] < last[b]);
-                break;
-              case CachePolicy::kBelady:
-                better =
-                    upcoming[a] > upcoming[b] || (upcoming[a] == upcoming[b] && last[a] < last[b]);
-                break;
-              case CachePolicy::kPrefetchToken:
-              case CachePolicy::kPrefetchLayer:
-                break;
-            }
-            if (better) victim = i;
-          }
-          cached[static_cast<size_t>(resident[victim])] = 0;
-          resident[victim] = e;
-        } else {
-          resident.push_back(e);
-        }
-        cached[ei] = 1;
-      }
-      last[ei] = p;
-      ++count[ei];
-      if (policy == CachePolicy::kBelady) upcoming[ei] = next[static_cast<size_t>(p)];
+      if (cache.Has(e)) ++hits[static_cast<size_t>(t)];
+      cache.Use(e, next.empty() ? kNever : next[static_cast<size_t>(p)]);
     }
   }
   return hits;

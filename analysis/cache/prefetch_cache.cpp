@@ -4,6 +4,7 @@
 #include <numeric>
 #include <string>
 
+#include "analysis/cache/cache_state.h"
 #include "core/error.h"
 
 namespace moe {
@@ -15,44 +16,6 @@ void CheckIds(const RequestSequence& r, int experts, const char* what) {
       Fail("cache simulation", std::string(what) + " expert " + std::to_string(e) +
                                    " is outside 0.." + std::to_string(experts - 1));
 }
-
-// An LRU cache of `capacity` of `experts` experts with a use clock.
-class LruCache {
- public:
-  LruCache(int experts, int capacity)
-      : capacity_(capacity),
-        cached_(static_cast<size_t>(experts), 0),
-        last_(static_cast<size_t>(experts), -1) {}
-  bool Has(int16_t e) const { return cached_[static_cast<size_t>(e)] != 0; }
-  // Marks e used now, inserting it (evicting the least recently used) when it is not cached.
-  void Use(int16_t e) {
-    if (!Has(e)) {
-      if (static_cast<int>(resident_.size()) == capacity_) {
-        const auto victim =
-            std::min_element(resident_.begin(), resident_.end(), [&](int16_t a, int16_t b) {
-              return last_[static_cast<size_t>(a)] < last_[static_cast<size_t>(b)];
-            });
-        cached_[static_cast<size_t>(*victim)] = 0;
-        *victim = e;
-      } else {
-        resident_.push_back(e);
-      }
-      cached_[static_cast<size_t>(e)] = 1;
-    }
-    last_[static_cast<size_t>(e)] = clock_++;
-  }
-  void Clear() {
-    for (int16_t e : resident_) cached_[static_cast<size_t>(e)] = 0;
-    resident_.clear();
-  }
-
- private:
-  int capacity_;
-  int64_t clock_ = 0;
-  std::vector<uint8_t> cached_;
-  std::vector<int64_t> last_;
-  std::vector<int16_t> resident_;
-};
 
 }  // namespace
 
@@ -70,7 +33,7 @@ PrefetchCounts SimulatePrefetchCache(const RequestSequence& r, const RequestSequ
   const size_t T = static_cast<size_t>(r.tokens());
   PrefetchCounts out{std::vector<int32_t>(T, 0), std::vector<int32_t>(T, 0),
                      std::vector<int32_t>(T, 0), std::vector<int32_t>(T, 0)};
-  LruCache cache(experts, capacity);
+  ExpertCacheState cache(experts, capacity, CachePolicy::kLru);
   // Per expert: predicted for the current token (1), and fetched by its prefetch stage (2).
   std::vector<uint8_t> mark(static_cast<size_t>(experts), 0);
   std::vector<int16_t> marked;
