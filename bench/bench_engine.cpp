@@ -325,7 +325,9 @@ Loaded LoadTimed(const Options& o) {
   Loaded l;
   const double rss_before_load = ResidentGiB("VmRSS");
   const auto start = Clock::now();
-  l.loaded = moe::LoadModel(o.model_dir, {.huge_pages = o.huge_pages});
+  l.loaded = moe::LoadModel(
+      o.model_dir,
+      {.weight_pages = o.huge_pages ? moe::WeightPages::kHuge : moe::WeightPages::kMapped});
   l.load_s = Seconds(start);
   l.load_rss_gib = ResidentGiB("VmRSS") - rss_before_load;
   if (l.loaded.model->weights().lm_head.empty())

@@ -18,7 +18,9 @@ struct GenerateOptions {
 };
 
 void Run(const GenerateOptions& o) {
-  const LoadedModel m = OpenModel(o.model);
+  // Decoding reads every weight per token: copying them into huge pages pays, and in the
+  // background it does not delay the first token (docs/performance.md).
+  const LoadedModel m = OpenModel(o.model, WeightPages::kHugeBackground);
   std::vector<int32_t> prompt = o.ids;
   if (prompt.empty()) {
     if (o.prompt.empty()) Fail("generate", "the prompt is empty: give --prompt TEXT or --ids");

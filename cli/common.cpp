@@ -45,9 +45,14 @@ void AddModelOptions(CLI::App& cmd, ModelOptions& options) {
   cmd.add_flag("--bf16-activations", options.bf16_activations,
                "With bf16 weights, round activations to bf16 before each GEMM as PyTorch's bf16 "
                "runs do: about 2x faster prefill, no longer fp32-accurate (default: off)");
-  cmd.add_flag("--huge-pages", options.huge_pages,
-               "Copy the weights into memory backed by 2 MiB pages instead of reading them in "
-               "place: faster decoding of large models, a longer load (default: off)");
+  CLI::Option* pages =
+      cmd.add_option("--weight-pages", options.weight_pages,
+                     "Where weights are read from: mapped (in place from the file, loads at "
+                     "once), huge (copied into 2 MiB pages first: faster decoding of large "
+                     "models, a longer load) or background (copied into 2 MiB pages while the "
+                     "model runs); default: background for generate, mapped otherwise")
+          ->check(CLI::IsMember({"mapped", "huge", "background"}));
+  cmd.add_flag("--huge-pages", options.huge_pages, "Same as --weight-pages huge")->excludes(pages);
   cmd.add_flag("--allow-non-finite-weights", options.allow_non_finite_weights,
                "Load weights holding NaN or infinity instead of refusing them, to debug a broken "
                "checkpoint (outputs will be NaN; default: off)");
@@ -97,14 +102,17 @@ void AddPolicyOptions(CLI::App& cmd, PolicySource& source, const std::string& to
                  "Seed of the --random-r draws (default 0)");
 }
 
-LoadedModel OpenModel(const ModelOptions& options) {
+LoadedModel OpenModel(const ModelOptions& options, WeightPages default_pages) {
+  WeightPages pages = default_pages;
+  if (options.huge_pages || options.weight_pages == "huge") pages = WeightPages::kHuge;
+  if (options.weight_pages == "mapped") pages = WeightPages::kMapped;
+  if (options.weight_pages == "background") pages = WeightPages::kHugeBackground;
   if (options.threads > 0) SetNumThreads(options.threads);
   SetActivationPrecision(options.bf16_activations ? ActivationPrecision::kBF16
                                                   : ActivationPrecision::kF32);
   return LoadModel(
       options.model_dir.empty() ? DefaultModelDir() : std::filesystem::path(options.model_dir),
-      {.huge_pages = options.huge_pages,
-       .allow_non_finite_weights = options.allow_non_finite_weights});
+      {.weight_pages = pages, .allow_non_finite_weights = options.allow_non_finite_weights});
 }
 
 std::string g_command_line;

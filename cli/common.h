@@ -16,12 +16,16 @@ struct ModelOptions {
   std::string model_dir;
   int threads = 0;                        // 0 = all cores
   bool bf16_activations = false;          // ActivationPrecision::kBF16 (core/linear.h)
-  bool huge_pages = false;                // LoadOptions::huge_pages (core/model_loader.h)
+  bool huge_pages = false;                // --huge-pages: WeightPages::kHuge (core/model_loader.h)
+  std::string weight_pages;               // --weight-pages; "" = the command's default
   bool allow_non_finite_weights = false;  // LoadOptions::allow_non_finite_weights
 };
 
 void AddModelOptions(CLI::App& cmd, ModelOptions& options);
-LoadedModel OpenModel(const ModelOptions& options);
+// `default_pages` is where the command reads weights unless --weight-pages or --huge-pages says
+// otherwise: generate copies them into huge pages in the background, the rest read them mapped.
+LoadedModel OpenModel(const ModelOptions& options,
+                      WeightPages default_pages = WeightPages::kMapped);
 
 // The corpus flags of trace and ablate: --corpus (returned, so a command can make it required or
 // exclusive), --domain, --only-domains, --max-documents-per-domain, --max-tokens-per-document,

@@ -1,5 +1,8 @@
 #include "core/checkpoint.h"
 
+#include <atomic>
+#include <thread>
+
 #include <sstream>
 #include <string_view>
 
@@ -57,7 +60,18 @@ Checkpoint::Checkpoint(const fs::path& dir) : dir_(dir) {
   }
 }
 
-Checkpoint::~Checkpoint() = default;
+struct Checkpoint::BackgroundCopy {
+  std::thread thread;
+  std::atomic<bool> stop{false};
+  std::string error;  // written by the thread, read after joining it
+};
+
+Checkpoint::~Checkpoint() {
+  if (copy_ && copy_->thread.joinable()) {
+    copy_->stop.store(true);
+    copy_->thread.join();
+  }
+}
 Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;
 Checkpoint& Checkpoint::operator=(Checkpoint&&) noexcept = default;
 
@@ -180,9 +194,43 @@ std::vector<std::string> Checkpoint::Files() const {
   return files_;
 }
 
+std::vector<MappedFile*> Checkpoint::MappedFiles() const {
+  std::vector<MappedFile*> files;
+  for (const auto& f : safetensors_) files.push_back(&f->file());
+  for (const auto& f : torch_files_) files.push_back(&f->file());
+  return files;
+}
+
 void Checkpoint::CopyIntoHugePages() {
-  for (const auto& f : safetensors_) f->file().CopyIntoHugePages();
-  for (const auto& f : torch_files_) f->file().CopyIntoHugePages();
+  WaitForCopy();
+  for (MappedFile* f : MappedFiles()) f->CopyIntoHugePages();
+}
+
+void Checkpoint::StartCopyIntoHugePages() {
+  if (copy_) return;
+  copy_ = std::make_unique<BackgroundCopy>();
+  copy_->thread = std::thread([files = MappedFiles(), copy = copy_.get()] {
+    for (MappedFile* f : files)
+      if (copy->error.empty() && !copy->stop.load()) copy->error = f->CopyIntoHugePages(copy->stop);
+  });
+}
+
+std::string Checkpoint::WaitForCopy() {
+  if (!copy_) return {};
+  if (copy_->thread.joinable()) copy_->thread.join();
+  return copy_->error;
+}
+
+size_t Checkpoint::copied_bytes() const {
+  size_t n = 0;
+  for (const MappedFile* f : MappedFiles()) n += f->copied_bytes();
+  return n;
+}
+
+size_t Checkpoint::total_bytes() const {
+  size_t n = 0;
+  for (const MappedFile* f : MappedFiles()) n += f->size();
+  return n;
 }
 
 }  // namespace moe

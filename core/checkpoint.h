@@ -14,6 +14,7 @@
 
 namespace moe {
 
+class MappedFile;
 class SafetensorsFile;
 class TorchCheckpointFile;
 
@@ -53,6 +54,15 @@ class Checkpoint {
   // Copies every file into memory backed by 2 MiB pages (MappedFile::CopyIntoHugePages); tensor
   // views keep pointing at the same bytes.
   void CopyIntoHugePages();
+  // The same copy on one background thread, file after file, a stretch at a time, while the
+  // model is used (MappedFile::CopyIntoHugePages(stop)). The destructor stops and joins it.
+  void StartCopyIntoHugePages();
+  // Waits for the background copy to end; returns its first error, or "" (a failed copy leaves
+  // the rest of the weights mapped from the files: slower, the same bytes).
+  std::string WaitForCopy();
+  // Bytes of the checkpoint's files held in huge pages so far, and in all.
+  size_t copied_bytes() const;
+  size_t total_bytes() const;
 
  private:
   std::filesystem::path dir_;
@@ -63,9 +73,12 @@ class Checkpoint {
     bool is_torch;
   };
   std::map<std::string, Location> index_;
-  std::vector<std::string> files_;  // relative to dir_, in the order they were read
-  std::string source_;              // the file or index that names every tensor, for messages
+  std::vector<std::string> files_;        // relative to dir_, in the order they were read
+  std::string source_;                    // the file or index that names every tensor, for messages
+  struct BackgroundCopy;                  // a thread copying the files into huge pages
+  std::unique_ptr<BackgroundCopy> copy_;  // null unless StartCopyIntoHugePages was called
 
+  std::vector<MappedFile*> MappedFiles() const;  // every file the checkpoint maps
   void OpenSingle(const std::string& file, bool is_torch);
   void OpenIndex(const std::string& index_file, bool is_torch);
   TensorView View(const Location& at, const std::string& name) const;

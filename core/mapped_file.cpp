@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
 
@@ -78,9 +79,7 @@ MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), RoundUp(size_, kPage));
 }
 
-void MappedFile::CopyIntoHugePages() {
-  if (size_ == 0) return;
-  const size_t length = RoundUp(size_, kPage);  // exactly the file mapping's length
+int MappedFile::OpenForCopy() const {
   const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) Fail(path_, ErrnoText("cannot reopen to copy into huge pages", errno));
   struct stat st;
@@ -88,49 +87,75 @@ void MappedFile::CopyIntoHugePages() {
     ::close(fd);
     Fail(path_, "changed size since it was opened; not copied into huge pages");
   }
+  return fd;
+}
+
+std::string MappedFile::CopyStretch(int fd, size_t at) {
+  const size_t end = std::min(size_, at + kCopyStretch);
+  const size_t length = RoundUp(end - at, kPage);  // the file mapping's pages of this stretch
   uint8_t* copy = ReserveAligned(length);
   if (copy == nullptr || ::mprotect(copy, length, PROT_READ | PROT_WRITE) != 0) {
     const int err = errno;
     if (copy != nullptr) ::munmap(copy, length);
-    ::close(fd);
-    Fail(path_, ErrnoText("cannot reserve " + std::to_string(size_ >> 20) +
-                              " MiB to copy the weights into huge pages",
-                          err));
+    return ErrnoText("cannot reserve memory to copy the weights into huge pages", err);
   }
   // Only advice: where the kernel has no huge pages to give, the copy still works, in 4 KiB pages.
   ::madvise(copy, length, MADV_HUGEPAGE);
-
-  // Both cores copy: faulting in fresh pages, not reading the page cache, bounds the copy.
-  constexpr size_t kChunk = size_t{64} << 20;
-  const int64_t chunks = static_cast<int64_t>(RoundUp(size_, kChunk) / kChunk);
-  std::atomic<int> read_error{0};
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t c = 0; c < chunks; ++c) {
-    size_t at = static_cast<size_t>(c) * kChunk;
-    const size_t end = std::min(size_, at + kChunk);
-    while (at < end && read_error.load() == 0) {
-      const ssize_t got = ::pread(fd, copy + at, end - at, static_cast<off_t>(at));
-      if (got > 0) {
-        at += static_cast<size_t>(got);
-      } else if (!(got < 0 && errno == EINTR)) {
-        read_error.store(got < 0 ? errno : EIO);
-      }
+  for (size_t done = 0; at + done < end;) {
+    const ssize_t got = ::pread(fd, copy + done, end - at - done, static_cast<off_t>(at + done));
+    if (got > 0) {
+      done += static_cast<size_t>(got);
+    } else if (!(got < 0 && errno == EINTR)) {
+      const int err = got < 0 ? errno : EIO;
+      ::munmap(copy, length);
+      return ErrnoText("cannot read while copying into huge pages", err);
     }
   }
-  ::close(fd);
-  if (read_error.load() != 0) {
-    ::munmap(copy, length);
-    Fail(path_, ErrnoText("cannot read while copying into huge pages", read_error.load()));
-  }
-  // The copy takes the file mapping's place in one step: every pointer into data_ stays valid.
+  // The copy takes this stretch of the file mapping's place in one step (the kernel holds the
+  // address space's lock meanwhile, so a reader sees the file's page or the copy, never a hole):
+  // every pointer into data_ stays valid and reads the same bytes.
   ::mprotect(copy, length, PROT_READ);
-  void* moved =
-      ::mremap(copy, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, const_cast<uint8_t*>(data_));
+  void* moved = ::mremap(copy, length, length, MREMAP_MAYMOVE | MREMAP_FIXED,
+                         const_cast<uint8_t*>(data_) + at);
   if (moved == MAP_FAILED) {
     const int err = errno;
     ::munmap(copy, length);
-    Fail(path_, ErrnoText("cannot move the copy into place", err));
+    return ErrnoText("cannot move the copy into place", err);
   }
+  copied_bytes_.fetch_add(end - at);
+  return {};
+}
+
+void MappedFile::CopyIntoHugePages() {
+  if (size_ == 0) return;
+  const int fd = OpenForCopy();
+  // Both cores copy: faulting in fresh pages, not reading the page cache, bounds the copy.
+  const int64_t stretches = static_cast<int64_t>(RoundUp(size_, kCopyStretch) / kCopyStretch);
+  std::vector<std::string> errors(static_cast<size_t>(stretches));
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t s = 0; s < stretches; ++s)
+    errors[static_cast<size_t>(s)] = CopyStretch(fd, static_cast<size_t>(s) * kCopyStretch);
+  ::close(fd);
+  // Stretches that failed keep the file's pages, which hold the same bytes.
+  for (const std::string& e : errors)
+    if (!e.empty()) Fail(path_, e);
+}
+
+std::string MappedFile::CopyIntoHugePages(const std::atomic<bool>& stop) {
+  if (size_ == 0) return {};
+  int fd = -1;
+  try {
+    fd = OpenForCopy();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  std::string error;
+  for (size_t at = 0; at < size_ && error.empty() && !stop.load(); at += kCopyStretch) {
+    error = CopyStretch(fd, at);
+    if (!error.empty()) error = path_ + ": " + error;
+  }
+  ::close(fd);
+  return error;
 }
 
 }  // namespace moe

@@ -1,6 +1,7 @@
 #pragma once
 // A read-only memory map of a whole file. Checkpoint tensors point into it, so weights are
 // paged in on first use and never copied, unless CopyIntoHugePages() is asked for.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -25,10 +26,27 @@ class MappedFile {
   // does not. Throws Error naming the path if memory or the file fail; the mapping then stays.
   void CopyIntoHugePages();
 
+  // The same copy one 64 MiB stretch at a time on the calling thread, each stretch taking its
+  // place in the mapping when done, so that another thread may compute with the weights
+  // meanwhile (Checkpoint::StartCopyIntoHugePages): reads see the file's pages or the copy, the
+  // same bytes. Stops early when `stop` is set. Returns "" or an error naming the path; the
+  // stretches not copied stay mapped from the file.
+  std::string CopyIntoHugePages(const std::atomic<bool>& stop);
+  // Bytes now held in the copy.
+  size_t copied_bytes() const { return copied_bytes_.load(); }
+
  private:
+  static constexpr size_t kCopyStretch = size_t{64} << 20;
+
+  // A descriptor of the file, checked to have the size it had when mapped.
+  int OpenForCopy() const;
+  // Copies the stretch [at, at + kCopyStretch) and moves it into place; returns an error or "".
+  std::string CopyStretch(int fd, size_t at);
+
   std::string path_;
   const uint8_t* data_ = nullptr;  // 2 MiB-aligned, so a copy can use whole huge pages
   size_t size_ = 0;
+  std::atomic<size_t> copied_bytes_{0};
 };
 
 }  // namespace moe

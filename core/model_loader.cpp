@@ -18,10 +18,12 @@ LoadedModel LoadModel(const std::filesystem::path& dir, const LoadOptions& optio
   m.dir = dir;
   ModelConfig config = ModelConfig::FromFile(dir / "config.json");
   m.checkpoint = std::make_unique<Checkpoint>(dir);
-  if (options.huge_pages) m.checkpoint->CopyIntoHugePages();
+  if (options.weight_pages == WeightPages::kHuge) m.checkpoint->CopyIntoHugePages();
   ModelWeights weights =
       LoadModelWeights(*m.checkpoint, config,
                        options.allow_non_finite_weights ? ValueCheck::kNone : ValueCheck::kFinite);
+  // After the check of every weight, which reads the files and would compete with the copy.
+  if (options.weight_pages == WeightPages::kHugeBackground) m.checkpoint->StartCopyIntoHugePages();
   m.model = std::make_unique<MoeModel>(std::move(config), std::move(weights));
   // tokenizer.model when there is one, else tokenizer.json.
   m.tokenizer = OpenTokenizer(dir);

@@ -21,10 +21,17 @@ struct LoadedModel {
   const Tokenizer& RequireTokenizer() const;
 };
 
+// Where the weights are read from. Decoding reads every weight once per token; from the page
+// cache's 4 KiB pages a large model's step spends much of its time in TLB misses, from a copy in
+// 2 MiB pages it does not, but the copy takes time and memory (docs/performance.md).
+enum class WeightPages {
+  kMapped,          // in place from the file mapping: loads at once
+  kHuge,            // copied into 2 MiB pages before LoadModel returns
+  kHugeBackground,  // copied into 2 MiB pages by a background thread while the model runs
+};
+
 struct LoadOptions {
-  // Copy the weights into 2 MiB pages (Checkpoint::CopyIntoHugePages) instead of reading them in
-  // place from the page cache: decoding a large model runs faster, loading takes a copy.
-  bool huge_pages = false;
+  WeightPages weight_pages = WeightPages::kMapped;
   // Load weights holding NaN or infinity instead of refusing them (for debugging a broken
   // checkpoint: such weights give NaN outputs).
   bool allow_non_finite_weights = false;

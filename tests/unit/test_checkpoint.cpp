@@ -9,6 +9,7 @@
 #include "core/convert.h"
 #include "core/error.h"
 #include "core/heads.h"
+#include "core/mapped_file.h"
 #include "core/model_loader.h"
 #include "core/safetensors_file.h"
 #include "tests/unit/test_paths.h"
@@ -215,12 +216,59 @@ TEST_CASE("weights copied into huge pages keep their address and every byte", "[
   SECTION("a model computes the same logits from either") {
     const fs::path dir = GoldenDir() / "tiny_mlp_gate";
     const moe::LoadedModel mapped = moe::LoadModel(dir);
-    const moe::LoadedModel copied = moe::LoadModel(dir, {.huge_pages = true});
+    const moe::LoadedModel copied = moe::LoadModel(dir, {.weight_pages = moe::WeightPages::kHuge});
     const moe::Batch batch = moe::Batch::Single({1, 5, 9, 200, 7, 3});
     const std::vector<float> a = mapped.model->Forward(batch);
     const std::vector<float> b = copied.model->Forward(batch);
     CHECK(moe::LmLogits(*copied.model, b.data(), batch.tokens()) ==
           moe::LmLogits(*mapped.model, a.data(), batch.tokens()));
+  }
+}
+
+TEST_CASE("a background copy into huge pages keeps every byte readable while it runs",
+          "[checkpoint]") {
+  SECTION("a file of several stretches, read again and again during the copy") {
+    const fs::path dir = TempDir("ckpt-huge-background");
+    const std::string file = (dir / "model.safetensors").string();
+    moe::WriteSafetensors(file, {F32("big", {17, 1 << 20}), F32("small", {5})});  // 68 MiB
+    moe::Checkpoint checkpoint(dir);
+    const moe::TensorView big = checkpoint.Require("big", {17, 1 << 20});
+    const std::vector<float> values = Values(big);
+    checkpoint.StartCopyIntoHugePages();
+    int reads = 0;
+    while (checkpoint.copied_bytes() < checkpoint.total_bytes() && reads < 1000) {
+      REQUIRE(Values(big) == values);  // a hole in the mapping would crash here
+      ++reads;
+    }
+    CHECK(checkpoint.WaitForCopy().empty());
+    CHECK(checkpoint.copied_bytes() == checkpoint.total_bytes());
+    CHECK(checkpoint.Require("big", {17, 1 << 20}).data == big.data);
+    CHECK(MappingOf(big.data).empty());  // the first and the last stretch both moved
+    CHECK(MappingOf(static_cast<const float*>(big.data) + big.numel() - 1).empty());
+    CHECK(Values(big) == values);
+  }
+  SECTION("a model computes the same logits while its weights are copied") {
+    const fs::path dir = GoldenDir() / "tiny_mlp_gate";
+    const moe::LoadedModel mapped = moe::LoadModel(dir);
+    const moe::LoadedModel copied =
+        moe::LoadModel(dir, {.weight_pages = moe::WeightPages::kHugeBackground});
+    const moe::Batch batch = moe::Batch::Single({1, 5, 9, 200, 7, 3});
+    const std::vector<float> a = mapped.model->Forward(batch);
+    const std::vector<float> during = copied.model->Forward(batch);
+    CHECK(copied.checkpoint->WaitForCopy().empty());
+    CHECK(copied.checkpoint->copied_bytes() == copied.checkpoint->total_bytes());
+    const std::vector<float> after = copied.model->Forward(batch);
+    CHECK(during == a);
+    CHECK(after == a);
+  }
+  SECTION("a copy told to stop leaves the file mapped") {
+    const fs::path dir = TempDir("ckpt-huge-stopped");
+    moe::WriteSafetensors((dir / "model.safetensors").string(), {F32("a", {4})});
+    moe::MappedFile mapped((dir / "model.safetensors").string());
+    const std::atomic<bool> stop{true};
+    CHECK(mapped.CopyIntoHugePages(stop).empty());
+    CHECK(mapped.copied_bytes() == 0);
+    CHECK(MappingOf(mapped.data()) == (dir / "model.safetensors").string());
   }
 }
 
@@ -275,8 +323,7 @@ TEST_CASE("convert of the golden safetensors folder reproduces it byte for byte"
   REQUIRE(ReadBytes(out / "config.json") == ReadBytes(in / "config.json"));
 }
 
-TEST_CASE("convert keeps a folder's tokenizer, tokenizer.json included",
-          "[checkpoint][convert]") {
+TEST_CASE("convert keeps a folder's tokenizer, tokenizer.json included", "[checkpoint][convert]") {
   // A tokenizer.json model (OLMoE, Qwen) must stay openable after conversion.
   const fs::path in = TempDir("convert-tokenizer-in");
   for (const char* file : {"config.json", "model.safetensors"})

@@ -102,6 +102,18 @@ TEST_CASE("generate and score run on the bundled model", "[cli]") {
   const CliResult g_huge =
       RunCli("generate --huge-pages --prompt 'The license' -n 8 --seed 3 --temperature 0.8");
   CHECK(g_huge.out == g.out);
+  // generate copies in the background by default; read in place it says the same.
+  const CliResult g_mapped = RunCli(
+      "generate --weight-pages mapped --prompt 'The license' -n 8 --seed 3 --temperature 0.8");
+  CHECK(g_mapped.out == g.out);
+  const CliResult s_background =
+      RunCli("score --weight-pages background --text 'Permission is hereby granted'");
+  CHECK(s_background.out == s.out);
+  const CliResult bad = RunCli("score --weight-pages paged --text 'x'");
+  CHECK(bad.exit_code != 0);
+  CHECK_THAT(bad.err, Contains("--weight-pages"));
+  const CliResult both = RunCli("score --weight-pages mapped --huge-pages --text 'x'");
+  CHECK(both.exit_code != 0);
 }
 
 TEST_CASE("forward writes the golden tensor names", "[cli]") {
