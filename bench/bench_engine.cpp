@@ -340,7 +340,7 @@ DecodeRun MeasureDecode(const moe::MoeModel& model, const std::vector<int32_t>& 
 // ---- the JSON line --------------------------------------------------------------------------
 
 // Decode against the read bandwidth and prefill against the bf16 GEMM peak, both measured here
-// with the thread count just used (the probes' buffers, 1 GiB and 112 MiB, then count in
+// with the thread count just used (the probes' buffers, 1 GiB and about 72 MiB, then count in
 // peak_rss_gib, as the bandwidth probe's always has).
 void AddHardwareFractions(nlohmann::ordered_json& out, const Options& o, const moe::MoeModel& model,
                           int64_t prompt, double prefill_s, double decode_s) {
