@@ -14,8 +14,9 @@
 // the random ones: prefill runs over them (repeated up to P tokens, or cut to P) and decode
 // continues the whole text; the greedy continuation is printed as "continuation".
 // Each is run once as a warm-up, then R times; the medians are reported as tokens/s.
-// Prints one JSON line per --threads value, with the load time of the (mmap) checkpoint and the
-// process's peak resident memory so far.
+// Prints one JSON line per --threads value, with the load time of the (mmap) checkpoint, the
+// process's peak resident memory so far, and decode and prefill as fractions of the read
+// bandwidth and of the bf16 GEMM peak measured in the same process (bench/hardware_probes.h).
 #include <CLI/CLI.hpp>
 
 #include <sys/resource.h>
@@ -35,14 +36,12 @@
 #include <string>
 #include <vector>
 
-#include <omp.h>
 #include <nlohmann/json.hpp>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
+#include "bench/hardware_probes.h"
+#include "bench/token_costs.h"
 #include "core/batch.h"
+#include "core/bf16_matmul.h"
 #include "core/error.h"
 #include "core/heads.h"
 #include "core/kv_cache.h"
@@ -76,6 +75,10 @@ double Median(std::vector<double> v) {
 
 double Round2(double x) {
   return static_cast<double>(static_cast<int64_t>(x * 100.0 + 0.5)) / 100.0;
+}
+
+double Round3(double x) {
+  return static_cast<double>(static_cast<int64_t>(x * 1000.0 + 0.5)) / 1000.0;
 }
 
 // The checkpoint dtype as the PyTorch script names it ("f32", "bf16", "f16").
@@ -149,78 +152,6 @@ struct LogitCheck {
     }
   }
 };
-
-double ExpertBytes(const moe::ExpertWeights& e) {
-  return static_cast<double>(e.gate.nbytes() + e.up.nbytes() + e.down.nbytes());
-}
-
-// Bytes one decode step must read: every attention and router matrix, the num_selects experts
-// a token uses (at the mean expert size) or a dense layer's MLP, the shared expert and its gate,
-// the lm_head, one embedding row, and the KV cache up to the mean decode position (fp32). Norm
-// vectors and biases are left out (a few KiB).
-double DecodeBytesPerToken(const moe::MoeModel& model, double mean_position) {
-  const moe::ModelConfig& c = model.config();
-  const moe::ModelWeights& w = model.weights();
-  double bytes = 0;
-  for (const moe::LayerWeights& l : w.layers) {
-    bytes += static_cast<double>(l.q.nbytes() + l.k.nbytes() + l.v.nbytes() + l.o.nbytes() +
-                                 l.router_in.nbytes() + l.router_out.nbytes() +
-                                 l.shared_expert_gate.nbytes());
-    double experts = 0;
-    for (const moe::ExpertWeights& e : l.experts) experts += ExpertBytes(e);
-    // A dense layer (no router: dots1's first layers, Qwen's mlp_only_layers) runs its one MLP.
-    const int active = l.router_in.empty() ? 1 : c.num_selects;
-    bytes +=
-        experts / static_cast<double>(l.experts.size()) * active + ExpertBytes(l.shared_expert);
-  }
-  bytes += static_cast<double>(w.lm_head.nbytes());
-  bytes += static_cast<double>(w.embed.nbytes()) / static_cast<double>(w.embed.rows);
-  bytes += 2.0 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim() * mean_position * 4;
-  return bytes;
-}
-
-// The read bandwidth decoding is bound by, measured here with the same thread count: the best of
-// five passes summing a 1 GiB buffer (far larger than any cache). Each thread reads eight
-// streams at once, as a matrix-vector product over many weight rows does; one stream reaches
-// only about 70 % of that on these machines.
-double ReadBandwidthGBs() {
-  constexpr size_t kStreams = 8;
-  const size_t n = size_t{1} << 28;  // floats
-  const size_t chunk = n / kStreams;
-  std::vector<float> buffer(n, 1.0f);
-  double best = 0;
-  for (int pass = 0; pass < 5; ++pass) {
-    const auto start = Clock::now();
-    float total = 0;
-#pragma omp parallel reduction(+ : total)
-    {
-      const size_t threads = static_cast<size_t>(omp_get_num_threads());
-      const size_t id = static_cast<size_t>(omp_get_thread_num());
-      const size_t begin = chunk * id / threads / 16 * 16,
-                   end = chunk * (id + 1) / threads / 16 * 16;
-#if defined(__AVX512F__)
-      // One accumulator per stream, summed once at the end: the loop is loads and adds only.
-      __m512 acc[kStreams];
-      for (__m512& a : acc) a = _mm512_setzero_ps();
-      for (size_t i = begin; i < end; i += 16)
-        for (size_t s = 0; s < kStreams; ++s)
-          acc[s] = _mm512_add_ps(acc[s], _mm512_loadu_ps(buffer.data() + s * chunk + i));
-      alignas(64) float lanes[16];
-      for (size_t s = 0; s < kStreams; ++s) {
-        _mm512_store_ps(lanes, acc[s]);
-        for (float x : lanes) total += x;
-      }
-#else
-      for (size_t i = begin; i < end; ++i)
-        for (size_t s = 0; s < kStreams; ++s) total += buffer[s * chunk + i];
-#endif
-    }
-    const double s = Seconds(start);
-    if (total < 0) std::abort();  // keeps the loop observable
-    best = std::max(best, static_cast<double>(n * sizeof(float)) / s / 1e9);
-  }
-  return best;
-}
 
 struct PrefillTimes {
   double body = 0, head_all = 0, head_last = 0;
@@ -410,21 +341,47 @@ DecodeRun MeasureDecode(const moe::MoeModel& model, const std::vector<int32_t>& 
 
 // ---- the JSON line --------------------------------------------------------------------------
 
-// One thread count's results. Measures the read bandwidth for the decode roofline (the probe's
-// buffer then counts in peak_rss_gib, as it always has).
+// Decode against the read bandwidth and prefill against the bf16 GEMM peak, both measured here
+// with the thread count just used (the probes' buffers, 1 GiB and about 72 MiB, then count in
+// peak_rss_gib, as the bandwidth probe's always has).
+void AddHardwareFractions(nlohmann::ordered_json& out, const Options& o, const moe::MoeModel& model,
+                          int64_t prompt, double prefill_s, double decode_s) {
+  const double bytes_per_token = moe::bench::DecodeBytesPerToken(model, prompt + o.decode / 2.0);
+  const double read_gbs = moe::bench::ReadBandwidthGBs();
+  const double roofline = read_gbs * 1e9 / bytes_per_token;
+  out["decode_mib_per_token"] = Round2(bytes_per_token / (1024.0 * 1024.0));
+  out["read_gb_s"] = Round2(read_gbs);
+  out["decode_roofline_tok_s"] = Round2(roofline);
+  out["decode_of_roofline"] = Round2(o.decode / decode_s / roofline);
+  // Against the 32 GB/s read bandwidth quoted for these machines (docs/performance.md).
+  out["decode_of_32gbs_roofline"] = Round2(o.decode / decode_s / (32e9 / bytes_per_token));
+  // The prefill's useful FLOPs (formula at moe::bench::PrefillFlops: 2 x activated parameters
+  // x tokens + causal attention, lm_head over every position) per second.
+  const double prefill_gflops =
+      moe::bench::PrefillFlops(model.config(), o.prefill) / prefill_s / 1e9;
+  const double peak = moe::bench::Bf16GemmPeakGflops();
+  out["prefill_gflops"] = Round2(prefill_gflops);
+  out["gemm_peak_gflops"] = Round2(peak);
+  out["prefill_fraction_of_peak"] =
+      peak > 0 ? nlohmann::json(Round3(prefill_gflops / peak)) : nlohmann::json(nullptr);
+  out["gemm_isa"] = moe::Bf16MatMulIsa();
+  out["amx"] = moe::bench::CpuHasAmxBf16();
+}
+
+// One thread count's results, the hardware probes included.
 nlohmann::ordered_json ResultJson(const Options& o, int threads, const Loaded& l, int64_t prompt,
                                   const PrefillRun& pre, const DecodeRun& dec,
                                   const LogitCheck& check) {
   const moe::MoeModel& model = *l.loaded.model;
   const moe::ModelConfig& c = model.config();
   const char* policy = std::getenv("OMP_WAIT_POLICY");
-  const double decode_s = Median(dec.seconds);
+  const double prefill_s = Median(pre.head_all), decode_s = Median(dec.seconds);
   nlohmann::ordered_json out;
   out["engine"] = "moescope";
   out["dtype"] = WeightDType(model);
   out["threads"] = threads;
   out["activations"] = o.activations;
-  out["prefill_tok_s"] = Round2(o.prefill / Median(pre.head_all));
+  out["prefill_tok_s"] = Round2(o.prefill / prefill_s);
   out["decode_tok_s"] = Round2(o.decode / decode_s);
   out["prefill_last_tok_s"] = Round2(o.prefill / Median(pre.head_last));
   out["prefill_body_tok_s"] = Round2(o.prefill / Median(pre.body));
@@ -433,16 +390,7 @@ nlohmann::ordered_json ResultJson(const Options& o, int threads, const Loaded& l
   // below it when the machine is shared, or when idle threads sleep).
   out["prefill_cpu_util"] = Round2(pre.cpu_util);
   out["decode_cpu_util"] = Round2(dec.cpu_util);
-  // Roofline of decoding: the measured read bandwidth over the bytes a step reads.
-  const double bytes_per_token = DecodeBytesPerToken(model, prompt + o.decode / 2.0);
-  const double read_gbs = ReadBandwidthGBs();
-  const double roofline = read_gbs * 1e9 / bytes_per_token;
-  out["decode_mib_per_token"] = Round2(bytes_per_token / (1024.0 * 1024.0));
-  out["read_gb_s"] = Round2(read_gbs);
-  out["decode_roofline_tok_s"] = Round2(roofline);
-  out["decode_of_roofline"] = Round2(o.decode / decode_s / roofline);
-  // Against the 32 GB/s read bandwidth quoted for these machines (docs/performance.md).
-  out["decode_of_32gbs_roofline"] = Round2(o.decode / decode_s / (32e9 / bytes_per_token));
+  AddHardwareFractions(out, o, model, prompt, prefill_s, decode_s);
   out["weights"] = o.huge_pages ? "huge_pages" : "mapped";
   out["anon_huge_gib"] = Round2(ResidentGiB("AnonHugePages", "/proc/self/smaps_rollup"));
   out["prefill_tokens"] = o.prefill;
@@ -451,8 +399,8 @@ nlohmann::ordered_json ResultJson(const Options& o, int threads, const Loaded& l
   out["prompt_source"] = o.text.empty() ? "random" : "text";
   out["repeats"] = o.repeats;
   out["load_s"] = Round2(l.load_s);
-  // The process's peak so far (weights touched + activations + KV caches; with several
-  // --threads values it grows only with the first).
+  // The process's peak so far (weights touched + activations + KV caches + the probes'
+  // buffers; with several --threads values it grows only with the first).
   out["load_rss_gib"] = Round2(l.load_rss_gib);
   out["peak_rss_gib"] = Round2(ResidentGiB("VmHWM"));
   out["logits_finite"] = check.finite;

@@ -6,14 +6,17 @@
 #                                  [--shapes "S M"] [--families "mixtral olmoe ..."]
 #                                  [--dtypes "f32 bf16"] [--threads "1 2"]
 #                                  [--prefill 512] [--decode 64] [--repeats 3] [--torch-full]
-#                                  [--weights "mapped huge"]
+#                                  [--weights "mapped huge"] [--summary FILE.jsonl]
+#                                  [--corpus-rounds 3] [--corpus-warmup 1] [--corpus "FILES"]
+#                                  [--no-corpus-jobs]
 #
 # 1. makes bench/models/shape-{s,m,full}-{f32,bf16} with bench/make_bench_model.py when missing
 #    (shape full exists in bf16 only: its f32 rows are skipped), and with --families the family
 #    shapes bench/models/family-<family>-<dtype> (mixtral olmoe qwen2_moe qwen3_moe granitemoe
 #    dots1, or "all"; --shapes then defaults to none, the PyTorch side is
 #    tests/reference/family_reference.py, mapping the checkpoint);
-# 2. builds moescope_bench_engine in the build folder (default build-bench) when missing;
+# 2. builds moescope_bench_engine and moescope_bench_corpus_jobs in the build folder (default
+#    build-bench) when missing;
 # 3. for every shape, dtype and thread count runs the engine, then PyTorch (interleaved, so both
 #    see the same machine load; separate processes, one at a time, so they never hold a model
 #    in memory together), with OMP_WAIT_POLICY set explicitly (--wait-policy, else
@@ -24,7 +27,15 @@
 # 4. prints a table and appends every result (plus the shape or family and the 1-minute load
 #    average after the run) as JSON lines to --out (default bench/models/engine_vs_pytorch.jsonl,
 #    overwritten); then one JSON line per table row with the same-run ratios engine/PyTorch,
-#    on stdout and in <out>.ratios.jsonl (overwritten).
+#    in <out>.ratios.jsonl (overwritten);
+# 5. unless --no-corpus-jobs, runs moescope_bench_corpus_jobs (the bundled model over
+#    datasets/sample, or --corpus FILES) once per thread count, its lines in
+#    <out>.corpus_jobs.jsonl (overwritten);
+# 6. prints the summary (bench/summary_lines.py), also written to --summary (default
+#    <out>.summary.jsonl, overwritten): one JSON line per shape, dtype, thread count and weight
+#    placement with the engine's prefill (default and bf16 activations) and decode, PyTorch's of
+#    the same run, their ratios and the engine's fractions of the read bandwidth and bf16 GEMM
+#    peak measured in its process; then one line per corpus-jobs run with the jobs' ratios.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,8 +53,13 @@ DECODE=64
 REPEATS=3
 TORCH_FULL=0
 WEIGHTS=mapped
+SUMMARY=""
+CORPUS_JOBS=1
+CORPUS_ROUNDS=3
+CORPUS_WARMUP=1
+CORPUS_FILES=""
 
-usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) OUT="$2"; shift 2 ;;
@@ -58,6 +74,11 @@ while [[ $# -gt 0 ]]; do
     --repeats) REPEATS="$2"; shift 2 ;;
     --torch-full) TORCH_FULL=1; shift ;;
     --weights) WEIGHTS="$2"; shift 2 ;;
+    --summary) SUMMARY="$2"; shift 2 ;;
+    --corpus-rounds) CORPUS_ROUNDS="$2"; shift 2 ;;
+    --corpus-warmup) CORPUS_WARMUP="$2"; shift 2 ;;
+    --corpus) CORPUS_FILES="$2"; shift 2 ;;
+    --no-corpus-jobs) CORPUS_JOBS=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_engine_vs_pytorch.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -122,11 +143,15 @@ for target in $TARGETS; do
 done
 
 ENGINE="$BUILD/bench/moescope_bench_engine"
-if [[ ! -x "$ENGINE" ]]; then
-  echo "== building $ENGINE" >&2
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >&2
-  cmake --build "$BUILD" --target moescope_bench_engine -j2 >&2
-fi
+JOBS_BIN="$BUILD/bench/moescope_bench_corpus_jobs"
+for program in "$ENGINE" "$JOBS_BIN"; do
+  [[ "$program" == "$JOBS_BIN" && "$CORPUS_JOBS" != 1 ]] && continue
+  if [[ ! -x "$program" ]]; then
+    echo "== building $program" >&2
+    [[ -f "$BUILD/CMakeCache.txt" ]] || cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >&2
+    cmake --build "$BUILD" --target "$(basename "$program")" -j2 >&2
+  fi
+done
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
 # Appends a JSON line with the shape, load1 and (for PyTorch) the wait policy added.
@@ -178,6 +203,18 @@ for target in $TARGETS; do
     done
   done
 done
+
+JOBS_OUT="${OUT%.jsonl}.corpus_jobs.jsonl"
+: > "$JOBS_OUT"
+if [[ "$CORPUS_JOBS" == 1 ]]; then
+  corpus_args=()
+  [[ -n "$CORPUS_FILES" ]] && corpus_args=(--corpus $CORPUS_FILES)
+  for t in $THREADS; do
+    echo "== corpus jobs, $t thread(s), $CORPUS_ROUNDS round(s) after $CORPUS_WARMUP warm-up" >&2
+    "$JOBS_BIN" --threads "$t" --rounds "$CORPUS_ROUNDS" --warmup "$CORPUS_WARMUP" \
+      "${corpus_args[@]}" | grep '^{' >> "$JOBS_OUT"
+  done
+fi
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 RATIOS="${OUT%.jsonl}.ratios.jsonl"
@@ -237,7 +274,9 @@ for (shape, dtype, threads), e in engine:
         "load1": [e.get("load1"), p.get("load1")], "omp_wait_policy": policy})
 with open(sys.argv[2], "w") as f:
     for line in ratio_lines:
-        print(json.dumps(line))
         f.write(json.dumps(line) + "\n")
 PY
-echo "results: $OUT, ratios: $RATIOS" >&2
+
+SUMMARY="${SUMMARY:-${OUT%.jsonl}.summary.jsonl}"
+"$PYTHON" "$ROOT/bench/summary_lines.py" "$OUT" --corpus-jobs "$JOBS_OUT" --out "$SUMMARY"
+echo "results: $OUT, ratios: $RATIOS, corpus jobs: $JOBS_OUT, summary: $SUMMARY" >&2

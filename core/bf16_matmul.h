@@ -10,6 +10,7 @@
 //          fp32 GEMM, at twice the bf16 cost (still about 2x the fp32 sgemm rate).
 //   kBF16: x rounded to bf16 once, as PyTorch's bf16 runs do.
 #include <cstdint>
+#include <string>
 
 #include "core/activation_precision.h"
 #include "core/model_weights.h"
@@ -18,6 +19,10 @@ namespace moe {
 
 // Whether oneDNN has a native bf16 kernel for this CPU (otherwise callers widen the weights).
 bool Bf16MatMulAvailable();
+
+// The instruction set oneDNN dispatches to on this CPU ("avx512_core_bf16", "avx512_core_amx",
+// ...): dnnl_get_effective_cpu_isa(), the most it may use here, which its matmul kernels name.
+std::string Bf16MatMulIsa();
 
 // y[rows, w.rows] = x[rows, w.cols] · wᵀ (accumulate: y +=). w.dtype must be BF16.
 void Bf16MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y, bool accumulate,
