@@ -1,4 +1,5 @@
 // moescope generate: stream a continuation of a prompt through the KV cache.
+#include <chrono>
 #include <iostream>
 
 #include "cli/common.h"
@@ -20,7 +21,10 @@ struct GenerateOptions {
 void Run(const GenerateOptions& o) {
   // Decoding reads every weight per token: copying them into huge pages pays, and in the
   // background it does not delay the first token (docs/performance.md).
+  const auto start = std::chrono::steady_clock::now();
   const LoadedModel m = OpenModel(o.model, WeightPages::kHugeBackground);
+  const double load_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::vector<int32_t> prompt = o.ids;
   if (prompt.empty()) {
     if (o.prompt.empty()) Fail("generate", "the prompt is empty: give --prompt TEXT or --ids");
@@ -52,8 +56,10 @@ void Run(const GenerateOptions& o) {
   std::cout << "\n";
   const double decode_rate =
       r.tokens.size() > 1 ? (r.tokens.size() - 1) / std::max(r.decode_seconds, 1e-9) : 0.0;
-  std::cerr << "prompt " << prompt.size() << " tokens, " << prompt.size() / r.prefill_seconds
-            << " tok/s; generated " << r.tokens.size() << " tokens, " << decode_rate << " tok/s\n";
+  std::cerr << "loaded in " << load_seconds << " s; prompt " << prompt.size() << " tokens, "
+            << prompt.size() / r.prefill_seconds << " tok/s; first token after "
+            << load_seconds + r.prefill_seconds << " s; generated " << r.tokens.size()
+            << " tokens, " << decode_rate << " tok/s\n";
 }
 
 }  // namespace
