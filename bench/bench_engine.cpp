@@ -156,9 +156,10 @@ double ExpertBytes(const moe::ExpertWeights& e) {
 
 // Bytes one decode step must read: every attention and router matrix, the num_selects experts
 // a token uses (at the mean expert size) or a dense layer's MLP, the shared expert and its gate,
-// the lm_head, one embedding row, and the KV cache up to the mean decode position (fp32). Norm
-// vectors and biases are left out (a few KiB).
-double DecodeBytesPerToken(const moe::MoeModel& model, double mean_position) {
+// the lm_head, one embedding row, and the KV cache up to the mean decode position (4 bytes an
+// element in an fp32 cache, 2 in a bf16 one). Norm vectors and biases are left out (a few KiB).
+double DecodeBytesPerToken(const moe::MoeModel& model, double mean_position,
+                           moe::KvCacheType kv_cache) {
   const moe::ModelConfig& c = model.config();
   const moe::ModelWeights& w = model.weights();
   double bytes = 0;
@@ -175,7 +176,9 @@ double DecodeBytesPerToken(const moe::MoeModel& model, double mean_position) {
   }
   bytes += static_cast<double>(w.lm_head.nbytes());
   bytes += static_cast<double>(w.embed.nbytes()) / static_cast<double>(w.embed.rows);
-  bytes += 2.0 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim() * mean_position * 4;
+  const double element = kv_cache == moe::KvCacheType::kBF16 ? 2 : 4;
+  bytes +=
+      2.0 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim() * mean_position * element;
   return bytes;
 }
 
@@ -285,6 +288,7 @@ struct Options {
   int prefill = 512, decode = 64, prompt_tokens = 1, repeats = 3;
   uint64_t seed = 0;
   std::string activations = "f32";
+  std::string kv_cache = "f32";
   bool huge_pages = false;
 };
 
@@ -306,6 +310,10 @@ void AddOptions(CLI::App& app, Options& o) {
   app.add_option("--activations", o.activations,
                  "f32: bf16 GEMMs keep fp32 accuracy (the default of every command); bf16: "
                  "activations rounded to bf16 as in PyTorch's bf16 runs")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
+  app.add_option("--kv-cache", o.kv_cache,
+                 "f32: keys and values cached as computed; bf16: rounded to bf16 when cached")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
   app.add_flag("--huge-pages", o.huge_pages,
@@ -422,6 +430,7 @@ nlohmann::ordered_json ResultJson(const Options& o, int threads, const Loaded& l
   out["dtype"] = WeightDType(model);
   out["threads"] = threads;
   out["activations"] = o.activations;
+  out["kv_cache"] = o.kv_cache;
   out["prefill_tok_s"] = Round2(o.prefill / Median(pre.head_all));
   out["decode_tok_s"] = Round2(o.decode / decode_s);
   out["prefill_last_tok_s"] = Round2(o.prefill / Median(pre.head_last));
@@ -432,7 +441,8 @@ nlohmann::ordered_json ResultJson(const Options& o, int threads, const Loaded& l
   out["prefill_cpu_util"] = Round2(pre.cpu_util);
   out["decode_cpu_util"] = Round2(dec.cpu_util);
   // Roofline of decoding: the measured read bandwidth over the bytes a step reads.
-  const double bytes_per_token = DecodeBytesPerToken(model, prompt + o.decode / 2.0);
+  const double bytes_per_token =
+      DecodeBytesPerToken(model, prompt + o.decode / 2.0, *moe::ParseKvCacheType(o.kv_cache));
   const double read_gbs = ReadBandwidthGBs();
   const double roofline = read_gbs * 1e9 / bytes_per_token;
   out["decode_mib_per_token"] = Round2(bytes_per_token / (1024.0 * 1024.0));
@@ -470,8 +480,9 @@ void Run(const Options& o) {
   const moe::MoeModel& model = *l.loaded.model;
   const BenchIds ids = MakeIds(o, l.loaded);
   const int64_t prompt = static_cast<int64_t>(ids.prompt.size());
-  moe::KvCache prefill_cache(model.config(), 1, o.prefill);
-  moe::KvCache decode_cache(model.config(), 1, prompt + o.decode);
+  const moe::KvCacheType kv_cache = *moe::ParseKvCacheType(o.kv_cache);  // checked by CLI11
+  moe::KvCache prefill_cache(model.config(), 1, o.prefill, kv_cache);
+  moe::KvCache decode_cache(model.config(), 1, prompt + o.decode, kv_cache);
   for (const int n : o.threads) {
     if (n < 1) throw moe::Error("--threads must be >= 1");
     moe::SetNumThreads(n);

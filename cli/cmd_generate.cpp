@@ -1,9 +1,11 @@
 // moescope generate: stream a continuation of a prompt through the KV cache.
 #include <iostream>
+#include <optional>
 
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/generate.h"
+#include "core/kv_cache.h"
 
 namespace moe::cli {
 namespace {
@@ -14,10 +16,13 @@ struct GenerateOptions {
   std::vector<int32_t> ids;
   GenerationOptions gen;
   bool ignore_eos = false;
+  std::string kv_cache = "f32";
   PolicySource policy;
 };
 
 void Run(const GenerateOptions& o) {
+  const std::optional<KvCacheType> kv_cache = ParseKvCacheType(o.kv_cache);
+  if (!kv_cache) Fail("--kv-cache", "is " + Quoted(Clipped(o.kv_cache)) + ", expected f32 or bf16");
   const LoadedModel m = OpenModel(o.model);
   std::vector<int32_t> prompt = o.ids;
   if (prompt.empty()) {
@@ -26,6 +31,7 @@ void Run(const GenerateOptions& o) {
   }
   GenerationOptions gen = o.gen;
   gen.stop_at_eos = !o.ignore_eos;
+  gen.kv_cache = *kv_cache;
   const RoutingPolicy policy = MakePolicy(o.policy, m.config());
   if (!policy.empty()) gen.policy = &policy;
   // Stream text: decode the prompt and everything generated so far and print what is new, so
@@ -69,6 +75,10 @@ void RegisterGenerate(CLI::App& app) {
   cmd->add_option("--top-p", o->gen.sampling.top_p, "Nucleus sampling mass");
   cmd->add_option("--seed", o->gen.sampling.seed, "Random seed");
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep going after EOS");
+  cmd->add_option("--kv-cache", o->kv_cache,
+                  "Element type of the KV cache: f32, or bf16 (keys and values rounded to bf16, "
+                  "half the memory and decode reads)")
+      ->capture_default_str();
   AddPolicyOptions(*cmd, o->policy, "--route-top-k");
   cmd->callback([o] { g_exit_code = Guarded([&] { Run(*o); }); });
 }

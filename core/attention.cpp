@@ -3,7 +3,6 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -100,12 +99,9 @@ void SelfAttention(const ModelConfig& c, const LayerWeights& w, int layer, const
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t s = 0; s < S; ++s) cache.key_mask(b)[P + s] = batch.mask[b * S + s] != 0;
     for (int h = 0; h < nkv; ++h) {
-      float* kc = cache.keys(layer, b, h);
-      float* vc = cache.values(layer, b, h);
       for (int64_t s = 0; s < S; ++s) {
         const size_t src = static_cast<size_t>(((b * S + s) * nkv + h) * d);
-        std::memcpy(kc + (P + s) * d, k + src, sizeof(float) * d);
-        std::memcpy(vc + (P + s) * d, v + src, sizeof(float) * d);
+        cache.Store(layer, b, h, P + s, k + src, v + src);
       }
     }
   }
@@ -124,10 +120,12 @@ void SelfAttention(const ModelConfig& c, const LayerWeights& w, int layer, const
   for (int64_t b = 0; b < B; ++b) {
     for (int h = 0; h < nh; ++h) {
       const int kvh = h / n_rep;
-      const float* kh = cache.keys(layer, b, kvh);    // [keys_total, d]
-      const float* vh = cache.values(layer, b, kvh);  // [keys_total, d]
+      // Every query reads the keys and values back from the cache, as stored (a bf16 cache
+      // widens them into these buffers once per head; an fp32 cache hands out its own memory).
+      thread_local ScratchBuffer<float> score_buffer, key_buffer, value_buffer;
+      const float* kh = cache.Keys(layer, b, kvh, keys_total, key_buffer);      // [keys_total, d]
+      const float* vh = cache.Values(layer, b, kvh, keys_total, value_buffer);  // [keys_total, d]
       const uint8_t* key_real = cache.key_mask(b);
-      thread_local ScratchBuffer<float> score_buffer;
       for (int64_t s0 = 0; s0 < S; s0 += kQueryBlock) {
         const int64_t rows = std::min(kQueryBlock, S - s0);
         const int64_t keys = P + s0 + rows;  // the last query of the block sees this many
