@@ -45,6 +45,15 @@ class KvCache {
   const float* Values(int layer, int64_t b, int kv_head, int64_t count,
                       ScratchBuffer<float>& scratch) const;
 
+  // The bf16 bit patterns ([capacity, d]) of one layer, batch row and KV head of a bf16 cache,
+  // for kernels that read them without widening (a decode step's attention).
+  const uint16_t* keys_bf16(int layer, int64_t b, int kv_head) const {
+    return keys_bf16_.data() + Offset(layer, b, kv_head);
+  }
+  const uint16_t* values_bf16(int layer, int64_t b, int kv_head) const {
+    return values_bf16_.data() + Offset(layer, b, kv_head);
+  }
+
   // [capacity]: 1 where the cached token was real.
   uint8_t* key_mask(int64_t b) { return key_mask_.data() + b * capacity_; }
 
