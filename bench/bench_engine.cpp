@@ -217,6 +217,7 @@ struct Options {
   uint64_t seed = 0;
   std::string activations = "f32";
   std::string weight_pages = "mapped";
+  std::string kv_cache = "f32";
 };
 
 void AddOptions(CLI::App& app, Options& o) {
@@ -249,6 +250,10 @@ void AddOptions(CLI::App& app, Options& o) {
   app.add_flag_callback(
          "--huge-pages", [&o] { o.weight_pages = "huge"; }, "same as --weight-pages huge")
       ->excludes(pages);
+  app.add_option("--kv-cache", o.kv_cache,
+                 "f32: keys and values cached as computed; bf16: rounded to bf16 when cached")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
 }
 
 // ---- setup ----------------------------------------------------------------------------------
@@ -360,7 +365,8 @@ DecodeRun MeasureDecode(const moe::MoeModel& model, const std::vector<int32_t>& 
 // peak_rss_gib, as the bandwidth probe's always has).
 void AddHardwareFractions(nlohmann::ordered_json& out, const Options& o, const moe::MoeModel& model,
                           int64_t prompt, double prefill_s, double decode_s) {
-  const double bytes_per_token = moe::bench::DecodeBytesPerToken(model, prompt + o.decode / 2.0);
+  const double bytes_per_token = moe::bench::DecodeBytesPerToken(
+      model, prompt + o.decode / 2.0, *moe::ParseKvCacheType(o.kv_cache));
   const double read_gbs = moe::bench::ReadBandwidthGBs();
   const double roofline = read_gbs * 1e9 / bytes_per_token;
   out["decode_mib_per_token"] = Round2(bytes_per_token / (1024.0 * 1024.0));
@@ -395,6 +401,7 @@ nlohmann::ordered_json ResultJson(const Options& o, int threads, const Loaded& l
   out["dtype"] = WeightDType(model);
   out["threads"] = threads;
   out["activations"] = o.activations;
+  out["kv_cache"] = o.kv_cache;
   out["prefill_tok_s"] = Round2(o.prefill / prefill_s);
   out["decode_tok_s"] = Round2(o.decode / decode_s);
   out["prefill_last_tok_s"] = Round2(o.prefill / Median(pre.head_last));
@@ -436,8 +443,9 @@ void Run(const Options& o) {
   const moe::MoeModel& model = *l.loaded.model;
   const BenchIds ids = MakeIds(o, l.loaded);
   const int64_t prompt = static_cast<int64_t>(ids.prompt.size());
-  moe::KvCache prefill_cache(model.config(), 1, o.prefill);
-  moe::KvCache decode_cache(model.config(), 1, prompt + o.decode);
+  const moe::KvCacheType kv_cache = *moe::ParseKvCacheType(o.kv_cache);  // checked by CLI11
+  moe::KvCache prefill_cache(model.config(), 1, o.prefill, kv_cache);
+  moe::KvCache decode_cache(model.config(), 1, prompt + o.decode, kv_cache);
   for (const int n : o.threads) {
     if (n < 1) throw moe::Error("--threads must be >= 1");
     moe::SetNumThreads(n);

@@ -11,7 +11,7 @@ double ExpertBytes(const ExpertWeights& e) {
 
 }  // namespace
 
-double DecodeBytesPerToken(const MoeModel& model, double mean_position) {
+double DecodeBytesPerToken(const MoeModel& model, double mean_position, KvCacheType kv_cache) {
   const ModelConfig& c = model.config();
   const ModelWeights& w = model.weights();
   double bytes = 0;
@@ -28,7 +28,9 @@ double DecodeBytesPerToken(const MoeModel& model, double mean_position) {
   }
   bytes += static_cast<double>(w.lm_head.nbytes());
   bytes += static_cast<double>(w.embed.nbytes()) / static_cast<double>(w.embed.rows);
-  bytes += 2.0 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim() * mean_position * 4;
+  const double element = kv_cache == KvCacheType::kBF16 ? 2 : 4;
+  bytes +=
+      2.0 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim() * mean_position * element;
   return bytes;
 }
 

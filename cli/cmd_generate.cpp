@@ -1,10 +1,12 @@
 // moescope generate: stream a continuation of a prompt through the KV cache.
 #include <chrono>
 #include <iostream>
+#include <optional>
 
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/generate.h"
+#include "core/kv_cache.h"
 
 namespace moe::cli {
 namespace {
@@ -15,10 +17,13 @@ struct GenerateOptions {
   std::vector<int32_t> ids;
   GenerationOptions gen;
   bool ignore_eos = false;
+  std::string kv_cache = "f32";
   PolicySource policy;
 };
 
 void Run(const GenerateOptions& o) {
+  const std::optional<KvCacheType> kv_cache = ParseKvCacheType(o.kv_cache);
+  if (!kv_cache) Fail("--kv-cache", "is " + Quoted(Clipped(o.kv_cache)) + ", expected f32 or bf16");
   // Decoding reads every weight per token: copying them into huge pages pays, and in the
   // background it does not delay the first token (docs/performance.md).
   const auto start = std::chrono::steady_clock::now();
@@ -32,6 +37,7 @@ void Run(const GenerateOptions& o) {
   }
   GenerationOptions gen = o.gen;
   gen.stop_at_eos = !o.ignore_eos;
+  gen.kv_cache = *kv_cache;
   const RoutingPolicy policy = MakePolicy(o.policy, m.config());
   if (!policy.empty()) gen.policy = &policy;
   // Stream text: decode the prompt and everything generated so far and print what is new, so
@@ -77,6 +83,10 @@ void RegisterGenerate(CLI::App& app) {
   cmd->add_option("--top-p", o->gen.sampling.top_p, "Nucleus sampling mass");
   cmd->add_option("--seed", o->gen.sampling.seed, "Random seed");
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep going after EOS");
+  cmd->add_option("--kv-cache", o->kv_cache,
+                  "Element type of the KV cache: f32, or bf16 (keys and values rounded to bf16, "
+                  "half the memory and decode reads)")
+      ->capture_default_str();
   AddPolicyOptions(*cmd, o->policy, "--route-top-k");
   cmd->callback([o] { g_exit_code = Guarded([&] { Run(*o); }); });
 }

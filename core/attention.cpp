@@ -3,7 +3,6 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -74,6 +73,24 @@ void NormalizeAndClip(const ModelConfig& c, const LayerWeights& w, int64_t T, fl
   }
 }
 
+// One query (a decode step) against the `keys` bf16 keys and values of a head in a bf16 cache:
+// scores by dot products and the weighted sum straight from the bf16 rows, so the step reads
+// half the bytes of an fp32 cache and writes no widened copy. The same arithmetic as the
+// blocked path, in fp32, but summed in another order.
+void DecodeQueryBF16(const float* q, const uint16_t* k, const uint16_t* v, int64_t keys, int d,
+                     float score_scale, int64_t window, const uint8_t* key_real, float* out) {
+  thread_local ScratchBuffer<float> score_buffer;
+  float* row = score_buffer.Get(static_cast<size_t>(keys));  // [keys]
+  for (int64_t j = 0; j < keys; ++j) row[j] = DotBF16(k + j * d, d, q) * score_scale;
+  const int64_t first = window > 0 ? std::max<int64_t>(0, keys - window) : 0;
+  // No allowed key (a padding row): every value weighs the same, as in the blocked path.
+  const bool any_allowed = CausalSoftmax(row, first, keys, key_real);
+  std::fill(out, out + d, 0.0f);
+  for (int64_t j = 0; j < keys; ++j) AxpyBF16(any_allowed ? row[j] : 1.0f, v + j * d, d, out);
+  if (any_allowed) return;
+  for (int i = 0; i < d; ++i) out[i] /= static_cast<float>(keys);
+}
+
 }  // namespace
 
 void SelfAttention(const ModelConfig& c, const LayerWeights& w, int layer, const float* x,
@@ -100,12 +117,9 @@ void SelfAttention(const ModelConfig& c, const LayerWeights& w, int layer, const
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t s = 0; s < S; ++s) cache.key_mask(b)[P + s] = batch.mask[b * S + s] != 0;
     for (int h = 0; h < nkv; ++h) {
-      float* kc = cache.keys(layer, b, h);
-      float* vc = cache.values(layer, b, h);
       for (int64_t s = 0; s < S; ++s) {
         const size_t src = static_cast<size_t>(((b * S + s) * nkv + h) * d);
-        std::memcpy(kc + (P + s) * d, k + src, sizeof(float) * d);
-        std::memcpy(vc + (P + s) * d, v + src, sizeof(float) * d);
+        cache.Store(layer, b, h, P + s, k + src, v + src);
       }
     }
   }
@@ -124,10 +138,19 @@ void SelfAttention(const ModelConfig& c, const LayerWeights& w, int layer, const
   for (int64_t b = 0; b < B; ++b) {
     for (int h = 0; h < nh; ++h) {
       const int kvh = h / n_rep;
-      const float* kh = cache.keys(layer, b, kvh);    // [keys_total, d]
-      const float* vh = cache.values(layer, b, kvh);  // [keys_total, d]
+      if (S == 1 && cache.type() == KvCacheType::kBF16) {
+        DecodeQueryBF16(q_all + (b * nh + h) * d, cache.keys_bf16(layer, b, kvh),
+                        cache.values_bf16(layer, b, kvh), keys_total, d, score_scale, window,
+                        cache.key_mask(b), attn_all + (b * nh + h) * d);
+        continue;
+      }
+      // Every query reads the keys and values back from the cache, as stored (a bf16 cache
+      // widens them into these buffers once per head, for the GEMMs of a block of queries; an
+      // fp32 cache hands out its own memory).
+      thread_local ScratchBuffer<float> score_buffer, key_buffer, value_buffer;
+      const float* kh = cache.Keys(layer, b, kvh, keys_total, key_buffer);      // [keys_total, d]
+      const float* vh = cache.Values(layer, b, kvh, keys_total, value_buffer);  // [keys_total, d]
       const uint8_t* key_real = cache.key_mask(b);
-      thread_local ScratchBuffer<float> score_buffer;
       for (int64_t s0 = 0; s0 < S; s0 += kQueryBlock) {
         const int64_t rows = std::min(kQueryBlock, S - s0);
         const int64_t keys = P + s0 + rows;  // the last query of the block sees this many

@@ -21,7 +21,7 @@ GenerationResult Generate(const MoeModel& model, const std::vector<int32_t>& pro
     Fail("generate", "the prompt has " + std::to_string(prompt.size()) +
                          " tokens, longer than the context length of " + std::to_string(limit));
   if (options.policy != nullptr) options.policy->Validate(c);
-  KvCache cache(c, 1, std::min(total, limit));
+  KvCache cache(c, 1, std::min(total, limit), options.kv_cache);
   Sampler sampler(options.sampling);
   GenerationResult result;
   using Clock = std::chrono::steady_clock;

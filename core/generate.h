@@ -5,6 +5,7 @@
 #include <functional>
 #include <vector>
 
+#include "core/kv_cache.h"
 #include "core/moe_model.h"
 #include "core/sampler.h"
 
@@ -14,7 +15,8 @@ struct GenerationOptions {
   int max_new_tokens = 32;
   SamplingOptions sampling;
   bool stop_at_eos = true;
-  const RoutingPolicy* policy = nullptr;  // interventions applied at every step
+  const RoutingPolicy* policy = nullptr;     // interventions applied at every step
+  KvCacheType kv_cache = KvCacheType::kF32;  // element type of the keys and values cached
 };
 
 struct GenerationResult {

@@ -196,6 +196,21 @@ void CopyRow(const Matrix& w, int64_t row, float* out) {
   ToF32(w.dtype, base, out, static_cast<size_t>(w.cols));
 }
 
+float DotBF16(const uint16_t* row, int64_t n, const float* x) {
+  return DotRow<DType::kBF16>(row, n, x);
+}
+
+void AxpyBF16(float a, const uint16_t* row, int64_t n, float* y) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  const __m512 av = _mm512_set1_ps(a);
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(y + i,
+                     _mm512_fmadd_ps(av, Load16<DType::kBF16>(row, i), _mm512_loadu_ps(y + i)));
+#endif
+  for (; i < n; ++i) y[i] += a * WeightAt<DType::kBF16>(row, i);
+}
+
 void SetNumThreads(int threads) {
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);

@@ -39,6 +39,11 @@ bool MatMulRunsConcurrently(const Matrix& w);
 // y[r, :] += b for every row r.
 void AddBias(float* y, int64_t rows, const Vector& b);
 
+// dot(row, x) and y += a · row over n elements of a bf16 row (bit patterns), in fp32: the
+// kernels of the bf16 matrix-vector products, for other bf16 rows (a bf16 KV cache's).
+float DotBF16(const uint16_t* row, int64_t n, const float* x);
+void AxpyBF16(float a, const uint16_t* row, int64_t n, float* y);
+
 // Row `row` of w (an embedding lookup), widened to fp32.
 void CopyRow(const Matrix& w, int64_t row, float* out);
 

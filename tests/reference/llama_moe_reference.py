@@ -190,6 +190,9 @@ class LlamaMoEReference:
         """config: dict (config.json) or ModelConfig; weights: {name: numpy array}."""
         self.config = config if isinstance(config, ModelConfig) else ModelConfig(config)
         self.dtype = dtype
+        # A bf16 KV cache: keys (after RoPE) and values rounded to bf16 (nearest even) before
+        # every attention, prefill and decode alike; queries, scores and softmax keep self.dtype.
+        self.kv_bf16 = False
         self.weights = {
             name: torch.from_numpy(np.asarray(value)).to(dtype)
             for name, value in weights.items()
@@ -240,6 +243,8 @@ class LlamaMoEReference:
         k = self.linear(x, p + "k_proj").view(batch, length, cfg.num_kv_heads, cfg.head_dim).transpose(1, 2)
         v = self.linear(x, p + "v_proj").view(batch, length, cfg.num_kv_heads, cfg.head_dim).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if self.kv_bf16:
+            k, v = k.to(torch.bfloat16).to(k.dtype), v.to(torch.bfloat16).to(v.dtype)
         if cache is not None:
             if cache[layer] is not None:
                 k = torch.cat([cache[layer][0], k], dim=2)

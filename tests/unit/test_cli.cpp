@@ -116,6 +116,14 @@ TEST_CASE("generate and score run on the bundled model", "[cli]") {
   CHECK(both.exit_code != 0);
 }
 
+TEST_CASE("generate runs with a bf16 KV cache", "[cli][kv-cache]") {
+  const CliResult g = RunCli("generate --kv-cache bf16 --prompt 'The license' -n 8 --ignore-eos");
+  INFO(g.err);
+  CHECK(g.exit_code == 0);
+  CHECK_THAT(g.out, Contains("The license"));
+  CHECK_THAT(g.err, Contains("generated 8 tokens"));
+}
+
 TEST_CASE("forward writes the golden tensor names", "[cli]") {
   const fs::path dir = TempDir("cli-forward");
   std::ofstream(dir / "in.json") << R"({"input_ids": [[1, 20, 30, 40], [1, 50, 60, 70]]})";
@@ -167,6 +175,10 @@ TEST_CASE("bad input: one clear line, exit 1, nothing written", "[cli][bad-input
                " --output " + (dir / "never.safetensors").string()),
         "lm_head.weight");
     CHECK_FALSE(fs::exists(dir / "never.safetensors"));
+  }
+  SECTION("unknown KV cache type") {
+    ExpectCleanFailure(RunCli("generate --kv-cache f8 -p hi"),
+                       "--kv-cache: is 'f8', expected f32 or bf16");
   }
   SECTION("empty prompt") {
     ExpectCleanFailure(RunCli("generate -p ''"), "prompt is empty");
