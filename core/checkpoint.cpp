@@ -1,5 +1,8 @@
 #include "core/checkpoint.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <atomic>
 #include <thread>
 
@@ -210,6 +213,10 @@ void Checkpoint::StartCopyIntoHugePages() {
   if (copy_) return;
   copy_ = std::make_unique<BackgroundCopy>();
   copy_->thread = std::thread([files = MappedFiles(), copy = copy_.get()] {
+    // Only on time no other thread wants: the model's threads compute at full speed meanwhile,
+    // and the copy fills the gaps where they wait for each other or for memory.
+    const sched_param idle{.sched_priority = 0};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
     for (MappedFile* f : files)
       if (copy->error.empty() && !copy->stop.load()) copy->error = f->CopyIntoHugePages(copy->stop);
   });
