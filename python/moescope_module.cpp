@@ -213,7 +213,7 @@ py::dict Score(Model& m, py::handle text_or_ids, py::handle policy) {
 
 py::dict GenerateTokens(Model& m, py::handle prompt, int max_new_tokens, float temperature,
                         int top_k, float top_p, uint64_t seed, py::handle policy, bool stop_at_eos,
-                        bool step_logits, py::object on_token) {
+                        bool step_logits, py::object on_token, const std::string& kv_cache) {
   const std::optional<RoutingPolicy> p = ResolvePolicy(m, policy);
   const bool is_text = py::isinstance<py::str>(prompt);
   const std::vector<int32_t> ids =
@@ -221,7 +221,10 @@ py::dict GenerateTokens(Model& m, py::handle prompt, int max_new_tokens, float t
               : ToIds(prompt, "prompt");
   if (ids.empty()) Fail("generate", "the prompt is empty");
   if (max_new_tokens < 0) Fail("generate", "max_new_tokens must be >= 0");
+  const std::optional<KvCacheType> cache_type = ParseKvCacheType(kv_cache);
+  if (!cache_type) Fail("kv_cache", "is '" + kv_cache + "', expected 'f32' or 'bf16'");
   GenerationOptions options;
+  options.kv_cache = *cache_type;
   options.max_new_tokens = max_new_tokens;
   options.sampling = {.temperature = temperature, .top_k = top_k, .top_p = top_p, .seed = seed};
   options.stop_at_eos = stop_at_eos;
@@ -348,7 +351,9 @@ PYBIND11_MODULE(moescope, m) {
            py::arg("temperature") = 0.0f, py::arg("top_k") = 0, py::arg("top_p") = 1.0f,
            py::arg("seed") = 0, py::arg("policy") = py::none(), py::arg("stop_at_eos") = true,
            py::arg("step_logits") = false, py::arg("on_token") = py::none(),
-           "Continue a prompt (text or ids) through the KV cache: {prompt_ids, ids, text, ...}")
+           py::arg("kv_cache") = "f32",
+           "Continue a prompt (text or ids) through the KV cache (kv_cache 'f32' or 'bf16': "
+           "keys and values rounded to bf16 when cached): {prompt_ids, ids, text, ...}")
       .def("__repr__", &ModelRepr);
   BindActing(m, model);
 
