@@ -270,10 +270,7 @@ Loaded LoadTimed(const Options& o) {
   Loaded l;
   const double rss_before_load = ResidentGiB("VmRSS");
   const auto start = Clock::now();
-  const moe::WeightPages pages = o.weight_pages == "huge" ? moe::WeightPages::kHuge
-                                 : o.weight_pages == "background"
-                                     ? moe::WeightPages::kHugeBackground
-                                     : moe::WeightPages::kMapped;
+  const moe::WeightPages pages = *moe::ParseWeightPages(o.weight_pages);  // checked by CLI11
   l.loaded = moe::LoadModel(o.model_dir, {.weight_pages = pages});
   l.load_s = Seconds(start);
   if (const std::string error = l.loaded.checkpoint->WaitForCopy(); !error.empty())

@@ -103,10 +103,9 @@ void AddPolicyOptions(CLI::App& cmd, PolicySource& source, const std::string& to
 }
 
 LoadedModel OpenModel(const ModelOptions& options, WeightPages default_pages) {
-  WeightPages pages = default_pages;
-  if (options.huge_pages || options.weight_pages == "huge") pages = WeightPages::kHuge;
-  if (options.weight_pages == "mapped") pages = WeightPages::kMapped;
-  if (options.weight_pages == "background") pages = WeightPages::kHugeBackground;
+  // CLI11 checked --weight-pages against the names ParseWeightPages takes.
+  WeightPages pages = ParseWeightPages(options.weight_pages).value_or(default_pages);
+  if (options.huge_pages) pages = WeightPages::kHuge;
   if (options.threads > 0) SetNumThreads(options.threads);
   SetActivationPrecision(options.bf16_activations ? ActivationPrecision::kBF16
                                                   : ActivationPrecision::kF32);

@@ -12,6 +12,13 @@ const Tokenizer& LoadedModel::RequireTokenizer() const {
   return *tokenizer;
 }
 
+std::optional<WeightPages> ParseWeightPages(std::string_view name) {
+  if (name == "mapped") return WeightPages::kMapped;
+  if (name == "huge") return WeightPages::kHuge;
+  if (name == "background") return WeightPages::kHugeBackground;
+  return std::nullopt;
+}
+
 LoadedModel LoadModel(const std::filesystem::path& dir, const LoadOptions& options) {
   if (!std::filesystem::is_directory(dir)) Fail(dir.string(), "is not a model folder");
   LoadedModel m;

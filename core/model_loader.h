@@ -2,6 +2,8 @@
 // Opens a Hugging Face model folder: config.json, the checkpoint, and tokenizer.model if any.
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <string_view>
 
 #include "core/checkpoint.h"
 #include "core/config.h"
@@ -29,6 +31,9 @@ enum class WeightPages {
   kHuge,            // copied into 2 MiB pages before LoadModel returns
   kHugeBackground,  // copied into 2 MiB pages by a background thread while the model runs
 };
+
+// "mapped", "huge" or "background" (the command-line names), or nullopt.
+std::optional<WeightPages> ParseWeightPages(std::string_view name);
 
 struct LoadOptions {
   WeightPages weight_pages = WeightPages::kMapped;
