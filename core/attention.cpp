@@ -93,11 +93,63 @@ void DecodeQueryBF16(const float* q, const uint16_t* k, const uint16_t* v, int64
 
 }  // namespace
 
+void PrepareQueriesAndKeys(const ModelConfig& c, const LayerWeights& w, int64_t T, const Rope& rope,
+                           const int32_t* positions, float* q, float* k, float* v) {
+  AddBias(q, T, w.q_bias);
+  AddBias(k, T, w.k_bias);
+  AddBias(v, T, w.v_bias);
+  NormalizeAndClip(c, w, T, q, k, v);
+  rope.Apply(q, T, c.num_attention_heads, positions);
+  rope.Apply(k, T, c.num_key_value_heads, positions);
+}
+
+void AttendHead(const ModelConfig& c, int layer, const KvCache& cache, int64_t S, const float* q,
+                int64_t b, int h, float* attn) {
+  const int nh = c.num_attention_heads, d = c.head_dim();
+  const int kvh = h / (nh / c.num_key_value_heads);
+  const int64_t P = cache.length(), keys_total = P + S;
+  const float score_scale =
+      c.attention_multiplier > 0 ? c.attention_multiplier : 1.0f / std::sqrt(static_cast<float>(d));
+  // A sliding window lets query i see keys i - W < j <= i (cache indices); 0 = no window.
+  const int64_t window = c.SlidingWindow(layer);
+  const uint8_t* key_real = cache.key_mask(b);
+  if (S == 1 && cache.type() == KvCacheType::kBF16) {
+    DecodeQueryBF16(q + (b * nh + h) * d, cache.keys_bf16(layer, b, kvh),
+                    cache.values_bf16(layer, b, kvh), keys_total, d, score_scale, window, key_real,
+                    attn + (b * nh + h) * d);
+    return;
+  }
+  // Every query reads the keys and values back from the cache, as stored (a bf16 cache widens
+  // them into these buffers once per head, for the GEMMs of a block of queries; an fp32 cache
+  // hands out its own memory).
+  thread_local ScratchBuffer<float> score_buffer, key_buffer, value_buffer;
+  const float* kh = cache.Keys(layer, b, kvh, keys_total, key_buffer);      // [keys_total, d]
+  const float* vh = cache.Values(layer, b, kvh, keys_total, value_buffer);  // [keys_total, d]
+  for (int64_t s0 = 0; s0 < S; s0 += kQueryBlock) {
+    const int64_t rows = std::min(kQueryBlock, S - s0);
+    const int64_t keys = P + s0 + rows;  // the last query of the block sees this many
+    StridedConstMap qb(q + ((b * S + s0) * nh + h) * d, rows, d, Eigen::OuterStride<>(nh * d));
+    Eigen::Map<RowMatrix> scores(score_buffer.Get(static_cast<size_t>(rows * keys)), rows, keys);
+    scores.noalias() = (qb * Eigen::Map<const RowMatrix>(kh, keys, d).transpose()) * score_scale;
+    StridedMap ob(attn + ((b * S + s0) * nh + h) * d, rows, d, Eigen::OuterStride<>(nh * d));
+    std::vector<int64_t> no_allowed_key;
+    for (int64_t i = 0; i < rows; ++i) {
+      float* row = scores.data() + i * keys;
+      const int64_t visible = P + s0 + i + 1;
+      const int64_t first = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
+      if (!CausalSoftmax(row, first, visible, key_real)) no_allowed_key.push_back(i);
+      std::fill(row + visible, row + keys, 0.0f);
+    }
+    ob.noalias() = scores * Eigen::Map<const RowMatrix>(vh, keys, d);
+    for (int64_t i : no_allowed_key)
+      ob.row(i) = Eigen::Map<const RowMatrix>(vh, keys_total, d).colwise().mean();
+  }
+}
+
 void SelfAttention(const ModelConfig& c, const LayerWeights& w, int layer, const float* x,
                    const Batch& batch, const Rope& rope, KvCache& cache, float* out) {
   const int64_t B = batch.batch_size, S = batch.seq_len, T = B * S;
   const int nh = c.num_attention_heads, nkv = c.num_key_value_heads, d = c.head_dim();
-  const int n_rep = nh / nkv;
   const int64_t P = cache.length(), keys_total = P + S;
 
   // Scratch kept per thread across calls: fresh multi-MiB buffers are mmapped, page-faulted
@@ -107,12 +159,7 @@ void SelfAttention(const ModelConfig& c, const LayerWeights& w, int layer, const
   float* k = k_buffer.Get(static_cast<size_t>(T * nkv * d));  // [T, nkv, d]
   float* v = v_buffer.Get(static_cast<size_t>(T * nkv * d));  // [T, nkv, d]
   MatMulTransposedMany(x, T, {{&w.q, q}, {&w.k, k}, {&w.v, v}});
-  AddBias(q, T, w.q_bias);
-  AddBias(k, T, w.k_bias);
-  AddBias(v, T, w.v_bias);
-  NormalizeAndClip(c, w, T, q, k, v);
-  rope.Apply(q, T, nh, batch.positions.data());
-  rope.Apply(k, T, nkv, batch.positions.data());
+  PrepareQueriesAndKeys(c, w, T, rope, batch.positions.data(), q, k, v);
 
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t s = 0; s < S; ++s) cache.key_mask(b)[P + s] = batch.mask[b * S + s] != 0;
@@ -125,57 +172,14 @@ void SelfAttention(const ModelConfig& c, const LayerWeights& w, int layer, const
   }
 
   float* attn = attn_buffer.Get(static_cast<size_t>(T * nh * d));  // [T, nh, d]
-  const float score_scale =
-      c.attention_multiplier > 0 ? c.attention_multiplier : 1.0f / std::sqrt(static_cast<float>(d));
-  // A sliding window lets query i see keys i - W < j <= i (cache indices); 0 = no window.
-  const int64_t window = c.SlidingWindow(layer);
   // Inside the parallel region a thread_local name means the worker's own copy; pass pointers.
   const float* q_all = q;
   float* attn_all = attn;
   // A decode step's few scores per head are quicker on one thread than worth waking another.
   const bool parallel = B * nh * S * keys_total * d >= (int64_t{1} << 20);
 #pragma omp parallel for collapse(2) schedule(static) if (parallel)
-  for (int64_t b = 0; b < B; ++b) {
-    for (int h = 0; h < nh; ++h) {
-      const int kvh = h / n_rep;
-      if (S == 1 && cache.type() == KvCacheType::kBF16) {
-        DecodeQueryBF16(q_all + (b * nh + h) * d, cache.keys_bf16(layer, b, kvh),
-                        cache.values_bf16(layer, b, kvh), keys_total, d, score_scale, window,
-                        cache.key_mask(b), attn_all + (b * nh + h) * d);
-        continue;
-      }
-      // Every query reads the keys and values back from the cache, as stored (a bf16 cache
-      // widens them into these buffers once per head, for the GEMMs of a block of queries; an
-      // fp32 cache hands out its own memory).
-      thread_local ScratchBuffer<float> score_buffer, key_buffer, value_buffer;
-      const float* kh = cache.Keys(layer, b, kvh, keys_total, key_buffer);      // [keys_total, d]
-      const float* vh = cache.Values(layer, b, kvh, keys_total, value_buffer);  // [keys_total, d]
-      const uint8_t* key_real = cache.key_mask(b);
-      for (int64_t s0 = 0; s0 < S; s0 += kQueryBlock) {
-        const int64_t rows = std::min(kQueryBlock, S - s0);
-        const int64_t keys = P + s0 + rows;  // the last query of the block sees this many
-        StridedConstMap qb(q_all + ((b * S + s0) * nh + h) * d, rows, d,
-                           Eigen::OuterStride<>(nh * d));
-        Eigen::Map<RowMatrix> scores(score_buffer.Get(static_cast<size_t>(rows * keys)), rows,
-                                     keys);
-        scores.noalias() =
-            (qb * Eigen::Map<const RowMatrix>(kh, keys, d).transpose()) * score_scale;
-        StridedMap ob(attn_all + ((b * S + s0) * nh + h) * d, rows, d,
-                      Eigen::OuterStride<>(nh * d));
-        std::vector<int64_t> no_allowed_key;
-        for (int64_t i = 0; i < rows; ++i) {
-          float* row = scores.data() + i * keys;
-          const int64_t visible = P + s0 + i + 1;
-          const int64_t first = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
-          if (!CausalSoftmax(row, first, visible, key_real)) no_allowed_key.push_back(i);
-          std::fill(row + visible, row + keys, 0.0f);
-        }
-        ob.noalias() = scores * Eigen::Map<const RowMatrix>(vh, keys, d);
-        for (int64_t i : no_allowed_key)
-          ob.row(i) = Eigen::Map<const RowMatrix>(vh, keys_total, d).colwise().mean();
-      }
-    }
-  }
+  for (int64_t b = 0; b < B; ++b)
+    for (int h = 0; h < nh; ++h) AttendHead(c, layer, cache, S, q_all, b, h, attn_all);
   MatMulTransposed(attn, T, w.o, out);
   AddBias(out, T, w.o_bias);
 }

@@ -14,4 +14,17 @@ namespace moe {
 void SelfAttention(const ModelConfig& config, const LayerWeights& w, int layer, const float* x,
                    const Batch& batch, const Rope& rope, KvCache& cache, float* out);
 
+// The steps of SelfAttention, for the decode step that runs them inside its own parallel region
+// (core/decode_step.h).
+//
+// q [T, nh, d], k and v [T, nkv, d] as projected: adds their biases, normalizes and clips them
+// where the family does, and rotates q and k to their positions.
+void PrepareQueriesAndKeys(const ModelConfig& config, const LayerWeights& w, int64_t T,
+                           const Rope& rope, const int32_t* positions, float* q, float* k,
+                           float* v);
+// Query head h of batch row b: its S queries in q [B * S, nh, d] against the keys cached before
+// this call and this call's own (stored already), into the same rows and head of attn.
+void AttendHead(const ModelConfig& config, int layer, const KvCache& cache, int64_t S,
+                const float* q, int64_t b, int h, float* attn);
+
 }  // namespace moe

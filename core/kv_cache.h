@@ -56,6 +56,7 @@ class KvCache {
 
   // [capacity]: 1 where the cached token was real.
   uint8_t* key_mask(int64_t b) { return key_mask_.data() + b * capacity_; }
+  const uint8_t* key_mask(int64_t b) const { return key_mask_.data() + b * capacity_; }
 
   // Makes room for `tokens` per row, keeping what is cached. The cache grows to at least 1.5x
   // its capacity, so a token-by-token decode past it reallocates rarely. Call it before a

@@ -81,48 +81,52 @@ float DotRow(const void* row, int64_t cols, const float* x) {
 // would cost more than reading the matrix (a router's 8 x 1024 weights, say).
 constexpr int64_t kParallelMinElements = int64_t{1} << 15;
 
-// y_j = x · W_jᵀ for a few activation rows and every target j (all of dtype D and one width).
-// Each weight row is read from memory once and stays in L1 while each activation row passes; no
-// scratch, no widened copy. The targets' output rows are shared out among the threads together.
-template <DType D>
-void StreamingMatMul(const float* x, int64_t rows, std::span<const MatMulTarget> targets,
-                     bool accumulate) {
-  const int64_t cols = targets.front().w->cols;
-  const size_t row_bytes = static_cast<size_t>(cols) * DTypeSize(D);
-  std::vector<int64_t> first{0};  // first[j]: output row where target j starts
-  for (const MatMulTarget& t : targets) first.push_back(first.back() + t.w->rows);
-  const int64_t total = first.back();
-  // Output row o of all targets together: its weight row and where its result goes.
-  const auto locate = [&](int64_t o, const void** w, const float** in, float** y, int64_t* stride) {
-    const size_t j =
-        static_cast<size_t>(std::upper_bound(first.begin(), first.end(), o) - first.begin() - 1);
-    const MatMulTarget& t = targets[j];
-    *w = static_cast<const uint8_t*>(t.w->data) + static_cast<size_t>(o - first[j]) * row_bytes;
-    *in = t.x ? t.x : x;
-    *y = t.y + (o - first[j]);
-    *stride = t.w->rows;
-  };
-#pragma omp parallel for schedule(static) if (total * cols >= kParallelMinElements)
-  for (int64_t o = 0; o < total; ++o) {
-    const void* w;
-    const float* in;
-    float* y;
-    int64_t stride;
-    locate(o, &w, &in, &y, &stride);
-    for (int64_t r = 0; r < rows; ++r) {
-      const float v = DotRow<D>(w, cols, in + r * cols);
-      float& out = y[r * stride];
-      out = accumulate ? out + v : v;
-    }
+}  // namespace
+
+StreamedRows::StreamedRows(std::span<const MatMulTarget> targets)
+    : targets_(targets), dtype_(targets.empty() ? DType::kBF16 : targets.front().w->dtype) {
+  for (const MatMulTarget& t : targets) first_.push_back(first_.back() + t.w->rows);
+}
+
+bool StreamedRows::Streams(std::span<const MatMulTarget> targets) {
+  if (targets.empty()) return false;
+  const Matrix& w0 = *targets.front().w;
+  bool streams = w0.dtype == DType::kBF16 || w0.dtype == DType::kF16;
+  for (const MatMulTarget& t : targets)
+    streams = streams && t.w->dtype == w0.dtype && t.w->cols == w0.cols;
+  return streams;
+}
+
+void StreamedRows::Compute(int64_t o, const float* x, int64_t rows, bool accumulate) const {
+  // Output row o of all targets together: its weight row, its input and where its result goes.
+  const size_t j =
+      static_cast<size_t>(std::upper_bound(first_.begin(), first_.end(), o) - first_.begin() - 1);
+  const MatMulTarget& t = targets_[j];
+  const int64_t cols = t.w->cols;
+  const void* w = static_cast<const uint8_t*>(t.w->data) +
+                  static_cast<size_t>((o - first_[j]) * cols) * DTypeSize(dtype_);
+  const float* in = t.x ? t.x : x;
+  float* y = t.y + (o - first_[j]);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float v = dtype_ == DType::kBF16 ? DotRow<DType::kBF16>(w, cols, in + r * cols)
+                                           : DotRow<DType::kF16>(w, cols, in + r * cols);
+    float& out = y[r * t.w->rows];
+    out = accumulate ? out + v : v;
   }
 }
 
+namespace {
+
+// y_j = x · W_jᵀ for a few activation rows and every target j (all of one 16-bit dtype and one
+// width). Each weight row is read from memory once and stays in L1 while each activation row
+// passes; no scratch, no widened copy. The targets' output rows are shared out among the threads
+// together, each thread taking consecutive rows so its reads form one sequential stream.
 void StreamingMatMul16(const float* x, int64_t rows, std::span<const MatMulTarget> targets,
                        bool accumulate) {
-  if (targets.front().w->dtype == DType::kBF16)
-    StreamingMatMul<DType::kBF16>(x, rows, targets, accumulate);
-  else
-    StreamingMatMul<DType::kF16>(x, rows, targets, accumulate);
+  const StreamedRows products(targets);
+  const int64_t total = products.count(), cols = targets.front().w->cols;
+#pragma omp parallel for schedule(static) if (total * cols >= kParallelMinElements)
+  for (int64_t o = 0; o < total; ++o) products.Compute(o, x, rows, accumulate);
 }
 
 void WidenedMatMul16(const float* x, int64_t rows, const Matrix& w, float* y, bool accumulate) {
@@ -168,11 +172,7 @@ void MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y, b
 
 void MatMulTransposedMany(const float* x, int64_t rows, std::span<const MatMulTarget> targets) {
   if (rows == 0 || targets.empty()) return;
-  const Matrix& w0 = *targets.front().w;
-  bool streams = rows <= kStreamingMaxRows && w0.dtype != DType::kF32;
-  for (const MatMulTarget& t : targets)
-    streams = streams && t.w->dtype == w0.dtype && t.w->cols == w0.cols;
-  if (streams) {
+  if (rows <= kStreamingMaxRows && StreamedRows::Streams(targets)) {
     StreamingMatMul16(x, rows, targets, /*accumulate=*/false);
   } else {
     for (const MatMulTarget& t : targets) MatMulTransposed(t.x ? t.x : x, rows, *t.w, t.y);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <span>
+#include <vector>
 
 #include "core/activation_precision.h"  // ActivationPrecision, part of this header's API
 #include "core/model_weights.h"
@@ -30,6 +31,29 @@ inline void MatMulTransposedMany(const float* x, int64_t rows,
                                  std::initializer_list<MatMulTarget> targets) {
   MatMulTransposedMany(x, rows, std::span<const MatMulTarget>(targets.begin(), targets.size()));
 }
+
+// The output rows of several 16-bit products of one width (the targets above), numbered one
+// target after another, for a caller that shares them out among its threads itself: the decode
+// step that keeps its threads in one parallel region (core/decode_step.h). Each row is the same
+// dot product MatMulTransposedMany computes for it, so results do not depend on who runs it.
+class StreamedRows {
+ public:
+  // Whether the targets qualify: BF16 or F16 weights, all of one dtype and one width.
+  static bool Streams(std::span<const MatMulTarget> targets);
+
+  // `targets` must be of one 16-bit dtype (their widths may differ when each has its own input)
+  // and outlive this object.
+  explicit StreamedRows(std::span<const MatMulTarget> targets);
+  int64_t count() const { return first_.back(); }  // output rows of all targets
+  // Output row o for `rows` activation rows of x (or of the target's own input): y = dot(weight
+  // row, input row), or y += it with accumulate.
+  void Compute(int64_t o, const float* x, int64_t rows, bool accumulate) const;
+
+ private:
+  std::span<const MatMulTarget> targets_;
+  std::vector<int64_t> first_{0};  // first_[j]: output row where target j starts
+  DType dtype_;
+};
 
 // Whether products with w may run on several threads at once (from inside a parallel loop):
 // bf16 ones may (oneDNN, or the streaming kernels for few rows); f32 and f16 GEMMs go to

@@ -224,6 +224,52 @@ Routing SelectExperts(const ModelConfig& c, int layer, std::vector<float> logits
   return r;
 }
 
+Routing DenseRouting(int64_t tokens) {
+  Routing r;
+  r.tokens = tokens;
+  r.k = 1;
+  r.ids.assign(static_cast<size_t>(tokens), 0);
+  r.weights.assign(static_cast<size_t>(tokens), 1.0f);
+  r.scaled = r.weights;
+  return r;
+}
+
+ExpertAssignments GroupByExpert(const Routing& r, int num_experts) {
+  ExpertAssignments a;
+  a.rows.resize(static_cast<size_t>(num_experts));
+  a.coef.resize(static_cast<size_t>(num_experts));
+  for (int64_t t = 0; t < r.tokens; ++t) {
+    for (int j = 0; j < r.k; ++j) {
+      const int32_t e = r.ids[t * r.k + j];
+      if (e < 0) continue;
+      a.rows[e].push_back(static_cast<int32_t>(t));
+      a.coef[e].push_back(r.scaled[t * r.k + j]);
+    }
+  }
+  return a;
+}
+
+void AddWeightedRows(const std::vector<int32_t>& rows, const std::vector<float>& coef,
+                     const float* y, int64_t h, float* out) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    float* dst = out + rows[i] * h;
+    const float* src = y + static_cast<int64_t>(i) * h;
+    const float s = coef[i];
+    for (int64_t j = 0; j < h; ++j) dst[j] += s * src[j];
+  }
+}
+
+void GateSharedExpert(const ModelConfig& c, const LayerWeights& w, const float* u, int64_t T,
+                      float* y, float* g) {
+  std::fill(g, g + T, 1.0f);
+  if (!c.shared_expert_gated) return;
+  const int64_t h = c.hidden_size;
+  MatMulTransposed(u, T, w.shared_expert_gate, g);
+  for (int64_t t = 0; t < T; ++t) g[t] = 1.0f / (1.0f + std::exp(-g[t]));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < h; ++j) y[t * h + j] *= g[t];
+}
+
 namespace {
 
 // Upstream's per-call statistics (docs/llama-moe-spec.md §2.6 g): scores scattered into [T, E];
@@ -281,12 +327,7 @@ void EmitAndAddExpertOutput(const ModelConfig& c, int layer, int e, const TokenS
     ev.token_rows = rows.data();
     hooks.Emit(ev);
   }
-  for (int64_t i = 0; i < n; ++i) {
-    float* dst = out + rows[i] * h;
-    const float* src = y + i * h;
-    const float s = coef[i];
-    for (int64_t j = 0; j < h; ++j) dst[j] += s * src[j];
-  }
+  AddWeightedRows(rows, coef, y, h, out);
 }
 
 // A single token (a decoding step): every expert it selected reads the same input, so all their
@@ -328,17 +369,10 @@ void RunExperts(const ModelConfig& c, int layer, const LayerWeights& w, const fl
                 const Routing& r, const TokenSpan& span, const HookRegistry& hooks, float* out) {
   const int64_t h = c.hidden_size;
   const int num_experts = static_cast<int>(w.experts.size());
-  // Group (token, coefficient) pairs by expert; ascending expert order fixes the sum order.
-  std::vector<std::vector<int32_t>> rows(num_experts);
-  std::vector<std::vector<float>> coef(num_experts);
-  for (int64_t t = 0; t < r.tokens; ++t) {
-    for (int j = 0; j < r.k; ++j) {
-      const int32_t e = r.ids[t * r.k + j];
-      if (e < 0) continue;
-      rows[e].push_back(static_cast<int32_t>(t));
-      coef[e].push_back(r.scaled[t * r.k + j]);
-    }
-  }
+  // Ascending expert order fixes the sum order.
+  const ExpertAssignments assigned = GroupByExpert(r, num_experts);
+  const std::vector<std::vector<int32_t>>& rows = assigned.rows;
+  const std::vector<std::vector<float>>& coef = assigned.coef;
   std::memset(out, 0, sizeof(float) * static_cast<size_t>(r.tokens * h));
   const bool one_row_each = std::all_of(
       rows.begin(), rows.end(), [](const std::vector<int32_t>& e) { return e.size() <= 1; });
@@ -403,13 +437,8 @@ void AddSharedExpert(const ModelConfig& c, int layer, const LayerWeights& w, con
   MatMulTransposedMany(u, T, {{&sw.gate, gate}, {&sw.up, up}});
   SiluMul(gate, up, T * width);
   MatMulTransposed(gate, T, sw.down, y);
-  std::vector<float> g(static_cast<size_t>(T), 1.0f);  // [T, 1] the gate of each token
-  if (c.shared_expert_gated) {
-    MatMulTransposed(u, T, w.shared_expert_gate, g.data());
-    for (float& x : g) x = 1.0f / (1.0f + std::exp(-x));
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t j = 0; j < h; ++j) y[t * h + j] *= g[t];
-  }
+  std::vector<float> g(static_cast<size_t>(T));  // [T, 1] the gate of each token
+  GateSharedExpert(c, w, u, T, y, g.data());
   EmitRows(hooks, HookSite::kSharedExpertGate, layer, span, 1, g.data());
   EmitRows(hooks, HookSite::kSharedExpertOutput, layer, span, h, y);
   for (int64_t i = 0; i < T * h; ++i) out[i] += y[i];
@@ -425,13 +454,7 @@ void MoeLayer(const ModelConfig& c, int layer, const LayerWeights& w, const floa
     // A dense FFN: the layer's one MLP takes every token with weight 1. In a model that also has
     // MoE layers it is no expert, so its output reaches hooks only as moe_out.
     static const HookRegistry no_hooks(0, false);
-    Routing r;
-    r.tokens = tokens;
-    r.k = 1;
-    r.ids.assign(static_cast<size_t>(tokens), 0);
-    r.weights.assign(static_cast<size_t>(tokens), 1.0f);
-    r.scaled = r.weights;
-    RunExperts(c, layer, w, u, r, span, c.is_moe ? no_hooks : hooks, out);
+    RunExperts(c, layer, w, u, DenseRouting(tokens), span, c.is_moe ? no_hooks : hooks, out);
     return;
   }
   std::vector<float> logits(static_cast<size_t>(tokens * c.num_experts));

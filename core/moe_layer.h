@@ -40,4 +40,25 @@ Routing SelectExperts(const ModelConfig& config, int layer, std::vector<float> l
                       const TokenSpan& span, const RoutingPolicy* policy,
                       const Vector& selection_bias = {});
 
+// A dense layer's routing: every token to the layer's one MLP (expert 0) with weight 1.
+Routing DenseRouting(int64_t tokens);
+
+// Each expert's entries of a routing: the token rows it serves and their coefficients (the
+// scaled weights), in the order they appear. Outputs are summed expert by expert in ascending
+// order and, within an expert, in this order.
+struct ExpertAssignments {
+  std::vector<std::vector<int32_t>> rows;  // [E][n_e]
+  std::vector<std::vector<float>> coef;    // [E][n_e]
+};
+ExpertAssignments GroupByExpert(const Routing& routing, int num_experts);
+
+// out[rows[i], :] += coef[i] · y[i, :] over h columns.
+void AddWeightedRows(const std::vector<int32_t>& rows, const std::vector<float>& coef,
+                     const float* y, int64_t h, float* out);
+
+// The shared expert's gate g [T] (Qwen2-MoE: sigmoid(shared_expert_gate · u_t); 1 when ungated)
+// and its outputs y [T, H] scaled by it.
+void GateSharedExpert(const ModelConfig& config, const LayerWeights& w, const float* u, int64_t T,
+                      float* y, float* g);
+
 }  // namespace moe

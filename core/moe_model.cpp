@@ -1,6 +1,7 @@
 #include "core/moe_model.h"
 
 #include "core/attention.h"
+#include "core/decode_step.h"
 #include "core/error.h"
 #include "core/linear.h"
 #include "core/moe_layer.h"
@@ -83,21 +84,15 @@ std::vector<float> MoeModel::Run(const Batch& batch, int first, int last, std::v
       for (float& x : hidden) x *= config_.embedding_multiplier;
     EmitActivations(hooks_, HookSite::kEmbeddings, -1, span, H, hidden.data());
   }
-  for (int l = first; l < last; ++l) Layer(l, batch, span, policy, kv, hidden);
+  if (first < last && DecodesInOneRegion(weights_, batch, hooks_, policy))
+    DecodeLayersInOneRegion(config_, weights_, first, last, batch, span, policy, kv, hidden);
+  else
+    for (int l = first; l < last; ++l) Layer(l, batch, span, policy, kv, hidden);
   kv.Advance(batch.seq_len);
   if (!final_norm) return hidden;  // a residual stream
   RmsNorm(hidden.data(), T, H, weights_.final_norm, config_.rms_norm_eps, hidden.data());
   EmitActivations(hooks_, HookSite::kFinalHidden, -1, span, H, hidden.data());
   return hidden;
-}
-
-void MoeModel::AddResidual(const float* branch, std::vector<float>& hidden) const {
-  const float m = config_.residual_multiplier;  // 1 except in Granite
-  if (m == 1.0f) {
-    for (size_t i = 0; i < hidden.size(); ++i) hidden[i] += branch[i];
-  } else {
-    for (size_t i = 0; i < hidden.size(); ++i) hidden[i] += m * branch[i];
-  }
 }
 
 void MoeModel::Layer(int l, const Batch& batch, const TokenSpan& span, const RoutingPolicy* policy,
@@ -113,13 +108,13 @@ void MoeModel::Layer(int l, const Batch& batch, const TokenSpan& span, const Rou
   const Rope rope(config_, cache.length() + batch.seq_len);
   SelfAttention(config_, w, l, normed, batch, rope, cache, delta);
   EmitActivations(hooks_, HookSite::kAttentionOutput, l, span, H, delta);
-  AddResidual(delta, hidden);
+  AddResidual(delta, config_.residual_multiplier, T * H, hidden.data());
 
   RmsNorm(hidden.data(), T, H, w.post_attention_norm, config_.rms_norm_eps, normed);
   EmitActivations(hooks_, HookSite::kMoeInput, l, span, H, normed);
   MoeLayer(config_, l, w, normed, span, policy, hooks_, delta);
   EmitActivations(hooks_, HookSite::kMoeOutput, l, span, H, delta);
-  AddResidual(delta, hidden);
+  AddResidual(delta, config_.residual_multiplier, T * H, hidden.data());
   EmitActivations(hooks_, HookSite::kHiddenOut, l, span, H, hidden.data());
 }
 

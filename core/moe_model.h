@@ -44,8 +44,6 @@ class MoeModel {
                          KvCache* cache, const RoutingPolicy* policy, bool final_norm) const;
   void Layer(int layer, const Batch& batch, const TokenSpan& span, const RoutingPolicy* policy,
              KvCache& cache, std::vector<float>& hidden) const;
-  // hidden += residual_multiplier x branch.
-  void AddResidual(const float* branch, std::vector<float>& hidden) const;
 
   ModelConfig config_;
   ModelWeights weights_;

@@ -30,6 +30,14 @@ void RmsNorm(const float* x, int64_t rows, int64_t dim, const Vector& weight, fl
   }
 }
 
+void AddResidual(const float* branch, float multiplier, int64_t n, float* hidden) {
+  if (multiplier == 1.0f) {
+    for (int64_t i = 0; i < n; ++i) hidden[i] += branch[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) hidden[i] += multiplier * branch[i];
+  }
+}
+
 void SiluMul(float* a, const float* b, int64_t n) {
   const int64_t steps = n / Lanes::SizeAtCompileTime;
 #pragma omp parallel for schedule(static) if (n > 65536)

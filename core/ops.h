@@ -10,6 +10,10 @@ namespace moe {
 void RmsNorm(const float* x, int64_t rows, int64_t dim, const Vector& weight, float eps,
              float* out);
 
+// hidden[i] += multiplier · branch[i] over n elements: a block's output joins the residual
+// stream (multiplier 1 except in Granite).
+void AddResidual(const float* branch, float multiplier, int64_t n, float* hidden);
+
 // a[i] = silu(a[i]) * b[i]  (SwiGLU).
 void SiluMul(float* a, const float* b, int64_t n);
 
