@@ -42,6 +42,7 @@
 #include "bench/token_costs.h"
 #include "core/batch.h"
 #include "core/bf16_matmul.h"
+#include "core/decode_step.h"
 #include "core/error.h"
 #include "core/heads.h"
 #include "core/kv_cache.h"
@@ -355,6 +356,31 @@ DecodeRun MeasureDecode(const moe::MoeModel& model, const std::vector<int32_t>& 
   return run;
 }
 
+// Registered, it sends every step down the general pass (a parallel region per product) instead
+// of the one-region decode step (core/decode_step.h); it asks for nothing.
+class NoEvents : public moe::RoutingObserver {
+ public:
+  std::vector<moe::HookRequest> Requests() const override { return {}; }
+  void OnEvent(const moe::HookEvent&) override {}
+};
+
+// The general pass's decode measured in the same run, where the one-region step applies: the
+// two tok/s and their ratio.
+void AddGeneralDecode(nlohmann::ordered_json& out, const Options& o, const moe::MoeModel& model,
+                      const std::vector<int32_t>& prompt, moe::KvCache& cache,
+                      const DecodeRun& one_region) {
+  const bool applies =
+      moe::DecodesInOneRegion(model.weights(), moe::Batch::Single({0}, 1), model.hooks(), nullptr);
+  out["decode_one_region"] = applies;
+  if (!applies) return;
+  NoEvents none;
+  const moe::HookGuard guard = model.hooks().Add(&none);
+  LogitCheck unused;
+  const DecodeRun general = MeasureDecode(model, prompt, o.decode, o.repeats, cache, unused);
+  out["decode_general_tok_s"] = Round2(o.decode / Median(general.seconds));
+  out["one_region_speedup"] = Round2(Median(general.seconds) / Median(one_region.seconds));
+}
+
 // ---- the JSON line --------------------------------------------------------------------------
 
 // Decode against the read bandwidth and prefill against the bf16 GEMM peak, both measured here
@@ -450,7 +476,9 @@ void Run(const Options& o) {
     const PrefillRun pre = MeasurePrefill(model, ids.prefill, o.repeats, prefill_cache, check);
     const DecodeRun dec =
         MeasureDecode(model, ids.prompt, o.decode, o.repeats, decode_cache, check);
-    std::cout << ResultJson(o, n, l, prompt, pre, dec, check).dump() << std::endl;
+    nlohmann::ordered_json out = ResultJson(o, n, l, prompt, pre, dec, check);
+    AddGeneralDecode(out, o, model, ids.prompt, decode_cache, dec);
+    std::cout << out.dump() << std::endl;
     if (!check.finite)
       std::cerr << "moescope_bench_engine: warning: non-finite logits; the timings are of "
                    "meaningless numbers\n";
