@@ -104,7 +104,7 @@ void PrepareQueriesAndKeys(const ModelConfig& c, const LayerWeights& w, int64_t 
 }
 
 void AttendHead(const ModelConfig& c, int layer, const KvCache& cache, int64_t S, const float* q,
-                int64_t b, int h, float* attn) {
+                int64_t b, int h, float* attn, const float* keys, const float* values) {
   const int nh = c.num_attention_heads, d = c.head_dim();
   const int kvh = h / (nh / c.num_key_value_heads);
   const int64_t P = cache.length(), keys_total = P + S;
@@ -119,12 +119,12 @@ void AttendHead(const ModelConfig& c, int layer, const KvCache& cache, int64_t S
                     attn + (b * nh + h) * d);
     return;
   }
-  // Every query reads the keys and values back from the cache, as stored (a bf16 cache widens
-  // them into these buffers once per head, for the GEMMs of a block of queries; an fp32 cache
-  // hands out its own memory).
+  // Every query reads the keys and values back from the cache, as stored: the caller's widened
+  // copy, or the cache's own memory (an fp32 cache) or widened here (a bf16 one), for the GEMMs of
+  // a block of queries.
   thread_local ScratchBuffer<float> score_buffer, key_buffer, value_buffer;
-  const float* kh = cache.Keys(layer, b, kvh, keys_total, key_buffer);      // [keys_total, d]
-  const float* vh = cache.Values(layer, b, kvh, keys_total, value_buffer);  // [keys_total, d]
+  const float* kh = keys ? keys : cache.Keys(layer, b, kvh, keys_total, key_buffer);  // [P + S, d]
+  const float* vh = values ? values : cache.Values(layer, b, kvh, keys_total, value_buffer);
   for (int64_t s0 = 0; s0 < S; s0 += kQueryBlock) {
     const int64_t rows = std::min(kQueryBlock, S - s0);
     const int64_t keys = P + s0 + rows;  // the last query of the block sees this many
@@ -177,9 +177,31 @@ void SelfAttention(const ModelConfig& c, const LayerWeights& w, int layer, const
   float* attn_all = attn;
   // A decode step's few scores per head are quicker on one thread than worth waking another.
   const bool parallel = B * nh * S * keys_total * d >= (int64_t{1} << 20);
+  // A bf16 cache's keys and values of each KV head are widened once for all the query heads of
+  // its group, not once per query head ([B, nkv, P + S, d] each; a decode step reads them as bf16).
+  thread_local ScratchBuffer<float> wide_key_buffer, wide_value_buffer;
+  const bool widen = cache.type() == KvCacheType::kBF16 && S > 1;
+  const size_t head_elements = static_cast<size_t>(keys_total * d);
+  float* wide_keys = widen ? wide_key_buffer.Get(B * nkv * head_elements) : nullptr;
+  float* wide_values = widen ? wide_value_buffer.Get(B * nkv * head_elements) : nullptr;
+#pragma omp parallel for schedule(static) if (widen && parallel)
+  for (int64_t g = 0; g < (widen ? B * nkv : 0); ++g) {
+    const int64_t b = g / nkv;
+    const int kvh = static_cast<int>(g % nkv);
+    ToF32(DType::kBF16, cache.keys_bf16(layer, b, kvh), wide_keys + g * head_elements,
+          head_elements);
+    ToF32(DType::kBF16, cache.values_bf16(layer, b, kvh), wide_values + g * head_elements,
+          head_elements);
+  }
+  const int n_rep = nh / nkv;
 #pragma omp parallel for collapse(2) schedule(static) if (parallel)
-  for (int64_t b = 0; b < B; ++b)
-    for (int h = 0; h < nh; ++h) AttendHead(c, layer, cache, S, q_all, b, h, attn_all);
+  for (int64_t b = 0; b < B; ++b) {
+    for (int h = 0; h < nh; ++h) {
+      const size_t group = static_cast<size_t>(b * nkv + h / n_rep) * head_elements;
+      AttendHead(c, layer, cache, S, q_all, b, h, attn_all, widen ? wide_keys + group : nullptr,
+                 widen ? wide_values + group : nullptr);
+    }
+  }
   MatMulTransposed(attn, T, w.o, out);
   AddBias(out, T, w.o_bias);
 }

@@ -23,8 +23,11 @@ void PrepareQueriesAndKeys(const ModelConfig& config, const LayerWeights& w, int
                            const Rope& rope, const int32_t* positions, float* q, float* k,
                            float* v);
 // Query head h of batch row b: its S queries in q [B * S, nh, d] against the keys cached before
-// this call and this call's own (stored already), into the same rows and head of attn.
+// this call and this call's own (stored already), into the same rows and head of attn. `keys`
+// and `values` ([P + S, d] fp32) are its KV head's, widened already by the caller, or null to read
+// them from the cache (a bf16 cache's single query reads the bf16 rows directly).
 void AttendHead(const ModelConfig& config, int layer, const KvCache& cache, int64_t S,
-                const float* q, int64_t b, int h, float* attn);
+                const float* q, int64_t b, int h, float* attn, const float* keys = nullptr,
+                const float* values = nullptr);
 
 }  // namespace moe
