@@ -105,7 +105,7 @@ TEST_CASE("routing policies act the same in the one-region decode step", "[decod
   const int L = c.num_hidden_layers;
   SECTION("disabled experts, dropped and renormalized") {
     const RoutingPolicy p =
-        RoutingPolicy::Disabling({{0, 1}, {1, 0}}, DisableMode::kDropRenormalize, L);
+        RoutingPolicy::Disabling({{0, 1}, {2, 0}}, DisableMode::kDropRenormalize, L);
     RequireSameSteps(*m.model, KvCacheType::kF32, &p, 6);
   }
   SECTION("a larger k, random exclusions and no shared expert") {
