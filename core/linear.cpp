@@ -18,8 +18,9 @@ extern "C" void openblas_set_num_threads(int);
 namespace moe {
 namespace {
 
-// Rows of a 16-bit weight matrix widened per GEMM call; 256 rows of a 4096-wide matrix are 4 MiB.
-constexpr int64_t kWidenBlockRows = 256;
+// Rows of a 16-bit weight matrix widened per GEMM call (64 rows of a 4096-wide matrix are 1 MiB):
+// a fixed split, small enough that an expert's few hundred rows keep both threads busy.
+constexpr int64_t kWidenBlockRows = 64;
 // Up to this many activation rows (decoding), a 16-bit product streams the weights once through
 // dot kernels: it is bound by reading them, and a GEMM would first convert or pack them.
 constexpr int64_t kStreamingMaxRows = 8;
@@ -129,18 +130,36 @@ void StreamingMatMul16(const float* x, int64_t rows, std::span<const MatMulTarge
   for (int64_t o = 0; o < total; ++o) products.Compute(o, x, rows, accumulate);
 }
 
-void WidenedMatMul16(const float* x, int64_t rows, const Matrix& w, float* y, bool accumulate) {
-  thread_local ScratchBuffer<float> block_buffer;
-  const int64_t block_rows = std::min(w.rows, kWidenBlockRows);
-  float* block = block_buffer.Get(static_cast<size_t>(block_rows * w.cols));
-  for (int64_t r0 = 0; r0 < w.rows; r0 += block_rows) {
-    const int64_t n = std::min(block_rows, w.rows - r0);
-    ToF32(w.dtype, Row16(w, r0), block, static_cast<size_t>(n * w.cols));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
-                static_cast<int>(n), static_cast<int>(w.cols), 1.0f, x, static_cast<int>(w.cols),
-                block, static_cast<int>(w.cols), accumulate ? 1.0f : 0.0f, y + r0,
-                static_cast<int>(w.rows));
+// 16-bit weights on CPUs without bf16 units: blocks of kWidenBlockRows weight rows widened to
+// fp32, each block one single-threaded sgemm, the blocks shared out among the threads. OpenBLAS's
+// own threads would change the order of its sums with their number (on an AVX2 EPYC the bundled
+// model's hidden states after a 200-token prefill differed in 47k of 200k values between 1 and 2
+// threads); with a fixed split every output comes from the same call whatever the thread count.
+// With bf16 activations x is rounded to bf16 first, as on the bf16 units (core/bf16_matmul.h),
+// so the mode means the same on every CPU.
+void WidenedMatMul16(const float* x, int64_t rows, const Matrix& w, float* y, bool accumulate,
+                     ActivationPrecision precision) {
+  const int64_t cols = w.cols;
+  thread_local ScratchBuffer<float> rounded_buffer;
+  if (precision == ActivationPrecision::kBF16 && w.dtype == DType::kBF16) {
+    float* rounded = rounded_buffer.Get(static_cast<size_t>(rows * cols));  // [rows, cols]
+    for (int64_t i = 0; i < rows * cols; ++i) rounded[i] = BF16ToF32(F32ToBF16(x[i]));
+    x = rounded;
   }
+  const int64_t blocks = (w.rows + kWidenBlockRows - 1) / kWidenBlockRows;
+  // OpenBLAS must not start its own threads while the OpenMP threads call it.
+  openblas_set_num_threads(1);
+#pragma omp parallel for schedule(dynamic, 1) if (blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b) {
+    thread_local ScratchBuffer<float> block_buffer;
+    const int64_t r0 = b * kWidenBlockRows, n = std::min(kWidenBlockRows, w.rows - r0);
+    float* block = block_buffer.Get(static_cast<size_t>(n * cols));  // [n, cols] fp32
+    ToF32(w.dtype, Row16(w, r0), block, static_cast<size_t>(n * cols));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                static_cast<int>(n), static_cast<int>(cols), 1.0f, x, static_cast<int>(cols), block,
+                static_cast<int>(cols), accumulate ? 1.0f : 0.0f, y + r0, static_cast<int>(w.rows));
+  }
+  openblas_set_num_threads(omp_get_max_threads());
 }
 
 }  // namespace
@@ -166,7 +185,7 @@ void MatMulTransposed(const float* x, int64_t rows, const Matrix& w, float* y, b
   } else if (w.dtype == DType::kBF16 && Bf16MatMulAvailable()) {
     Bf16MatMulTransposed(x, rows, w, y, accumulate, GetActivationPrecision());
   } else {
-    WidenedMatMul16(x, rows, w, y, accumulate);
+    WidenedMatMul16(x, rows, w, y, accumulate, GetActivationPrecision());
   }
 }
 

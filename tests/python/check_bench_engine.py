@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Runs moescope_bench_engine on a small LLaMA-MoE folder with tiny settings and checks its JSON
 lines: one per thread count, each with the hardware fractions, their values consistent with the
-line's own throughput, the prefill FLOPs recomputed here from config.json, and the AMX flag
-against /proc/cpuinfo.
+line's own throughput, the prefill FLOPs recomputed here from config.json, the AMX flag and the
+bf16 GEMM peak against /proc/cpuinfo, and the one-region decode with the general pass beside it.
 
     check_bench_engine.py BENCH_ENGINE MODEL_DIR
 
@@ -32,12 +32,25 @@ def prefill_flops(c, tokens):
     return 2 * per_token * tokens + c["num_hidden_layers"] * 4 * heads * d * keys
 
 
-def cpu_has_amx_bf16():
+def cpu_flags():
     with open("/proc/cpuinfo") as f:
         for line in f:
             if line.startswith("flags"):
-                return "amx_bf16" in line.split()
-    return False
+                return set(line.split())
+    return set()
+
+
+def cpu_has_amx_bf16():
+    return "amx_bf16" in cpu_flags()
+
+
+def bf16_gemm_expected():
+    """Whether oneDNN must have a bf16 GEMM here: True with AVX512_BF16 or AMX, False without
+    AVX-512, None on plain AVX-512 (where it may emulate bf16)."""
+    flags = cpu_flags()
+    if {"avx512_bf16", "amx_bf16"} & flags:
+        return True
+    return None if "avx512f" in flags else False
 
 
 def close(a, b, rel, abs_tol):
@@ -50,12 +63,33 @@ def check_line(r, config, failures):
             failures.append(f"threads {r.get('threads')}: {what}")
 
     before = len(failures)
-    for field in ("prefill_tok_s", "decode_tok_s", "read_gb_s", "decode_of_roofline",
-                  "prefill_gflops", "gemm_peak_gflops", "prefill_fraction_of_peak",
-                  "peak_rss_gib"):
+    units = bf16_gemm_expected()
+    if units is None:
+        units = r.get("gemm_peak_gflops", 0) > 0
+    fields = ["prefill_tok_s", "decode_tok_s", "read_gb_s", "decode_of_roofline",
+              "prefill_gflops", "peak_rss_gib"]
+    if units:
+        fields += ["gemm_peak_gflops", "prefill_fraction_of_peak"]
+    else:
+        # No bf16 GEMM on this CPU: no peak to measure, and no fraction of it.
+        expect(r.get("gemm_peak_gflops") == 0 and r.get("prefill_fraction_of_peak") is None,
+               f"no bf16 units, yet gemm_peak_gflops = {r.get('gemm_peak_gflops')} and "
+               f"prefill_fraction_of_peak = {r.get('prefill_fraction_of_peak')}")
+    for field in fields:
         expect(isinstance(r.get(field), (int, float)) and r[field] > 0, f"{field} = {r.get(field)}")
+    # The bundled model's bf16 weights decode in one parallel region per step at 2 threads, and
+    # the general pass is measured beside it.
+    expect(r.get("decode_one_region") is (r.get("threads") > 1),
+           f"decode_one_region = {r.get('decode_one_region')} at {r.get('threads')} threads")
+    if r.get("decode_one_region") is True:
+        for field in ("decode_general_tok_s", "one_region_speedup"):
+            expect(isinstance(r.get(field), (int, float)) and r[field] > 0,
+                   f"{field} = {r.get(field)}")
     if len(failures) > before:
         return  # the checks below divide by these
+    if r.get("decode_one_region"):
+        expect(close(r["one_region_speedup"], r["decode_tok_s"] / r["decode_general_tok_s"], 0.02,
+                     0.01), "one_region_speedup != decode_tok_s / decode_general_tok_s")
     expect(isinstance(r.get("gemm_isa"), str) and r["gemm_isa"] not in ("", "other"),
            f"gemm_isa = {r.get('gemm_isa')!r}")
     expect(r.get("amx") is cpu_has_amx_bf16(), f"amx = {r.get('amx')}, /proc/cpuinfo disagrees")
@@ -64,8 +98,9 @@ def check_line(r, config, failures):
     expect(close(r["prefill_gflops"], flops * r["prefill_tok_s"] / PREFILL / 1e9, 0.01, 0.01),
            f"prefill_gflops {r['prefill_gflops']} != {flops:.4g} FLOPs x {r['prefill_tok_s']} "
            f"tok/s / {PREFILL}")
-    expect(close(r["prefill_fraction_of_peak"], r["prefill_gflops"] / r["gemm_peak_gflops"],
-                 0.01, 0.001), "prefill_fraction_of_peak != prefill_gflops / gemm_peak_gflops")
+    if units:
+        expect(close(r["prefill_fraction_of_peak"], r["prefill_gflops"] / r["gemm_peak_gflops"],
+                     0.01, 0.001), "prefill_fraction_of_peak != prefill_gflops / gemm_peak_gflops")
     expect(close(r["decode_of_roofline"], r["decode_tok_s"] / r["decode_roofline_tok_s"], 0.01,
                  0.01), "decode_of_roofline != decode_tok_s / decode_roofline_tok_s")
     expect(r.get("logits_finite") is True, "non-finite logits")
