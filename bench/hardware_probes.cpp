@@ -14,7 +14,7 @@
 #include <span>
 #include <vector>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -70,6 +70,17 @@ double ReadBandwidthGBs() {
       alignas(64) float lanes[16];
       for (size_t s = 0; s < kStreams; ++s) {
         _mm512_store_ps(lanes, acc[s]);
+        for (float x : lanes) total += x;
+      }
+#elif defined(__AVX2__)
+      __m256 acc[kStreams];
+      for (__m256& a : acc) a = _mm256_setzero_ps();
+      for (size_t i = begin; i < end; i += 8)
+        for (size_t s = 0; s < kStreams; ++s)
+          acc[s] = _mm256_add_ps(acc[s], _mm256_loadu_ps(buffer.data() + s * chunk + i));
+      alignas(32) float lanes[8];
+      for (size_t s = 0; s < kStreams; ++s) {
+        _mm256_store_ps(lanes, acc[s]);
         for (float x : lanes) total += x;
       }
 #else
