@@ -33,6 +33,7 @@
 #include "analysis/run/corpus_scoring.h"
 #include "analysis/run/prompt_probe.h"
 #include "analysis/run/trace_runner.h"
+#include "bench/bench_timing.h"
 #include "bench/sample_corpus.h"
 #include "core/error.h"
 #include "core/linear.h"
@@ -40,16 +41,9 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
+using moe::bench::Clock;
+using moe::bench::Median;
+using moe::bench::Seconds;
 
 double LoadAverage() {
   std::ifstream in("/proc/loadavg");

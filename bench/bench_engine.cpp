@@ -38,6 +38,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_timing.h"
 #include "bench/hardware_probes.h"
 #include "bench/token_costs.h"
 #include "core/batch.h"
@@ -54,11 +55,9 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using moe::bench::Clock;
+using moe::bench::Median;
+using moe::bench::Seconds;
 
 // CPU seconds of the whole process (all threads), to tell how much of the wall time the
 // benchmark actually ran on a shared machine.
@@ -66,12 +65,6 @@ double ProcessCpuSeconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 double Round2(double x) {

@@ -30,6 +30,7 @@
 
 #include "analysis/run/corpus_scoring.h"
 #include "analysis/run/trace_runner.h"
+#include "bench/bench_timing.h"
 #include "bench/sample_corpus.h"
 #include "core/batch.h"
 #include "core/error.h"
@@ -66,11 +67,6 @@ int64_t RunPrefill(const moe::MoeModel& model, int64_t ctx, int64_t tokens) {
     done += ctx;
   }
   return done;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
 }  // namespace
@@ -133,14 +129,14 @@ int main(int argc, char** argv) {
         if (round >= 0) v.rates.push_back(static_cast<double>(n) / seconds);
       }
     }
-    const double base = Median(variants[0].rates);
-    const double prefill = Median(variants.back().rates);
+    const double base = moe::bench::Median(variants[0].rates);
+    const double prefill = moe::bench::Median(variants.back().rates);
     std::printf(
         "model %s, %lld tokens, batch %d, threads %d, %d rounds (medians), OMP_WAIT_POLICY=%s\n",
         m.dir.string().c_str(), static_cast<long long>(tokens), batch_size, moe::NumThreads(),
         rounds, std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "(unset)");
     for (const Variant& v : variants) {
-      const double rate = Median(v.rates);
+      const double rate = moe::bench::Median(v.rates);
       std::printf("%-16s %10.0f tokens/s  ratio %.3f  overhead %+.1f%%  of prefill %.2f\n", v.name,
                   rate, rate / base, (base / rate - 1.0) * 100.0, rate / prefill);
     }

@@ -18,21 +18,13 @@
 #include <immintrin.h>
 #endif
 
+#include "bench/bench_timing.h"
 #include "core/activation_precision.h"
 #include "core/bf16_matmul.h"
 #include "core/model_weights.h"
 #include "core/tensor.h"
 
 namespace moe::bench {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-}  // namespace
 
 // Far larger than any cache. Each thread reads eight streams at once, as a matrix-vector product
 // over many weight rows does; one stream reaches only about 70 % of that on these machines.
