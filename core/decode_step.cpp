@@ -18,8 +18,7 @@ namespace {
 std::vector<const Matrix*> LayerMatrices(const LayerWeights& w) {
   std::vector<const Matrix*> m{
       &w.q, &w.k, &w.v, &w.o, &w.router_in, &w.router_out, &w.shared_expert_gate};
-  for (const ExpertWeights* e : {&w.shared_expert})
-    for (const Matrix* x : {&e->gate, &e->up, &e->down}) m.push_back(x);
+  m.insert(m.end(), {&w.shared_expert.gate, &w.shared_expert.up, &w.shared_expert.down});
   for (const ExpertWeights& e : w.experts)
     for (const Matrix* x : {&e.gate, &e.up, &e.down}) m.push_back(x);
   std::erase_if(m, [](const Matrix* x) { return x->empty(); });
