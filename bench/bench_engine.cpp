@@ -363,8 +363,8 @@ class NoEvents : public moe::RoutingObserver {
 // general pass's median tok/s and the median of the pairs' ratios.
 void AddGeneralDecode(nlohmann::ordered_json& out, const Options& o, const moe::MoeModel& model,
                       const std::vector<int32_t>& prompt, moe::KvCache& cache) {
-  const bool applies =
-      moe::DecodesInOneRegion(model.weights(), moe::Batch::Single({0}, 1), model.hooks(), nullptr);
+  const bool applies = moe::DecodesInOneRegion(model.one_region_plan(), moe::Batch::Single({0}, 1),
+                                               model.hooks(), nullptr);
   out["decode_one_region"] = applies;
   if (!applies) return;
   std::vector<double> general, ratios;

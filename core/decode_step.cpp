@@ -38,24 +38,6 @@ struct SharedBuffers {
   float* y;     // [(n_sel + 1) * H]  each chosen expert's output, then the shared expert's
 };
 
-// The most any layer's step writes to the shared expert buffers: the intermediate of every
-// expert at once (a policy may raise k) plus the shared expert's, and the outputs of every expert
-// plus the shared one.
-struct ExpertBufferSizes {
-  int64_t intermediate = 0;  // floats of gate and of up
-  int64_t outputs = 0;       // rows of H in y
-};
-ExpertBufferSizes LargestExpertBuffers(const ModelConfig& c, const ModelWeights& weights) {
-  ExpertBufferSizes most;
-  for (const LayerWeights& w : weights.layers) {
-    int64_t sum = c.shared_expert_width;
-    for (const ExpertWeights& e : w.experts) sum += e.gate.rows;
-    most.intermediate = std::max(most.intermediate, sum);
-    most.outputs = std::max(most.outputs, static_cast<int64_t>(w.experts.size()) + 1);
-  }
-  return most;
-}
-
 // One thread's own copies: the residual stream and what is derived from it between barriers.
 struct ThreadState {
   std::vector<float> x;        // [H] residual stream
@@ -164,29 +146,40 @@ void Experts(const ModelConfig& c, const LayerWeights& w, int layer, const Token
 
 }  // namespace
 
-bool DecodesInOneRegion(const ModelWeights& weights, const Batch& batch, const HookRegistry& hooks,
-                        const RoutingPolicy* policy) {
+OneRegionDecodePlan PlanOneRegionDecode(const ModelConfig& c, const ModelWeights& weights) {
+  OneRegionDecodePlan plan;
+  std::vector<const Matrix*> all;  // every product, to check they stream in one dtype
+  for (const LayerWeights& w : weights.layers) {
+    for (const Matrix* m : LayerMatrices(w)) all.push_back(m);
+    int64_t sum = c.shared_expert_width;
+    for (const ExpertWeights& e : w.experts) sum += e.gate.rows;
+    plan.intermediate = std::max(plan.intermediate, sum);
+    plan.outputs = std::max(plan.outputs, static_cast<int64_t>(w.experts.size()) + 1);
+  }
+  const DType dtype = all.empty() ? DType::kF32 : all.front()->dtype;
+  plan.weights_stream =
+      (dtype == DType::kBF16 || dtype == DType::kF16) &&
+      std::all_of(all.begin(), all.end(), [&](const Matrix* m) { return m->dtype == dtype; });
+  return plan;
+}
+
+bool DecodesInOneRegion(const OneRegionDecodePlan& plan, const Batch& batch,
+                        const HookRegistry& hooks, const RoutingPolicy* policy) {
   if (batch.batch_size != 1 || batch.seq_len != 1 || omp_get_max_threads() < 2 ||
       omp_in_parallel() || !hooks.Empty())
     return false;
   if (policy && (!policy->forced.empty() || policy->routes)) return false;
-  std::vector<const Matrix*> all;  // every product, to check they stream in one dtype
-  for (const LayerWeights& w : weights.layers)
-    for (const Matrix* m : LayerMatrices(w)) all.push_back(m);
-  if (all.empty()) return false;
-  const DType dtype = all.front()->dtype;
-  return (dtype == DType::kBF16 || dtype == DType::kF16) &&
-         std::all_of(all.begin(), all.end(), [&](const Matrix* m) { return m->dtype == dtype; });
+  return plan.weights_stream;
 }
 
-void DecodeLayersInOneRegion(const ModelConfig& c, const ModelWeights& weights, int first, int last,
+void DecodeLayersInOneRegion(const ModelConfig& c, const ModelWeights& weights,
+                             const OneRegionDecodePlan& plan, int first, int last,
                              const Batch& batch, const TokenSpan& span, const RoutingPolicy* policy,
                              KvCache& cache, std::vector<float>& hidden) {
   if (first >= last) return;
   const int64_t H = c.hidden_size;
   const int64_t qd = int64_t{c.num_attention_heads} * c.head_dim();
   const int64_t kvd = int64_t{c.num_key_value_heads} * c.head_dim();
-  const ExpertBufferSizes most = LargestExpertBuffers(c, weights);
   if (policy) policy->Validate(c);  // a policy error is thrown here, not inside the region
   const Rope rope(c, cache.length() + 1);
   cache.key_mask(0)[cache.length()] = batch.mask[0] != 0;
@@ -197,9 +190,9 @@ void DecodeLayersInOneRegion(const ModelConfig& c, const ModelWeights& weights, 
                         v.Get(kvd),
                         attn.Get(qd),
                         o.Get(H),
-                        gate.Get(most.intermediate),
-                        up.Get(most.intermediate),
-                        y.Get(most.outputs * H)};
+                        gate.Get(plan.intermediate),
+                        up.Get(plan.intermediate),
+                        y.Get(plan.outputs * H)};
 #pragma omp parallel
   {
     ThreadState t;
@@ -209,7 +202,7 @@ void DecodeLayersInOneRegion(const ModelConfig& c, const ModelWeights& weights, 
     t.k.resize(kvd);
     t.v.resize(kvd);
     t.delta.resize(H);
-    t.act.resize(most.intermediate);
+    t.act.resize(plan.intermediate);
     t.shared.resize(H);
     for (int l = first; l < last; ++l) {
       Attention(c, weights.layers[l], l, batch, rope, cache, s, t);

@@ -30,6 +30,7 @@ void EmitActivations(const HookRegistry& hooks, HookSite site, int layer, const 
 MoeModel::MoeModel(ModelConfig config, ModelWeights weights)
     : config_(std::move(config)),
       weights_(std::move(weights)),
+      one_region_plan_(PlanOneRegionDecode(config_, weights_)),
       hooks_(config_.num_hidden_layers, config_.is_moe) {}
 
 std::vector<float> MoeModel::Forward(const Batch& batch, KvCache* cache,
@@ -84,8 +85,9 @@ std::vector<float> MoeModel::Run(const Batch& batch, int first, int last, std::v
       for (float& x : hidden) x *= config_.embedding_multiplier;
     EmitActivations(hooks_, HookSite::kEmbeddings, -1, span, H, hidden.data());
   }
-  if (first < last && DecodesInOneRegion(weights_, batch, hooks_, policy))
-    DecodeLayersInOneRegion(config_, weights_, first, last, batch, span, policy, kv, hidden);
+  if (first < last && DecodesInOneRegion(one_region_plan_, batch, hooks_, policy))
+    DecodeLayersInOneRegion(config_, weights_, one_region_plan_, first, last, batch, span, policy,
+                            kv, hidden);
   else
     for (int l = first; l < last; ++l) Layer(l, batch, span, policy, kv, hidden);
   kv.Advance(batch.seq_len);

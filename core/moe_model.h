@@ -5,6 +5,7 @@
 
 #include "core/batch.h"
 #include "core/config.h"
+#include "core/decode_step.h"
 #include "core/hooks.h"
 #include "core/kv_cache.h"
 #include "core/model_weights.h"
@@ -19,6 +20,8 @@ class MoeModel {
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   HookRegistry& hooks() const { return hooks_; }
+  // What a decode step in one parallel region needs of the weights (core/decode_step.h).
+  const OneRegionDecodePlan& one_region_plan() const { return one_region_plan_; }
 
   // Final hidden states [B*S, H] (after the final norm). With a cache, the batch continues the
   // cached sequences (positions and mask must say so) and the cache is advanced; without one,
@@ -47,6 +50,7 @@ class MoeModel {
 
   ModelConfig config_;
   ModelWeights weights_;
+  OneRegionDecodePlan one_region_plan_;
   // Observers are attached to a const model too: hooks watch, they do not change the weights.
   mutable HookRegistry hooks_;
 };

@@ -39,7 +39,7 @@ std::vector<std::vector<float>> StepHiddens(const MoeModel& model, KvCacheType t
   HookGuard guard;
   if (!one_region) guard = model.hooks().Add(&observer);
   const Batch step = Batch::Single({1}, 5);
-  REQUIRE(DecodesInOneRegion(model.weights(), step, model.hooks(), policy) == one_region);
+  REQUIRE(DecodesInOneRegion(model.one_region_plan(), step, model.hooks(), policy) == one_region);
 
   const int32_t V = static_cast<int32_t>(c.vocab_size);
   std::vector<int32_t> prompt;
@@ -125,20 +125,21 @@ TEST_CASE("the one-region decode step is taken only where it is exact", "[decode
   const LoadedModel bf16 = LoadBf16("tiny_moe");
   const MoeModel& model = *bf16.model;
   const Batch one = Batch::Single({1}, 3);
-  CHECK(DecodesInOneRegion(model.weights(), one, model.hooks(), nullptr));
+  CHECK(DecodesInOneRegion(model.one_region_plan(), one, model.hooks(), nullptr));
   // A prompt of several tokens, or two sequences, take the general path.
-  CHECK_FALSE(DecodesInOneRegion(model.weights(), Batch::Single({1, 2}), model.hooks(), nullptr));
-  CHECK_FALSE(DecodesInOneRegion(model.weights(), Batch::FromRows({{1}, {2}}, {{1}, {1}}),
+  CHECK_FALSE(
+      DecodesInOneRegion(model.one_region_plan(), Batch::Single({1, 2}), model.hooks(), nullptr));
+  CHECK_FALSE(DecodesInOneRegion(model.one_region_plan(), Batch::FromRows({{1}, {2}}, {{1}, {1}}),
                                  model.hooks(), nullptr));
   // Forced routes may name an expert twice.
   RoutingPolicy forced;
   forced.forced.push_back({-1, -1, -1, {0, 1}});
-  CHECK_FALSE(DecodesInOneRegion(model.weights(), one, model.hooks(), &forced));
+  CHECK_FALSE(DecodesInOneRegion(model.one_region_plan(), one, model.hooks(), &forced));
   // f32 weights go to OpenBLAS.
   const LoadedModel f32 = LoadModel(FixtureDir() / "tiny_moe");
   REQUIRE(f32.model->weights().layers[0].q.dtype == DType::kF32);
-  CHECK_FALSE(DecodesInOneRegion(f32.model->weights(), one, model.hooks(), nullptr));
+  CHECK_FALSE(DecodesInOneRegion(f32.model->one_region_plan(), one, model.hooks(), nullptr));
   // One thread has nobody to meet.
   SetNumThreads(1);
-  CHECK_FALSE(DecodesInOneRegion(model.weights(), one, model.hooks(), nullptr));
+  CHECK_FALSE(DecodesInOneRegion(model.one_region_plan(), one, model.hooks(), nullptr));
 }
